@@ -1,0 +1,1 @@
+"""Device adapters: pure codecs over bytes, one reconnecting serial link, emulators."""

@@ -1,0 +1,205 @@
+"""A simulated patient under IV ketamine: deterministic, random-access in time.
+
+`Patient(scenario, seed).oximeter(t)` and `.nibp(t)` answer for any second t since
+session start without replaying the past, so the `sim` adapter, the `simulate`
+command and every serial emulator agree on what the patient is doing.
+
+The response follows published figures: BP peaking about +16/+11 mmHg near
+minute 40 of infusion, HR up a few beats, SpO2 down a point at most.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Optional
+
+INFUSION_START_S = 300      # the demo session: 5 min baseline
+INFUSION_LENGTH_S = 2400    # 40 min infusion
+RECOVERY_S = 1200           # 20 min recovery
+SESSION_LENGTH_S = INFUSION_START_S + INFUSION_LENGTH_S + RECOVERY_S
+
+NIBP_ERRORS = {
+    1: "weak signal", 2: "motion artifact", 3: "out of range", 4: "measurement timeout",
+    85: "air leak or blockage", 87: "cuff error", 89: "over-pressure", 90: "hardware fault",
+}
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A scenario's deviation over [start_s, end_s) of session time."""
+
+    start_s: float
+    end_s: float
+    kind: str  # hr | spo2 | sensor_off | searching | silent | artifact | nibp_error | garbage
+    amount: float = 0.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    base_hr: float = 74.0
+    base_spo2: float = 97.0
+    base_sbp: float = 122.0
+    base_dbp: float = 76.0
+    bp_rise: tuple = (16.0, 11.0)
+    hr_rise: float = 8.0
+    peak_s: float = INFUSION_START_S + INFUSION_LENGTH_S  # response peak, session time
+    episodes: tuple = field(default_factory=tuple)
+    events: tuple = (
+        (INFUSION_START_S, "infusion_start", ""),
+        (INFUSION_START_S + INFUSION_LENGTH_S, "infusion_stop", ""),
+        (SESSION_LENGTH_S, "session_end", ""),
+    )
+
+    @property
+    def length_s(self) -> float:
+        return max(t for t, _, _ in self.events)
+
+
+def _m(minutes: float) -> float:
+    """Session seconds for a minute of infusion."""
+    return INFUSION_START_S + minutes * 60
+
+
+SCENARIOS = {s.name: s for s in [
+    Scenario("normal", "typical response, no physiological alarm"),
+    Scenario("hypertensive", "SBP beyond 180 around minute 25",
+             base_sbp=132, base_dbp=82, bp_rise=(56, 30), peak_s=_m(20)),
+    Scenario("tachycardia", "HR climbs past 140 from infusion minute 14",
+             episodes=(Episode(_m(14), _m(24), "hr", 74.0),)),
+    Scenario("desaturation", "SpO2 falls to 85% around infusion minute 15",
+             episodes=(Episode(_m(15), _m(17), "spo2", 12.0),)),
+    Scenario("sensor-off", "probe off for 40 s at infusion minute 10",
+             episodes=(Episode(_m(10), _m(10) + 40, "sensor_off"),
+                       Episode(_m(10) + 40, _m(10) + 46, "searching"))),
+    Scenario("disconnect", "oximeter silent for 45 s at infusion minute 10",
+             episodes=(Episode(_m(10), _m(10) + 45, "silent"),)),
+    Scenario("artifact", "motion spikes flagged by the device, a cuff motion error",
+             episodes=tuple(Episode(_m(k * 3 + 2), _m(k * 3 + 2) + 4, "artifact") for k in range(12))
+             + (Episode(_m(10), _m(10) + 60, "nibp_error", 2),
+                Episode(_m(20), _m(20) + 2, "garbage"))),
+]}
+
+
+@dataclass(frozen=True)
+class OximeterSample:
+    hr: Optional[float]
+    spo2: Optional[float]
+    pi: Optional[float]
+    status: str  # ok | sensor_off | searching | artifact
+    silent: bool = False
+    garbage: bool = False
+
+
+@dataclass(frozen=True)
+class NibpResult:
+    sbp: Optional[float]
+    dbp: Optional[float]
+    map: Optional[float]
+    hr: Optional[float]
+    error: int = 0
+
+    @property
+    def error_text(self) -> str:
+        return NIBP_ERRORS.get(self.error, f"error {self.error}")
+
+
+class Patient:
+    """The simulated patient; all randomness comes from (seed, channel, second)."""
+
+    def __init__(self, scenario: str | Scenario = "normal", seed: int = 0):
+        if isinstance(scenario, str):
+            if scenario not in SCENARIOS:
+                raise KeyError(scenario)
+            scenario = SCENARIOS[scenario]
+        self.scenario = scenario
+        self.seed = seed
+        rng = random.Random(f"{seed}:shape")
+        # Slow drifts: three sinusoids per channel with seeded periods and phases.
+        self._waves = {ch: [(rng.uniform(60, 600), rng.uniform(0, 2 * math.pi), rng.uniform(0.3, 1.0))
+                            for _ in range(3)] for ch in ("hr", "spo2", "pi")}
+
+    # ------------------------------------------------------------ the body
+    def response(self, t: float) -> float:
+        """0..1: the ketamine pressor response at session time t."""
+        start = INFUSION_START_S
+        peak = self.scenario.peak_s
+        if t <= start:
+            return 0.0
+        if t <= peak:
+            return ((t - start) / (peak - start)) ** 0.8
+        return math.exp(-(t - peak) / 720.0)
+
+    def _drift(self, ch: str, t: float, scale: float) -> float:
+        total = sum(a * math.sin(2 * math.pi * t / p + ph) for p, ph, a in self._waves[ch])
+        return scale * total / 2.0
+
+    def _jitter(self, ch: str, t: float, sd: float) -> float:
+        return random.Random(f"{self.seed}:{ch}:{int(t)}").gauss(0, sd)
+
+    def _episode(self, t: float, kind: str) -> Optional[Episode]:
+        for e in self.scenario.episodes:
+            if e.kind == kind and e.start_s <= t < e.end_s:
+                return e
+        return None
+
+    def true_hr(self, t: float) -> float:
+        s = self.scenario
+        hr = s.base_hr + s.hr_rise * self.response(t) + self._drift("hr", t, 3.0)
+        e = self._episode(t, "hr")
+        if e:
+            hr += e.amount * _bump(t, e)
+        return hr
+
+    def true_spo2(self, t: float) -> float:
+        s = self.scenario
+        spo2 = s.base_spo2 - 0.8 * self.response(t) + self._drift("spo2", t, 0.6)
+        e = self._episode(t, "spo2")
+        if e:
+            spo2 -= e.amount * _bump(t, e)
+        return spo2
+
+    # ------------------------------------------------------------ devices
+    def oximeter(self, t: float) -> OximeterSample:
+        """What a pulse oximeter reports for second t."""
+        if self._episode(t, "silent"):
+            return OximeterSample(None, None, None, "ok", silent=True)
+        garbage = self._episode(t, "garbage") is not None
+        if self._episode(t, "sensor_off"):
+            return OximeterSample(None, None, None, "sensor_off", garbage=garbage)
+        if self._episode(t, "searching"):
+            return OximeterSample(None, None, None, "searching", garbage=garbage)
+        hr = round(self.true_hr(t) + self._jitter("hr", t, 1.0))
+        spo2 = min(100, round(self.true_spo2(t) + self._jitter("spo2", t, 0.3)))
+        pi = round(max(0.2, 2.4 + self._drift("pi", t, 0.5) + self._jitter("pi", t, 0.05)), 2)
+        if self._episode(t, "artifact"):
+            r = random.Random(f"{self.seed}:art:{int(t)}")
+            return OximeterSample(round(hr + r.uniform(40, 90)), max(50, spo2 - r.randint(10, 30)), pi,
+                                  "artifact", garbage=garbage)
+        return OximeterSample(float(hr), float(spo2), pi, "ok", garbage=garbage)
+
+    def nibp(self, t: float) -> NibpResult:
+        """The result of a cuff measurement completing at session time t."""
+        e = self._episode(t, "nibp_error")
+        if e:
+            return NibpResult(None, None, None, None, error=int(e.amount))
+        s = self.scenario
+        f = self.response(t)
+        r = random.Random(f"{self.seed}:nibp:{int(t)}")
+        sbp = round(s.base_sbp + s.bp_rise[0] * f + r.gauss(0, 3.5))
+        dbp = round(s.base_dbp + s.bp_rise[1] * f + r.gauss(0, 2.5))
+        mean = round(dbp + (sbp - dbp) / 3)
+        return NibpResult(float(sbp), float(dbp), float(mean), float(round(self.true_hr(t))))
+
+
+def _bump(t: float, e: Episode) -> float:
+    """0..1 rising over the first quarter of an episode, falling over the last quarter."""
+    span = e.end_s - e.start_s
+    x = (t - e.start_s) / span
+    if x < 0.25:
+        return x / 0.25
+    if x > 0.75:
+        return (1 - x) / 0.25
+    return 1.0

@@ -1,0 +1,1 @@
+"""Static files for the dashboard (CSS, clientside JS, sounds), served locally: no CDN."""

@@ -1,0 +1,116 @@
+"""Chairs and their devices: the clinic.toml file and the built-in demo chair.
+
+clinic.toml:
+
+    [chairs.1]
+    devices = ["nonin:/dev/ttyUSB0", { kind = "suntech", port = "/dev/ttyUSB1" }]
+
+    [chairs.2]
+    devices = ["sim:hypertensive"]
+    patient = "DEMO-2"     # optional: open a session at start
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Optional
+
+from adapters.nibp_cycle import NibpCycle
+from adapters.registry import DeviceSpecError, make_device, split_spec
+
+from .acquisition import Chair
+from .protocol import Protocol
+from .store import Store, queries
+
+DEVICE_KEYS = {"kind", "port", "spec", "baudrate", "seed", "source", "timeout"}
+
+
+class ConfigError(ValueError):
+    """A clinic.toml that cannot be used; the message names file and key."""
+
+
+def build_chair(store: Store, protocol: Protocol, name: str, device_specs: list[dict],
+                script: tuple = (), t0: Optional[float] = None) -> Chair:
+    devices = []
+    for i, spec in enumerate(device_specs):
+        if "spec" in spec:
+            kind, port = split_spec(spec["spec"])
+        else:
+            kind, port = str(spec.get("kind", "")).lower(), str(spec.get("port", ""))
+        options = {k: v for k, v in spec.items() if k not in ("kind", "port", "spec")}
+        options.setdefault("source", f"chair{name}-{kind}{i + 1 if i else ''}")
+        cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
+        devices.append(make_device(kind, port, name, cycle, options, t0=t0))
+    return Chair(store, protocol, name, devices, script=script)
+
+
+def demo_chairs(store: Store, protocol: Protocol) -> list[Chair]:
+    """One chair on the simulated devices with a demo session already running."""
+    import time
+    from adapters.sim.physiology import SCENARIOS
+    scenario = SCENARIOS["normal"]
+    current = queries.current_session(store, "1")
+    if current and current["state"] != "ended":
+        t0 = current["started_at"]  # resume the running demo after a restart
+    else:
+        t0 = time.time()
+    script = tuple((t, kind, text) for t, kind, text in scenario.events if kind != "session_end")
+    chair = build_chair(store, protocol, "1", [{"spec": "sim:normal"}], script=script, t0=t0)
+    if not (current and current["state"] != "ended"):
+        chair.open_session("DEMO", ts=t0)
+    else:
+        chair.script = [s for s in script if t0 + s[0] > time.time()]
+    return [chair]
+
+
+def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chair]:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    chairs_tbl = data.get("chairs")
+    if not isinstance(chairs_tbl, dict) or not chairs_tbl:
+        raise ConfigError(f"{p}: [chairs]: missing; add e.g. [chairs.1] devices = [\"sim:normal\"]")
+    chairs, seen_ports = [], {}
+    for name, spec in chairs_tbl.items():
+        key = f"chairs.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{p}: {key}: expected a table")
+        unknown = set(spec) - {"devices", "patient"}
+        if unknown:
+            raise ConfigError(f"{p}: {key}: unknown key {sorted(unknown)[0]!r}")
+        devs = spec.get("devices")
+        if not isinstance(devs, list) or not devs:
+            raise ConfigError(f"{p}: {key}.devices: expected a non-empty list")
+        normalised = []
+        for i, d in enumerate(devs):
+            dkey = f"{key}.devices[{i}]"
+            if isinstance(d, str):
+                d = {"spec": d}
+            if not isinstance(d, dict):
+                raise ConfigError(f"{p}: {dkey}: expected \"KIND:PORT\" or a table")
+            bad = set(d) - DEVICE_KEYS
+            if bad:
+                raise ConfigError(f"{p}: {dkey}: unknown key {sorted(bad)[0]!r}")
+            port = d.get("port") or d.get("spec", "").partition(":")[2]
+            if port and not port.startswith(("loop://",)) and "sim" not in d.get("spec", d.get("kind", "")):
+                if port in seen_ports:
+                    raise ConfigError(f"{p}: {dkey}: port {port} is already used by {seen_ports[port]}")
+                seen_ports[port] = dkey
+            normalised.append(d)
+        try:
+            chair = build_chair(store, protocol, str(name), normalised)
+        except DeviceSpecError as e:
+            raise ConfigError(f"{p}: {key}: {e}") from None
+        patient = spec.get("patient")
+        if patient is not None:
+            if not isinstance(patient, str) or not patient.strip():
+                raise ConfigError(f"{p}: {key}.patient: expected a patient reference")
+            current = queries.current_session(store, str(name))
+            if not (current and current["state"] != "ended"):
+                chair.open_session(patient.strip())
+        chairs.append(chair)
+    return chairs

@@ -1,0 +1,302 @@
+"""The `infusion-monitor` command line (DESIGN.md ★ CLI).
+
+Errors are one line on stderr with exit status 2, and nothing is half-written.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from . import __version__
+from .protocol import ProtocolError, load_protocol
+from .store import Store, StoreError, queries
+
+DEFAULT_DB = "data/monitor.db"
+
+
+class InputError(click.ClickException):
+    """Bad usage or input: one clear line, exit 2."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"infusion-monitor: error: {self.format_message()}", err=True)
+
+
+class Context:
+    def __init__(self, db: str, protocol_path: Optional[str]):
+        self.db = db
+        self.protocol_path = protocol_path
+        self._store: Optional[Store] = None
+
+    @property
+    def protocol(self):
+        try:
+            return load_protocol(self.protocol_path)
+        except ProtocolError as e:
+            raise InputError(str(e)) from None
+
+    def store(self, readonly: bool = False) -> Store:
+        if self._store is None:
+            try:
+                self._store = Store(self.db, readonly=readonly)
+            except StoreError as e:
+                raise InputError(str(e)) from None
+        return self._store
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def parse_speed(value: str) -> Optional[float]:
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        raise InputError(f"--speed {value!r}: expected a number > 0 or 'max'") from None
+    if not speed > 0:
+        raise InputError(f"--speed {value!r}: expected a number > 0 or 'max'")
+    return speed
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", default=DEFAULT_DB, show_default=True, envvar="INFUSION_MONITOR_DB",
+              help="SQLite database file.")
+@click.option("--protocol", "protocol_path", default=None, metavar="FILE",
+              help="Alarm protocol profile (TOML); default: the shipped ketamine-iv profile.")
+@click.version_option(__version__, prog_name="infusion-monitor")
+@click.pass_context
+def main(ctx: click.Context, db: str, protocol_path: Optional[str]) -> None:
+    """In-session vital-sign monitoring for IV ketamine infusion clinics.
+
+    Decision support only: the devices' own alarms stay primary.
+    """
+    ctx.obj = Context(db, protocol_path)
+
+
+# ----------------------------------------------------------------- playback
+@main.command()
+@click.option("--scenario", required=True, help="Scenario name (see --help for the list).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same session.")
+@click.option("--speed", default="max", show_default=True, help="Times real time, or 'max'.")
+@click.option("--patient", "patient_ref", default="SIM", show_default=True, help="Patient reference.")
+@click.option("--chair", default="sim", show_default=True, help="Chair the session is shown on.")
+@click.option("--json", "as_json", is_flag=True, help="Print {session_id, readings, alerts} as JSON.")
+@pass_ctx
+def simulate(c: Context, scenario: str, seed: int, speed: str, patient_ref: str, chair: str, as_json: bool):
+    """Run a complete simulated session (baseline, infusion, recovery) through the engine.
+
+    Scenarios: normal, hypertensive, tachycardia, desaturation, sensor-off,
+    disconnect, artifact.
+    """
+    from adapters.sim import SCENARIOS
+    from .playback import simulate as run_sim
+
+    if scenario not in SCENARIOS:
+        raise InputError(f"--scenario {scenario!r}: unknown; choose from {', '.join(SCENARIOS)}")
+    sp = parse_speed(speed)
+    protocol = c.protocol
+    result = run_sim(c.store(), protocol, scenario, seed=seed, speed=sp, patient_ref=patient_ref, chair=chair)
+    _print_result(result, as_json)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--patient", "patient_ref", default="REPLAY", show_default=True, help="Patient reference.")
+@click.option("--speed", default="max", show_default=True, help="Times real time, or 'max'.")
+@click.option("--chair", default="replay", show_default=True, help="Chair the session is shown on.")
+@click.option("--json", "as_json", is_flag=True, help="Print {session_id, readings, alerts} as JSON.")
+@pass_ctx
+def replay(c: Context, file: str, patient_ref: str, speed: str, chair: str, as_json: bool):
+    """Play a recorded session (t_s,parameter,value,status CSV) through the engine.
+
+    The whole file is checked first; a malformed line is reported with its number
+    and nothing is written.
+    """
+    from .playback import replay as run_replay
+    from .replay_csv import ReplayError, parse_file
+
+    sp = parse_speed(speed)
+    try:
+        rows = parse_file(file)
+    except ReplayError as e:
+        raise InputError(str(e)) from None
+    protocol = c.protocol
+    result = run_replay(c.store(), protocol, rows, speed=sp, patient_ref=patient_ref, chair=chair,
+                        source=f"replay:{Path(file).name}")
+    _print_result(result, as_json)
+
+
+def _print_result(result, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"session_id": result.session_id, "readings": result.readings,
+                               "alerts": result.alerts}))
+    else:
+        click.echo(f"{result.readings} readings, {result.alerts} alerts", err=True)
+        click.echo(result.session_id)
+
+
+# ----------------------------------------------------------------- review
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@pass_ctx
+def sessions(c: Context, as_json: bool):
+    """List sessions, newest first."""
+    rows = [queries.session_json(r) for r in queries.sessions(c.store())]
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        click.echo("no sessions", err=True)
+    for r in rows:
+        click.echo(f"{r['id']:>5}  {r['patient_ref'] or '-':<12} chair {r['chair'] or '-':<6} "
+                   f"{r['state']:<9} {r['started_at']}")
+
+
+@main.command()
+@click.option("--session", "session_id", required=True, type=int, help="Session id.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@pass_ctx
+def alerts(c: Context, session_id: int, as_json: bool):
+    """List a session's alerts in start order."""
+    store = c.store()
+    s = queries.session(store, session_id)
+    if s is None:
+        raise InputError(f"--session {session_id}: no such session in {c.db}")
+    rows = [queries.alert_json(a, s["infusion_start"]) for a in queries.alerts(store, session_id)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        click.echo("no alerts", err=True)
+    for a in rows:
+        when = f"{a['started_min']:+.1f} min" if a["started_min"] is not None else a["started_at"]
+        end = "active" if a["ended_at"] is None else (
+            f"to {a['ended_min']:+.1f} min" if a["ended_min"] is not None else f"to {a['ended_at']}")
+        click.echo(f"{a['id']:>5}  {a['priority']:<6} {a['rule']:<22} {when:>12} {end:<16} {a['message']}")
+
+
+# ----------------------------------------------------------------- live
+def _start_acquisition(c: Context, chairs_spec: list, demo: bool):
+    from .acquisition import Acquisition
+    store = c.store()
+    acq = Acquisition(store, chairs_spec)
+    acq.start()
+    return acq
+
+
+def _wait_forever(stop_after: Optional[float] = None) -> None:
+    end = None if stop_after is None else time.monotonic() + stop_after
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while end is None or time.monotonic() < end:
+            time.sleep(0.2 if end is None else max(0.0, min(0.2, end - time.monotonic())))
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--device", "devices", multiple=True, required=True, metavar="KIND:PORT",
+              help="A device, e.g. sim:normal, nonin:/dev/ttyUSB0, masimo:socket://10.0.0.5:4001. Repeatable.")
+@click.option("--chair", default="1", show_default=True, help="Chair name.")
+@click.option("--patient", "patient_ref", default=None, help="Open a session for this patient now.")
+@click.option("--duration", default=None, type=float, help="Stop (and end the session) after S seconds.")
+@pass_ctx
+def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], duration: Optional[float]):
+    """Headless acquisition from devices into the database."""
+    from .chairs import build_chair
+    from adapters.registry import DeviceSpecError
+    if duration is not None and duration <= 0:
+        raise InputError(f"--duration {duration:g}: must be > 0 seconds")
+    protocol = c.protocol
+    try:
+        ch = build_chair(c.store(), protocol, chair, [{"spec": d} for d in devices])
+    except (DeviceSpecError, ValueError) as e:
+        raise InputError(str(e)) from None
+    if patient_ref:
+        try:
+            sid = ch.open_session(patient_ref)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        click.echo(f"session {sid} opened on chair {chair}", err=True)
+    acq = _start_acquisition(c, [ch], demo=False)
+    try:
+        _wait_forever(duration)
+    finally:
+        if patient_ref and duration is not None:
+            ch.end_session("acquire", "--duration elapsed")
+        acq.stop()
+    if patient_ref:
+        click.echo(sid)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8050, show_default=True, type=int, help="Port to listen on.")
+@pass_ctx
+def serve(c: Context, host: str, port: int):
+    """Serve the dashboard over an existing database (no acquisition)."""
+    store = c.store()
+    _serve(c, store, host, port)
+
+
+def _serve(c: Context, store: Store, host: str, port: int) -> None:
+    from waitress import create_server
+    from .web import create_app
+    app = create_app(store, c.protocol)
+    try:
+        server = create_server(app.server, host=host, port=port, threads=8)
+    except OSError as e:
+        raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    click.echo(f"infusion-monitor: dashboard at http://{host}:{server.effective_port}/", err=True)
+    sys.stderr.flush()
+    signal.signal(signal.SIGTERM, lambda *_: server.close())
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+@main.command()
+@click.option("--config", default=None, type=click.Path(dir_okay=False),
+              help="clinic.toml with chairs and devices; default: one simulated chair with a demo session.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8050, show_default=True, type=int, help="Port to listen on.")
+@pass_ctx
+def run(c: Context, config: Optional[str], host: str, port: int):
+    """Acquisition and dashboard in one process."""
+    from .chairs import ConfigError, demo_chairs, load_clinic
+    protocol = c.protocol
+    store = c.store()
+    try:
+        chairs = load_clinic(config, store, protocol) if config else demo_chairs(store, protocol)
+    except ConfigError as e:
+        raise InputError(str(e)) from None
+    acq = _start_acquisition(c, chairs, demo=config is None)
+    try:
+        _serve(c, store, host, port)
+    finally:
+        acq.stop()
+
+
+def entry() -> None:
+    logging.basicConfig(level=logging.WARNING, format="infusion-monitor: %(levelname)s %(message)s")
+    try:
+        main(standalone_mode=True)
+    except (StoreError, ProtocolError) as e:
+        click.echo(f"infusion-monitor: error: {e}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    entry()

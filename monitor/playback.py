@@ -1,0 +1,118 @@
+"""Sessions that play from a script instead of live devices: `simulate` and `replay`.
+
+Both run through the same SessionRecorder as live acquisition. At `--speed max`
+the session is written as a whole or not at all; paced runs behave like a live
+session and are ended, not deleted, when interrupted.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
+
+from adapters.nibp_cycle import NibpCycle
+from adapters.sim import Patient, SimBedside
+
+from .model import Event, Reading
+from .protocol import Protocol
+from .recording import SessionRecorder
+from .store import Store
+
+
+@dataclass
+class PlaybackResult:
+    session_id: int
+    readings: int
+    alerts: int
+
+
+class Pacer:
+    """Sleeps so that script second k happens at wall start + k / speed (None: no sleeping)."""
+
+    def __init__(self, speed: Optional[float], sleep: Callable[[float], None] = time.sleep):
+        self.speed = speed
+        self.sleep = sleep
+        self.start = time.monotonic()
+
+    def wait_for(self, k: float) -> None:
+        if self.speed:
+            delay = self.start + k / self.speed - time.monotonic()
+            if delay > 0:
+                self.sleep(delay)
+
+
+def _anchor(length_s: float, speed: Optional[float]) -> float:
+    """At max speed the session ends now; paced, it starts now."""
+    now = time.time()
+    return now - length_s if speed is None else now
+
+
+def _run(store: Store, protocol: Protocol, patient_ref: str, chair: str, source: str, length_s: float,
+         speed: Optional[float], body: Callable[[SessionRecorder, float, Pacer], None]) -> PlaybackResult:
+    t0 = _anchor(length_s, speed)
+    session_id = store.create_session(patient_ref, chair, protocol.name, t0, source=source)
+    rec = SessionRecorder(store, session_id, protocol)
+    if speed is not None:
+        store.start_writer()
+    try:
+        body(rec, t0, Pacer(speed))
+        rec.finish()
+        store.flush()
+    except BaseException:
+        if speed is None:
+            store.delete_session(session_id)
+        else:
+            rec.finish()
+            if rec.engine.state != "ended":
+                rec.event(Event(rec.engine.now or t0, "session_end", "playback interrupted", "system"))
+            store.flush()
+        raise
+    return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
+
+
+def simulate(store: Store, protocol: Protocol, scenario: str, seed: int = 0, speed: Optional[float] = None,
+             patient_ref: str = "SIM", chair: str = "sim") -> PlaybackResult:
+    patient = Patient(scenario, seed)
+    length = patient.scenario.length_s
+
+    def body(rec: SessionRecorder, t0: float, pacer: Pacer) -> None:
+        cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
+        bedside = SimBedside(patient, cycle, t0)
+        script = sorted(patient.scenario.events)
+        for k in range(int(length) + 1):
+            pacer.wait_for(k)
+            ts = t0 + k
+            while script and script[0][0] <= k:
+                _, kind, text = script.pop(0)
+                rec.event(Event(ts, kind, text, "script"))
+            if rec.engine.state == "ended":
+                break
+            cycle.follow(rec.session_id, rec.engine.state)
+            items, _ = bedside.step(ts)
+            for item in items:
+                (rec.reading if isinstance(item, Reading) else rec.signal)(item)
+
+    return _run(store, protocol, patient_ref, chair, f"simulate:{scenario}:{seed}", length, speed, body)
+
+
+def replay(store: Store, protocol: Protocol, rows: list, speed: Optional[float] = None,
+           patient_ref: str = "REPLAY", chair: str = "replay", source: str = "replay") -> PlaybackResult:
+    """Play validated rows (see replay_csv.parse) as a session."""
+    length = rows[-1].t_s if rows else 0.0
+
+    def body(rec: SessionRecorder, t0: float, pacer: Pacer) -> None:
+        for row in rows:
+            pacer.wait_for(row.t_s)
+            ts = t0 + row.t_s
+            if row.event:
+                rec.event(Event(ts, row.event, row.text, "replay"), row.data)
+            else:
+                rec.reading(Reading(ts, row.parameter, row.value, row.status, row.source or source,
+                                    row.detail))
+
+    return _run(store, protocol, patient_ref, chair, source, length, speed, body)
+
+
+def scenario_names() -> Iterable[str]:
+    from adapters.sim import SCENARIOS
+    return SCENARIOS.keys()

@@ -1,0 +1,252 @@
+"""Alarm protocol profiles: TOML files a clinic can read and edit.
+
+Loading validates every key and names the file and key on any problem, so a typo
+in a limit can never silently turn an alarm off.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+from .model import PARAMETERS, PRIORITIES, STATES
+
+OPS = {
+    "<": lambda v, lim: v < lim,
+    "<=": lambda v, lim: v <= lim,
+    ">": lambda v, lim: v > lim,
+    ">=": lambda v, lim: v >= lim,
+}
+TECHNICAL_RULES = ("oximeter_signal_lost", "device_disconnected", "nibp_failed", "nibp_overdue")
+DEFAULT_PROFILE = "ketamine-iv"
+
+
+class ProtocolError(ValueError):
+    """A profile that cannot be used; the message names file and key."""
+
+
+@dataclass(frozen=True)
+class Clause:
+    parameter: str
+    op: str
+    limit: Optional[float] = None
+    baseline_offset: Optional[float] = None
+    baseline_factor: Optional[float] = None
+    bounds: Optional[tuple] = None
+
+    @property
+    def relative(self) -> bool:
+        return self.limit is None
+
+    @property
+    def setting(self) -> float:
+        """The number a clinician adjusts: limit, offset or factor."""
+        for v in (self.limit, self.baseline_offset, self.baseline_factor):
+            if v is not None:
+                return v
+        raise AssertionError("clause without a limit")
+
+    def with_setting(self, value: float) -> "Clause":
+        if self.limit is not None:
+            return replace(self, limit=value)
+        if self.baseline_offset is not None:
+            return replace(self, baseline_offset=value)
+        return replace(self, baseline_factor=value)
+
+    def resolve(self, baseline: Optional[float]) -> Optional[float]:
+        """The absolute limit now; None while a relative limit has no baseline."""
+        if self.limit is not None:
+            return self.limit
+        if baseline is None:
+            return None
+        if self.baseline_offset is not None:
+            return baseline + self.baseline_offset
+        return round(baseline * self.baseline_factor, 1)
+
+    def met(self, value: float, limit: float) -> bool:
+        return OPS[self.op](value, limit)
+
+    def describe_limit(self, baseline: str = "") -> str:
+        """'160', 'baseline 97 -4', '1.3 × baseline 74'."""
+        b = f" {baseline}" if baseline else ""
+        if self.limit is not None:
+            return f"{self.limit:g}"
+        if self.baseline_offset is not None:
+            return f"baseline{b} {self.baseline_offset:+g}".replace("+-", "-")
+        return f"{self.baseline_factor:g} × baseline{b}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    priority: str
+    clauses: tuple
+    measurement: bool = False  # True: NIBP, evaluated per measurement
+    for_s: float = 0.0
+    of_baseline: bool = False
+    states: tuple = ()  # empty: every state except ended
+
+    @property
+    def parameter(self) -> str:
+        return self.clauses[0].parameter
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    description: str
+    rules: tuple
+    hysteresis: dict
+    clear_for_s: float
+    max_gap_s: float
+    baseline_window_s: float
+    nibp_baseline_window_s: float
+    nibp_cycle_infusion_s: float
+    nibp_cycle_other_s: float
+    nibp_overdue_factor: float
+    signal_lost_s: float
+    disconnect_s: float
+    technical_priority: dict
+    source: str = ""
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def rule(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def nibp_interval(self, state: str) -> float:
+        return self.nibp_cycle_infusion_s if state == "infusion" else self.nibp_cycle_other_s
+
+
+def default_profile_path() -> Path:
+    return Path(str(resources.files("monitor.profiles").joinpath(f"{DEFAULT_PROFILE}.toml")))
+
+
+def load_protocol(path: Optional[str | Path] = None) -> Protocol:
+    """Load and validate a profile; the shipped ketamine profile when path is None."""
+    p = Path(path) if path else default_profile_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ProtocolError(f"{p}: cannot read protocol profile: {e.strerror or e}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ProtocolError(f"{p}: not valid TOML: {e}") from None
+    return parse_protocol(data, str(p))
+
+
+def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
+    where = _Where(source)
+    rules_tbl = where.table(data, "rules")
+    rules = tuple(_parse_rule(rid, spec, where) for rid, spec in rules_tbl.items())
+    if not rules:
+        raise ProtocolError(f"{source}: [rules] is empty")
+    hyst = where.table(data, "hysteresis")
+    for k, v in hyst.items():
+        if k not in PARAMETERS:
+            raise ProtocolError(f"{source}: hysteresis.{k}: unknown parameter")
+        where.number(v, f"hysteresis.{k}", minimum=0)
+    tp = where.table(data, "technical_priority")
+    for k in TECHNICAL_RULES:
+        if k not in tp:
+            raise ProtocolError(f"{source}: technical_priority.{k}: missing")
+        if tp[k] not in PRIORITIES:
+            raise ProtocolError(f"{source}: technical_priority.{k}: must be one of {', '.join(PRIORITIES)}")
+    b, c = where.table(data, "baseline"), where.table(data, "continuous")
+    n, t = where.table(data, "nibp"), where.table(data, "technical")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise ProtocolError(f"{source}: name: missing or not a string")
+    return Protocol(
+        name=name,
+        description=str(data.get("description", "")),
+        rules=rules,
+        hysteresis={k: float(v) for k, v in hyst.items()},
+        clear_for_s=where.number(c.get("clear_for_s"), "continuous.clear_for_s", minimum=0),
+        max_gap_s=where.number(c.get("max_gap_s"), "continuous.max_gap_s", minimum=1),
+        baseline_window_s=where.number(b.get("continuous_window_s"), "baseline.continuous_window_s", minimum=1),
+        nibp_baseline_window_s=where.number(b.get("nibp_window_s"), "baseline.nibp_window_s", minimum=1),
+        nibp_cycle_infusion_s=where.number(n.get("cycle_infusion_s"), "nibp.cycle_infusion_s", minimum=60),
+        nibp_cycle_other_s=where.number(n.get("cycle_other_s"), "nibp.cycle_other_s", minimum=60),
+        nibp_overdue_factor=where.number(n.get("overdue_factor"), "nibp.overdue_factor", minimum=1),
+        signal_lost_s=where.number(t.get("signal_lost_s"), "technical.signal_lost_s", minimum=1),
+        disconnect_s=where.number(t.get("disconnect_s"), "technical.disconnect_s", minimum=1),
+        technical_priority=dict(tp),
+        source=source,
+        raw=data,
+    )
+
+
+class _Where:
+    def __init__(self, source: str):
+        self.source = source
+
+    def table(self, data: dict, key: str) -> dict:
+        v = data.get(key)
+        if not isinstance(v, dict):
+            raise ProtocolError(f"{self.source}: [{key}]: missing table")
+        return v
+
+    def number(self, v, key: str, minimum: Optional[float] = None) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ProtocolError(f"{self.source}: {key}: expected a number, got {v!r}")
+        if minimum is not None and v < minimum:
+            raise ProtocolError(f"{self.source}: {key}: {v} is below the minimum {minimum}")
+        return float(v)
+
+
+def _parse_clause(spec: dict, key: str, where: _Where) -> Clause:
+    if not isinstance(spec, dict):
+        raise ProtocolError(f"{where.source}: {key}: expected a table")
+    param = spec.get("parameter")
+    if param not in PARAMETERS:
+        raise ProtocolError(f"{where.source}: {key}.parameter: unknown parameter {param!r}")
+    op = spec.get("op")
+    if op not in OPS:
+        raise ProtocolError(f"{where.source}: {key}.op: must be one of {' '.join(OPS)}, got {op!r}")
+    forms = [k for k in ("limit", "baseline_offset", "baseline_factor") if k in spec]
+    if len(forms) != 1:
+        raise ProtocolError(
+            f"{where.source}: {key}: give exactly one of limit, baseline_offset, baseline_factor")
+    value = where.number(spec[forms[0]], f"{key}.{forms[0]}")
+    bounds = spec.get("bounds")
+    if bounds is not None:
+        if (not isinstance(bounds, list) or len(bounds) != 2
+                or not all(isinstance(x, (int, float)) for x in bounds) or bounds[0] > bounds[1]):
+            raise ProtocolError(f"{where.source}: {key}.bounds: expected [low, high]")
+        if not bounds[0] <= value <= bounds[1]:
+            raise ProtocolError(f"{where.source}: {key}.{forms[0]}: {value:g} outside its bounds {bounds}")
+        bounds = (float(bounds[0]), float(bounds[1]))
+    unknown = set(spec) - {"parameter", "op", "limit", "baseline_offset", "baseline_factor",
+                           "bounds", "for_s", "priority", "measurement", "any", "of_baseline", "states"}
+    if unknown:
+        raise ProtocolError(f"{where.source}: {key}: unknown key {sorted(unknown)[0]!r}")
+    return Clause(param, op, **{forms[0]: value}, bounds=bounds)
+
+
+def _parse_rule(rid: str, spec, where: _Where) -> Rule:
+    key = f"rules.{rid}"
+    if not isinstance(spec, dict):
+        raise ProtocolError(f"{where.source}: {key}: expected a table")
+    prio = spec.get("priority")
+    if prio not in PRIORITIES:
+        raise ProtocolError(f"{where.source}: {key}.priority: must be one of {', '.join(PRIORITIES)}")
+    measurement = bool(spec.get("measurement", False))
+    states = spec.get("states", [])
+    if not isinstance(states, list) or any(s not in STATES for s in states):
+        raise ProtocolError(f"{where.source}: {key}.states: must list states from {', '.join(STATES)}")
+    if measurement:
+        anys = spec.get("any")
+        if not isinstance(anys, list) or not anys:
+            raise ProtocolError(f"{where.source}: {key}.any: a measurement rule needs a list of clauses")
+        clauses = tuple(_parse_clause(c, f"{key}.any[{i}]", where) for i, c in enumerate(anys))
+        return Rule(rid, prio, clauses, measurement=True, of_baseline=bool(spec.get("of_baseline")),
+                    states=tuple(states))
+    clause = _parse_clause(spec, key, where)
+    for_s = where.number(spec.get("for_s"), f"{key}.for_s", minimum=0)
+    return Rule(rid, prio, (clause,), for_s=for_s, states=tuple(states))

@@ -1,0 +1,66 @@
+"""One session's pipeline: readings and events through the engine into the store.
+
+Shared by live acquisition, `simulate` and `replay`, so all three decide alarms
+the same way.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from .alerts import AlertEngine
+from .model import DeviceSignal, Event, Reading
+from .protocol import Protocol
+from .store import Store, queries
+
+
+class SessionRecorder:
+    def __init__(self, store: Store, session_id: int, protocol: Protocol):
+        self.store = store
+        self.session_id = session_id
+        self.engine = AlertEngine(protocol)
+        self.readings = 0
+        self.alert_keys: set[str] = set()
+        self.event_cursor = 0
+
+    def reading(self, r: Reading) -> None:
+        self.store.put_reading(self.session_id, r)
+        self.readings += 1
+        self._apply(self.engine.feed(r))
+
+    def signal(self, sig: DeviceSignal) -> None:
+        self._apply(self.engine.signal(sig))
+
+    def advance(self, ts: float) -> None:
+        self._apply(self.engine.advance(ts))
+
+    def event(self, event: Event, data: Optional[dict] = None) -> int:
+        """Chart an event (simulate/replay) and apply it to the engine."""
+        event_id = self.store.record_event(self.session_id, event, data)
+        self.event_cursor = max(self.event_cursor, event_id)
+        self._apply_event(event, data or {})
+        return event_id
+
+    def poll_events(self) -> int:
+        """Apply events charted by others (the page, another process) since last time."""
+        rows = queries.events(self.store, self.session_id, self.event_cursor)
+        for row in rows:
+            self.event_cursor = max(self.event_cursor, row["id"])
+            ev = Event(row["ts"], row["type"], row["text"] or "", row["author"] or "")
+            self._apply_event(ev, row["data"])
+        return len(rows)
+
+    def _apply_event(self, ev: Event, data: dict) -> None:
+        self._apply(self.engine.event(ev, data))
+        if ev.type == "manual_vitals":  # a manual cuff reading is a BP measurement too
+            for k in ("sbp", "dbp", "map"):
+                if isinstance(data.get(k), (int, float)):
+                    self.store.put_reading(self.session_id, Reading(ev.ts, k, float(data[k]), "ok", "manual"))
+
+    def finish(self) -> None:
+        self._apply(self.engine.flush())
+
+    def _apply(self, changes) -> None:
+        for c in changes:
+            if hasattr(c, "key"):
+                self.alert_keys.add(c.key)
+            self.store.put_change(self.session_id, c)

@@ -1,0 +1,133 @@
+"""Read-side queries shared by the CLI and the dashboard.
+
+Each live-page query is bounded by an index and a cursor, so its cost does not
+grow with session length.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Optional
+
+from .db import Store
+
+SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_start",
+                "infusion_end", "ended_at")
+
+
+def iso(ts: Optional[float]) -> Optional[str]:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def sessions(store: Store, limit: Optional[int] = None) -> list[dict]:
+    sql = "SELECT * FROM sessions ORDER BY started_at DESC, id DESC"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return store.query(sql)
+
+
+def session(store: Store, session_id: int) -> Optional[dict]:
+    return store.one("SELECT * FROM sessions WHERE id = ?", (session_id,))
+
+
+def current_session(store: Store, chair: str) -> Optional[dict]:
+    """The chair's open session, else its most recent one."""
+    return store.one(
+        "SELECT * FROM sessions WHERE chair = ? ORDER BY (state != 'ended') DESC, started_at DESC, id DESC "
+        "LIMIT 1", (chair,))
+
+
+def chairs(store: Store) -> list[str]:
+    rows = store.query("SELECT DISTINCT chair FROM sessions UNION SELECT DISTINCT chair FROM devices "
+                       "WHERE chair IS NOT NULL")
+    return sorted({r["chair"] for r in rows if r["chair"] is not None}, key=_natural)
+
+
+def _natural(s: str):
+    return (0, int(s), "") if s.isdigit() else (1, 0, s)
+
+
+def readings_after(store: Store, session_id: int, after_id: int, limit: int = 5000) -> list[dict]:
+    return store.query(
+        "SELECT id, ts, parameter, value, status, source, detail FROM readings "
+        "WHERE id > ? AND session_id = ? ORDER BY id LIMIT ?", (after_id, session_id, limit))
+
+
+def readings(store: Store, session_id: int, parameters: Optional[tuple] = None) -> list[dict]:
+    sql = "SELECT id, ts, parameter, value, status, source, detail FROM readings WHERE session_id = ?"
+    params: list = [session_id]
+    if parameters:
+        sql += f" AND parameter IN ({','.join('?' for _ in parameters)})"
+        params += list(parameters)
+    return store.query(sql + " ORDER BY ts, id", params)
+
+
+def latest(store: Store, session_id: int, parameter: str) -> Optional[dict]:
+    return store.one(
+        "SELECT id, ts, value, status FROM readings WHERE session_id = ? AND parameter = ? "
+        "ORDER BY ts DESC LIMIT 1", (session_id, parameter))
+
+
+def max_reading_id(store: Store, session_id: int) -> int:
+    row = store.one("SELECT max(id) AS m FROM readings WHERE session_id = ?", (session_id,))
+    return row["m"] or 0
+
+
+def alerts(store: Store, session_id: int) -> list[dict]:
+    return store.query("SELECT * FROM alerts WHERE session_id = ? ORDER BY started_at, id", (session_id,))
+
+
+def alarm_board(store: Store, session_id: int) -> list[dict]:
+    """What the bedside must show: active alerts, and ended high ones not yet acknowledged."""
+    return store.query(
+        "SELECT * FROM alerts WHERE session_id = ? AND (ended_at IS NULL OR "
+        "(priority = 'high' AND kind = 'physiological' AND acknowledged_at IS NULL)) "
+        "ORDER BY CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, started_at",
+        (session_id,))
+
+
+def events(store: Store, session_id: int, after_id: int = 0) -> list[dict]:
+    rows = store.query("SELECT * FROM events WHERE session_id = ? AND id > ? ORDER BY ts, id",
+                       (session_id, after_id))
+    for r in rows:
+        r["data"] = json.loads(r["data"]) if r.get("data") else {}
+    return rows
+
+
+def baselines(store: Store, session_id: int) -> dict:
+    return {r["parameter"]: r for r in store.query(
+        "SELECT * FROM baselines WHERE session_id = ?", (session_id,))}
+
+
+def devices(store: Store, chair: Optional[str] = None) -> list[dict]:
+    if chair is None:
+        return store.query("SELECT * FROM devices ORDER BY chair, source")
+    return store.query("SELECT * FROM devices WHERE chair = ? ORDER BY source", (chair,))
+
+
+def pending_commands(store: Store, chair: str) -> list[dict]:
+    return store.query("SELECT * FROM commands WHERE chair = ? AND done_at IS NULL ORDER BY id", (chair,))
+
+
+def minutes_from_infusion(ts: Optional[float], infusion_start: Optional[float]) -> Optional[float]:
+    if ts is None or infusion_start is None:
+        return None
+    return round((ts - infusion_start) / 60.0, 2)
+
+
+def session_json(row: dict) -> dict:
+    return {k: (iso(row[k]) if k.endswith(("_at", "_start", "_end")) else row[k]) for k in SESSION_COLS}
+
+
+def alert_json(row: dict, infusion_start: Optional[float]) -> dict:
+    return {
+        "id": row["id"], "session_id": row["session_id"], "rule": row["rule"],
+        "parameter": row["parameter"], "kind": row["kind"], "priority": row["priority"],
+        "started_at": iso(row["started_at"]), "ended_at": iso(row["ended_at"]),
+        "started_min": minutes_from_infusion(row["started_at"], infusion_start),
+        "ended_min": minutes_from_infusion(row["ended_at"], infusion_start),
+        "value": row["value"], "limit": row["limit_value"], "message": row["message"],
+        "acknowledged_at": iso(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
+    }

@@ -1,0 +1,73 @@
+"""The documented SQLite schema (DESIGN.md) and its versioned migrations.
+
+`PRAGMA user_version` holds the schema version; each migration is applied once,
+in order, inside one transaction, so a database is never left half-upgraded.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS = [
+    # 1: the contract tables from DESIGN.md plus keys the engine and page need.
+    """
+    CREATE TABLE IF NOT EXISTS sessions (
+        id INTEGER PRIMARY KEY, patient_ref TEXT, chair TEXT, protocol TEXT, state TEXT,
+        started_at REAL, infusion_start REAL, infusion_end REAL, ended_at REAL,
+        ended_by TEXT, source TEXT
+    );
+    CREATE INDEX IF NOT EXISTS sessions_chair ON sessions(chair, started_at);
+    CREATE INDEX IF NOT EXISTS sessions_patient ON sessions(patient_ref, started_at);
+    CREATE TABLE IF NOT EXISTS readings (
+        id INTEGER PRIMARY KEY, session_id INTEGER REFERENCES sessions(id), ts REAL,
+        parameter TEXT, value REAL, source TEXT, status TEXT, detail TEXT
+    );
+    CREATE INDEX IF NOT EXISTS readings_session_ts ON readings(session_id, ts);
+    CREATE INDEX IF NOT EXISTS readings_session_param ON readings(session_id, parameter, ts);
+    CREATE TABLE IF NOT EXISTS alerts (
+        id INTEGER PRIMARY KEY, session_id INTEGER REFERENCES sessions(id), rule TEXT,
+        parameter TEXT, kind TEXT, priority TEXT, started_at REAL, ended_at REAL, value REAL,
+        limit_value REAL, message TEXT, acknowledged_at REAL, acknowledged_by TEXT, key TEXT
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS alerts_session_key ON alerts(session_id, key);
+    CREATE INDEX IF NOT EXISTS alerts_session_start ON alerts(session_id, started_at);
+    CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY, session_id INTEGER REFERENCES sessions(id), ts REAL, type TEXT,
+        text TEXT, author TEXT, data TEXT
+    );
+    CREATE INDEX IF NOT EXISTS events_session_ts ON events(session_id, ts);
+    CREATE TABLE IF NOT EXISTS baselines (
+        session_id INTEGER REFERENCES sessions(id), parameter TEXT, value REAL, source TEXT,
+        ts REAL, n INTEGER, PRIMARY KEY (session_id, parameter)
+    );
+    CREATE TABLE IF NOT EXISTS devices (
+        source TEXT PRIMARY KEY, chair TEXT, kind TEXT, port TEXT, connected INTEGER,
+        last_seen REAL, error TEXT, updated_at REAL, cuff_pressure REAL
+    );
+    CREATE TABLE IF NOT EXISTS commands (
+        id INTEGER PRIMARY KEY, chair TEXT, command TEXT, requested_at REAL, requested_by TEXT,
+        done_at REAL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database up to SCHEMA_VERSION; returns the version found."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {found} is newer than this program ({SCHEMA_VERSION}); upgrade infusion-monitor")
+    for version in range(found, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in MIGRATIONS[version].split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found
