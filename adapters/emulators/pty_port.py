@@ -1,0 +1,101 @@
+"""A pseudo-terminal that stands in for a device's serial port.
+
+The adapter opens `path` (a stable symlink to the current /dev/pts/N) exactly as it
+would open /dev/ttyUSB0. `unplug()` closes the pty so the adapter sees the port
+vanish; `replug()` opens a new one and moves the symlink, as a USB re-enumeration
+does with a udev by-id link.
+"""
+from __future__ import annotations
+
+import os
+import select
+import tempfile
+import termios
+import threading
+import tty
+from typing import Optional
+
+
+class PtyPort:
+    def __init__(self, name: str = "device", directory: Optional[str] = None):
+        self._dir = directory or tempfile.mkdtemp(prefix="infusion-monitor-pty-")
+        self.path = os.path.join(self._dir, name)
+        self._master: Optional[int] = None
+        self._slave: Optional[int] = None
+        self._lock = threading.Lock()
+        self.plug()
+
+    @property
+    def plugged(self) -> bool:
+        return self._master is not None
+
+    @property
+    def tty_name(self) -> str:
+        return os.ttyname(self._slave) if self._slave is not None else ""
+
+    def plug(self) -> None:
+        with self._lock:
+            if self._master is not None:
+                return
+            master, slave = os.openpty()
+            tty.setraw(slave, termios.TCSANOW)
+            # Keep the slave open too: otherwise writes to the master fail with EIO
+            # until the adapter has opened the port.
+            self._master, self._slave = master, slave
+            tmp = self.path + ".new"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(os.ttyname(slave), tmp)
+            os.replace(tmp, self.path)
+
+    def unplug(self) -> None:
+        with self._lock:
+            for fd in (self._master, self._slave):
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self._master = self._slave = None
+            if os.path.lexists(self.path):
+                os.unlink(self.path)
+
+    replug = plug
+
+    def write(self, data: bytes) -> bool:
+        """Send bytes to the adapter; False while unplugged."""
+        with self._lock:
+            fd = self._master
+            if fd is None:
+                return False
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                return True
+            except OSError:
+                return False
+
+    def read(self, timeout: float = 0.0) -> bytes:
+        """Bytes the adapter sent (commands), waiting up to timeout."""
+        fd = self._master
+        if fd is None:
+            return b""
+        try:
+            r, _, _ = select.select([fd], [], [], timeout)
+            return os.read(fd, 4096) if r else b""
+        except (OSError, ValueError):
+            return b""
+
+    def drain_input(self) -> None:
+        """Throw away what the adapter sent so far."""
+        while self.read(0.0):
+            pass
+
+    def close(self) -> None:
+        self.unplug()
+        try:
+            os.rmdir(self._dir)
+        except OSError:
+            pass
