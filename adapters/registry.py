@@ -6,6 +6,7 @@ from typing import Callable, Optional
 
 from .nibp_cycle import NibpCycle
 from .sim import SCENARIOS, Patient, SimBedside
+from .suntech_adapter import build_suntech
 
 
 class DeviceSpecError(ValueError):
@@ -33,6 +34,7 @@ def _sim(port: str, chair: str, nibp: NibpCycle, options: dict, t0: Optional[flo
 
 
 BUILDERS: dict[str, Callable] = {"sim": _sim}
+BUILDERS["suntech"] = build_suntech
 
 
 def make_device(kind: str, port: str, chair: str, nibp: NibpCycle, options: Optional[dict] = None,

@@ -36,8 +36,9 @@ class Chair:
         self._written_state: dict[str, dict] = {}
         self._pressure: dict[str, Optional[float]] = {}
         for d in devices:
-            self._device_state[d.source] = {"chair": name, "kind": d.kind, "port": d.port,
-                                            "connected": 0, "last_seen": None, "error": None}
+            for source in getattr(d, "sources", (d.source,)):  # a sim bedside is two devices
+                self._device_state[source] = {"chair": name, "kind": d.kind, "port": d.port,
+                                              "connected": 0, "last_seen": None, "error": None}
 
     # ------------------------------------------------------------ sessions
     def open_session(self, patient_ref: str, ts: Optional[float] = None) -> int:

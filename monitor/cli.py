@@ -35,13 +35,16 @@ class Context:
         self.db = db
         self.protocol_path = protocol_path
         self._store: Optional[Store] = None
+        self._protocol = None
 
     @property
     def protocol(self):
-        try:
-            return load_protocol(self.protocol_path)
-        except ProtocolError as e:
-            raise InputError(str(e)) from None
+        if self._protocol is None:
+            try:
+                self._protocol = load_protocol(self.protocol_path)
+            except ProtocolError as e:
+                raise InputError(str(e)) from None
+        return self._protocol
 
     def store(self, readonly: bool = False) -> Store:
         if self._store is None:
@@ -80,6 +83,8 @@ def main(ctx: click.Context, db: str, protocol_path: Optional[str]) -> None:
     Decision support only: the devices' own alarms stay primary.
     """
     ctx.obj = Context(db, protocol_path)
+    if protocol_path and not ctx.resilient_parsing:
+        ctx.obj.protocol  # a broken profile is reported whatever the command
 
 
 # ----------------------------------------------------------------- playback

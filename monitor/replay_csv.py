@@ -125,3 +125,26 @@ def _parse_row(fields: list, extra_cols: list, name: str, line: int) -> Row:
         fail(f"{parameter} has no value but status ok")
     return Row(t_s, parameter, value, status, source=extras.get("source", ""),
                detail=extras.get("detail") or None)
+
+
+def session_to_csv(store, session_id: int) -> str:
+    """A stored session as a replay recording (t_s relative to session start)."""
+    from .store import queries
+    s = queries.session(store, session_id)
+    if s is None:
+        raise ReplayError(f"no session {session_id}")
+    items = [(r["ts"], 0, r["id"], [r["parameter"], "" if r["value"] is None else f"{r['value']:g}",
+                                    "" if r["status"] == "ok" else r["status"]])
+             for r in queries.readings(store, session_id)]
+    for e in queries.events(store, session_id):
+        if e["type"] in REPLAY_EVENTS:
+            items.append((e["ts"], 1, e["id"], ["event", e["type"], ""]))
+        elif e["type"] == "note":
+            items.append((e["ts"], 1, e["id"], ["event", f"note:{e['text']}", ""]))
+    items.sort(key=lambda x: (x[0], x[1], x[2]))
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(HEADER)
+    for ts, _, _, fields in items:
+        w.writerow([f"{ts - s['started_at']:.3f}".rstrip("0").rstrip("."), *fields])
+    return out.getvalue()

@@ -62,3 +62,97 @@ def cli(db_path):
     def _run(*args, **kw):
         return run_cli(*args, db=db_path, **kw)
     return _run
+
+
+# --- suntech ---
+@pytest.fixture
+def suntech_emulator():
+    """Factory for started SunTech NIBP emulators on ptys (fast by default); stopped at teardown."""
+    from adapters.emulators.suntech import SunTechEmulator
+    made = []
+
+    def make(**options):
+        options.setdefault("speed", 10.0)
+        options.setdefault("measurement_s", 10.0)  # 1 s of wall time at speed 10
+        emulator = SunTechEmulator(**options).start()
+        made.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in made:
+        emulator.stop()
+
+
+# --- browser and server ---
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`infusion-monitor serve|run` in a subprocess on a free port (real waitress)."""
+
+    def __init__(self, db, command="serve", extra=()):
+        import urllib.request
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(db), command,
+               "--port", str(self.port), *extra]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.proc.stderr.read()}")
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=2):
+                    return True
+            except OSError:
+                return False
+        wait_until(up, timeout=30)
+
+    def stop(self):
+        import signal
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture
+def server(db_path):
+    started = []
+
+    def _start(command="serve", *extra, db=None):
+        s = Server(db or db_path, command, extra)
+        started.append(s)
+        return s
+    yield _start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through its chromedriver (installed by `make test`)."""
+    import shutil
+    import tempfile
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    assert chromium and driver_path, "browser tests need chromium and chromium-driver (make test installs them)"
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    profile = tempfile.mkdtemp(prefix="im-chromium-")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--no-first-run",
+                "--window-size=1400,1000", f"--user-data-dir={profile}", "--autoplay-policy=no-user-gesture-required"):
+        opts.add_argument(arg)
+    drv = webdriver.Chrome(service=Service(driver_path), options=opts)
+    drv.set_page_load_timeout(30)
+    yield drv
+    drv.quit()
+    shutil.rmtree(profile, ignore_errors=True)

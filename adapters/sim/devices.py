@@ -28,6 +28,10 @@ class SimBedside:
         self._measuring_since: Optional[float] = None
 
     @property
+    def sources(self) -> tuple:
+        return (self.oximeter_source, self.cuff_source)
+
+    @property
     def oximeter_source(self) -> str:
         return f"{self.source}-oximeter"
 

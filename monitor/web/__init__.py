@@ -1,0 +1,48 @@
+"""The Dash dashboard. It reads through monitor.store and never decides alarms.
+
+Each page module has layout(store, protocol, rest) and register(app, store, protocol).
+"""
+from __future__ import annotations
+
+from importlib import resources
+from urllib.parse import unquote
+
+from dash import Dash, Input, Output, dcc, html
+
+from ..protocol import Protocol
+from ..store import Store
+
+def assets_path() -> str:
+    return str(resources.files("monitor.assets"))
+
+
+def create_app(store: Store, protocol: Protocol) -> Dash:
+    from . import bedside, overview
+    app = Dash(__name__, assets_folder=assets_path(), serve_locally=True, title="infusion-monitor",
+               update_title=None, suppress_callback_exceptions=True, assets_ignore=r".*\.py$")
+    app.layout = html.Div([
+        dcc.Location(id="url"),
+        html.Nav(className="topnav", children=[
+            html.A("All chairs", href="/", className="navlink"),
+            html.A("Sessions", href="/sessions", className="navlink"),
+            html.Span("Decision support only: the devices' own alarms stay primary.", className="disclaimer"),
+        ]),
+        html.Div(id="page"),
+    ])
+    routes = [("/chair/", bedside.layout)]
+    for module in (bedside, overview):
+        module.register(app, store, protocol)
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    def route(pathname):
+        path = unquote(pathname or "/")
+        for prefix, layout in routes:
+            if path == prefix or (prefix.endswith("/") and path.startswith(prefix) and prefix != "/"):
+                return layout(store, protocol, path[len(prefix):])
+        if path in ("/", ""):
+            return overview.layout(store, protocol, "")
+        return html.Div(className="page-error", children=[html.H2("Page not found"), html.A("All chairs", href="/")])
+
+    app.server.config["infusion_store"] = store
+    return app
+

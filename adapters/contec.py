@@ -1,0 +1,129 @@
+"""Contec CMS50D+ (firmware >= 4.6) live protocol, 115200 8N1.
+
+Device packets are 9 bytes: `01 STATUS 80|beat<<6 PLETH|80 BAR|80 PR|80 SPO2|80 FF FF`.
+Byte 0 is the only byte with bit7 clear, which is all the framing there is: any
+bit7-clear byte starts a packet, so the decoder re-aligns on the very next packet
+after any garbage. Host commands use the same framing (`7D 81 cmd 80 80 80 80 80 80`).
+"""
+from __future__ import annotations
+
+from .oximetry import DecoderStats, OximetrySample, status_from_flags
+
+PACKET = 9
+LIVE_DATA = 0x01
+STATUS_VALID = 0xE0
+STATUS_FINGER_OUT = 0x01
+STATUS_SEARCHING = 0x02
+BEAT = 0x40
+VALUE_MISSING = 0x7F  # PR or SpO2 field with no value
+SPO2_MAX = 100        # SpO2 above this means invalid
+PACKETS_PER_S = 60
+# DESIGN.md gives PR as 7 bits (PR|0x80), so 126 is the highest rate this framing carries.
+PR_MAX = 0x7E
+
+COMMAND_PREFIX = 0x7D
+CMD_START_LIVE = 0xA1
+CMD_STOP_LIVE = 0xA2
+CMD_KEEP_ALIVE = 0xAF
+
+
+def command(code: int) -> bytes:
+    """A host command: `7D 81 code 80 80 80 80 80 80`."""
+    return bytes((COMMAND_PREFIX, 0x81, 0x80 | code, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80))
+
+
+START_LIVE = command(CMD_START_LIVE)
+STOP_LIVE = command(CMD_STOP_LIVE)
+KEEP_ALIVE = command(CMD_KEEP_ALIVE)
+KEEP_ALIVE_TIMEOUT_S = 5.0  # the device stops streaming without a keep-alive for this long
+
+STATUS_BITS_FOR = {"sensor_off": STATUS_FINGER_OUT, "searching": STATUS_SEARCHING}
+
+
+def live_packet(sample: OximetrySample, beat: bool = False, pleth: int = 0, bar: int = 0,
+                strength: int = 0) -> bytes:
+    """The 9 bytes the oximeter streams 60 times a second.
+
+    `strength` fills the low nibble of byte 2, as in DESIGN.md's example (`85`); the
+    decoder does not interpret it. Rates above PR_MAX are sent as PR_MAX.
+    """
+    status = STATUS_VALID | STATUS_BITS_FOR.get(sample.status, 0)
+    pr = VALUE_MISSING if sample.hr is None else max(0, min(PR_MAX, int(sample.hr)))
+    spo2 = VALUE_MISSING if sample.spo2 is None else max(0, min(SPO2_MAX, int(sample.spo2)))
+    return bytes((LIVE_DATA, status, 0x80 | (BEAT if beat else 0) | (strength & 0x0F),
+                  0x80 | (pleth & 0x7F), 0x80 | (bar & 0x7F), 0x80 | pr, 0x80 | spo2, 0xFF, 0xFF))
+
+
+def _decode_live(p) -> OximetrySample:
+    status = p[1]
+    pr = p[5] & 0x7F
+    spo2 = p[6] & 0x7F
+    return OximetrySample(
+        hr=None if pr in (0, VALUE_MISSING) else pr,
+        spo2=None if spo2 == 0 or spo2 > SPO2_MAX else spo2,
+        status=status_from_flags(sensor_off=bool(status & STATUS_FINGER_OUT),
+                                 searching=bool(status & STATUS_SEARCHING)),
+        raw_status=status)
+
+
+class _Bit7Framer:
+    """Splits a stream into `PACKET`-byte packets that start at the one bit7-clear byte."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self.stats = DecoderStats()
+
+    def packets(self, data: bytes) -> list[bytes]:
+        buf = self._buf
+        buf += data
+        out: list[bytes] = []
+        i, n = 0, len(buf)
+        while i < n:
+            if buf[i] & 0x80:  # not a packet start: garbage or the tail of a broken packet
+                i += 1
+                self.stats.skipped_bytes += 1
+                continue
+            j = i + 1
+            end = min(i + PACKET, n)
+            while j < end and buf[j] & 0x80:
+                j += 1
+            if j == i + PACKET:
+                out.append(bytes(buf[i:j]))
+                i = j
+            elif j < end:  # a new packet began before this one ended: drop the broken one
+                self.stats.bad_frames += 1
+                self.stats.skipped_bytes += j - i
+                i = j
+            else:
+                break  # the packet is still arriving
+        del buf[:i]
+        return out
+
+
+class ContecDecoder:
+    """Incremental decoder for the device's stream: live-data samples out."""
+
+    def __init__(self) -> None:
+        self._framer = _Bit7Framer()
+        self.stats = self._framer.stats
+
+    def feed(self, data: bytes) -> list[OximetrySample]:
+        out = []
+        for p in self._framer.packets(data):
+            if p[0] == LIVE_DATA:
+                out.append(_decode_live(p))
+                self.stats.frames += 1
+            else:  # another packet type (e.g. a reply): not ours to decode
+                self.stats.bad_frames += 1
+        return out
+
+
+class CommandDecoder:
+    """The device side: host commands in, their codes (CMD_*) out."""
+
+    def __init__(self) -> None:
+        self._framer = _Bit7Framer()
+
+    def feed(self, data: bytes) -> list[int]:
+        return [p[2] for p in self._framer.packets(data) if p[0] == COMMAND_PREFIX]
+

@@ -1,0 +1,137 @@
+"""The bedside trend figure: built once per session, then extended tick by tick.
+
+`full_figure` draws the history when a page opens; `increment` turns the readings
+and events that arrived since the cursor into a Dash Patch, so a tick's payload
+depends on what is new, never on how long the session has run.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from dash import Patch
+
+# Trace order is part of the incremental protocol: indices into figure["data"].
+TRACES = ("hr", "spo2", "sbp", "dbp")
+TRACE_INDEX = {p: i for i, p in enumerate(TRACES)}
+COLORS = {"hr": "#39d353", "spo2": "#4fc3f7", "sbp": "#ff8a65", "dbp": "#ffb74d"}
+EVENT_MARKS = {"infusion_start": ("Infusion start", "#7ee787"), "infusion_stop": ("Infusion stop", "#f0883e"),
+               "dose_change": ("Dose", "#d2a8ff"), "medication": ("Med", "#d2a8ff"),
+               "note": ("Note", "#8b949e"), "manual_vitals": ("Manual BP", "#ffb74d"),
+               "baseline_set": ("Baseline", "#8b949e"), "limit_change": ("Limit", "#8b949e"),
+               "session_end": ("End", "#8b949e")}
+
+
+def local(ts: float) -> str:
+    """Epoch seconds to local wall time, as plotly's date axis wants it."""
+    return datetime.fromtimestamp(ts).isoformat(timespec="seconds")
+
+
+def _columns(rows: list[dict]) -> dict:
+    cols = {p: ([], []) for p in TRACES}
+    for r in rows:
+        p = r["parameter"]
+        if p not in cols:
+            continue
+        xs, ys = cols[p]
+        ok = r["status"] == "ok" and r["value"] is not None
+        if p in ("hr", "spo2"):
+            xs.append(local(r["ts"]))
+            ys.append(r["value"] if ok else None)  # a gap where the signal was flagged
+        elif ok:
+            xs.append(local(r["ts"]))
+            ys.append(r["value"])
+    return cols
+
+
+def limit_shapes(protocol, baselines: dict) -> list[dict]:
+    """Horizontal lines: absolute limits (dashed) and baselines (dotted)."""
+    shapes = []
+    drawn = set()
+    for rule in protocol.rules:
+        for clause in rule.clauses:
+            if clause.limit is None or rule.of_baseline or clause.parameter not in ("hr", "spo2", "sbp"):
+                continue
+            key = (clause.parameter, clause.limit)
+            if key in drawn:
+                continue
+            drawn.add(key)
+            color = {"high": "#ff4d4f", "medium": "#f5c518", "low": "#36cfc9"}[rule.priority]
+            shapes.append(_hline(clause.limit, "y2" if clause.parameter == "spo2" else "y", color, "dash",
+                                 f"{clause.parameter.upper()} {clause.op}{clause.limit:g}"))
+    for p, b in baselines.items():
+        if p in ("hr", "spo2", "sbp", "dbp"):
+            shapes.append(_hline(b["value"], "y2" if p == "spo2" else "y", COLORS[p], "dot",
+                                 f"baseline {p.upper()} {b['value']:g}"))
+    return shapes
+
+
+def _hline(y: float, yref: str, color: str, dash: str, name: str) -> dict:
+    return {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": yref, "y0": y, "y1": y,
+            "line": {"color": color, "width": 1, "dash": dash}, "name": name, "opacity": 0.7}
+
+
+def event_shape(ev: dict) -> tuple[dict, dict]:
+    label, color = EVENT_MARKS.get(ev["type"], (ev["type"], "#8b949e"))
+    x = local(ev["ts"])
+    shape = {"type": "line", "xref": "x", "x0": x, "x1": x, "yref": "paper", "y0": 0, "y1": 1,
+             "line": {"color": color, "width": 2 if ev["type"].startswith("infusion") else 1}}
+    note = {"x": x, "xref": "x", "y": 1.0, "yref": "paper", "text": label, "showarrow": False,
+            "font": {"color": color, "size": 13}, "xanchor": "left", "yanchor": "bottom"}
+    return shape, note
+
+
+def decorations(protocol, baselines: dict, events: list[dict]) -> tuple[list, list]:
+    """Limit and baseline lines, and a marker per charted event: (shapes, annotations)."""
+    shapes, notes = limit_shapes(protocol, baselines), []
+    for ev in events:
+        s, n = event_shape(ev)
+        shapes.append(s)
+        notes.append(n)
+    return shapes, notes
+
+
+def full_figure(rows: list[dict], events: list[dict], protocol, baselines: dict) -> dict:
+    cols = _columns(rows)
+    data = []
+    for p in TRACES:
+        xs, ys = cols[p]
+        trace = {"type": "scattergl" if p in ("hr", "spo2") else "scatter", "name": p.upper(),
+                 "x": xs, "y": ys, "line": {"color": COLORS[p], "width": 2}}
+        if p == "spo2":
+            trace["yaxis"] = "y2"
+        if p in ("sbp", "dbp"):
+            trace.update(mode="markers+lines", marker={"symbol": "triangle-down" if p == "sbp" else "triangle-up",
+                                                       "size": 11, "color": COLORS[p]},
+                         line={"color": COLORS[p], "width": 1, "dash": "dot"})
+        else:
+            trace["mode"] = "lines"
+        data.append(trace)
+    shapes, notes = decorations(protocol, baselines, events)
+    layout = {
+        "uirevision": "bedside", "paper_bgcolor": "#0d1117", "plot_bgcolor": "#0d1117",
+        "font": {"color": "#c9d1d9", "size": 14}, "margin": {"l": 50, "r": 50, "t": 30, "b": 40},
+        "legend": {"orientation": "h", "y": -0.12}, "height": 360,
+        "xaxis": {"type": "date", "gridcolor": "#30363d"},
+        "yaxis": {"title": {"text": "HR /min · BP mmHg"}, "range": [30, 220], "gridcolor": "#30363d"},
+        "yaxis2": {"title": {"text": "SpO2 %"}, "range": [70, 101], "overlaying": "y", "side": "right",
+                   "showgrid": False, "tickmode": "linear", "tick0": 70, "dtick": 5},
+        "shapes": shapes, "annotations": notes,
+    }
+    return {"data": data, "layout": layout}
+
+
+def increment(rows: list[dict], decorated: Optional[tuple] = None) -> Optional[Patch]:
+    """A Patch appending only the new points (and new decorations); None if nothing is new."""
+    cols = _columns(rows)
+    if not any(xs for xs, _ in cols.values()) and decorated is None:
+        return None
+    patch = Patch()
+    for p, (xs, ys) in cols.items():
+        if xs:
+            i = TRACE_INDEX[p]
+            patch["data"][i]["x"].extend(xs)
+            patch["data"][i]["y"].extend(ys)
+    if decorated is not None:
+        patch["layout"]["shapes"], patch["layout"]["annotations"] = decorated
+    return patch

@@ -1,0 +1,78 @@
+"""The bedside page in real headless Chromium against a real server."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from conftest import ROOT, wait_until
+
+pytestmark = pytest.mark.browser
+
+
+def text_of(browser, css):
+    """innerText read in one script call, so a re-render in between cannot go stale."""
+    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+                                  css) or ""
+
+
+def trace_points(browser, index=0):
+    return browser.execute_script(
+        "const g = document.querySelector('#bed-trend .js-plotly-plot');"
+        f"return g && g.data && g.data[{index}] ? g.data[{index}].x.length : -1;")
+
+
+def test_live_numbers_change_and_graph_grows(browser, server, tmp_path):
+    srv = server("run", db=tmp_path / "live.db")
+    browser.get(srv.url + "/chair/1")
+    wait_until(lambda: text_of(browser, "#num-hr").isdigit(), timeout=30)
+    assert "Chair 1" in text_of(browser, ".bed-header") and "BASELINE" in text_of(browser, ".bed-header")
+    first_points = wait_until(lambda: trace_points(browser) > 0 and trace_points(browser), timeout=20)
+    clock1 = text_of(browser, "#elapsed-clock")
+    wait_until(lambda: trace_points(browser) >= first_points + 3, timeout=20)
+    assert text_of(browser, "#elapsed-clock") != clock1
+    assert 40 <= int(text_of(browser, "#num-hr")) <= 130
+    assert 85 <= int(text_of(browser, "#num-spo2")) <= 100
+    # the first NIBP result arrives 30 s after the session opens
+    wait_until(lambda: "/" in text_of(browser, "#num-bp") and "--" not in text_of(browser, "#num-bp"),
+               timeout=60)
+    assert "min ago" in text_of(browser, ".numeric.bp")
+    assert trace_points(browser, 2) >= 1
+
+
+def test_hypertensive_alert_appears_with_priority_styling(browser, server, db_path):
+    srv = server("serve")
+    sim = subprocess.Popen([str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(db_path),
+                            "simulate", "--scenario", "hypertensive", "--speed", "120", "--chair", "3"],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        browser.get(srv.url + "/chair/3")
+        medium = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".alarm-zone .alarm-medium"), timeout=60)
+        assert "160" in medium[0].text and "!!" in medium[0].text and "MEDIUM" in medium[0].text
+        high = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".alarm-zone .alarm-high"), timeout=60)
+        el = high[0]
+        assert el.get_attribute("data-priority") == "high"
+        assert "!!!" in el.text and "HIGH" in el.text and "≥ 180" in el.text
+        name = browser.execute_script("return getComputedStyle(arguments[0]).animationName", el)
+        assert name == "flash-high"
+        # the priority is carried by the colour too: red for high
+        bg = browser.execute_script("return getComputedStyle(arguments[0]).borderColor", el)
+        assert bg and browser.execute_script("return getComputedStyle(arguments[0]).color", el) == "rgb(255, 255, 255)"
+        browser.save_screenshot(str(db_path.parent / "hypertensive.png"))
+    finally:
+        sim.kill()
+        sim.wait()
+
+
+def test_overview_links_to_chair(browser, server, db_path, cli):
+    cli("simulate", "--scenario", "normal", "--chair", "5", check=True)
+    srv = server("serve")
+    browser.get(srv.url + "/")
+    tile = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "a.tile"), timeout=30)
+    assert "Chair 5" in tile[0].text
+    tile[0].click()
+    wait_until(lambda: "Chair 5" in text_of(browser, ".bed-header"), timeout=20)
+    wait_until(lambda: browser.find_elements(By.ID, "open-patient"), timeout=20)  # session ended: open form

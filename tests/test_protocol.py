@@ -1,0 +1,78 @@
+"""Protocol profiles: the shipped defaults equal DESIGN.md, and bad profiles are named."""
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from monitor.protocol import ProtocolError, default_profile_path, load_protocol, parse_protocol
+
+EXPECTED_SUSTAINED = {
+    "spo2_low": ("spo2", "<", 92, None, None, 15, "medium"),
+    "spo2_critical": ("spo2", "<", 88, None, None, 10, "high"),
+    "spo2_drop": ("spo2", "<=", None, -4, None, 30, "low"),
+    "hr_high": ("hr", ">", 120, None, None, 30, "medium"),
+    "hr_critical": ("hr", ">", 140, None, None, 15, "high"),
+    "hr_low": ("hr", "<", 45, None, None, 30, "medium"),
+    "hr_rise": ("hr", ">=", None, None, 1.30, 60, "low"),
+}
+
+
+def test_shipped_profile_holds_design_defaults(protocol):
+    assert protocol.name == "ketamine-iv"
+    for rid, (param, op, limit, offset, factor, for_s, prio) in EXPECTED_SUSTAINED.items():
+        r = protocol.rule(rid)
+        c = r.clauses[0]
+        assert (c.parameter, c.op, c.limit, c.baseline_offset, c.baseline_factor, r.for_s, r.priority) == \
+            (param, op, limit, offset, factor, for_s, prio), rid
+    crit = protocol.rule("bp_critical")
+    assert [(c.parameter, c.op, c.limit) for c in crit.clauses] == [("sbp", ">=", 180), ("dbp", ">=", 110)]
+    assert [(c.parameter, c.limit) for c in protocol.rule("bp_high").clauses] == [("sbp", 160), ("dbp", 100)]
+    assert protocol.rule("sbp_rise").clauses[0].baseline_factor == 1.20
+    assert protocol.rule("sbp_low").clauses[0].limit == 90
+    adv = protocol.rule("baseline_bp_high")
+    assert adv.of_baseline and adv.states == ("baseline",)
+    assert protocol.hysteresis == {"spo2": 1.0, "hr": 5.0}
+    assert protocol.clear_for_s == 10 and protocol.signal_lost_s == 10 and protocol.disconnect_s == 10
+    assert (protocol.baseline_window_s, protocol.nibp_baseline_window_s) == (600, 900)
+    assert (protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s, protocol.nibp_overdue_factor) == (300, 600, 1.5)
+    assert protocol.technical_priority == {"oximeter_signal_lost": "medium", "device_disconnected": "medium",
+                                           "nibp_failed": "low", "nibp_overdue": "low"}
+
+
+def raw():
+    return tomllib.loads(default_profile_path().read_text())
+
+
+@pytest.mark.parametrize("mutate,words", [
+    (lambda d: d["rules"]["hr_high"].update(priority="urgent"), "rules.hr_high.priority"),
+    (lambda d: d["rules"]["hr_high"].update(op="=>"), "rules.hr_high.op"),
+    (lambda d: d["rules"]["hr_high"].update(parameter="pulse"), "rules.hr_high.parameter"),
+    (lambda d: d["rules"]["hr_high"].pop("for_s"), "rules.hr_high.for_s"),
+    (lambda d: d["rules"]["hr_high"].update(baseline_factor=1.2), "exactly one of"),
+    (lambda d: d["rules"]["hr_high"].update(limit=300), "outside its bounds"),
+    (lambda d: d["rules"]["hr_high"].update(colour="red"), "unknown key 'colour'"),
+    (lambda d: d["rules"]["bp_high"].update(any=[]), "rules.bp_high.any"),
+    (lambda d: d["hysteresis"].update(temp=1), "hysteresis.temp"),
+    (lambda d: d["technical_priority"].pop("nibp_failed"), "technical_priority.nibp_failed"),
+    (lambda d: d["nibp"].update(cycle_infusion_s=5), "nibp.cycle_infusion_s"),
+    (lambda d: d.pop("baseline"), "[baseline]"),
+    (lambda d: d.update(rules={}), "[rules]"),
+])
+def test_bad_profiles_name_the_key(mutate, words):
+    d = raw()
+    mutate(d)
+    with pytest.raises(ProtocolError) as e:
+        parse_protocol(d, "clinic.toml")
+    assert str(e.value).startswith("clinic.toml: ") and words in str(e.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ProtocolError, match="cannot read"):
+        load_protocol(tmp_path / "nope.toml")
+
+
+def test_edited_profile_loads(tmp_path):
+    p = tmp_path / "strict.toml"
+    p.write_text(default_profile_path().read_text().replace("limit = 120", "limit = 110"))
+    assert load_protocol(p).rule("hr_high").clauses[0].limit == 110

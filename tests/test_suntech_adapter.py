@@ -1,0 +1,182 @@
+"""The SunTech adapter over a real pty against the emulator, into a real SQLite store.
+
+Every test runs the whole live path: emulator bytes → pty → SerialLink → codec →
+adapter state machine → Chair → alarm engine → batched writer → SQLite file.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+import pytest
+
+from adapters.nibp_cycle import NibpCycle
+from adapters.registry import DeviceSpecError, make_device, split_spec
+from adapters.sim.physiology import INFUSION_START_S
+from adapters.suntech_adapter import LINK_LOST_DETAIL, TIMEOUT_DETAIL, SunTechNibp
+from monitor.acquisition import Acquisition
+from monitor.chairs import build_chair
+from monitor.store import queries
+
+from conftest import wait_until
+
+BP = ("sbp", "dbp", "map", "nibp_hr")
+SOURCE = "chair1-suntech"
+
+
+@contextmanager
+def live_chair(store, protocol, emulator, session: bool = True, retry_s: float = 60.0, **options):
+    """Chair 1 with the SunTech adapter on the emulator's pty, acquiring until the block ends."""
+    store.flush_interval = 0.1
+    spec = {"kind": "suntech", "port": emulator.path, "keepalive": 0.3, **options}
+    chair = build_chair(store, protocol, "1", [spec])
+    chair.devices[0].cycle.retry_after_error_s = retry_s
+    chair.pressures = []
+    report = chair.cuff_pressure
+
+    def record_pressure(source, mmhg):
+        chair.pressures.append(mmhg)
+        report(source, mmhg)
+
+    chair.cuff_pressure = record_pressure
+    if session:
+        chair.session_id = chair.open_session("P-1")
+    acquisition = Acquisition(store, [chair])
+    acquisition.start()
+    try:
+        yield chair
+    finally:
+        acquisition.stop()
+
+
+def bp_rows(store, session_id):
+    return queries.readings(store, session_id, BP)
+
+
+def device_row(store):
+    return store.one("SELECT * FROM devices WHERE source = ?", (SOURCE,))
+
+
+def test_full_cycle_writes_a_bp_measurement_to_sqlite(store, protocol, suntech_emulator):
+    emulator = suntech_emulator(scenario="normal", seed=3, measurement_s=30.0)  # 3 s of wall time
+    with live_chair(store, protocol, emulator, poll=0.2) as chair:
+        rows = wait_until(lambda: len(bp_rows(store, chair.session_id)) == 4 and bp_rows(store, chair.session_id))
+        wait_until(lambda: chair.pressures and chair.pressures[-1] is None and emulator.count("get_bp_data"))
+    result = emulator.results[0]
+    by_param = {r["parameter"]: r for r in rows}
+    assert {p: by_param[p]["value"] for p in BP} == \
+        {"sbp": result.sbp, "dbp": result.dbp, "map": result.map, "nibp_hr": result.hr}
+    assert len({r["ts"] for r in rows}) == 1
+    assert all(r["status"] == "ok" and r["source"] == SOURCE for r in rows)
+    # start → pressure polls while measuring → BP data, in that order
+    commands = emulator.commands
+    start = commands.index("start")
+    fetch = commands.index("get_bp_data")
+    assert start < fetch and "get_cuff_pressure" in commands[start:fetch]
+    # the cuff pressure shown on the page rose (inflation), fell (deflation), then cleared
+    pressures = [p for p in chair.pressures if p is not None]
+    peak = pressures.index(max(pressures))
+    assert 100 <= max(pressures) <= 180
+    assert min(pressures[:peak + 1]) < max(pressures) and min(pressures[peak:]) < max(pressures)
+    assert chair.pressures[-1] is None
+    assert device_row(store)["connected"] == 1
+
+
+def test_cuff_error_code_gives_an_error_reading_and_nibp_failed(store, protocol, suntech_emulator):
+    # The 'artifact' scenario's cuff reports motion (code 2) from infusion minute 10 for a minute.
+    emulator = suntech_emulator(scenario="artifact", start_s=INFUSION_START_S + 600 + 5, speed=5.0)
+    with live_chair(store, protocol, emulator) as chair:
+        rows = wait_until(lambda: bp_rows(store, chair.session_id))
+        alert = wait_until(lambda: [a for a in queries.alerts(store, chair.session_id)
+                                    if a["rule"] == "nibp_failed"])[0]
+    assert emulator.results[0].error == 2
+    assert [(r["parameter"], r["value"], r["status"], r["detail"]) for r in rows] == \
+        [("sbp", None, "error", "motion artifact (code 2)")]
+    assert alert["kind"] == "technical" and alert["priority"] == "low"
+    assert "motion artifact (code 2)" in alert["message"]
+
+
+def test_abort_command_stops_the_running_measurement(store, protocol, suntech_emulator):
+    emulator = suntech_emulator(speed=1.0, measurement_s=60.0)
+    with live_chair(store, protocol, emulator) as chair:
+        wait_until(lambda: emulator.measuring and any(p for p in chair.pressures if p))
+        store.request_command("1", "nibp:abort", time.time(), by="nurse")
+        wait_until(lambda: emulator.count("abort") == 1 and not emulator.measuring)
+        wait_until(lambda: chair.pressures[-1] is None)
+        done = wait_until(lambda: store.one("SELECT done_at FROM commands WHERE command = 'nibp:abort'")["done_at"])
+    assert done is not None
+    assert emulator.measurements_completed == 0
+    assert "get_bp_data" not in emulator.commands
+    assert bp_rows(store, chair.session_id) == []  # an abort is the nurse's choice, not a cuff failure
+    assert not [a for a in queries.alerts(store, chair.session_id) if a["rule"] == "nibp_failed"]
+
+
+def test_stat_command_takes_an_extra_measurement(store, protocol, suntech_emulator):
+    emulator = suntech_emulator()
+    with live_chair(store, protocol, emulator) as chair:
+        wait_until(lambda: len(bp_rows(store, chair.session_id)) == 4)
+        wait_until(lambda: emulator.count("get_cuff_pressure") > emulator.commands.index("get_bp_data") + 3)
+        assert emulator.count("start") == 1  # the next automatic one is 10 minutes away
+        store.request_command("1", "nibp:stat", time.time(), by="nurse")
+        wait_until(lambda: len(bp_rows(store, chair.session_id)) == 8)
+    assert emulator.measurements_started == 2
+    assert [r["parameter"] for r in bp_rows(store, chair.session_id)].count("sbp") == 2
+
+
+def test_a_module_that_never_answers_times_out_and_is_retried(store, protocol, suntech_emulator):
+    emulator = suntech_emulator(silent=True)
+    with live_chair(store, protocol, emulator, retry_s=0.5, ack_timeout=0.5) as chair:
+        rows = wait_until(lambda: len(bp_rows(store, chair.session_id)) >= 2 and bp_rows(store, chair.session_id))
+        wait_until(lambda: [a for a in queries.alerts(store, chair.session_id) if a["rule"] == "nibp_failed"])
+    assert all((r["parameter"], r["value"], r["status"], r["detail"]) ==
+               ("sbp", None, "error", TIMEOUT_DETAIL) for r in rows)
+    # after each unanswered start it sends abort (the cuff may be inflating), then retries
+    assert emulator.commands[:2] == ["start", "abort"]
+    assert emulator.count("start") >= 2
+    assert device_row(store)["connected"] == 0  # never a byte back: no sign of life
+    assert "adapter error" not in (device_row(store)["error"] or "")
+
+
+def test_first_measurement_starts_as_soon_as_a_session_opens(store, protocol, suntech_emulator):
+    emulator = suntech_emulator()
+    with live_chair(store, protocol, emulator, session=False) as chair:
+        wait_until(lambda: emulator.count("get_cuff_pressure") >= 3)  # idle polls: the module is alive
+        wait_until(lambda: (device_row(store) or {}).get("connected") == 1)
+        assert emulator.count("start") == 0  # no patient, no measurement
+        session_id = chair.open_session("P-2")
+        wait_until(lambda: emulator.count("start") == 1)
+        rows = wait_until(lambda: len(bp_rows(store, session_id)) == 4 and bp_rows(store, session_id))
+    assert {r["parameter"] for r in rows} == set(BP)
+
+
+def test_answers_with_garbage_prefixed_still_decode(store, protocol, suntech_emulator):
+    emulator = suntech_emulator(garbage=True, seed=7)
+    with live_chair(store, protocol, emulator) as chair:
+        rows = wait_until(lambda: len(bp_rows(store, chair.session_id)) == 4 and bp_rows(store, chair.session_id))
+    assert {r["parameter"]: r["value"] for r in rows}["sbp"] == emulator.results[0].sbp
+
+
+def test_unplug_mid_measurement_fails_it_and_replug_reconnects(store, protocol, suntech_emulator):
+    emulator = suntech_emulator(speed=1.0, measurement_s=60.0)
+    with live_chair(store, protocol, emulator) as chair:
+        wait_until(lambda: emulator.measuring and any(p for p in chair.pressures if p))
+        emulator.unplug()
+        rows = wait_until(lambda: bp_rows(store, chair.session_id))
+        lost = wait_until(lambda: (lambda d: d and d["connected"] == 0 and d)(device_row(store)))
+        emulator.replug()
+        wait_until(lambda: device_row(store)["connected"] == 1)
+    assert [(r["parameter"], r["status"], r["detail"]) for r in rows] == [("sbp", "error", LINK_LOST_DETAIL)]
+    assert lost["error"]
+    assert chair.pressures[-1] is None
+
+
+def test_registry_builds_the_suntech_device_from_a_spec():
+    kind, port = split_spec("suntech:socket://10.0.0.5:4001")
+    device = make_device(kind, port, "3", NibpCycle(), {"baudrate": 19200, "timeout": 90})
+    assert isinstance(device, SunTechNibp)
+    assert (device.kind, device.port, device.source) == ("suntech", "socket://10.0.0.5:4001", "chair3-suntech")
+    assert device.baudrate == 19200 and device.timing.measure_timeout_s == 90
+    with pytest.raises(DeviceSpecError, match="serial port is required"):
+        make_device("suntech", "", "3", NibpCycle())
+    with pytest.raises(DeviceSpecError, match="bad option"):
+        make_device("suntech", "/dev/ttyUSB1", "3", NibpCycle(), {"ack_timeout": "soon"})
