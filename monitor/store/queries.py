@@ -33,10 +33,11 @@ def session(store: Store, session_id: int) -> Optional[dict]:
 
 
 def current_session(store: Store, chair: str) -> Optional[dict]:
-    """The chair's open session, else its most recent one."""
+    """The chair's open session, else its most recent one (two index lookups)."""
     return store.one(
-        "SELECT * FROM sessions WHERE chair = ? ORDER BY (state != 'ended') DESC, started_at DESC, id DESC "
-        "LIMIT 1", (chair,))
+        "SELECT * FROM sessions WHERE chair = ? AND state IN ('baseline', 'infusion', 'recovery') "
+        "ORDER BY started_at DESC, id DESC LIMIT 1", (chair,)) or store.one(
+        "SELECT * FROM sessions WHERE chair = ? ORDER BY started_at DESC, id DESC LIMIT 1", (chair,))
 
 
 def chairs(store: Store) -> list[str]:
@@ -52,7 +53,8 @@ def _natural(s: str):
 def readings_after(store: Store, session_id: int, after_id: int, limit: int = 5000) -> list[dict]:
     return store.query(
         "SELECT id, ts, parameter, value, status, source, detail FROM readings "
-        "WHERE id > ? AND session_id = ? ORDER BY id LIMIT ?", (after_id, session_id, limit))
+        # `+session_id` keeps SQLite on the rowid range: cost follows what is new, not session length
+        "WHERE id > ? AND +session_id = ? ORDER BY id LIMIT ?", (after_id, session_id, limit))
 
 
 def readings(store: Store, session_id: int, parameters: Optional[tuple] = None) -> list[dict]:

@@ -17,6 +17,7 @@ MIGRATIONS = [
     );
     CREATE INDEX IF NOT EXISTS sessions_chair ON sessions(chair, started_at);
     CREATE INDEX IF NOT EXISTS sessions_patient ON sessions(patient_ref, started_at);
+    CREATE INDEX IF NOT EXISTS sessions_chair_state ON sessions(chair, state, started_at);
     CREATE TABLE IF NOT EXISTS readings (
         id INTEGER PRIMARY KEY, session_id INTEGER REFERENCES sessions(id), ts REAL,
         parameter TEXT, value REAL, source TEXT, status TEXT, detail TEXT

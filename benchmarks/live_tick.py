@@ -1,0 +1,116 @@
+"""Live-page cost: ingest rate, and one bedside tick at minute 1 vs minute 60.
+
+Compares the incremental tick (cursor + Patch) with the naive pattern (rebuild the
+whole figure from SQL every second) in the same run. Prints a Markdown table.
+
+    .venv/bin/python benchmarks/live_tick.py
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dash._utils import to_json  # noqa: E402
+
+from adapters.nibp_cycle import NibpCycle  # noqa: E402
+from adapters.sim import Patient, SimBedside  # noqa: E402
+from monitor.model import Event, Reading  # noqa: E402
+from monitor.protocol import load_protocol  # noqa: E402
+from monitor.recording import SessionRecorder  # noqa: E402
+from monitor.store import Store, queries  # noqa: E402
+from monitor.web import trend  # noqa: E402
+from monitor.web.bedside import bedside_tick  # noqa: E402
+
+REPEAT = 30
+
+
+class LiveSession:
+    """A session fed second by second, as acquisition would."""
+
+    def __init__(self, store, protocol, t0):
+        self.store, self.t0 = store, t0
+        self.sid = store.create_session("BENCH", "1", protocol.name, t0)
+        self.rec = SessionRecorder(store, self.sid, protocol)
+        self.cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
+        self.bed = SimBedside(Patient("normal", 1), self.cycle, t0)
+        self.k = 0
+
+    def run_until(self, seconds: int) -> int:
+        n = 0
+        while self.k <= seconds:
+            ts = self.t0 + self.k
+            if self.k == 300:
+                self.rec.event(Event(ts, "infusion_start", "", "bench"))
+            self.cycle.follow(self.sid, self.rec.engine.state)
+            items, _ = self.bed.step(ts)
+            for it in items:
+                if isinstance(it, Reading):
+                    self.rec.reading(it)
+                    n += 1
+                else:
+                    self.rec.signal(it)
+            self.k += 1
+        self.store.flush()
+        return n
+
+
+def measure(fn):
+    times = []
+    out = None
+    for _ in range(REPEAT):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000, out
+
+
+def main() -> None:
+    protocol = load_protocol()
+    tmp = Path(tempfile.mkdtemp())
+    rows = []
+
+    # ingest: a 60-minute session through engine and store
+    store = Store(tmp / "ingest.db")
+    t = time.perf_counter()
+    n = LiveSession(store, protocol, time.time() - 4000).run_until(3600)
+    dt = time.perf_counter() - t
+    ingest = n / dt
+
+    for minute in (1, 60):
+        store = Store(tmp / f"m{minute}.db")
+        live = LiveSession(store, protocol, time.time() - 4000)
+        live.run_until(minute * 60 - 1)
+        state = {"chair": "1", "session_id": None}
+        state = bedside_tick(store, protocol, state)[-1]  # the page has been open
+        live.run_until(minute * 60)  # one more second of data arrives
+
+        def incremental():
+            return bedside_tick(store, protocol, dict(state, last=dict(state["last"])))
+
+        def naive():
+            sid = live.sid
+            return trend.full_figure(queries.readings(store, sid, ("hr", "spo2", "sbp", "dbp")),
+                                     queries.events(store, sid), protocol, queries.baselines(store, sid))
+
+        inc_ms, inc_out = measure(incremental)
+        naive_ms, naive_out = measure(naive)
+        inc_bytes = len(to_json(list(inc_out[:-1])))
+        fig_bytes = len(to_json(inc_out[0]))
+        naive_bytes = len(to_json(naive_out))
+        rows.append((minute, inc_ms, inc_bytes, fig_bytes, naive_ms, naive_bytes))
+
+    print(f"ingest: {ingest:,.0f} readings/s through engine + store (60-min session, 1 Hz oximeter + NIBP)\n")
+    print("| session minute | incremental tick ms | tick bytes (all outputs) | of which trend patch | "
+          "naive rebuild ms | naive figure bytes |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for m, a, b, c, d, e in rows:
+        print(f"| {m} | {a:.1f} | {b:,} | {c:,} | {d:.1f} | {e:,} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Live acquisition: device threads, chair sessions, crash isolation, clinic.toml."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import wait_until
+from monitor.acquisition import Acquisition, Chair
+from monitor.chairs import ConfigError, build_chair, load_clinic
+from monitor.model import Event
+from monitor.store import queries
+
+
+class CrashingDevice:
+    """An adapter with a bug: it raises every time it runs."""
+
+    kind, port, source = "broken", "/dev/null", "chairX-broken"
+
+    def __init__(self):
+        self.runs = 0
+
+    def run(self, ctx, stop):
+        self.runs += 1
+        raise RuntimeError("adapter bug")
+
+
+@pytest.fixture
+def acquisition(store):
+    running = []
+
+    def start(chairs):
+        acq = Acquisition(store, chairs)
+        store.flush_interval = 0.2
+        acq.start()
+        running.append(acq)
+        return acq
+    yield start
+    for acq in running:
+        acq.stop_event.set()
+        for t in acq.threads:
+            t.join(timeout=5)
+
+
+def count(store, sid, parameter="hr"):
+    return store.query("SELECT count(*) AS n FROM readings WHERE session_id = ? AND parameter = ?",
+                       (sid, parameter))[0]["n"]
+
+
+def test_sim_chair_records_and_reports_device_status(store, protocol, acquisition):
+    chair = build_chair(store, protocol, "1", [{"spec": "sim:normal"}])
+    sid = chair.open_session("P-1")
+    acquisition([chair])
+    wait_until(lambda: count(store, sid) >= 2)
+    devs = wait_until(lambda: [d for d in queries.devices(store, "1") if d["connected"]])
+    assert {d["source"] for d in devs} == {"chair1-sim-oximeter", "chair1-sim-nibp"}
+    r = queries.latest(store, sid, "spo2")
+    assert r["status"] == "ok" and 90 <= r["value"] <= 100
+
+
+def test_crashing_device_does_not_stop_the_others(store, protocol, acquisition):
+    good = build_chair(store, protocol, "1", [{"spec": "sim:normal"}])
+    broken = Chair(store, protocol, "2", [CrashingDevice()])
+    sid = good.open_session("P-1")
+    acquisition([good, broken])
+    wait_until(lambda: count(store, sid) >= 3)
+    row = wait_until(lambda: [d for d in queries.devices(store, "2") if d["error"]])
+    assert "adapter bug" in row[0]["error"] and row[0]["connected"] == 0
+    assert broken.devices[0].runs >= 1
+
+
+def test_page_events_reach_the_engine(store, protocol, acquisition):
+    chair = build_chair(store, protocol, "1", [{"spec": "sim:normal"}])
+    sid = chair.open_session("P-1")
+    acquisition([chair])
+    wait_until(lambda: count(store, sid) >= 2)
+    store.record_event(sid, Event(time.time(), "infusion_start", "", "RN"))
+    wait_until(lambda: chair.phase() == (sid, "infusion"))
+    hr = wait_until(lambda: queries.baselines(store, sid).get("hr"))
+    assert hr["source"] == "computed"
+
+
+def test_session_opened_elsewhere_is_attached_and_ended(store, protocol, acquisition):
+    chair = build_chair(store, protocol, "4", [{"spec": "sim:normal"}])
+    acquisition([chair])
+    sid = store.create_session("WEB-1", "4", protocol.name, time.time())  # as the page does
+    wait_until(lambda: count(store, sid) >= 2)
+    store.record_event(sid, Event(time.time(), "session_end", "", "RN"))
+    wait_until(lambda: chair.phase() == (None, None))
+    n = count(store, sid)
+    time.sleep(1.5)
+    store.flush()
+    assert count(store, sid) <= n + 3  # nothing recorded into an ended session after detach
+
+
+def test_one_open_session_per_chair(store, protocol):
+    chair = build_chair(store, protocol, "1", [{"spec": "sim:normal"}])
+    chair.open_session("A")
+    with pytest.raises(ValueError, match="already has open session"):
+        chair.open_session("B")
+
+
+def test_clinic_toml_two_chairs(store, protocol, tmp_path):
+    p = tmp_path / "clinic.toml"
+    p.write_text('[chairs.1]\ndevices = ["sim:normal"]\npatient = "P1"\n\n'
+                 '[chairs.2]\ndevices = [{ kind = "sim", port = "hypertensive", seed = 3 }]\n')
+    chairs = load_clinic(p, store, protocol)
+    assert [c.name for c in chairs] == ["1", "2"]
+    assert chairs[0].phase()[1] == "baseline" and chairs[1].phase() == (None, None)
+    assert chairs[1].devices[0].patient.scenario.name == "hypertensive"
+
+
+@pytest.mark.parametrize("text,words", [
+    ("chairs = 3", "[chairs]: missing"),
+    ("[chairs.1]\n", "chairs.1.devices: expected a non-empty list"),
+    ("[chairs.1]\ndevices = [\"toaster:/dev/ttyS0\"]\n", "unknown kind 'toaster'"),
+    ("[chairs.1]\ndevices = [\"sim:normal\"]\ncolour = 1\n", "chairs.1: unknown key 'colour'"),
+    ("[chairs.1]\ndevices = [{ kind = \"sim\", port = \"normal\", speed = 2 }]\n", "chairs.1.devices[0]: unknown key 'speed'"),
+    ("[chairs.1]\ndevices = [\"nonin:/dev/ttyUSB0\"]\n[chairs.2]\ndevices = [\"nonin:/dev/ttyUSB0\"]\n",
+     "already used by chairs.1.devices[0]"),
+    ("[chairs.1\n", "not valid TOML"),
+])
+def test_bad_clinic_config_is_named(store, protocol, tmp_path, text, words):
+    p = tmp_path / "clinic.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_clinic(p, store, protocol)
+    assert str(e.value).startswith(str(p)) and words in str(e.value)
