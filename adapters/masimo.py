@@ -128,15 +128,15 @@ class MasimoDecoder:
             end = buf.find(b"\n", start)
             if end < 0:
                 break
-            line = bytes(buf[start:end])
-            start = end + 1
+            line = bytes(buf[max(start, end - LINE_MAX):end])  # the same tail the buffer cap keeps
+            length, start = end + 1 - start, end + 1
             if not line.strip():
                 continue
             sample = parse_line(line)
             if sample is None:
                 self.junk_lines += 1
                 self.stats.bad_frames += 1
-                self.stats.skipped_bytes += len(line) + 1
+                self.stats.skipped_bytes += length
             else:
                 out.append(sample)
                 self.stats.frames += 1

@@ -5,6 +5,7 @@ import time
 from typing import Callable, Optional
 
 from .nibp_cycle import NibpCycle
+from .oximeters import ContecOximeter, MasimoOximeter, NoninDf2Oximeter, NoninDf8Oximeter
 from .sim import SCENARIOS, Patient, SimBedside
 from .suntech_adapter import build_suntech
 
@@ -33,7 +34,28 @@ def _sim(port: str, chair: str, nibp: NibpCycle, options: dict, t0: Optional[flo
                       source=options.get("source", f"chair{chair}-sim"))
 
 
-BUILDERS: dict[str, Callable] = {"sim": _sim}
+def _serial(adapter_cls) -> Callable:
+    """The builder for a serial device that needs only its port (and perhaps a baud rate)."""
+    kind = adapter_cls.kind
+
+    def build(port: str, chair: str, nibp: NibpCycle, options: dict, t0: Optional[float]):
+        if not port:
+            raise DeviceSpecError(f"{kind}: missing PORT, e.g. {kind}:/dev/ttyUSB0")
+        baudrate = options.get("baudrate")
+        if baudrate is not None and (not str(baudrate).isdigit() or int(baudrate) <= 0):
+            raise DeviceSpecError(f"{kind}:{port}: baudrate {baudrate!r}: expected a positive integer")
+        return adapter_cls(port, source=options.get("source", f"chair{chair}-{kind}"),
+                           baudrate=int(baudrate) if baudrate is not None else None)
+    return build
+
+
+BUILDERS: dict[str, Callable] = {
+    "sim": _sim,
+    "nonin": _serial(NoninDf2Oximeter),
+    "nonin-df8": _serial(NoninDf8Oximeter),
+    "masimo": _serial(MasimoOximeter),
+    "contec": _serial(ContecOximeter),
+}
 BUILDERS["suntech"] = build_suntech
 
 

@@ -156,3 +156,77 @@ def browser():
     yield drv
     drv.quit()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+# --- serial devices ---
+OXIMETER_KINDS = ("nonin", "nonin-df8", "masimo", "contec")
+
+
+@pytest.fixture
+def emulators():
+    """`start(kind, **options)` starts a device emulator on a pty; all are stopped after the test."""
+    from adapters.emulators import emulator_class
+    started = []
+
+    def start(kind: str, **options):
+        emulator = emulator_class(kind)(**options).start()
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def live_chairs(store, protocol):
+    """`start({chair: [device spec, ...]})` builds the chairs, opens a session on each and
+    runs live acquisition into the test's SQLite file; returns {chair: (Chair, session id)}.
+    Acquisition is stopped after the test."""
+    from monitor.acquisition import Acquisition
+    from monitor.chairs import build_chair
+    running = []
+
+    def start(specs: dict, configure=None) -> dict:
+        chairs = {}
+        for name, devices in specs.items():
+            chair = build_chair(store, protocol, name, devices)
+            if configure is not None:
+                for device in chair.devices:
+                    configure(device)
+            chairs[name] = (chair, chair.open_session(f"P-{name}"))
+        acquisition = Acquisition(store, [c for c, _ in chairs.values()])
+        acquisition.start()
+        running.append(acquisition)
+        return chairs
+
+    yield start
+    for acquisition in running:
+        acquisition.stop()
+
+
+class RecordingContext:
+    """A DeviceContext that keeps what an adapter reports, on a clock the test sets."""
+
+    def __init__(self):
+        self.items: list = []
+        self.t = 0.0
+
+    def reading(self, r):
+        self.items.append(r)
+
+    def signal(self, sig):
+        self.items.append(sig)
+
+    def now(self):
+        return self.t
+
+    @property
+    def readings(self):
+        from monitor.model import Reading
+        return [i for i in self.items if isinstance(i, Reading)]
+
+    @property
+    def signals(self):
+        from monitor.model import DeviceSignal
+        return [i for i in self.items if isinstance(i, DeviceSignal)]

@@ -1,0 +1,185 @@
+"""What every serial oximeter emulator shares: a pty, a paced writer thread, a patient.
+
+A subclass says how many wire units it sends a second (DF2: 75 frames, Contec: 60
+packets, Masimo and DF8: one) and how each unit is encoded; this base paces them in
+real time (times `speed`), leaves out the scenario's silent seconds, throws random
+junk between units during its garbage seconds, and can unplug and replug the port.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import threading
+import time
+from collections import deque
+from typing import Optional
+
+from adapters.oximetry import OximetrySample
+from adapters.sim.physiology import OximeterSample, Patient
+
+from .pty_port import PtyPort
+
+LOW_PERFUSION_PI = 0.3  # below this perfusion index the emulated device flags weak perfusion
+TICK_S = 0.02
+JUNK_BURSTS_PER_S = 2.0
+
+
+class DroppingPtyPort(PtyPort):
+    """A pty whose writes never block: a UART nobody reads just loses the bytes,
+    whereas a full pty buffer would stall the emulator until someone opens the port."""
+
+    def plug(self) -> None:
+        super().plug()
+        fd = self._master
+        if fd is not None:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+
+
+def wire_sample(s: OximeterSample) -> OximetrySample:
+    """What a device reports for the simulated patient's second."""
+    status = s.status
+    if status == "ok" and s.pi is not None and s.pi < LOW_PERFUSION_PI:
+        status = "low_perfusion"
+    return OximetrySample(hr=None if s.hr is None else int(round(s.hr)),
+                          spo2=None if s.spo2 is None else int(round(s.spo2)),
+                          status=status, pi=s.pi)
+
+
+class OximeterEmulator:
+    """Base emulator. Use as a context manager or call start()/stop()."""
+
+    kind = ""
+    units_per_s = 1.0  # wire units (frames, packets, lines) per device second
+
+    def __init__(self, scenario: str = "normal", seed: int = 0, speed: float = 1.0, start_s: float = 0.0,
+                 name: Optional[str] = None, directory: Optional[str] = None):
+        if not speed > 0:
+            raise ValueError(f"speed {speed!r}: must be > 0")
+        self.patient = Patient(scenario, seed)  # KeyError for an unknown scenario
+        self.scenario = scenario
+        self.speed = float(speed)
+        self.start_s = float(start_s)
+        self._rng = random.Random(f"{seed}:junk")
+        self._pty = DroppingPtyPort(name or self.kind.replace("-", "_") or "device", directory)
+        self.path = self._pty.path
+        self.sent: deque = deque(maxlen=4096)  # (session second, OximetrySample) put on the wire
+        self.units_sent = 0
+        self.units_dropped = 0
+        self.junk_bytes = 0
+        self._cache: tuple = (None, None)
+        self._logged_second: Optional[int] = None
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._wall0 = 0.0
+        self.epoch0 = time.time()
+
+    # ------------------------------------------------------------ control
+    def start(self) -> "OximeterEmulator":
+        if self._thread is None:
+            self._wall0 = time.monotonic()
+            self.epoch0 = time.time()
+            self._thread = threading.Thread(target=self._run, name=f"emulator-{self.kind}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._pty.close()
+
+    def unplug(self) -> None:
+        """The cable is pulled: the port vanishes and the device loses its host."""
+        self._pty.unplug()
+        self.on_unplug()
+
+    def replug(self) -> None:
+        """The cable is back: a new pty behind the same path, as a udev by-id link does."""
+        self._pty.replug()
+
+    @property
+    def plugged(self) -> bool:
+        return self._pty.plugged
+
+    def session_time(self) -> float:
+        """The patient's session second the device is at now."""
+        return self.start_s + (time.monotonic() - self._wall0) * self.speed
+
+    def __enter__(self) -> "OximeterEmulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ subclass hooks
+    def unit(self, index: int, t: float, sample: OximetrySample) -> bytes:
+        """The bytes of wire unit `index` (at session second t)."""
+        raise NotImplementedError
+
+    def host_bytes(self, data: bytes, now: float) -> None:
+        """Bytes the host sent (commands); most oximeters ignore them."""
+
+    def streaming(self, now: float) -> bool:
+        """Whether the device sends at wall time `now` (monotonic)."""
+        return True
+
+    def on_unplug(self) -> None:
+        pass
+
+    # ------------------------------------------------------------ the device
+    def sample_at(self, t: float) -> tuple[OximeterSample, OximetrySample]:
+        """The patient's state and the device's report for session second t (cached per second)."""
+        second = int(t)
+        if self._cache[0] != second:
+            truth = self.patient.oximeter(second)
+            self._cache = (second, (truth, wire_sample(truth)))
+        return self._cache[1]
+
+    def _run(self) -> None:
+        rate = self.units_per_s * self.speed
+        tick = max(0.005, min(TICK_S, 0.5 / rate))
+        junk_p = min(1.0, JUNK_BURSTS_PER_S / self.units_per_s)
+        next_index = 0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            data = self._pty.read(0.0)
+            if data:
+                self.host_bytes(data, now)
+            due = int((now - self._wall0) * rate) + 1
+            if due - next_index > 2 * rate + 1:  # fell far behind (suspended?): skip, do not burst
+                next_index = due - 1
+            chunk = bytearray()
+            sent = []
+            on = self.streaming(now) and self._pty.plugged
+            while next_index < due:
+                t = self.start_s + next_index / self.units_per_s
+                truth, sample = self.sample_at(t)
+                if on and not truth.silent:
+                    if truth.garbage and self._rng.random() < junk_p:
+                        junk = self._rng.randbytes(self._rng.randint(1, 24))
+                        chunk += junk
+                        self.junk_bytes += len(junk)
+                    chunk += self.unit(next_index, t, sample)
+                    sent.append((t, sample))
+                next_index += 1
+            if chunk and self._pty.write(bytes(chunk)):
+                self.units_sent += len(sent)
+                for t, s in sent:  # one entry per session second: the sample is the same all second
+                    if int(t) != self._logged_second:
+                        self._logged_second = int(t)
+                        self.sent.append((t, s))
+            elif chunk:
+                self.units_dropped += len(sent)  # unplugged, or nobody reading and the pty is full
+            self._stop.wait(tick)
+
+    # ------------------------------------------------------------ helpers
+    @staticmethod
+    def pleth(t: float, hr: Optional[int], scale: int = 100, floor: int = 0) -> int:
+        """A plausible plethysmogram sample: a sharp systolic rise, a slower fall."""
+        if not hr:
+            return floor
+        phase = (t * hr / 60.0) % 1.0
+        shape = phase / 0.15 if phase < 0.15 else max(0.0, 1.0 - (phase - 0.15) / 0.85) ** 1.5
+        return floor + int(round(scale * shape))

@@ -1,0 +1,202 @@
+"""Serial pulse-oximeter adapters: Nonin DF2/DF8, Masimo ASCII 1, Contec CMS50D+.
+
+Each adapter sits on one shared SerialLink and turns its codec's samples into hr/spo2
+(and pi) Readings, at most one per parameter a second, the newest winning. Bytes
+arriving are reported as a DeviceSignal about once a second, a lost port at once, so
+the engine can raise and clear `device_disconnected`.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import replace
+from typing import Optional
+
+from monitor.model import DeviceSignal, Reading
+
+from .contec import KEEP_ALIVE, START_LIVE, ContecDecoder
+from .masimo import MasimoDecoder
+from .nonin import Df2Decoder, Df8Decoder
+from .oximetry import OximetrySample
+from .serial_link import SerialLink, SerialSettings
+
+SIGNAL_EVERY_S = 1.0
+READING_EVERY_S = 1.0
+
+
+class NewestPerPeriod:
+    """At most one sample per period, the newest winning; the first after a quiet spell goes out at once."""
+
+    def __init__(self, period: float = READING_EVERY_S):
+        self.period = period
+        self._pending: Optional[OximetrySample] = None
+        self._next_due = -math.inf
+
+    def offer(self, sample: OximetrySample) -> None:
+        self._pending = sample
+
+    def take(self, ts: float) -> Optional[OximetrySample]:
+        """The sample to emit at ts, if one is pending and the period has passed."""
+        if self._pending is None or ts < self._next_due:
+            return None
+        sample, self._pending = self._pending, None
+        self._next_due = ts + self.period
+        return sample
+
+    def clear(self) -> None:
+        self._pending = None
+
+
+class SerialOximeter:
+    """Base adapter (a Device and a LinkProtocol): subclasses name the kind, the codec and the settings."""
+
+    kind = ""
+    settings = SerialSettings()
+    sends_pi = False
+
+    def __init__(self, port: str, source: str = "", baudrate: Optional[int] = None,
+                 backoff: tuple = (0.2, 5.0)):
+        self.port = port
+        self.source = source or f"{self.kind}:{port}"
+        self.settings = replace(type(self).settings, baudrate=int(baudrate)) if baudrate else type(self).settings
+        self.backoff = backoff  # reconnect delays (first, max), seconds
+        self.decoder = self.new_decoder()
+        self.link: Optional[SerialLink] = None
+        self.samples_in = 0
+        self.readings_out = 0
+        self._ctx = None
+        self._throttle = NewestPerPeriod()
+        self._last_signal = -math.inf
+        self._reported_error: Optional[str] = None
+
+    def new_decoder(self):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ Device
+    def run(self, ctx, stop: threading.Event) -> None:
+        """Read the port until stop is set; the link reopens it whenever it goes away."""
+        self._ctx = ctx
+        self.link = SerialLink(self.port, self.settings, clock=ctx.now, backoff=self.backoff)
+        self.link.run(self, stop)
+
+    # ------------------------------------------------------------ LinkProtocol
+    def connection_made(self, link: SerialLink) -> None:
+        self.decoder = self.new_decoder()  # a fresh port: no half frame carried over
+        self._throttle.clear()
+
+    def data_received(self, data: bytes, ts: float) -> None:
+        if ts - self._last_signal >= SIGNAL_EVERY_S:
+            self._last_signal = ts
+            self._reported_error = None
+            self._ctx.signal(DeviceSignal(ts, self.source, True))
+        samples = self.decoder.feed(data)
+        if samples:
+            self.samples_in += len(samples)
+            self._throttle.offer(samples[-1])
+        self._emit(ts)
+
+    def idle(self, ts: float) -> None:
+        self._emit(ts)
+
+    def connection_lost(self, error: str, ts: float) -> None:
+        self._throttle.clear()
+        self._last_signal = -math.inf
+        if error != self._reported_error:  # the link retries every few seconds: report each new failure once
+            self._reported_error = error
+            self._ctx.signal(DeviceSignal(ts, self.source, False, error))
+
+    # ------------------------------------------------------------ readings
+    def _emit(self, ts: float) -> None:
+        sample = self._throttle.take(ts)
+        if sample is not None:
+            for r in self.readings(sample, ts):
+                self._ctx.reading(r)
+                self.readings_out += 1
+
+    def readings(self, sample: OximetrySample, ts: float) -> list[Reading]:
+        """hr and spo2 (and pi when sent) for one sample. A value the device left out while
+        claiming all is well is reported as `searching`, never as an ok reading without a value."""
+        pairs = [("hr", sample.hr), ("spo2", sample.spo2)]
+        if self.sends_pi and sample.pi is not None:
+            pairs.append(("pi", sample.pi))
+        out = []
+        for parameter, value in pairs:
+            status = sample.status
+            if value is None and status in ("ok", "low_perfusion"):
+                status = "searching"
+            out.append(Reading(ts, parameter, None if value is None else float(value), status, self.source))
+        return out
+
+
+class NoninDf2Oximeter(SerialOximeter):
+    """Nonin Data Format 2: three packets a second, the newest kept."""
+
+    kind = "nonin"
+    settings = SerialSettings(baudrate=9600)
+
+    def new_decoder(self):
+        return Df2Decoder()
+
+
+class NoninDf8Oximeter(SerialOximeter):
+    """Nonin Data Format 8: one 4-byte packet a second."""
+
+    kind = "nonin-df8"
+    settings = SerialSettings(baudrate=9600)
+
+    def new_decoder(self):
+        return Df8Decoder()
+
+
+class MasimoOximeter(SerialOximeter):
+    """Masimo Radical-7 family, ASCII 1 serial output; sends the perfusion index too."""
+
+    kind = "masimo"
+    settings = SerialSettings(baudrate=9600)
+    sends_pi = True
+
+    def new_decoder(self):
+        return MasimoDecoder()
+
+
+class ContecOximeter(SerialOximeter):
+    """Contec CMS50D+: streams only after a start command and while keep-alives arrive."""
+
+    kind = "contec"
+    settings = SerialSettings(baudrate=115200)
+    keepalive_every_s = 2.0   # the device gives up after 5 s without one
+    restart_after_s = 3.0     # connected but silent this long: ask for the stream again
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self._last_keepalive = -math.inf
+        self._last_start = -math.inf
+        self._last_data = -math.inf
+
+    def new_decoder(self):
+        return ContecDecoder()
+
+    def connection_made(self, link: SerialLink) -> None:
+        super().connection_made(link)
+        self._start(link.clock())
+
+    def data_received(self, data: bytes, ts: float) -> None:
+        self._last_data = ts
+        super().data_received(data, ts)
+
+    def idle(self, ts: float) -> None:
+        link = self.link
+        if link is not None:
+            if max(self._last_data, self._last_start) + self.restart_after_s <= ts:
+                self._start(ts)
+            elif ts - self._last_keepalive >= self.keepalive_every_s:
+                link.write(KEEP_ALIVE)
+                self._last_keepalive = ts
+        super().idle(ts)
+
+    def _start(self, ts: float) -> None:
+        if self.link is not None and self.link.write(START_LIVE):
+            self._last_start = self._last_keepalive = ts
+
+
+ADAPTERS = {cls.kind: cls for cls in (NoninDf2Oximeter, NoninDf8Oximeter, MasimoOximeter, ContecOximeter)}
