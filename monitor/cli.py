@@ -190,17 +190,21 @@ def alerts(c: Context, session_id: int, as_json: bool):
 
 
 # ----------------------------------------------------------------- live
-def _start_acquisition(c: Context, chairs_spec: list, demo: bool):
+def _start_acquisition(c: Context, chairs: list):
     from .acquisition import Acquisition
-    store = c.store()
-    acq = Acquisition(store, chairs_spec)
+    acq = Acquisition(c.store(), chairs)
     acq.start()
     return acq
 
 
+def _interrupt(*_):
+    raise KeyboardInterrupt
+
+
 def _wait_forever(stop_after: Optional[float] = None) -> None:
+    """Block until Ctrl-C, SIGTERM or stop_after seconds."""
     end = None if stop_after is None else time.monotonic() + stop_after
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while end is None or time.monotonic() < end:
             time.sleep(0.2 if end is None else max(0.0, min(0.2, end - time.monotonic())))
@@ -232,7 +236,7 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
         except ValueError as e:
             raise InputError(str(e)) from None
         click.echo(f"session {sid} opened on chair {chair}", err=True)
-    acq = _start_acquisition(c, [ch], demo=False)
+    acq = _start_acquisition(c, [ch])
     try:
         _wait_forever(duration)
     finally:
@@ -287,11 +291,15 @@ def run(c: Context, config: Optional[str], host: str, port: int):
         chairs = load_clinic(config, store, protocol) if config else demo_chairs(store, protocol)
     except ConfigError as e:
         raise InputError(str(e)) from None
-    acq = _start_acquisition(c, chairs, demo=config is None)
+    acq = _start_acquisition(c, chairs)
     try:
         _serve(c, store, host, port)
     finally:
         acq.stop()
+
+
+from . import cli_devices  # noqa: E402,F401
+from . import cli_review  # noqa: E402,F401
 
 
 def entry() -> None:

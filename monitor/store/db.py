@@ -126,7 +126,7 @@ class Store:
         """Remove a session and everything in it (an aborted import or simulation)."""
         self.flush()
         with self.transaction() as conn:
-            for table in ("readings", "alerts", "events", "baselines"):
+            for table in ("readings", "alerts", "events", "baselines", "session_summaries"):
                 conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
@@ -186,6 +186,9 @@ class Store:
                     conn.execute(
                         "INSERT OR REPLACE INTO baselines (session_id, parameter, value, source, ts, n) "
                         "VALUES (?, ?, ?, ?, ?, ?)", (sid, c.parameter, c.value, c.source, c.ts, c.n))
+            # A cached review summary is stale once more of its session lands (summaries.py).
+            conn.executemany("DELETE FROM session_summaries WHERE session_id = ?",
+                             [(sid,) for sid in {sid for _, sid, _ in items}])
         return len(items)
 
     def _write_loop(self) -> None:

@@ -49,6 +49,20 @@ MIGRATIONS = [
         done_at REAL
     );
     """,
+    # 2: review — one summary row per ended session (monitor/store/summaries.py), so the
+    # session list never scans readings; sessions by date for the list's date filter.
+    """
+    CREATE TABLE IF NOT EXISTS session_summaries (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions(id), computed_at REAL,
+        last_reading_at REAL,
+        baseline_sbp REAL, baseline_dbp REAL, baseline_hr REAL, baseline_spo2 REAL,
+        peak_sbp REAL, peak_sbp_at REAL, peak_dbp REAL, peak_dbp_at REAL,
+        peak_hr REAL, peak_hr_at REAL, min_spo2 REAL, min_spo2_at REAL, nibp_count INTEGER,
+        alarms_high INTEGER, alarms_medium INTEGER, alarms_low INTEGER, alarms_technical INTEGER
+    );
+    CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
+    CREATE INDEX IF NOT EXISTS alerts_session_priority ON alerts(session_id, kind, priority);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,7 +17,7 @@ def assets_path() -> str:
 
 
 def create_app(store: Store, protocol: Protocol) -> Dash:
-    from . import bedside, overview
+    from . import bedside, overview, review
     app = Dash(__name__, assets_folder=assets_path(), serve_locally=True, title="infusion-monitor",
                update_title=None, suppress_callback_exceptions=True, assets_ignore=r".*\.py$")
     app.layout = html.Div([
@@ -29,8 +29,9 @@ def create_app(store: Store, protocol: Protocol) -> Dash:
         ]),
         html.Div(id="page"),
     ])
-    routes = [("/chair/", bedside.layout)]
-    for module in (bedside, overview):
+    routes = [("/chair/", bedside.layout), ("/sessions", review.sessions_layout),
+              ("/session/", review.session_layout), ("/patient/", review.patient_layout)]
+    for module in (bedside, overview, review):
         module.register(app, store, protocol)
 
     @app.callback(Output("page", "children"), Input("url", "pathname"))

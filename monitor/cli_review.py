@@ -1,0 +1,88 @@
+"""Review commands: `export` a session (CSV, HTML report, FHIR R4) and `import` a CSV export.
+
+Both check everything before writing: an export is built whole and replaces its
+file atomically; an import validates the whole file, then writes one transaction.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from .cli import Context, InputError, main, pass_ctx
+from .exports import FORMATS, ExportError, render, write_atomic
+from .store import queries
+
+
+def _existing_store(c: Context):
+    """Review commands read an existing database; they never create an empty one."""
+    if not Path(c.db).exists():
+        raise InputError(f"{c.db}: no such database")
+    return c.store()
+
+
+@main.command()
+@click.option("--session", "session_id", required=True, type=int, help="Session id.")
+@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS),
+              help="csv: tidy rows (re-importable); html: printable report; fhir: FHIR R4 Bundle (JSON).")
+@click.option("--out", default=None, metavar="FILE", help="Write here (atomically) instead of stdout.")
+@pass_ctx
+def export(c: Context, session_id: int, fmt: str, out: Optional[str]):
+    """Export one session as CSV, a self-contained HTML report or FHIR R4 JSON."""
+    if out is not None:
+        target = Path(out)
+        if not (target.parent if str(target.parent) else Path(".")).is_dir():
+            raise InputError(f"--out {out}: directory {target.parent} does not exist")
+        if target.is_dir():
+            raise InputError(f"--out {out}: is a directory; give a file name")
+    store = _existing_store(c)
+    if queries.session(store, session_id) is None:
+        raise InputError(f"--session {session_id}: no such session in {c.db}")
+    protocol = c.protocol if fmt == "html" else None
+    try:
+        text = render(store, session_id, fmt, protocol)
+        if out is None:
+            click.echo(text, nl=False)
+        else:
+            write_atomic(out, text)
+            click.echo(f"wrote {out} ({len(text.encode('utf-8'))} bytes)", err=True)
+    except ExportError as e:
+        raise InputError(str(e)) from None
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--patient", "patient_ref", default=None, help="Store under this patient reference instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print {session_id, readings, alerts, events} as JSON.")
+@pass_ctx
+def import_(c: Context, file: str, patient_ref: Optional[str], as_json: bool):
+    """Load a CSV made by `export --format csv` as a new session.
+
+    The whole file is checked first; a problem is reported with its line number
+    and nothing is written. Prints the new session id as the last line.
+    """
+    from .exports.csv_export import CsvImportError, parse_file
+    from .store.transfer import insert_session
+
+    try:
+        parsed = parse_file(file)
+    except CsvImportError as e:
+        raise InputError(str(e)) from None
+    if patient_ref is not None:
+        if not patient_ref.strip():
+            raise InputError("--patient: must not be empty")
+        parsed.session["patient_ref"] = patient_ref.strip()
+    sid = insert_session(c.store(), parsed.session, parsed.baselines, parsed.readings, parsed.alerts,
+                         parsed.events)
+    if parsed.closed_on_import:
+        click.echo("note: the session was still running when exported; the imported copy is marked ended",
+                   err=True)
+    counts = {"session_id": sid, "readings": len(parsed.readings), "alerts": len(parsed.alerts),
+              "events": len(parsed.events)}
+    if as_json:
+        click.echo(json.dumps(counts))
+    else:
+        click.echo(f"{counts['readings']} readings, {counts['alerts']} alerts, {counts['events']} events", err=True)
+        click.echo(sid)

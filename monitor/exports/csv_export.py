@@ -1,0 +1,280 @@
+"""The tidy CSV export of one session, and parsing it back for `import`.
+
+One file, one row per thing recorded, told apart by the `record` column:
+`session` (first row; patient, chair, protocol, state and times in `data`),
+`baseline`, `reading`, `alert`, `event`. Every row has `ts` (UTC epoch seconds,
+written with Python's shortest round-trip repr, so import gets the exact float back)
+and, for people, `time_utc` and `min_from_infusion`; import ignores those two.
+Columns a record does not use are empty. Import validates the whole file first and
+reports the line of the first problem; nothing is written on error.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from ..model import PARAMETERS, PRIORITIES, STATES, STATUSES
+from ..store import Store, queries
+
+FORMAT = "infusion-monitor-csv/1"
+COLUMNS = ["record", "time_utc", "min_from_infusion", "ts", "parameter", "value", "status", "source", "detail",
+           "rule", "kind", "priority", "limit", "end_ts", "acknowledged_at", "acknowledged_by", "message",
+           "alert_key", "type", "text", "author", "data"]
+RECORDS = ("session", "baseline", "reading", "alert", "event")
+SESSION_KEYS = ("patient_ref", "chair", "protocol", "state", "infusion_start", "infusion_end", "ended_by")
+KINDS = ("physiological", "technical")
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class CsvImportError(ValueError):
+    """A file that cannot be imported; the message names file and line."""
+
+
+def num(v: Optional[float]) -> str:
+    """Shortest text that parses back to exactly the same float ('' for None)."""
+    if v is None:
+        return ""
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+# ------------------------------------------------------------------ export
+def to_csv(store: Store, session_id: int) -> str:
+    from . import ExportError
+    s = queries.session(store, session_id)
+    if s is None:
+        raise ExportError(f"no session {session_id}")
+    t0 = s["infusion_start"]
+
+    def row(record: str, ts: Optional[float], **cols) -> list:
+        mins = "" if t0 is None or ts is None else f"{(ts - t0) / 60.0:.3f}"
+        cols.update(record=record, time_utc=iso_ms(ts), min_from_infusion=mins, ts=num(ts))
+        return [cols.get(c, "") for c in COLUMNS]
+
+    meta = {k: s.get(k) for k in SESSION_KEYS}
+    meta["format"] = FORMAT
+    rows = [row("session", s["started_at"], end_ts=num(s["ended_at"]), source=s.get("source") or "",
+                data=json.dumps(meta, ensure_ascii=False))]
+    for b in sorted(queries.baselines(store, session_id).values(), key=lambda b: b["parameter"]):
+        rows.append(row("baseline", b["ts"], parameter=b["parameter"], value=num(b["value"]),
+                        source=b["source"] or "", data=json.dumps({"n": b["n"]})))
+    for r in queries.readings(store, session_id):
+        rows.append(row("reading", r["ts"], parameter=r["parameter"], value=num(r["value"]), status=r["status"],
+                        source=r["source"] or "", detail=r["detail"] or ""))
+    for a in queries.alerts(store, session_id):
+        rows.append(row("alert", a["started_at"], parameter=a["parameter"], value=num(a["value"]), rule=a["rule"],
+                        kind=a["kind"], priority=a["priority"], limit=num(a["limit_value"]),
+                        end_ts=num(a["ended_at"]), acknowledged_at=num(a["acknowledged_at"]),
+                        acknowledged_by=a["acknowledged_by"] or "", message=a["message"] or "",
+                        alert_key=a["key"] or ""))
+    for e in queries.events(store, session_id):
+        rows.append(row("event", e["ts"], type=e["type"], text=e["text"] or "", author=e["author"] or "",
+                        data=json.dumps(e["data"], ensure_ascii=False) if e["data"] else ""))
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(COLUMNS)
+    w.writerows(rows)
+    return out.getvalue()
+
+
+def iso_ms(ts: Optional[float]) -> str:
+    """UTC ISO 8601 with milliseconds and Z ('' for None)."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ------------------------------------------------------------------ import
+@dataclass
+class ParsedSession:
+    session: dict
+    baselines: list[dict] = field(default_factory=list)
+    readings: list[tuple] = field(default_factory=list)  # (ts, parameter, value, source, status, detail)
+    alerts: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    closed_on_import: bool = False
+
+
+def parse_file(path: str | Path) -> ParsedSession:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise CsvImportError(f"{p}: cannot read: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise CsvImportError(f"{p}: line {line}: not UTF-8 text") from None
+    return parse_text(text, str(p))
+
+
+def parse_text(text: str, name: str = "<csv>") -> ParsedSession:
+    """Validate a whole export; the first problem is raised with its line number."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise CsvImportError(f"{name}: line 1: empty file, expected an infusion-monitor CSV export") from None
+    except csv.Error as e:
+        raise CsvImportError(f"{name}: line 1: {e}") from None
+    if [h.strip() for h in header] != COLUMNS:
+        hint = " (this looks like a replay recording: use `replay`)" if header[:2] == ["t_s", "parameter"] else ""
+        raise CsvImportError(f"{name}: line 1: header must be the export's columns "
+                             f"{','.join(COLUMNS[:4])},…{hint}")
+    parsed: Optional[ParsedSession] = None
+    keys: set = set()
+    try:
+        for fields in reader:
+            line = reader.line_num
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            f = _Fields(fields, name, line)
+            record = f.text("record")
+            if record not in RECORDS:
+                f.fail(f"record {record!r}: expected one of {', '.join(RECORDS)}")
+            if parsed is None:
+                if record != "session":
+                    f.fail("the first row must be the session row (record=session)")
+                parsed = ParsedSession(_session(f))
+                continue
+            if record == "session":
+                f.fail("a second session row; an export holds one session")
+            if record == "baseline":
+                parsed.baselines.append(_baseline(f))
+            elif record == "reading":
+                parsed.readings.append(_reading(f))
+            elif record == "alert":
+                a = _alert(f)
+                if a["key"] in keys:
+                    f.fail(f"alert_key {a['key']!r} appears twice")
+                keys.add(a["key"])
+                parsed.alerts.append(a)
+            else:
+                parsed.events.append(_event(f))
+    except csv.Error as e:
+        raise CsvImportError(f"{name}: line {reader.line_num}: {e}") from None
+    if parsed is None:
+        raise CsvImportError(f"{name}: no session row")
+    _close_if_open(parsed)
+    return parsed
+
+
+def _close_if_open(p: ParsedSession) -> None:
+    """A copy of a session that was still running is closed at its last record: it must
+    never look like a live session on the importing machine's chair."""
+    s = p.session
+    if s["state"] == "ended":
+        return
+    times = [s["started_at"]] + [r[0] for r in p.readings] + [e["ts"] for e in p.events]
+    s.update(state="ended", ended_at=s["ended_at"] or max(times), ended_by=s["ended_by"] or "import")
+    p.closed_on_import = True
+
+
+class _Fields:
+    def __init__(self, fields: list, name: str, line: int):
+        if len(fields) != len(COLUMNS):
+            raise CsvImportError(f"{name}: line {line}: expected {len(COLUMNS)} fields, got {len(fields)}")
+        self.values = dict(zip(COLUMNS, fields))
+        self.name, self.line = name, line
+
+    def fail(self, msg: str):
+        raise CsvImportError(f"{self.name}: line {self.line}: {msg}")
+
+    def text(self, col: str, required: bool = False) -> str:
+        v = self.values[col]
+        if required and not v.strip():
+            self.fail(f"{col} is empty")
+        return v
+
+    def number(self, col: str, required: bool = False) -> Optional[float]:
+        raw = self.values[col].strip()
+        if not raw:
+            if required:
+                self.fail(f"{col} is empty")
+            return None
+        try:
+            v = float(raw)
+        except ValueError:
+            self.fail(f"{col} {raw!r} is not a number")
+        if not math.isfinite(v):
+            self.fail(f"{col} {raw!r} is not a finite number")
+        return v
+
+    def choice(self, col: str, allowed: tuple) -> str:
+        v = self.values[col].strip()
+        if v not in allowed:
+            self.fail(f"{col} {v!r}: expected one of {', '.join(allowed)}")
+        return v
+
+    def json_object(self, col: str) -> dict:
+        raw = self.values[col].strip()
+        if not raw:
+            return {}
+        try:
+            v = json.loads(raw)
+        except ValueError as e:
+            self.fail(f"{col} is not valid JSON: {e.msg}")
+        if not isinstance(v, dict):
+            self.fail(f"{col} must be a JSON object")
+        return v
+
+
+def _session(f: _Fields) -> dict:
+    meta = f.json_object("data")
+    if meta.get("format") != FORMAT:
+        f.fail(f"session data must carry \"format\": \"{FORMAT}\"")
+    s = {"started_at": f.number("ts", required=True), "ended_at": f.number("end_ts"),
+         "source": f.text("source")}
+    for k in SESSION_KEYS:
+        v = meta.get(k)
+        if k in ("infusion_start", "infusion_end"):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                f.fail(f"session {k} must be a number or null")
+        elif v is not None and not isinstance(v, str):
+            f.fail(f"session {k} must be text or null")
+        s[k] = v
+    if s["state"] not in STATES:
+        f.fail(f"session state {s['state']!r}: expected one of {', '.join(STATES)}")
+    return s
+
+
+def _baseline(f: _Fields) -> dict:
+    n = f.json_object("data").get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+        f.fail("baseline data n must be a whole number")
+    return {"ts": f.number("ts", required=True), "parameter": f.choice("parameter", PARAMETERS),
+            "value": f.number("value", required=True), "source": f.text("source", required=True), "n": n}
+
+
+def _reading(f: _Fields) -> tuple:
+    return (f.number("ts", required=True), f.choice("parameter", PARAMETERS), f.number("value"),
+            f.text("source"), f.choice("status", STATUSES), f.text("detail") or None)
+
+
+def _alert(f: _Fields) -> dict:
+    started = f.number("ts", required=True)
+    ended = f.number("end_ts")
+    if ended is not None and ended < started:
+        f.fail("alert end_ts is before its start (ts)")
+    return {"key": f.text("alert_key", required=True), "rule": f.text("rule", required=True),
+            "parameter": f.text("parameter", required=True), "kind": f.choice("kind", KINDS),
+            "priority": f.choice("priority", PRIORITIES), "started_at": started, "ended_at": ended,
+            "value": f.number("value"), "limit_value": f.number("limit"), "message": f.text("message"),
+            "acknowledged_at": f.number("acknowledged_at"), "acknowledged_by": f.text("acknowledged_by") or None}
+
+
+def _event(f: _Fields) -> dict:
+    kind = f.text("type", required=True).strip()
+    if not EVENT_TYPE.match(kind):
+        f.fail(f"event type {kind!r}: expected a lower-case name such as note or infusion_start")
+    data = f.json_object("data")
+    return {"ts": f.number("ts", required=True), "type": kind, "text": f.text("text"),
+            "author": f.text("author"), "data": json.dumps(data) if data else None}  # as record_event stores it

@@ -1,0 +1,151 @@
+"""A session as a FHIR R4 Bundle (type collection) of vital-signs Observations.
+
+- One blood-pressure panel (LOINC 85354-9) per NIBP measurement, with SBP 8480-6,
+  DBP 8462-4 and MAP 8478-0 components in mm[Hg].
+- Heart rate (8867-4, /min) and SpO2 (59408-5 pulse oximetry plus 2708-6, %) from
+  the 1 Hz oximeter summarised per clock minute as the median of that minute's valid
+  readings, with effectivePeriod covering the minute: a record wants the trend, not
+  3,600 rows an hour.
+- Subject: the patient by identifier (the clinic's patient reference), since the
+  monitor holds no Patient resource of its own.
+Flagged readings (sensor off, searching, artifact, error) are left out. Plain dicts
+and json only; the tests validate the output with the `fhir.resources` R4B models.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import defaultdict
+from statistics import median
+from typing import Optional
+
+from ..model import FLAGGED
+from ..store import Store, queries
+from .csv_export import iso_ms
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+PATIENT_SYSTEM = "urn:infusion-monitor:patient-ref"
+OBSERVATION_SYSTEM = "urn:infusion-monitor:observation"
+CATEGORY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                         "code": "vital-signs", "display": "Vital Signs"}], "text": "Vital Signs"}]
+PROFILE = "http://hl7.org/fhir/StructureDefinition/"
+NAMESPACE = uuid.UUID("6f1f1b9e-5f0e-4d7c-9a8e-1c3b0e6a2d41")  # this program's uuid5 namespace
+
+CODES = {
+    "bp": [(LOINC, "85354-9", "Blood pressure panel with all children optional")],
+    "sbp": [(LOINC, "8480-6", "Systolic blood pressure")],
+    "dbp": [(LOINC, "8462-4", "Diastolic blood pressure")],
+    "map": [(LOINC, "8478-0", "Mean blood pressure")],
+    "hr": [(LOINC, "8867-4", "Heart rate")],
+    "spo2": [(LOINC, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+             (LOINC, "2708-6", "Oxygen saturation in Arterial blood")],
+}
+UNITS = {"sbp": "mm[Hg]", "dbp": "mm[Hg]", "map": "mm[Hg]", "hr": "/min", "spo2": "%"}
+UNIT_TEXT = {"mm[Hg]": "mmHg", "/min": "beats/minute", "%": "%"}
+TEXT = {"bp": "Blood pressure", "sbp": "Systolic blood pressure", "dbp": "Diastolic blood pressure",
+        "map": "Mean blood pressure", "hr": "Heart rate", "spo2": "Oxygen saturation (pulse oximetry)"}
+PROFILES = {"bp": "bp", "hr": "heartrate", "spo2": "oxygensat"}
+
+
+def _code(kind: str) -> dict:
+    return {"coding": [{"system": s, "code": c, "display": d} for s, c, d in CODES[kind]], "text": TEXT[kind]}
+
+
+def _quantity(parameter: str, value: float) -> dict:
+    unit = UNITS[parameter]
+    v = int(value) if float(value).is_integer() else round(float(value), 2)
+    return {"value": v, "unit": UNIT_TEXT[unit], "system": UCUM, "code": unit}
+
+
+def _fhir_time(ts: float) -> str:
+    """FHIR dateTime/instant: UTC with milliseconds and Z."""
+    return iso_ms(ts)
+
+
+class _Builder:
+    def __init__(self, session: dict):
+        self.session = session
+        self.seed = f"{session['patient_ref']}|{session['chair']}|{session['started_at']!r}"
+        self.subject = {"type": "Patient", "identifier": {"system": PATIENT_SYSTEM, "value": session["patient_ref"]},
+                        "display": session["patient_ref"]}
+
+    def observation(self, kind: str, local_id: str, effective: dict, **body) -> dict:
+        ident = f"{self.seed}|{local_id}"
+        resource = {
+            "resourceType": "Observation",
+            "id": str(uuid.uuid5(NAMESPACE, ident)),
+            "meta": {"profile": [PROFILE + "vitalsigns", PROFILE + PROFILES[kind]]},
+            "identifier": [{"system": OBSERVATION_SYSTEM, "value": str(uuid.uuid5(NAMESPACE, ident))}],
+            "status": "final",
+            "category": CATEGORY,
+            "code": _code(kind),
+            "subject": self.subject,
+            **effective,
+            **body,
+        }
+        return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+
+
+def bp_measurements(readings: list[dict]) -> list[tuple[float, dict]]:
+    """NIBP results grouped by their timestamp (the cuff reports SBP/DBP/MAP together)."""
+    by_ts: dict[float, dict] = defaultdict(dict)
+    for r in readings:
+        if r["parameter"] in ("sbp", "dbp", "map") and r["value"] is not None and r["status"] not in FLAGGED:
+            by_ts[r["ts"]][r["parameter"]] = r["value"]
+    return sorted((ts, v) for ts, v in by_ts.items() if "sbp" in v or "dbp" in v)
+
+
+def per_minute(readings: list[dict], parameter: str) -> list[tuple[float, float, int]]:
+    """(minute start, median, n) per UTC clock minute with valid readings."""
+    bins: dict[int, list[float]] = defaultdict(list)
+    for r in readings:
+        if r["parameter"] == parameter and r["value"] is not None and r["status"] not in FLAGGED:
+            bins[int(r["ts"] // 60)].append(r["value"])
+    return [(m * 60.0, float(median(vs)), len(vs)) for m, vs in sorted(bins.items())]
+
+
+def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
+    from . import ExportError
+    s = queries.session(store, session_id)
+    if s is None:
+        raise ExportError(f"no session {session_id}")
+    if not s["patient_ref"]:
+        raise ExportError(f"session {session_id} has no patient reference; a FHIR Observation needs a subject")
+    b = _Builder(s)
+    readings = queries.readings(store, session_id, ("hr", "spo2", "sbp", "dbp", "map"))
+    entries = []
+    absent = {"dataAbsentReason": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                                               "code": "unknown", "display": "Unknown"}]}}
+    for ts, values in bp_measurements(readings):
+        components = []
+        for p in ("sbp", "dbp", "map"):
+            if p in values:
+                components.append({"code": _code(p), "valueQuantity": _quantity(p, values[p])})
+            elif p != "map":  # the bp profile wants both SBP and DBP, each a value or a reason
+                components.append({"code": _code(p), **absent})
+        entries.append(b.observation("bp", f"bp|{ts!r}", {"effectiveDateTime": _fhir_time(ts)},
+                                     component=components))
+    for p in ("hr", "spo2"):
+        for start, value, n in per_minute(readings, p):
+            period = {"effectivePeriod": {"start": _fhir_time(start), "end": _fhir_time(start + 60)}}
+            entries.append(b.observation(
+                p, f"{p}|{start!r}", period, valueQuantity=_quantity(p, value),
+                note=[{"text": f"Median of {n} valid 1 Hz readings in this minute"}]))
+    entries.sort(key=lambda e: (e["resource"].get("effectiveDateTime")
+                                or e["resource"]["effectivePeriod"]["start"]))
+    out = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid5(NAMESPACE, b.seed)),
+        "identifier": {"system": "urn:infusion-monitor:session", "value": str(uuid.uuid5(NAMESPACE, b.seed))},
+        "type": "collection",
+        "timestamp": _fhir_time(time.time() if now is None else now),
+    }
+    if entries:  # FHIR arrays are never empty: no measurements, no entry element
+        out["entry"] = entries
+    return out
+
+
+def bundle_json(store: Store, session_id: int) -> str:
+    return json.dumps(bundle(store, session_id), indent=1, ensure_ascii=False) + "\n"

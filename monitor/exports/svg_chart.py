@@ -1,0 +1,186 @@
+"""The session chart as inline SVG for the self-contained report.
+
+Hand-made rather than plotly: a few tens of kilobytes, no script, prints crisply,
+and shows the same layers as the page: HR and SpO2 lines, BP measurements,
+alarm intervals shaded by priority, events, baselines and limits.
+"""
+from __future__ import annotations
+
+from html import escape
+from ..review import SessionReview, worst_priority_segments
+
+W, H = 1000, 380
+LEFT, RIGHT, TOP, BOTTOM = 52, 48, 34, 40
+Y_RANGE = (30.0, 240.0)  # HR /min and BP mmHg share the left axis
+Y2_RANGE = (70.0, 104.0)  # SpO2 % on the right
+COLORS = {"hr": "#1b7f3b", "spo2": "#0b6aa8", "sbp": "#c2410c", "dbp": "#b45309", "map": "#92400e"}
+BAND = {"high": "#e53935", "medium": "#f9a825", "low": "#00acc1"}
+SYMBOL = {"high": "!!!", "medium": "!!", "low": "!"}
+HIDDEN_EVENTS = ("acknowledge",)  # logged in the events table, not drawn
+LANE_H = 10
+LANE_INDEX = {"high": 0, "medium": 1, "low": 2}
+EVENT_LABELS = {"infusion_start": "Infusion start", "infusion_stop": "Infusion stop", "session_end": "End",
+                "dose_change": "Dose", "medication": "Med", "note": "Note", "manual_vitals": "Manual BP",
+                "baseline_set": "Baseline", "limit_change": "Limit", "aldrete": "Aldrete"}
+# Absolute limits drawn when no protocol is given (the shipped ketamine-iv profile's).
+DEFAULT_LIMITS = [("hr", 120, "medium"), ("hr", 140, "high"), ("sbp", 160, "medium"), ("sbp", 180, "high"),
+                  ("spo2", 92, "medium"), ("spo2", 88, "high")]
+
+
+def protocol_limits(protocol) -> list[tuple[str, float, str]]:
+    if protocol is None:
+        return DEFAULT_LIMITS
+    out, seen = [], set()
+    for rule in protocol.rules:
+        for c in rule.clauses:
+            if c.limit is None or rule.of_baseline or c.parameter not in ("hr", "spo2", "sbp"):
+                continue
+            if (c.parameter, c.limit) not in seen:
+                seen.add((c.parameter, c.limit))
+                out.append((c.parameter, c.limit, rule.priority))
+    return out
+
+
+class _Axes:
+    def __init__(self, x0: float, x1: float):
+        self.x0, self.x1 = x0, max(x1, x0 + 1.0)
+
+    def x(self, m: float) -> float:
+        return LEFT + (m - self.x0) / (self.x1 - self.x0) * (W - LEFT - RIGHT)
+
+    @staticmethod
+    def y(v: float, right: bool = False) -> float:
+        lo, hi = Y2_RANGE if right else Y_RANGE
+        v = min(max(v, lo), hi)
+        return TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM)
+
+
+def _polylines(ax: _Axes, xs: list, ys: list, right: bool, color: str, cls: str) -> list[str]:
+    """One polyline per unbroken run (a flagged reading is a gap)."""
+    out, run = [], []
+    for x, y in zip(xs, ys):
+        if y is None:
+            if len(run) > 1:
+                out.append(run)
+            run = []
+        else:
+            run.append(f"{ax.x(x):.1f},{ax.y(y, right):.1f}")
+    if len(run) > 1:
+        out.append(run)
+    return [f'<polyline class="{cls}" fill="none" stroke="{color}" stroke-width="1.4" points="{" ".join(r)}"/>'
+            for r in out]
+
+
+def _ticks(lo: float, hi: float, step: float) -> list[float]:
+    start = (int(lo // step) + (0 if lo % step == 0 else 1)) * step
+    out, t = [], start
+    while t <= hi + 1e-9:
+        out.append(t)
+        t += step
+    return out
+
+
+def session_svg(review: SessionReview, protocol=None) -> str:
+    s = review.session
+    hr_x, hr_y = review.series("hr")
+    sp_x, sp_y = review.series("spo2")
+    first = [review.minutes(s["started_at"])]
+    x0 = min(first + hr_x[:1] + sp_x[:1])
+    ax = _Axes(x0, review.minutes(review.end_ts))
+    parts = [f'<svg class="chart" viewBox="0 0 {W} {H}" width="100%" role="img" '
+             f'aria-label="Session chart: HR, SpO2, BP, alarms and events by minute">',
+             "<title>Session chart</title>",
+             f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" class="plot-bg"/>']
+    # alarms: full-height shading in the worst active priority, then one bar per alarm in
+    # its priority's lane along the top (technical: a strip along the bottom), with its symbol
+    rows = review.alarm_rows()
+    plot_h = H - TOP - BOTTOM
+    for lo, hi, p in worst_priority_segments(rows, ax.x1):
+        parts.append(f'<rect class="shade shade-{p}" x="{ax.x(lo):.1f}" y="{TOP}" '
+                     f'width="{max(ax.x(hi) - ax.x(lo), 1.0):.1f}" height="{plot_h}" fill="{BAND[p]}" '
+                     f'fill-opacity="0.14"/>')
+    for a in rows:
+        start = ax.x(a["start_min"])
+        end = ax.x(a["end_min"] if a["end_min"] is not None else ax.x1)
+        tech = a["kind"] == "technical"
+        y0 = H - BOTTOM - LANE_H if tech else TOP + LANE_H * LANE_INDEX[a["priority"]]
+        parts.append(f'<g class="band band-{a["priority"]}{" band-technical" if tech else ""}" '
+                     f'data-rule="{escape(a["rule"])}"><rect x="{start:.1f}" y="{y0}" '
+                     f'width="{max(end - start, 2.0):.1f}" height="{LANE_H}" fill="{BAND[a["priority"]]}"/>'
+                     f'<text class="lane-symbol" x="{start + 2:.1f}" y="{y0 + LANE_H - 2}">'
+                     f'{SYMBOL[a["priority"]]}</text>'
+                     f'<title>{escape(a["priority"].upper())}: {escape(a["message"] or a["rule"])}</title></g>')
+    # grid and axes
+    for t in _ticks(ax.x0, ax.x1, _step(ax.x1 - ax.x0)):
+        x = ax.x(t)
+        parts.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}"/>'
+                     f'<text class="tick" x="{x:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle">{t:g}</text>')
+    for v in _ticks(40, 220, 20):
+        y = ax.y(v)
+        parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                     f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{v:g}</text>')
+    for v in _ticks(Y2_RANGE[0], 100, 5):
+        parts.append(f'<text class="tick tick-spo2" x="{W - RIGHT + 6}" y="{ax.y(v, True) + 4:.1f}">{v:g}</text>')
+    parts.append(f'<text class="axis-title" x="{(LEFT + W - RIGHT) / 2}" y="{H - 6}" text-anchor="middle">'
+                 f'{escape(review.axis_title)}</text>'
+                 f'<text class="axis-title" x="12" y="{TOP - 12}">HR /min · BP mmHg</text>'
+                 f'<text class="axis-title" x="{W - 8}" y="{TOP - 12}" text-anchor="end">SpO₂ %</text>')
+    # limits (dashed, by priority colour) and baselines (dotted)
+    for parameter, limit, priority in protocol_limits(protocol):
+        y = ax.y(limit, parameter == "spo2")
+        parts.append(f'<line class="limit" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+                     f'stroke="{BAND[priority]}" stroke-dasharray="6 4"><title>{parameter.upper()} limit {limit:g}'
+                     f'</title></line>')
+    for p, b in review.baselines.items():
+        if p in ("hr", "spo2", "sbp", "dbp"):
+            y = ax.y(b["value"], p == "spo2")
+            parts.append(f'<line class="baseline" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+                         f'stroke="{COLORS[p]}" stroke-dasharray="2 3"><title>baseline {p.upper()} '
+                         f'{b["value"]:g}</title></line>')
+    parts += _polylines(ax, hr_x, hr_y, False, COLORS["hr"], "line-hr")
+    parts += _polylines(ax, sp_x, sp_y, True, COLORS["spo2"], "line-spo2")
+    # BP: a bar from DBP to SBP with a mark at each end
+    sbp = dict(zip(*review.series("sbp")))
+    dbp = dict(zip(*review.series("dbp")))
+    for m in sorted(set(sbp) | set(dbp)):
+        x = ax.x(m)
+        if m in sbp and m in dbp:
+            parts.append(f'<line class="bp-bar" x1="{x:.1f}" x2="{x:.1f}" y1="{ax.y(sbp[m]):.1f}" '
+                         f'y2="{ax.y(dbp[m]):.1f}" stroke="{COLORS["sbp"]}"/>')
+        for p, val, sym in (("sbp", sbp.get(m), "▼"), ("dbp", dbp.get(m), "▲")):
+            if val is not None:
+                parts.append(f'<text class="bp-mark bp-{p}" x="{x:.1f}" y="{ax.y(val) + 4:.1f}" text-anchor="middle" '
+                             f'style="fill: {COLORS[p]}">{sym}'
+                             f'<title>{p.upper()} {val:g} at {m:+.1f} min</title></text>')
+    # events: a line and a label
+    for i, e in enumerate(e for e in review.events if e["type"] not in HIDDEN_EVENTS):
+        m = review.minutes(e["ts"])
+        if m is None or not ax.x0 <= m <= ax.x1:
+            continue
+        x = ax.x(m)
+        label = EVENT_LABELS.get(e["type"], e["type"])
+        parts.append(f'<line class="event" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}"/>'
+                     f'<text class="event-label" x="{x + 3:.1f}" y="{TOP - 2 - 11 * (i % 2)}">{escape(label)}'
+                     f'<title>{escape(e["type"])} {escape(e["text"] or "")}</title></text>')
+    parts.append(_legend())
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _step(span: float) -> float:
+    for step in (1, 2, 5, 10, 15, 30, 60, 120):
+        if span / step <= 14:
+            return step
+    return 240
+
+
+def _legend() -> str:
+    items = [("HR", COLORS["hr"]), ("SpO₂", COLORS["spo2"]), ("SBP ▼ / DBP ▲", COLORS["sbp"]),
+             ("high alarm", BAND["high"]), ("medium", BAND["medium"]), ("low", BAND["low"])]
+    out, x = ['<g class="legend">'], LEFT + 190
+    for text, color in items:
+        out.append(f'<rect x="{x}" y="6" width="12" height="8" fill="{color}"/>'
+                   f'<text x="{x + 16}" y="14">{escape(text)}</text>')
+        x += 20 + 8 * len(text)
+    out.append("</g>")
+    return "".join(out)

@@ -1,0 +1,180 @@
+"""One ended (or running) session gathered for review: the chart page and every export.
+
+The session page, the HTML report, the CSV and the FHIR bundle all start from a
+`SessionReview`, so they show the same numbers. Times are kept as epoch seconds;
+`minutes()` puts them on the review axis: minutes from infusion start (negative
+before it), or from session start when the infusion never started.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional
+
+from .model import CONTINUOUS, FLAGGED, LABELS
+from .store import Store, queries, summaries
+
+CHART_PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map")
+
+
+@dataclass
+class SessionReview:
+    session: dict  # sessions row plus summary fields (summaries.summary)
+    readings: list[dict]
+    alerts: list[dict]
+    events: list[dict]
+    baselines: dict
+    parameters: Optional[tuple] = None  # which readings were loaded (None: all)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> int:
+        return self.session["id"]
+
+    @property
+    def origin(self) -> float:
+        """Time zero of the review axis."""
+        s = self.session
+        return s["infusion_start"] if s["infusion_start"] is not None else s["started_at"]
+
+    @property
+    def axis_title(self) -> str:
+        return ("minutes from infusion start" if self.session["infusion_start"] is not None
+                else "minutes from session start (no infusion start charted)")
+
+    def minutes(self, ts: Optional[float]) -> Optional[float]:
+        return None if ts is None else (ts - self.origin) / 60.0
+
+    @property
+    def end_ts(self) -> float:
+        """Where the session's axis ends: its end, else its last reading."""
+        s = self.session
+        candidates = [s["ended_at"], s.get("last_reading_at"), s["started_at"]]
+        return max(t for t in candidates if t is not None)
+
+    def series(self, parameter: str) -> tuple[list[float], list]:
+        """(minutes, values) of one parameter. Flagged continuous readings become None (a
+        gap in the line); flagged or failed BP measurements are left out."""
+        xs, ys = [], []
+        gaps = parameter in CONTINUOUS
+        for r in self.readings:
+            if r["parameter"] != parameter:
+                continue
+            ok = r["value"] is not None and r["status"] not in FLAGGED
+            if ok or gaps:
+                xs.append(round((r["ts"] - self.origin) / 60.0, 4))
+                ys.append(r["value"] if ok else None)
+        return xs, ys
+
+    def alarm_rows(self) -> list[dict]:
+        """The alarm table: rule, start/end on the review axis, duration, worst value, ack delay."""
+        rows = []
+        for a in self.alerts:
+            ended = a["ended_at"]
+            rows.append({
+                "id": a["id"], "rule": a["rule"], "priority": a["priority"], "kind": a["kind"],
+                "parameter": a["parameter"], "started_at": a["started_at"], "ended_at": ended,
+                "start_min": self.minutes(a["started_at"]), "end_min": self.minutes(ended),
+                "duration_s": None if ended is None else ended - a["started_at"],
+                "value": a["value"], "limit": a["limit_value"], "message": a["message"],
+                "ack_delay_s": (None if a["acknowledged_at"] is None
+                                else a["acknowledged_at"] - a["started_at"]),
+                "acknowledged_at": a["acknowledged_at"], "acknowledged_by": a["acknowledged_by"],
+            })
+        return rows
+
+
+def worst_priority_segments(alarm_rows: list[dict], x_end: float) -> list[tuple[float, float, str]]:
+    """(start_min, end_min, priority) of the worst physiological alarm active at each moment.
+
+    Shading by these segments, instead of one translucent band per alarm, keeps
+    overlapping alarms from blending into a colour that means nothing.
+    """
+    rank = {"high": 0, "medium": 1, "low": 2}
+    phys = [(a["start_min"], a["end_min"] if a["end_min"] is not None else x_end, a["priority"])
+            for a in alarm_rows if a["kind"] == "physiological" and a["start_min"] is not None]
+    cuts = sorted({t for lo, hi, _ in phys for t in (lo, hi)})
+    out: list[tuple[float, float, str]] = []
+    for lo, hi in zip(cuts, cuts[1:]):
+        active = [p for s, e, p in phys if s <= lo and e >= hi]
+        if not active:
+            continue
+        worst = min(active, key=rank.get)
+        if out and out[-1][1] == lo and out[-1][2] == worst:
+            out[-1] = (out[-1][0], hi, worst)
+        else:
+            out.append((lo, hi, worst))
+    return out
+
+
+def load(store: Store, session_id: int, parameters: Optional[tuple] = CHART_PARAMETERS) -> Optional[SessionReview]:
+    """Everything the review needs from the store; None for an unknown session."""
+    s = summaries.summary(store, session_id)
+    if s is None:
+        return None
+    return SessionReview(session=s, readings=queries.readings(store, session_id, parameters),
+                         alerts=queries.alerts(store, session_id), events=queries.events(store, session_id),
+                         baselines=queries.baselines(store, session_id), parameters=parameters)
+
+
+# ------------------------------------------------------------- formatting shared by page and report
+def fmt_num(v: Optional[float], digits: int = 0) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def fmt_min(m: Optional[float]) -> str:
+    """Minutes on the review axis: '+12.5 min', '−3.0 min'."""
+    if m is None:
+        return "–"
+    return f"{m:+.1f} min".replace("-", "−")
+
+
+def fmt_duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"{h} h {m:02d} min"
+    return f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def fmt_time(ts: Optional[float], seconds: bool = True) -> str:
+    """Local wall-clock time, as the clinic reads it."""
+    if ts is None:
+        return "–"
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
+def fmt_date(ts: Optional[float]) -> str:
+    return "–" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_bp(sbp: Optional[float], dbp: Optional[float]) -> str:
+    return "–" if sbp is None or dbp is None else f"{sbp:.0f}/{dbp:.0f}"
+
+
+def summary_items(review: SessionReview) -> list[tuple[str, str, str]]:
+    """(label, value, detail) cards shown at the top of the page and the report."""
+    s = review.session
+
+    def when(col):
+        at = s.get(f"{col}_at")
+        return f"at {fmt_min(review.minutes(at))}" if at is not None else ""
+
+    return [
+        ("Duration", fmt_duration(s["duration_s"]),
+         f"infusion {fmt_duration(s['infusion_s'])}" if s["infusion_s"] is not None else "no infusion charted"),
+        ("Baseline BP", fmt_bp(s["baseline_sbp"], s["baseline_dbp"]), "mmHg"),
+        ("Peak SBP", fmt_num(s["peak_sbp"]), when("peak_sbp")),
+        ("Peak DBP", fmt_num(s["peak_dbp"]), when("peak_dbp")),
+        ("Peak HR", fmt_num(s["peak_hr"]), when("peak_hr")),
+        ("Lowest SpO₂", fmt_num(s["min_spo2"]), when("min_spo2")),
+        ("Alarms", f"!!! {s['alarms_high']}  !! {s['alarms_medium']}  ! {s['alarms_low']}",
+         f"high · medium · low; {s['alarms_technical']} technical"),
+    ]
+
+
+def label(parameter: str) -> str:
+    return LABELS.get(parameter, parameter)

@@ -1,0 +1,123 @@
+"""`export` and `import` as a user runs them: files, round trip, and clear errors (exit 2)."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from monitor.exports import ExportError, write_atomic
+from monitor.store import Store
+
+from review_data import replay_hand_session
+
+
+@pytest.fixture
+def session_db(db_path, protocol):
+    store = Store(db_path)
+    sid = replay_hand_session(store, protocol, patient_ref="PT-CLI")
+    crit = store.one("SELECT id, started_at FROM alerts WHERE rule = 'bp_critical'")
+    store.acknowledge(crit["id"], "RN Lee", crit["started_at"] + 30)
+    store.close()
+    return sid
+
+
+def test_help(cli):
+    for cmd, words in (("export", "--format"), ("import", "line number")):
+        r = cli(cmd, "--help")
+        assert r.returncode == 0 and words in r.stdout.replace("\n", " ")
+
+
+def test_export_each_format_to_a_file(cli, session_db, tmp_path):
+    for fmt, first in (("csv", "record,time_utc"), ("html", "<!DOCTYPE html>"), ("fhir", "{")):
+        out = tmp_path / f"s.{fmt}"
+        r = cli("export", "--session", session_db, "--format", fmt, "--out", out)
+        assert r.returncode == 0, r.stderr
+        assert out.read_text(encoding="utf-8").startswith(first)
+    assert json.loads((tmp_path / "s.fhir").read_text())["resourceType"] == "Bundle"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("s.")) == ["s.csv", "s.fhir", "s.html"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_export_to_stdout(cli, session_db):
+    r = cli("export", "--session", session_db, "--format", "csv")
+    assert r.returncode == 0 and r.stdout.splitlines()[1].startswith("session,")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--session", "99", "--format", "csv"], "--session 99: no such session"),
+    (["--session", "1", "--format", "pdf"], "Invalid value for '--format'"),
+    (["--session", "1", "--format", "csv", "--out", "no/such/dir/x.csv"], "directory no/such/dir does not exist"),
+])
+def test_export_bad_input_exits_2(cli, session_db, args, words):
+    r = cli("export", *args)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+
+
+def test_export_to_a_directory_or_missing_db_exits_2(cli, session_db, tmp_path, db_path):
+    r = cli("export", "--session", session_db, "--format", "csv", "--out", tmp_path)
+    assert r.returncode == 2 and "is a directory" in r.stderr
+    from conftest import run_cli
+    r = run_cli("export", "--session", "1", "--format", "csv", db=tmp_path / "none.db")
+    assert r.returncode == 2 and "no such database" in r.stderr
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_failed_export_leaves_the_old_file_and_no_temp(cli, session_db, tmp_path):
+    out = tmp_path / "keep.csv"
+    out.write_text("previous export\n")
+    r = cli("export", "--session", "42", "--format", "csv", "--out", out)
+    assert r.returncode == 2 and out.read_text() == "previous export\n"
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".part")]
+
+
+def test_write_atomic_never_leaves_half_a_file(tmp_path, monkeypatch):
+    target = tmp_path / "r.html"
+    target.write_text("old")
+
+    def boom(src, dst):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(ExportError, match="No space left"):
+        write_atomic(target, "new" * 1000)
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["r.html"]
+
+
+def test_import_round_trip_through_the_cli(cli, session_db, tmp_path):
+    exported = tmp_path / "s.csv"
+    cli("export", "--session", session_db, "--format", "csv", "--out", exported, check=True)
+    other = tmp_path / "other.db"
+    from conftest import run_cli
+    r = run_cli("import", exported, "--patient", "PT-MOVED", "--json", db=other)
+    assert r.returncode == 0, r.stderr
+    counts = json.loads(r.stdout)
+    assert counts == {"session_id": 1, "readings": 672, "alerts": 5, "events": 4}
+    (s,) = json.loads(run_cli("sessions", "--json", db=other).stdout)
+    (orig,) = json.loads(cli("sessions", "--json").stdout)
+    assert s["patient_ref"] == "PT-MOVED" and s["state"] == "ended"
+    assert {k: s[k] for k in s if k not in ("id", "patient_ref")} == {k: orig[k] for k in orig
+                                                                        if k not in ("id", "patient_ref")}
+    moved = json.loads(run_cli("alerts", "--session", "1", "--json", db=other).stdout)
+    original = json.loads(cli("alerts", "--session", session_db, "--json").stdout)
+    strip = lambda rows: [{k: v for k, v in a.items() if k not in ("id", "session_id")} for a in rows]  # noqa: E731
+    assert strip(moved) == strip(original)
+    assert next(a for a in moved if a["rule"] == "bp_critical")["acknowledged_by"] == "RN Lee"
+
+
+def test_import_bad_file_names_the_line_and_writes_nothing(cli, session_db, tmp_path):
+    exported = tmp_path / "s.csv"
+    cli("export", "--session", session_db, "--format", "csv", "--out", exported, check=True)
+    lines = exported.read_text(encoding="utf-8").splitlines()
+    i = [n for n, line in enumerate(lines) if line.startswith("reading,") and ",hr," in line][10]
+    lines[i] = lines[i].replace(",hr,", ",heart,")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = cli("import", bad)
+    assert r.returncode == 2 and f"{bad}: line {i + 1}: parameter 'heart'" in r.stderr
+    assert len(json.loads(cli("sessions", "--json").stdout)) == 1
+    r = cli("import", tmp_path / "missing.csv")
+    assert r.returncode == 2 and "cannot read" in r.stderr
+    recording = tmp_path / "rec.csv"
+    recording.write_text("t_s,parameter,value,status\n0,hr,70,\n")
+    r = cli("import", recording)
+    assert r.returncode == 2 and "use `replay`" in r.stderr
