@@ -1,36 +1,75 @@
-"""All chairs at a glance: one tile per chair, the worst active alarm on each."""
+"""All chairs at a glance: one tile per chair, the worst alarm on each, audible here too.
+
+Each tile shows patient ref, phase, elapsed time, numerics and the highest alarm on
+the chair's board; it links to the chair's bedside page (a client-side link, so the
+page's sound stays enabled). The alarm sound follows the same rules as the bedside
+(assets/alarm-audio.js): the highest unacknowledged priority over all chairs.
+
+The grid is re-drawn only when the set of chairs changes; each second only the tiles'
+class (the flashing border) and contents are updated in place, so a tile's flash is
+not restarted every tick.
+"""
 from __future__ import annotations
 
 import time
 from urllib.parse import quote
 
-from dash import Input, Output, dcc, html
+from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from ..store import queries
-from .bedside import SYMBOLS, clock
+from .alarms import PRIORITY_WORD, SYMBOLS, board_data, controls, register_audio
+from .bedside_view import elapsed_text
 
 RANK = {"high": 0, "medium": 1, "low": 2}
+FRESH_S = 10.0
 
 
 def layout(store, protocol, rest: str):
+    chairs = queries.chairs(store)
     return html.Div(className="overview", children=[
         dcc.Interval(id="ov-tick", interval=1000),
+        dcc.Store(id="ov-chairs", data=chairs),
         html.H1("All chairs", className="page-title"),
-        html.Div(id="ov-tiles", className="tiles", children=tiles(store)),
+        controls("ov", with_ack=False),
+        html.Div(id="ov-tiles", className="tiles", children=grid(store, chairs)),
     ])
 
 
 def register(app, store, protocol) -> None:
-    @app.callback(Output("ov-tiles", "children"), Input("ov-tick", "n_intervals"))
-    def refresh(_n):
-        return tiles(store)
+    register_audio(app, "ov", "ov-tick")
+
+    @app.callback(Output("ov-tiles", "children"), Output("ov-chairs", "data"), Input("ov-tick", "n_intervals"),
+                  State("ov-chairs", "data"), prevent_initial_call=True)
+    def regrid(_n, known):
+        chairs = queries.chairs(store)
+        if chairs == known:
+            return no_update, no_update
+        return grid(store, chairs), chairs
+
+    @app.callback(Output({"type": "ov-link", "chair": ALL}, "className"),
+                  Output({"type": "ov-body", "chair": ALL}, "children"),
+                  Output({"type": "ov-wrap", "chair": ALL}, "data-priority"),
+                  Output({"type": "ov-wrap", "chair": ALL}, "data-phase"),
+                  Output("ov-alarm-data", "data"),
+                  Input("ov-tick", "n_intervals"), State({"type": "ov-link", "chair": ALL}, "id"))
+    def update(_n, ids):
+        return overview_tick(store, [i["chair"] for i in ids])
+
+
+def overview_tick(store, chairs: list[str]) -> tuple:
+    """Per tile (in the page's order): class, contents, priority, phase; and the alarm data for sound."""
+    now = time.time()
+    infos = [chair_summary(store, c) for c in chairs]
+    views = [_view(info, now) for info in infos]
+    data = [d for info in infos for d in board_data(info["board"], info["chair"])]
+    return ([v[0] for v in views], [v[1] for v in views], [v[2] for v in views], [v[3] for v in views], data)
 
 
 def chair_summary(store, chair: str) -> dict:
     """What a tile shows, from indexed lookups only."""
     s = queries.current_session(store, chair)
-    out = {"chair": chair, "session": s, "values": {}, "alarm": None, "alarms": 0}
-    if s is None:
+    out = {"chair": chair, "session": s, "values": {}, "alarm": None, "alarms": 0, "board": []}
+    if s is None or s["state"] == "ended":
         return out
     for p in ("hr", "spo2"):
         r = queries.latest(store, s["id"], p)
@@ -42,43 +81,67 @@ def chair_summary(store, chair: str) -> dict:
         if r:
             out["values"][p] = r
     board = queries.alarm_board(store, s["id"])
+    out["board"] = board
     out["alarms"] = len(board)
     if board:
-        out["alarm"] = min(board, key=lambda a: (RANK[a["priority"]], -a["started_at"]))
+        out["alarm"] = min(board, key=lambda a: (RANK[a["priority"]], a["acknowledged_at"] is not None,
+                                                 -a["started_at"]))
     return out
 
 
-def tiles(store):
-    now = time.time()
-    chairs = queries.chairs(store)
+def grid(store, chairs: list[str]):
     if not chairs:
         return [html.P("No chairs yet: start `infusion-monitor run` or `acquire`.")]
+    now = time.time()
     return [_tile(chair_summary(store, c), now) for c in chairs]
 
 
+def tiles(store):
+    return grid(store, queries.chairs(store))
+
+
 def _tile(info: dict, now: float):
+    cls, body, priority, phase = _view(info, now)
+    chair = info["chair"]
+    link = dcc.Link(id={"type": "ov-link", "chair": chair}, href=f"/chair/{quote(chair)}", className=cls,
+                    children=html.Div(id={"type": "ov-body", "chair": chair}, children=body))
+    # dcc.Link takes no data-* attributes: the wrapper carries them for scripts and tests
+    return html.Div(className="tile-wrap", id={"type": "ov-wrap", "chair": chair}, children=link,
+                    **{"data-chair": chair, "data-priority": priority, "data-phase": phase})
+
+
+def _view(info: dict, now: float) -> tuple[str, list, str, str]:
+    """(link class, contents, highest priority or 'none', phase or 'none') for one chair."""
     s, v, a = info["session"], info["values"], info["alarm"]
     cls = "tile" + (f" tile-alarm tile-{a['priority']}" if a else "")
+    if a and a["acknowledged_at"] is not None:
+        cls += " tile-acknowledged"
     head = [html.Span(f"Chair {info['chair']}", className="tile-chair")]
     if s is None or s["state"] == "ended":
         head.append(html.Span("free", className="phase phase-none"))
-        return html.A(href=f"/chair/{quote(info['chair'])}", className=cls, children=[html.Div(head)])
+        return cls, [html.Div(head, className="tile-head")], "none", "none"
     latest = max([r["ts"] for r in v.values()], default=now)
     now = max(now, latest)
     head += [html.Span(s["patient_ref"] or "", className="tile-patient"),
-             html.Span(s["state"].upper(), className=f"phase phase-{s['state']}")]
-    if s["state"] == "infusion" and s["infusion_start"]:
-        head.append(html.Span(clock(now - s["infusion_start"]), className="tile-elapsed"))
+             html.Span(s["state"].upper(), className=f"phase phase-{s['state']}"),
+             html.Span(elapsed_text(s, now), className="tile-elapsed")]
 
     def num(p):
         r = v.get(p)
-        return "--" if r is None or r["value"] is None or now - r["ts"] > 10 else f"{r['value']:.0f}"
+        return "--" if r is None or r["value"] is None or now - r["ts"] > FRESH_S else f"{r['value']:.0f}"
 
     bp = f"{v['sbp']['value']:.0f}/{v['dbp']['value']:.0f}" if "sbp" in v and "dbp" in v else "--/--"
     body = html.Div(className="tile-nums", children=[
         html.Span(["HR ", html.B(num("hr"))]), html.Span(["SpO₂ ", html.B(num("spo2"))]),
         html.Span(["BP ", html.B(bp)])])
-    alarm = html.Div(className="tile-alarm-text", children=(
-        [html.Span(SYMBOLS[a["priority"]] + " ", className="alarm-symbol"), a["message"]] if a else "no active alarm"))
-    return html.A(href=f"/chair/{quote(info['chair'])}", className=cls, children=[html.Div(head), body, alarm],
-                  **({"data-priority": a["priority"]} if a else {}))
+    if a:
+        extra = " (latched)" if a["ended_at"] is not None else (
+            f" (ack {a['acknowledged_by']})" if a["acknowledged_at"] is not None else "")
+        more = f" +{info['alarms'] - 1} more" if info["alarms"] > 1 else ""
+        text = [html.Span(SYMBOLS[a["priority"]] + " ", className="alarm-symbol"),
+                html.Span(PRIORITY_WORD[a["priority"]] + " ", className="alarm-priority-word"),
+                a["message"] + extra, html.Span(more, className="muted")]
+    else:
+        text = "no active alarm"
+    alarm = html.Div(className="tile-alarm-text", children=text)
+    return cls, [html.Div(head, className="tile-head"), body, alarm], a["priority"] if a else "none", s["state"]

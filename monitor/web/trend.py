@@ -3,6 +3,10 @@
 `full_figure` draws the history when a page opens; `increment` turns the readings
 and events that arrived since the cursor into a Dash Patch, so a tick's payload
 depends on what is new, never on how long the session has run.
+
+Charted events are a trace of vertical marks (hover shows the entry) plus a label
+annotation each, both extended by the patch; limit and baseline lines are the
+layout's shapes, replaced only when a baseline or a per-session limit changes.
 """
 from __future__ import annotations
 
@@ -14,12 +18,14 @@ from dash import Patch
 # Trace order is part of the incremental protocol: indices into figure["data"].
 TRACES = ("hr", "spo2", "sbp", "dbp")
 TRACE_INDEX = {p: i for i, p in enumerate(TRACES)}
+EVENT_TRACE = len(TRACES)
 COLORS = {"hr": "#39d353", "spo2": "#4fc3f7", "sbp": "#ff8a65", "dbp": "#ffb74d"}
 EVENT_MARKS = {"infusion_start": ("Infusion start", "#7ee787"), "infusion_stop": ("Infusion stop", "#f0883e"),
                "dose_change": ("Dose", "#d2a8ff"), "medication": ("Med", "#d2a8ff"),
-               "note": ("Note", "#8b949e"), "manual_vitals": ("Manual BP", "#ffb74d"),
+               "note": ("Note", "#8b949e"), "manual_vitals": ("Manual obs", "#ffb74d"),
                "baseline_set": ("Baseline", "#8b949e"), "limit_change": ("Limit", "#8b949e"),
-               "session_end": ("End", "#8b949e")}
+               "aldrete": ("Aldrete", "#7ee787"), "session_end": ("End", "#8b949e")}
+HIDDEN = ("acknowledge",)  # event types not drawn on the trend
 
 
 def local(ts: float) -> str:
@@ -71,7 +77,26 @@ def _hline(y: float, yref: str, color: str, dash: str, name: str) -> dict:
             "line": {"color": color, "width": 1, "dash": dash}, "name": name, "opacity": 0.7}
 
 
+def event_marks(events: list[dict]) -> tuple[list, list, list, list]:
+    """(xs, ys, hover texts, label annotations) for the event trace, in event order."""
+    xs, ys, texts, notes = [], [], [], []
+    for ev in events:
+        if ev["type"] in HIDDEN:
+            continue
+        label, color = EVENT_MARKS.get(ev["type"], (ev["type"], "#8b949e"))
+        x = local(ev["ts"])
+        hover = f"{label}: {ev.get('text') or ''}".rstrip(": ") + (f" ({ev['author']})" if ev.get("author") else "")
+        xs += [x, x, None]
+        ys += [0, 1, None]
+        texts += [hover, hover, None]
+        notes.append({"x": x, "xref": "x", "y": 1.0, "yref": "paper", "text": label, "showarrow": False,
+                      "font": {"color": color, "size": 13}, "xanchor": "left", "yanchor": "bottom",
+                      "textangle": 0, "hovertext": hover})
+    return xs, ys, texts, notes
+
+
 def event_shape(ev: dict) -> tuple[dict, dict]:
+    """A vertical line and label for one event (static figures, e.g. session review)."""
     label, color = EVENT_MARKS.get(ev["type"], (ev["type"], "#8b949e"))
     x = local(ev["ts"])
     shape = {"type": "line", "xref": "x", "x0": x, "x1": x, "yref": "paper", "y0": 0, "y1": 1,
@@ -82,9 +107,11 @@ def event_shape(ev: dict) -> tuple[dict, dict]:
 
 
 def decorations(protocol, baselines: dict, events: list[dict]) -> tuple[list, list]:
-    """Limit and baseline lines, and a marker per charted event: (shapes, annotations)."""
+    """Limit and baseline lines and a line per event as shapes: (shapes, annotations)."""
     shapes, notes = limit_shapes(protocol, baselines), []
     for ev in events:
+        if ev["type"] in HIDDEN:
+            continue
         s, n = event_shape(ev)
         shapes.append(s)
         notes.append(n)
@@ -107,7 +134,10 @@ def full_figure(rows: list[dict], events: list[dict], protocol, baselines: dict)
         else:
             trace["mode"] = "lines"
         data.append(trace)
-    shapes, notes = decorations(protocol, baselines, events)
+    exs, eys, etexts, notes = event_marks(events)
+    data.append({"type": "scatter", "name": "Charted", "x": exs, "y": eys, "text": etexts, "yaxis": "y3",
+                 "mode": "lines", "hoverinfo": "text", "showlegend": False,
+                 "line": {"color": "#d2a8ff", "width": 1.5}})
     layout = {
         "uirevision": "bedside", "paper_bgcolor": "#0d1117", "plot_bgcolor": "#0d1117",
         "font": {"color": "#c9d1d9", "size": 14}, "margin": {"l": 50, "r": 50, "t": 30, "b": 40},
@@ -116,15 +146,18 @@ def full_figure(rows: list[dict], events: list[dict], protocol, baselines: dict)
         "yaxis": {"title": {"text": "HR /min · BP mmHg"}, "range": [30, 220], "gridcolor": "#30363d"},
         "yaxis2": {"title": {"text": "SpO2 %"}, "range": [70, 101], "overlaying": "y", "side": "right",
                    "showgrid": False, "tickmode": "linear", "tick0": 70, "dtick": 5},
-        "shapes": shapes, "annotations": notes,
+        "yaxis3": {"range": [0, 1], "overlaying": "y", "visible": False, "fixedrange": True},
+        "shapes": limit_shapes(protocol, baselines), "annotations": notes,
     }
     return {"data": data, "layout": layout}
 
 
-def increment(rows: list[dict], decorated: Optional[tuple] = None) -> Optional[Patch]:
-    """A Patch appending only the new points (and new decorations); None if nothing is new."""
+def increment(rows: list[dict], events: Optional[list] = None,
+              shapes: Optional[list] = None) -> Optional[Patch]:
+    """A Patch appending only the new points and event marks (and new limit lines); None if nothing is new."""
     cols = _columns(rows)
-    if not any(xs for xs, _ in cols.values()) and decorated is None:
+    exs, eys, etexts, notes = event_marks(events or [])
+    if not any(xs for xs, _ in cols.values()) and not exs and shapes is None:
         return None
     patch = Patch()
     for p, (xs, ys) in cols.items():
@@ -132,6 +165,11 @@ def increment(rows: list[dict], decorated: Optional[tuple] = None) -> Optional[P
             i = TRACE_INDEX[p]
             patch["data"][i]["x"].extend(xs)
             patch["data"][i]["y"].extend(ys)
-    if decorated is not None:
-        patch["layout"]["shapes"], patch["layout"]["annotations"] = decorated
+    if exs:
+        patch["data"][EVENT_TRACE]["x"].extend(exs)
+        patch["data"][EVENT_TRACE]["y"].extend(eys)
+        patch["data"][EVENT_TRACE]["text"].extend(etexts)
+        patch["layout"]["annotations"].extend(notes)
+    if shapes is not None:
+        patch["layout"]["shapes"] = shapes
     return patch

@@ -1,0 +1,184 @@
+/* infusion-monitor: alarm sound and audio pause, in the browser (no network, no files).
+ *
+ * IEC 60601-1-8 conventions: HIGH = 10-pulse burst (3+2, pause, 3+2) repeated every 6 s;
+ * MEDIUM = 3-pulse burst every 8 s; LOW = a 2-pulse burst once per new alarm. Tones are
+ * synthesised with Web Audio (a fundamental with 5 harmonics), lower pitch for lower priority.
+ *
+ * The server sends the alarm board (what the engine stored); this file only decides what
+ * the page SOUNDS like: the highest unacknowledged priority, unless audio is paused.
+ * A pause lasts 2 min; a new alarm of higher priority than the one paused (and any new HIGH
+ * alarm) breaks through and ends the pause.
+ * The page's alarm state is published as data-* attributes on #<prefix>-alarm-state.
+ */
+(function () {
+  "use strict";
+  var RANK = { none: 0, low: 1, medium: 2, high: 3 };
+  var PAUSE_MS = 120000;
+  var STALE_MS = 3500; // no update from any page for this long: stop sounding
+  var PATTERNS = {
+    high: { freq: 880, pulse: 0.15, every: 6.0,
+            onsets: [0, 0.21, 0.42, 0.84, 1.05, 1.9, 2.11, 2.32, 2.74, 2.95] },
+    medium: { freq: 660, pulse: 0.2, every: 8.0, onsets: [0, 0.3, 0.6] },
+    low: { freq: 520, pulse: 0.2, every: 0, onsets: [0, 0.35] }
+  };
+
+  function pref() {
+    try { return window.localStorage.getItem("im-sound") !== "off"; } catch (e) { return true; }
+  }
+  function savePref(on) {
+    try { window.localStorage.setItem("im-sound", on ? "on" : "off"); } catch (e) { /* private mode */ }
+  }
+
+  var audio = {
+    ctx: null, wave: null, bus: null, wanted: pref(), sounding: "none", nextAt: 0,
+    lastUpdate: 0, lowHeard: {}, played: { high: 0, medium: 0, low: 0 },
+
+    ensure: function () {
+      if (!this.wanted) { return; }
+      var AC = window.AudioContext || window.webkitAudioContext;
+      if (!AC) { return; }
+      try {
+        if (!this.ctx) {
+          this.ctx = new AC();
+          var n = 6, real = new Float32Array(n), imag = new Float32Array(n);
+          var amps = [0, 1, 0.55, 0.4, 0.3, 0.22];
+          for (var i = 0; i < n; i++) { imag[i] = amps[i]; }
+          this.wave = this.ctx.createPeriodicWave(real, imag);
+        }
+        if (this.ctx.state === "suspended") { this.ctx.resume(); }
+      } catch (e) { this.ctx = null; }
+    },
+    status: function () {
+      if (!this.wanted) { return "off"; }
+      if (!this.ctx || this.ctx.state !== "running") { return "blocked"; }
+      return "on";
+    },
+    toggle: function () {
+      if (this.status() === "on") {
+        this.wanted = false; savePref(false); this.silence();
+      } else {
+        this.wanted = true; savePref(true); this.ensure();
+      }
+    },
+    silence: function () {
+      if (this.bus) { try { this.bus.disconnect(); } catch (e) { /* already */ } this.bus = null; }
+    },
+    burst: function (priority) {
+      var p = PATTERNS[priority];
+      if (!p || this.status() !== "on") { return false; }
+      var ctx = this.ctx, t0 = ctx.currentTime + 0.05;
+      if (!this.bus) { this.bus = ctx.createGain(); this.bus.gain.value = 0.6; this.bus.connect(ctx.destination); }
+      for (var i = 0; i < p.onsets.length; i++) {
+        var t = t0 + p.onsets[i], osc = ctx.createOscillator(), g = ctx.createGain();
+        osc.setPeriodicWave(this.wave);
+        osc.frequency.value = p.freq;
+        g.gain.setValueAtTime(0, t);
+        g.gain.linearRampToValueAtTime(0.35, t + 0.02);
+        g.gain.setValueAtTime(0.35, t + p.pulse - 0.03);
+        g.gain.linearRampToValueAtTime(0, t + p.pulse);
+        osc.connect(g); g.connect(this.bus);
+        osc.start(t); osc.stop(t + p.pulse + 0.02);
+      }
+      this.played[priority] += 1;
+      return true;
+    },
+    update: function (sounding, unacked) {
+      this.lastUpdate = Date.now();
+      if (RANK[sounding] > RANK[this.sounding]) { this.nextAt = 0; }
+      if (sounding !== this.sounding && RANK[sounding] < RANK[this.sounding]) { this.silence(); }
+      this.sounding = sounding;
+      if (sounding === "none") { return; }
+      var fresh = [];
+      for (var i = 0; i < unacked.length; i++) {
+        var a = unacked[i];
+        if (a.priority === "low" && !this.lowHeard[a.id]) { fresh.push(a.id); }
+      }
+      if (fresh.length) { // a low alarm is announced once, unless a higher one is sounding anyway
+        if (sounding === "low") { this.burst("low"); }
+        for (var j = 0; j < fresh.length; j++) { this.lowHeard[fresh[j]] = true; }
+      }
+    },
+    loop: function () {
+      if (this.sounding !== "none" && Date.now() - this.lastUpdate > STALE_MS) {
+        this.sounding = "none"; this.silence();
+      }
+      var p = PATTERNS[this.sounding];
+      if (!p || !p.every || this.status() !== "on") { return; }
+      var now = this.ctx.currentTime;
+      if (now >= this.nextAt && this.burst(this.sounding)) { this.nextAt = now + p.every; }
+    }
+  };
+  window.setInterval(function () { audio.loop(); }, 200);
+  if (audio.wanted) { audio.ensure(); }
+  // Browsers allow sound only after a click: any click on the page (re)starts it if wanted.
+  document.addEventListener("click", function (ev) {
+    var t = ev.target;
+    if (t && t.closest && t.closest(".btn-sound")) { return; } // the switch decides for itself
+    if (audio.wanted && audio.status() !== "on") { audio.ensure(); }
+  }, true);
+
+  function clock(ms) {
+    var s = Math.max(0, Math.ceil(ms / 1000)), m = Math.floor(s / 60);
+    s = s % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+
+  function update(board, nTick, pauseClicks, soundClicks, prev) {
+    var cc = (window.dash_clientside && window.dash_clientside.callback_context) || {};
+    var trig = (cc.triggered || []).map(function (t) { return t.prop_id || ""; });
+    var hit = function (suffix) { return trig.some(function (id) { return id.slice(-suffix.length) === suffix; }); };
+    var now = Date.now();
+    var s = Object.assign({ paused_until: null, pause_level: null, known: [], breakthrough: false }, prev || {});
+    board = board || [];
+    var unacked = board.filter(function (a) { return !a.acked; });
+    var highest = unacked.reduce(function (m, a) { return RANK[a.priority] > RANK[m] ? a.priority : m; }, "none");
+
+    if (hit("sound-toggle.n_clicks") && soundClicks) { audio.toggle(); }
+    if (hit("audio-pause.n_clicks") && pauseClicks) {
+      if (s.paused_until && now < s.paused_until) {
+        s.paused_until = null; // resume early
+      } else {
+        s.paused_until = now + PAUSE_MS;
+        s.pause_level = highest === "none" ? "low" : highest;
+        s.known = board.map(function (a) { return a.id; });
+        s.breakthrough = false;
+      }
+    }
+    if (s.paused_until && now >= s.paused_until) { s.paused_until = null; }
+    if (s.paused_until) {
+      var brk = unacked.filter(function (a) { // a new HIGH alarm is never silenced by an earlier pause
+        return s.known.indexOf(a.id) < 0 && (RANK[a.priority] > RANK[s.pause_level] || a.priority === "high");
+      });
+      if (brk.length) { s.paused_until = null; s.breakthrough = true; s.breakthrough_id = brk[0].id; }
+    }
+    var paused = !!s.paused_until;
+    var remaining = paused ? Math.ceil((s.paused_until - now) / 1000) : 0;
+    var sounding = paused ? "none" : highest;
+    audio.update(sounding, unacked);
+    var st = audio.status();
+
+    var text;
+    if (paused) {
+      text = "AUDIO PAUSED " + clock(s.paused_until - now) + " \u2014 new " +
+             (s.pause_level === "low" ? "MEDIUM/HIGH" : "HIGH") + " alarms still sound";
+    } else if (sounding !== "none") {
+      text = "\u266A " + sounding.toUpperCase() + " alarm sounding" +
+             (s.breakthrough ? " (pause ended: higher-priority alarm)" : "");
+    } else {
+      text = unacked.length ? "" : "No alarm sounding";
+    }
+    var pauseLabel = paused ? "Audio paused " + clock(s.paused_until - now) + " \u2014 resume" : "Pause audio 2 min";
+    var pauseClass = "btn btn-pause" + (paused ? " btn-paused" : "");
+    var soundLabel = { on: "\u266A Sound on", off: "\u2715 SOUND OFF \u2014 click to turn on",
+                       blocked: "\u2715 SOUND BLOCKED by the browser \u2014 click to enable" }[st];
+    var soundClass = "btn btn-sound sound-" + st;
+    return [s, highest, sounding, String(paused), String(remaining), String(!!s.breakthrough), st,
+            String(unacked.length), text,
+            pauseLabel, pauseClass, soundLabel, soundClass];
+  }
+
+  window.infusionAudio = audio;
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    infusionAlarms: { update: update }
+  });
+}());

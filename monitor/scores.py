@@ -1,0 +1,231 @@
+"""Clinical scores shown on the bedside page: NEWS2 and the modified Aldrete score.
+
+Pure functions over numbers, no I/O. These are indicators for the nurse; they never
+raise alarms (the alarm engine does that from the protocol profile).
+
+NEWS2: Royal College of Physicians, National Early Warning Score (NEWS) 2, 2017,
+chart 1 with SpO2 scale 1. Values are rounded the way a chart is filled in (whole
+numbers; temperature to 0.1 °C) before banding.
+
+Modified Aldrete (Aldrete 1995): activity, respiration, circulation, consciousness,
+SpO2, each 0-2; circulation as |SBP - pre-infusion SBP| in mmHg (±20 → 2, 20-49 → 1,
+≥ 50 → 0); SpO2 > 92 % on air → 2, > 90 % (or needing oxygen) → 1, else 0.
+Gaps in the published wording (exactly 90 %) take the lower, safer score.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Optional
+
+# ----------------------------------------------------------------- NEWS2
+CONSCIOUSNESS = {"A": "Alert", "C": "New confusion", "V": "Voice", "P": "Pain", "U": "Unresponsive"}
+NEWS2_PARAMETERS = ("rr", "spo2", "o2", "sbp", "hr", "consciousness", "temp")
+NEWS2_LABELS = {"rr": "RR", "spo2": "SpO2", "o2": "Air/O2", "sbp": "SBP", "hr": "Pulse",
+                "consciousness": "ACVPU", "temp": "Temp"}
+
+
+def _whole(v: float) -> int:
+    return int(Decimal(str(v)).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
+def _tenth(v: float) -> float:
+    return float(Decimal(str(v)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def news2_rr(rr: float) -> int:
+    rr = _whole(rr)
+    if rr <= 8:
+        return 3
+    if rr <= 11:
+        return 1
+    if rr <= 20:
+        return 0
+    if rr <= 24:
+        return 2
+    return 3
+
+
+def news2_spo2(spo2: float) -> int:
+    """SpO2 scale 1 (patients without hypercapnic respiratory failure)."""
+    spo2 = _whole(spo2)
+    if spo2 <= 91:
+        return 3
+    if spo2 <= 93:
+        return 2
+    if spo2 <= 95:
+        return 1
+    return 0
+
+
+def news2_o2(on_oxygen: bool) -> int:
+    return 2 if on_oxygen else 0
+
+
+def news2_sbp(sbp: float) -> int:
+    sbp = _whole(sbp)
+    if sbp <= 90:
+        return 3
+    if sbp <= 100:
+        return 2
+    if sbp <= 110:
+        return 1
+    if sbp <= 219:
+        return 0
+    return 3
+
+
+def news2_hr(hr: float) -> int:
+    hr = _whole(hr)
+    if hr <= 40:
+        return 3
+    if hr <= 50:
+        return 1
+    if hr <= 90:
+        return 0
+    if hr <= 110:
+        return 1
+    if hr <= 130:
+        return 2
+    return 3
+
+
+def news2_consciousness(acvpu: str) -> int:
+    code = str(acvpu).strip().upper()[:1]
+    if code not in CONSCIOUSNESS:
+        raise ValueError(f"consciousness: expected one of {', '.join(CONSCIOUSNESS)}, got {acvpu!r}")
+    return 0 if code == "A" else 3
+
+
+def news2_temp(temp_c: float) -> int:
+    t = _tenth(temp_c)
+    if t <= 35.0:
+        return 3
+    if t <= 36.0:
+        return 1
+    if t <= 38.0:
+        return 0
+    if t <= 39.0:
+        return 1
+    return 2
+
+
+SCORERS = {"rr": news2_rr, "spo2": news2_spo2, "o2": news2_o2, "sbp": news2_sbp, "hr": news2_hr,
+           "consciousness": news2_consciousness, "temp": news2_temp}
+
+# band id -> (clinical risk, response), per the RCP chart
+NEWS2_BANDS = {
+    "0": ("low", "Continue routine monitoring"),
+    "1-4": ("low", "Inform the nurse in charge; assess monitoring frequency"),
+    "3-in-one": ("low-medium", "Score of 3 in one parameter: urgent review by a clinician"),
+    "5-6": ("medium", "Urgent response: review by a clinician competent in acute illness"),
+    "7+": ("high", "Emergency response: immediate assessment by a critical-care competent team"),
+}
+
+
+def news2_band(total: int, max_single: int) -> str:
+    """Band id from the aggregate and the highest single-parameter score."""
+    if total >= 7:
+        return "7+"
+    if total >= 5:
+        return "5-6"
+    if max_single >= 3:
+        return "3-in-one"
+    if total >= 1:
+        return "1-4"
+    return "0"
+
+
+@dataclass(frozen=True)
+class News2:
+    total: int
+    band: str
+    risk: str
+    response: str
+    scores: dict = field(default_factory=dict)   # parameter -> points, for those given
+    missing: tuple = ()                          # parameters not available
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing)
+
+
+def news2(values: dict) -> Optional[News2]:
+    """NEWS2 from whatever is given: keys rr, spo2, o2 (bool), sbp, hr, consciousness, temp.
+
+    Missing parameters score nothing and are listed in `missing` (the aggregate is then
+    a floor, shown as partial). None when nothing at all is available.
+    """
+    scores = {}
+    for p in NEWS2_PARAMETERS:
+        v = values.get(p)
+        if v is None or (p != "o2" and p != "consciousness" and isinstance(v, bool)):
+            continue
+        scores[p] = SCORERS[p](v)
+    if not scores:
+        return None
+    total = sum(scores.values())
+    band = news2_band(total, max(scores.values()))
+    risk, response = NEWS2_BANDS[band]
+    missing = tuple(p for p in NEWS2_PARAMETERS if p not in scores)
+    return News2(total, band, risk, response, scores, missing)
+
+
+# ----------------------------------------------------------------- Aldrete
+ALDRETE_ITEMS = ("activity", "respiration", "circulation", "consciousness", "spo2")
+ALDRETE_CHOICES = {
+    "activity": {2: "Moves 4 extremities voluntarily or on command",
+                 1: "Moves 2 extremities", 0: "Cannot move extremities"},
+    "respiration": {2: "Breathes deeply and coughs freely", 1: "Dyspnoea or limited breathing", 0: "Apnoeic"},
+    "circulation": {2: "BP within ±20 mmHg of pre-infusion", 1: "BP ±20–49 mmHg of pre-infusion",
+                    0: "BP ±50 mmHg or more from pre-infusion"},
+    "consciousness": {2: "Fully awake", 1: "Arousable on calling", 0: "Not responding"},
+    "spo2": {2: "SpO2 > 92 % on room air", 1: "Needs O2 to keep SpO2 > 90 %", 0: "SpO2 < 90 % even with O2"},
+}
+ALDRETE_LABELS = {"activity": "Activity", "respiration": "Respiration", "circulation": "Circulation",
+                  "consciousness": "Consciousness", "spo2": "SpO2"}
+DISCHARGE_MIN = 9  # typical discharge criterion: modified Aldrete ≥ 9 of 10
+
+
+def aldrete_circulation(sbp: float, baseline_sbp: float) -> int:
+    """|SBP − pre-infusion SBP|: ≤ 20 mmHg → 2, < 50 → 1, ≥ 50 → 0."""
+    diff = abs(_whole(sbp) - _whole(baseline_sbp))
+    if diff <= 20:
+        return 2
+    if diff < 50:
+        return 1
+    return 0
+
+
+def aldrete_spo2(spo2: float, on_oxygen: bool = False) -> int:
+    """> 92 % on room air → 2; > 90 % (or on oxygen) → 1; otherwise 0."""
+    spo2 = _whole(spo2)
+    if spo2 > 92 and not on_oxygen:
+        return 2
+    if spo2 > 90:
+        return 1
+    return 0
+
+
+@dataclass(frozen=True)
+class Aldrete:
+    items: dict
+    total: int
+    ready: bool
+    minimum: int = DISCHARGE_MIN
+    missing: tuple = ()
+
+
+def aldrete(items: dict, minimum: int = DISCHARGE_MIN) -> Aldrete:
+    """Total of the five items (each 0, 1 or 2); ready when all are scored and total ≥ minimum."""
+    scored = {}
+    for k in ALDRETE_ITEMS:
+        v = items.get(k)
+        if v is None:
+            continue
+        if isinstance(v, bool) or v not in (0, 1, 2):
+            raise ValueError(f"{ALDRETE_LABELS[k]}: score must be 0, 1 or 2, got {v!r}")
+        scored[k] = int(v)
+    missing = tuple(k for k in ALDRETE_ITEMS if k not in scored)
+    total = sum(scored.values())
+    return Aldrete(scored, total, not missing and total >= minimum, minimum, missing)

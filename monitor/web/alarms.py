@@ -1,0 +1,185 @@
+"""Alarm presentation: tiles by priority, acknowledgement, sound and audio pause, history.
+
+The engine decides alarms and the store holds them; this module only shows the
+board (queries.alarm_board: active alerts plus ended-but-unacknowledged high ones)
+and records acknowledgements with the nurse's initials (store.acknowledge).
+
+Sound and the 2-minute audio pause are page state, run in the browser by
+assets/alarm-audio.js (`infusionAlarms.update`) from the board sent here as data:
+what sounds is the highest unacknowledged priority, unless paused; a new alarm of
+higher priority than the one paused (or any new HIGH alarm) breaks through.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
+
+from ..store import queries
+from .forms import FormError, validate_initials
+
+SYMBOLS = {"high": "!!!", "medium": "!!", "low": "!"}
+PRIORITY_WORD = {"high": "HIGH", "medium": "MEDIUM", "low": "LOW"}
+RANK = {"high": 0, "medium": 1, "low": 2}
+PAUSE_S = 120
+
+
+def hms(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+
+
+# ----------------------------------------------------------------- board
+def board_signature(board: list[dict]) -> str:
+    return "|".join(f"{a['id']}:{a['priority']}:{a['ended_at']}:{a['acknowledged_at']}:{a['message']}"
+                    for a in board)
+
+
+def board_data(board: list[dict], chair: str = "") -> list[dict]:
+    """What the browser's sound and pause logic needs, nothing more."""
+    return [{"id": a["id"], "priority": a["priority"], "kind": a["kind"], "chair": chair,
+             "latched": a["ended_at"] is not None, "acked": a["acknowledged_at"] is not None} for a in board]
+
+
+def alarm_tile(a: dict):
+    prio = a["priority"]
+    technical = a["kind"] == "technical"
+    acked = a["acknowledged_at"] is not None
+    latched = a["ended_at"] is not None
+    if latched:
+        status, state = f"ENDED {hms(a['ended_at'])} · latched until acknowledged", "latched"
+    elif acked:
+        status, state = f"since {hms(a['started_at'])} · acknowledged by {a['acknowledged_by']} " \
+                        f"{hms(a['acknowledged_at'])}", "acknowledged"
+    else:
+        status, state = f"since {hms(a['started_at'])}", "active"
+    cls = f"alarm alarm-{prio}" + (" alarm-technical" if technical else "") + \
+        (" alarm-latched" if latched else "") + (" alarm-acknowledged" if acked else "")
+    children = [
+        html.Span(SYMBOLS[prio], className="alarm-symbol", **{"aria-hidden": "true"}),
+        html.Span(PRIORITY_WORD[prio], className="alarm-priority"),
+        html.Span(a["message"], className="alarm-message"),
+        html.Span(status, className="alarm-since"),
+    ]
+    if not acked:
+        children.append(html.Button("Acknowledge", id={"type": "ack", "id": a["id"]}, className="btn btn-ack",
+                                    title="Acknowledge with the initials above"))
+    return html.Div(className=cls, **{"data-priority": prio, "data-alert-id": str(a["id"]), "data-state": state,
+                                      "data-kind": a["kind"]}, children=children)
+
+
+def zones(board: list[dict]) -> tuple[list, list]:
+    """(physiological tiles, technical tiles), highest priority first."""
+    phys = [alarm_tile(a) for a in board if a["kind"] == "physiological"]
+    tech = [alarm_tile(a) for a in board if a["kind"] == "technical"]
+    if not phys:
+        phys = [html.Div("No patient alarm", className="alarm-none")]
+    if not tech:
+        tech = [html.Div("No technical alarm", className="alarm-none")]
+    return phys, tech
+
+
+def history(store, session_id: int) -> list:
+    """Every alert of the session, newest first (queried only when the board changed)."""
+    rows = queries.alerts(store, session_id)
+    if not rows:
+        return [html.P("No alarms this session.", className="muted")]
+    head = html.Tr([html.Th(h) for h in ("Priority", "Kind", "Alarm", "Started", "Ended", "Acknowledged")])
+    body = []
+    for a in reversed(rows):
+        ack = f"{a['acknowledged_by']} {hms(a['acknowledged_at'])}" if a["acknowledged_at"] else "—"
+        body.append(html.Tr(className=f"hist-{a['priority']}", children=[
+            html.Td(f"{SYMBOLS[a['priority']]} {PRIORITY_WORD[a['priority']]}"), html.Td(a["kind"]),
+            html.Td(a["message"]), html.Td(hms(a["started_at"])),
+            html.Td(hms(a["ended_at"]) if a["ended_at"] else "active"), html.Td(ack)]))
+    return [html.Table([html.Thead(head), html.Tbody(body)], className="history-table")]
+
+
+def max_alert_id(store, session_id: int) -> int:
+    row = store.one("SELECT max(id) AS m FROM alerts WHERE session_id = ?", (session_id,))
+    return (row or {}).get("m") or 0
+
+
+# ----------------------------------------------------------------- controls
+def controls(prefix: str, with_ack: bool = True):
+    """Sound switch, audio pause with countdown, the page's alarm state and (bedside) initials."""
+    items = [
+        html.Button("Sound…", id=f"{prefix}-sound-toggle", className="btn btn-sound",
+                    title="Browsers block sound until you click: click to enable alarm sound"),
+        html.Button("Pause audio 2 min", id=f"{prefix}-audio-pause", className="btn btn-pause"),
+        html.Div(id=f"{prefix}-alarm-state", className="alarm-state", role="status",
+                 **{"data-highest": "none", "data-sounding": "none", "data-paused": "false",
+                    "data-pause-remaining": "0", "data-breakthrough": "false", "data-sound": "unknown",
+                    "data-unacknowledged": "0"}),
+    ]
+    if with_ack:
+        items += [
+            html.Label("Your initials", htmlFor="bed-user-initials", className="initials-label"),
+            dcc.Input(id="bed-user-initials", type="text", maxLength=4, className="initials-input",
+                      placeholder="AB", persistence=True, persistence_type="session", autoComplete="off"),
+            html.Button("Acknowledge all", id="bed-ack-all", className="btn btn-ack"),
+            html.Span(id="bed-ack-status", className="form-status", role="status"),
+        ]
+    return html.Div(className="alarm-controls", children=[
+        dcc.Store(id=f"{prefix}-alarm-data", data=[]),
+        dcc.Store(id=f"{prefix}-audio", data={}),
+        *items])
+
+
+def register_audio(app, prefix: str, tick_id: str) -> None:
+    """The browser-side alarm state machine for one page (bed or ov)."""
+    app.clientside_callback(
+        ClientsideFunction(namespace="infusionAlarms", function_name="update"),
+        Output(f"{prefix}-audio", "data"),
+        Output(f"{prefix}-alarm-state", "data-highest"), Output(f"{prefix}-alarm-state", "data-sounding"),
+        Output(f"{prefix}-alarm-state", "data-paused"), Output(f"{prefix}-alarm-state", "data-pause-remaining"),
+        Output(f"{prefix}-alarm-state", "data-breakthrough"), Output(f"{prefix}-alarm-state", "data-sound"),
+        Output(f"{prefix}-alarm-state", "data-unacknowledged"), Output(f"{prefix}-alarm-state", "children"),
+        Output(f"{prefix}-audio-pause", "children"), Output(f"{prefix}-audio-pause", "className"),
+        Output(f"{prefix}-sound-toggle", "children"), Output(f"{prefix}-sound-toggle", "className"),
+        Input(f"{prefix}-alarm-data", "data"), Input(tick_id, "n_intervals"),
+        Input(f"{prefix}-audio-pause", "n_clicks"), Input(f"{prefix}-sound-toggle", "n_clicks"),
+        State(f"{prefix}-audio", "data"))
+
+
+def register(app, store) -> None:
+    register_audio(app, "bed", "bed-tick")
+
+    @app.callback(Output("bed-ack-status", "children"), Output("bed-ack-status", "className"),
+                  Input({"type": "ack", "id": ALL}, "n_clicks"), Input("bed-ack-all", "n_clicks"),
+                  State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
+    def ack(_clicks, _all, initials, state):
+        trig = ctx.triggered_id
+        if not ctx.triggered or not ctx.triggered[0].get("value"):
+            return no_update, no_update  # a button re-rendered, not clicked
+        if trig == "bed-ack-all":
+            return acknowledge_action(store, None, initials, state)
+        if isinstance(trig, dict) and trig.get("type") == "ack":
+            return acknowledge_action(store, trig["id"], initials, state)
+        return no_update, no_update
+
+
+def acknowledge_action(store, alert_id, initials, state: dict, now=None):
+    """Acknowledge one alarm (or, with alert_id None, every unacknowledged one on the board)."""
+    sid = (state or {}).get("session_id")
+    now = time.time() if now is None else now
+    try:
+        by = validate_initials(initials)
+    except FormError as e:
+        return e.errors[0], "form-status form-error"
+    if not isinstance(sid, int):
+        return "No open session on this chair.", "form-status form-error"
+    if alert_id is None:
+        ids = [a["id"] for a in queries.alarm_board(store, sid) if a["acknowledged_at"] is None]
+        if not ids:
+            return "Nothing to acknowledge.", "form-status"
+    else:
+        row = store.one("SELECT session_id, acknowledged_at FROM alerts WHERE id = ?", (alert_id,))
+        if row is None or row["session_id"] != sid:
+            return "That alarm is not on this chair.", "form-status form-error"
+        ids = [alert_id]
+    done = [i for i in ids if store.acknowledge(i, by, now)]
+    if not done:
+        return "Already acknowledged.", "form-status"
+    what = "alarm" if len(done) == 1 else f"{len(done)} alarms"
+    return f"Acknowledged {what} ({by} {hms(now)}).", "form-status form-ok"

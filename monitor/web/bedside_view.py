@@ -1,0 +1,217 @@
+"""Rendering for the bedside page: header, numerics, NEWS2, baseline, event log, devices.
+
+Pure functions from values already read (no queries except `devices`), so the tick
+in bedside.py decides what to read and these only decide how it looks.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from dash import dcc, html
+
+from ..scores import CONSCIOUSNESS, NEWS2_LABELS, news2
+from ..store import queries
+from .alarms import hms
+
+STALE_S = 10.0        # a monitored numeric older than this is shown as no data
+BP_FRESH_S = 1800.0   # an NIBP result counts for NEWS2 for 30 min
+MANUAL_FRESH_S = 3600.0  # charted RR / temperature / ACVPU / O2 count for 60 min
+STATUS_WORDS = {"sensor_off": "SENSOR OFF", "searching": "SEARCHING", "artifact": "ARTIFACT",
+                "low_perfusion": "LOW PERF", "error": "ERROR"}
+SOURCE_WORDS = {"computed": "computed", "provisional": "provisional", "entered": "entered"}
+EVENT_WORDS = {"infusion_start": "Infusion start", "infusion_stop": "Infusion stop", "note": "Note",
+               "medication": "Medication", "dose_change": "Dose change", "manual_vitals": "Manual obs",
+               "baseline_set": "Baseline", "limit_change": "Limit", "session_end": "Session end",
+               "aldrete": "Aldrete"}
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def elapsed_text(s: dict, now: float) -> str:
+    phase = s["state"]
+    if phase == "infusion" and s["infusion_start"]:
+        return f"Infusion {clock(now - s['infusion_start'])}"
+    if phase == "recovery" and s["infusion_end"]:
+        if s["infusion_start"]:
+            return f"Recovery {clock(now - s['infusion_end'])} · infusion {clock(s['infusion_end'] - s['infusion_start'])}"
+        return f"Recovery {clock(now - s['infusion_end'])}"
+    if phase == "baseline":
+        return f"Baseline {clock(now - s['started_at'])}"
+    return f"Ended {datetime.fromtimestamp(s['ended_at']).strftime('%H:%M')}" if s["ended_at"] else "Ended"
+
+
+def header(chair: str, s: Optional[dict], now: float):
+    back = dcc.Link("← All chairs", href="/", className="navlink back-link")
+    if s is None:
+        return [back, html.Span(f"Chair {chair}", className="chair-name"),
+                html.Span("No session", className="phase phase-none")]
+    phase = s["state"]
+    out = [back, html.Span(f"Chair {chair}", className="chair-name"),
+           html.Span(s["patient_ref"] or "", className="patient-ref"),
+           html.Span(phase.upper(), className=f"phase phase-{phase}"),
+           html.Span(elapsed_text(s, now), id="elapsed-clock", className="elapsed")]
+    if phase == "ended" and s.get("ended_by"):
+        out.append(html.Span(f"ended by {s['ended_by']}", className="muted"))
+    out.append(html.Span(datetime.fromtimestamp(now).strftime("%H:%M:%S"), className="wallclock"))
+    return out
+
+
+def _numeric(label: str, unit: str, value: str, cls: str, note: str = "", note_cls: str = ""):
+    return html.Div(className=f"numeric {cls}", children=[
+        html.Div([html.Span(label, className="num-label"), html.Span(unit, className="num-unit")]),
+        html.Div(value, className="num-value", id=f"num-{cls}"),
+        html.Div(note, className=f"num-note {note_cls}"),
+    ])
+
+
+def numerics(last: dict, now: float, baselines: Optional[dict] = None):
+    baselines = baselines or {}
+
+    def cont(p):
+        r = last.get(p)
+        if r is None or now - r["ts"] > STALE_S:
+            return "--", "no data", "note-warn"
+        if r["status"] != "ok" or r["v"] is None:
+            return "--", STATUS_WORDS.get(r["status"], r["status"]), "note-warn"
+        return f"{r['v']:.0f}", (f"baseline {baselines[p]:.0f}" if p in baselines else ""), ""
+
+    hr, hr_note, hr_cls = cont("hr")
+    spo2, spo2_note, spo2_cls = cont("spo2")
+    sbp, dbp, mp = last.get("sbp"), last.get("dbp"), last.get("map")
+    if sbp and dbp:
+        bp = f"{sbp['v']:.0f}/{dbp['v']:.0f}"
+        age = now - sbp["ts"]
+        bp_note = f"({mp['v']:.0f}) · {int(age // 60)} min ago" if mp else f"{int(age // 60)} min ago"
+        if "sbp" in baselines and "dbp" in baselines:
+            bp_note += f" · baseline {baselines['sbp']:.0f}/{baselines['dbp']:.0f}"
+    else:
+        bp, bp_note = "--/--", "no measurement yet"
+    err = last.get("nibp_error")
+    bp_cls = ""
+    if err:
+        bp_note, bp_cls = f"last attempt failed: {err.get('detail') or 'cuff error'}", "note-warn"
+    pi = last.get("pi")
+    pi_text = f"PI {pi['v']:.1f} %" if pi and pi["v"] is not None and now - pi["ts"] <= STALE_S else ""
+    return [_numeric("HR", "/min", hr, "hr", hr_note, hr_cls),
+            _numeric("SpO₂", "%", spo2, "spo2", spo2_note or pi_text, spo2_cls),
+            _numeric("NIBP", "mmHg", bp, "bp", bp_note, bp_cls)]
+
+
+# ----------------------------------------------------------------- NEWS2
+def news2_inputs(last: dict, manual: dict, now: float) -> dict:
+    """The values NEWS2 uses now: fresh monitored SpO2/HR, a recent SBP, recently charted obs."""
+    vals = {}
+    for p in ("spo2", "hr"):
+        r = last.get(p)
+        if r and r["status"] == "ok" and r["v"] is not None and now - r["ts"] <= STALE_S:
+            vals[p] = r["v"]
+    bps = [b for b in (last.get("sbp"), manual.get("sbp")) if b and b["v"] is not None and now - b["ts"] <= BP_FRESH_S]
+    if bps:  # the cuff's or a manual cuff's, whichever is newer
+        vals["sbp"] = max(bps, key=lambda b: b["ts"])["v"]
+    for p in ("rr", "temp", "consciousness", "o2"):
+        m = manual.get(p)
+        if m and now - m["ts"] <= MANUAL_FRESH_S:
+            vals[p] = m["v"]
+    return vals
+
+
+def news2_indicator(last: dict, manual: dict, now: float):
+    n = news2(news2_inputs(last, manual, now))
+    if n is None:
+        return html.Div(className="news2 news2-none", **{"data-band": "none"}, children=[
+            html.Div("NEWS2", className="news2-title"), html.Div("--", className="news2-score"),
+            html.Div("no observations", className="news2-band")])
+    parts = " · ".join(f"{NEWS2_LABELS[p]} {v}" for p, v in n.scores.items() if v)
+    missing = ", ".join(NEWS2_LABELS[p] for p in n.missing)
+    band_text = {"0": "0", "1-4": "1–4", "3-in-one": "3 in one parameter", "5-6": "5–6", "7+": "≥ 7"}[n.band]
+    return html.Div(className=f"news2 news2-{n.risk}", **{"data-band": n.band, "data-score": str(n.total)},
+                    title=n.response, children=[
+        html.Div("NEWS2" + (" (partial)" if n.partial else ""), className="news2-title"),
+        html.Div(str(n.total) + ("+" if n.partial else ""), className="news2-score", id="news2-score"),
+        html.Div(f"{band_text} · {n.risk} risk", className="news2-band"),
+        html.Div(parts or "all parameters 0", className="news2-parts"),
+        html.Div(f"not charted: {missing}" if missing else n.response, className="news2-missing"),
+    ])
+
+
+def manual_from_events(events: list[dict], manual: Optional[dict] = None) -> dict:
+    """Latest charted SBP / RR / temperature / ACVPU / air-or-oxygen, each with its time."""
+    out = dict(manual or {})
+    for ev in events:
+        if ev["type"] != "manual_vitals":
+            continue
+        for p in ("sbp", "rr", "temp", "consciousness", "o2"):
+            if p in ev["data"]:
+                out[p] = {"v": ev["data"][p], "ts": ev["ts"]}
+    return out
+
+
+# ----------------------------------------------------------------- baseline
+def baseline_body(bl: dict, phase: str, advisory: Optional[dict], entered_by: Optional[dict]):
+    rows = []
+    for label, keys, unit in (("HR", ("hr",), "/min"), ("SpO₂", ("spo2",), "%"), ("BP", ("sbp", "dbp"), "mmHg")):
+        got = [bl.get(k) for k in keys]
+        if not all(got):
+            rows.append(html.Tr([html.Th(label), html.Td("not set", className="muted"), html.Td(""), html.Td("")]))
+            continue
+        value = "/".join(f"{b['value']:.0f}" for b in got)
+        b = got[0]
+        src = b["source"]
+        if src == "computed":
+            how = f"median of {b['n']} before infusion start" if b["n"] else "median before infusion start"
+        elif src == "provisional":
+            how = "first value after infusion start (no pre-infusion data)"
+        else:
+            how = f"entered by {entered_by['by']}" if entered_by else "entered by a clinician"
+        rows.append(html.Tr([html.Th(label), html.Td(f"{value} {unit}", className="bl-value"),
+                             html.Td(SOURCE_WORDS.get(src, src), className=f"bl-source bl-{src}"),
+                             html.Td(f"{how} · {hms(b['ts'])}", className="muted")]))
+    out = [html.Table(rows, className="baseline-table")]
+    if phase == "baseline" and not bl:
+        out.append(html.P("Computed at infusion start from the median of the last 10 min (BP: 15 min) "
+                          "unless a clinician sets it below.", className="muted"))
+    if advisory is not None:
+        out.insert(0, html.Div(className="advisory", role="alert", children=[
+            html.Span("! LOW ", className="alarm-priority"),
+            f"{advisory['message']} — review before starting the infusion."]))
+    return out
+
+
+# ----------------------------------------------------------------- events and devices
+def event_item(ev: dict):
+    d = datetime.fromtimestamp(ev["ts"]).strftime("%H:%M:%S")
+    return html.Li(className=f"ev ev-{ev['type']}", children=[
+        html.Span(d, className="ev-time"), html.B(EVENT_WORDS.get(ev["type"], ev["type"])),
+        html.Span(ev.get("text") or "", className="ev-text"),
+        html.Span(ev.get("author") or "", className="ev-author")])
+
+
+def devices(store, chair: str):
+    rows = queries.devices(store, chair)
+    items = []
+    for d in rows:
+        ok = bool(d["connected"])
+        txt = f"{d['source']} ({d['kind'] or ''} {d['port'] or ''}): " + ("connected" if ok else (d["error"] or "not connected"))
+        if d.get("cuff_pressure") is not None:
+            txt += f" · cuff {d['cuff_pressure']:.0f} mmHg"
+        items.append(html.Span(txt, className="device " + ("device-ok" if ok else "device-down")))
+    return items
+
+
+def open_form(chair: str):
+    return html.Div(className="open-form", children=[
+        html.Label(f"New session on chair {chair} — patient reference:", htmlFor="open-patient"),
+        dcc.Input(id="open-patient", type="text", maxLength=40, debounce=False),
+        html.Button("Open session", id="open-session", className="btn btn-go"),
+        html.Span(id="open-status", role="status"),
+    ])
+
+
+def consciousness_options():
+    return [{"label": f"{k} — {v}", "value": k} for k, v in CONSCIOUSNESS.items()]

@@ -1,0 +1,166 @@
+"""Charting on the bedside page: notes, medication, dose changes, manual observations, baseline.
+
+Every entry is checked server-side (forms.validate_*), signed with the initials typed
+at the top of the page, and written as one event through the store. The trend and
+the event log pick it up on the next tick.
+"""
+from __future__ import annotations
+
+from dash import Input, Output, State, dcc, html, no_update
+
+from .bedside_view import consciousness_options
+from .forms import (DOSE_UNITS, MED_ROUTES, MED_UNITS, FormError, chart, validate_baseline, validate_dose_change,
+                    validate_initials, validate_manual_vitals, validate_medication, validate_note)
+
+OK, ERR = "form-status form-ok", "form-status form-error"
+
+
+def _num(id_, placeholder="", width="num-input"):
+    return dcc.Input(id=id_, type="text", inputMode="decimal", placeholder=placeholder, className=width,
+                     autoComplete="off")
+
+
+def _field(label, control, id_):
+    return html.Div(className="field", children=[html.Label(label, htmlFor=id_), control])
+
+
+def charting_panel():
+    return html.Section(className="panel panel-charting", children=[
+        html.H3("Chart an event"),
+        html.Div(className="subform", children=[
+            html.H4("Note"),
+            dcc.Textarea(id="note-text", className="note-input", maxLength=500,
+                         placeholder="Free-text note (e.g. patient reports nausea)"),
+            html.Button("Add note", id="note-save", className="btn"),
+        ]),
+        html.Div(className="subform", children=[
+            html.H4("Medication given"),
+            html.Div(className="field-row", children=[
+                _field("Drug", dcc.Input(id="med-drug", type="text", maxLength=60, className="text-input",
+                                         autoComplete="off"), "med-drug"),
+                _field("Dose", _num("med-dose"), "med-dose"),
+                _field("Unit", dcc.Dropdown(id="med-unit", options=list(MED_UNITS), value="mg", clearable=False,
+                                            className="small-dropdown"), "med-unit"),
+                _field("Route", dcc.Dropdown(id="med-route", options=list(MED_ROUTES), value="IV", clearable=False,
+                                             className="small-dropdown"), "med-route"),
+            ]),
+            html.Button("Record medication", id="med-save", className="btn"),
+        ]),
+        html.Div(className="subform", children=[
+            html.H4("Infusion rate change"),
+            html.Div(className="field-row", children=[
+                _field("New rate", _num("dose-rate"), "dose-rate"),
+                _field("Unit", dcc.Dropdown(id="dose-unit", options=list(DOSE_UNITS), value="mg/kg/h",
+                                            clearable=False, className="small-dropdown"), "dose-unit"),
+                _field("Note", dcc.Input(id="dose-note", type="text", maxLength=200, className="text-input"),
+                       "dose-note"),
+            ]),
+            html.Button("Record rate change", id="dose-save", className="btn"),
+        ]),
+        html.Div(id="chart-status", className="form-status", role="status"),
+    ])
+
+
+def vitals_panel():
+    return html.Section(className="panel panel-vitals", children=[
+        html.H3("Manual observations"),
+        html.Div(className="field-row", children=[
+            _field("SBP mmHg", _num("mv-sbp"), "mv-sbp"),
+            _field("DBP mmHg", _num("mv-dbp"), "mv-dbp"),
+            _field("Resp. rate /min", _num("mv-rr"), "mv-rr"),
+            _field("Temp °C", _num("mv-temp"), "mv-temp"),
+        ]),
+        html.Div(className="field-row", children=[
+            _field("Consciousness (ACVPU)", dcc.Dropdown(id="mv-acvpu", options=consciousness_options(),
+                                                         placeholder="—", className="acvpu-dropdown"), "mv-acvpu"),
+            dcc.Checklist(id="mv-o2", options=[{"label": " on supplemental oxygen", "value": "o2"}], value=[],
+                          className="o2-check"),
+        ]),
+        html.Button("Record observations", id="mv-save", className="btn"),
+        html.Div(id="mv-status", className="form-status", role="status"),
+    ])
+
+
+def baseline_panel():
+    return html.Section(className="panel panel-baseline", children=[
+        html.H3("Baseline"),
+        html.Div(id="bed-baseline"),
+        html.Details(className="baseline-form", children=[
+            html.Summary("Set or correct the baseline (clinician)"),
+            html.Div(className="field-row", children=[
+                _field("HR /min", _num("bl-hr"), "bl-hr"), _field("SpO₂ %", _num("bl-spo2"), "bl-spo2"),
+                _field("SBP mmHg", _num("bl-sbp"), "bl-sbp"), _field("DBP mmHg", _num("bl-dbp"), "bl-dbp"),
+            ]),
+            _field("Reason", dcc.Input(id="bl-reason", type="text", maxLength=200, className="text-input wide"),
+                   "bl-reason"),
+            html.Button("Set baseline (signed with your initials)", id="bl-save", className="btn"),
+            html.Div(id="bl-status", className="form-status", role="status"),
+        ]),
+    ])
+
+
+# ----------------------------------------------------------------- actions (pure over the store)
+def sign_and_chart(store, state: dict, initials, kind: str, validate) -> tuple[str, bool]:
+    """Validate the signer and the entry, then write one event: (message, ok)."""
+    try:
+        author = validate_initials(initials)
+        data, text = validate()
+        chart(store, (state or {}).get("session_id"), kind, data, text, author)
+    except FormError as e:
+        return "; ".join(e.errors), False
+    return f"Recorded: {text} ({author}).", True
+
+
+def manual_vitals_action(store, state, initials, sbp, dbp, rr, temp, acvpu, o2):
+    raw = {"sbp": sbp, "dbp": dbp, "rr": rr, "temp": temp, "consciousness": acvpu, "o2": bool(o2)}
+    return sign_and_chart(store, state, initials, "manual_vitals", lambda: validate_manual_vitals(raw))
+
+
+def register(app, store) -> None:
+    @app.callback(Output("chart-status", "children"), Output("chart-status", "className"),
+                  Output("note-text", "value"), Output("med-drug", "value"), Output("med-dose", "value"),
+                  Output("dose-rate", "value"), Output("dose-note", "value"),
+                  Input("note-save", "n_clicks"), Input("med-save", "n_clicks"), Input("dose-save", "n_clicks"),
+                  State("note-text", "value"), State("med-drug", "value"), State("med-dose", "value"),
+                  State("med-unit", "value"), State("med-route", "value"), State("dose-rate", "value"),
+                  State("dose-unit", "value"), State("dose-note", "value"),
+                  State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
+    def chart_event(_a, _b, _c, note, drug, dose, unit, route, rate, rate_unit, rate_note, initials, state):
+        from dash import ctx
+        trig = ctx.triggered_id
+        keep = [no_update] * 5
+        if trig == "note-save":
+            msg, ok = sign_and_chart(store, state, initials, "note", lambda: validate_note(note))
+            cleared = ["", no_update, no_update, no_update, no_update]
+        elif trig == "med-save":
+            msg, ok = sign_and_chart(store, state, initials, "medication",
+                                     lambda: validate_medication(drug, dose, unit, route))
+            cleared = [no_update, "", "", no_update, no_update]
+        elif trig == "dose-save":
+            msg, ok = sign_and_chart(store, state, initials, "dose_change",
+                                     lambda: validate_dose_change(rate, rate_unit, rate_note))
+            cleared = [no_update, no_update, no_update, "", ""]
+        else:
+            return (no_update, no_update, *keep)
+        return (msg, OK if ok else ERR, *(cleared if ok else keep))
+
+    @app.callback(Output("mv-status", "children"), Output("mv-status", "className"),
+                  Output("mv-sbp", "value"), Output("mv-dbp", "value"), Output("mv-rr", "value"),
+                  Output("mv-temp", "value"),
+                  Input("mv-save", "n_clicks"), State("mv-sbp", "value"), State("mv-dbp", "value"),
+                  State("mv-rr", "value"), State("mv-temp", "value"), State("mv-acvpu", "value"),
+                  State("mv-o2", "value"), State("bed-user-initials", "value"), State("bed-state", "data"),
+                  prevent_initial_call=True)
+    def manual_vitals(_n, sbp, dbp, rr, temp, acvpu, o2, initials, state):
+        msg, ok = manual_vitals_action(store, state, initials, sbp, dbp, rr, temp, acvpu, o2)
+        cleared = ["", "", "", ""] if ok else [no_update] * 4
+        return (msg, OK if ok else ERR, *cleared)
+
+    @app.callback(Output("bl-status", "children"), Output("bl-status", "className"),
+                  Input("bl-save", "n_clicks"), State("bl-hr", "value"), State("bl-spo2", "value"),
+                  State("bl-sbp", "value"), State("bl-dbp", "value"), State("bl-reason", "value"),
+                  State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
+    def baseline(_n, hr, spo2, sbp, dbp, reason, initials, state):
+        raw = {"hr": hr, "spo2": spo2, "sbp": sbp, "dbp": dbp, "reason": reason}
+        msg, ok = sign_and_chart(store, state, initials, "baseline_set", lambda: validate_baseline(raw))
+        return msg, OK if ok else ERR

@@ -1,0 +1,262 @@
+"""Server-side checks for everything a nurse or clinician types on the bedside page.
+
+Each `validate_*` is pure: raw form values in, `(data, text)` out (the event's JSON
+data and its one-line chart text), or `FormError` listing every problem, each
+naming its field. `chart` writes one event through the store in one transaction,
+so a rejected or failed entry writes nothing.
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+from typing import Optional
+
+from ..model import Event
+from ..scores import ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
+from ..store import StoreError
+
+NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
+INITIALS = re.compile(r"^[A-Z]{2,4}$")
+MAX_TEXT = 500
+
+# field: (label, low, high, unit)
+VITALS_RANGES = {
+    "sbp": ("SBP", 50, 300, "mmHg"), "dbp": ("DBP", 20, 200, "mmHg"),
+    "rr": ("Respiratory rate", 3, 60, "/min"), "temp": ("Temperature", 30.0, 43.0, "°C"),
+}
+BASELINE_RANGES = {
+    "hr": ("Baseline HR", 30, 200, "/min"), "spo2": ("Baseline SpO2", 70, 100, "%"),
+    "sbp": ("Baseline SBP", 60, 250, "mmHg"), "dbp": ("Baseline DBP", 30, 150, "mmHg"),
+}
+DOSE_UNITS = {"mg/kg/h": (0.01, 3.0), "mg/h": (0.5, 300.0)}
+MED_UNITS = ("mg", "mcg", "g", "mL", "units")
+MED_ROUTES = ("IV", "PO", "IM", "SC", "SL", "IN", "inhaled")
+
+
+class FormError(ValueError):
+    """Every problem with one form, each message naming its field."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors))
+
+
+def fmt(v: float) -> str:
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:g}"
+
+
+def parse_number(raw, label: str, low: float, high: float, unit: str = "",
+                 errors: Optional[list] = None, required: bool = False) -> Optional[float]:
+    """A number typed in a text box, within [low, high]; None when left empty (and allowed).
+
+    Problems are appended to `errors`, or raised as FormError when no list is given.
+    """
+    errs: list[str] = []
+    value = _number(raw, label, low, high, unit, errs, required)
+    if errors is None and errs:
+        raise FormError(errs)
+    if errors is not None:
+        errors.extend(errs)
+    return value
+
+
+def _number(raw, label, low, high, unit, errs: list, required: bool) -> Optional[float]:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if required:
+            errs.append(f"{label}: required")
+        return None
+    if isinstance(raw, bool):
+        errs.append(f"{label}: enter a number")
+        return None
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+    else:
+        text = str(raw).strip()
+        if not NUMBER.match(text):
+            errs.append(f"{label}: {text[:20]!r} is not a number")
+            return None
+        value = float(text.replace(",", "."))
+    if not math.isfinite(value):
+        errs.append(f"{label}: enter a number")
+        return None
+    if not low <= value <= high:
+        u = f" {unit}" if unit else ""
+        errs.append(f"{label}: {fmt(value)} is outside {fmt(low)}–{fmt(high)}{u}")
+        return None
+    return value
+
+
+def clean_text(raw, label: str, errors: list, required: bool = False, max_len: int = MAX_TEXT) -> str:
+    text = " ".join(str(raw or "").split())  # no control characters or line breaks
+    if required and not text:
+        errors.append(f"{label}: required")
+    elif len(text) > max_len:
+        errors.append(f"{label}: at most {max_len} characters (got {len(text)})")
+    return text
+
+
+def validate_initials(raw) -> str:
+    """The person signing: 2-4 letters, stored upper case."""
+    text = str(raw or "").strip().upper().replace(".", "").replace(" ", "")
+    if not INITIALS.match(text):
+        raise FormError(["Initials: enter your initials (2–4 letters, e.g. AB) before signing"])
+    return text
+
+
+def _bp_pair(sbp, dbp, errors: list, sbp_label="SBP", dbp_label="DBP") -> None:
+    if (sbp is None) != (dbp is None):
+        missing = dbp_label if dbp is None else sbp_label
+        errors.append(f"{missing}: enter both {sbp_label} and {dbp_label}, or neither")
+    elif sbp is not None and not sbp > dbp:
+        errors.append(f"{sbp_label} {fmt(sbp)} must be higher than {dbp_label} {fmt(dbp)}")
+
+
+def validate_manual_vitals(raw: dict) -> tuple[dict, str]:
+    """BP from a manual cuff, RR, temperature, ACVPU and oxygen: at least one value."""
+    errors: list[str] = []
+    vals = {}
+    for key, (label, low, high, unit) in VITALS_RANGES.items():
+        vals[key] = parse_number(raw.get(key), label, low, high, unit, errors)
+    sbp_ok = vals["sbp"] is not None or not _typed(raw.get("sbp"))
+    dbp_ok = vals["dbp"] is not None or not _typed(raw.get("dbp"))
+    if sbp_ok and dbp_ok:
+        _bp_pair(vals["sbp"], vals["dbp"], errors)
+    acvpu = str(raw.get("consciousness") or "").strip().upper()
+    if acvpu and acvpu not in CONSCIOUSNESS:
+        errors.append(f"Consciousness: choose one of {', '.join(CONSCIOUSNESS)} (ACVPU)")
+    o2 = bool(raw.get("o2"))
+    if not errors and all(v is None for v in vals.values()) and not acvpu:
+        errors.append("Manual vitals: enter at least one value (SBP/DBP, respiratory rate, temperature or ACVPU)")
+    if errors:
+        raise FormError(errors)
+    data: dict = {k: (int(v) if k != "temp" and v.is_integer() else v) for k, v in vals.items() if v is not None}
+    parts = []
+    if "sbp" in data:
+        data["map"] = round(data["dbp"] + (data["sbp"] - data["dbp"]) / 3)
+        parts.append(f"BP {fmt(data['sbp'])}/{fmt(data['dbp'])} (MAP {data['map']})")
+    if "rr" in data:
+        parts.append(f"RR {fmt(data['rr'])}")
+    if "temp" in data:
+        parts.append(f"T {data['temp']:.1f} °C")
+    if acvpu:
+        data["consciousness"] = acvpu
+        parts.append(f"ACVPU {acvpu}")
+    if o2 or acvpu or "rr" in data:  # air/oxygen is charted with the respiratory observations
+        data["o2"] = o2
+        parts.append("on O2" if o2 else "on air")
+    return data, "Manual vitals: " + " · ".join(parts)
+
+
+def _typed(raw) -> bool:
+    return raw is not None and str(raw).strip() != ""
+
+
+def validate_note(raw) -> tuple[dict, str]:
+    errors: list[str] = []
+    text = clean_text(raw, "Note", errors, required=True)
+    if errors:
+        raise FormError(errors)
+    return {}, text
+
+
+def validate_medication(drug, dose, unit, route) -> tuple[dict, str]:
+    errors: list[str] = []
+    name = clean_text(drug, "Medication", errors, required=True, max_len=60)
+    amount = parse_number(dose, "Dose", 0.001, 10000, "", errors, required=True)
+    if amount is not None and amount <= 0:
+        errors.append("Dose: must be more than 0")
+    if unit not in MED_UNITS:
+        errors.append(f"Dose unit: choose one of {', '.join(MED_UNITS)}")
+    if route not in MED_ROUTES:
+        errors.append(f"Route: choose one of {', '.join(MED_ROUTES)}")
+    if errors:
+        raise FormError(errors)
+    data = {"drug": name, "dose": amount, "unit": unit, "route": route}
+    return data, f"{name} {fmt(amount)} {unit} {route}"
+
+
+def validate_dose_change(rate, unit, note="") -> tuple[dict, str]:
+    errors: list[str] = []
+    value = None
+    if unit not in DOSE_UNITS:
+        errors.append(f"Rate unit: choose one of {', '.join(DOSE_UNITS)}")
+    else:
+        low, high = DOSE_UNITS[unit]
+        value = parse_number(rate, "Infusion rate", low, high, unit, errors, required=True)
+    extra = clean_text(note, "Dose note", errors, max_len=200)
+    if errors:
+        raise FormError(errors)
+    data = {"rate": value, "unit": unit}
+    return data, f"Rate {fmt(value)} {unit}" + (f" · {extra}" if extra else "")
+
+
+def validate_baseline(raw: dict) -> tuple[dict, str]:
+    """A clinician's baseline: any of HR, SpO2, SBP+DBP; at least one."""
+    errors: list[str] = []
+    vals = {k: parse_number(raw.get(k), label, low, high, unit, errors)
+            for k, (label, low, high, unit) in BASELINE_RANGES.items()}
+    if not any(_typed(raw.get(k)) and vals[k] is None for k in ("sbp", "dbp")):
+        _bp_pair(vals["sbp"], vals["dbp"], errors, "Baseline SBP", "Baseline DBP")
+    reason = clean_text(raw.get("reason"), "Reason", errors, max_len=200)
+    if not errors and all(v is None for v in vals.values()):
+        errors.append("Baseline: enter at least one value (HR, SpO2 or SBP/DBP)")
+    if errors:
+        raise FormError(errors)
+    data = {k: (int(v) if v.is_integer() else v) for k, v in vals.items() if v is not None}
+    parts = []
+    if "hr" in data:
+        parts.append(f"HR {fmt(data['hr'])}")
+    if "spo2" in data:
+        parts.append(f"SpO2 {fmt(data['spo2'])}")
+    if "sbp" in data:
+        data["map"] = round(data["dbp"] + (data["sbp"] - data["dbp"]) / 3)
+        parts.append(f"BP {fmt(data['sbp'])}/{fmt(data['dbp'])}")
+    return data, "Baseline set: " + " · ".join(parts) + (f" ({reason})" if reason else "")
+
+
+def validate_aldrete(raw: dict, basis: Optional[dict] = None) -> tuple[dict, str]:
+    """The recovery checklist: every item scored 0-2."""
+    errors: list[str] = []
+    items = {}
+    for k in ALDRETE_ITEMS:
+        v = raw.get(k)
+        if v is None or v == "":
+            errors.append(f"{ALDRETE_LABELS[k]}: choose a score")
+            continue
+        try:
+            iv = int(v)
+        except (TypeError, ValueError):
+            iv = -1
+        if iv not in (0, 1, 2) or str(v).strip() not in ("0", "1", "2"):
+            errors.append(f"{ALDRETE_LABELS[k]}: score must be 0, 1 or 2")
+            continue
+        items[k] = iv
+    if errors:
+        raise FormError(errors)
+    a = aldrete(items)
+    data = {**items, "total": a.total, "ready": a.ready, "minimum": a.minimum}
+    if basis:
+        data["basis"] = basis
+    verdict = "ready for discharge" if a.ready else f"not ready (needs ≥ {a.minimum})"
+    return data, f"Modified Aldrete {a.total}/10: {verdict}"
+
+
+# ----------------------------------------------------------------- writing
+def session_now(store, session_id: int) -> float:
+    """Now on the session's own clock: a sped-up simulation runs ahead of the wall clock."""
+    row = store.one("SELECT max(ts) AS t FROM readings WHERE session_id = ?", (session_id,))
+    latest = row["t"] if row and row["t"] is not None else 0.0
+    return max(time.time(), latest)
+
+
+def chart(store, session_id, kind: str, data: dict, text: str, author: str,
+          ts: Optional[float] = None) -> int:
+    """Record one event (all or nothing); raises FormError with a message the page can show."""
+    if not isinstance(session_id, int):
+        raise FormError(["No open session on this chair"])
+    ts = session_now(store, session_id) if ts is None else ts
+    try:
+        return store.record_event(session_id, Event(ts, kind, text, author), data or None)
+    except StoreError as e:
+        raise FormError([f"Not recorded: {e}"]) from None

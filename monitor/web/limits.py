@@ -1,0 +1,164 @@
+"""Per-session limit adjustment within the bounds the protocol profile defines.
+
+A change is a `limit_change` event {"rule", "clause", "old", "new"} signed by the
+clinician; the engine applies it (SessionRecorder.poll_events). The page only
+checks the bounds and shows what was changed, by whom and when.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Optional
+
+from dash import Input, Output, State, dcc, html
+
+from ..model import LABELS
+from ..protocol import Clause, Protocol, Rule
+from .forms import FormError, chart, fmt, parse_number, validate_initials
+
+SYMBOL = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
+
+
+def clause_key(rule_id: str, index: int) -> str:
+    return f"{rule_id}:{index}"
+
+
+def adjustable(protocol: Protocol) -> list[dict]:
+    """Every clause with bounds, in profile order."""
+    out = []
+    for rule in protocol.rules:
+        for i, c in enumerate(rule.clauses):
+            if c.bounds is None:
+                continue
+            out.append({"key": clause_key(rule.id, i), "rule": rule.id, "clause": i, "priority": rule.priority,
+                        "parameter": c.parameter, "setting": c.setting, "bounds": c.bounds,
+                        "label": describe(rule, c)})
+    return out
+
+
+def describe(rule: Rule, clause: Clause, setting: Optional[float] = None) -> str:
+    """'spo2_low: SpO2 < 92', 'hr_rise: HR ≥ 1.3 × baseline' (with setting in place of the profile's)."""
+    c = clause if setting is None else clause.with_setting(setting)
+    what = "baseline " if rule.of_baseline else ""
+    return f"{rule.id}: {what}{LABELS.get(c.parameter, c.parameter)} {SYMBOL[c.op]} {c.describe_limit()}"
+
+
+def settings_from_events(protocol: Protocol, events: list[dict], settings: Optional[dict] = None) -> dict:
+    """Current setting per clause key: the profile's, overlaid by limit_change events in order."""
+    out = dict(settings or {})
+    known = {a["key"] for a in adjustable(protocol)}
+    for ev in events:
+        if ev.get("type") != "limit_change":
+            continue
+        d = ev.get("data") or {}
+        key = clause_key(str(d.get("rule")), int(d.get("clause", 0) or 0))
+        if key in known and isinstance(d.get("new"), (int, float)):
+            out[key] = float(d["new"])
+    return out
+
+
+def effective_protocol(protocol: Protocol, settings: dict) -> Protocol:
+    """The profile with this session's settings in place (for drawing limit lines)."""
+    if not settings:
+        return protocol
+    rules = []
+    for rule in protocol.rules:
+        clauses = tuple(c.with_setting(settings[clause_key(rule.id, i)])
+                        if clause_key(rule.id, i) in settings else c for i, c in enumerate(rule.clauses))
+        rules.append(replace(rule, clauses=clauses))
+    return replace(protocol, rules=tuple(rules))
+
+
+def validate_limit_change(protocol: Protocol, settings: dict, key, raw_new) -> tuple[dict, str]:
+    """The clause must have bounds; the new setting must be a number within them and differ."""
+    options = {a["key"]: a for a in adjustable(protocol)}
+    errors: list[str] = []
+    if key not in options:
+        raise FormError(["Limit: choose the limit to change"])
+    a = options[key]
+    low, high = a["bounds"]
+    new = parse_number(raw_new, f"New setting for {a['rule']}", low, high, "", errors, required=True)
+    old = settings.get(key, a["setting"])
+    if new is not None and abs(new - old) < 1e-9:
+        errors.append(f"New setting for {a['rule']}: {fmt(new)} is already the current setting")
+    if errors:
+        raise FormError(errors)
+    rule = protocol.rule(a["rule"])
+    clause = rule.clauses[a["clause"]]
+    data = {"rule": a["rule"], "clause": a["clause"], "old": old, "new": new}
+    text = f"Limit {describe(rule, clause, old)} → {clause.with_setting(new).describe_limit()}"
+    return data, text
+
+
+def change_log(protocol: Protocol, events: list[dict], log: Optional[dict] = None) -> dict:
+    """Latest change per clause key: {key: {"from": profile, "to", "by", "at"}} (bounded by clauses)."""
+    out = dict(log or {})
+    options = {a["key"]: a for a in adjustable(protocol)}
+    for ev in events:
+        d = ev.get("data") or {}
+        if ev.get("type") != "limit_change":
+            continue
+        key = clause_key(str(d.get("rule")), int(d.get("clause", 0) or 0))
+        if key in options and isinstance(d.get("new"), (int, float)):
+            out[key] = {"from": options[key]["setting"], "to": float(d["new"]), "by": ev.get("author") or "",
+                        "at": ev["ts"]}
+    return out
+
+
+# ----------------------------------------------------------------- page
+def panel(protocol: Protocol):
+    opts = [{"label": f"{a['label']}  (allowed {fmt(a['bounds'][0])} to {fmt(a['bounds'][1])})", "value": a["key"]}
+            for a in adjustable(protocol)]
+    return html.Section(className="panel panel-limits", children=[
+        html.H3("Alarm limits for this session"),
+        html.Div(id="bed-limits", className="limit-log"),
+        html.Div(className="form-grid", children=[
+            html.Label("Limit", htmlFor="limit-rule"),
+            dcc.Dropdown(id="limit-rule", options=opts, clearable=True, placeholder="Choose a limit…",
+                         className="limit-dropdown"),
+            html.Label("New setting", htmlFor="limit-new"),
+            dcc.Input(id="limit-new", type="text", inputMode="decimal", className="num-input"),
+        ]),
+        html.Button("Change limit (signed with your initials)", id="limit-save", className="btn"),
+        html.Div(id="limit-status", className="form-status", role="status"),
+    ])
+
+
+def render_log(protocol: Protocol, log: dict):
+    if not log:
+        return html.P(f"Profile {protocol.name} limits; none changed this session.", className="muted")
+    items = []
+    for key, ch in sorted(log.items(), key=lambda kv: kv[1]["at"]):
+        rule_id, idx = key.rsplit(":", 1)
+        rule = protocol.rule(rule_id)
+        clause = rule.clauses[int(idx)]
+        when = datetime.fromtimestamp(ch["at"]).strftime("%H:%M:%S")
+        items.append(html.Li(className="limit-changed", children=[
+            html.B(describe(rule, clause, ch["from"])), " → ",
+            html.B(clause.with_setting(ch["to"]).describe_limit()),
+            html.Span(f" (profile {fmt(ch['from'])}; changed by {ch['by'] or '?'} at {when})", className="muted"),
+        ]))
+    return html.Ul(items, className="limit-list")
+
+
+def register(app, store, protocol: Protocol) -> None:
+    @app.callback(Output("limit-status", "children"), Output("limit-status", "className"),
+                  Input("limit-save", "n_clicks"), State("limit-rule", "value"), State("limit-new", "value"),
+                  State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
+    def save(_n, key, new, initials, state):
+        return limit_action(store, protocol, key, new, initials, state)
+
+
+def limit_action(store, protocol: Protocol, key, new, initials, state: dict):
+    from ..store import queries
+    sid = (state or {}).get("session_id")
+    try:
+        author = validate_initials(initials)
+        if not isinstance(sid, int):
+            raise FormError(["No open session on this chair"])
+        rows = [e for e in queries.events(store, sid) if e["type"] == "limit_change"]
+        data, text = validate_limit_change(protocol, settings_from_events(protocol, rows), key, new)
+        chart(store, sid, "limit_change", data, text, author)
+    except FormError as e:
+        return "; ".join(e.errors), "form-status form-error"
+    return f"Recorded: {text} (by {author}).", "form-status form-ok"

@@ -1,0 +1,145 @@
+"""Recovery and discharge: the modified Aldrete checklist and discharge readiness.
+
+Circulation and SpO2 are prefilled from the data (latest NIBP vs the pre-infusion
+baseline; latest SpO2 and whether the patient was last charted on oxygen); the nurse
+confirms or changes every item and records the assessment as an `aldrete` event
+with its items in data. Ending the session (who and when) is the End session button.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from dash import Input, Output, State, dcc, html, no_update
+
+from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, aldrete, aldrete_circulation, aldrete_spo2
+from ..store import queries
+from .charting import ERR, OK, sign_and_chart
+from .forms import validate_aldrete
+
+FRESH_SPO2_S = 60.0
+FRESH_BP_S = 1800.0
+
+
+def prefill(store, session_id: int, now: float) -> dict:
+    """{'circulation': (score|None, basis), 'spo2': (score|None, basis)} from the latest data."""
+    out = {}
+    sbp = store.one("SELECT ts, value FROM readings WHERE session_id = ? AND parameter = 'sbp' AND status = 'ok' "
+                    "ORDER BY ts DESC LIMIT 1", (session_id,))
+    base = queries.baselines(store, session_id).get("sbp")
+    if sbp and base and now - sbp["ts"] <= FRESH_BP_S:
+        diff = sbp["value"] - base["value"]
+        out["circulation"] = (aldrete_circulation(sbp["value"], base["value"]),
+                              f"SBP {sbp['value']:.0f} vs baseline {base['value']:.0f} ({diff:+.0f} mmHg), "
+                              f"{int((now - sbp['ts']) // 60)} min ago")
+    elif sbp and not base:
+        out["circulation"] = (None, "no baseline SBP: score by hand")
+    else:
+        out["circulation"] = (None, "no recent BP: take one (STAT BP) or score by hand")
+    spo2 = queries.latest(store, session_id, "spo2")
+    o2 = _last_o2(store, session_id)
+    if spo2 and spo2["status"] == "ok" and spo2["value"] is not None and now - spo2["ts"] <= FRESH_SPO2_S:
+        out["spo2"] = (aldrete_spo2(spo2["value"], o2),
+                       f"SpO2 {spo2['value']:.0f} % on {'oxygen' if o2 else 'room air'} (last charted)")
+    else:
+        out["spo2"] = (None, "no current SpO2: score by hand")
+    return out
+
+
+def _last_o2(store, session_id: int) -> bool:
+    row = store.one("SELECT data FROM events WHERE session_id = ? AND type = 'manual_vitals' "
+                    "AND data LIKE '%\"o2\"%' ORDER BY ts DESC, id DESC LIMIT 1", (session_id,))
+    if not row or not row["data"]:
+        return False
+    import json
+    return bool(json.loads(row["data"]).get("o2"))
+
+
+def panel_body(store, state: Optional[dict], phase: Optional[str], now: float):
+    """The checklist, rendered when the session enters recovery (not every tick)."""
+    sid = (state or {}).get("session_id")
+    if phase != "recovery" or not isinstance(sid, int):
+        text = {"ended": "Session ended.", None: "No session."}.get(
+            phase, "The discharge checklist opens when the infusion stops (recovery).")
+        return [html.P(text, className="muted")]
+    pre = prefill(store, sid, now)
+    rows = []
+    for item in ALDRETE_ITEMS:
+        score, basis = pre.get(item, (None, ""))
+        opts = [{"label": f" {v} — {txt}", "value": str(v)} for v, txt in ALDRETE_CHOICES[item].items()]
+        children = [html.Legend(ALDRETE_LABELS[item]),
+                    dcc.RadioItems(id=f"ald-{item}", options=opts, value=None if score is None else str(score),
+                                   className="ald-radio")]
+        if item in pre:
+            children.append(html.Div(f"prefilled: {basis}", id=f"ald-basis-{item}", className="muted ald-basis"))
+        rows.append(html.Fieldset(className="ald-item", children=children))
+    return [html.Div(rows, className="ald-grid"),
+            html.Div(total_text({k: pre.get(k, (None, ""))[0] for k in ALDRETE_ITEMS}), id="ald-total",
+                     className="ald-total"),
+            html.Div(className="actions", children=[
+                html.Button("Prefill from monitor again", id="ald-prefill", className="btn"),
+                html.Button("Record assessment (signed)", id="ald-save", className="btn btn-go"),
+            ]),
+            html.Div(id="ald-status", className="form-status", role="status")]
+
+
+def total_text(items: dict) -> str:
+    """The running total while the nurse fills the checklist (not recorded until signed)."""
+    a = aldrete({k: int(v) for k, v in items.items() if v not in (None, "")})
+    if a.missing:
+        return f"Score so far {a.total}/10 · still to score: " + ", ".join(ALDRETE_LABELS[k] for k in a.missing)
+    verdict = "ready for discharge" if a.ready else f"not ready (discharge at ≥ {a.minimum})"
+    return f"Modified Aldrete {a.total}/10 · {verdict}"
+
+
+def discharge(last: Optional[dict]):
+    if not last:
+        return [html.P("No Aldrete assessment recorded yet.", className="muted")]
+    d = last["data"]
+    when = datetime.fromtimestamp(last["ts"]).strftime("%H:%M:%S")
+    ready = bool(d.get("ready"))
+    word = "READY FOR DISCHARGE" if ready else "NOT READY"
+    return [html.Div(className="discharge " + ("discharge-ready" if ready else "discharge-not"),
+                     **{"data-ready": str(ready).lower()}, children=[
+        html.Span("✔ " if ready else "✖ "), html.B(word),
+        html.Span(f" · modified Aldrete {d.get('total')}/10 (discharge at ≥ {d.get('minimum', 9)})"),
+        html.Span(f" · {last.get('author') or '?'} {when}", className="muted")])]
+
+
+def register(app, store) -> None:
+    @app.callback(Output("ald-status", "children"), Output("ald-status", "className"),
+                  Input("ald-save", "n_clicks"), *[State(f"ald-{k}", "value") for k in ALDRETE_ITEMS],
+                  State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
+    def save(_n, *args):
+        *values, initials, state = args
+        raw = dict(zip(ALDRETE_ITEMS, values))
+        msg, ok = aldrete_action(store, state, initials, raw)
+        return msg, OK if ok else ERR
+
+    @app.callback(Output("ald-total", "children"), *[Input(f"ald-{k}", "value") for k in ALDRETE_ITEMS],
+                  prevent_initial_call=True)
+    def running_total(*values):
+        return total_text(dict(zip(ALDRETE_ITEMS, values)))
+
+    @app.callback(Output("ald-circulation", "value"), Output("ald-spo2", "value"),
+                  Output("ald-basis-circulation", "children"), Output("ald-basis-spo2", "children"),
+                  Input("ald-prefill", "n_clicks"), State("bed-state", "data"), prevent_initial_call=True)
+    def refill(_n, state):
+        from .forms import session_now
+        sid = (state or {}).get("session_id")
+        if not isinstance(sid, int):
+            return no_update, no_update, no_update, no_update
+        pre = prefill(store, sid, session_now(store, sid))
+        (c, cb), (s, sb) = pre["circulation"], pre["spo2"]
+        return (no_update if c is None else str(c), no_update if s is None else str(s),
+                f"prefilled: {cb}", f"prefilled: {sb}")
+
+
+def aldrete_action(store, state, initials, raw: dict):
+    from .forms import session_now
+    sid = (state or {}).get("session_id")
+    basis = None
+    if isinstance(sid, int):
+        pre = prefill(store, sid, session_now(store, sid))
+        basis = {k: v[1] for k, v in pre.items()}
+    return sign_and_chart(store, state, initials, "aldrete", lambda: validate_aldrete(raw, basis))

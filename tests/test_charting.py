@@ -1,0 +1,139 @@
+"""Charting from the bedside page: each entry is one signed event through the store, the
+engine picks it up (baseline, limits, manual BP), acknowledgements and session end are persisted."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from monitor.model import Alert, Baseline, Event, Reading
+from monitor.recording import SessionRecorder
+from monitor.store import queries
+from monitor.web import alarms, bedside, charting, limits, recovery
+
+
+@pytest.fixture
+def session(store):
+    sid = store.create_session("P1", "7", "ketamine-iv", time.time() - 600)
+    return sid, {"chair": "7", "session_id": sid}
+
+
+def test_manual_vitals_one_event_then_engine_treats_bp_as_a_measurement(store, protocol, session):
+    sid, state = session
+    rec = SessionRecorder(store, sid, protocol)
+    msg, ok = charting.manual_vitals_action(store, state, "rn", "186", "104", "22", "37.2", "A", ["o2"])
+    assert ok and msg == "Recorded: Manual vitals: BP 186/104 (MAP 131) · RR 22 · T 37.2 °C · ACVPU A · on O2 (RN)."
+    (ev,) = queries.events(store, sid)
+    assert (ev["type"], ev["author"]) == ("manual_vitals", "RN")
+    assert ev["data"] == {"sbp": 186, "dbp": 104, "map": 131, "rr": 22, "temp": 37.2, "consciousness": "A", "o2": True}
+    assert rec.poll_events() == 1
+    store.flush()
+    crit = [a for a in queries.alerts(store, sid) if a["rule"] == "bp_critical"]
+    assert crit and crit[0]["value"] == 186 and crit[0]["started_at"] == ev["ts"]
+    manual = [r for r in queries.readings(store, sid) if r["source"] == "manual"]
+    assert {r["parameter"]: r["value"] for r in manual} == {"sbp": 186, "dbp": 104, "map": 131}
+
+
+def test_rejected_entries_write_nothing(store, session):
+    sid, state = session
+    assert charting.manual_vitals_action(store, state, "rn", "80", "90", "", "", None, []) == (
+        "SBP 80 must be higher than DBP 90", False)
+    msg, ok = charting.manual_vitals_action(store, state, "", "120", "80", "", "", None, [])
+    assert not ok and msg.startswith("Initials:")
+    msg, ok = charting.sign_and_chart(store, {"chair": "7", "session_id": "none"}, "rn", "note",
+                                      lambda: ({}, "hello"))
+    assert (msg, ok) == ("No open session on this chair", False)
+    assert queries.events(store, sid) == []
+    store.record_event(sid, Event(time.time(), "session_end", "", "RN"))
+    msg, ok = charting.manual_vitals_action(store, state, "rn", "120", "80", "", "", None, [])
+    assert not ok and msg == f"Not recorded: session {sid} has ended"
+    assert [e["type"] for e in queries.events(store, sid)] == ["session_end"]
+
+
+def test_baseline_and_limit_changes_reach_the_engine(store, protocol, session):
+    sid, state = session
+    rec = SessionRecorder(store, sid, protocol)
+    msg, ok = charting.sign_and_chart(store, state, "dr", "baseline_set",
+                                      lambda: charting.validate_baseline({"hr": "100", "sbp": "150", "dbp": "90"}))
+    assert ok
+    msg, cls = limits.limit_action(store, protocol, "hr_high:0", "130", "dr", state)
+    assert cls.endswith("form-ok") and msg == "Recorded: Limit hr_high: HR > 120 → 130 (by DR)."
+    msg, cls = limits.limit_action(store, protocol, "hr_high:0", "125", "dr", state)
+    assert cls.endswith("form-ok")
+    msg, cls = limits.limit_action(store, protocol, "hr_high:0", "150", "dr", state)
+    assert cls.endswith("form-error") and msg == "New setting for hr_high: 150 is outside 100–140"
+    evs = queries.events(store, sid)
+    assert [e["data"].get("old") for e in evs if e["type"] == "limit_change"] == [120, 130]
+    assert all(e["author"] == "DR" for e in evs)
+    rec.poll_events()
+    store.flush()
+    assert rec.engine.rules["hr_high"].clauses[0].limit == 125
+    bl = queries.baselines(store, sid)
+    assert (bl["hr"]["value"], bl["hr"]["source"], bl["sbp"]["value"]) == (100, "entered", 150)
+
+
+def test_acknowledge_persists_initials_and_time(store, session):
+    sid, state = session
+    other = store.create_session("P2", "8", "ketamine-iv", 0.0)
+    store.put_change(sid, Alert("bp_critical#1", "bp_critical", "sbp", "physiological", "high", 100.0, 186, 180,
+                                "BP 186/100: SBP 186 ≥ 180", ended_at=400.0))
+    store.put_change(sid, Alert("hr_high#2", "hr_high", "hr", "physiological", "medium", 150.0, 125, 120,
+                                "HR 125 > 120"))
+    store.put_change(other, Alert("hr_high#1", "hr_high", "hr", "physiological", "medium", 1.0, 125, 120, "x"))
+    store.flush()
+    latched, medium = queries.alarm_board(store, sid)
+    foreign = queries.alerts(store, other)[0]
+    assert alarms.acknowledge_action(store, latched["id"], "", state)[0].startswith("Initials:")
+    assert alarms.acknowledge_action(store, foreign["id"], "rn", state)[0] == "That alarm is not on this chair."
+    msg, cls = alarms.acknowledge_action(store, latched["id"], "rn", state, now=500.0)
+    assert cls.endswith("form-ok") and msg.startswith("Acknowledged alarm (RN")
+    row = store.one("SELECT acknowledged_by, acknowledged_at FROM alerts WHERE id = ?", (latched["id"],))
+    assert (row["acknowledged_by"], row["acknowledged_at"]) == ("RN", 500.0)
+    assert [a["id"] for a in queries.alarm_board(store, sid)] == [medium["id"]]  # the latch is released
+    assert alarms.acknowledge_action(store, latched["id"], "cd", state)[0] == "Already acknowledged."
+    msg, _ = alarms.acknowledge_action(store, None, "cd", state, now=600.0)
+    assert msg.startswith("Acknowledged alarm (CD")
+    assert queries.alarm_board(store, sid)[0]["acknowledged_by"] == "CD"  # active, acknowledged, still shown
+    assert queries.alerts(store, other)[0]["acknowledged_at"] is None
+
+
+def test_end_session_records_who_and_when(store, session):
+    sid, state = session
+    assert bedside.bedside_action(store, "act-end", state, None).startswith("Not recorded. Initials:")
+    assert queries.session(store, sid)["state"] == "baseline"
+    assert bedside.bedside_action(store, "act-start", state, "rn") == "Infusion started. (RN)"
+    assert bedside.bedside_action(store, "act-stop", state, "rn") == "Infusion stopped: recovery. (RN)"
+    before = time.time()
+    assert bedside.bedside_action(store, "act-end", state, "kb") == "Session ended. (KB)"
+    s = queries.session(store, sid)
+    assert s["state"] == "ended" and s["ended_by"] == "KB" and s["ended_at"] >= before
+    assert bedside.bedside_action(store, "act-start", state, "rn") == "Cannot infusion start: session is in ended."
+
+
+def test_aldrete_prefilled_from_data_and_recorded(store, protocol, session):
+    sid, state = session
+    now = time.time()
+    store.put_change(sid, Baseline("sbp", 122, "computed", now - 3000, 3))
+    for p, v in (("sbp", 150), ("dbp", 88), ("spo2", 97)):
+        store.put_reading(sid, Reading(now - 5, p, v, "ok", "dev"))
+    store.flush()
+    charting.manual_vitals_action(store, state, "rn", "", "", "14", "", "A", ["o2"])
+    pre = recovery.prefill(store, sid, now)
+    assert pre["circulation"][0] == 1 and pre["circulation"][1].startswith("SBP 150 vs baseline 122 (+28 mmHg)")
+    assert pre["spo2"] == (1, "SpO2 97 % on oxygen (last charted)")
+    raw = {"activity": "2", "respiration": "2", "circulation": "1", "consciousness": "2", "spo2": "1"}
+    msg, ok = recovery.aldrete_action(store, state, "rn", raw)
+    assert ok and msg == "Recorded: Modified Aldrete 8/10: not ready (needs ≥ 9) (RN)."
+    ev = [e for e in queries.events(store, sid) if e["type"] == "aldrete"][0]
+    assert ev["data"]["total"] == 8 and ev["data"]["ready"] is False and ev["data"]["circulation"] == 1
+    assert "SBP 150" in ev["data"]["basis"]["circulation"]
+    msg, ok = recovery.aldrete_action(store, state, "rn", {**raw, "spo2": None})
+    assert not ok and msg == "SpO2: choose a score"
+
+
+def test_aldrete_running_total_text():
+    assert recovery.total_text({"activity": "2", "respiration": "2", "circulation": None,
+                                "consciousness": "2", "spo2": "2"}) == "Score so far 8/10 · still to score: Circulation"
+    full = {k: "2" for k in ("activity", "respiration", "circulation", "consciousness")}
+    assert recovery.total_text({**full, "spo2": "1"}) == "Modified Aldrete 9/10 · ready for discharge"
+    assert recovery.total_text({**full, "spo2": "0"}) == "Modified Aldrete 8/10 · not ready (discharge at ≥ 9)"

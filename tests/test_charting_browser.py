@@ -1,0 +1,84 @@
+"""Manual observations typed on the bedside page, in headless Chromium: clear messages naming
+the field, nothing written until the entry is valid, then one event marked on the trend."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from conftest import wait_until
+from monitor.model import Reading
+from monitor.store import Store, queries
+
+pytestmark = pytest.mark.browser
+
+
+def text_of(browser, css):
+    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+                                  css) or ""
+
+
+def type_into(browser, element_id, value):
+    e = browser.find_element(By.ID, element_id)
+    e.send_keys(Keys.CONTROL, "a")
+    e.send_keys(Keys.DELETE)
+    if value:
+        e.send_keys(value)
+
+
+def event_marks(browser) -> int:
+    return browser.execute_script(
+        "const g = document.querySelector('#bed-trend .js-plotly-plot');"
+        "return g && g.data && g.data[4] ? g.data[4].x.filter(x => x !== null).length : -1;")
+
+
+def test_manual_vitals_validation_messages_then_recorded_on_trend(browser, server, db_path):
+    store = Store(db_path)
+    t0 = time.time() - 120
+    sid = store.create_session("P-M", "M", "ketamine-iv", t0)
+    for i in range(120):
+        store.put_reading(sid, Reading(t0 + i, "hr", 72, "ok", "ox"))
+    store.flush()
+    srv = server("serve")
+    browser.get(srv.url + "/chair/M")
+    wait_until(lambda: event_marks(browser) == 0, timeout=30)
+
+    def submit(expect):
+        before = text_of(browser, "#mv-status")
+        browser.find_element(By.ID, "mv-save").click()
+        return wait_until(lambda: text_of(browser, "#mv-status") != before and expect in text_of(browser, "#mv-status")
+                          and text_of(browser, "#mv-status"))
+
+    type_into(browser, "mv-sbp", "120")
+    type_into(browser, "mv-dbp", "80")
+    submit("Initials:")
+    type_into(browser, "bed-user-initials", "rn")
+    type_into(browser, "mv-sbp", "abc")
+    assert submit("SBP") == "SBP: 'abc' is not a number"
+    type_into(browser, "mv-sbp", "80")
+    type_into(browser, "mv-dbp", "90")
+    assert submit("higher") == "SBP 80 must be higher than DBP 90"
+    assert "form-error" in browser.find_element(By.ID, "mv-status").get_attribute("class")
+    type_into(browser, "mv-sbp", "140")
+    type_into(browser, "mv-dbp", "")
+    type_into(browser, "mv-temp", "98.6")
+    msg = submit("Temperature")
+    assert "DBP: enter both SBP and DBP, or neither" in msg and "Temperature: 98.6 is outside 30–43 °C" in msg
+    assert queries.events(store, sid) == []  # nothing written while invalid
+
+    type_into(browser, "mv-dbp", "88")
+    type_into(browser, "mv-temp", "37.1")
+    type_into(browser, "mv-rr", "18")
+    assert submit("Recorded") == "Recorded: Manual vitals: BP 140/88 (MAP 105) · RR 18 · T 37.1 °C · on air (RN)."
+    (ev,) = queries.events(store, sid)
+    assert ev["type"] == "manual_vitals" and ev["author"] == "RN"
+    assert ev["data"] == {"sbp": 140, "dbp": 88, "map": 105, "rr": 18, "temp": 37.1, "o2": False}
+    wait_until(lambda: event_marks(browser) == 2)  # one vertical mark on the trend
+    wait_until(lambda: "Manual obs" in text_of(browser, "#bed-events") and "RN" in text_of(browser, "#bed-events"))
+    assert browser.find_element(By.ID, "mv-sbp").get_attribute("value") == ""  # cleared after recording
+    missing = ".news2-missing"  # charted RR, temperature and air/O2 now count in NEWS2
+    wait_until(lambda: text_of(browser, missing) and not any(p in text_of(browser, missing) for p in ("RR", "Temp")))
+    assert "SBP" not in text_of(browser, missing)
+    store.close()
