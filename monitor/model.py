@@ -16,7 +16,7 @@ STATUSES = ("ok", "sensor_off", "searching", "artifact", "low_perfusion", "error
 FLAGGED = ("sensor_off", "searching", "artifact", "error")
 EVENT_TYPES = (
     "infusion_start", "infusion_stop", "note", "medication", "dose_change",
-    "manual_vitals", "baseline_set", "session_end", "limit_change", "acknowledge",
+    "manual_vitals", "baseline_set", "session_end", "limit_change", "acknowledge", "aldrete",
 )
 STATES = ("baseline", "infusion", "recovery", "ended")
 PRIORITIES = ("high", "medium", "low")

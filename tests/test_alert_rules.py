@@ -302,3 +302,9 @@ def test_clock_free_same_input_same_output(protocol):
     time.sleep(0.01)
     out_b = [c for r in seq for c in b.feed(r)]
     assert out_a == out_b and out_a
+
+
+def test_limit_change_for_unknown_rule_is_ignored(engine):
+    assert engine.event(Event(T0, "limit_change"), {"rule": "no_such_rule", "new": 1}) == []
+    assert engine.event(Event(T0, "limit_change"), {"rule": "hr_high", "clause": 5, "new": 130}) == []
+    assert engine.rules["hr_high"].clauses[0].limit == 120

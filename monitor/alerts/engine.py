@@ -152,8 +152,12 @@ class AlertEngine:
             for k, v in data.items():
                 if k in ("hr", "spo2", "sbp", "dbp", "map") and isinstance(v, (int, float)):
                     out.append(self.baselines.enter(k, v, event.ts))
-        elif t == "limit_change":
-            self.change_limit(data["rule"], int(data.get("clause", 0)), float(data["new"]))
+        elif t == "limit_change" and data.get("rule") in self.rules:
+            # a rule this profile does not have (another process, another profile) is left alone
+            rule = self.rules[data["rule"]]
+            clause = int(data.get("clause", 0))
+            if 0 <= clause < len(rule.clauses) and isinstance(data.get("new"), (int, float)):
+                self.change_limit(rule.id, clause, float(data["new"]))
         elif t == "manual_vitals":
             for k in ("sbp", "dbp", "map"):
                 if isinstance(data.get(k), (int, float)):

@@ -58,6 +58,7 @@ def header(chair: str, s: Optional[dict], now: float):
            html.Span(elapsed_text(s, now), id="elapsed-clock", className="elapsed")]
     if phase == "ended" and s.get("ended_by"):
         out.append(html.Span(f"ended by {s['ended_by']}", className="muted"))
+    out.append(dcc.Link("Session chart →", href=f"/session/{s['id']}", className="navlink review-link"))
     out.append(html.Span(datetime.fromtimestamp(now).strftime("%H:%M:%S"), className="wallclock"))
     return out
 
@@ -198,6 +199,8 @@ def devices(store, chair: str):
     for d in rows:
         ok = bool(d["connected"])
         txt = f"{d['source']} ({d['kind'] or ''} {d['port'] or ''}): " + ("connected" if ok else (d["error"] or "not connected"))
+        if d.get("last_seen"):
+            txt += f" · last data {datetime.fromtimestamp(d['last_seen']).strftime('%H:%M:%S')}"
         if d.get("cuff_pressure") is not None:
             txt += f" · cuff {d['cuff_pressure']:.0f} mmHg"
         items.append(html.Span(txt, className="device " + ("device-ok" if ok else "device-down")))
