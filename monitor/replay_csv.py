@@ -39,18 +39,23 @@ class Row:
     data: dict = field(default_factory=dict)
 
 
-def parse_file(path: str | Path) -> list[Row]:
+def read_utf8(path: str | Path, error: type = None) -> str:
+    """A text file's contents, or `error` naming the file (and line, for bad bytes)."""
+    error = error or ReplayError
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as e:
-        raise ReplayError(f"{p}: cannot read: {e.strerror or e}") from None
+        raise error(f"{p}: cannot read: {e.strerror or e}") from None
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
-        raise ReplayError(f"{p}: line {line}: not UTF-8 text") from None
-    return parse_text(text, str(p))
+        raise error(f"{p}: line {line}: not UTF-8 text") from None
+
+
+def parse_file(path: str | Path) -> list[Row]:
+    return parse_text(read_utf8(path), str(path))
 
 
 def parse_text(text: str, name: str = "<csv>") -> list[Row]:

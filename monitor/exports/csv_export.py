@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..model import PARAMETERS, PRIORITIES, STATES, STATUSES
+from ..replay_csv import read_utf8
 from ..store import Store, queries
 
 FORMAT = "infusion-monitor-csv/1"
@@ -103,17 +104,7 @@ class ParsedSession:
 
 
 def parse_file(path: str | Path) -> ParsedSession:
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise CsvImportError(f"{p}: cannot read: {e.strerror or e}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise CsvImportError(f"{p}: line {line}: not UTF-8 text") from None
-    return parse_text(text, str(p))
+    return parse_text(read_utf8(path, CsvImportError), str(path))
 
 
 def parse_text(text: str, name: str = "<csv>") -> ParsedSession:
