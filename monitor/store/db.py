@@ -7,6 +7,7 @@ in one transaction, so a crash loses at most the last second and never half a ba
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import sqlite3
 import threading
@@ -17,6 +18,8 @@ import sqlite_utils
 
 from ..model import Alert, Event, Reading, session_fields_for
 from .schema import migrate
+
+log = logging.getLogger("infusion_monitor.store")
 
 
 class StoreError(RuntimeError):
@@ -44,6 +47,8 @@ class Store:
         self._local = threading.local()
         self._lock = threading.RLock()
         self._queue: "queue.Queue" = queue.Queue()
+        self._retry: list = []
+        self._flush_lock = threading.Lock()
         self._writer_thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._flushed = threading.Condition()
@@ -164,8 +169,20 @@ class Store:
             self._writer_thread.start()
 
     def flush(self) -> int:
-        """Commit everything queued so far in one transaction; returns rows written."""
-        items = []
+        """Commit everything queued so far in one transaction; returns rows written.
+
+        If the commit fails (disk full, file locked by another program), the batch is
+        kept and tried again first on the next flush: nothing is dropped.
+        """
+        with self._flush_lock:
+            items, self._retry = self._retry, []
+            try:
+                return self._commit(items)
+            except BaseException:
+                self._retry = items + self._retry
+                raise
+
+    def _commit(self, items: list) -> int:
         while True:
             try:
                 items.append(self._queue.get_nowait())
@@ -191,13 +208,21 @@ class Store:
                              [(sid,) for sid in {sid for _, sid, _ in items}])
         return len(items)
 
+    @property
+    def pending(self) -> int:
+        """Rows queued or kept for retry, not yet committed."""
+        return len(self._retry) + self._queue.qsize()
+
     def _write_loop(self) -> None:
+        last_error = ""
         while not self._stop.wait(self.flush_interval):
             try:
                 self.flush()
-            except sqlite3.Error as e:  # keep the data queued? it is lost with the batch; say so
-                import sys
-                print(f"infusion-monitor: writing {self.path} failed: {e}", file=sys.stderr)
+                last_error = ""
+            except sqlite3.Error as e:  # kept for the next attempt; say so once
+                if str(e) != last_error:
+                    log.error("writing %s failed, will retry (%d rows waiting): %s", self.path, self.pending, e)
+                last_error = str(e)
         self.flush()
 
     def close(self) -> None:
