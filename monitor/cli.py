@@ -267,7 +267,7 @@ def _serve(c: Context, store: Store, host: str, port: int) -> None:
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     click.echo(f"infusion-monitor: dashboard at http://{host}:{server.effective_port}/", err=True)
     sys.stderr.flush()
-    signal.signal(signal.SIGTERM, lambda *_: server.close())
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: leave the loop, then close
     try:
         server.run()
     except KeyboardInterrupt:

@@ -308,3 +308,11 @@ def test_limit_change_for_unknown_rule_is_ignored(engine):
     assert engine.event(Event(T0, "limit_change"), {"rule": "no_such_rule", "new": 1}) == []
     assert engine.event(Event(T0, "limit_change"), {"rule": "hr_high", "clause": 5, "new": 130}) == []
     assert engine.rules["hr_high"].clauses[0].limit == 120
+
+
+def test_entered_high_baseline_raises_the_advisory_at_once(engine):
+    changes = engine.event(Event(T0, "baseline_set", "by hand", "DR"), {"sbp": 150, "dbp": 95})
+    (a,) = starts(changes, "baseline_bp_high")
+    assert a.started_at == T0 and "150" in a.message
+    changes = engine.event(Event(T0 + 60, "baseline_set", "corrected", "DR"), {"sbp": 130, "dbp": 80})
+    assert final(changes, "baseline_bp_high")[0].ended_at == T0 + 60

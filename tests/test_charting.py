@@ -107,7 +107,7 @@ def test_end_session_records_who_and_when(store, session):
     assert bedside.bedside_action(store, "act-end", state, "kb") == "Session ended. (KB)"
     s = queries.session(store, sid)
     assert s["state"] == "ended" and s["ended_by"] == "KB" and s["ended_at"] >= before
-    assert bedside.bedside_action(store, "act-start", state, "rn") == "Cannot infusion start: session is in ended."
+    assert bedside.bedside_action(store, "act-start", state, "rn") == "Cannot start the infusion: the session has ended."
 
 
 def test_aldrete_prefilled_from_data_and_recorded(store, protocol, session):
@@ -137,3 +137,45 @@ def test_aldrete_running_total_text():
     full = {k: "2" for k in ("activity", "respiration", "circulation", "consciousness")}
     assert recovery.total_text({**full, "spo2": "1"}) == "Modified Aldrete 9/10 · ready for discharge"
     assert recovery.total_text({**full, "spo2": "0"}) == "Modified Aldrete 8/10 · not ready (discharge at ≥ 9)"
+
+
+def test_session_cannot_end_over_an_unacknowledged_high_alarm(store, session):
+    from monitor.model import Alert
+    sid, state = session
+    store.put_change(sid, Alert("spo2_critical#1", "spo2_critical", "spo2", "physiological", "high",
+                                time.time() - 60, 85, 88, "SpO2 85 < 88", ended_at=time.time() - 10))
+    store.flush()
+    msg = bedside.bedside_action(store, "act-end", state, "kb")
+    assert msg.startswith("Not ended: acknowledge the HIGH alarm first") and "SpO2 85 < 88" in msg
+    assert queries.session(store, sid)["state"] != "ended"
+    (a,) = queries.alerts(store, sid)
+    assert store.acknowledge(a["id"], "KB", time.time())
+    assert bedside.bedside_action(store, "act-end", state, "kb") == "Session ended. (KB)"
+
+
+def _texts(component) -> str:
+    """All text inside a Dash component tree."""
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    children = getattr(component, "children", None)
+    if children is None:
+        return ""
+    if not isinstance(children, list):
+        children = [children]
+    return " ".join(_texts(c) for c in children)
+
+
+def test_news2_counts_charted_obs_and_never_reassures_without_monitor_numbers():
+    from monitor.web.bedside_view import news2_indicator
+    now = 1_000_000.0
+    monitored = {"hr": {"v": 95, "ts": now - 1, "status": "ok"}, "spo2": {"v": 93, "ts": now - 1, "status": "ok"},
+                 "sbp": {"v": 125, "ts": now - 60, "status": "ok"}}
+    manual = {"rr": {"v": 22, "ts": now - 30}, "temp": {"v": 37.0, "ts": now - 30}}
+    box = news2_indicator(monitored, manual, now)
+    # HR 95 -> 1, SpO2 93 -> 2, RR 22 -> 2, SBP 125 -> 0, temp 37.0 -> 0
+    assert box.__dict__["data-score"] == "5" and box.__dict__["data-band"] == "5-6"
+    assert "RR 2" in _texts(box) and "SpO2 2" in _texts(box)
+    probe_off = dict(monitored, spo2={"v": None, "ts": now - 1, "status": "sensor_off"})
+    box = news2_indicator(probe_off, manual, now)
+    assert box.__dict__["data-band"] == "none"
+    assert "incomplete: no SpO2" in _texts(box) and "low risk" not in _texts(box)

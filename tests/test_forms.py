@@ -144,3 +144,24 @@ def test_settings_follow_limit_change_events_in_order(protocol):
     assert eff.rule("hr_high").clauses[0].limit == 125 and protocol.rule("hr_high").clauses[0].limit == 120
     log = limits.change_log(protocol, evs)
     assert log == {"hr_high:0": {"from": 120.0, "to": 125.0, "by": "DR", "at": 3.0}}
+
+
+@pytest.mark.parametrize("rule,new,settings,ok", [
+    ("spo2_low", 87, {}, False),                       # below spo2_critical's 88
+    ("spo2_low", 88, {}, True),                        # equal is allowed
+    ("spo2_critical", 92, {}, True),
+    ("spo2_low", 85, {"spo2_critical:0": 92}, False),  # the audit case: HIGH < 92, MEDIUM < 85
+    ("hr_critical", 125, {"hr_high:0": 130}, False),   # below hr_high's session setting
+    ("hr_high", 140, {}, True),
+    ("bp_critical", 165, {"bp_high:0": 170}, False),
+    ("hr_low", 50, {}, True),                          # no other HR low limit to clash with
+])
+def test_limit_change_keeps_priority_order(protocol, rule, new, settings, ok):
+    key = limits.clause_key(rule, 0)
+    if ok:
+        data, _ = limits.validate_limit_change(protocol, settings, key, new)
+        assert data["new"] == new
+    else:
+        with pytest.raises(FormError) as e:
+            limits.validate_limit_change(protocol, settings, key, new)
+        assert e.value.errors[0].startswith(f"New setting for {rule}:") and "keep the high limit" in e.value.errors[0]

@@ -152,6 +152,10 @@ class AlertEngine:
             for k, v in data.items():
                 if k in ("hr", "spo2", "sbp", "dbp", "map") and isinstance(v, (int, float)):
                     out.append(self.baselines.enter(k, v, event.ts))
+            # a baseline entered by hand is checked against the advisory at once
+            for rule in self.protocol.rules:
+                if rule.measurement and rule.of_baseline:
+                    out += self._measure(rule, _Measurement(event.ts))
         elif t == "limit_change" and data.get("rule") in self.rules:
             # a rule this profile does not have (another process, another profile) is left alone
             rule = self.rules[data["rule"]]

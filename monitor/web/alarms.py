@@ -17,7 +17,7 @@ from datetime import datetime
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
 from ..store import queries
-from .forms import FormError, validate_initials
+from .forms import FormError, session_now, validate_initials
 
 SYMBOLS = {"high": "!!!", "medium": "!!", "low": "!"}
 PRIORITY_WORD = {"high": "HIGH", "medium": "MEDIUM", "low": "LOW"}
@@ -162,7 +162,6 @@ def register(app, store) -> None:
 def acknowledge_action(store, alert_id, initials, state: dict, now=None):
     """Acknowledge one alarm (or, with alert_id None, every unacknowledged one on the board)."""
     sid = (state or {}).get("session_id")
-    now = time.time() if now is None else now
     try:
         by = validate_initials(initials)
     except FormError as e:
@@ -178,6 +177,7 @@ def acknowledge_action(store, alert_id, initials, state: dict, now=None):
         if row is None or row["session_id"] != sid:
             return "That alarm is not on this chair.", "form-status form-error"
         ids = [alert_id]
+    now = session_now(store, sid) if now is None else now  # the session's clock, as alarms use
     done = [i for i in ids if store.acknowledge(i, by, now)]
     if not done:
         return "Already acknowledged.", "form-status"

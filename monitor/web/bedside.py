@@ -52,7 +52,9 @@ def layout(store, protocol, rest: str):
         dcc.Graph(id="bed-trend", config={"displaylogo": False, "scrollZoom": False}, className="trend"),
         html.Div(className="actions", children=[
             html.Button("Start infusion", id="act-start", className="btn btn-go"),
-            html.Button("Stop infusion", id="act-stop", className="btn btn-stop"),
+            dcc.ConfirmDialogProvider(
+                html.Button("Stop infusion", id="act-stop-btn", className="btn btn-stop"),
+                id="act-stop", message="Stop the infusion now? The session moves to recovery."),
             html.Button("STAT BP", id="act-stat", className="btn"),
             dcc.ConfirmDialogProvider(
                 html.Button("End session", id="act-end-btn", className="btn btn-end"),
@@ -80,7 +82,7 @@ def register(app, store, protocol) -> None:
         return bedside_tick(store, protocol, state)
 
     @app.callback(Output("act-status", "children"),
-                  Input("act-start", "n_clicks"), Input("act-stop", "n_clicks"), Input("act-stat", "n_clicks"),
+                  Input("act-start", "n_clicks"), Input("act-stop", "submit_n_clicks"), Input("act-stat", "n_clicks"),
                   Input("act-end", "submit_n_clicks"), State("bed-user-initials", "value"),
                   State("bed-state", "data"), prevent_initial_call=True)
     def act(_a, _b, _c, _d, initials, state):
@@ -122,12 +124,15 @@ def bedside_tick(store, protocol, state: dict):
     else:
         _next_tick(store, protocol, sid, bl, state, out)
     latest_ts = max([v.get("ts") or 0 for v in state["last"].values()], default=0)
-    now = max(now, latest_ts)  # a sped-up simulation runs ahead of the wall clock
+    live = s["state"] != "ended"
+    if live:
+        now = max(now, latest_ts)  # a sped-up simulation runs ahead of the wall clock
     _alarm_outputs(store, s, state, out)
     _panel_outputs(store, protocol, s, bl, state, out, now)
     out.update({"bed-header.children": header(chair, s, now),
-                "bed-numerics.children": numerics(state["last"], now, {p: b["value"] for p, b in bl.items()}),
-                "bed-news2.children": news2_indicator(state["last"], state["manual"], now),
+                "bed-numerics.children": numerics(state["last"] if live else {}, now,
+                                                  {p: b["value"] for p, b in bl.items()}),
+                "bed-news2.children": news2_indicator(state["last"] if live else {}, state["manual"], now),
                 "bed-devices.children": devices(store, chair), "bed-state.data": state})
     return tuple(out[k] for k in KEYS)
 
@@ -259,6 +264,8 @@ def _remember(last: dict, rows: list[dict]) -> None:
 ACTION_EVENTS = {"act-start": "infusion_start", "act-stop": "infusion_stop", "act-end": "session_end"}
 ALLOWED = {"infusion_start": ("baseline",), "infusion_stop": ("infusion",),
            "session_end": ("baseline", "infusion", "recovery")}
+ACTION_WORDS = {"infusion_start": "start the infusion", "infusion_stop": "stop the infusion",
+                "session_end": "end the session"}
 DONE = {"infusion_start": "Infusion started.", "infusion_stop": "Infusion stopped: recovery.",
         "session_end": "Session ended."}
 
@@ -270,7 +277,7 @@ def bedside_action(store, trigger: str, state: dict, initials: Optional[str] = N
         return "No open session on this chair."
     if trigger == "act-stat":
         by = (initials or "").strip().upper()[:4] or "bedside"
-        store.request_command(state["chair"], "nibp:stat", time.time(), by)
+        store.request_command(state["chair"], "nibp:stat", session_now(store, sid), by)
         return "STAT BP requested."
     kind = ACTION_EVENTS.get(trigger)
     if kind is None:
@@ -281,7 +288,13 @@ def bedside_action(store, trigger: str, state: dict, initials: Optional[str] = N
         return f"Not recorded. {e.errors[0]}"
     s = queries.session(store, sid)
     if s["state"] not in ALLOWED[kind]:
-        return f"Cannot {kind.replace('_', ' ')}: session is in {s['state']}."
+        where = "has ended" if s["state"] == "ended" else f"is in {s['state']}"
+        return f"Cannot {ACTION_WORDS[kind]}: the session {where}."
+    if kind == "session_end":
+        unacked = [a for a in queries.alarm_board(store, sid)
+                   if a["priority"] == "high" and a["acknowledged_at"] is None]
+        if unacked:  # a HIGH alarm must be seen and signed for before the record closes
+            return f"Not ended: acknowledge the HIGH alarm first ({unacked[0]['message']})."
     advisory = [a["message"] for a in queries.alarm_board(store, sid)
                 if a["rule"] == "baseline_bp_high" and a["ended_at"] is None] if kind == "infusion_start" else []
     try:

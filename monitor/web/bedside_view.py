@@ -130,6 +130,13 @@ def news2_indicator(last: dict, manual: dict, now: float):
             html.Div("no observations", className="news2-band")])
     parts = " · ".join(f"{NEWS2_LABELS[p]} {v}" for p, v in n.scores.items() if v)
     missing = ", ".join(NEWS2_LABELS[p] for p in n.missing)
+    monitored_missing = [NEWS2_LABELS[p] for p in ("spo2", "hr") if p in n.missing]
+    if monitored_missing:  # no reassuring band while the monitor itself has no numbers
+        return html.Div(className="news2 news2-none", **{"data-band": "none"}, children=[
+            html.Div("NEWS2", className="news2-title"), html.Div("--", className="news2-score"),
+            html.Div(f"incomplete: no {' / '.join(monitored_missing)} from the monitor", className="news2-band"),
+            html.Div(parts, className="news2-parts"),
+            html.Div(f"not available: {', '.join(monitored_missing)}", className="news2-missing")])
     band_text = {"0": "0", "1-4": "1–4", "3-in-one": "3 in one parameter", "5-6": "5–6", "7+": "≥ 7"}[n.band]
     return html.Div(className=f"news2 news2-{n.risk}", **{"data-band": n.band, "data-score": str(n.total)},
                     title=n.response, children=[

@@ -146,14 +146,15 @@ def register(app, store) -> None:
 
     @app.callback(Output("mv-status", "children"), Output("mv-status", "className"),
                   Output("mv-sbp", "value"), Output("mv-dbp", "value"), Output("mv-rr", "value"),
-                  Output("mv-temp", "value"),
+                  Output("mv-temp", "value"), Output("mv-acvpu", "value"), Output("mv-o2", "value"),
                   Input("mv-save", "n_clicks"), State("mv-sbp", "value"), State("mv-dbp", "value"),
                   State("mv-rr", "value"), State("mv-temp", "value"), State("mv-acvpu", "value"),
                   State("mv-o2", "value"), State("bed-user-initials", "value"), State("bed-state", "data"),
                   prevent_initial_call=True)
     def manual_vitals(_n, sbp, dbp, rr, temp, acvpu, o2, initials, state):
         msg, ok = manual_vitals_action(store, state, initials, sbp, dbp, rr, temp, acvpu, o2)
-        cleared = ["", "", "", ""] if ok else [no_update] * 4
+        # every field resets after a save, so nothing charted once is silently charted again
+        cleared = ["", "", "", "", None, []] if ok else [no_update] * 6
         return (msg, OK if ok else ERR, *cleared)
 
     @app.callback(Output("bl-status", "children"), Output("bl-status", "className"),

@@ -69,6 +69,39 @@ def effective_protocol(protocol: Protocol, settings: dict) -> Protocol:
     return replace(protocol, rules=tuple(rules))
 
 
+RANK = {"high": 0, "medium": 1, "low": 2}
+
+
+def priority_order_errors(protocol: Protocol, settings: dict, changed: dict) -> list[str]:
+    """A higher-priority limit must stay at least as extreme as a lower-priority one.
+
+    Otherwise a value could raise the HIGH alarm while the MEDIUM one stays quiet
+    (e.g. spo2_critical < 92 with spo2_low < 85). Compares absolute limits on the same
+    parameter and direction only.
+    """
+    eff = effective_protocol(protocol, settings)
+    rule = eff.rule(changed["rule"])
+    mine = rule.clauses[changed["clause"]]
+    if mine.limit is None or rule.of_baseline:
+        return []
+    low_side = mine.op in ("<", "<=")
+    for other in eff.rules:
+        if other.id == rule.id or other.of_baseline or other.priority == rule.priority:
+            continue
+        for c in other.clauses:
+            if c.limit is None or c.parameter != mine.parameter or (c.op in ("<", "<=")) != low_side:
+                continue
+            hi, lo = (rule, mine), (other, c)
+            if RANK[other.priority] < RANK[rule.priority]:
+                hi, lo = lo, hi
+            bad = hi[1].limit > lo[1].limit if low_side else hi[1].limit < lo[1].limit
+            if bad:
+                return [f"New setting for {rule.id}: {fmt(mine.limit)} would make {hi[0].id} ({hi[0].priority}) "
+                        f"{'higher' if low_side else 'lower'} than {lo[0].id} ({lo[0].priority}, "
+                        f"{fmt(lo[1].limit)}); keep the {hi[0].priority} limit beyond the {lo[0].priority} one"]
+    return []
+
+
 def validate_limit_change(protocol: Protocol, settings: dict, key, raw_new) -> tuple[dict, str]:
     """The clause must have bounds; the new setting must be a number within them and differ."""
     options = {a["key"]: a for a in adjustable(protocol)}
@@ -81,6 +114,8 @@ def validate_limit_change(protocol: Protocol, settings: dict, key, raw_new) -> t
     old = settings.get(key, a["setting"])
     if new is not None and abs(new - old) < 1e-9:
         errors.append(f"New setting for {a['rule']}: {fmt(new)} is already the current setting")
+    if not errors and new is not None:
+        errors += priority_order_errors(protocol, dict(settings, **{key: new}), a)
     if errors:
         raise FormError(errors)
     rule = protocol.rule(a["rule"])

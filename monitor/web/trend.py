@@ -10,6 +10,7 @@ layout's shapes, replaced only when a baseline or a per-session limit changes.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Optional
 
@@ -77,6 +78,11 @@ def _hline(y: float, yref: str, color: str, dash: str, name: str) -> dict:
             "line": {"color": color, "width": 1, "dash": dash}, "name": name, "opacity": 0.7}
 
 
+def label_height(ev: dict) -> float:
+    """Stagger labels over four heights so events close in time stay readable."""
+    return 0.99 - 0.07 * ((ev.get("id") or 0) % 4)
+
+
 def event_marks(events: list[dict]) -> tuple[list, list, list, list]:
     """(xs, ys, hover texts, label annotations) for the event trace, in event order."""
     xs, ys, texts, notes = [], [], [], []
@@ -89,9 +95,9 @@ def event_marks(events: list[dict]) -> tuple[list, list, list, list]:
         xs += [x, x, None]
         ys += [0, 1, None]
         texts += [hover, hover, None]
-        notes.append({"x": x, "xref": "x", "y": 1.0, "yref": "paper", "text": label, "showarrow": False,
-                      "font": {"color": color, "size": 13}, "xanchor": "left", "yanchor": "bottom",
-                      "textangle": 0, "hovertext": hover})
+        notes.append({"x": x, "xref": "x", "y": label_height(ev), "yref": "paper", "text": label,
+                      "showarrow": False, "font": {"color": color, "size": 13}, "xanchor": "left",
+                      "yanchor": "top", "bgcolor": "rgba(13,17,23,0.8)", "textangle": 0, "hovertext": hover})
     return xs, ys, texts, notes
 
 
@@ -142,7 +148,8 @@ def full_figure(rows: list[dict], events: list[dict], protocol, baselines: dict)
         "uirevision": "bedside", "paper_bgcolor": "#0d1117", "plot_bgcolor": "#0d1117",
         "font": {"color": "#c9d1d9", "size": 14}, "margin": {"l": 50, "r": 50, "t": 30, "b": 40},
         "legend": {"orientation": "h", "y": -0.12}, "height": 360,
-        "xaxis": {"type": "date", "gridcolor": "#30363d"},
+        "xaxis": {"type": "date", "gridcolor": "#30363d",
+                  **({} if rows else {"range": [local(time.time() - 600), local(time.time() + 60)]})},
         "yaxis": {"title": {"text": "HR /min · BP mmHg"}, "range": [30, 220], "gridcolor": "#30363d"},
         "yaxis2": {"title": {"text": "SpO2 %"}, "range": [70, 101], "overlaying": "y", "side": "right",
                    "showgrid": False, "tickmode": "linear", "tick0": 70, "dtick": 5},
