@@ -58,7 +58,7 @@ class Chair:
                 self.recorder = None
 
     def _attach(self, session_id: int, started: float) -> None:
-        self.recorder = SessionRecorder(self.store, session_id, self.protocol)
+        self.recorder = SessionRecorder.resume(self.store, session_id, self.protocol, self.clock())
         self.session_started = started
         for source in self._device_state:
             self.recorder.signal(DeviceSignal(self.clock(), source, False))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import sys
 import time
@@ -65,7 +66,7 @@ def parse_speed(value: str) -> Optional[float]:
         speed = float(value)
     except ValueError:
         raise InputError(f"--speed {value!r}: expected a number > 0 or 'max'") from None
-    if not speed > 0:
+    if not (speed > 0 and math.isfinite(speed)):
         raise InputError(f"--speed {value!r}: expected a number > 0 or 'max'")
     return speed
 

@@ -42,31 +42,45 @@ class Pacer:
 
 
 def _anchor(length_s: float, speed: Optional[float]) -> float:
-    """At max speed the session ends now; paced, it starts now."""
+    """At max speed the session ends now; paced, it starts now.
+
+    A paced run faster than real time keeps its own clock, ahead of the wall clock,
+    so the bedside shows it live; the page and every entry made on it follow the
+    session's clock (the newer of wall time and the latest reading).
+    """
     now = time.time()
     return now - length_s if speed is None else now
+
+
+def _close(rec: SessionRecorder, ts: float, text: str) -> None:
+    """A recording that stops without session_end still ends: nothing stays open."""
+    rec.finish()
+    if rec.engine.state != "ended":
+        rec.event(Event(ts, "session_end", text, "system"))
 
 
 def _run(store: Store, protocol: Protocol, patient_ref: str, chair: str, source: str, length_s: float,
          speed: Optional[float], body: Callable[[SessionRecorder, float, Pacer], None]) -> PlaybackResult:
     t0 = _anchor(length_s, speed)
+    if speed is None:  # one transaction: the whole session or nothing, even if the process is killed
+        with store.transaction():
+            session_id = store.create_session(patient_ref, chair, protocol.name, t0, source=source)
+            rec = SessionRecorder(store, session_id, protocol)
+            body(rec, t0, Pacer(None))
+            _close(rec, t0 + length_s, "end of recording")
+            store.flush()
+        return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
     session_id = store.create_session(patient_ref, chair, protocol.name, t0, source=source)
     rec = SessionRecorder(store, session_id, protocol)
-    if speed is not None:
-        store.start_writer()
+    store.start_writer()
     try:
         body(rec, t0, Pacer(speed))
-        rec.finish()
-        store.flush()
-    except BaseException:
-        if speed is None:
-            store.delete_session(session_id)
-        else:
-            rec.finish()
-            if rec.engine.state != "ended":
-                rec.event(Event(rec.engine.now or t0, "session_end", "playback interrupted", "system"))
-            store.flush()
+        _close(rec, t0 + length_s, "end of recording")
+    except BaseException:  # paced playback is like a live session: end it, keep what was recorded
+        _close(rec, max(rec.engine.now or t0, t0), "playback interrupted")
         raise
+    finally:
+        store.flush()
     return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .alerts import AlertEngine
-from .model import DeviceSignal, Event, Reading
+from .model import Alert, Baseline, DeviceSignal, Event, Reading
 from .protocol import Protocol
 from .store import Store, queries
 
@@ -21,6 +21,42 @@ class SessionRecorder:
         self.readings = 0
         self.alert_keys: set[str] = set()
         self.event_cursor = 0
+
+    @classmethod
+    def resume(cls, store: Store, session_id: int, protocol: Protocol, ts: float) -> "SessionRecorder":
+        """Pick up a session already under way: after a restart, or opened by another process.
+
+        Restores phase, baselines (and, before infusion start, the recent history they
+        are computed from), per-session limits and alert numbering; alerts left active
+        by the previous process are ended at ts, to be raised afresh if still true.
+        """
+        rec = cls(store, session_id, protocol)
+        s = queries.session(store, session_id)
+        events = queries.events(store, session_id)
+        rec.event_cursor = max([e["id"] for e in events], default=0)
+        for e in events:
+            if e["type"] == "limit_change":
+                rec.engine.event(Event(e["ts"], "limit_change"), e["data"])
+        baselines = [Baseline(p, b["value"], b["source"], b["ts"], b["n"] or 0)
+                     for p, b in queries.baselines(store, session_id).items()]
+        last_bp = store.one("SELECT max(ts) AS t FROM readings WHERE session_id = ? AND parameter = 'sbp' "
+                            "AND status = 'ok'", (session_id,))["t"]
+        alerts = queries.alerts(store, session_id)
+        seq = max([int(a["key"].rsplit("#", 1)[1]) for a in alerts
+                   if a["key"] and a["key"].rsplit("#", 1)[-1].isdigit()], default=0)
+        rec.engine.restore(s["state"], s["infusion_start"], baselines, last_bp, seq)
+        if s["state"] == "baseline":
+            window = max(protocol.baseline_window_s, protocol.nibp_baseline_window_s)
+            for r in store.query("SELECT ts, parameter, value FROM readings WHERE session_id = ? AND ts >= ? "
+                                 "AND status = 'ok' AND value IS NOT NULL AND parameter IN "
+                                 "('hr', 'spo2', 'sbp', 'dbp', 'map') ORDER BY ts", (session_id, ts - window)):
+                rec.engine.baselines.observe(r["parameter"], r["ts"], r["value"])
+        for a in alerts:
+            if a["ended_at"] is None:
+                rec.store.put_change(session_id, Alert(a["key"], a["rule"], a["parameter"], a["kind"], a["priority"],
+                                                       a["started_at"], a["value"], a["limit_value"], a["message"],
+                                                       ended_at=max(ts, a["started_at"])))
+        return rec
 
     def reading(self, r: Reading) -> None:
         self.store.put_reading(self.session_id, r)

@@ -17,6 +17,7 @@ from .model import PARAMETERS, STATUSES
 
 HEADER = ["t_s", "parameter", "value", "status"]
 REPLAY_EVENTS = ("infusion_start", "infusion_stop", "session_end")
+MAX_SESSION_S = 24 * 3600  # a recording longer than a day is a unit mistake, not a session
 # Plausible physical ranges: a value outside is a corrupt file, not a patient.
 RANGES = {"hr": (0, 350), "spo2": (0, 100), "sbp": (0, 350), "dbp": (0, 300), "map": (0, 300),
           "pi": (0, 100), "nibp_hr": (0, 350)}
@@ -71,6 +72,7 @@ def parse_text(text: str, name: str = "<csv>") -> list[Row]:
     extra_cols = [h.strip() for h in header[4:]]
     rows: list[Row] = []
     last_t = 0.0
+    seen: dict[str, int] = {}  # event type -> line, to check the session's order
     try:
         for fields in reader:
             line = reader.line_num
@@ -79,6 +81,15 @@ def parse_text(text: str, name: str = "<csv>") -> list[Row]:
             row = _parse_row(fields, extra_cols, name, line)
             if row.t_s < last_t:
                 raise ReplayError(f"{name}: line {line}: t_s {row.t_s:g} goes back in time (previous {last_t:g})")
+            if "session_end" in seen:
+                raise ReplayError(f"{name}: line {line}: data after session_end (line {seen['session_end']})")
+            if row.event in ("infusion_start", "infusion_stop", "session_end"):
+                if row.event in seen:
+                    raise ReplayError(f"{name}: line {line}: a second {row.event} (first on line {seen[row.event]})")
+                if row.event == "infusion_start" and "infusion_stop" in seen:
+                    raise ReplayError(f"{name}: line {line}: infusion_start after infusion_stop "
+                                      f"(line {seen['infusion_stop']})")
+                seen[row.event] = line
             last_t = row.t_s
             rows.append(row)
     except csv.Error as e:
@@ -105,6 +116,8 @@ def _parse_row(fields: list, extra_cols: list, name: str, line: int) -> Row:
         fail(f"t_s {t_raw!r} is not a number")
     if not math.isfinite(t_s) or t_s < 0:
         fail(f"t_s {t_raw!r} must be a finite number of seconds >= 0")
+    if t_s > MAX_SESSION_S:
+        fail(f"t_s {t_raw} is more than {MAX_SESSION_S // 3600} hours into the session (milliseconds?)")
     if parameter == "event":
         if value_raw.startswith("note:"):
             return Row(t_s, "event", event="note", text=value_raw[5:].strip())

@@ -126,3 +126,56 @@ def test_bad_clinic_config_is_named(store, protocol, tmp_path, text, words):
     with pytest.raises(ConfigError) as e:
         load_clinic(p, store, protocol)
     assert str(e.value).startswith(str(p)) and words in str(e.value)
+
+
+def _feed(rec, t0, start, seconds, hr):
+    from monitor.model import Reading
+    for k in range(start, start + seconds):
+        rec.reading(Reading(t0 + k, "hr", hr, "ok", "ox"))
+        rec.reading(Reading(t0 + k, "spo2", 97, "ok", "ox"))
+
+
+def test_restart_mid_infusion_keeps_baselines_limits_and_closes_stale_alerts(store, protocol):
+    from monitor.recording import SessionRecorder
+    t0 = 1_700_000_000.0
+    sid = store.create_session("R1", "5", protocol.name, t0)
+    rec = SessionRecorder(store, sid, protocol)
+    _feed(rec, t0, 0, 120, 74)
+    rec.event(Event(t0 + 120, "infusion_start", "", "RN"))
+    rec.event(Event(t0 + 121, "limit_change", "", "DR"), {"rule": "hr_high", "clause": 0, "old": 120, "new": 130})
+    _feed(rec, t0, 122, 20, 150)
+    store.flush()
+    before = {a["key"]: a for a in queries.alerts(store, sid)}
+    assert "hr_critical" in {a["rule"] for a in before.values()}
+    assert all(a["ended_at"] is None for a in before.values())
+    # the process dies; a new one attaches to the open session
+    rec2 = SessionRecorder.resume(store, sid, protocol, t0 + 200)
+    store.flush()
+    after = {a["key"]: a for a in queries.alerts(store, sid)}
+    assert all(after[k]["ended_at"] == t0 + 200 for k in before)
+    assert rec2.engine.state == "infusion" and rec2.engine.infusion_start == t0 + 120
+    assert rec2.engine.rules["hr_high"].clauses[0].limit == 130  # the session's own limit survives
+    b = queries.baselines(store, sid)["hr"]
+    assert b["source"] == "computed" and b["value"] == 74
+    _feed(rec2, t0, 200, 40, 150)
+    store.flush()
+    assert queries.baselines(store, sid)["hr"]["source"] == "computed"  # not replaced by a provisional 150
+    new = [a for a in queries.alerts(store, sid) if a["key"] not in before]
+    assert "hr_critical" in {a["rule"] for a in new}
+    assert all(a["started_at"] >= t0 + 200 for a in new)
+    assert len({a["key"] for a in queries.alerts(store, sid)}) == len(queries.alerts(store, sid))
+
+
+def test_restart_during_baseline_keeps_the_history_for_the_median(store, protocol):
+    from monitor.recording import SessionRecorder
+    t0 = 1_700_000_000.0
+    sid = store.create_session("R2", "5", protocol.name, t0)
+    rec = SessionRecorder(store, sid, protocol)
+    _feed(rec, t0, 0, 200, 80)
+    store.flush()
+    rec2 = SessionRecorder.resume(store, sid, protocol, t0 + 210)
+    _feed(rec2, t0, 210, 10, 80)
+    rec2.event(Event(t0 + 220, "infusion_start", "", "RN"))
+    store.flush()
+    b = queries.baselines(store, sid)["hr"]
+    assert b["source"] == "computed" and b["value"] == 80 and b["n"] >= 200

@@ -42,6 +42,10 @@ def test_good_file_parses():
     ("t_s,parameter,value,status\nnan,hr,70,\n", 2, "finite"),
     ("t_s,parameter,value,status\n0,hr\n", 2, "at least 3"),
     ("t_s,parameter,value,status\n", 1, "no data rows"),
+    ("t_s,parameter,value,status\n0,hr,70,\n1e12,hr,70,\n", 3, "milliseconds?"),
+    ("t_s,parameter,value,status\n0,event,session_end,\n1,hr,70,\n", 3, "data after session_end (line 2)"),
+    ("t_s,parameter,value,status\n0,event,infusion_start,\n9,event,infusion_start,\n", 3, "a second infusion_start"),
+    ("t_s,parameter,value,status\n0,event,infusion_stop,\n9,event,infusion_start,\n", 3, "after infusion_stop"),
 ])
 def test_malformed_lines_are_named(text, line, words):
     with pytest.raises(ReplayError) as e:
@@ -100,3 +104,12 @@ def test_interrupted_max_speed_replay_leaves_nothing(store, protocol, monkeypatc
         replay(store, protocol, rows)
     for table in ("sessions", "readings", "events", "alerts"):
         assert store.query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
+
+
+def test_recording_without_session_end_is_closed(store, protocol):
+    text = "t_s,parameter,value,status\n" + "".join(f"{t},spo2,86,\n" for t in range(0, 30))
+    r = replay(store, protocol, parse_text(text))
+    s = queries.session(store, r.session_id)
+    assert s["state"] == "ended" and s["ended_at"] == s["started_at"] + 29
+    assert all(a["ended_at"] is not None for a in queries.alerts(store, r.session_id))
+    assert queries.events(store, r.session_id)[-1]["text"] == "end of recording"

@@ -170,6 +170,20 @@ class AlertEngine:
                 out += self._flush()
         return out
 
+    def restore(self, state: str, infusion_start: Optional[float], baselines: list, last_bp: Optional[float],
+                seq: int) -> None:
+        """Resume a session under way (after a restart): phase, baselines, BP clock, alert numbering.
+
+        Alert conditions are not carried over: the caller ends what was active, and
+        the engine raises again whatever still holds once its window has passed.
+        """
+        self.state, self.infusion_start = state, infusion_start
+        for b in baselines:
+            self.baselines.values[b.parameter] = b
+        self.baselines.frozen = state != "baseline"
+        self._last_bp = last_bp
+        self._seq = max(self._seq, seq)
+
     def change_limit(self, rule_id: str, clause: int, value: float) -> None:
         """A per-session limit, already checked against the profile's bounds."""
         rule = self.rules[rule_id]

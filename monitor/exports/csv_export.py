@@ -2,11 +2,21 @@
 
 One file, one row per thing recorded, told apart by the `record` column:
 `session` (first row; patient, chair, protocol, state and times in `data`),
-`baseline`, `reading`, `alert`, `event`. Every row has `ts` (UTC epoch seconds,
-written with Python's shortest round-trip repr, so import gets the exact float back)
-and, for people, `time_utc` and `min_from_infusion`; import ignores those two.
-Columns a record does not use are empty. Import validates the whole file first and
-reports the line of the first problem; nothing is written on error.
+`baseline`, `reading`, `alert`, `event`, and last an `end` row whose `data` counts
+the rows before it ({"baselines": n, "readings": n, "alerts": n, "events": n}).
+Every row but `end` has `ts` (UTC epoch seconds, written with Python's shortest
+round-trip repr, so import gets the exact float back) and, for people, `time_utc`
+and `min_from_infusion`; import ignores those two. Columns a record does not use are
+empty.
+
+Import validates the whole file first and reports the file, line and field of the
+first problem; nothing is written on error. Besides the shape of each row it checks
+that values are physically plausible (`replay_csv.RANGES`), that an `ok` reading has
+a value, that times lie in 2000..2100 and in order (a session ends after it starts
+and after its infusion), that alert parameters/rules are ones the engine emits, that
+no baseline parameter or alert key appears twice, and that the file ends with its
+`end` row and the counts match: a file cut short (a partial copy, `head`) is refused
+as truncated instead of being imported as a shorter session.
 """
 from __future__ import annotations
 
@@ -21,17 +31,27 @@ from pathlib import Path
 from typing import Optional
 
 from ..model import PARAMETERS, PRIORITIES, STATES, STATUSES
-from ..replay_csv import read_utf8
+from ..protocol import TECHNICAL_RULES
+from ..replay_csv import RANGES, read_utf8
 from ..store import Store, queries
 
 FORMAT = "infusion-monitor-csv/1"
 COLUMNS = ["record", "time_utc", "min_from_infusion", "ts", "parameter", "value", "status", "source", "detail",
            "rule", "kind", "priority", "limit", "end_ts", "acknowledged_at", "acknowledged_by", "message",
            "alert_key", "type", "text", "author", "data"]
-RECORDS = ("session", "baseline", "reading", "alert", "event")
+RECORDS = ("session", "baseline", "reading", "alert", "event", "end")
 SESSION_KEYS = ("patient_ref", "chair", "protocol", "state", "infusion_start", "infusion_end", "ended_by")
+COUNTS = ("baselines", "readings", "alerts", "events")  # the end row's data, in this order
 KINDS = ("physiological", "technical")
+BASELINE_SOURCES = ("computed", "provisional", "entered")
+# The parameter each technical alarm is filed under by monitor/alerts/engine.py.
+TECHNICAL_PARAMETER = {"device_disconnected": "device", "oximeter_signal_lost": "spo2",
+                       "nibp_failed": "sbp", "nibp_overdue": "sbp"}
+assert set(TECHNICAL_PARAMETER) == set(TECHNICAL_RULES)
+ALERT_PARAMETERS = PARAMETERS + ("device",)
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Plausible UTC epoch seconds: 2000-01-01 .. 2100-01-01. Anything else is a corrupt file.
+TS_MIN, TS_MAX = 946684800.0, 4102444800.0
 
 
 class CsvImportError(ValueError):
@@ -78,6 +98,8 @@ def to_csv(store: Store, session_id: int) -> str:
     for e in queries.events(store, session_id):
         rows.append(row("event", e["ts"], type=e["type"], text=e["text"] or "", author=e["author"] or "",
                         data=json.dumps(e["data"], ensure_ascii=False) if e["data"] else ""))
+    counts = {k: sum(1 for r in rows if r[0] == k[:-1]) for k in COUNTS}
+    rows.append(row("end", None, data=json.dumps(counts)))
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(COLUMNS)

@@ -48,6 +48,7 @@ class Store:
         self._lock = threading.RLock()
         self._queue: "queue.Queue" = queue.Queue()
         self._retry: list = []
+        self._tx_depth = 0
         self._flush_lock = threading.Lock()
         self._writer_thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
@@ -239,19 +240,32 @@ class Store:
 
 
 class _Transaction:
+    """Re-entrant: a transaction opened inside another joins it, so a whole import or
+    max-speed playback commits (or rolls back) as one."""
+
     def __init__(self, store: Store):
         self.store = store
 
     def __enter__(self) -> sqlite3.Connection:
-        self.store._lock.acquire()
-        self.store._conn.execute("BEGIN IMMEDIATE")
-        return self.store._conn
+        st = self.store
+        st._lock.acquire()
+        if st._tx_depth == 0:
+            try:
+                st._conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                st._lock.release()
+                raise
+        st._tx_depth += 1
+        return st._conn
 
     def __exit__(self, exc_type, exc, tb):
+        st = self.store
+        st._tx_depth -= 1
         try:
-            self.store._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            if st._tx_depth == 0:
+                st._conn.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
-            self.store._lock.release()
+            st._lock.release()
         return False
 
 
