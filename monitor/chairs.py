@@ -63,18 +63,27 @@ def demo_chairs(store: Store, protocol: Protocol) -> list[Chair]:
     return [chair]
 
 
+DEVICE_TYPES = {"kind": str, "port": str, "spec": str, "baudrate": int, "seed": int, "source": str,
+                "timeout": (int, float)}
+
+
 def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chair]:
+    """Check the whole file, build every chair, then open sessions: all or nothing."""
     p = Path(path)
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text (UTF-8) file") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    if set(data) - {"chairs"}:
+        raise ConfigError(f"{p}: {sorted(set(data) - {'chairs'})[0]}: unknown key (only [chairs.NAME] tables)")
     chairs_tbl = data.get("chairs")
     if not isinstance(chairs_tbl, dict) or not chairs_tbl:
         raise ConfigError(f"{p}: [chairs]: missing; add e.g. [chairs.1] devices = [\"sim:normal\"]")
-    chairs, seen_ports = [], {}
+    built, seen_ports = [], {}
     for name, spec in chairs_tbl.items():
         key = f"chairs.{name}"
         if not isinstance(spec, dict):
@@ -85,32 +94,41 @@ def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chai
         devs = spec.get("devices")
         if not isinstance(devs, list) or not devs:
             raise ConfigError(f"{p}: {key}.devices: expected a non-empty list")
-        normalised = []
-        for i, d in enumerate(devs):
-            dkey = f"{key}.devices[{i}]"
-            if isinstance(d, str):
-                d = {"spec": d}
-            if not isinstance(d, dict):
-                raise ConfigError(f"{p}: {dkey}: expected \"KIND:PORT\" or a table")
-            bad = set(d) - DEVICE_KEYS
-            if bad:
-                raise ConfigError(f"{p}: {dkey}: unknown key {sorted(bad)[0]!r}")
-            port = d.get("port") or d.get("spec", "").partition(":")[2]
-            if port and not port.startswith(("loop://",)) and "sim" not in d.get("spec", d.get("kind", "")):
-                if port in seen_ports:
-                    raise ConfigError(f"{p}: {dkey}: port {port} is already used by {seen_ports[port]}")
-                seen_ports[port] = dkey
-            normalised.append(d)
+        normalised = [_device_entry(p, f"{key}.devices[{i}]", d, seen_ports) for i, d in enumerate(devs)]
+        patient = spec.get("patient")
+        if patient is not None and (not isinstance(patient, str) or not patient.strip()):
+            raise ConfigError(f"{p}: {key}.patient: expected a patient reference")
         try:
             chair = build_chair(store, protocol, str(name), normalised)
-        except DeviceSpecError as e:
+        except (DeviceSpecError, ValueError, TypeError) as e:
             raise ConfigError(f"{p}: {key}: {e}") from None
-        patient = spec.get("patient")
-        if patient is not None:
-            if not isinstance(patient, str) or not patient.strip():
-                raise ConfigError(f"{p}: {key}.patient: expected a patient reference")
-            current = queries.current_session(store, str(name))
-            if not (current and current["state"] != "ended"):
-                chair.open_session(patient.strip())
-        chairs.append(chair)
-    return chairs
+        built.append((chair, patient))
+    for chair, patient in built:  # only now, with every chair valid, write anything
+        current = queries.current_session(store, chair.name)
+        if patient is not None and not (current and current["state"] != "ended"):
+            chair.open_session(patient.strip())
+    return [chair for chair, _ in built]
+
+
+def _device_entry(p: Path, dkey: str, d, seen_ports: dict) -> dict:
+    if isinstance(d, str):
+        d = {"spec": d}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{p}: {dkey}: expected \"KIND:PORT\" or a table")
+    bad = set(d) - DEVICE_KEYS
+    if bad:
+        raise ConfigError(f"{p}: {dkey}: unknown key {sorted(bad)[0]!r}")
+    if "spec" in d and ("kind" in d or "port" in d):
+        raise ConfigError(f"{p}: {dkey}: give either spec or kind and port, not both")
+    for k, v in d.items():
+        want = DEVICE_TYPES[k]
+        if isinstance(v, bool) or not isinstance(v, want):
+            kind = "a whole number" if want is int else ("a number" if want != str else "a string")
+            raise ConfigError(f"{p}: {dkey}.{k}: expected {kind}, got {v!r}")
+    kind, port = (d["spec"].partition(":")[0], d["spec"].partition(":")[2]) if "spec" in d \
+        else (d.get("kind", ""), d.get("port", ""))
+    if kind.strip().lower() != "sim" and port and not port.startswith("loop://"):
+        if port in seen_ports:
+            raise ConfigError(f"{p}: {dkey}: port {port} is already used by {seen_ports[port]}")
+        seen_ports[port] = dkey
+    return d

@@ -47,7 +47,10 @@ class Context:
                 raise InputError(str(e)) from None
         return self._protocol
 
-    def store(self, readonly: bool = False) -> Store:
+    def store(self, readonly: bool = False, existing: bool = False) -> Store:
+        """The database; with existing=True a mistyped --db is an error, not a new empty file."""
+        if existing and not Path(self.db).is_file():
+            raise InputError(f"--db {self.db}: no such database")
         if self._store is None:
             try:
                 self._store = Store(self.db, readonly=readonly)
@@ -156,7 +159,7 @@ def _print_result(result, as_json: bool) -> None:
 @pass_ctx
 def sessions(c: Context, as_json: bool):
     """List sessions, newest first."""
-    rows = [queries.session_json(r) for r in queries.sessions(c.store())]
+    rows = [queries.session_json(r) for r in queries.sessions(c.store(existing=True))]
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -173,7 +176,7 @@ def sessions(c: Context, as_json: bool):
 @pass_ctx
 def alerts(c: Context, session_id: int, as_json: bool):
     """List a session's alerts in start order."""
-    store = c.store()
+    store = c.store(existing=True)
     s = queries.session(store, session_id)
     if s is None:
         raise InputError(f"--session {session_id}: no such session in {c.db}")
@@ -224,7 +227,7 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
     """Headless acquisition from devices into the database."""
     from .chairs import build_chair
     from adapters.registry import DeviceSpecError
-    if duration is not None and duration <= 0:
+    if duration is not None and not (duration > 0 and math.isfinite(duration)):
         raise InputError(f"--duration {duration:g}: must be > 0 seconds")
     protocol = c.protocol
     try:
@@ -250,11 +253,11 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8050, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @pass_ctx
 def serve(c: Context, host: str, port: int):
     """Serve the dashboard over an existing database (no acquisition)."""
-    store = c.store()
+    store = c.store(existing=True)
     _serve(c, store, host, port)
 
 
@@ -281,7 +284,7 @@ def _serve(c: Context, store: Store, host: str, port: int) -> None:
 @click.option("--config", default=None, type=click.Path(dir_okay=False),
               help="clinic.toml with chairs and devices; default: one simulated chair with a demo session.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8050, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @pass_ctx
 def run(c: Context, config: Optional[str], host: str, port: int):
     """Acquisition and dashboard in one process."""
@@ -304,12 +307,24 @@ from . import cli_review  # noqa: E402,F401
 
 
 def entry() -> None:
+    """Console script: every error is one line on stderr (exit 2 for bad usage or input)."""
     logging.basicConfig(level=logging.WARNING, format="infusion-monitor: %(levelname)s %(message)s")
     try:
-        main(standalone_mode=True)
+        code = main(standalone_mode=False)
+    except click.UsageError as e:
+        where = e.ctx.command_path if e.ctx else "infusion-monitor"
+        click.echo(f"infusion-monitor: error: {e.format_message()} (see '{where} --help')", err=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.Abort:
+        click.echo("infusion-monitor: aborted", err=True)
+        sys.exit(130)
     except (StoreError, ProtocolError) as e:
         click.echo(f"infusion-monitor: error: {e}", err=True)
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,14 @@ in a limit can never silently turn an alarm off.
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Optional
 
-from .model import PARAMETERS, PRIORITIES, STATES
+from .model import CONTINUOUS, PARAMETERS, PRIORITIES, STATES
 
 OPS = {
     "<": lambda v, lim: v < lim,
@@ -133,6 +134,8 @@ def load_protocol(path: Optional[str | Path] = None) -> Protocol:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ProtocolError(f"{p}: cannot read protocol profile: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ProtocolError(f"{p}: not a text (UTF-8) file") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -140,8 +143,25 @@ def load_protocol(path: Optional[str | Path] = None) -> Protocol:
     return parse_protocol(data, str(p))
 
 
+TABLE_KEYS = {
+    "baseline": {"continuous_window_s", "nibp_window_s"},
+    "continuous": {"clear_for_s", "max_gap_s"},
+    "nibp": {"cycle_infusion_s", "cycle_other_s", "overdue_factor"},
+    "technical": {"signal_lost_s", "disconnect_s"},
+    "technical_priority": set(TECHNICAL_RULES),
+}
+TOP_KEYS = {"name", "description", "rules", "hysteresis", *TABLE_KEYS}
+
+
 def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
     where = _Where(source)
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise ProtocolError(f"{source}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(TOP_KEYS))})")
+    for table, keys in TABLE_KEYS.items():
+        bad = set(where.table(data, table)) - keys
+        if bad:
+            raise ProtocolError(f"{source}: {table}.{sorted(bad)[0]}: unknown key")
     rules_tbl = where.table(data, "rules")
     rules = tuple(_parse_rule(rid, spec, where) for rid, spec in rules_tbl.items())
     if not rules:
@@ -193,14 +213,18 @@ class _Where:
         return v
 
     def number(self, v, key: str, minimum: Optional[float] = None) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ProtocolError(f"{self.source}: {key}: expected a number, got {v!r}")
         if minimum is not None and v < minimum:
             raise ProtocolError(f"{self.source}: {key}: {v} is below the minimum {minimum}")
         return float(v)
 
 
-def _parse_clause(spec: dict, key: str, where: _Where) -> Clause:
+CLAUSE_KEYS = {"parameter", "op", "limit", "baseline_offset", "baseline_factor", "bounds"}
+MEASURED = ("sbp", "dbp", "map")
+
+
+def _parse_clause(spec: dict, key: str, where: _Where, sustained: bool) -> Clause:
     if not isinstance(spec, dict):
         raise ProtocolError(f"{where.source}: {key}: expected a table")
     param = spec.get("parameter")
@@ -222,10 +246,14 @@ def _parse_clause(spec: dict, key: str, where: _Where) -> Clause:
         if not bounds[0] <= value <= bounds[1]:
             raise ProtocolError(f"{where.source}: {key}.{forms[0]}: {value:g} outside its bounds {bounds}")
         bounds = (float(bounds[0]), float(bounds[1]))
-    unknown = set(spec) - {"parameter", "op", "limit", "baseline_offset", "baseline_factor",
-                           "bounds", "for_s", "priority", "measurement", "any", "of_baseline", "states"}
+    unknown = set(spec) - CLAUSE_KEYS - ({"for_s", "priority", "states", "measurement"} if sustained else set())
     if unknown:
         raise ProtocolError(f"{where.source}: {key}: unknown key {sorted(unknown)[0]!r}")
+    allowed = CONTINUOUS if sustained else MEASURED
+    if param not in allowed:
+        kind = "a sustained rule" if sustained else "a measurement rule"
+        raise ProtocolError(f"{where.source}: {key}.parameter: {param!r} cannot be used in {kind} "
+                            f"(use {', '.join(allowed)})")
     return Clause(param, op, **{forms[0]: value}, bounds=bounds)
 
 
@@ -236,7 +264,11 @@ def _parse_rule(rid: str, spec, where: _Where) -> Rule:
     prio = spec.get("priority")
     if prio not in PRIORITIES:
         raise ProtocolError(f"{where.source}: {key}.priority: must be one of {', '.join(PRIORITIES)}")
-    measurement = bool(spec.get("measurement", False))
+    measurement = spec.get("measurement", False)
+    if not isinstance(measurement, bool):
+        raise ProtocolError(f"{where.source}: {key}.measurement: expected true or false, got {measurement!r}")
+    if not isinstance(spec.get("of_baseline", False), bool):
+        raise ProtocolError(f"{where.source}: {key}.of_baseline: expected true or false")
     states = spec.get("states", [])
     if not isinstance(states, list) or any(s not in STATES for s in states):
         raise ProtocolError(f"{where.source}: {key}.states: must list states from {', '.join(STATES)}")
@@ -244,9 +276,12 @@ def _parse_rule(rid: str, spec, where: _Where) -> Rule:
         anys = spec.get("any")
         if not isinstance(anys, list) or not anys:
             raise ProtocolError(f"{where.source}: {key}.any: a measurement rule needs a list of clauses")
-        clauses = tuple(_parse_clause(c, f"{key}.any[{i}]", where) for i, c in enumerate(anys))
+        bad = set(spec) - {"measurement", "priority", "any", "of_baseline", "states"}
+        if bad:
+            raise ProtocolError(f"{where.source}: {key}: unknown key {sorted(bad)[0]!r}")
+        clauses = tuple(_parse_clause(c, f"{key}.any[{i}]", where, sustained=False) for i, c in enumerate(anys))
         return Rule(rid, prio, clauses, measurement=True, of_baseline=bool(spec.get("of_baseline")),
                     states=tuple(states))
-    clause = _parse_clause(spec, key, where)
+    clause = _parse_clause(spec, key, where, sustained=True)
     for_s = where.number(spec.get("for_s"), f"{key}.for_s", minimum=0)
     return Rule(rid, prio, (clause,), for_s=for_s, states=tuple(states))

@@ -179,3 +179,28 @@ def test_restart_during_baseline_keeps_the_history_for_the_median(store, protoco
     store.flush()
     b = queries.baselines(store, sid)["hr"]
     assert b["source"] == "computed" and b["value"] == 80 and b["n"] >= 200
+
+
+@pytest.mark.parametrize("text,words", [
+    ('[chairs.1]\ndevices = ["masimo:/dev/ttyUSB0"]\n[chairs.2]\ndevices = ["nonin:/dev/ttyUSB0"]\n',
+     "already used by chairs.1.devices[0]"),
+    ('[chairs.1]\ndevices = [{ spec = 5 }]\n', "chairs.1.devices[0].spec: expected a string"),
+    ('[chairs.1]\ndevices = [{ kind = "sim", port = "normal", seed = "abc" }]\n', "seed: expected a whole number"),
+    ('[chairs.1]\ndevices = [{ kind = "sim", port = "normal", seed = 1.5 }]\n', "seed: expected a whole number"),
+    ('[chairs.1]\ndevices = [{ spec = "sim:normal", kind = "sim" }]\n', "not both"),
+    ('site = "x"\n[chairs.1]\ndevices = ["sim:normal"]\n', "site: unknown key"),
+])
+def test_more_bad_clinic_configs(store, protocol, tmp_path, text, words):
+    p = tmp_path / "clinic.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=None) as e:
+        load_clinic(p, store, protocol)
+    assert words in str(e.value)
+
+
+def test_bad_clinic_config_writes_nothing(store, protocol, tmp_path):
+    p = tmp_path / "clinic.toml"
+    p.write_text('[chairs.1]\ndevices = ["sim:normal"]\npatient = "P1"\n[chairs.2]\ndevices = ["bogus:/dev/x"]\n')
+    with pytest.raises(ConfigError, match="unknown kind 'bogus'"):
+        load_clinic(p, store, protocol)
+    assert queries.sessions(store) == []

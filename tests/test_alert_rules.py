@@ -316,3 +316,19 @@ def test_entered_high_baseline_raises_the_advisory_at_once(engine):
     assert a.started_at == T0 and "150" in a.message
     changes = engine.event(Event(T0 + 60, "baseline_set", "corrected", "DR"), {"sbp": 130, "dbp": 80})
     assert final(changes, "baseline_bp_high")[0].ended_at == T0 + 60
+
+
+def test_bp_alert_keeps_the_worst_clause_across_measurements(engine):
+    changes = bp(engine, 10, 170, 112)  # DBP 112 >= 110 (1.8 % beyond), SBP 170 below 180
+    (a,) = starts(changes, "bp_critical")
+    assert (a.parameter, a.value) == ("dbp", 112)
+    changes = bp(engine, 300, 195, 100)  # SBP 195 >= 180 (8.3 % beyond): the worse measurement
+    (a,) = final(changes, "bp_critical")
+    assert (a.parameter, a.value, a.limit) == ("sbp", 195, 180) and a.message == "BP 195/100: SBP 195 ≥ 180"
+    changes = bp(engine, 600, 182, 111)  # still critical, but milder: the record keeps 195
+    assert final(changes, "bp_critical") == []
+
+
+def test_bp_alert_starts_on_the_clause_furthest_beyond(engine):
+    (a,) = starts(bp(engine, 0, 200, 111), "bp_critical")
+    assert (a.parameter, a.value) == ("sbp", 200)

@@ -79,12 +79,26 @@ def test_replay_sample_recording(cli):
     (["acquire", "--device", "nocolon", "--duration", "1"], "expected KIND:PORT"),
     (["acquire", "--device", "sim:nosuch", "--duration", "1"], "unknown scenario"),
     (["simulate"], "Missing option"),
+    (["simulate", "--scenario", "normal", "--speed", "inf"], "--speed"),
+    (["serve", "--port", "99999"], "99999 is not in the range"),
+    (["acquire", "--device", "sim:normal", "--duration", "nan"], "--duration"),
+    (["alerts", "--session", "abc"], "'abc' is not a valid integer"),
 ])
-def test_bad_input_exits_2_with_one_clear_line(cli, args, words):
+def test_bad_input_exits_2_with_one_clear_line(cli, db_path, args, words):
+    from monitor.store import Store
+    Store(db_path).close()
     out = cli(*args)
     assert out.returncode == 2, (out.returncode, out.stderr)
     assert words in out.stderr
     assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+@pytest.mark.parametrize("args", [["sessions"], ["alerts", "--session", "1"], ["serve"]])
+def test_mistyped_db_is_not_created(cli, db_path, args):
+    out = cli(*args)
+    assert out.returncode == 2 and "no such database" in out.stderr
+    assert not db_path.exists()
 
 
 def test_malformed_csv_names_line_and_writes_nothing(cli, tmp_path, db_path):
@@ -93,7 +107,7 @@ def test_malformed_csv_names_line_and_writes_nothing(cli, tmp_path, db_path):
     out = cli("replay", bad)
     assert out.returncode == 2
     assert f"{bad}: line 4:" in out.stderr
-    assert json.loads(cli("sessions", "--json").stdout) == []
+    assert not db_path.exists()  # rejected before the database was even opened
 
 
 def test_bad_protocol_file_names_key(cli, tmp_path):
@@ -176,5 +190,7 @@ def test_port_in_use_is_a_clear_error(db_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
+        from monitor.store import Store
+        Store(db_path).close()
         out = run_cli("serve", "--port", port, db=db_path, timeout=30)
     assert out.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in out.stderr

@@ -58,6 +58,15 @@ def raw():
     (lambda d: d["nibp"].update(cycle_infusion_s=5), "nibp.cycle_infusion_s"),
     (lambda d: d.pop("baseline"), "[baseline]"),
     (lambda d: d.update(rules={}), "[rules]"),
+    (lambda d: d["continuous"].update(clear_for_s=float("nan")), "continuous.clear_for_s: expected a number"),
+    (lambda d: d["rules"]["spo2_low"].update(for_s=float("inf")), "rules.spo2_low.for_s: expected a number"),
+    (lambda d: d["rules"]["sbp_low"]["any"][0].update(parameter="hr"), "cannot be used in a measurement rule"),
+    (lambda d: d["rules"]["hr_high"].update(parameter="sbp"), "cannot be used in a sustained rule"),
+    (lambda d: d["rules"]["bp_high"].update(measurement="false"), "rules.bp_high.measurement: expected true or false"),
+    (lambda d: d["rules"]["bp_high"].update(for_s=30), "rules.bp_high: unknown key 'for_s'"),
+    (lambda d: d["rules"]["bp_high"]["any"][0].update(limt=150), "unknown key 'limt'"),
+    (lambda d: d["nibp"].update(cycle_s=300), "nibp.cycle_s: unknown key"),
+    (lambda d: d.update(rule={"spo2_low": {}}), "rule: unknown key"),
 ])
 def test_bad_profiles_name_the_key(mutate, words):
     d = raw()
@@ -76,3 +85,10 @@ def test_edited_profile_loads(tmp_path):
     p = tmp_path / "strict.toml"
     p.write_text(default_profile_path().read_text().replace("limit = 120", "limit = 110"))
     assert load_protocol(p).rule("hr_high").clauses[0].limit == 110
+
+
+def test_binary_file_is_a_clear_error(tmp_path):
+    p = tmp_path / "binary.toml"
+    p.write_bytes(b"\xff\xfe\x00\x01garbage")
+    with pytest.raises(ProtocolError, match="binary.toml: not a text"):
+        load_protocol(p)

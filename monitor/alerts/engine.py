@@ -297,7 +297,7 @@ class AlertEngine:
         active = self._measured.get(rule.id)
         if rule.states and self.state not in rule.states:
             return []
-        hit = None
+        hit = None  # of the clauses met, the one furthest beyond its limit
         for clause in rule.clauses:
             if rule.of_baseline:
                 value = self.baselines.running(clause.parameter, m.ts)
@@ -305,8 +305,8 @@ class AlertEngine:
                 value = m.values.get(clause.parameter)
             limit = clause.resolve(self.baselines.get(clause.parameter))
             if value is not None and limit is not None and clause.met(value, limit):
-                hit = (clause, value, limit)
-                break
+                if hit is None or _beyond(value, limit) > _beyond(hit[1], hit[2]):
+                    hit = (clause, value, limit)
         if hit is None:
             if active:
                 active.ended_at = m.ts
@@ -325,9 +325,8 @@ class AlertEngine:
             a.message = msg
             self._measured[rule.id] = a
             return [copy(a)]
-        worse = value < active.value if clause.op in ("<", "<=") else value > active.value
-        if clause.parameter == active.parameter and worse:
-            active.value, active.limit, active.message = value, limit, msg
+        if _beyond(value, limit) > _beyond(active.value, active.limit):  # the worst measurement is kept
+            active.parameter, active.value, active.limit, active.message = clause.parameter, value, limit, msg
             return [copy(active)]
         return []
 
@@ -381,6 +380,11 @@ class AlertEngine:
         self._measured.clear()
         self._technical.clear()
         return out
+
+
+def _beyond(value: float, limit: float) -> float:
+    """How far past its limit a value is, as a fraction of the limit (comparable across SBP/DBP)."""
+    return abs(value - limit) / abs(limit) if limit else abs(value - limit)
 
 
 def _replace_rule(protocol: Protocol, rule: Rule) -> Protocol:

@@ -5,8 +5,9 @@ failed export never leaves half a file behind.
 """
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 FORMATS = ("csv", "html", "fhir")
@@ -18,7 +19,14 @@ class ExportError(ValueError):
 
 
 def write_atomic(path: str | Path, text: str) -> Path:
-    """Write text to path via a temp file in the same directory and os.replace."""
+    """Write text to path via a temp file in the same directory and os.replace.
+
+    The temp file is created with mode 0o666 and the kernel applies the process umask,
+    so the export ends up 0o666 & ~umask like any file the user creates: exports hold
+    patient data, and a site's umask 077 must keep them private. (tempfile.mkstemp
+    would make it 0600 whatever the umask; reading the umask with os.umask is a
+    process-wide race.)
+    """
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
@@ -26,7 +34,7 @@ def write_atomic(path: str | Path, text: str) -> Path:
     if p.is_dir():
         raise ExportError(f"cannot write {p}: it is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=parent)
+        fd, tmp = _create_temp(parent, p.name)
     except OSError as e:
         raise ExportError(f"cannot write {p}: {e.strerror or e}") from None
     try:
@@ -34,7 +42,6 @@ def write_atomic(path: str | Path, text: str) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
         os.replace(tmp, p)
     except BaseException as e:
         try:
@@ -45,6 +52,21 @@ def write_atomic(path: str | Path, text: str) -> Path:
             raise ExportError(f"cannot write {p}: {e.strerror or e}") from None
         raise
     return p
+
+
+_TEMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+               | getattr(os, "O_BINARY", 0))
+
+
+def _create_temp(parent: Path, name: str) -> tuple[int, str]:
+    """A new, exclusive '.name.XXXXXXXX.part' in parent, opened for writing with mode 0o666 & ~umask."""
+    for _ in range(100):
+        tmp = str(parent / f".{name}.{secrets.token_hex(4)}.part")
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name")
 
 
 def default_filename(session: dict, fmt: str) -> str:

@@ -98,8 +98,8 @@ def to_csv(store: Store, session_id: int) -> str:
     for e in queries.events(store, session_id):
         rows.append(row("event", e["ts"], type=e["type"], text=e["text"] or "", author=e["author"] or "",
                         data=json.dumps(e["data"], ensure_ascii=False) if e["data"] else ""))
-    counts = {k: sum(1 for r in rows if r[0] == k[:-1]) for k in COUNTS}
-    rows.append(row("end", None, data=json.dumps(counts)))
+    kinds = [r[0] for r in rows]  # the record column
+    rows.append(row("end", None, data=json.dumps({k: kinds.count(k[:-1]) for k in COUNTS})))
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(COLUMNS)
@@ -143,13 +143,17 @@ def parse_text(text: str, name: str = "<csv>") -> ParsedSession:
         raise CsvImportError(f"{name}: line 1: header must be the export's columns "
                              f"{','.join(COLUMNS[:4])},…{hint}")
     parsed: Optional[ParsedSession] = None
-    keys: set = set()
+    keys: dict[str, int] = {}  # alert_key -> line
+    baselines: dict[str, int] = {}  # parameter -> line
+    end_line: Optional[int] = None
     try:
         for fields in reader:
             line = reader.line_num
             if not fields or all(not f.strip() for f in fields):
                 continue
             f = _Fields(fields, name, line)
+            if end_line is not None:
+                f.fail(f"a row after the end record (line {end_line}); an export ends with it")
             record = f.text("record")
             if record not in RECORDS:
                 f.fail(f"record {record!r}: expected one of {', '.join(RECORDS)}")
@@ -161,23 +165,46 @@ def parse_text(text: str, name: str = "<csv>") -> ParsedSession:
             if record == "session":
                 f.fail("a second session row; an export holds one session")
             if record == "baseline":
-                parsed.baselines.append(_baseline(f))
+                b = _baseline(f)
+                if b["parameter"] in baselines:
+                    f.fail(f"parameter: a second {b['parameter']} baseline (first on line {baselines[b['parameter']]})")
+                baselines[b["parameter"]] = line
+                parsed.baselines.append(b)
             elif record == "reading":
                 parsed.readings.append(_reading(f))
             elif record == "alert":
                 a = _alert(f)
                 if a["key"] in keys:
-                    f.fail(f"alert_key {a['key']!r} appears twice")
-                keys.add(a["key"])
+                    f.fail(f"alert_key {a['key']!r} appears twice (first on line {keys[a['key']]})")
+                keys[a["key"]] = line
                 parsed.alerts.append(a)
-            else:
+            elif record == "event":
                 parsed.events.append(_event(f))
+            else:
+                _check_end(f, parsed)
+                end_line = line
     except csv.Error as e:
         raise CsvImportError(f"{name}: line {reader.line_num}: {e}") from None
     if parsed is None:
         raise CsvImportError(f"{name}: no session row")
+    if end_line is None:
+        raise CsvImportError(f"{name}: file ends at line {reader.line_num} without its end record: truncated?")
     _close_if_open(parsed)
     return parsed
+
+
+def _check_end(f: "_Fields", p: ParsedSession) -> None:
+    """The end row: present only in a complete file, and its counts must match what came before."""
+    counts = f.json_object("data")
+    if sorted(counts) != sorted(COUNTS):
+        f.fail(f"end data must count {', '.join(COUNTS)}")
+    for k in COUNTS:
+        n = counts[k]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            f.fail(f"end data {k} must be a whole number >= 0")
+        held = len(getattr(p, k))
+        if n != held:
+            f.fail(f"the end record counts {n} {k} but the file holds {held}: rows lost or added?")
 
 
 def _close_if_open(p: ParsedSession) -> None:
@@ -221,6 +248,22 @@ class _Fields:
             self.fail(f"{col} {raw!r} is not a finite number")
         return v
 
+    def time(self, col: str, required: bool = False) -> Optional[float]:
+        """UTC epoch seconds in 2000..2100; anything else is a corrupt file or wrong units."""
+        v = self.number(col, required)
+        if v is not None:
+            check_time(v, col, self.fail)
+        return v
+
+    def value(self, parameter: str, col: str = "value", required: bool = False) -> Optional[float]:
+        """A measured value of parameter, within its plausible physical range."""
+        v = self.number(col, required)
+        if v is not None and parameter in RANGES:
+            lo, hi = RANGES[parameter]
+            if not lo <= v <= hi:
+                self.fail(f"{col} {self.values[col].strip()} is outside {lo}..{hi} for {parameter}")
+        return v
+
     def choice(self, col: str, allowed: tuple) -> str:
         v = self.values[col].strip()
         if v not in allowed:
@@ -240,48 +283,81 @@ class _Fields:
         return v
 
 
+def check_time(v: float, what: str, fail) -> None:
+    if not TS_MIN <= v <= TS_MAX:
+        fail(f"{what} {num(v)} is not a time between 2000 and 2100 (UTC epoch seconds)")
+
+
 def _session(f: _Fields) -> dict:
     meta = f.json_object("data")
     if meta.get("format") != FORMAT:
         f.fail(f"session data must carry \"format\": \"{FORMAT}\"")
-    s = {"started_at": f.number("ts", required=True), "ended_at": f.number("end_ts"),
+    s = {"started_at": f.time("ts", required=True), "ended_at": f.time("end_ts"),
          "source": f.text("source")}
     for k in SESSION_KEYS:
         v = meta.get(k)
         if k in ("infusion_start", "infusion_end"):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
                 f.fail(f"session {k} must be a number or null")
+            if v is not None:
+                check_time(v, f"session {k}", f.fail)
         elif v is not None and not isinstance(v, str):
             f.fail(f"session {k} must be text or null")
         s[k] = v
     if s["state"] not in STATES:
         f.fail(f"session state {s['state']!r}: expected one of {', '.join(STATES)}")
+    ended = s["ended_at"]
+    if ended is not None:
+        if ended < s["started_at"]:
+            f.fail(f"end_ts {num(ended)} is before the session start (ts {num(s['started_at'])})")
+        for k in ("infusion_start", "infusion_end"):
+            if s[k] is not None and s[k] > ended:
+                f.fail(f"session {k} {num(s[k])} is after the session end (end_ts {num(ended)})")
     return s
 
 
 def _baseline(f: _Fields) -> dict:
     n = f.json_object("data").get("n")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
-        f.fail("baseline data n must be a whole number")
-    return {"ts": f.number("ts", required=True), "parameter": f.choice("parameter", PARAMETERS),
-            "value": f.number("value", required=True), "source": f.text("source", required=True), "n": n}
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        f.fail("baseline data n must be a whole number >= 0")
+    parameter = f.choice("parameter", PARAMETERS)
+    return {"ts": f.time("ts", required=True), "parameter": parameter,
+            "value": f.value(parameter, required=True), "source": f.choice("source", BASELINE_SOURCES), "n": n}
 
 
 def _reading(f: _Fields) -> tuple:
-    return (f.number("ts", required=True), f.choice("parameter", PARAMETERS), f.number("value"),
-            f.text("source"), f.choice("status", STATUSES), f.text("detail") or None)
+    ts = f.time("ts", required=True)
+    parameter = f.choice("parameter", PARAMETERS)
+    value = f.value(parameter)
+    status = f.choice("status", STATUSES)
+    if value is None and status == "ok":
+        f.fail(f"value: {parameter} has no value but status ok")
+    return ts, parameter, value, f.text("source"), status, f.text("detail") or None
 
 
 def _alert(f: _Fields) -> dict:
-    started = f.number("ts", required=True)
-    ended = f.number("end_ts")
+    started = f.time("ts", required=True)
+    ended = f.time("end_ts")
     if ended is not None and ended < started:
         f.fail("alert end_ts is before its start (ts)")
-    return {"key": f.text("alert_key", required=True), "rule": f.text("rule", required=True),
-            "parameter": f.text("parameter", required=True), "kind": f.choice("kind", KINDS),
+    kind = f.choice("kind", KINDS)
+    rule = f.text("rule", required=True)
+    parameter = f.choice("parameter", ALERT_PARAMETERS)
+    if kind == "technical":
+        if rule not in TECHNICAL_PARAMETER:
+            f.fail(f"rule {rule!r}: technical alerts have rule {', '.join(TECHNICAL_PARAMETER)}")
+        if parameter != TECHNICAL_PARAMETER[rule]:
+            f.fail(f"parameter {parameter!r}: {rule} alerts are filed under {TECHNICAL_PARAMETER[rule]!r}")
+    else:
+        if rule in TECHNICAL_PARAMETER:
+            f.fail(f"rule {rule!r} is a technical alert, not kind {kind}")
+        if parameter not in PARAMETERS:
+            f.fail(f"parameter {parameter!r}: {kind} alerts are on one of {', '.join(PARAMETERS)}")
+    return {"key": f.text("alert_key", required=True), "rule": rule,
+            "parameter": parameter, "kind": kind,
             "priority": f.choice("priority", PRIORITIES), "started_at": started, "ended_at": ended,
-            "value": f.number("value"), "limit_value": f.number("limit"), "message": f.text("message"),
-            "acknowledged_at": f.number("acknowledged_at"), "acknowledged_by": f.text("acknowledged_by") or None}
+            "value": f.value(parameter), "limit_value": f.number("limit"), "message": f.text("message"),
+            "acknowledged_at": f.time("acknowledged_at"), "acknowledged_by": f.text("acknowledged_by") or None}
 
 
 def _event(f: _Fields) -> dict:
@@ -289,5 +365,5 @@ def _event(f: _Fields) -> dict:
     if not EVENT_TYPE.match(kind):
         f.fail(f"event type {kind!r}: expected a lower-case name such as note or infusion_start")
     data = f.json_object("data")
-    return {"ts": f.number("ts", required=True), "type": kind, "text": f.text("text"),
+    return {"ts": f.time("ts", required=True), "type": kind, "text": f.text("text"),
             "author": f.text("author"), "data": json.dumps(data) if data else None}  # as record_event stores it

@@ -64,6 +64,8 @@ class Store:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             migrate(self._conn)
+        except RuntimeError as e:  # a newer schema than this program knows
+            raise StoreError(f"{self.path}: {e}") from None
         except (sqlite3.DatabaseError, OSError) as e:
             raise StoreError(f"{self.path}: cannot open database: {e}") from None
         self.db = sqlite_utils.Database(self._conn)

@@ -16,9 +16,13 @@ SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_s
 
 
 def iso(ts: Optional[float]) -> Optional[str]:
+    """ISO 8601 UTC; a time no calendar can show (a corrupt row) is printed as its number."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return repr(ts)
 
 
 def sessions(store: Store, limit: Optional[int] = None) -> list[dict]:
