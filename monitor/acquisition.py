@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Callable, Optional
 
-from .model import DeviceSignal, Event, Reading
+from .model import PHYSICAL_RANGES, DeviceSignal, Event, Reading
 from .protocol import Protocol
 from .recording import SessionRecorder
 from .store import Store, queries
@@ -65,6 +66,10 @@ class Chair:
 
     # ------------------------------------------------------------ DeviceContext
     def reading(self, r: Reading) -> None:
+        lo_hi = PHYSICAL_RANGES.get(r.parameter)
+        if r.value is not None and lo_hi and not lo_hi[0] <= r.value <= lo_hi[1]:
+            # impossible for a patient: keep it for the record, flagged, so no alarm rests on it
+            r = replace(r, status="artifact", detail=f"value {r.value:g} outside {lo_hi[0]}..{lo_hi[1]}")
         with self._lock:
             if self.recorder is not None:
                 self.recorder.reading(r)

@@ -60,9 +60,12 @@ def export(c: Context, session_id: int, fmt: str, out: Optional[str]):
 def import_(c: Context, file: str, patient_ref: Optional[str], as_json: bool):
     """Load a CSV made by `export --format csv` as a new session.
 
-    The whole file is checked first; a problem is reported with its line number
-    and nothing is written. Prints the new session id as the last line.
+    The whole file is checked first (shape, plausible values and times, and the end
+    record that proves the file is complete); a problem is reported with its line
+    number and nothing is written. Prints the new session id as the last line.
     """
+    import sqlite3
+
     from .exports.csv_export import CsvImportError, parse_file
     from .store.transfer import insert_session
 
@@ -74,8 +77,11 @@ def import_(c: Context, file: str, patient_ref: Optional[str], as_json: bool):
         if not patient_ref.strip():
             raise InputError("--patient: must not be empty")
         parsed.session["patient_ref"] = patient_ref.strip()
-    sid = insert_session(c.store(), parsed.session, parsed.baselines, parsed.readings, parsed.alerts,
-                         parsed.events)
+    try:
+        sid = insert_session(c.store(), parsed.session, parsed.baselines, parsed.readings, parsed.alerts,
+                             parsed.events)
+    except sqlite3.IntegrityError as e:  # a backstop: parse_file checks the keys; the transaction rolled back
+        raise InputError(f"{file}: cannot import: {e}; nothing was written") from None
     if parsed.closed_on_import:
         click.echo("note: the session was still running when exported; the imported copy is marked ended",
                    err=True)

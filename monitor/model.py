@@ -20,6 +20,9 @@ EVENT_TYPES = (
 )
 STATES = ("baseline", "infusion", "recovery", "ended")
 PRIORITIES = ("high", "medium", "low")
+# Plausible physical ranges: a value outside is a decoding fault or a corrupt file, not a patient.
+PHYSICAL_RANGES = {"hr": (0, 350), "spo2": (0, 100), "sbp": (0, 350), "dbp": (0, 300), "map": (0, 300),
+                   "pi": (0, 100), "nibp_hr": (0, 350)}
 UNITS = {"hr": "bpm", "spo2": "%", "sbp": "mmHg", "dbp": "mmHg", "map": "mmHg",
          "pi": "%", "nibp_hr": "bpm"}
 LABELS = {"hr": "HR", "spo2": "SpO2", "sbp": "SBP", "dbp": "DBP", "map": "MAP",

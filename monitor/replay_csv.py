@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .model import PARAMETERS, STATUSES
+from .model import PARAMETERS, PHYSICAL_RANGES, STATUSES
 
 HEADER = ["t_s", "parameter", "value", "status"]
 REPLAY_EVENTS = ("infusion_start", "infusion_stop", "session_end")
 MAX_SESSION_S = 24 * 3600  # a recording longer than a day is a unit mistake, not a session
 # Plausible physical ranges: a value outside is a corrupt file, not a patient.
-RANGES = {"hr": (0, 350), "spo2": (0, 100), "sbp": (0, 350), "dbp": (0, 300), "map": (0, 300),
-          "pi": (0, 100), "nibp_hr": (0, 350)}
+RANGES = PHYSICAL_RANGES
 
 
 class ReplayError(ValueError):

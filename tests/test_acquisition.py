@@ -204,3 +204,16 @@ def test_bad_clinic_config_writes_nothing(store, protocol, tmp_path):
     with pytest.raises(ConfigError, match="unknown kind 'bogus'"):
         load_clinic(p, store, protocol)
     assert queries.sessions(store) == []
+
+
+def test_impossible_device_values_are_flagged_not_alarmed(store, protocol):
+    from monitor.model import Reading
+    chair = build_chair(store, protocol, "1", [{"spec": "sim:normal"}])
+    sid = chair.open_session("P-1", ts=1_700_000_000.0)
+    for k in range(40):
+        chair.reading(Reading(1_700_000_000.0 + k, "hr", 400.0, "ok", "ox"))
+    chair.recorder.finish()
+    store.flush()
+    rows = queries.readings(store, sid, ("hr",))
+    assert {r["status"] for r in rows} == {"artifact"} and "outside 0..350" in rows[0]["detail"]
+    assert [a for a in queries.alerts(store, sid) if a["kind"] == "physiological"] == []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 
@@ -75,8 +76,11 @@ def test_tidy_columns_and_records(store, rich_session):
     table = list(csv.DictReader(io.StringIO(to_csv(store, rich_session))))
     assert list(table[0]) == COLUMNS
     kinds = [r["record"] for r in table]
-    assert kinds[0] == "session" and set(kinds) == {"session", "baseline", "reading", "alert", "event"}
+    assert kinds[0] == "session" and set(kinds) == {"session", "baseline", "reading", "alert", "event", "end"}
     assert kinds.count("reading") == 330 * 2 + 4 * 3 and kinds.count("alert") == 5
+    assert kinds[-1] == "end" and kinds.count("end") == 1
+    assert json.loads(table[-1]["data"]) == {"baselines": 5, "readings": 672, "alerts": 5, "events": 5}
+    assert not any(v for k, v in table[-1].items() if k not in ("record", "data"))
     crit = next(r for r in table if r["rule"] == "bp_critical")
     assert crit["min_from_infusion"] == "1.500" and crit["priority"] == "high" and crit["limit"] == "180"
     assert crit["acknowledged_by"] == "RN Ávila" and crit["time_utc"].endswith("Z")
@@ -85,11 +89,19 @@ def test_tidy_columns_and_records(store, rich_session):
 
 
 def test_open_session_import_is_closed(store, protocol):
-    sid = store.create_session("PT-RUN", "1", protocol.name, 1000.0)
-    store.record_event(sid, Event(1001.0, "note", "still running", "rn"))
+    sid = store.create_session("PT-RUN", "1", protocol.name, T0)
+    store.record_event(sid, Event(T0 + 1.0, "note", "still running", "rn"))
     parsed = parse_text(to_csv(store, sid))
     assert parsed.closed_on_import and parsed.session["state"] == "ended"
-    assert parsed.session["ended_at"] == 1001.0 and parsed.session["ended_by"] == "import"
+    assert parsed.session["ended_at"] == T0 + 1.0 and parsed.session["ended_by"] == "import"
+
+
+def test_empty_session_round_trips_with_its_end_record(store, protocol, tmp_path):
+    sid = store.create_session("PT-EMPTY", "2", protocol.name, T0)
+    text = to_csv(store, sid)
+    assert text.splitlines()[-1].endswith('"{""baselines"": 0, ""readings"": 0, ""alerts"": 0, ""events"": 0}"')
+    parsed = parse_text(text)
+    assert (parsed.baselines, parsed.readings, parsed.alerts, parsed.events) == ([], [], [], [])
 
 
 def _text(store, sid) -> list[str]:
@@ -107,6 +119,7 @@ def _edit(line_no: int, old: str, new: str):
 
 
 FIRST_READING = 8  # header, session, five baselines, then readings
+T0 = 1_700_000_000.0  # 2023-11-14, a plausible session start
 
 
 @pytest.mark.parametrize("mutate,line,words", [
@@ -120,7 +133,8 @@ FIRST_READING = 8  # header, session, five baselines, then readings
     (_edit(FIRST_READING, ",ok,", ",weird,"), FIRST_READING, "status 'weird'"),
     (_edit(3, '{""n"": 1}', "{oops"), 3, "not valid JSON"),
     (lambda L: "\n".join(L[:9] + [L[1]] + L[9:]), 10, "second session row"),
-    (lambda L: "\n".join(L + [next(x for x in L if x.startswith("alert,"))]), None, "appears twice"),
+    (lambda L: "\n".join(L[:-1] + [next(x for x in L if x.startswith("alert,")), L[-1]]), None,
+     "appears twice (first on line"),
     (_edit(2, "infusion-monitor-csv/1", "v0"), 2, "format"),
 ])
 def test_bad_files_name_the_line_and_import_nothing(store, rich_session, mutate, line, words):
@@ -134,6 +148,129 @@ def test_bad_files_name_the_line_and_import_nothing(store, rich_session, mutate,
     if line is not None:
         assert f"line {line}:" in msg
     assert store.one("SELECT count(*) AS n FROM sessions")["n"] == before
+
+
+def _set(record: str, col: str, value, nth: int = 0, also: dict = None, **where):
+    """Set column col (and the columns in also) of the nth row of this record type (matching where)
+    to value, or to value(row); returns the new text and the line changed."""
+    def mutate(text: str) -> tuple[str, int]:
+        table = list(csv.reader(io.StringIO(text)))
+        hits = [i for i, r in enumerate(table) if r[0] == record
+                and all(r[COLUMNS.index(k)] == v for k, v in where.items())]
+        i = hits[nth]
+        row = dict(zip(COLUMNS, table[i]))
+        for c, v in {col: value, **(also or {})}.items():
+            table[i][COLUMNS.index(c)] = v(row) if callable(v) else v
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(table)
+        return out.getvalue(), i + 1
+    return mutate
+
+
+def _meta(**changes):
+    """The session row's data with changes; values are callables of the session row."""
+    def change(row: dict) -> str:
+        meta = json.loads(row["data"])
+        meta.update({k: f(row) for k, f in changes.items()})
+        return json.dumps(meta)
+    return change
+
+
+@pytest.mark.parametrize("mutate,words", [
+    # physical ranges (replay_csv.RANGES) and ok readings without a value
+    (_set("reading", "value", "-5", parameter="hr"), "value -5 is outside 0..350 for hr"),
+    (_set("reading", "value", "500", parameter="spo2"), "value 500 is outside 0..100 for spo2"),
+    (_set("reading", "value", "", parameter="hr", status="ok"), "value: hr has no value but status ok"),
+    (_set("baseline", "value", "7000", parameter="hr"), "value 7000 is outside 0..350 for hr"),
+    (_set("alert", "value", "999", rule="hr_high"), "value 999 is outside 0..350 for hr"),
+    # times: plausible epoch seconds, sessions in order
+    (_set("reading", "ts", "12"), "ts 12 is not a time between 2000 and 2100"),
+    (_set("reading", "ts", lambda r: str(float(r["ts"]) * 1000)), "is not a time between 2000 and 2100"),
+    (_set("event", "ts", "-1"), "ts -1 is not a time"),
+    (_set("baseline", "ts", "4102444801"), "ts 4102444801 is not a time"),
+    (_set("alert", "acknowledged_at", "5", rule="bp_critical"), "acknowledged_at 5 is not a time"),
+    (_set("session", "ts", "1000"), "ts 1000 is not a time"),
+    (_set("session", "end_ts", lambda r: repr(float(r["ts"]) - 1)), "is before the session start"),
+    (_set("session", "data", _meta(infusion_start=lambda r: float(r["end_ts"]) + 60)),
+     "is after the session end (end_ts"),
+    (_set("session", "data", _meta(infusion_end=lambda r: float(r["end_ts"]) + 1)), "after the session end"),
+    (_set("session", "data", _meta(infusion_start=lambda r: 12)), "session infusion_start 12 is not a time"),
+    # alerts: what the engine emits
+    (_set("alert", "parameter", "temp", rule="hr_high"), "parameter 'temp': expected one of"),
+    (_set("alert", "parameter", "device", rule="hr_high"), "parameter 'device': physiological alerts are on"),
+    (_set("alert", "rule", "oximeter_signal_lost", rule="hr_high"), "is a technical alert, not kind physiological"),
+    (_set("alert", "kind", "technical", rule="hr_high"), "rule 'hr_high': technical alerts have rule"),
+    (_set("alert", "rule", "oximeter_signal_lost", also={"kind": "technical"}, rule="bp_high"), "parameter 'sbp': "
+     "oximeter_signal_lost alerts are filed under 'spo2'"),
+    (_set("alert", "kind", "clinical"), "kind 'clinical': expected one of"),
+    (_set("alert", "priority", "urgent"), "priority 'urgent': expected one of"),
+    (_set("alert", "rule", " "), "rule is empty"),
+    # baselines and ids
+    (_set("baseline", "parameter", "hr", parameter="map"), "parameter: a second hr baseline (first on line 4)"),
+    (_set("baseline", "source", "guessed"), "source 'guessed': expected one of"),
+    (_set("alert", "alert_key", "hr_high#1", nth=1), "alert_key 'hr_high#1' appears twice (first on line"),
+])
+def test_implausible_files_are_refused_with_line_and_field(store, rich_session, mutate, words):
+    text, line = mutate(to_csv(store, rich_session))
+    before = store.one("SELECT count(*) AS n FROM sessions")["n"]
+    with pytest.raises(CsvImportError) as e:
+        import_text(store, text)
+    assert str(e.value).startswith(f"export.csv: line {line}: ") and words in str(e.value), str(e.value)
+    assert "\n" not in str(e.value)
+    assert store.one("SELECT count(*) AS n FROM sessions")["n"] == before
+
+
+def test_technical_alerts_of_the_engine_import(store, protocol):
+    """The parameters the engine files technical alarms under (device, spo2, sbp) all load."""
+    sid = store.create_session("PT-TECH", "3", protocol.name, T0)
+    from monitor.model import Alert
+    for i, (rule, parameter) in enumerate([("device_disconnected", "device"), ("oximeter_signal_lost", "spo2"),
+                                           ("nibp_failed", "sbp"), ("nibp_overdue", "sbp")]):
+        store.put_change(sid, Alert(f"{rule}#{i}", rule, parameter, "technical", "low", T0 + i, None, 10.0, rule))
+    store.flush()
+    parsed = parse_text(to_csv(store, sid))
+    assert [(a["rule"], a["parameter"]) for a in parsed.alerts] == [
+        ("device_disconnected", "device"), ("oximeter_signal_lost", "spo2"), ("nibp_failed", "sbp"),
+        ("nibp_overdue", "sbp")]
+
+
+@pytest.mark.parametrize("keep", [10000, 1000, 8, 2])
+def test_a_file_cut_short_is_refused_as_truncated(store, protocol, keep):
+    sid = simulate(store, protocol, "sensor-off", seed=4).session_id
+    lines = to_csv(store, sid).splitlines(keepends=True)
+    assert len(lines) > keep
+    before = store.one("SELECT count(*) AS n FROM sessions")["n"]
+    with pytest.raises(CsvImportError) as e:
+        import_text(store, "".join(lines[:keep]))  # `head -n keep`
+    assert str(e.value) == f"export.csv: file ends at line {keep} without its end record: truncated?"
+    assert store.one("SELECT count(*) AS n FROM sessions")["n"] == before
+
+
+def test_a_file_cut_mid_row_is_refused(store, rich_session):
+    text = to_csv(store, rich_session)
+    with pytest.raises(CsvImportError, match="line 400: expected 22 fields"):
+        import_text(store, "".join(text.splitlines(keepends=True)[:400])[:-20])
+
+
+@pytest.mark.parametrize("mutate,words", [
+    # rich_session is 691 lines (its note holds a line break); the end record is line 691
+    (lambda L: L[:20] + L[21:], "line 690: the end record counts 672 readings but the file holds 671"),
+    (lambda L: L[:-2] + L[-1:], "line 690: the end record counts 5 events but the file holds 4"),
+    (lambda L: L + [L[20]], r"line 692: a row after the end record \(line 691\)"),
+    (lambda L: L[:-1] + [L[-1].replace('""alerts"": 5, ', "")], "line 691: end data must count"),
+    (lambda L: L[:-1] + [L[-1].replace('""alerts"": 5', '""alerts"": -1')], "alerts must be a whole number"),
+    (lambda L: [L[0], L[-1]] + L[1:-1], "line 2: the first row must be the session row"),
+])
+def test_the_end_record_must_match_the_file(store, rich_session, mutate, words):
+    lines = to_csv(store, rich_session).splitlines()
+    assert len(lines) == 691
+    with pytest.raises(CsvImportError, match=words):
+        import_text(store, "\n".join(mutate(lines)) + "\n")
+
+
+def test_blank_lines_after_the_end_record_are_fine(store, rich_session):
+    text = to_csv(store, rich_session)
+    assert len(parse_text(text + "\n\n").readings) == 672
 
 
 def test_insert_failure_rolls_back_everything(store, rich_session):

@@ -83,6 +83,39 @@ def test_write_atomic_never_leaves_half_a_file(tmp_path, monkeypatch):
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["r.html"]
 
 
+@pytest.fixture
+def umask():
+    """Set the process umask for one test (subprocesses inherit it); restored afterwards."""
+    old = os.umask(0o022)
+    try:
+        yield os.umask
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("mask", [0o077, 0o027, 0o022, 0o002])
+def test_write_atomic_respects_the_umask(tmp_path, umask, mask):
+    """Exports hold patient data: a site's umask 077 keeps them private (0600), never a forced 0644."""
+    umask(mask)
+    fresh = write_atomic(tmp_path / "new.csv", "x")
+    old = tmp_path / "old.csv"
+    old.write_text("previous")
+    os.chmod(old, 0o644)
+    write_atomic(old, "y")  # replacing a file gives the new file's mode, not the old one's
+    for p in (fresh, old):
+        assert os.stat(p).st_mode & 0o777 == 0o666 & ~mask, oct(os.stat(p).st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["new.csv", "old.csv"]
+
+
+def test_export_under_umask_077_is_private(cli, session_db, tmp_path, umask):
+    umask(0o077)
+    for fmt in ("csv", "html", "fhir"):
+        out = tmp_path / f"s.{fmt}"
+        r = cli("export", "--session", session_db, "--format", fmt, "--out", out)
+        assert r.returncode == 0, r.stderr
+        assert os.stat(out).st_mode & 0o777 == 0o600
+
+
 def test_import_round_trip_through_the_cli(cli, session_db, tmp_path):
     exported = tmp_path / "s.csv"
     cli("export", "--session", session_db, "--format", "csv", "--out", exported, check=True)
@@ -121,3 +154,46 @@ def test_import_bad_file_names_the_line_and_writes_nothing(cli, session_db, tmp_
     recording.write_text("t_s,parameter,value,status\n0,hr,70,\n")
     r = cli("import", recording)
     assert r.returncode == 2 and "use `replay`" in r.stderr
+
+
+def _export(cli, session_db, tmp_path):
+    exported = tmp_path / "s.csv"
+    cli("export", "--session", session_db, "--format", "csv", "--out", exported, check=True)
+    return exported.read_text(encoding="utf-8").splitlines(keepends=True)
+
+
+def _one_line_error(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    for w in words:
+        assert w in r.stderr, r.stderr
+
+
+def test_import_refuses_a_truncated_export(cli, session_db, tmp_path):
+    lines = _export(cli, session_db, tmp_path)
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(lines[:100]), encoding="utf-8")  # head -n 100 s.csv > cut.csv
+    _one_line_error(cli("import", cut), f"{cut}: file ends at line 100 without its end record: truncated?")
+    assert len(json.loads(cli("sessions", "--json").stdout)) == 1
+
+
+def test_import_refuses_implausible_rows_before_writing(cli, session_db, tmp_path):
+    lines = _export(cli, session_db, tmp_path)
+    i = next(n for n, line in enumerate(lines) if line.startswith("reading,") and ",hr,70,ok," in line)
+    for old, new, words in ((",hr,70,ok,", ",hr,-5,ok,", "value -5 is outside 0..350 for hr"),
+                            (",hr,70,ok,", ",hr,,ok,", "value: hr has no value but status ok")):
+        bad = tmp_path / "bad.csv"
+        bad.write_text("".join(lines[:i] + [lines[i].replace(old, new)] + lines[i + 1:]), encoding="utf-8")
+        _one_line_error(cli("import", bad), f"{bad}: line {i + 1}: {words}")
+    assert len(json.loads(cli("sessions", "--json").stdout)) == 1
+
+
+def test_import_duplicate_baseline_is_a_line_numbered_error_not_a_traceback(cli, session_db, tmp_path):
+    lines = _export(cli, session_db, tmp_path)
+    first = next(n for n, line in enumerate(lines) if line.startswith("baseline,"))
+    bad = tmp_path / "dup.csv"
+    end = lines[-1].replace('""baselines"": 5', '""baselines"": 6')  # counts agree: only the duplicate is wrong
+    bad.write_text("".join(lines[:first + 1] + [lines[first]] + lines[first + 1:-1] + [end]), encoding="utf-8")
+    _one_line_error(cli("import", bad), f"{bad}: line {first + 2}: parameter: a second dbp baseline "
+                                        f"(first on line {first + 1})")
+    assert len(json.loads(cli("sessions", "--json").stdout)) == 1
