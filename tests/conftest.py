@@ -96,6 +96,8 @@ class Server:
 
     def __init__(self, db, command="serve", extra=()):
         import urllib.request
+        if command == "serve" and not Path(db).exists():
+            Store(db).close()  # serve shows an existing database; start it empty
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(db), command,
