@@ -10,15 +10,14 @@ from __future__ import annotations
 import fcntl
 import os
 import random
-import threading
 import time
 from collections import deque
 from typing import Optional
 
 from adapters.oximetry import OximetrySample
-from adapters.sim.physiology import OximeterSample, Patient
+from adapters.sim.physiology import OximeterSample
 
-from .pty_port import PtyPort
+from .pty_port import PtyEmulator, PtyPort
 
 LOW_PERFUSION_PI = 0.3  # below this perfusion index the emulated device flags weak perfusion
 TICK_S = 0.02
@@ -46,7 +45,7 @@ def wire_sample(s: OximeterSample) -> OximetrySample:
                           status=status, pi=s.pi)
 
 
-class OximeterEmulator:
+class OximeterEmulator(PtyEmulator):
     """Base emulator. Use as a context manager or call start()/stop()."""
 
     kind = ""
@@ -54,64 +53,15 @@ class OximeterEmulator:
 
     def __init__(self, scenario: str = "normal", seed: int = 0, speed: float = 1.0, start_s: float = 0.0,
                  name: Optional[str] = None, directory: Optional[str] = None):
-        if not speed > 0:
-            raise ValueError(f"speed {speed!r}: must be > 0")
-        self.patient = Patient(scenario, seed)  # KeyError for an unknown scenario
-        self.scenario = scenario
-        self.speed = float(speed)
-        self.start_s = float(start_s)
+        port = DroppingPtyPort(name or self.kind.replace("-", "_") or "device", directory)
+        super().__init__(port, scenario, seed, speed, start_s)
         self._rng = random.Random(f"{seed}:junk")
-        self._pty = DroppingPtyPort(name or self.kind.replace("-", "_") or "device", directory)
-        self.path = self._pty.path
         self.sent: deque = deque(maxlen=4096)  # (session second, OximetrySample) put on the wire
         self.units_sent = 0
         self.units_dropped = 0
         self.junk_bytes = 0
         self._cache: tuple = (None, None)
         self._logged_second: Optional[int] = None
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._wall0 = 0.0
-        self.epoch0 = time.time()
-
-    # ------------------------------------------------------------ control
-    def start(self) -> "OximeterEmulator":
-        if self._thread is None:
-            self._wall0 = time.monotonic()
-            self.epoch0 = time.time()
-            self._thread = threading.Thread(target=self._run, name=f"emulator-{self.kind}", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._pty.close()
-
-    def unplug(self) -> None:
-        """The cable is pulled: the port vanishes and the device loses its host."""
-        self._pty.unplug()
-        self.on_unplug()
-
-    def replug(self) -> None:
-        """The cable is back: a new pty behind the same path, as a udev by-id link does."""
-        self._pty.replug()
-
-    @property
-    def plugged(self) -> bool:
-        return self._pty.plugged
-
-    def session_time(self) -> float:
-        """The patient's session second the device is at now."""
-        return self.start_s + (time.monotonic() - self._wall0) * self.speed
-
-    def __enter__(self) -> "OximeterEmulator":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # ------------------------------------------------------------ subclass hooks
     def unit(self, index: int, t: float, sample: OximetrySample) -> bytes:
@@ -124,9 +74,6 @@ class OximeterEmulator:
     def streaming(self, now: float) -> bool:
         """Whether the device sends at wall time `now` (monotonic)."""
         return True
-
-    def on_unplug(self) -> None:
-        pass
 
     # ------------------------------------------------------------ the device
     def sample_at(self, t: float) -> tuple[OximeterSample, OximetrySample]:
@@ -144,7 +91,7 @@ class OximeterEmulator:
         next_index = 0
         while not self._stop.is_set():
             now = time.monotonic()
-            data = self._pty.read(0.0)
+            data = self._port.read(0.0)
             if data:
                 self.host_bytes(data, now)
             due = int((now - self._wall0) * rate) + 1
@@ -152,7 +99,7 @@ class OximeterEmulator:
                 next_index = due - 1
             chunk = bytearray()
             sent = []
-            on = self.streaming(now) and self._pty.plugged
+            on = self.streaming(now) and self._port.plugged
             while next_index < due:
                 t = self.start_s + next_index / self.units_per_s
                 truth, sample = self.sample_at(t)
@@ -164,7 +111,7 @@ class OximeterEmulator:
                     chunk += self.unit(next_index, t, sample)
                     sent.append((t, sample))
                 next_index += 1
-            if chunk and self._pty.write(bytes(chunk)):
+            if chunk and self._port.write(bytes(chunk)):
                 self.units_sent += len(sent)
                 for t, s in sent:  # one entry per session second: the sample is the same all second
                     if int(t) != self._logged_second:

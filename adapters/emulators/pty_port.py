@@ -12,6 +12,7 @@ import select
 import tempfile
 import termios
 import threading
+import time
 import tty
 from typing import Optional
 
@@ -99,3 +100,74 @@ class PtyPort:
             os.rmdir(self._dir)
         except OSError:
             pass
+
+
+class PtyEmulator:
+    """What every device emulator shares: a simulated patient's clock, a pty, one thread.
+
+    Subclasses implement `_run` (the device loop, until `self._stop` is set) and may
+    override `on_unplug` to forget what a real device loses with its cable.
+    """
+
+    kind = "device"
+
+    def __init__(self, port: PtyPort, scenario: str, seed: int, speed: float, start_s: float):
+        from adapters.sim.physiology import Patient
+        if not speed > 0:
+            raise ValueError(f"speed {speed!r}: must be > 0")
+        self.patient = Patient(scenario, seed)  # KeyError for an unknown scenario
+        self.scenario, self.seed = scenario, seed
+        self.speed, self.start_s = float(speed), float(start_s)
+        self._port = port
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._wall0 = time.monotonic()
+        self.epoch0 = time.time()
+
+    @property
+    def path(self) -> str:
+        return self._port.path
+
+    @property
+    def plugged(self) -> bool:
+        return self._port.plugged
+
+    def session_time(self) -> float:
+        """The patient's session second the device is at now."""
+        return self.start_s + (time.monotonic() - self._wall0) * self.speed
+
+    def start(self):
+        if self._thread is None:
+            self._wall0, self.epoch0 = time.monotonic(), time.time()
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=f"emulator-{self.kind}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._port.close()
+
+    def unplug(self) -> None:
+        """The cable is pulled: the port vanishes and the device loses its host."""
+        self._port.unplug()
+        self.on_unplug()
+
+    def replug(self) -> None:
+        """The cable is back: a new pty behind the same path, as a udev by-id link does."""
+        self._port.replug()
+
+    def on_unplug(self) -> None:
+        pass
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

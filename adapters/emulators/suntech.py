@@ -15,34 +15,27 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from typing import Optional
 
 from .. import suntech as codec
-from ..sim.physiology import Patient
-from .pty_port import PtyPort
+from .pty_port import PtyEmulator, PtyPort
 
 
-class SunTechEmulator:
+class SunTechEmulator(PtyEmulator):
+    kind = "suntech"
+
     def __init__(self, scenario: str = "normal", seed: int = 0, speed: float = 1.0,
                  measurement_s: float = 35.0, start_s: float = 0.0, silent: bool = False,
                  garbage: bool = False, name: str = "suntech", directory: Optional[str] = None):
-        if speed <= 0 or measurement_s <= 0:
-            raise ValueError("speed and measurement_s must be positive")
-        self.patient = Patient(scenario, seed)
-        self.seed = seed
-        self.speed = speed
+        if measurement_s <= 0:
+            raise ValueError("measurement_s must be positive")
+        super().__init__(PtyPort(name, directory), scenario, seed, speed, start_s)
         self.measurement_s = measurement_s
-        self.start_s = start_s  # patient session second at start()
         self.silent = silent
         self.garbage = garbage
-        self._port = PtyPort(name, directory)
         self._decoder = codec.HostCommandDecoder()
         self._noise = random.Random(f"{seed}:suntech-noise")
-        self._thread: Optional[threading.Thread] = None
-        self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._wall0 = time.monotonic()
         self._measuring_since: Optional[float] = None  # patient seconds
         self._peak = 170.0
         self._last_result = codec.bp_data_frame(0, 0, 0, 0, 0)
@@ -51,33 +44,10 @@ class SunTechEmulator:
         self.measurements_completed = 0
         self.results: list = []  # NibpResult of each completed measurement
 
-    # ------------------------------------------------------------ lifecycle
-    @property
-    def path(self) -> str:
-        return self._port.path
-
-    def start(self) -> "SunTechEmulator":
-        self._wall0 = time.monotonic()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="suntech-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._port.close()
-
-    def unplug(self) -> None:
-        """Pull the cable: the port vanishes and a running measurement is lost."""
+    def on_unplug(self) -> None:
+        """A running measurement is lost with the cable."""
         with self._lock:
             self._measuring_since = None
-        self._port.unplug()
-
-    def replug(self) -> None:
-        self._port.replug()
 
     def count(self, command: str) -> int:
         return self.commands.count(command)
@@ -86,12 +56,10 @@ class SunTechEmulator:
     def measuring(self) -> bool:
         return self._measuring_since is not None
 
-    def now_s(self) -> float:
-        """The patient's session second now."""
-        return self.start_s + (time.monotonic() - self._wall0) * self.speed
+    now_s = PtyEmulator.session_time
 
     # ------------------------------------------------------------ the module
-    def _loop(self) -> None:
+    def _run(self) -> None:
         while not self._stop.is_set():
             data = self._port.read(0.01)
             if not self._port.plugged:
