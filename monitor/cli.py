@@ -193,6 +193,31 @@ def alerts(c: Context, session_id: int, as_json: bool):
         click.echo(f"{a['id']:>5}  {a['priority']:<6} {a['rule']:<22} {when:>12} {end:<16} {a['message']}")
 
 
+@main.command("end-session")
+@click.option("--session", "session_id", required=True, type=int, help="Session id.")
+@click.option("--by", "author", required=True, help="Initials of who ends it (2-4 letters).")
+@click.option("--note", default="", help="Why, recorded with the event.")
+@pass_ctx
+def end_session(c: Context, session_id: int, author: str, note: str):
+    """End an open session, e.g. one left open when acquisition was stopped."""
+    from .model import Event
+    store = c.store(existing=True)
+    s = queries.session(store, session_id)
+    if s is None:
+        raise InputError(f"--session {session_id}: no such session in {c.db}")
+    if s["state"] == "ended":
+        raise InputError(f"--session {session_id}: already ended")
+    by = author.strip().upper()
+    if not (2 <= len(by) <= 4 and by.isalpha()):
+        raise InputError(f"--by {author!r}: initials are 2-4 letters")
+    latest = store.one("SELECT max(ts) AS t FROM readings WHERE session_id = ?", (session_id,))["t"] or 0
+    store.record_event(session_id, Event(max(time.time(), latest), "session_end", note, by))
+    for a in queries.alarm_board(store, session_id):
+        if a["priority"] == "high" and a["acknowledged_at"] is None:
+            click.echo(f"warning: HIGH alarm never acknowledged: {a['message']}", err=True)
+    click.echo(session_id)
+
+
 # ----------------------------------------------------------------- live
 def _start_acquisition(c: Context, chairs: list):
     from .acquisition import Acquisition

@@ -14,7 +14,8 @@ import pytest
 
 from conftest import ROOT, run_cli, wait_until
 
-COMMANDS = ["run", "acquire", "serve", "simulate", "replay", "sessions", "alerts"]
+COMMANDS = ["run", "acquire", "serve", "simulate", "replay", "sessions", "alerts", "end-session", "export",
+            "import", "devices", "emulate"]
 
 
 def free_port() -> int:
@@ -194,3 +195,18 @@ def test_port_in_use_is_a_clear_error(db_path):
         Store(db_path).close()
         out = run_cli("serve", "--port", port, db=db_path, timeout=30)
     assert out.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in out.stderr
+
+
+def test_end_session_closes_an_open_session(cli, db_path):
+    from monitor.store import Store
+    store = Store(db_path)
+    sid = store.create_session("OPEN-1", "4", "ketamine-iv", 1_700_000_000.0)
+    store.close()
+    bad = cli("end-session", "--session", sid, "--by", "x1")
+    assert bad.returncode == 2 and "initials are 2-4 letters" in bad.stderr
+    out = cli("end-session", "--session", sid, "--by", "kb", "--note", "acquisition stopped")
+    assert out.returncode == 0, out.stderr
+    (s,) = json.loads(cli("sessions", "--json").stdout)
+    assert s["state"] == "ended" and s["ended_at"]
+    again = cli("end-session", "--session", sid, "--by", "kb")
+    assert again.returncode == 2 and "already ended" in again.stderr
