@@ -210,3 +210,16 @@ def test_end_session_closes_an_open_session(cli, db_path):
     assert s["state"] == "ended" and s["ended_at"]
     again = cli("end-session", "--session", sid, "--by", "kb")
     assert again.returncode == 2 and "already ended" in again.stderr
+
+
+def test_acquire_again_resumes_the_same_patients_open_session(cli, db_path):
+    from monitor.store import Store
+    store = Store(db_path)
+    sid = store.create_session("R1", "5", "ketamine-iv", 1_700_000_000.0)  # left open by a killed acquire
+    store.close()
+    other = cli("acquire", "--device", "sim:normal", "--chair", "5", "--patient", "R2", "--duration", "1")
+    assert other.returncode == 2 and "open session" in other.stderr and "R1" in other.stderr
+    out = cli("acquire", "--device", "sim:normal", "--chair", "5", "--patient", "R1", "--duration", "2")
+    assert out.returncode == 0, out.stderr
+    assert f"resuming session {sid}" in out.stderr and out.stdout.split()[-1] == str(sid)
+    assert [s["id"] for s in json.loads(cli("sessions", "--json").stdout)] == [sid]
