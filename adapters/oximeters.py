@@ -197,6 +197,3 @@ class ContecOximeter(SerialOximeter):
     def _start(self, ts: float) -> None:
         if self.link is not None and self.link.write(START_LIVE):
             self._last_start = self._last_keepalive = ts
-
-
-ADAPTERS = {cls.kind: cls for cls in (NoninDf2Oximeter, NoninDf8Oximeter, MasimoOximeter, ContecOximeter)}

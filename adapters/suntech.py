@@ -54,7 +54,6 @@ _HOST_COMMAND_LENGTHS = {0x20: 1, 0x79: 3}
 # ------------------------------------------------------------------ module → host
 ACK_LENGTH, PRESSURE_LENGTH, BP_DATA_LENGTH = 4, 5, 24
 FRAME_LENGTHS = frozenset((ACK_LENGTH, PRESSURE_LENGTH, BP_DATA_LENGTH))
-MAX_FRAME = max(FRAME_LENGTHS)
 
 ACK_STARTED, ACK_COMPLETE, ACK_ABORTED = ord("O"), ord("K"), ord("A")
 ACK_NAMES = {ACK_STARTED: "started", ACK_COMPLETE: "complete", ACK_ABORTED: "aborted"}

@@ -22,7 +22,6 @@ from .acquisition import Chair
 from .protocol import Protocol
 from .store import Store, queries
 
-DEVICE_KEYS = {"kind", "port", "spec", "baudrate", "seed", "source", "timeout"}
 
 
 class ConfigError(ValueError):
@@ -115,7 +114,7 @@ def _device_entry(p: Path, dkey: str, d, seen_ports: dict) -> dict:
         d = {"spec": d}
     if not isinstance(d, dict):
         raise ConfigError(f"{p}: {dkey}: expected \"KIND:PORT\" or a table")
-    bad = set(d) - DEVICE_KEYS
+    bad = set(d) - set(DEVICE_TYPES)
     if bad:
         raise ConfigError(f"{p}: {dkey}: unknown key {sorted(bad)[0]!r}")
     if "spec" in d and ("kind" in d or "port" in d):

@@ -5,7 +5,7 @@ without importing each other.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map", "pi", "nibp_hr")
@@ -18,6 +18,7 @@ EVENT_TYPES = (
     "infusion_start", "infusion_stop", "note", "medication", "dose_change",
     "manual_vitals", "baseline_set", "session_end", "limit_change", "acknowledge", "aldrete",
 )
+UNCHARTED_EVENTS = ("acknowledge",)  # logged in event tables, not drawn on charts
 STATES = ("baseline", "infusion", "recovery", "ended")
 PRIORITIES = ("high", "medium", "low")
 # Plausible physical ranges: a value outside is a decoding fault or a corrupt file, not a patient.
@@ -91,19 +92,6 @@ class Baseline:
     ts: float
     n: int = 0
 
-
-@dataclass
-class Session:
-    id: int
-    patient_ref: str
-    chair: str
-    protocol: str
-    state: str
-    started_at: float
-    infusion_start: Optional[float] = None
-    infusion_end: Optional[float] = None
-    ended_at: Optional[float] = None
-    extra: dict = field(default_factory=dict)
 
 
 def session_fields_for(event: Event, state: str) -> dict:

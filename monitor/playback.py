@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
 from adapters.nibp_cycle import NibpCycle
 from adapters.sim import Patient, SimBedside
@@ -125,8 +125,3 @@ def replay(store: Store, protocol: Protocol, rows: list, speed: Optional[float] 
                                     row.detail))
 
     return _run(store, protocol, patient_ref, chair, source, length, speed, body)
-
-
-def scenario_names() -> Iterable[str]:
-    from adapters.sim import SCENARIOS
-    return SCENARIOS.keys()

@@ -119,9 +119,6 @@ class Protocol:
                 return r
         raise KeyError(rule_id)
 
-    def nibp_interval(self, state: str) -> float:
-        return self.nibp_cycle_infusion_s if state == "infusion" else self.nibp_cycle_other_s
-
 
 def default_profile_path() -> Path:
     return Path(str(resources.files("monitor.profiles").joinpath(f"{DEFAULT_PROFILE}.toml")))

@@ -30,10 +30,6 @@ class PtyPort:
     def plugged(self) -> bool:
         return self._master is not None
 
-    @property
-    def tty_name(self) -> str:
-        return os.ttyname(self._slave) if self._slave is not None else ""
-
     def plug(self) -> None:
         with self._lock:
             if self._master is not None:
@@ -88,11 +84,6 @@ class PtyPort:
             return os.read(fd, 4096) if r else b""
         except (OSError, ValueError):
             return b""
-
-    def drain_input(self) -> None:
-        """Throw away what the adapter sent so far."""
-        while self.read(0.0):
-            pass
 
     def close(self) -> None:
         self.unplug()

@@ -7,6 +7,7 @@ alarm intervals shaded by priority, events, baselines and limits.
 from __future__ import annotations
 
 from html import escape
+from ..model import UNCHARTED_EVENTS
 from ..review import SessionReview, worst_priority_segments
 
 W, H = 1000, 380
@@ -16,7 +17,6 @@ Y2_RANGE = (70.0, 104.0)  # SpO2 % on the right
 COLORS = {"hr": "#1b7f3b", "spo2": "#0b6aa8", "sbp": "#c2410c", "dbp": "#b45309", "map": "#92400e"}
 BAND = {"high": "#e53935", "medium": "#f9a825", "low": "#00acc1"}
 SYMBOL = {"high": "!!!", "medium": "!!", "low": "!"}
-HIDDEN_EVENTS = ("acknowledge",)  # logged in the events table, not drawn
 LANE_H = 10
 LANE_INDEX = {"high": 0, "medium": 1, "low": 2}
 EVENT_LABELS = {"infusion_start": "Infusion start", "infusion_stop": "Infusion stop", "session_end": "End",
@@ -153,7 +153,7 @@ def session_svg(review: SessionReview, protocol=None) -> str:
                              f'style="fill: {COLORS[p]}">{sym}'
                              f'<title>{p.upper()} {val:g} at {m:+.1f} min</title></text>')
     # events: a line and a label
-    for i, e in enumerate(e for e in review.events if e["type"] not in HIDDEN_EVENTS):
+    for i, e in enumerate(e for e in review.events if e["type"] not in UNCHARTED_EVENTS):
         m = review.minutes(e["ts"])
         if m is None or not ax.x0 <= m <= ax.x1:
             continue

@@ -11,7 +11,6 @@ higher priority than the one paused (or any new HIGH alarm) breaks through.
 """
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
@@ -22,7 +21,6 @@ from .forms import FormError, session_now, validate_initials
 SYMBOLS = {"high": "!!!", "medium": "!!", "low": "!"}
 PRIORITY_WORD = {"high": "HIGH", "medium": "MEDIUM", "low": "LOW"}
 RANK = {"high": 0, "medium": 1, "low": 2}
-PAUSE_S = 120
 
 
 def hms(ts: float) -> str:

@@ -16,9 +16,8 @@ from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 from ..model import Event
 from ..store import StoreError, queries
 from . import alarms, charting, limits, recovery, trend
-from .alarms import SYMBOLS  # noqa: F401  (re-exported: other pages import it from here)
-from .bedside_view import (clock, devices, event_item, header, manual_from_events, news2_indicator,  # noqa: F401
-                           numerics, open_form, baseline_body)
+from .bedside_view import (baseline_body, devices, event_item, header, manual_from_events, news2_indicator,
+                           numerics, open_form)
 from .forms import FormError, session_now, validate_initials
 
 TICK_OUTPUTS = (

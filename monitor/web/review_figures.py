@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..model import UNCHARTED_EVENTS
 from ..review import SessionReview, fmt_duration, worst_priority_segments
 from . import trend
 
@@ -16,7 +17,6 @@ PRIORITY_COLORS = {"high": "#ff3b30", "medium": "#f5c518", "low": "#36cfc9"}
 SYMBOLS = {"high": "!!!", "medium": "!!", "low": "!"}
 COLORS = trend.COLORS
 EVENT_MARKS = trend.EVENT_MARKS
-HIDDEN_EVENTS = getattr(trend, "HIDDEN", ("acknowledge",))  # logged in the table, not drawn
 COURSE_COLORS = ("#ff8a65", "#4fc3f7", "#39d353", "#d2a8ff", "#f5c518", "#36cfc9", "#ff7eb6", "#c9d1d9")
 DARK = {"paper_bgcolor": "#0d1117", "plot_bgcolor": "#0d1117", "font": {"color": "#c9d1d9", "size": 13}}
 
@@ -72,7 +72,7 @@ def session_figure(review: SessionReview, protocol) -> dict:
                                f"({fmt_duration(a['duration_s']) if a['duration_s'] is not None else 'active'})"
                                for a in alarms],
                  "hovertemplate": "%{hovertext}<extra></extra>"})
-    events = [e for e in review.events if e["type"] not in HIDDEN_EVENTS]
+    events = [e for e in review.events if e["type"] not in UNCHARTED_EVENTS]
     data.append({"type": "scatter", "mode": "markers", "name": "Events", "yaxis": "y3",
                  "x": [review.minutes(e["ts"]) for e in events], "y": [0.9] * len(events),
                  "marker": {"symbol": "line-ns-open", "size": 14, "color": "#c9d1d9"},

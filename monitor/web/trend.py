@@ -16,6 +16,8 @@ from typing import Optional
 
 from dash import Patch
 
+from ..model import UNCHARTED_EVENTS
+
 # Trace order is part of the incremental protocol: indices into figure["data"].
 TRACES = ("hr", "spo2", "sbp", "dbp")
 TRACE_INDEX = {p: i for i, p in enumerate(TRACES)}
@@ -26,7 +28,6 @@ EVENT_MARKS = {"infusion_start": ("Infusion start", "#7ee787"), "infusion_stop":
                "note": ("Note", "#8b949e"), "manual_vitals": ("Manual obs", "#ffb74d"),
                "baseline_set": ("Baseline", "#8b949e"), "limit_change": ("Limit", "#8b949e"),
                "aldrete": ("Aldrete", "#7ee787"), "session_end": ("End", "#8b949e")}
-HIDDEN = ("acknowledge",)  # event types not drawn on the trend
 
 
 def local(ts: float) -> str:
@@ -87,7 +88,7 @@ def event_marks(events: list[dict]) -> tuple[list, list, list, list]:
     """(xs, ys, hover texts, label annotations) for the event trace, in event order."""
     xs, ys, texts, notes = [], [], [], []
     for ev in events:
-        if ev["type"] in HIDDEN:
+        if ev["type"] in UNCHARTED_EVENTS:
             continue
         label, color = EVENT_MARKS.get(ev["type"], (ev["type"], "#8b949e"))
         x = local(ev["ts"])
@@ -99,29 +100,6 @@ def event_marks(events: list[dict]) -> tuple[list, list, list, list]:
                       "showarrow": False, "font": {"color": color, "size": 13}, "xanchor": "left",
                       "yanchor": "top", "bgcolor": "rgba(13,17,23,0.8)", "textangle": 0, "hovertext": hover})
     return xs, ys, texts, notes
-
-
-def event_shape(ev: dict) -> tuple[dict, dict]:
-    """A vertical line and label for one event (static figures, e.g. session review)."""
-    label, color = EVENT_MARKS.get(ev["type"], (ev["type"], "#8b949e"))
-    x = local(ev["ts"])
-    shape = {"type": "line", "xref": "x", "x0": x, "x1": x, "yref": "paper", "y0": 0, "y1": 1,
-             "line": {"color": color, "width": 2 if ev["type"].startswith("infusion") else 1}}
-    note = {"x": x, "xref": "x", "y": 1.0, "yref": "paper", "text": label, "showarrow": False,
-            "font": {"color": color, "size": 13}, "xanchor": "left", "yanchor": "bottom"}
-    return shape, note
-
-
-def decorations(protocol, baselines: dict, events: list[dict]) -> tuple[list, list]:
-    """Limit and baseline lines and a line per event as shapes: (shapes, annotations)."""
-    shapes, notes = limit_shapes(protocol, baselines), []
-    for ev in events:
-        if ev["type"] in HIDDEN:
-            continue
-        s, n = event_shape(ev)
-        shapes.append(s)
-        notes.append(n)
-    return shapes, notes
 
 
 def full_figure(rows: list[dict], events: list[dict], protocol, baselines: dict) -> dict:
