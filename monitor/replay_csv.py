@@ -58,14 +58,19 @@ def parse_file(path: str | Path) -> list[Row]:
     return parse_text(read_utf8(path), str(path))
 
 
-def parse_text(text: str, name: str = "<csv>") -> list[Row]:
+def open_csv(text: str, name: str, error: type, expected: str) -> tuple:
+    """A csv reader over text and its header row; an empty or unreadable start is `error`."""
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        header = next(reader)
+        return reader, next(reader)
     except StopIteration:
-        raise ReplayError(f"{name}: line 1: empty file, expected header {','.join(HEADER)}") from None
+        raise error(f"{name}: line 1: empty file, expected {expected}") from None
     except csv.Error as e:
-        raise ReplayError(f"{name}: line 1: {e}") from None
+        raise error(f"{name}: line 1: {e}") from None
+
+
+def parse_text(text: str, name: str = "<csv>") -> list[Row]:
+    reader, header = open_csv(text, name, ReplayError, f"header {','.join(HEADER)}")
     if [h.strip() for h in header[:4]] != HEADER:
         raise ReplayError(f"{name}: line 1: header must be {','.join(HEADER)}, got {','.join(header)}")
     extra_cols = [h.strip() for h in header[4:]]

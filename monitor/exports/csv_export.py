@@ -32,7 +32,7 @@ from typing import Optional
 
 from ..model import PARAMETERS, PRIORITIES, STATES, STATUSES
 from ..protocol import TECHNICAL_RULES
-from ..replay_csv import RANGES, read_utf8
+from ..replay_csv import RANGES, open_csv, read_utf8
 from ..store import Store, queries
 
 FORMAT = "infusion-monitor-csv/1"
@@ -131,13 +131,7 @@ def parse_file(path: str | Path) -> ParsedSession:
 
 def parse_text(text: str, name: str = "<csv>") -> ParsedSession:
     """Validate a whole export; the first problem is raised with its line number."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise CsvImportError(f"{name}: line 1: empty file, expected an infusion-monitor CSV export") from None
-    except csv.Error as e:
-        raise CsvImportError(f"{name}: line 1: {e}") from None
+    reader, header = open_csv(text, name, CsvImportError, "an infusion-monitor CSV export")
     if [h.strip() for h in header] != COLUMNS:
         hint = " (this looks like a replay recording: use `replay`)" if header[:2] == ["t_s", "parameter"] else ""
         raise CsvImportError(f"{name}: line 1: header must be the export's columns "
