@@ -14,6 +14,7 @@ Gaps in the published wording (exactly 90 %) take the lower, safer score.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Optional
@@ -33,29 +34,30 @@ def _tenth(v: float) -> float:
     return float(Decimal(str(v)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
+# The RCP chart as data: (highest value in the band, points), lowest band first.
+NEWS2_CHART = {
+    "rr": ((8, 3), (11, 1), (20, 0), (24, 2), (math.inf, 3)),
+    "spo2": ((91, 3), (93, 2), (95, 1), (math.inf, 0)),  # SpO2 scale 1
+    "sbp": ((90, 3), (100, 2), (110, 1), (219, 0), (math.inf, 3)),
+    "hr": ((40, 3), (50, 1), (90, 0), (110, 1), (130, 2), (math.inf, 3)),
+    "temp": ((35.0, 3), (36.0, 1), (38.0, 0), (39.0, 1), (math.inf, 2)),
+}
+
+
+def _chart_points(parameter: str, value: float) -> int:
+    for highest, points in NEWS2_CHART[parameter]:
+        if value <= highest:
+            return points
+    raise AssertionError("the chart's last band is open-ended")
+
+
 def news2_rr(rr: float) -> int:
-    rr = _whole(rr)
-    if rr <= 8:
-        return 3
-    if rr <= 11:
-        return 1
-    if rr <= 20:
-        return 0
-    if rr <= 24:
-        return 2
-    return 3
+    return _chart_points("rr", _whole(rr))
 
 
 def news2_spo2(spo2: float) -> int:
     """SpO2 scale 1 (patients without hypercapnic respiratory failure)."""
-    spo2 = _whole(spo2)
-    if spo2 <= 91:
-        return 3
-    if spo2 <= 93:
-        return 2
-    if spo2 <= 95:
-        return 1
-    return 0
+    return _chart_points("spo2", _whole(spo2))
 
 
 def news2_o2(on_oxygen: bool) -> int:
@@ -63,31 +65,11 @@ def news2_o2(on_oxygen: bool) -> int:
 
 
 def news2_sbp(sbp: float) -> int:
-    sbp = _whole(sbp)
-    if sbp <= 90:
-        return 3
-    if sbp <= 100:
-        return 2
-    if sbp <= 110:
-        return 1
-    if sbp <= 219:
-        return 0
-    return 3
+    return _chart_points("sbp", _whole(sbp))
 
 
 def news2_hr(hr: float) -> int:
-    hr = _whole(hr)
-    if hr <= 40:
-        return 3
-    if hr <= 50:
-        return 1
-    if hr <= 90:
-        return 0
-    if hr <= 110:
-        return 1
-    if hr <= 130:
-        return 2
-    return 3
+    return _chart_points("hr", _whole(hr))
 
 
 def news2_consciousness(acvpu: str) -> int:
@@ -98,16 +80,7 @@ def news2_consciousness(acvpu: str) -> int:
 
 
 def news2_temp(temp_c: float) -> int:
-    t = _tenth(temp_c)
-    if t <= 35.0:
-        return 3
-    if t <= 36.0:
-        return 1
-    if t <= 38.0:
-        return 0
-    if t <= 39.0:
-        return 1
-    return 2
+    return _chart_points("temp", _tenth(temp_c))
 
 
 SCORERS = {"rr": news2_rr, "spo2": news2_spo2, "o2": news2_o2, "sbp": news2_sbp, "hr": news2_hr,
