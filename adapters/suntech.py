@@ -149,7 +149,31 @@ def parse_module_frame(frame: bytes) -> Optional[ModuleMessage]:
     return None
 
 
-class ModuleDecoder:
+class _StreamDecoder:
+    """Buffering shared by both directions: feed bytes, or expire a quiet line's leftovers."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self.discarded = 0  # bytes skipped as garbage
+
+    def feed(self, data: bytes) -> list:
+        self._buf += data
+        return self._scan()
+
+    def expire(self) -> list:
+        """The line went quiet: what is buffered will never complete; salvage frames inside it."""
+        out: list = []
+        while self._buf:
+            del self._buf[0]
+            self.discarded += 1
+            out += self._scan()
+        return out
+
+    def _scan(self) -> list:
+        raise NotImplementedError
+
+
+class ModuleDecoder(_StreamDecoder):
     """Incremental decoder for the module's byte stream.
 
     A frame is accepted only when it starts with 3E, has a known LEN (4, 5 or 24) and a
@@ -160,27 +184,13 @@ class ModuleDecoder:
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        super().__init__()
         self.frames = 0
-        self.discarded = 0  # bytes skipped as garbage
 
     @property
     def pending(self) -> int:
         """Bytes held back as the start of an incomplete frame."""
         return len(self._buf)
-
-    def feed(self, data: bytes) -> list[ModuleMessage]:
-        self._buf += data
-        return self._scan()
-
-    def expire(self) -> list[ModuleMessage]:
-        """The line went quiet: what is buffered will never complete; salvage frames inside it."""
-        out: list[ModuleMessage] = []
-        while self._buf:
-            del self._buf[0]
-            self.discarded += 1
-            out += self._scan()
-        return out
 
     def _scan(self) -> list[ModuleMessage]:
         buf, out, i, n = self._buf, [], 0, len(self._buf)
@@ -212,29 +222,12 @@ class ModuleDecoder:
         return out
 
 
-class HostCommandDecoder:
+class HostCommandDecoder(_StreamDecoder):
     """Incremental decoder for what the host sends (used by the emulator).
 
     Returns the command bytes (without 3A and CHK) of each good frame; unknown
     commands and bad checksums cost one byte each, as in ModuleDecoder.
     """
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self.discarded = 0
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buf += data
-        return self._scan()
-
-    def expire(self) -> list[bytes]:
-        """The line went quiet: drop the incomplete head, salvage commands behind it."""
-        out: list[bytes] = []
-        while self._buf:
-            del self._buf[0]
-            self.discarded += 1
-            out += self._scan()
-        return out
 
     def _scan(self) -> list[bytes]:
         buf, out, i = self._buf, [], 0
