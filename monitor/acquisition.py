@@ -52,6 +52,28 @@ class Chair:
             self._attach(session_id, ts)
             return session_id
 
+    def conflict(self, patient_ref: str) -> Optional[str]:
+        """Why this patient cannot be monitored here now: another patient's session is open."""
+        current = queries.current_session(self.store, self.name)
+        if current and current["state"] != "ended" and current["patient_ref"] != patient_ref:
+            return (f"chair {self.name} has open session {current['id']} for patient {current['patient_ref']}; "
+                    f"end it first (end-session --session {current['id']} --by INITIALS)")
+        return None
+
+    def session_for(self, patient_ref: str) -> tuple[int, bool]:
+        """(session id, resumed): this patient's open session after a crash or reboot, else a new one.
+
+        Never records one patient into another's chart: that is a ValueError.
+        """
+        with self._lock:
+            why = self.conflict(patient_ref)
+            if why:
+                raise ValueError(why)
+            current = queries.current_session(self.store, self.name)
+            if current and current["state"] != "ended":
+                return current["id"], True
+            return self.open_session(patient_ref), False
+
     def end_session(self, author: str = "system", text: str = "") -> None:
         with self._lock:
             if self.recorder is not None:

@@ -102,10 +102,13 @@ def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chai
         except (DeviceSpecError, ValueError, TypeError) as e:
             raise ConfigError(f"{p}: {key}: {e}") from None
         built.append((chair, patient))
+    for chair, patient in built:
+        why = patient is not None and chair.conflict(patient.strip())
+        if why:
+            raise ConfigError(f"{p}: chairs.{chair.name}.patient: {why}")
     for chair, patient in built:  # only now, with every chair valid, write anything
-        current = queries.current_session(store, chair.name)
-        if patient is not None and not (current and current["state"] != "ended"):
-            chair.open_session(patient.strip())
+        if patient is not None:
+            chair.session_for(patient.strip())
     return [chair for chair, _ in built]
 
 

@@ -260,17 +260,11 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
     except (DeviceSpecError, ValueError) as e:
         raise InputError(str(e)) from None
     if patient_ref:
-        current = queries.current_session(c.store(), chair)
-        if current and current["state"] != "ended":
-            if current["patient_ref"] != patient_ref:  # never record one patient into another's chart
-                raise InputError(f"chair {chair} has open session {current['id']} for patient "
-                                 f"{current['patient_ref']}; end it first (end-session --session "
-                                 f"{current['id']} --by INITIALS)")
-            sid = current["id"]  # the same command after a crash or reboot: carry on
-            click.echo(f"resuming session {sid} on chair {chair}", err=True)
-        else:
-            sid = ch.open_session(patient_ref)
-            click.echo(f"session {sid} opened on chair {chair}", err=True)
+        try:
+            sid, resumed = ch.session_for(patient_ref)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        click.echo(f"{'resuming' if resumed else 'opened'} session {sid} on chair {chair}", err=True)
     acq = _start_acquisition(c, [ch])
     try:
         _wait_forever(duration)

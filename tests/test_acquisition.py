@@ -217,3 +217,15 @@ def test_impossible_device_values_are_flagged_not_alarmed(store, protocol):
     rows = queries.readings(store, sid, ("hr",))
     assert {r["status"] for r in rows} == {"artifact"} and "outside 0..350" in rows[0]["detail"]
     assert [a for a in queries.alerts(store, sid) if a["kind"] == "physiological"] == []
+
+
+def test_clinic_toml_resumes_its_patient_and_refuses_another(store, protocol, tmp_path):
+    sid = store.create_session("P1", "1", protocol.name, 1_700_000_000.0)  # left open by a crash
+    p = tmp_path / "clinic.toml"
+    p.write_text('[chairs.1]\ndevices = ["sim:normal"]\npatient = "P1"\n')
+    (chair,) = load_clinic(p, store, protocol)
+    assert [s["id"] for s in queries.sessions(store)] == [sid]
+    p.write_text('[chairs.1]\ndevices = ["sim:normal"]\npatient = "P2"\n')
+    with pytest.raises(ConfigError, match="chairs.1.patient: chair 1 has open session .* for patient P1"):
+        load_clinic(p, store, protocol)
+    assert len(queries.sessions(store)) == 1
