@@ -103,7 +103,7 @@ def test_interrupted_max_speed_replay_leaves_nothing(store, protocol, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         replay(store, protocol, rows)
     for table in ("sessions", "readings", "events", "alerts"):
-        assert store.query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
+        assert store._query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
 
 
 def test_recording_without_session_end_is_closed(store, protocol):

@@ -24,8 +24,7 @@ FRESH_BP_S = 1800.0
 def prefill(store, session_id: int, now: float) -> dict:
     """{'circulation': (score|None, basis), 'spo2': (score|None, basis)} from the latest data."""
     out = {}
-    sbp = store.one("SELECT ts, value FROM readings WHERE session_id = ? AND parameter = 'sbp' AND status = 'ok' "
-                    "ORDER BY ts DESC LIMIT 1", (session_id,))
+    sbp = queries.latest_valid(store, session_id, "sbp")
     base = queries.baselines(store, session_id).get("sbp")
     if sbp and base and now - sbp["ts"] <= FRESH_BP_S:
         diff = sbp["value"] - base["value"]
@@ -37,22 +36,13 @@ def prefill(store, session_id: int, now: float) -> dict:
     else:
         out["circulation"] = (None, "no recent BP: take one (STAT BP) or score by hand")
     spo2 = queries.latest(store, session_id, "spo2")
-    o2 = _last_o2(store, session_id)
+    o2 = bool(queries.last_charted(store, session_id, "manual_vitals", "o2"))
     if spo2 and spo2["status"] == "ok" and spo2["value"] is not None and now - spo2["ts"] <= FRESH_SPO2_S:
         out["spo2"] = (aldrete_spo2(spo2["value"], o2),
                        f"SpO2 {spo2['value']:.0f} % on {'oxygen' if o2 else 'room air'} (last charted)")
     else:
         out["spo2"] = (None, "no current SpO2: score by hand")
     return out
-
-
-def _last_o2(store, session_id: int) -> bool:
-    row = store.one("SELECT data FROM events WHERE session_id = ? AND type = 'manual_vitals' "
-                    "AND data LIKE '%\"o2\"%' ORDER BY ts DESC, id DESC LIMIT 1", (session_id,))
-    if not row or not row["data"]:
-        return False
-    import json
-    return bool(json.loads(row["data"]).get("o2"))
 
 
 def panel_body(store, state: Optional[dict], phase: Optional[str], now: float):
