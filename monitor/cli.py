@@ -1,4 +1,4 @@
-"""The `infusion-monitor` command line (DESIGN.md ★ CLI).
+"""The `infusion-monitor` command line (docs/ARCHITECTURE.md, "CLI").
 
 Errors are one line on stderr with exit status 2, and nothing is half-written.
 """
