@@ -129,6 +129,7 @@ class Chair:
             current = queries.current_session(self.store, self.name)
             open_id = current["id"] if current and current["state"] != "ended" else None
             if self.recorder is not None and self.recorder.session_id != open_id:
+                self.recorder.poll_events()  # the end (from the page or the CLI) reaches the engine
                 self.recorder.finish()
                 self.recorder = None
             if self.recorder is None and open_id is not None:

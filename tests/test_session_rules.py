@@ -204,3 +204,41 @@ def test_session_clock_same_on_page_and_cli(store, db_path):
     note, end = [e for e in queries.events(store, sid) if e["type"] in ("note", "session_end")]
     assert note["ts"] >= ahead and end["ts"] >= ahead
     assert sessions.session_clock(5.0, None) == 5.0 and sessions.session_clock(5.0, 9.0) == 9.0
+
+
+# ----------------------------------------------------------------- the end closes the record
+def test_ending_closes_every_alert_at_the_end_time(store):
+    sid = _session_in(store, "recovery", "E")
+    store.put_change(sid, Alert("hr_high#1", "hr_high", "hr", "physiological", "medium", T0 + 100, 131.0, 120.0,
+                                "HR 131 > 120"))
+    store.flush()
+    store.record_event(sid, Event(T0 + 500, "session_end", "", "RN"))
+    assert [a["ended_at"] for a in queries.alerts(store, sid)] == [T0 + 500]
+    # the engine's own (later) snapshot of the still-active alert cannot reopen it
+    store.put_change(sid, Alert("hr_high#1", "hr_high", "hr", "physiological", "medium", T0 + 100, 135.0, 120.0,
+                                "HR 135 > 120"))
+    store.flush()
+    assert [a["ended_at"] for a in queries.alerts(store, sid)] == [T0 + 500]
+
+
+def test_a_session_ended_on_the_page_reaches_live_acquisition(store, protocol):
+    """Acquisition applies the end event before it lets the session go, so its alarms close."""
+    t = [T0]
+    chair = build_chair(store, protocol, "L", [{"spec": "sim:normal"}])
+    chair.clock = lambda: t[0]
+    sid = chair.open_session("PT-L", ts=T0)
+    for k in range(40):  # HR 150 for 40 s: hr_high and hr_critical
+        chair.reading(Reading(T0 + k, "hr", 150.0, "ok", "ox"))
+        chair.reading(Reading(T0 + k, "spo2", 97.0, "ok", "ox"))
+    t[0] = T0 + 40
+    chair.tick()
+    store.flush()
+    assert any(a["ended_at"] is None for a in queries.alerts(store, sid))
+    for a in queries.alerts(store, sid):
+        store.acknowledge(a["id"], "RN", T0 + 41)
+    store.record_event(sid, Event(T0 + 45, "session_end", "", "RN"))  # from the page
+    t[0] = T0 + 46
+    chair.tick()
+    store.flush()
+    assert chair.recorder is None
+    assert all(a["ended_at"] is not None and a["ended_at"] <= T0 + 45 for a in queries.alerts(store, sid))

@@ -193,6 +193,9 @@ class Store:
             if fields:
                 cols = ", ".join(f"{k} = ?" for k in fields)
                 conn.execute(f"UPDATE sessions SET {cols} WHERE id = ?", (*fields.values(), session_id))
+            if fields.get("state") == "ended":  # nothing stays sounding in a closed record
+                conn.execute("UPDATE alerts SET ended_at = CASE WHEN started_at > ? THEN started_at ELSE ? END "
+                             "WHERE session_id = ? AND ended_at IS NULL", (event.ts, event.ts, session_id))
             return cur.lastrowid
 
     def delete_session(self, session_id: int) -> None:
@@ -370,7 +373,8 @@ def _upsert_alert(conn: sqlite3.Connection, session_id: int, a: Alert) -> None:
     conn.execute(
         "INSERT INTO alerts (session_id, key, rule, parameter, kind, priority, started_at, ended_at, "
         "value, limit_value, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(session_id, key) DO UPDATE SET ended_at = excluded.ended_at, "
+        # an alert once ended stays ended (a session's end closes them all before the engine hears of it)
+        "ON CONFLICT(session_id, key) DO UPDATE SET ended_at = coalesce(alerts.ended_at, excluded.ended_at), "
         "value = excluded.value, limit_value = excluded.limit_value, message = excluded.message",
         (session_id, a.key, a.rule, a.parameter, a.kind, a.priority, a.started_at, a.ended_at,
          a.value, a.limit, a.message))
