@@ -70,6 +70,12 @@ def check_entry(event_type: str, state: str) -> None:
     raise RuleError(f"{event_type.replace('_', ' ')}: not in {state} (only in {' or '.join(allowed)}).")
 
 
+def check_command(command: str, state: str) -> None:
+    """May a device command (e.g. a STAT BP) be sent for a session in `state`? Only while it is open."""
+    if state not in OPEN_STATES:
+        raise RuleError(f"Cannot request {command}: the session has ended.")
+
+
 def is_late(event_type: str, state: str) -> bool:
     """A late entry: written into a session that has already ended."""
     return state == "ended" and event_type in LATE_ENTRIES

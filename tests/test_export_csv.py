@@ -79,7 +79,7 @@ def test_tidy_columns_and_records(store, rich_session):
     assert kinds[0] == "session" and set(kinds) == {"session", "baseline", "reading", "alert", "event", "end"}
     assert kinds.count("reading") == 330 * 2 + 4 * 3 and kinds.count("alert") == 5
     assert kinds[-1] == "end" and kinds.count("end") == 1
-    assert json.loads(table[-1]["data"]) == {"baselines": 5, "readings": 672, "alerts": 5, "events": 5}
+    assert json.loads(table[-1]["data"]) == {"baselines": 5, "readings": 672, "alerts": 5, "events": 6}
     assert not any(v for k, v in table[-1].items() if k not in ("record", "data"))
     crit = next(r for r in table if r["rule"] == "bp_critical")
     assert crit["min_from_infusion"] == "1.500" and crit["priority"] == "high" and crit["limit"] == "180"
@@ -253,17 +253,17 @@ def test_a_file_cut_mid_row_is_refused(store, rich_session):
 
 
 @pytest.mark.parametrize("mutate,words", [
-    # rich_session is 691 lines (its note holds a line break); the end record is line 691
-    (lambda L: L[:20] + L[21:], "line 690: the end record counts 672 readings but the file holds 671"),
-    (lambda L: L[:-2] + L[-1:], "line 690: the end record counts 5 events but the file holds 4"),
-    (lambda L: L + [L[20]], r"line 692: a row after the end record \(line 691\)"),
-    (lambda L: L[:-1] + [L[-1].replace('""alerts"": 5, ', "")], "line 691: end data must count"),
+    # rich_session is 692 lines (its note holds a line break); the end record is line 692
+    (lambda L: L[:20] + L[21:], "line 691: the end record counts 672 readings but the file holds 671"),
+    (lambda L: L[:-2] + L[-1:], "line 691: the end record counts 6 events but the file holds 5"),
+    (lambda L: L + [L[20]], r"line 693: a row after the end record \(line 692\)"),
+    (lambda L: L[:-1] + [L[-1].replace('""alerts"": 5, ', "")], "line 692: end data must count"),
     (lambda L: L[:-1] + [L[-1].replace('""alerts"": 5', '""alerts"": -1')], "alerts must be a whole number"),
     (lambda L: [L[0], L[-1]] + L[1:-1], "line 2: the first row must be the session row"),
 ])
 def test_the_end_record_must_match_the_file(store, rich_session, mutate, words):
     lines = to_csv(store, rich_session).splitlines()
-    assert len(lines) == 691
+    assert len(lines) == 692
     with pytest.raises(CsvImportError, match=words):
         import_text(store, "\n".join(mutate(lines)) + "\n")
 

@@ -124,7 +124,7 @@ def test_import_round_trip_through_the_cli(cli, session_db, tmp_path):
     r = run_cli("import", exported, "--patient", "PT-MOVED", "--json", db=other)
     assert r.returncode == 0, r.stderr
     counts = json.loads(r.stdout)
-    assert counts == {"session_id": 1, "readings": 672, "alerts": 5, "events": 4}
+    assert counts == {"session_id": 1, "readings": 672, "alerts": 5, "events": 5}  # 4 charted + 1 acknowledgement
     (s,) = json.loads(run_cli("sessions", "--json", db=other).stdout)
     (orig,) = json.loads(cli("sessions", "--json").stdout)
     assert s["patient_ref"] == "PT-MOVED" and s["state"] == "ended"

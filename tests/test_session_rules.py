@@ -242,3 +242,19 @@ def test_a_session_ended_on_the_page_reaches_live_acquisition(store, protocol):
     store.flush()
     assert chair.recorder is None
     assert all(a["ended_at"] is not None and a["ended_at"] <= T0 + 45 for a in queries.alerts(store, sid))
+
+
+def test_an_acknowledgement_is_in_the_event_log(store):
+    sid, aid = _with_unacknowledged_high(store, "K")
+    assert store.acknowledge(aid, "RN", T0 + 260, session_id=sid)
+    assert not store.acknowledge(aid, "KB", T0 + 270, session_id=sid)  # signed once
+    ack = [e for e in queries.events(store, sid) if e["type"] == "acknowledge"]
+    assert [(e["ts"], e["author"], e["text"]) for e in ack] == [(T0 + 260, "RN", "SBP 186 ≥ 180")]
+    assert ack[0]["data"] == {"alert_id": aid, "rule": "bp_critical", "priority": "high"}
+
+
+def test_no_stat_bp_for_an_ended_session(store):
+    sid = _session_in(store, "ended", "T")
+    assert bedside.bedside_action(store, "act-stat", {"chair": "T", "session_id": sid}, "rn") == \
+        "Cannot request a STAT BP: the session has ended."
+    assert store.take_commands("T", "nibp", T0) == []

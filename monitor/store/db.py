@@ -208,15 +208,28 @@ class Store:
 
     def acknowledge(self, alert_id: int, by: str, ts: float, session_id: Optional[int] = None) -> bool:
         """Sign for an alarm; False when it was already signed for. With session_id, an alarm
-        of another session is NotFound (a page may only sign for its own chair)."""
+        of another session is NotFound (a page may only sign for its own chair).
+
+        The signature is also an `acknowledge` event in the session's log (who, when, which
+        alarm), written in the same transaction.
+        """
         with self._transaction() as conn:
-            row = conn.execute("SELECT session_id FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            row = conn.execute("SELECT a.session_id, a.rule, a.priority, a.message, s.state FROM alerts a "
+                               "JOIN sessions s ON s.id = a.session_id WHERE a.id = ?", (alert_id,)).fetchone()
             if row is None or (session_id is not None and row["session_id"] != session_id):
                 raise NotFound(f"no alarm {alert_id} in session {session_id}")
+            sessions.check_entry("acknowledge", row["state"])
             cur = conn.execute(
                 "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ? "
                 "WHERE id = ? AND acknowledged_at IS NULL", (ts, by, alert_id))
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            data = {"alert_id": alert_id, "rule": row["rule"], "priority": row["priority"]}
+            if sessions.is_late("acknowledge", row["state"]):
+                data["late"] = True
+            conn.execute("INSERT INTO events (session_id, ts, type, text, author, data) VALUES (?, ?, ?, ?, ?, ?)",
+                         (row["session_id"], ts, "acknowledge", row["message"], by, json.dumps(data)))
+            return True
 
     def request_command(self, chair: str, command: str, ts: float, by: str = "") -> int:
         cur = self._execute(

@@ -271,6 +271,10 @@ def bedside_action(store, trigger: str, state: dict, initials: Optional[str] = N
         return "No open session on this chair."
     if trigger == "act-stat":  # urgent: signed when initials are there, never held up for them
         try:
+            sessions.check_command("a STAT BP", queries.session(store, sid)["state"])
+        except sessions.RuleError as e:
+            return str(e)
+        try:
             by = sessions.initials(initials)
         except sessions.RuleError:
             by = "bedside"
