@@ -162,10 +162,11 @@ class Store:
                     raise sessions.RuleError(f"chair {chair} already has open session {resume_id} "
                                              f"for patient {patient_ref}")
                 return resume_id, True
-            cur = conn.execute(
+            row = conn.execute(
                 "INSERT INTO sessions (patient_ref, chair, protocol, state, started_at, source) "
-                "VALUES (?, ?, ?, 'baseline', ?, ?)", (patient_ref, chair, protocol, started_at, source))
-            return cur.lastrowid, False
+                "VALUES (?, ?, ?, 'baseline', ?, ?) RETURNING id",
+                (patient_ref, chair, protocol, started_at, source)).fetchall()[0]
+            return row["id"], False
 
     def record_event(self, session_id: int, event: Event, data: Optional[dict] = None,
                      override: Optional[str] = None) -> int:
@@ -185,10 +186,10 @@ class Store:
                 data.update(sessions.check_end(_alarm_board(conn, session_id), override))
             if sessions.is_late(event.type, state):
                 data["late"] = True
-            cur = conn.execute(
-                "INSERT INTO events (session_id, ts, type, text, author, data) VALUES (?, ?, ?, ?, ?, ?)",
-                (session_id, event.ts, event.type, event.text, event.author,
-                 json.dumps(data) if data else None))
+            event_id = conn.execute(
+                "INSERT INTO events (session_id, ts, type, text, author, data) VALUES (?, ?, ?, ?, ?, ?) "
+                "RETURNING id", (session_id, event.ts, event.type, event.text, event.author,
+                                 json.dumps(data) if data else None)).fetchall()[0]["id"]
             fields = sessions.session_fields_for(event, state)
             if fields:
                 cols = ", ".join(f"{k} = ?" for k in fields)
@@ -196,7 +197,7 @@ class Store:
             if fields.get("state") == "ended":  # nothing stays sounding in a closed record
                 conn.execute("UPDATE alerts SET ended_at = CASE WHEN started_at > ? THEN started_at ELSE ? END "
                              "WHERE session_id = ? AND ended_at IS NULL", (event.ts, event.ts, session_id))
-            return cur.lastrowid
+            return event_id
 
     def delete_session(self, session_id: int) -> None:
         """Remove a session and everything in it (an aborted import or simulation)."""
@@ -232,10 +233,10 @@ class Store:
             return True
 
     def request_command(self, chair: str, command: str, ts: float, by: str = "") -> int:
-        cur = self._execute(
-            "INSERT INTO commands (chair, command, requested_at, requested_by) VALUES (?, ?, ?, ?)",
-            (chair, command, ts, by))
-        return cur.lastrowid
+        with self._transaction() as conn:
+            return conn.execute(
+                "INSERT INTO commands (chair, command, requested_at, requested_by) VALUES (?, ?, ?, ?) RETURNING id",
+                (chair, command, ts, by)).fetchall()[0]["id"]
 
     def take_commands(self, chair: str, kind: str, ts: float) -> list[str]:
         """The chair's pending commands of one kind (e.g. "nibp"), marked done as they are taken."""

@@ -73,8 +73,9 @@ def _store_summary(store: Store, session_id: int) -> Optional[dict]:
         out = compute(conn, session_id)
         if state[0] == "ended":
             cols = ("session_id", "computed_at") + SUMMARY_COLS
-            conn.execute(f"INSERT OR REPLACE INTO session_summaries ({', '.join(cols)}) "
-                         f"VALUES ({', '.join('?' for _ in cols)})",
+            conn.execute(f"INSERT INTO session_summaries ({', '.join(cols)}) "
+                         f"VALUES ({', '.join('?' for _ in cols)}) ON CONFLICT(session_id) DO UPDATE SET "
+                         + ", ".join(f"{c} = excluded.{c}" for c in cols[1:]),
                          (session_id, time.time(), *(out[c] for c in SUMMARY_COLS)))
         return out
 

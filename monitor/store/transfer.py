@@ -18,10 +18,9 @@ def insert_session(store: Store, session: dict, baselines: list[dict], readings:
     """
     store.flush()  # the writer's queue goes first, so ids stay in arrival order
     with store._transaction() as conn:
-        cur = conn.execute(f"INSERT INTO sessions ({', '.join(SESSION_COLS)}) "
-                           f"VALUES ({', '.join('?' for _ in SESSION_COLS)})",
-                           tuple(session.get(c) for c in SESSION_COLS))
-        sid = cur.lastrowid
+        sid = conn.execute(f"INSERT INTO sessions ({', '.join(SESSION_COLS)}) "
+                           f"VALUES ({', '.join('?' for _ in SESSION_COLS)}) RETURNING id",
+                           tuple(session.get(c) for c in SESSION_COLS)).fetchall()[0]["id"]
         conn.executemany("INSERT INTO baselines (session_id, parameter, value, source, ts, n) "
                          "VALUES (?, ?, ?, ?, ?, ?)",
                          [(sid, b["parameter"], b["value"], b["source"], b["ts"], b["n"]) for b in baselines])
