@@ -12,7 +12,7 @@ import re
 import time
 from typing import Optional
 
-from ..model import Event
+from ..model import Event, mean_arterial
 from ..scores import ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
 from ..store import StoreError
 
@@ -133,7 +133,7 @@ def validate_manual_vitals(raw: dict) -> tuple[dict, str]:
     data: dict = {k: (int(v) if k != "temp" and v.is_integer() else v) for k, v in vals.items() if v is not None}
     parts = []
     if "sbp" in data:
-        data["map"] = round(data["dbp"] + (data["sbp"] - data["dbp"]) / 3)
+        data["map"] = round(mean_arterial(data["sbp"], data["dbp"]))
         parts.append(f"BP {fmt(data['sbp'])}/{fmt(data['dbp'])} (MAP {data['map']})")
     if "rr" in data:
         parts.append(f"RR {fmt(data['rr'])}")
@@ -210,7 +210,7 @@ def validate_baseline(raw: dict) -> tuple[dict, str]:
     if "spo2" in data:
         parts.append(f"SpO2 {fmt(data['spo2'])}")
     if "sbp" in data:
-        data["map"] = round(data["dbp"] + (data["sbp"] - data["dbp"]) / 3)
+        data["map"] = round(mean_arterial(data["sbp"], data["dbp"]))
         parts.append(f"BP {fmt(data['sbp'])}/{fmt(data['dbp'])}")
     return data, "Baseline set: " + " · ".join(parts) + (f" ({reason})" if reason else "")
 
