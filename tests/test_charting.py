@@ -165,17 +165,17 @@ def _texts(component) -> str:
     return " ".join(_texts(c) for c in children)
 
 
-def test_news2_counts_charted_obs_and_never_reassures_without_monitor_numbers():
+def test_news2_counts_charted_obs_and_never_reassures_without_monitor_numbers(protocol):
     from monitor.web.bedside_view import news2_indicator
     now = 1_000_000.0
     monitored = {"hr": {"v": 95, "ts": now - 1, "status": "ok"}, "spo2": {"v": 93, "ts": now - 1, "status": "ok"},
                  "sbp": {"v": 125, "ts": now - 60, "status": "ok"}}
     manual = {"rr": {"v": 22, "ts": now - 30}, "temp": {"v": 37.0, "ts": now - 30}}
-    box = news2_indicator(monitored, manual, now)
+    box = news2_indicator(monitored, manual, now, protocol)
     # HR 95 -> 1, SpO2 93 -> 2, RR 22 -> 2, SBP 125 -> 0, temp 37.0 -> 0
     assert box.__dict__["data-score"] == "5" and box.__dict__["data-band"] == "5-6"
     assert "RR 2" in _texts(box) and "SpO2 2" in _texts(box)
     probe_off = dict(monitored, spo2={"v": None, "ts": now - 1, "status": "sensor_off"})
-    box = news2_indicator(probe_off, manual, now)
+    box = news2_indicator(probe_off, manual, now, protocol)
     assert box.__dict__["data-band"] == "none"
     assert "incomplete: no SpO2" in _texts(box) and "low risk" not in _texts(box)

@@ -110,9 +110,10 @@ def bedside_tick(store, protocol, state: dict):
             out.update({"bed-trend.figure": trend.full_figure([], [], protocol, {}),
                         "bed-open.children": open_form(chair), "bed-alarms.children": [],
                         "bed-technical.children": [], "bed-alarm-data.data": [],
-                        "bed-news2.children": news2_indicator({}, {}, now),
+                        "bed-news2.children": news2_indicator({}, {}, now, protocol),
                         "bed-recovery.children": recovery.panel_body(store, None, None, now)})
-        out.update({"bed-header.children": header(chair, None, now), "bed-numerics.children": numerics({}, now),
+        out.update({"bed-header.children": header(chair, None, now),
+                    "bed-numerics.children": numerics({}, now, protocol),
                     "bed-devices.children": devices(store, chair),
                     "bed-state.data": {"chair": chair, "session_id": "none"}})
         return tuple(out[k] for k in KEYS)
@@ -129,9 +130,9 @@ def bedside_tick(store, protocol, state: dict):
     _alarm_outputs(store, s, state, out)
     _panel_outputs(store, protocol, s, bl, state, out, now)
     out.update({"bed-header.children": header(chair, s, now),
-                "bed-numerics.children": numerics(state["last"] if live else {}, now,
+                "bed-numerics.children": numerics(state["last"] if live else {}, now, protocol,
                                                   {p: b["value"] for p, b in bl.items()}),
-                "bed-news2.children": news2_indicator(state["last"] if live else {}, state["manual"], now),
+                "bed-news2.children": news2_indicator(state["last"] if live else {}, state["manual"], now, protocol),
                 "bed-devices.children": devices(store, chair), "bed-state.data": state})
     return tuple(out[k] for k in KEYS)
 
@@ -208,7 +209,7 @@ def _alarm_outputs(store, s: dict, state: dict, out: dict) -> None:
     if bsig != state["board_sig"] or amax != state["alert_max"]:
         out["bed-history.children"] = alarms.history(store, sid)
     state["board_sig"], state["alert_max"] = bsig, amax
-    state["_advisory"] = next(({"message": a["message"]} for a in board
+    state["_advisory"] = next(({"message": a["message"], "priority": a["priority"]} for a in board
                                if a["rule"] == "baseline_bp_high" and a["ended_at"] is None), None)
 
 
@@ -216,7 +217,7 @@ def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, n
     advisory = state.pop("_advisory", None)
     view = f"{_baseline_sig(bl)}|{s['state']}|{advisory}|{state['baseline_by']}"
     if view != state["baseline_view"]:
-        out["bed-baseline.children"] = baseline_body(bl, s["state"], advisory, state["baseline_by"])
+        out["bed-baseline.children"] = baseline_body(bl, s["state"], advisory, state["baseline_by"], protocol)
         state["baseline_view"] = view
     if s["state"] != state["phase"]:
         out["bed-recovery.children"] = recovery.panel_body(store, state, s["state"], now)
