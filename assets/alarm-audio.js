@@ -144,8 +144,8 @@
     }
     return out || "none";
   }
-  // 'MEDIUM/HIGH': the words of the priorities that still sound during a pause at this
-  // level (those more urgent than it, and always the most urgent), least urgent first
+  // The words of the priorities that still sound during a pause at this level (those
+  // more urgent than it, and always the most urgent), least urgent first, joined by "/".
   function breaking(level) {
     var names = [];
     for (var p in RANK) {
