@@ -70,7 +70,7 @@ def live_chair(kind: str, seconds: float) -> dict:
     """CPU seconds per device-minute for one chair running one oximeter for real."""
     from adapters.emulators import emulator_class
     from monitor.acquisition import Acquisition
-    from monitor.chairs import build_chair
+    from monitor.clinic_config import build_chair
     from monitor.protocol import load_protocol
     from monitor.store import Store
 

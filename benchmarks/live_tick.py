@@ -34,7 +34,7 @@ class LiveSession:
 
     def __init__(self, store, protocol, t0):
         self.store, self.t0 = store, t0
-        self.sid = store.create_session("BENCH", "1", protocol.name, t0)
+        self.sid = store.open_session("BENCH", "1", protocol.name, t0)[0]
         self.rec = SessionRecorder(store, self.sid, protocol)
         self.cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
         self.bed = SimBedside(Patient("normal", 1), self.cycle, t0)

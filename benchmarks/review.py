@@ -49,7 +49,7 @@ def timed(fn, repeat: int = 7) -> tuple[float, object]:
 
 def clone(store: Store, src: int, k: int, shift: float, full: bool) -> int:
     """Copy session src as a new session k, moved `shift` seconds earlier (benchmark data only)."""
-    with store.transaction() as conn:
+    with store._transaction() as conn:
         sid = conn.execute(
             "INSERT INTO sessions (patient_ref, chair, protocol, state, started_at, infusion_start, infusion_end, "
             "ended_at, ended_by, source) SELECT ?, ?, protocol, state, started_at - ?, infusion_start - ?, "
@@ -77,7 +77,7 @@ def main() -> list[tuple[str, str, str]]:
         store = Store(Path(tmp) / "bench.db")
         hyper = simulate(store, protocol, "hypertensive", seed=1, patient_ref="BENCH").session_id
         normal = simulate(store, protocol, "normal", seed=2, patient_ref="BENCH").session_id
-        n_readings = store.one("SELECT count(*) AS n FROM readings WHERE session_id = ?", (hyper,))["n"]
+        n_readings = store._one("SELECT count(*) AS n FROM readings WHERE session_id = ?", (hyper,))["n"]
 
         # --- one 60-minute session's chart
         cold, _ = timed(lambda: summaries.summary(store, hyper), repeat=1)  # first open: summary computed, stored
@@ -106,8 +106,8 @@ def main() -> list[tuple[str, str, str]]:
             src = hyper if k % 10 == 0 else normal
             clone(store, src, k, shift=(k + 1) * day / 7, full=k < FULL)
         build = time.perf_counter() - t0
-        total = store.one("SELECT count(*) AS n FROM sessions")["n"]
-        rows = store.one("SELECT count(*) AS n FROM readings")["n"]
+        total = store._one("SELECT count(*) AS n FROM sessions")["n"]
+        rows = store._one("SELECT count(*) AS n FROM readings")["n"]
 
         def first_page():
             return review_page._list_view(store, 0)
@@ -132,7 +132,7 @@ def main() -> list[tuple[str, str, str]]:
                           ("  last page (offset 4,950)", {"page": (total - 1) // review_page.PAGE_SIZE})):
             if "start_date" in kw:
                 from datetime import datetime
-                newest = store.one("SELECT max(started_at) AS t FROM sessions")["t"]
+                newest = store._one("SELECT max(started_at) AS t FROM sessions")["t"]
                 kw = {"chair": "3", "start_date": datetime.fromtimestamp(newest - 30 * day).strftime("%Y-%m-%d")}
             t, (payload, n) = timed(lambda: list_page(**kw))
             results.append((label, f"**{t:.1f} ms**" if label.startswith("**") else f"{t:.1f} ms",

@@ -1,136 +1,153 @@
-"""Chairs and their devices: the clinic.toml file and the built-in demo chair.
+"""A chair: its devices and the recorder for its open session.
 
-clinic.toml:
-
-    [chairs.1]
-    devices = ["nonin:/dev/ttyUSB0", { kind = "suntech", port = "/dev/ttyUSB1" }]
-
-    [chairs.2]
-    devices = ["sim:hypertensive"]
-    patient = "DEMO-2"     # optional: open a session at start
+Devices call into a Chair (the DeviceContext they are given) from their own threads;
+the acquisition tick calls `tick` once a second. Which session a chair records into
+is decided by the session rules (sessions.open_or_resume, through Store.open_session).
 """
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
-from typing import Optional
+import logging
+import threading
+import time
+from dataclasses import replace
+from typing import Callable, Optional
 
-from adapters.nibp_cycle import NibpCycle
-from adapters.registry import DeviceSpecError, make_device, split_spec
-
-from .acquisition import Chair
+from . import sessions
+from .model import PHYSICAL_RANGES, DeviceSignal, Event, Reading
 from .protocol import Protocol
+from .recording import SessionRecorder
 from .store import Store, queries
 
+log = logging.getLogger("infusion_monitor.acquisition")
 
 
-class ConfigError(ValueError):
-    """A clinic.toml that cannot be used; the message names file and key."""
+class Chair:
+    """A chair's devices and the recorder for its open session (the DeviceContext)."""
 
+    def __init__(self, store: Store, protocol: Protocol, name: str, devices: list,
+                 clock: Callable[[], float] = time.time, script: tuple = ()):
+        self.store = store
+        self.protocol = protocol
+        self.name = name
+        self.devices = devices
+        self.clock = clock
+        self.script = list(script)  # demo: (seconds after session start, event type, text)
+        self.recorder: Optional[SessionRecorder] = None
+        self.session_started: Optional[float] = None
+        self._lock = threading.RLock()
+        self._device_state: dict[str, dict] = {}
+        self._written_state: dict[str, dict] = {}
+        self._pressure: dict[str, Optional[float]] = {}
+        for d in devices:
+            for source in getattr(d, "sources", (d.source,)):  # a sim bedside is two devices
+                self._device_state[source] = {"chair": name, "kind": d.kind, "port": d.port,
+                                              "connected": 0, "last_seen": None, "error": None}
 
-def build_chair(store: Store, protocol: Protocol, name: str, device_specs: list[dict],
-                script: tuple = (), t0: Optional[float] = None) -> Chair:
-    devices = []
-    for i, spec in enumerate(device_specs):
-        if "spec" in spec:
-            kind, port = split_spec(spec["spec"])
-        else:
-            kind, port = str(spec.get("kind", "")).lower(), str(spec.get("port", ""))
-        options = {k: v for k, v in spec.items() if k not in ("kind", "port", "spec")}
-        options.setdefault("source", f"chair{name}-{kind}{i + 1 if i else ''}")
-        cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
-        devices.append(make_device(kind, port, name, cycle, options, t0=t0))
-    return Chair(store, protocol, name, devices, script=script)
-
-
-def demo_chairs(store: Store, protocol: Protocol) -> list[Chair]:
-    """One chair on the simulated devices with a demo session already running."""
-    import time
-    from adapters.sim.physiology import SCENARIOS
-    scenario = SCENARIOS["normal"]
-    current = queries.current_session(store, "1")
-    if current and current["state"] != "ended":
-        t0 = current["started_at"]  # resume the running demo after a restart
-    else:
-        t0 = time.time()
-    script = tuple((t, kind, text) for t, kind, text in scenario.events if kind != "session_end")
-    chair = build_chair(store, protocol, "1", [{"spec": "sim:normal"}], script=script, t0=t0)
-    if not (current and current["state"] != "ended"):
-        chair.open_session("DEMO", ts=t0)
-    else:
-        chair.script = [s for s in script if t0 + s[0] > time.time()]
-    return [chair]
-
-
-DEVICE_TYPES = {"kind": str, "port": str, "spec": str, "baudrate": int, "seed": int, "source": str,
-                "timeout": (int, float)}
-
-
-def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chair]:
-    """Check the whole file, build every chair, then open sessions: all or nothing."""
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a text (UTF-8) file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    if set(data) - {"chairs"}:
-        raise ConfigError(f"{p}: {sorted(set(data) - {'chairs'})[0]}: unknown key (only [chairs.NAME] tables)")
-    chairs_tbl = data.get("chairs")
-    if not isinstance(chairs_tbl, dict) or not chairs_tbl:
-        raise ConfigError(f"{p}: [chairs]: missing; add e.g. [chairs.1] devices = [\"sim:normal\"]")
-    built, seen_ports = [], {}
-    for name, spec in chairs_tbl.items():
-        key = f"chairs.{name}"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{p}: {key}: expected a table")
-        unknown = set(spec) - {"devices", "patient"}
-        if unknown:
-            raise ConfigError(f"{p}: {key}: unknown key {sorted(unknown)[0]!r}")
-        devs = spec.get("devices")
-        if not isinstance(devs, list) or not devs:
-            raise ConfigError(f"{p}: {key}.devices: expected a non-empty list")
-        normalised = [_device_entry(p, f"{key}.devices[{i}]", d, seen_ports) for i, d in enumerate(devs)]
-        patient = spec.get("patient")
-        if patient is not None and (not isinstance(patient, str) or not patient.strip()):
-            raise ConfigError(f"{p}: {key}.patient: expected a patient reference")
+    # ------------------------------------------------------------ sessions
+    def conflict(self, patient_ref: str) -> Optional[str]:
+        """Why this patient cannot be monitored here now (sessions.open_or_resume), or None."""
         try:
-            chair = build_chair(store, protocol, str(name), normalised)
-        except (DeviceSpecError, ValueError, TypeError) as e:
-            raise ConfigError(f"{p}: {key}: {e}") from None
-        built.append((chair, patient))
-    for chair, patient in built:
-        why = patient is not None and chair.conflict(patient.strip())
-        if why:
-            raise ConfigError(f"{p}: chairs.{chair.name}.patient: {why}")
-    for chair, patient in built:  # only now, with every chair valid, write anything
-        if patient is not None:
-            chair.session_for(patient.strip())
-    return [chair for chair, _ in built]
+            sessions.open_or_resume(queries.current_session(self.store, self.name), self.name,
+                                    sessions.patient_ref(patient_ref))
+        except sessions.RuleError as e:
+            return str(e)
+        return None
 
+    def open_session(self, patient_ref: str, ts: Optional[float] = None) -> int:
+        """A new session for this patient; any session already open on the chair is a RuleError."""
+        with self._lock:
+            ts = self.clock() if ts is None else ts
+            session_id, _ = self.store.open_session(patient_ref, self.name, self.protocol.name, ts, resume=False)
+            self._attach(session_id, ts)
+            return session_id
 
-def _device_entry(p: Path, dkey: str, d, seen_ports: dict) -> dict:
-    if isinstance(d, str):
-        d = {"spec": d}
-    if not isinstance(d, dict):
-        raise ConfigError(f"{p}: {dkey}: expected \"KIND:PORT\" or a table")
-    bad = set(d) - set(DEVICE_TYPES)
-    if bad:
-        raise ConfigError(f"{p}: {dkey}: unknown key {sorted(bad)[0]!r}")
-    if "spec" in d and ("kind" in d or "port" in d):
-        raise ConfigError(f"{p}: {dkey}: give either spec or kind and port, not both")
-    for k, v in d.items():
-        want = DEVICE_TYPES[k]
-        if isinstance(v, bool) or not isinstance(v, want):
-            kind = "a whole number" if want is int else ("a number" if want != str else "a string")
-            raise ConfigError(f"{p}: {dkey}.{k}: expected {kind}, got {v!r}")
-    kind, port = (d["spec"].partition(":")[0], d["spec"].partition(":")[2]) if "spec" in d \
-        else (d.get("kind", ""), d.get("port", ""))
-    if kind.strip().lower() != "sim" and port and not port.startswith("loop://"):
-        if port in seen_ports:
-            raise ConfigError(f"{p}: {dkey}: port {port} is already used by {seen_ports[port]}")
-        seen_ports[port] = dkey
-    return d
+    def session_for(self, patient_ref: str, ts: Optional[float] = None) -> tuple[int, bool]:
+        """(session id, resumed): this patient's open session after a crash or reboot, else a new one.
+
+        Decided by the store's open_session (sessions.open_or_resume); another patient's
+        open session is a sessions.RuleError.
+        """
+        with self._lock:
+            ts = self.clock() if ts is None else ts
+            session_id, resumed = self.store.open_session(patient_ref, self.name, self.protocol.name, ts)
+            started = queries.session(self.store, session_id)["started_at"]
+            self._attach(session_id, started)
+            return session_id, resumed
+
+    def end_session(self, author: str = "system", text: str = "", override: Optional[str] = None) -> None:
+        """End the open session (signed by author); override: see sessions.check_end."""
+        with self._lock:
+            if self.recorder is not None:
+                self.recorder.event(Event(self.clock(), "session_end", text, author), override=override)
+                self.recorder = None
+
+    def _attach(self, session_id: int, started: float) -> None:
+        self.recorder = SessionRecorder.resume(self.store, session_id, self.protocol, self.clock())
+        self.session_started = started
+        for source in self._device_state:
+            self.recorder.signal(DeviceSignal(self.clock(), source, False))
+
+    # ------------------------------------------------------------ DeviceContext
+    def reading(self, r: Reading) -> None:
+        lo_hi = PHYSICAL_RANGES.get(r.parameter)
+        if r.value is not None and lo_hi and not lo_hi[0] <= r.value <= lo_hi[1]:
+            # impossible for a patient: keep it for the record, flagged, so no alarm rests on it
+            r = replace(r, status="artifact", detail=f"value {r.value:g} outside {lo_hi[0]}..{lo_hi[1]}")
+        with self._lock:
+            if self.recorder is not None:
+                self.recorder.reading(r)
+
+    def signal(self, sig: DeviceSignal) -> None:
+        with self._lock:
+            st = self._device_state.setdefault(sig.source, {"chair": self.name})
+            st["connected"] = 1 if sig.connected else 0
+            st["error"] = None if sig.connected else (sig.error or st.get("error"))
+            if sig.connected:
+                st["last_seen"] = sig.ts
+            if self.recorder is not None:
+                self.recorder.signal(sig)
+
+    def phase(self) -> tuple[Optional[int], Optional[str]]:
+        rec = self.recorder
+        return (rec.session_id, rec.engine.state) if rec else (None, None)
+
+    def take_commands(self, kind: str) -> list[str]:
+        return self.store.take_commands(self.name, kind, self.clock())
+
+    def cuff_pressure(self, source: str, mmhg: Optional[float]) -> None:
+        if self._pressure.get(source, -1) != mmhg:
+            self._pressure[source] = mmhg
+            self.store.device_status(source, cuff_pressure=mmhg, updated_at=self.clock())
+
+    def now(self) -> float:
+        return self.clock()
+
+    # ------------------------------------------------------------ once a second
+    def tick(self) -> None:
+        now = self.clock()
+        with self._lock:
+            current = queries.current_session(self.store, self.name)
+            open_id = current["id"] if current and current["state"] != "ended" else None
+            if self.recorder is not None and self.recorder.session_id != open_id:
+                self.recorder.finish()
+                self.recorder = None
+            if self.recorder is None and open_id is not None:
+                self._attach(open_id, current["started_at"])
+            if self.recorder is not None:
+                self._run_script(now)
+                self.recorder.poll_events()
+                self.recorder.advance(now)
+            for source, st in self._device_state.items():
+                if self._written_state.get(source) != st:
+                    self.store.device_status(source, **st, updated_at=now)
+                    self._written_state[source] = dict(st)
+
+    def _run_script(self, now: float) -> None:
+        while self.script and self.session_started is not None \
+                and self.session_started + self.script[0][0] <= now:
+            _, kind, text = self.script.pop(0)
+            ts = self.session_started + _
+            try:
+                self.store.record_event(self.recorder.session_id, Event(ts, kind, text, "demo"))
+            except sessions.RuleError as e:  # the nurse may have done it already
+                log.info("demo event %s skipped: %s", kind, e)

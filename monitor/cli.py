@@ -1,4 +1,4 @@
-"""The `infusion-monitor` command line (DESIGN.md ★ CLI).
+"""The `infusion-monitor` command line (docs/ARCHITECTURE.md, "CLI").
 
 Errors are one line on stderr with exit status 2, and nothing is half-written.
 """
@@ -16,6 +16,7 @@ from typing import Optional
 import click
 
 from . import __version__
+from . import sessions as session_rules  # `sessions` is also a command below
 from .protocol import ProtocolError, load_protocol
 from .store import Store, StoreError, queries
 
@@ -113,7 +114,11 @@ def simulate(c: Context, scenario: str, seed: int, speed: str, patient_ref: str,
         raise InputError(f"--scenario {scenario!r}: unknown; choose from {', '.join(SCENARIOS)}")
     sp = parse_speed(speed)
     protocol = c.protocol
-    result = run_sim(c.store(), protocol, scenario, seed=seed, speed=sp, patient_ref=patient_ref, chair=chair)
+    patient_ref = _patient_option(patient_ref)
+    try:
+        result = run_sim(c.store(), protocol, scenario, seed=seed, speed=sp, patient_ref=patient_ref, chair=chair)
+    except session_rules.RuleError as e:
+        raise InputError(str(e)) from None
     _print_result(result, as_json)
 
 
@@ -139,9 +144,20 @@ def replay(c: Context, file: str, patient_ref: str, speed: str, chair: str, as_j
     except ReplayError as e:
         raise InputError(str(e)) from None
     protocol = c.protocol
-    result = run_replay(c.store(), protocol, rows, speed=sp, patient_ref=patient_ref, chair=chair,
-                        source=f"replay:{Path(file).name}")
+    patient_ref = _patient_option(patient_ref)
+    try:
+        result = run_replay(c.store(), protocol, rows, speed=sp, patient_ref=patient_ref, chair=chair,
+                            source=f"replay:{Path(file).name}")
+    except session_rules.RuleError as e:
+        raise InputError(str(e)) from None
     _print_result(result, as_json)
+
+
+def _patient_option(raw: str) -> str:
+    try:
+        return session_rules.patient_ref(raw)
+    except session_rules.RuleError as e:
+        raise InputError(f"--patient {raw!r}: {e}") from None
 
 
 def _print_result(result, as_json: bool) -> None:
@@ -197,24 +213,34 @@ def alerts(c: Context, session_id: int, as_json: bool):
 @click.option("--session", "session_id", required=True, type=int, help="Session id.")
 @click.option("--by", "author", required=True, help="Initials of who ends it (2-4 letters).")
 @click.option("--note", default="", help="Why, recorded with the event.")
+@click.option("--override", default=None, metavar="REASON",
+              help="End although a HIGH alarm is unacknowledged; the reason and the alarms are recorded.")
 @pass_ctx
-def end_session(c: Context, session_id: int, author: str, note: str):
-    """End an open session, e.g. one left open when acquisition was stopped."""
+def end_session(c: Context, session_id: int, author: str, note: str, override: Optional[str]):
+    """End an open session, e.g. one left open when acquisition was stopped.
+
+    Like the bedside, it refuses while a HIGH alarm is unacknowledged; --override
+    REASON is the administrator's way past that, signed with --by and kept on the record.
+    """
     from .model import Event
     store = c.store(existing=True)
     s = queries.session(store, session_id)
     if s is None:
         raise InputError(f"--session {session_id}: no such session in {c.db}")
-    if s["state"] == "ended":
-        raise InputError(f"--session {session_id}: already ended")
-    by = author.strip().upper()
-    if not (2 <= len(by) <= 4 and by.isalpha()):
-        raise InputError(f"--by {author!r}: initials are 2-4 letters")
-    latest = store.one("SELECT max(ts) AS t FROM readings WHERE session_id = ?", (session_id,))["t"] or 0
-    store.record_event(session_id, Event(max(time.time(), latest), "session_end", note, by))
-    for a in queries.alarm_board(store, session_id):
-        if a["priority"] == "high" and a["acknowledged_at"] is None:
-            click.echo(f"warning: HIGH alarm never acknowledged: {a['message']}", err=True)
+    try:
+        by = session_rules.initials(author)
+    except session_rules.RuleError:
+        raise InputError(f"--by {author!r}: initials are 2-4 letters") from None
+    if override is not None and not override.strip():
+        raise InputError("--override: give the reason")
+    now = session_rules.session_clock(time.time(), queries.newest_reading_ts(store, session_id))
+    try:
+        store.record_event(session_id, Event(now, "session_end", note, by), override=override)
+    except session_rules.RuleError as e:
+        way_out = "; to end it anyway: --override REASON" if s["state"] != "ended" else ""
+        raise InputError(f"--session {session_id}: {e}{way_out}") from None
+    for a in session_rules.unacknowledged_high(queries.alarm_board(store, session_id)):
+        click.echo(f"warning: ended over an unacknowledged HIGH alarm ({override}): {a['message']}", err=True)
     click.echo(session_id)
 
 
@@ -250,7 +276,7 @@ def _wait_forever(stop_after: Optional[float] = None) -> None:
 @pass_ctx
 def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], duration: Optional[float]):
     """Headless acquisition from devices into the database."""
-    from .chairs import build_chair
+    from .clinic_config import build_chair
     from adapters.registry import DeviceSpecError
     if duration is not None and not (duration > 0 and math.isfinite(duration)):
         raise InputError(f"--duration {duration:g}: must be > 0 seconds")
@@ -260,9 +286,10 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
     except (DeviceSpecError, ValueError) as e:
         raise InputError(str(e)) from None
     if patient_ref:
+        patient_ref = _patient_option(patient_ref)
         try:
             sid, resumed = ch.session_for(patient_ref)
-        except ValueError as e:
+        except session_rules.RuleError as e:
             raise InputError(str(e)) from None
         click.echo(f"{'resuming' if resumed else 'opened'} session {sid} on chair {chair}", err=True)
     acq = _start_acquisition(c, [ch])
@@ -270,7 +297,8 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
         _wait_forever(duration)
     finally:
         if patient_ref and duration is not None:
-            ch.end_session("acquire", "--duration elapsed")
+            ch.end_session("acquire", "--duration elapsed",
+                           override="acquire --duration elapsed: a timed, unattended run")
         acq.stop()
     if patient_ref:
         click.echo(sid)
@@ -313,7 +341,7 @@ def _serve(c: Context, store: Store, host: str, port: int) -> None:
 @pass_ctx
 def run(c: Context, config: Optional[str], host: str, port: int):
     """Acquisition and dashboard in one process."""
-    from .chairs import ConfigError, demo_chairs, load_clinic
+    from .clinic_config import ConfigError, demo_chairs, load_clinic
     protocol = c.protocol
     store = c.store()
     try:
@@ -346,7 +374,7 @@ def entry() -> None:
     except click.Abort:
         click.echo("infusion-monitor: aborted", err=True)
         sys.exit(130)
-    except (StoreError, ProtocolError) as e:
+    except (StoreError, ProtocolError, session_rules.RuleError) as e:
         click.echo(f"infusion-monitor: error: {e}", err=True)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)

@@ -13,7 +13,7 @@ import click
 
 from .cli import Context, InputError, main, pass_ctx
 from .exports import FORMATS, ExportError, render, write_atomic
-from .store import queries
+from .store import Conflict, queries
 
 
 def _existing_store(c: Context):
@@ -64,8 +64,7 @@ def import_(c: Context, file: str, patient_ref: Optional[str], as_json: bool):
     record that proves the file is complete); a problem is reported with its line
     number and nothing is written. Prints the new session id as the last line.
     """
-    import sqlite3
-
+    from . import sessions
     from .exports.csv_export import CsvImportError, parse_file
     from .store.transfer import insert_session
 
@@ -74,13 +73,14 @@ def import_(c: Context, file: str, patient_ref: Optional[str], as_json: bool):
     except CsvImportError as e:
         raise InputError(str(e)) from None
     if patient_ref is not None:
-        if not patient_ref.strip():
-            raise InputError("--patient: must not be empty")
-        parsed.session["patient_ref"] = patient_ref.strip()
+        try:
+            parsed.session["patient_ref"] = sessions.patient_ref(patient_ref)
+        except sessions.RuleError as e:
+            raise InputError(f"--patient {patient_ref!r}: {e}") from None
     try:
         sid = insert_session(c.store(), parsed.session, parsed.baselines, parsed.readings, parsed.alerts,
                              parsed.events)
-    except sqlite3.IntegrityError as e:  # a backstop: parse_file checks the keys; the transaction rolled back
+    except Conflict as e:  # a backstop: parse_file checks the keys; the transaction rolled back
         raise InputError(f"{file}: cannot import: {e}; nothing was written") from None
     if parsed.closed_on_import:
         click.echo("note: the session was still running when exported; the imported copy is marked ended",

@@ -163,15 +163,3 @@ class Baseline:
     source: str  # "computed" | "provisional" | "entered"
     ts: float
     n: int = 0
-
-
-
-def session_fields_for(event: Event, state: str) -> dict:
-    """How a charted event moves the session: baseline → infusion → recovery → ended."""
-    if event.type == "infusion_start" and state == "baseline":
-        return {"state": "infusion", "infusion_start": event.ts}
-    if event.type == "infusion_stop" and state in ("baseline", "infusion"):
-        return {"state": "recovery", "infusion_end": event.ts}
-    if event.type == "session_end" and state != "ended":
-        return {"state": "ended", "ended_at": event.ts, "ended_by": event.author or None}
-    return {}

@@ -12,6 +12,8 @@ from .model import Alert, Baseline, DeviceSignal, Event, Reading
 from .protocol import Protocol
 from .store import Store, queries
 
+BASELINE_PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map")
+
 
 class SessionRecorder:
     def __init__(self, store: Store, session_id: int, protocol: Protocol):
@@ -39,17 +41,14 @@ class SessionRecorder:
                 rec.engine.event(Event(e["ts"], "limit_change"), e["data"])
         baselines = [Baseline(p, b["value"], b["source"], b["ts"], b["n"] or 0)
                      for p, b in queries.baselines(store, session_id).items()]
-        last_bp = store.one("SELECT max(ts) AS t FROM readings WHERE session_id = ? AND parameter = 'sbp' "
-                            "AND status = 'ok'", (session_id,))["t"]
+        last_bp = queries.newest_reading_ts(store, session_id, "sbp", valid_only=True)
         alerts = queries.alerts(store, session_id)
         seq = max([int(a["key"].rsplit("#", 1)[1]) for a in alerts
                    if a["key"] and a["key"].rsplit("#", 1)[-1].isdigit()], default=0)
         rec.engine.restore(s["state"], s["infusion_start"], baselines, last_bp, seq)
         if s["state"] == "baseline":
             window = max(protocol.baseline_window_s, protocol.nibp_baseline_window_s)
-            for r in store.query("SELECT ts, parameter, value FROM readings WHERE session_id = ? AND ts >= ? "
-                                 "AND status = 'ok' AND value IS NOT NULL AND parameter IN "
-                                 "('hr', 'spo2', 'sbp', 'dbp', 'map') ORDER BY ts", (session_id, ts - window)):
+            for r in queries.valid_readings_since(store, session_id, ts - window, BASELINE_PARAMETERS):
                 rec.engine.baselines.observe(r["parameter"], r["ts"], r["value"])
         for a in alerts:
             if a["ended_at"] is None:
@@ -69,9 +68,9 @@ class SessionRecorder:
     def advance(self, ts: float) -> None:
         self._apply(self.engine.advance(ts))
 
-    def event(self, event: Event, data: Optional[dict] = None) -> int:
-        """Chart an event (simulate/replay) and apply it to the engine."""
-        event_id = self.store.record_event(self.session_id, event, data)
+    def event(self, event: Event, data: Optional[dict] = None, override: Optional[str] = None) -> int:
+        """Chart an event (simulate/replay) and apply it to the engine; override: see sessions.check_end."""
+        event_id = self.store.record_event(self.session_id, event, data, override=override)
         self.event_cursor = max(self.event_cursor, event_id)
         self._apply_event(event, data or {})
         return event_id

@@ -1,4 +1,4 @@
-"""The replay CSV contract (DESIGN.md): parse and validate a whole file before use.
+"""The replay CSV contract (docs/ARCHITECTURE.md, "Replay CSV"): parse and validate a whole file before use.
 
 `t_s,parameter,value,status`; `parameter` may be `event`, whose value is an event
 type or `note:free text`. Any problem is reported with its line number and nothing
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from . import sessions
 from .model import PARAMETERS, PHYSICAL_RANGES, STATUSES
 
 HEADER = ["t_s", "parameter", "value", "status"]
@@ -77,6 +78,7 @@ def parse_text(text: str, name: str = "<csv>") -> list[Row]:
     rows: list[Row] = []
     last_t = 0.0
     seen: dict[str, int] = {}  # event type -> line, to check the session's order
+    phase = "baseline"  # walked with the session rules, so a recording the page would refuse is refused
     try:
         for fields in reader:
             line = reader.line_num
@@ -90,10 +92,13 @@ def parse_text(text: str, name: str = "<csv>") -> list[Row]:
             if row.event in ("infusion_start", "infusion_stop", "session_end"):
                 if row.event in seen:
                     raise ReplayError(f"{name}: line {line}: a second {row.event} (first on line {seen[row.event]})")
-                if row.event == "infusion_start" and "infusion_stop" in seen:
-                    raise ReplayError(f"{name}: line {line}: infusion_start after infusion_stop "
-                                      f"(line {seen['infusion_stop']})")
                 seen[row.event] = line
+            if row.event:
+                try:
+                    sessions.check_entry(row.event, phase)
+                except sessions.RuleError as e:
+                    raise ReplayError(f"{name}: line {line}: {e}") from None
+                phase = sessions.phase_after(row.event, phase) or phase
             last_t = row.t_s
             rows.append(row)
     except csv.Error as e:

@@ -186,7 +186,7 @@ def live_chairs(store, protocol):
     runs live acquisition into the test's SQLite file; returns {chair: (Chair, session id)}.
     Acquisition is stopped after the test."""
     from monitor.acquisition import Acquisition
-    from monitor.chairs import build_chair
+    from monitor.clinic_config import build_chair
     running = []
 
     def start(specs: dict, configure=None) -> dict:

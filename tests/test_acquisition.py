@@ -6,8 +6,9 @@ import time
 import pytest
 
 from conftest import wait_until
-from monitor.acquisition import Acquisition, Chair
-from monitor.chairs import ConfigError, build_chair, load_clinic
+from monitor.acquisition import Acquisition
+from monitor.chairs import Chair
+from monitor.clinic_config import ConfigError, build_chair, load_clinic
 from monitor.model import Event
 from monitor.store import queries
 
@@ -43,7 +44,7 @@ def acquisition(store):
 
 
 def count(store, sid, parameter="hr"):
-    return store.query("SELECT count(*) AS n FROM readings WHERE session_id = ? AND parameter = ?",
+    return store._query("SELECT count(*) AS n FROM readings WHERE session_id = ? AND parameter = ?",
                        (sid, parameter))[0]["n"]
 
 
@@ -83,7 +84,7 @@ def test_page_events_reach_the_engine(store, protocol, acquisition):
 def test_session_opened_elsewhere_is_attached_and_ended(store, protocol, acquisition):
     chair = build_chair(store, protocol, "4", [{"spec": "sim:normal"}])
     acquisition([chair])
-    sid = store.create_session("WEB-1", "4", protocol.name, time.time())  # as the page does
+    sid = store.open_session("WEB-1", "4", protocol.name, time.time())[0]  # as the page does
     wait_until(lambda: count(store, sid) >= 2)
     store.record_event(sid, Event(time.time(), "session_end", "", "RN"))
     wait_until(lambda: chair.phase() == (None, None))
@@ -96,7 +97,7 @@ def test_session_opened_elsewhere_is_attached_and_ended(store, protocol, acquisi
 def test_one_open_session_per_chair(store, protocol):
     chair = build_chair(store, protocol, "1", [{"spec": "sim:normal"}])
     chair.open_session("A")
-    with pytest.raises(ValueError, match="already has open session"):
+    with pytest.raises(ValueError, match="has open session"):
         chair.open_session("B")
 
 
@@ -138,7 +139,7 @@ def _feed(rec, t0, start, seconds, hr):
 def test_restart_mid_infusion_keeps_baselines_limits_and_closes_stale_alerts(store, protocol):
     from monitor.recording import SessionRecorder
     t0 = 1_700_000_000.0
-    sid = store.create_session("R1", "5", protocol.name, t0)
+    sid = store.open_session("R1", "5", protocol.name, t0)[0]
     rec = SessionRecorder(store, sid, protocol)
     _feed(rec, t0, 0, 120, 74)
     rec.event(Event(t0 + 120, "infusion_start", "", "RN"))
@@ -169,7 +170,7 @@ def test_restart_mid_infusion_keeps_baselines_limits_and_closes_stale_alerts(sto
 def test_restart_during_baseline_keeps_the_history_for_the_median(store, protocol):
     from monitor.recording import SessionRecorder
     t0 = 1_700_000_000.0
-    sid = store.create_session("R2", "5", protocol.name, t0)
+    sid = store.open_session("R2", "5", protocol.name, t0)[0]
     rec = SessionRecorder(store, sid, protocol)
     _feed(rec, t0, 0, 200, 80)
     store.flush()
@@ -220,7 +221,7 @@ def test_impossible_device_values_are_flagged_not_alarmed(store, protocol):
 
 
 def test_clinic_toml_resumes_its_patient_and_refuses_another(store, protocol, tmp_path):
-    sid = store.create_session("P1", "1", protocol.name, 1_700_000_000.0)  # left open by a crash
+    sid = store.open_session("P1", "1", protocol.name, 1_700_000_000.0)[0]  # left open by a crash
     p = tmp_path / "clinic.toml"
     p.write_text('[chairs.1]\ndevices = ["sim:normal"]\npatient = "P1"\n')
     (chair,) = load_clinic(p, store, protocol)

@@ -41,7 +41,7 @@ def alarm_state(browser) -> dict:
 
 
 def seed(store, chair, *alerts) -> int:
-    sid = store.create_session(f"P-{chair}", chair, "ketamine-iv", time.time() - 600)
+    sid = store.open_session(f"P-{chair}", chair, "ketamine-iv", time.time() - 600)[0]
     for a in alerts:
         store.put_change(sid, a)
     store.flush()
@@ -86,16 +86,16 @@ def test_acknowledge_with_initials_persists_and_releases_latch(browser, live):
     store, srv = live
     sid = seed(store, "B", alert("bp_critical#1", "bp_critical", "high", "BP 190/104: SBP 190 ≥ 180",
                                  ended=time.time() - 30, value=190, limit=180))
-    aid = store.one("SELECT id FROM alerts WHERE session_id = ?", (sid,))["id"]
+    aid = store._one("SELECT id FROM alerts WHERE session_id = ?", (sid,))["id"]
     browser.get(srv.url + "/chair/B")
     button = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'[data-alert-id="{aid}"] .btn-ack'),
                         timeout=30)[0]
     button.click()
     wait_until(lambda: "Initials:" in text_of(browser, "#bed-ack-status"))
-    assert store.one("SELECT acknowledged_at FROM alerts WHERE id = ?", (aid,))["acknowledged_at"] is None
+    assert store._one("SELECT acknowledged_at FROM alerts WHERE id = ?", (aid,))["acknowledged_at"] is None
     browser.find_element(By.ID, "bed-user-initials").send_keys("rn")
     browser.find_element(By.CSS_SELECTOR, f'[data-alert-id="{aid}"] .btn-ack').click()
-    row = wait_until(lambda: store.one("SELECT acknowledged_by, acknowledged_at FROM alerts WHERE id = ? "
+    row = wait_until(lambda: store._one("SELECT acknowledged_by, acknowledged_at FROM alerts WHERE id = ? "
                                        "AND acknowledged_at IS NOT NULL", (aid,)))
     assert row["acknowledged_by"] == "RN" and abs(row["acknowledged_at"] - time.time()) < 60
     assert "Acknowledged alarm (RN" in text_of(browser, "#bed-ack-status")

@@ -23,7 +23,7 @@ def ops(patch) -> list[dict]:
 
 def make_session(store, n: int, chair="4") -> tuple[int, float]:
     t0 = time.time() - n
-    sid = store.create_session("P", chair, "ketamine-iv", t0)
+    sid = store.open_session("P", chair, "ketamine-iv", t0)[0]
     for i in range(n):
         store.put_reading(sid, Reading(t0 + i, "hr", 70 + i % 5, "ok", "ox"))
         store.put_reading(sid, Reading(t0 + i, "spo2", 97, "ok", "ox"))
@@ -95,7 +95,7 @@ def test_alarm_board_rendered_on_change_with_latch_and_kinds(store, protocol):
     assert [(a["priority"], a["latched"], a["acked"]) for a in data] == [("high", True, False), ("medium", False, False)]
     assert "Alarm history" not in str(out["bed-history.children"]) and "SBP 186" in str(out["bed-history.children"])
     state = out["bed-state.data"]
-    store.record_event(sid, Event(t + 1, "session_end", "", "RN"))
+    store.record_event(sid, Event(t + 1, "session_end", "", "RN"), override="test: ended over the alarm")
     out = tick(store, protocol, state)
     assert out["bed-alarm-data.data"] == []  # an ended session no longer sounds
     assert out["bed-alarms.children"][0].className.startswith("alarm alarm-high")  # but stays shown
@@ -108,11 +108,11 @@ def test_statements_per_tick_do_not_depend_on_session_length(store, protocol):
         store.record_event(sid, Event(t, "note", "x", "RN"))
         state = tick(store, protocol, {"chair": chair, "session_id": None})["bed-state.data"]
         seen: list[str] = []
-        store.reader().set_trace_callback(seen.append)
+        store._reader().set_trace_callback(seen.append)
         try:
             tick(store, protocol, state)
         finally:
-            store.reader().set_trace_callback(None)
+            store._reader().set_trace_callback(None)
         history = [s for s in seen if "FROM readings" in s and "id >" not in s and "LIMIT 1" not in s
                    and "max(" not in s]
         assert history == []  # readings only by cursor or single-row lookups

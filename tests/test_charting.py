@@ -14,7 +14,7 @@ from monitor.web import alarms, bedside, charting, limits, recovery
 
 @pytest.fixture
 def session(store):
-    sid = store.create_session("P1", "7", "ketamine-iv", time.time() - 600)
+    sid = store.open_session("P1", "7", "ketamine-iv", time.time() - 600)[0]
     return sid, {"chair": "7", "session_id": sid}
 
 
@@ -46,7 +46,7 @@ def test_rejected_entries_write_nothing(store, session):
     assert queries.events(store, sid) == []
     store.record_event(sid, Event(time.time(), "session_end", "", "RN"))
     msg, ok = charting.manual_vitals_action(store, state, "rn", "120", "80", "", "", None, [])
-    assert not ok and msg == f"Not recorded: session {sid} has ended"
+    assert not ok and msg == "Not recorded: The session has ended: only a late note can be added."
     assert [e["type"] for e in queries.events(store, sid)] == ["session_end"]
 
 
@@ -74,7 +74,7 @@ def test_baseline_and_limit_changes_reach_the_engine(store, protocol, session):
 
 def test_acknowledge_persists_initials_and_time(store, session):
     sid, state = session
-    other = store.create_session("P2", "8", "ketamine-iv", 0.0)
+    other = store.open_session("P2", "8", "ketamine-iv", 0.0)[0]
     store.put_change(sid, Alert("bp_critical#1", "bp_critical", "sbp", "physiological", "high", 100.0, 186, 180,
                                 "BP 186/100: SBP 186 ≥ 180", ended_at=400.0))
     store.put_change(sid, Alert("hr_high#2", "hr_high", "hr", "physiological", "medium", 150.0, 125, 120,
@@ -87,7 +87,7 @@ def test_acknowledge_persists_initials_and_time(store, session):
     assert alarms.acknowledge_action(store, foreign["id"], "rn", state)[0] == "That alarm is not on this chair."
     msg, cls = alarms.acknowledge_action(store, latched["id"], "rn", state, now=500.0)
     assert cls.endswith("form-ok") and msg.startswith("Acknowledged alarm (RN")
-    row = store.one("SELECT acknowledged_by, acknowledged_at FROM alerts WHERE id = ?", (latched["id"],))
+    row = store._one("SELECT acknowledged_by, acknowledged_at FROM alerts WHERE id = ?", (latched["id"],))
     assert (row["acknowledged_by"], row["acknowledged_at"]) == ("RN", 500.0)
     assert [a["id"] for a in queries.alarm_board(store, sid)] == [medium["id"]]  # the latch is released
     assert alarms.acknowledge_action(store, latched["id"], "cd", state)[0] == "Already acknowledged."
@@ -112,22 +112,24 @@ def test_end_session_records_who_and_when(store, session):
 
 def test_aldrete_prefilled_from_data_and_recorded(store, protocol, session):
     sid, state = session
+    store.record_event(sid, Event(time.time() - 3500, "infusion_start", "", "RN"))
+    store.record_event(sid, Event(time.time() - 600, "infusion_stop", "", "RN"))  # the checklist is for recovery
     now = time.time()
     store.put_change(sid, Baseline("sbp", 122, "computed", now - 3000, 3))
     for p, v in (("sbp", 150), ("dbp", 88), ("spo2", 97)):
         store.put_reading(sid, Reading(now - 5, p, v, "ok", "dev"))
     store.flush()
     charting.manual_vitals_action(store, state, "rn", "", "", "14", "", "A", ["o2"])
-    pre = recovery.prefill(store, sid, now)
+    pre = recovery.prefill(store, sid, now, protocol)
     assert pre["circulation"][0] == 1 and pre["circulation"][1].startswith("SBP 150 vs baseline 122 (+28 mmHg)")
     assert pre["spo2"] == (1, "SpO2 97 % on oxygen (last charted)")
     raw = {"activity": "2", "respiration": "2", "circulation": "1", "consciousness": "2", "spo2": "1"}
-    msg, ok = recovery.aldrete_action(store, state, "rn", raw)
+    msg, ok = recovery.aldrete_action(store, protocol, state, "rn", raw)
     assert ok and msg == "Recorded: Modified Aldrete 8/10: not ready (needs ≥ 9) (RN)."
     ev = [e for e in queries.events(store, sid) if e["type"] == "aldrete"][0]
     assert ev["data"]["total"] == 8 and ev["data"]["ready"] is False and ev["data"]["circulation"] == 1
     assert "SBP 150" in ev["data"]["basis"]["circulation"]
-    msg, ok = recovery.aldrete_action(store, state, "rn", {**raw, "spo2": None})
+    msg, ok = recovery.aldrete_action(store, protocol, state, "rn", {**raw, "spo2": None})
     assert not ok and msg == "SpO2: choose a score"
 
 

@@ -37,7 +37,7 @@ def event_marks(browser) -> int:
 def test_manual_vitals_validation_messages_then_recorded_on_trend(browser, server, db_path):
     store = Store(db_path)
     t0 = time.time() - 120
-    sid = store.create_session("P-M", "M", "ketamine-iv", t0)
+    sid = store.open_session("P-M", "M", "ketamine-iv", t0)[0]
     for i in range(120):
         store.put_reading(sid, Reading(t0 + i, "hr", 72, "ok", "ox"))
     store.flush()

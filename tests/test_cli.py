@@ -199,7 +199,7 @@ def test_port_in_use_is_a_clear_error(db_path):
 def test_end_session_closes_an_open_session(cli, db_path):
     from monitor.store import Store
     store = Store(db_path)
-    sid = store.create_session("OPEN-1", "4", "ketamine-iv", 1_700_000_000.0)
+    sid = store.open_session("OPEN-1", "4", "ketamine-iv", 1_700_000_000.0)[0]
     store.close()
     bad = cli("end-session", "--session", sid, "--by", "x1")
     assert bad.returncode == 2 and "initials are 2-4 letters" in bad.stderr
@@ -208,13 +208,13 @@ def test_end_session_closes_an_open_session(cli, db_path):
     (s,) = json.loads(cli("sessions", "--json").stdout)
     assert s["state"] == "ended" and s["ended_at"]
     again = cli("end-session", "--session", sid, "--by", "kb")
-    assert again.returncode == 2 and "already ended" in again.stderr
+    assert again.returncode == 2 and "has ended" in again.stderr
 
 
 def test_acquire_again_resumes_the_same_patients_open_session(cli, db_path):
     from monitor.store import Store
     store = Store(db_path)
-    sid = store.create_session("R1", "5", "ketamine-iv", 1_700_000_000.0)  # left open by a killed acquire
+    sid = store.open_session("R1", "5", "ketamine-iv", 1_700_000_000.0)[0]  # left open by a killed acquire
     store.close()
     other = cli("acquire", "--device", "sim:normal", "--chair", "5", "--patient", "R2", "--duration", "1")
     assert other.returncode == 2 and "open session" in other.stderr and "R1" in other.stderr

@@ -36,14 +36,14 @@ def import_text(store: Store, text: str, patient_ref=None) -> int:
 
 
 def rows(store: Store, sid: int) -> dict:
-    return {name: [tuple(r.values()) for r in store.query(sql, (sid,))] for name, sql in TABLES.items()}
+    return {name: [tuple(r.values()) for r in store._query(sql, (sid,))] for name, sql in TABLES.items()}
 
 
 @pytest.fixture
 def rich_session(store, protocol):
     """The hand session plus what review adds later: an acknowledgement, a note with data."""
     sid = replay_hand_session(store, protocol)
-    crit = store.one("SELECT id, started_at FROM alerts WHERE session_id = ? AND rule = 'bp_critical'", (sid,))
+    crit = store._one("SELECT id, started_at FROM alerts WHERE session_id = ? AND rule = 'bp_critical'", (sid,))
     store.acknowledge(crit["id"], "RN Ávila", crit["started_at"] + 12.345678)
     store.record_event(sid, Event(crit["started_at"] + 100.0, "note", "BP rechecked, \"fine\"\nnext line", "dr x"),
                        {"sbp": 131, "comment": "après"})
@@ -89,7 +89,7 @@ def test_tidy_columns_and_records(store, rich_session):
 
 
 def test_open_session_import_is_closed(store, protocol):
-    sid = store.create_session("PT-RUN", "1", protocol.name, T0)
+    sid = store.open_session("PT-RUN", "1", protocol.name, T0)[0]
     store.record_event(sid, Event(T0 + 1.0, "note", "still running", "rn"))
     parsed = parse_text(to_csv(store, sid))
     assert parsed.closed_on_import and parsed.session["state"] == "ended"
@@ -97,7 +97,7 @@ def test_open_session_import_is_closed(store, protocol):
 
 
 def test_empty_session_round_trips_with_its_end_record(store, protocol, tmp_path):
-    sid = store.create_session("PT-EMPTY", "2", protocol.name, T0)
+    sid = store.open_session("PT-EMPTY", "2", protocol.name, T0)[0]
     text = to_csv(store, sid)
     assert text.splitlines()[-1].endswith('"{""baselines"": 0, ""readings"": 0, ""alerts"": 0, ""events"": 0}"')
     parsed = parse_text(text)
@@ -140,14 +140,14 @@ T0 = 1_700_000_000.0  # 2023-11-14, a plausible session start
 def test_bad_files_name_the_line_and_import_nothing(store, rich_session, mutate, line, words):
     lines = _text(store, rich_session)
     text = mutate(lines)
-    before = store.one("SELECT count(*) AS n FROM sessions")["n"]
+    before = store._one("SELECT count(*) AS n FROM sessions")["n"]
     with pytest.raises(CsvImportError) as e:
         import_text(store, text)
     msg = str(e.value)
     assert words in msg
     if line is not None:
         assert f"line {line}:" in msg
-    assert store.one("SELECT count(*) AS n FROM sessions")["n"] == before
+    assert store._one("SELECT count(*) AS n FROM sessions")["n"] == before
 
 
 def _set(record: str, col: str, value, nth: int = 0, also: dict = None, **where):
@@ -212,17 +212,17 @@ def _meta(**changes):
 ])
 def test_implausible_files_are_refused_with_line_and_field(store, rich_session, mutate, words):
     text, line = mutate(to_csv(store, rich_session))
-    before = store.one("SELECT count(*) AS n FROM sessions")["n"]
+    before = store._one("SELECT count(*) AS n FROM sessions")["n"]
     with pytest.raises(CsvImportError) as e:
         import_text(store, text)
     assert str(e.value).startswith(f"export.csv: line {line}: ") and words in str(e.value), str(e.value)
     assert "\n" not in str(e.value)
-    assert store.one("SELECT count(*) AS n FROM sessions")["n"] == before
+    assert store._one("SELECT count(*) AS n FROM sessions")["n"] == before
 
 
 def test_technical_alerts_of_the_engine_import(store, protocol):
     """The parameters the engine files technical alarms under (device, spo2, sbp) all load."""
-    sid = store.create_session("PT-TECH", "3", protocol.name, T0)
+    sid = store.open_session("PT-TECH", "3", protocol.name, T0)[0]
     from monitor.model import Alert
     for i, (rule, parameter) in enumerate([("device_disconnected", "device"), ("oximeter_signal_lost", "spo2"),
                                            ("nibp_failed", "sbp"), ("nibp_overdue", "sbp")]):
@@ -239,11 +239,11 @@ def test_a_file_cut_short_is_refused_as_truncated(store, protocol, keep):
     sid = simulate(store, protocol, "sensor-off", seed=4).session_id
     lines = to_csv(store, sid).splitlines(keepends=True)
     assert len(lines) > keep
-    before = store.one("SELECT count(*) AS n FROM sessions")["n"]
+    before = store._one("SELECT count(*) AS n FROM sessions")["n"]
     with pytest.raises(CsvImportError) as e:
         import_text(store, "".join(lines[:keep]))  # `head -n keep`
     assert str(e.value) == f"export.csv: file ends at line {keep} without its end record: truncated?"
-    assert store.one("SELECT count(*) AS n FROM sessions")["n"] == before
+    assert store._one("SELECT count(*) AS n FROM sessions")["n"] == before
 
 
 def test_a_file_cut_mid_row_is_refused(store, rich_session):
@@ -276,7 +276,7 @@ def test_blank_lines_after_the_end_record_are_fine(store, rich_session):
 def test_insert_failure_rolls_back_everything(store, rich_session):
     parsed = parse_text(to_csv(store, rich_session))
     parsed.alerts.append(dict(parsed.alerts[0]))  # duplicate (session_id, key): the insert fails at the end
-    counts = {t: store.one(f"SELECT count(*) AS n FROM {t}")["n"] for t in ("sessions", "readings", "events")}
+    counts = {t: store._one(f"SELECT count(*) AS n FROM {t}")["n"] for t in ("sessions", "readings", "events")}
     with pytest.raises(Exception):
         insert_session(store, parsed.session, parsed.baselines, parsed.readings, parsed.alerts, parsed.events)
-    assert {t: store.one(f"SELECT count(*) AS n FROM {t}")["n"] for t in counts} == counts
+    assert {t: store._one(f"SELECT count(*) AS n FROM {t}")["n"] for t in counts} == counts

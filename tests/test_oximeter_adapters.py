@@ -129,11 +129,11 @@ def _rows(store, session_id, parameter=None):
     if parameter:
         sql += " AND parameter = ?"
         args.append(parameter)
-    return store.query(sql + " ORDER BY ts, id", args)
+    return store._query(sql + " ORDER BY ts, id", args)
 
 
 def _alerts(store, session_id):
-    return store.query("SELECT * FROM alerts WHERE session_id = ? ORDER BY started_at", (session_id,))
+    return store._query("SELECT * FROM alerts WHERE session_id = ? ORDER BY started_at", (session_id,))
 
 
 def test_readings_land_in_sqlite_with_the_values_each_device_sent(store, emulators, live_chairs):
@@ -155,9 +155,9 @@ def test_readings_land_in_sqlite_with_the_values_each_device_sent(store, emulato
             assert set(values) <= {float(getattr(s, field)) for s in sent}, (kind, parameter, values)
         ts = [r["ts"] for r in rows if r["parameter"] == "hr"]
         assert all(b - a >= 1.0 for a, b in zip(ts, ts[1:])), f"{kind}: more than one reading a second"
-    wait_until(lambda: all(d["connected"] == 1 for d in store.query("SELECT * FROM devices WHERE chair IN "
+    wait_until(lambda: all(d["connected"] == 1 for d in store._query("SELECT * FROM devices WHERE chair IN "
                                                                     "('nonin','nonin-df8','masimo','contec')")))
-    kinds = {d["source"]: d["kind"] for d in store.query("SELECT source, kind FROM devices")}
+    kinds = {d["source"]: d["kind"] for d in store._query("SELECT source, kind FROM devices")}
     assert {kinds[f"chair{k}-{k}"] for k in OXIMETER_KINDS} == set(OXIMETER_KINDS)
     assert emus["contec"].starts >= 1
 

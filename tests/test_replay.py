@@ -45,7 +45,10 @@ def test_good_file_parses():
     ("t_s,parameter,value,status\n0,hr,70,\n1e12,hr,70,\n", 3, "milliseconds?"),
     ("t_s,parameter,value,status\n0,event,session_end,\n1,hr,70,\n", 3, "data after session_end (line 2)"),
     ("t_s,parameter,value,status\n0,event,infusion_start,\n9,event,infusion_start,\n", 3, "a second infusion_start"),
-    ("t_s,parameter,value,status\n0,event,infusion_stop,\n9,event,infusion_start,\n", 3, "after infusion_stop"),
+    ("t_s,parameter,value,status\n0,event,infusion_start,\n5,event,infusion_stop,\n9,event,infusion_start,\n", 4,
+     "a second infusion_start (first on line 2)"),
+    ("t_s,parameter,value,status\n0,hr,70,\n9,event,infusion_stop,\n", 3,
+     "Cannot stop the infusion: the session is in baseline"),
 ])
 def test_malformed_lines_are_named(text, line, words):
     with pytest.raises(ReplayError) as e:
@@ -103,7 +106,7 @@ def test_interrupted_max_speed_replay_leaves_nothing(store, protocol, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         replay(store, protocol, rows)
     for table in ("sessions", "readings", "events", "alerts"):
-        assert store.query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
+        assert store._query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
 
 
 def test_recording_without_session_end_is_closed(store, protocol):

@@ -16,7 +16,7 @@ from review_data import replay_hand_session
 def session_db(db_path, protocol):
     store = Store(db_path)
     sid = replay_hand_session(store, protocol, patient_ref="PT-CLI")
-    crit = store.one("SELECT id, started_at FROM alerts WHERE rule = 'bp_critical'")
+    crit = store._one("SELECT id, started_at FROM alerts WHERE rule = 'bp_critical'")
     store.acknowledge(crit["id"], "RN Lee", crit["started_at"] + 30)
     store.close()
     return sid

@@ -29,53 +29,53 @@ def test_summary_matches_hand_computed_values(store, protocol):
 
 def test_flagged_readings_never_make_a_peak(store, protocol):
     sid = replay_hand_session(store, protocol)
-    flagged = store.one("SELECT value FROM readings WHERE session_id = ? AND status = 'artifact'", (sid,))
+    flagged = store._one("SELECT value FROM readings WHERE session_id = ? AND status = 'artifact'", (sid,))
     assert flagged["value"] == 210  # stored, yet the peak is the valid 135
     assert summaries.summary(store, sid)["peak_hr"] == 135
 
 
 def test_ended_session_summary_is_stored_and_dropped_when_more_rows_land(store, protocol):
     sid = replay_hand_session(store, protocol)
-    assert store.one("SELECT 1 FROM session_summaries WHERE session_id = ?", (sid,)) is None
+    assert store._one("SELECT 1 FROM session_summaries WHERE session_id = ?", (sid,)) is None
     summaries.summary(store, sid)
-    cached = store.one("SELECT * FROM session_summaries WHERE session_id = ?", (sid,))
+    cached = store._one("SELECT * FROM session_summaries WHERE session_id = ?", (sid,))
     assert cached["peak_sbp"] == 185 and cached["alarms_medium"] == 3
     # a late batch for the session (e.g. the writer's last second) invalidates the cache
     store.put_reading(sid, Reading(cached["peak_sbp_at"] + 1, "sbp", 199.0, "ok", "late"))
     store.flush()
-    assert store.one("SELECT 1 FROM session_summaries WHERE session_id = ?", (sid,)) is None
+    assert store._one("SELECT 1 FROM session_summaries WHERE session_id = ?", (sid,)) is None
     assert summaries.summary(store, sid)["peak_sbp"] == 199
 
 
 def test_open_session_is_computed_on_the_fly_and_not_stored(store, protocol):
-    sid = store.create_session("PT-OPEN", "2", protocol.name, 1000.0)
+    sid = store.open_session("PT-OPEN", "2", protocol.name, 1000.0)[0]
     for k in range(5):
         store.put_reading(sid, Reading(1000.0 + k, "hr", 80.0 + k, "ok", "sim"))
     store.flush()
     s = summaries.summary(store, sid)
     assert s["peak_hr"] == 84 and s["duration_s"] == 4 and s["infusion_s"] is None
-    assert store.one("SELECT 1 FROM session_summaries WHERE session_id = ?", (sid,)) is None
+    assert store._one("SELECT 1 FROM session_summaries WHERE session_id = ?", (sid,)) is None
     store.record_event(sid, Event(1010.0, "session_end", "", "test"))
     assert summaries.summary(store, sid)["duration_s"] == 10
-    assert store.one("SELECT 1 FROM session_summaries WHERE session_id = ?", (sid,)) is not None
+    assert store._one("SELECT 1 FROM session_summaries WHERE session_id = ?", (sid,)) is not None
 
 
 def test_delete_session_removes_its_summary(store, protocol):
     sid = replay_hand_session(store, protocol)
     summaries.summary(store, sid)
     store.delete_session(sid)
-    assert store.one("SELECT count(*) AS n FROM session_summaries")["n"] == 0
+    assert store._one("SELECT count(*) AS n FROM session_summaries")["n"] == 0
 
 
 def _ended(store, protocol, patient, chair, started_at, high=False):
-    sid = store.create_session(patient, chair, protocol.name, started_at)
+    sid = store.open_session(patient, chair, protocol.name, started_at)[0]
     store.put_reading(sid, Reading(started_at + 5, "hr", 75.0, "ok", "sim"))
     if high:
-        store.execute("INSERT INTO alerts (session_id, key, rule, parameter, kind, priority, started_at, ended_at, "
+        store._execute("INSERT INTO alerts (session_id, key, rule, parameter, kind, priority, started_at, ended_at, "
                       "value, limit_value, message) VALUES (?, 'k1', 'bp_critical', 'sbp', 'physiological', 'high', "
                       "?, ?, 186, 180, 'SBP 186 ≥ 180')", (sid, started_at + 10, started_at + 20))
     store.flush()
-    store.record_event(sid, Event(started_at + 60, "session_end", "", "test"))
+    store.record_event(sid, Event(started_at + 60, "session_end", "", "test"), override="test history")
     return sid
 
 

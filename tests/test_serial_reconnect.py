@@ -10,12 +10,12 @@ from conftest import RecordingContext, wait_until
 
 
 def _alerts(store, session_id, rule):
-    return store.query("SELECT * FROM alerts WHERE session_id = ? AND rule = ? ORDER BY started_at",
+    return store._query("SELECT * FROM alerts WHERE session_id = ? AND rule = ? ORDER BY started_at",
                        (session_id, rule))
 
 
 def _spo2_after(store, session_id, ts):
-    return store.query("SELECT * FROM readings WHERE session_id = ? AND parameter = 'spo2' AND ts > ? "
+    return store._query("SELECT * FROM readings WHERE session_id = ? AND parameter = 'spo2' AND ts > ? "
                        "AND status = 'ok'", (session_id, ts))
 
 
@@ -39,7 +39,7 @@ def test_unplug_raises_device_disconnected_and_replug_ends_it(store, emulators, 
         assert (alert["kind"], alert["priority"], alert["ended_at"]) == ("technical", "medium", None)
         assert source in alert["message"]
         assert alert["started_at"] >= unplugged_at
-        status = wait_until(lambda: store.one("SELECT * FROM devices WHERE source = ? AND connected = 0",
+        status = wait_until(lambda: store._one("SELECT * FROM devices WHERE source = ? AND connected = 0",
                                               (source,)))
         assert status["error"], "the link's reason is kept for the page"
         assert not _spo2_after(store, sid, unplugged_at + 1.0), "no readings while unplugged"
@@ -53,7 +53,7 @@ def test_unplug_raises_device_disconnected_and_replug_ends_it(store, emulators, 
         (alert,) = _alerts(store, sid, "device_disconnected")
         assert alert["ended_at"] >= replugged_at
         source = chair.devices[0].source
-        wait_until(lambda: store.one("SELECT * FROM devices WHERE source = ? AND connected = 1", (source,)))
+        wait_until(lambda: store._one("SELECT * FROM devices WHERE source = ? AND connected = 1", (source,)))
     assert emus["contec"].starts >= 2, "the adapter restarts the Contec stream after a replug"
 
 

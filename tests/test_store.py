@@ -8,7 +8,8 @@ import pytest
 import sqlite_utils
 
 from monitor.model import Alert, Baseline, Event, Reading
-from monitor.store import SCHEMA_VERSION, Store, StoreError, queries
+from monitor.sessions import RuleError
+from monitor.store import SCHEMA_VERSION, Store, StoreError, StoreUnavailable, queries
 
 DESIGN_COLUMNS = {
     "sessions": ["id", "patient_ref", "chair", "protocol", "state", "started_at", "infusion_start",
@@ -35,7 +36,7 @@ def test_schema_matches_design(store, db_path):
 def test_reopen_is_idempotent(db_path):
     Store(db_path).close()
     s = Store(db_path)
-    assert s.query("SELECT count(*) AS n FROM sessions")[0]["n"] == 0
+    assert s._query("SELECT count(*) AS n FROM sessions")[0]["n"] == 0
     s.close()
 
 
@@ -57,15 +58,15 @@ def test_not_a_database_is_a_clear_error(tmp_path):
 
 def test_readonly_store_cannot_write(store, db_path):
     ro = Store(db_path, readonly=True)
-    assert ro.query("SELECT count(*) AS n FROM sessions")[0]["n"] == 0
+    assert ro._query("SELECT count(*) AS n FROM sessions")[0]["n"] == 0
     with pytest.raises(StoreError):
-        ro.create_session("P", "1", "x", 0.0)
+        ro.open_session("P", "1", "x", 0.0)
     with pytest.raises(StoreError, match="no such database"):
         Store(db_path.parent / "missing.db", readonly=True)
 
 
 def test_batched_writes_land_in_one_flush(store):
-    sid = store.create_session("P1", "1", "ketamine-iv", 100.0)
+    sid = store.open_session("P1", "1", "ketamine-iv", 100.0)[0]
     for i in range(500):
         store.put_reading(sid, Reading(100.0 + i, "hr", 70 + i % 5, "ok", "ox"))
     assert queries.max_reading_id(store, sid) == 0  # nothing until the batch commits
@@ -74,7 +75,7 @@ def test_batched_writes_land_in_one_flush(store):
 
 
 def test_alert_upsert_by_key_keeps_acknowledgement(store):
-    sid = store.create_session("P1", "1", "ketamine-iv", 0.0)
+    sid = store.open_session("P1", "1", "ketamine-iv", 0.0)[0]
     a = Alert("hr_high#1", "hr_high", "hr", "physiological", "medium", 10.0, 125, 120, "HR 125 > 120")
     store.put_change(sid, a)
     store.flush()
@@ -91,21 +92,21 @@ def test_alert_upsert_by_key_keeps_acknowledgement(store):
 
 
 def test_record_event_moves_session_state(store):
-    sid = store.create_session("P1", "1", "ketamine-iv", 0.0)
+    sid = store.open_session("P1", "1", "ketamine-iv", 0.0)[0]
     store.record_event(sid, Event(60.0, "infusion_start", "", "RN"))
     store.record_event(sid, Event(2460.0, "infusion_stop", "", "RN"))
     s = queries.session(store, sid)
     assert (s["state"], s["infusion_start"], s["infusion_end"]) == ("recovery", 60.0, 2460.0)
     store.record_event(sid, Event(3000.0, "session_end", "", "RN"))
     assert queries.session(store, sid)["ended_by"] == "RN"
-    with pytest.raises(StoreError, match="ended"):
+    with pytest.raises(RuleError, match="ended"):
         store.record_event(sid, Event(3001.0, "infusion_start"))
     with pytest.raises(StoreError, match="no session"):
         store.record_event(999, Event(1.0, "note", "x"))
 
 
 def test_concurrent_reader_while_writer_runs(store, db_path):
-    sid = store.create_session("P1", "1", "ketamine-iv", 0.0)
+    sid = store.open_session("P1", "1", "ketamine-iv", 0.0)[0]
     store.flush_interval = 0.02
     store.start_writer()
     reader = Store(db_path, readonly=True)
@@ -115,7 +116,7 @@ def test_concurrent_reader_while_writer_runs(store, db_path):
     def read():
         try:
             while not done.is_set():
-                n = reader.query("SELECT count(*) AS n FROM readings WHERE session_id = ?", (sid,))[0]["n"]
+                n = reader._query("SELECT count(*) AS n FROM readings WHERE session_id = ?", (sid,))[0]["n"]
                 seen.append(n)
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
@@ -129,21 +130,21 @@ def test_concurrent_reader_while_writer_runs(store, db_path):
     t.join()
     assert errors == []
     assert seen == sorted(seen)  # counts only grow: readers see whole batches
-    assert Store(db_path, readonly=True).query("SELECT count(*) AS n FROM readings")[0]["n"] == 3000
+    assert Store(db_path, readonly=True)._query("SELECT count(*) AS n FROM readings")[0]["n"] == 3000
 
 
 def test_delete_session_removes_everything(store):
-    sid = store.create_session("P1", "1", "ketamine-iv", 0.0)
+    sid = store.open_session("P1", "1", "ketamine-iv", 0.0)[0]
     store.put_reading(sid, Reading(1.0, "hr", 70, "ok", "ox"))
     store.record_event(sid, Event(2.0, "note", "hello"))
     store.delete_session(sid)
     for table in ("sessions", "readings", "events"):
-        assert store.query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
+        assert store._query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
 
 
 def test_failed_commit_keeps_the_batch_for_the_next_flush(store, monkeypatch):
     import monitor.store.db as dbmod
-    sid = store.create_session("P1", "1", "ketamine-iv", 0.0)
+    sid = store.open_session("P1", "1", "ketamine-iv", 0.0)[0]
     for i in range(10):
         store.put_reading(sid, Reading(float(i), "hr", 70.0, "ok", "ox"))
     store.put_change(sid, Alert("hr_high#1", "hr_high", "hr", "physiological", "medium", 5.0, 125, 120, "m"))
@@ -152,7 +153,7 @@ def test_failed_commit_keeps_the_batch_for_the_next_flush(store, monkeypatch):
     def disk_full(*a, **k):
         raise sqlite3.OperationalError("database or disk is full")
     monkeypatch.setattr(dbmod, "_upsert_alert", disk_full)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreUnavailable, match="disk is full"):  # a StoreError, never the driver's own
         store.flush()
     assert queries.readings(store, sid) == []  # rolled back as a whole
     assert store.pending == 11

@@ -15,7 +15,7 @@ from adapters.registry import DeviceSpecError, make_device, split_spec
 from adapters.sim.physiology import INFUSION_START_S
 from adapters.suntech_adapter import LINK_LOST_DETAIL, TIMEOUT_DETAIL, SunTechNibp
 from monitor.acquisition import Acquisition
-from monitor.chairs import build_chair
+from monitor.clinic_config import build_chair
 from monitor.store import queries
 
 from conftest import wait_until
@@ -54,7 +54,7 @@ def bp_rows(store, session_id):
 
 
 def device_row(store):
-    return store.one("SELECT * FROM devices WHERE source = ?", (SOURCE,))
+    return store._one("SELECT * FROM devices WHERE source = ?", (SOURCE,))
 
 
 def test_full_cycle_writes_a_bp_measurement_to_sqlite(store, protocol, suntech_emulator):
@@ -103,7 +103,7 @@ def test_abort_command_stops_the_running_measurement(store, protocol, suntech_em
         store.request_command("1", "nibp:abort", time.time(), by="nurse")
         wait_until(lambda: emulator.count("abort") == 1 and not emulator.measuring)
         wait_until(lambda: chair.pressures[-1] is None)
-        command = wait_until(lambda: store.one("SELECT * FROM commands WHERE done_at IS NOT NULL"))
+        command = wait_until(lambda: store._one("SELECT * FROM commands WHERE done_at IS NOT NULL"))
     assert command["command"] == "nibp:abort"
     assert emulator.measurements_completed == 0
     assert "get_bp_data" not in emulator.commands

@@ -1,4 +1,4 @@
-"""Alarm engine: pure, clock-free; imports nothing from web, store or adapters."""
+"""Alarm engine: pure, clock-free; imports only the model, the protocol and the (pure) session rules."""
 from .engine import AlertEngine, Change
 
 __all__ = ["AlertEngine", "Change"]

@@ -1,4 +1,4 @@
-"""The patient's own reference values, per DESIGN.md: medians before infusion start."""
+"""The patient's own reference values, per docs/ARCHITECTURE.md: medians before infusion start."""
 from __future__ import annotations
 
 from collections import deque

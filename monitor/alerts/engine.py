@@ -12,6 +12,7 @@ from typing import Optional, Union
 
 from ..model import CONTINUOUS, LABELS, OPERATOR_SYMBOLS, Alert, Baseline, DeviceSignal, Event, Reading
 from ..protocol import Protocol, Rule
+from ..sessions import TRANSITIONS, phase_after
 from .baseline import BaselineTracker
 
 Change = Union[Alert, Baseline]
@@ -133,20 +134,21 @@ class AlertEngine:
         out = self.advance(event.ts)
         data = data or {}
         t = event.type
-        if t == "infusion_start" and self.state == "baseline":
+        nxt = phase_after(t, self.state)  # the session rules decide; a refused move changes nothing
+        if nxt == "infusion":
             self.state, self.infusion_start = "infusion", event.ts
             out += self.baselines.freeze(event.ts)
             out += self._end_out_of_state(event.ts)
-        elif t == "infusion_stop" and self.state in ("baseline", "infusion"):
-            if self.state == "baseline":
-                out += self.baselines.freeze(event.ts)
+        elif nxt == "recovery":
             self.state = "recovery"
             out += self._end_technical("nibp_overdue", event.ts)
             out += self._end_out_of_state(event.ts)
-        elif t == "session_end" and self.state != "ended":
+        elif nxt == "ended":
             out += self._flush()
             self.state = "ended"
             out += self._end_all(event.ts)
+        elif t in TRANSITIONS:
+            pass
         elif t == "baseline_set":
             for k, v in data.items():
                 if k in ("hr", "spo2", "sbp", "dbp", "map") and isinstance(v, (int, float)):

@@ -3,20 +3,24 @@
 Readings arrive at several per second per chair; committing each one would cost
 an fsync apiece. They queue here and a writer thread commits about once a second,
 in one transaction, so a crash loses at most the last second and never half a batch.
+
+The interface is driver-neutral: callers get plain dicts and `StoreError`s, never a
+sqlite3 row, cursor, connection or exception, so a PostgreSQL store can stand in.
+SQL stays in this package (see docs/ARCHITECTURE.md, "The store").
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
-import sqlite_utils
-
-from ..model import Alert, Event, Reading, session_fields_for
+from .. import sessions
+from ..model import Alert, Event, Reading
 from .schema import migrate
 
 log = logging.getLogger("infusion_monitor.store")
@@ -24,6 +28,35 @@ log = logging.getLogger("infusion_monitor.store")
 
 class StoreError(RuntimeError):
     """The database cannot be opened or used; the message names the file."""
+
+
+class StoreUnavailable(StoreError):
+    """The database is busy, locked, full or unreadable: nothing was written; try again."""
+
+
+class NotFound(StoreError):
+    """No such session or alarm."""
+
+
+class Conflict(StoreError):
+    """The write clashes with what is stored (a duplicate key, a broken reference)."""
+
+
+class ReadOnlyStore(StoreError):
+    """A write to a store opened read-only."""
+
+
+@contextlib.contextmanager
+def _driver_errors(path: str) -> Iterator[None]:
+    """Turn the driver's exceptions into StoreErrors that name the file."""
+    try:
+        yield
+    except sqlite3.IntegrityError as e:
+        raise Conflict(f"{path}: {e}") from None
+    except sqlite3.OperationalError as e:  # locked, busy, disk full, I/O
+        raise StoreUnavailable(f"{path}: {e}") from None
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: {e}") from None
 
 
 def _connect(path: str, readonly: bool) -> sqlite3.Connection:
@@ -52,7 +85,6 @@ class Store:
         self._flush_lock = threading.Lock()
         self._writer_thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
-        self._flushed = threading.Condition()
         self._conn: Optional[sqlite3.Connection] = None
         if readonly:
             if not Path(self.path).exists():
@@ -68,63 +100,96 @@ class Store:
             raise StoreError(f"{self.path}: {e}") from None
         except (sqlite3.DatabaseError, OSError) as e:
             raise StoreError(f"{self.path}: cannot open database: {e}") from None
-        self.db = sqlite_utils.Database(self._conn)
 
     # ---------------------------------------------------------------- reading
-    def reader(self) -> sqlite3.Connection:
+    def _reader(self) -> sqlite3.Connection:
         """A connection for the calling thread (read-only when the store is)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path, readonly=True)
+            with _driver_errors(self.path):
+                conn = _connect(self.path, readonly=True)
             self._local.conn = conn
         return conn
 
-    def query(self, sql: str, params: Iterable = ()) -> list[dict]:
-        return [dict(r) for r in self.reader().execute(sql, tuple(params))]
+    def _query(self, sql: str, params: Iterable = ()) -> list[dict]:
+        with _driver_errors(self.path):
+            return [dict(r) for r in self._reader().execute(sql, tuple(params))]
 
-    def one(self, sql: str, params: Iterable = ()) -> Optional[dict]:
-        row = self.reader().execute(sql, tuple(params)).fetchone()
+    def _one(self, sql: str, params: Iterable = ()) -> Optional[dict]:
+        with _driver_errors(self.path):
+            row = self._reader().execute(sql, tuple(params)).fetchone()
         return dict(row) if row is not None else None
 
     # ---------------------------------------------------------- immediate writes
     def _require_writer(self):
         if self._conn is None:
-            raise StoreError(f"{self.path}: opened read-only")
+            raise ReadOnlyStore(f"{self.path}: opened read-only")
 
-    def execute(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
         self._require_writer()
-        with self._lock:
+        with self._lock, _driver_errors(self.path):
             return self._conn.execute(sql, tuple(params))
 
-    def transaction(self):
-        """`with store.transaction() as conn:` all-or-nothing under the writer lock."""
+    def _transaction(self):
+        """`with store._transaction() as conn:` all-or-nothing under the writer lock."""
         self._require_writer()
         return _Transaction(self)
 
-    def create_session(self, patient_ref: str, chair: str, protocol: str, started_at: float,
-                       source: str = "live") -> int:
-        cur = self.execute(
-            "INSERT INTO sessions (patient_ref, chair, protocol, state, started_at, source) "
-            "VALUES (?, ?, ?, 'baseline', ?, ?)", (patient_ref, chair, protocol, started_at, source))
-        return cur.lastrowid
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Everything written inside commits together or not at all (an import, a max-speed playback)."""
+        with self._transaction():
+            yield
 
-    def update_session(self, session_id: int, **fields) -> None:
-        cols = ", ".join(f"{k} = ?" for k in fields)
-        self.execute(f"UPDATE sessions SET {cols} WHERE id = ?", (*fields.values(), session_id))
+    def open_session(self, patient_ref: str, chair: str, protocol: str, started_at: float,
+                     source: str = "live", resume: bool = True) -> tuple[int, bool]:
+        """(session id, resumed): the chair's open session for this patient, else a new one.
 
-    def record_event(self, session_id: int, event: Event, data: Optional[dict] = None) -> int:
-        """Chart an event and move the session's state with it, in one transaction."""
-        with self.transaction() as conn:
+        Decided by sessions.open_or_resume inside one transaction, so two nurses (or a
+        nurse and a restarting acquisition) cannot open two sessions on one chair.
+        With resume=False (a playback) any open session on the chair is refused.
+        """
+        patient_ref = sessions.patient_ref(patient_ref)
+        with self._transaction() as conn:
+            current = conn.execute(
+                "SELECT id, patient_ref, state FROM sessions WHERE chair = ? AND state IN "
+                f"({_marks(sessions.OPEN_STATES)}) ORDER BY started_at DESC, id DESC LIMIT 1",
+                (chair, *sessions.OPEN_STATES)).fetchone()
+            current = dict(current) if current else None
+            resume_id = sessions.open_or_resume(current, chair, patient_ref)
+            if resume_id is not None:
+                if not resume:
+                    raise sessions.RuleError(f"chair {chair} already has open session {resume_id} "
+                                             f"for patient {patient_ref}")
+                return resume_id, True
+            cur = conn.execute(
+                "INSERT INTO sessions (patient_ref, chair, protocol, state, started_at, source) "
+                "VALUES (?, ?, ?, 'baseline', ?, ?)", (patient_ref, chair, protocol, started_at, source))
+            return cur.lastrowid, False
+
+    def record_event(self, session_id: int, event: Event, data: Optional[dict] = None,
+                     override: Optional[str] = None) -> int:
+        """Chart an event and move the session's state with it, in one transaction.
+
+        The session rules decide (sessions.check_entry, check_end, session_fields_for);
+        a refused entry raises sessions.RuleError and writes nothing.
+        """
+        with self._transaction() as conn:
             row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
-                raise StoreError(f"no session {session_id}")
-            if row["state"] == "ended" and event.type not in ("note",):
-                raise StoreError(f"session {session_id} has ended")
+                raise NotFound(f"no session {session_id}")
+            state = row["state"]
+            sessions.check_entry(event.type, state)
+            data = dict(data or {})
+            if event.type == "session_end":
+                data.update(sessions.check_end(_alarm_board(conn, session_id), override))
+            if sessions.is_late(event.type, state):
+                data["late"] = True
             cur = conn.execute(
                 "INSERT INTO events (session_id, ts, type, text, author, data) VALUES (?, ?, ?, ?, ?, ?)",
                 (session_id, event.ts, event.type, event.text, event.author,
                  json.dumps(data) if data else None))
-            fields = session_fields_for(event, row["state"])
+            fields = sessions.session_fields_for(event, state)
             if fields:
                 cols = ", ".join(f"{k} = ?" for k in fields)
                 conn.execute(f"UPDATE sessions SET {cols} WHERE id = ?", (*fields.values(), session_id))
@@ -133,29 +198,44 @@ class Store:
     def delete_session(self, session_id: int) -> None:
         """Remove a session and everything in it (an aborted import or simulation)."""
         self.flush()
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             for table in ("readings", "alerts", "events", "baselines", "session_summaries"):
                 conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
-    def acknowledge(self, alert_id: int, by: str, ts: float) -> bool:
-        cur = self.execute(
-            "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ? "
-            "WHERE id = ? AND acknowledged_at IS NULL", (ts, by, alert_id))
-        return cur.rowcount == 1
+    def acknowledge(self, alert_id: int, by: str, ts: float, session_id: Optional[int] = None) -> bool:
+        """Sign for an alarm; False when it was already signed for. With session_id, an alarm
+        of another session is NotFound (a page may only sign for its own chair)."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT session_id FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            if row is None or (session_id is not None and row["session_id"] != session_id):
+                raise NotFound(f"no alarm {alert_id} in session {session_id}")
+            cur = conn.execute(
+                "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ? "
+                "WHERE id = ? AND acknowledged_at IS NULL", (ts, by, alert_id))
+            return cur.rowcount == 1
 
     def request_command(self, chair: str, command: str, ts: float, by: str = "") -> int:
-        cur = self.execute(
+        cur = self._execute(
             "INSERT INTO commands (chair, command, requested_at, requested_by) VALUES (?, ?, ?, ?)",
             (chair, command, ts, by))
         return cur.lastrowid
+
+    def take_commands(self, chair: str, kind: str, ts: float) -> list[str]:
+        """The chair's pending commands of one kind (e.g. "nibp"), marked done as they are taken."""
+        with self._transaction() as conn:
+            rows = conn.execute("SELECT id, command FROM commands WHERE chair = ? AND done_at IS NULL "
+                                "ORDER BY id", (chair,)).fetchall()
+            mine = [r for r in rows if r["command"].split(":")[0] == kind]
+            conn.executemany("UPDATE commands SET done_at = ? WHERE id = ?", [(ts, r["id"]) for r in mine])
+        return [r["command"].split(":", 1)[1] for r in mine]
 
     def device_status(self, source: str, **fields) -> None:
         cols = ", ".join(fields)
         marks = ", ".join("?" for _ in fields)
         updates = ", ".join(f"{k} = excluded.{k}" for k in fields)
-        self.execute(f"INSERT INTO devices (source, {cols}) VALUES (?, {marks}) "
-                     f"ON CONFLICT(source) DO UPDATE SET {updates}", (source, *fields.values()))
+        self._execute(f"INSERT INTO devices (source, {cols}) VALUES (?, {marks}) "
+                      f"ON CONFLICT(source) DO UPDATE SET {updates}", (source, *fields.values()))
 
     # ----------------------------------------------------------- batched writes
     def put_reading(self, session_id: int, r: Reading) -> None:
@@ -195,7 +275,7 @@ class Store:
             return 0
         readings = [(sid, r.ts, r.parameter, r.value, r.source, r.status, r.detail)
                     for kind, sid, r in items if kind == "r"]
-        with self.transaction() as conn:
+        with self._transaction() as conn:
             conn.executemany(
                 "INSERT INTO readings (session_id, ts, parameter, value, source, status, detail) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)", readings)
@@ -204,8 +284,10 @@ class Store:
                     _upsert_alert(conn, sid, c)
                 elif kind == "b":
                     conn.execute(
-                        "INSERT OR REPLACE INTO baselines (session_id, parameter, value, source, ts, n) "
-                        "VALUES (?, ?, ?, ?, ?, ?)", (sid, c.parameter, c.value, c.source, c.ts, c.n))
+                        "INSERT INTO baselines (session_id, parameter, value, source, ts, n) "
+                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(session_id, parameter) DO UPDATE SET "
+                        "value = excluded.value, source = excluded.source, ts = excluded.ts, n = excluded.n",
+                        (sid, c.parameter, c.value, c.source, c.ts, c.n))
             # A cached review summary is stale once more of its session lands (summaries.py).
             conn.executemany("DELETE FROM session_summaries WHERE session_id = ?",
                              [(sid,) for sid in {sid for _, sid, _ in items}])
@@ -222,7 +304,7 @@ class Store:
             try:
                 self.flush()
                 last_error = ""
-            except sqlite3.Error as e:  # kept for the next attempt; say so once
+            except StoreError as e:  # kept for the next attempt; say so once
                 if str(e) != last_error:
                     log.error("writing %s failed, will retry (%d rows waiting): %s", self.path, self.pending, e)
                 last_error = str(e)
@@ -243,7 +325,7 @@ class Store:
 
 class _Transaction:
     """Re-entrant: a transaction opened inside another joins it, so a whole import or
-    max-speed playback commits (or rolls back) as one."""
+    max-speed playback commits (or rolls back) as one. Driver errors leave as StoreErrors."""
 
     def __init__(self, store: Store):
         self.store = store
@@ -253,7 +335,8 @@ class _Transaction:
         st._lock.acquire()
         if st._tx_depth == 0:
             try:
-                st._conn.execute("BEGIN IMMEDIATE")
+                with _driver_errors(st.path):
+                    st._conn.execute("BEGIN IMMEDIATE")
             except BaseException:
                 st._lock.release()
                 raise
@@ -264,11 +347,23 @@ class _Transaction:
         st = self.store
         st._tx_depth -= 1
         try:
-            if st._tx_depth == 0:
-                st._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            with _driver_errors(st.path):
+                if st._tx_depth == 0:
+                    st._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if isinstance(exc, sqlite3.Error):
+                    raise exc
         finally:
             st._lock.release()
         return False
+
+
+def _marks(values) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _alarm_board(conn: sqlite3.Connection, session_id: int) -> list[dict]:
+    from .queries import ALARM_BOARD_SQL
+    return [dict(r) for r in conn.execute(ALARM_BOARD_SQL, (session_id,))]
 
 
 def _upsert_alert(conn: sqlite3.Connection, session_id: int, a: Alert) -> None:

@@ -9,7 +9,20 @@ import json
 from datetime import datetime, timezone
 from typing import Optional
 
+from ..model import FLAGGED, PRIORITIES
+from ..sessions import OPEN_STATES
 from .db import Store
+
+# "A valid reading" in SQL: the model's meaning (status not flagged, a value present).
+VALID = f"status NOT IN ({', '.join(repr(f) for f in FLAGGED)}) AND value IS NOT NULL"
+_OPEN = f"state IN ({', '.join(repr(s) for s in OPEN_STATES)})"
+_PRIORITY_ORDER = "CASE priority " + " ".join(f"WHEN '{p}' THEN {i}" for i, p in enumerate(PRIORITIES)) + \
+    f" ELSE {len(PRIORITIES)} END"
+# What the bedside must show: active alerts, and ended high ones not yet acknowledged.
+ALARM_BOARD_SQL = (
+    "SELECT * FROM alerts WHERE session_id = ? AND (ended_at IS NULL OR "
+    "(priority = 'high' AND kind = 'physiological' AND acknowledged_at IS NULL)) "
+    f"ORDER BY {_PRIORITY_ORDER}, started_at")
 
 SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_start",
                 "infusion_end", "ended_at")
@@ -29,23 +42,23 @@ def sessions(store: Store, limit: Optional[int] = None) -> list[dict]:
     sql = "SELECT * FROM sessions ORDER BY started_at DESC, id DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return store.query(sql)
+    return store._query(sql)
 
 
 def session(store: Store, session_id: int) -> Optional[dict]:
-    return store.one("SELECT * FROM sessions WHERE id = ?", (session_id,))
+    return store._one("SELECT * FROM sessions WHERE id = ?", (session_id,))
 
 
 def current_session(store: Store, chair: str) -> Optional[dict]:
     """The chair's open session, else its most recent one (two index lookups)."""
-    return store.one(
-        "SELECT * FROM sessions WHERE chair = ? AND state IN ('baseline', 'infusion', 'recovery') "
-        "ORDER BY started_at DESC, id DESC LIMIT 1", (chair,)) or store.one(
+    return store._one(
+        f"SELECT * FROM sessions WHERE chair = ? AND {_OPEN} "
+        "ORDER BY started_at DESC, id DESC LIMIT 1", (chair,)) or store._one(
         "SELECT * FROM sessions WHERE chair = ? ORDER BY started_at DESC, id DESC LIMIT 1", (chair,))
 
 
 def chairs(store: Store) -> list[str]:
-    rows = store.query("SELECT DISTINCT chair FROM sessions UNION SELECT DISTINCT chair FROM devices "
+    rows = store._query("SELECT DISTINCT chair FROM sessions UNION SELECT DISTINCT chair FROM devices "
                        "WHERE chair IS NOT NULL")
     return sorted({r["chair"] for r in rows if r["chair"] is not None}, key=_natural)
 
@@ -55,7 +68,7 @@ def _natural(s: str):
 
 
 def readings_after(store: Store, session_id: int, after_id: int, limit: int = 5000) -> list[dict]:
-    return store.query(
+    return store._query(
         "SELECT id, ts, parameter, value, status, source, detail FROM readings "
         # `+session_id` keeps SQLite on the rowid range: cost follows what is new, not session length
         "WHERE id > ? AND +session_id = ? ORDER BY id LIMIT ?", (after_id, session_id, limit))
@@ -67,35 +80,84 @@ def readings(store: Store, session_id: int, parameters: Optional[tuple] = None) 
     if parameters:
         sql += f" AND parameter IN ({','.join('?' for _ in parameters)})"
         params += list(parameters)
-    return store.query(sql + " ORDER BY ts, id", params)
+    return store._query(sql + " ORDER BY ts, id", params)
 
 
 def latest(store: Store, session_id: int, parameter: str) -> Optional[dict]:
-    return store.one(
+    return store._one(
         "SELECT id, ts, value, status FROM readings WHERE session_id = ? AND parameter = ? "
         "ORDER BY ts DESC LIMIT 1", (session_id, parameter))
 
 
+def latest_valid(store: Store, session_id: int, parameter: str) -> Optional[dict]:
+    """The newest valid value of a parameter (e.g. the last good BP), or None."""
+    return store._one(
+        f"SELECT ts, value FROM readings WHERE session_id = ? AND parameter = ? AND {VALID} "
+        "ORDER BY ts DESC LIMIT 1", (session_id, parameter))
+
+
+def latest_with_status(store: Store, session_id: int, parameter: str, status: str) -> Optional[dict]:
+    """The newest reading of a parameter with one status (e.g. the last cuff error), or None."""
+    return store._one(
+        "SELECT ts, value, detail FROM readings WHERE session_id = ? AND parameter = ? AND status = ? "
+        "ORDER BY ts DESC LIMIT 1", (session_id, parameter, status))
+
+
+def newest_reading_ts(store: Store, session_id: int, parameter: Optional[str] = None,
+                      valid_only: bool = False) -> Optional[float]:
+    """When the session (or one parameter of it) last had a reading; None before the first."""
+    sql, params = "SELECT max(ts) AS t FROM readings WHERE session_id = ?", [session_id]
+    if parameter is not None:
+        sql += " AND parameter = ?"
+        params.append(parameter)
+    if valid_only:
+        sql += f" AND {VALID}"
+    return store._one(sql, params)["t"]
+
+
+def valid_readings_since(store: Store, session_id: int, since: float, parameters: tuple) -> list[dict]:
+    """Valid values of some parameters from `since` on, oldest first (to rebuild a baseline)."""
+    return store._query(
+        f"SELECT ts, parameter, value FROM readings WHERE session_id = ? AND ts >= ? AND {VALID} "
+        f"AND parameter IN ({', '.join('?' for _ in parameters)}) ORDER BY ts",
+        (session_id, since, *parameters))
+
+
 def max_reading_id(store: Store, session_id: int) -> int:
-    row = store.one("SELECT max(id) AS m FROM readings WHERE session_id = ?", (session_id,))
+    row = store._one("SELECT max(id) AS m FROM readings WHERE session_id = ?", (session_id,))
     return row["m"] or 0
 
 
 def alerts(store: Store, session_id: int) -> list[dict]:
-    return store.query("SELECT * FROM alerts WHERE session_id = ? ORDER BY started_at, id", (session_id,))
+    return store._query("SELECT * FROM alerts WHERE session_id = ? ORDER BY started_at, id", (session_id,))
 
 
 def alarm_board(store: Store, session_id: int) -> list[dict]:
     """What the bedside must show: active alerts, and ended high ones not yet acknowledged."""
-    return store.query(
-        "SELECT * FROM alerts WHERE session_id = ? AND (ended_at IS NULL OR "
-        "(priority = 'high' AND kind = 'physiological' AND acknowledged_at IS NULL)) "
-        "ORDER BY CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, started_at",
-        (session_id,))
+    return store._query(ALARM_BOARD_SQL, (session_id,))
+
+
+def max_alert_id(store: Store, session_id: int) -> int:
+    row = store._one("SELECT max(id) AS m FROM alerts WHERE session_id = ?", (session_id,))
+    return row["m"] or 0
+
+
+def alert(store: Store, alert_id: int) -> Optional[dict]:
+    return store._one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
+
+
+def last_charted(store: Store, session_id: int, event_type: str, key: str):
+    """The newest value charted for `key` in events of one type (e.g. oxygen on manual vitals), or None."""
+    for row in store._query("SELECT data FROM events WHERE session_id = ? AND type = ? AND data IS NOT NULL "
+                            "ORDER BY ts DESC, id DESC", (session_id, event_type)):
+        data = json.loads(row["data"])
+        if key in data:
+            return data[key]
+    return None
 
 
 def events(store: Store, session_id: int, after_id: int = 0) -> list[dict]:
-    rows = store.query("SELECT * FROM events WHERE session_id = ? AND id > ? ORDER BY ts, id",
+    rows = store._query("SELECT * FROM events WHERE session_id = ? AND id > ? ORDER BY ts, id",
                        (session_id, after_id))
     for r in rows:
         r["data"] = json.loads(r["data"]) if r.get("data") else {}
@@ -103,18 +165,18 @@ def events(store: Store, session_id: int, after_id: int = 0) -> list[dict]:
 
 
 def baselines(store: Store, session_id: int) -> dict:
-    return {r["parameter"]: r for r in store.query(
+    return {r["parameter"]: r for r in store._query(
         "SELECT * FROM baselines WHERE session_id = ?", (session_id,))}
 
 
 def devices(store: Store, chair: Optional[str] = None) -> list[dict]:
     if chair is None:
-        return store.query("SELECT * FROM devices ORDER BY chair, source")
-    return store.query("SELECT * FROM devices WHERE chair = ? ORDER BY source", (chair,))
+        return store._query("SELECT * FROM devices ORDER BY chair, source")
+    return store._query("SELECT * FROM devices WHERE chair = ? ORDER BY source", (chair,))
 
 
 def pending_commands(store: Store, chair: str) -> list[dict]:
-    return store.query("SELECT * FROM commands WHERE chair = ? AND done_at IS NULL ORDER BY id", (chair,))
+    return store._query("SELECT * FROM commands WHERE chair = ? AND done_at IS NULL ORDER BY id", (chair,))
 
 
 def minutes_from_infusion(ts: Optional[float], infusion_start: Optional[float]) -> Optional[float]:

@@ -1,4 +1,4 @@
-"""The documented SQLite schema (DESIGN.md) and its versioned migrations.
+"""The documented SQLite schema (docs/ARCHITECTURE.md, "Schema") and its versioned migrations.
 
 `PRAGMA user_version` holds the schema version; each migration is applied once,
 in order, inside one transaction, so a database is never left half-upgraded.
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 MIGRATIONS = [
-    # 1: the contract tables from DESIGN.md plus keys the engine and page need.
+    # 1: the contract tables documented in docs/ARCHITECTURE.md plus keys the engine and page need.
     """
     CREATE TABLE IF NOT EXISTS sessions (
         id INTEGER PRIMARY KEY, patient_ref TEXT, chair TEXT, protocol TEXT, state TEXT,

@@ -22,8 +22,8 @@ import sqlite3
 import time
 from typing import Iterable, Optional
 
-from ..model import FLAGGED
 from .db import Store
+from .queries import VALID
 
 SUMMARY_COLS = ("last_reading_at", "baseline_sbp", "baseline_dbp", "baseline_hr", "baseline_spo2",
                 "peak_sbp", "peak_sbp_at", "peak_dbp", "peak_dbp_at", "peak_hr", "peak_hr_at",
@@ -32,7 +32,6 @@ SUMMARY_COLS = ("last_reading_at", "baseline_sbp", "baseline_dbp", "baseline_hr"
 # (summary column, parameter, aggregate): the extremes a clinician looks for first.
 EXTREMES = (("peak_sbp", "sbp", "max"), ("peak_dbp", "dbp", "max"),
             ("peak_hr", "hr", "max"), ("min_spo2", "spo2", "min"))
-VALID = f"value IS NOT NULL AND status NOT IN ({', '.join(repr(s) for s in FLAGGED)})"
 HIGH_ALARM = ("EXISTS (SELECT 1 FROM alerts a WHERE a.session_id = s.id AND a.kind = 'physiological' "
               "AND a.priority = 'high')")
 
@@ -67,7 +66,7 @@ def compute(conn: sqlite3.Connection, session_id: int) -> dict:
 
 def _store_summary(store: Store, session_id: int) -> Optional[dict]:
     """Compute and save an ended session's summary in one write transaction."""
-    with store.transaction() as conn:
+    with store._transaction() as conn:
         state = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if state is None:
             return None
@@ -91,7 +90,7 @@ def fill(store: Store, rows: list[dict]) -> list[dict]:
             if row["state"] == "ended" and not store.readonly:
                 fresh = _store_summary(store, row["id"])
             else:
-                fresh = compute(store.reader(), row["id"])
+                fresh = compute(store._reader(), row["id"])
             row.update(fresh or {})
         _durations(row)
     return rows
@@ -113,7 +112,7 @@ _SELECT = ("SELECT s.*, " + ", ".join(f"m.{c}" for c in ("computed_at",) + SUMMA
 
 def summary(store: Store, session_id: int) -> Optional[dict]:
     """A session row with its summary fields, or None for an unknown id."""
-    rows = store.query(_SELECT + " WHERE s.id = ?", (session_id,))
+    rows = store._query(_SELECT + " WHERE s.id = ?", (session_id,))
     return fill(store, rows)[0] if rows else None
 
 
@@ -148,15 +147,15 @@ def list_sessions(store: Store, patient: Optional[str] = None, chair: Optional[s
     physiological high-priority alarm.
     """
     where, params = _where(patient, chair, start, end, high_only)
-    total = store.one(f"SELECT count(*) AS n FROM sessions s{where}", params)["n"]
-    rows = store.query(f"{_SELECT}{where} ORDER BY s.started_at DESC, s.id DESC LIMIT ? OFFSET ?",
+    total = store._one(f"SELECT count(*) AS n FROM sessions s{where}", params)["n"]
+    rows = store._query(f"{_SELECT}{where} ORDER BY s.started_at DESC, s.id DESC LIMIT ? OFFSET ?",
                        (*params, int(limit), int(offset)))
     return fill(store, rows), total
 
 
 def patient_sessions(store: Store, patient_ref: str) -> list[dict]:
     """All of one patient's sessions, oldest first (a course reads left to right)."""
-    rows = store.query(f"{_SELECT} WHERE s.patient_ref = ? ORDER BY s.started_at, s.id", (patient_ref,))
+    rows = store._query(f"{_SELECT} WHERE s.patient_ref = ? ORDER BY s.started_at, s.id", (patient_ref,))
     return fill(store, rows)
 
 
@@ -167,7 +166,7 @@ def bp_series(store: Store, session_ids: Iterable[int]) -> dict[int, list[dict]]
     if not ids:
         return out
     marks = ", ".join("?" for _ in ids)
-    for r in store.query(
+    for r in store._query(
             f"SELECT session_id, ts, parameter, value FROM readings WHERE session_id IN ({marks}) "
             f"AND parameter IN ('sbp', 'dbp') AND {VALID} ORDER BY session_id, ts, id", ids):
         out[r["session_id"]].append(r)

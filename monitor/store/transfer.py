@@ -17,7 +17,7 @@ def insert_session(store: Store, session: dict, baselines: list[dict], readings:
     A failure part-way rolls everything back, so a broken import leaves nothing.
     """
     store.flush()  # the writer's queue goes first, so ids stay in arrival order
-    with store.transaction() as conn:
+    with store._transaction() as conn:
         cur = conn.execute(f"INSERT INTO sessions ({', '.join(SESSION_COLS)}) "
                            f"VALUES ({', '.join('?' for _ in SESSION_COLS)})",
                            tuple(session.get(c) for c in SESSION_COLS))

@@ -12,6 +12,12 @@ from dash import Dash, Input, Output, dcc, html
 from ..protocol import Protocol
 from ..store import Store
 
+# Page paths, each documented in the README and docs/ARCHITECTURE.md (tests/test_docs.py).
+# A prefix ending in "/" takes the rest of the path (a chair name, a session id, a patient).
+PAGES = {"/": "overview", "/chair/": "bedside", "/sessions": "session list", "/session/": "session chart",
+         "/patient/": "patient course"}
+
+
 def assets_path() -> str:
     return str(resources.files("monitor.assets"))
 
@@ -31,6 +37,7 @@ def create_app(store: Store, protocol: Protocol) -> Dash:
     ])
     routes = [("/chair/", bedside.layout), ("/sessions", review.sessions_layout),
               ("/session/", review.session_layout), ("/patient/", review.patient_layout)]
+    assert {p for p, _ in routes} | {"/"} == set(PAGES)
     for module in (bedside, overview, review):
         module.register(app, store, protocol)
 

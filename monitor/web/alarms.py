@@ -18,7 +18,7 @@ from datetime import datetime
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
 from ..model import PRIORITY, priority_mark, priority_table
-from ..store import queries
+from ..store import NotFound, queries
 from .forms import FormError, session_now, validate_initials
 
 
@@ -90,11 +90,6 @@ def history(store, session_id: int) -> list:
             html.Td(a["message"]), html.Td(hms(a["started_at"])),
             html.Td(hms(a["ended_at"]) if a["ended_at"] else "active"), html.Td(ack)]))
     return [html.Table([html.Thead(head), html.Tbody(body)], className="history-table")]
-
-
-def max_alert_id(store, session_id: int) -> int:
-    row = store.one("SELECT max(id) AS m FROM alerts WHERE session_id = ?", (session_id,))
-    return (row or {}).get("m") or 0
 
 
 # ----------------------------------------------------------------- controls
@@ -171,12 +166,12 @@ def acknowledge_action(store, alert_id, initials, state: dict, now=None):
         if not ids:
             return "Nothing to acknowledge.", "form-status"
     else:
-        row = store.one("SELECT session_id, acknowledged_at FROM alerts WHERE id = ?", (alert_id,))
-        if row is None or row["session_id"] != sid:
-            return "That alarm is not on this chair.", "form-status form-error"
         ids = [alert_id]
     now = session_now(store, sid) if now is None else now  # the session's clock, as alarms use
-    done = [i for i in ids if store.acknowledge(i, by, now)]
+    try:
+        done = [i for i in ids if store.acknowledge(i, by, now, session_id=sid)]
+    except NotFound:
+        return "That alarm is not on this chair.", "form-status form-error"
     if not done:
         return "Already acknowledged.", "form-status"
     what = "alarm" if len(done) == 1 else f"{len(done)} alarms"

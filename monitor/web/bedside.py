@@ -13,7 +13,8 @@ from typing import Optional
 
 from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 
-from ..model import Event
+from .. import sessions
+from ..model import Event, is_valid
 from ..store import StoreError, queries
 from . import alarms, charting, limits, recovery, trend
 from .bedside_view import (baseline_body, devices, event_item, header, manual_from_events, news2_indicator,
@@ -95,7 +96,7 @@ def register(app, store, protocol) -> None:
     alarms.register(app, store)
     charting.register(app, store)
     limits.register(app, store, protocol)
-    recovery.register(app, store)
+    recovery.register(app, store, protocol)
 
 
 # ----------------------------------------------------------------- tick
@@ -111,7 +112,7 @@ def bedside_tick(store, protocol, state: dict):
                         "bed-open.children": open_form(chair), "bed-alarms.children": [],
                         "bed-technical.children": [], "bed-alarm-data.data": [],
                         "bed-news2.children": news2_indicator({}, {}, now, protocol),
-                        "bed-recovery.children": recovery.panel_body(store, None, None, now)})
+                        "bed-recovery.children": recovery.panel_body(store, None, None, now, protocol)})
         out.update({"bed-header.children": header(chair, None, now),
                     "bed-numerics.children": numerics({}, now, protocol),
                     "bed-devices.children": devices(store, chair),
@@ -125,8 +126,8 @@ def bedside_tick(store, protocol, state: dict):
         _next_tick(store, protocol, sid, bl, state, out)
     latest_ts = max([v.get("ts") or 0 for v in state["last"].values()], default=0)
     live = s["state"] != "ended"
-    if live:
-        now = max(now, latest_ts)  # a sped-up simulation runs ahead of the wall clock
+    if live:  # the newest reading this page holds, so the tick needs no query for it
+        now = sessions.session_clock(now, latest_ts)
     _alarm_outputs(store, s, state, out)
     _panel_outputs(store, protocol, s, bl, state, out, now)
     out.update({"bed-header.children": header(chair, s, now),
@@ -200,7 +201,7 @@ def _alarm_outputs(store, s: dict, state: dict, out: dict) -> None:
     sid = s["id"]
     board = queries.alarm_board(store, sid)
     bsig = alarms.board_signature(board) + f"|{s['state']}"
-    amax = alarms.max_alert_id(store, sid)
+    amax = queries.max_alert_id(store, sid)
     if bsig != state["board_sig"]:
         phys, tech = alarms.zones(board)
         out.update({"bed-alarms.children": phys, "bed-technical.children": tech,
@@ -220,7 +221,7 @@ def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, n
         out["bed-baseline.children"] = baseline_body(bl, s["state"], advisory, state["baseline_by"], protocol)
         state["baseline_view"] = view
     if s["state"] != state["phase"]:
-        out["bed-recovery.children"] = recovery.panel_body(store, state, s["state"], now)
+        out["bed-recovery.children"] = recovery.panel_body(store, state, s["state"], now, protocol)
         out["bed-open.children"] = open_form(state["chair"]) if s["state"] == "ended" else []
         state["phase"] = s["state"]
 
@@ -236,12 +237,10 @@ def _latest_values(store, sid) -> dict:
         if r:
             last[p] = {"v": r["value"], "ts": r["ts"], "status": r["status"]}
     for p in ("sbp", "dbp", "map"):
-        r = store.one("SELECT ts, value FROM readings WHERE session_id = ? AND parameter = ? AND status = 'ok' "
-                      "ORDER BY ts DESC LIMIT 1", (sid, p))
+        r = queries.latest_valid(store, sid, p)
         if r:
-            last[p] = {"v": r["value"], "ts": r["ts"], "status": "ok"}
-    err = store.one("SELECT ts, detail FROM readings WHERE session_id = ? AND parameter = 'sbp' AND "
-                    "status = 'error' ORDER BY ts DESC LIMIT 1", (sid,))
+            last[p] = {"v": r["value"], "ts": r["ts"], "status": "ok"}  # a valid value
+    err = queries.latest_with_status(store, sid, "sbp", "error")
     if err and (("sbp" not in last) or err["ts"] > last["sbp"]["ts"]):
         last["nibp_error"] = {"v": None, "ts": err["ts"], "status": "error", "detail": err["detail"]}
     return last
@@ -253,8 +252,8 @@ def _remember(last: dict, rows: list[dict]) -> None:
         if p in ("hr", "spo2", "pi"):
             last[p] = {"v": r["value"], "ts": r["ts"], "status": r["status"]}
         elif p in ("sbp", "dbp", "map"):
-            if r["status"] == "ok":
-                last[p] = {"v": r["value"], "ts": r["ts"], "status": "ok"}
+            if is_valid(r["status"], r["value"]):
+                last[p] = {"v": r["value"], "ts": r["ts"], "status": r["status"]}
                 last.pop("nibp_error", None)
             elif p == "sbp" and r["status"] == "error":
                 last["nibp_error"] = {"v": None, "ts": r["ts"], "status": "error", "detail": r["detail"]}
@@ -262,21 +261,20 @@ def _remember(last: dict, rows: list[dict]) -> None:
 
 # ----------------------------------------------------------------- actions
 ACTION_EVENTS = {"act-start": "infusion_start", "act-stop": "infusion_stop", "act-end": "session_end"}
-ALLOWED = {"infusion_start": ("baseline",), "infusion_stop": ("infusion",),
-           "session_end": ("baseline", "infusion", "recovery")}
-ACTION_WORDS = {"infusion_start": "start the infusion", "infusion_stop": "stop the infusion",
-                "session_end": "end the session"}
 DONE = {"infusion_start": "Infusion started.", "infusion_stop": "Infusion stopped: recovery.",
         "session_end": "Session ended."}
 
 
 def bedside_action(store, trigger: str, state: dict, initials: Optional[str] = None) -> str:
-    """Start/stop infusion, end session (signed with initials), STAT BP."""
+    """Start/stop infusion, end session (signed with initials), STAT BP; the session rules decide."""
     sid = (state or {}).get("session_id")
     if not isinstance(sid, int):
         return "No open session on this chair."
-    if trigger == "act-stat":
-        by = (initials or "").strip().upper()[:4] or "bedside"
+    if trigger == "act-stat":  # urgent: signed when initials are there, never held up for them
+        try:
+            by = sessions.initials(initials)
+        except sessions.RuleError:
+            by = "bedside"
         store.request_command(state["chair"], "nibp:stat", session_now(store, sid), by)
         return "STAT BP requested."
     kind = ACTION_EVENTS.get(trigger)
@@ -286,33 +284,25 @@ def bedside_action(store, trigger: str, state: dict, initials: Optional[str] = N
         author = validate_initials(initials)
     except FormError as e:
         return f"Not recorded. {e.errors[0]}"
-    s = queries.session(store, sid)
-    if s["state"] not in ALLOWED[kind]:
-        where = "has ended" if s["state"] == "ended" else f"is in {s['state']}"
-        return f"Cannot {ACTION_WORDS[kind]}: the session {where}."
-    if kind == "session_end":
-        unacked = [a for a in queries.alarm_board(store, sid)
-                   if a["priority"] == "high" and a["acknowledged_at"] is None]
-        if unacked:  # a HIGH alarm must be seen and signed for before the record closes
-            return f"Not ended: acknowledge the HIGH alarm first ({unacked[0]['message']})."
     advisory = [a["message"] for a in queries.alarm_board(store, sid)
                 if a["rule"] == "baseline_bp_high" and a["ended_at"] is None] if kind == "infusion_start" else []
     try:
         store.record_event(sid, Event(session_now(store, sid), kind, "", author))
+    except sessions.RuleError as e:
+        return str(e)
     except StoreError as e:
         return f"Not recorded: {e}"
     return f"{DONE[kind]} ({author})" + (f" Baseline advisory was active: {advisory[0]}." if advisory else "")
 
 
 def open_session_action(store, protocol, patient: Optional[str], state: dict) -> str:
-    patient = (patient or "").strip()
-    if not patient:
-        return "Enter a patient reference."
-    if len(patient) > 40 or any(ch in patient for ch in "<>\"'"):
-        return "Patient reference: up to 40 characters, no quotes or angle brackets."
-    chair = state["chair"]
-    current = queries.current_session(store, chair)
-    if current and current["state"] != "ended":
-        return f"Chair {chair} already has an open session."
-    sid = store.create_session(patient, chair, protocol.name, time.time())
-    return f"Session {sid} opened for {patient}."
+    """Open a session on this chair, or find this patient's open one (sessions.open_or_resume)."""
+    try:
+        sid, resumed = store.open_session(patient, state["chair"], protocol.name, time.time())
+    except sessions.RuleError as e:
+        return str(e)
+    except StoreError as e:
+        return f"Not opened: {e}"
+    if resumed:
+        return f"Session {sid} for this patient is already open on this chair."
+    return f"Session {sid} opened for {sessions.patient_ref(patient)}."

@@ -12,12 +12,12 @@ import re
 import time
 from typing import Optional
 
+from .. import sessions
 from ..model import Event, mean_arterial
 from ..scores import ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
-from ..store import StoreError
+from ..store import StoreError, queries
 
 NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
-INITIALS = re.compile(r"^[A-Z]{2,4}$")
 MAX_TEXT = 500
 
 # field: (label, low, high, unit)
@@ -97,11 +97,11 @@ def clean_text(raw, label: str, errors: list, required: bool = False, max_len: i
 
 
 def validate_initials(raw) -> str:
-    """The person signing: 2-4 letters, stored upper case."""
-    text = str(raw or "").strip().upper().replace(".", "").replace(" ", "")
-    if not INITIALS.match(text):
-        raise FormError(["Initials: enter your initials (2–4 letters, e.g. AB) before signing"])
-    return text
+    """The person signing, by the session rules (sessions.initials)."""
+    try:
+        return sessions.initials(raw)
+    except sessions.RuleError as e:
+        raise FormError([str(e)]) from None
 
 
 def _bp_pair(sbp, dbp, errors: list, sbp_label="SBP", dbp_label="DBP") -> None:
@@ -244,10 +244,8 @@ def validate_aldrete(raw: dict, basis: Optional[dict] = None) -> tuple[dict, str
 
 # ----------------------------------------------------------------- writing
 def session_now(store, session_id: int) -> float:
-    """Now on the session's own clock: a sped-up simulation runs ahead of the wall clock."""
-    row = store.one("SELECT max(ts) AS t FROM readings WHERE session_id = ?", (session_id,))
-    latest = row["t"] if row and row["t"] is not None else 0.0
-    return max(time.time(), latest)
+    """Now on the session's own clock (sessions.session_clock)."""
+    return sessions.session_clock(time.time(), queries.newest_reading_ts(store, session_id))
 
 
 def chart(store, session_id, kind: str, data: dict, text: str, author: str,
@@ -258,5 +256,7 @@ def chart(store, session_id, kind: str, data: dict, text: str, author: str,
     ts = session_now(store, session_id) if ts is None else ts
     try:
         return store.record_event(session_id, Event(ts, kind, text, author), data or None)
+    except sessions.RuleError as e:
+        raise FormError([f"Not recorded: {e}"]) from None
     except StoreError as e:
         raise FormError([f"Not recorded: {e}"]) from None

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
+from .. import sessions
 from ..model import PRIORITY, is_valid, priority_rank
 from ..store import queries
 from .alarms import board_data, controls, register_audio
@@ -74,8 +75,7 @@ def chair_summary(store, chair: str) -> dict:
         if r:
             out["values"][p] = r
     for p in ("sbp", "dbp"):
-        r = store.one("SELECT ts, value FROM readings WHERE session_id = ? AND parameter = ? AND status = 'ok' "
-                      "ORDER BY ts DESC LIMIT 1", (s["id"], p))
+        r = queries.latest_valid(store, s["id"], p)
         if r:
             out["values"][p] = r
     board = queries.alarm_board(store, s["id"])
@@ -118,8 +118,7 @@ def _view(info: dict, now: float, protocol) -> tuple[str, list, str, str]:
     if s is None or s["state"] == "ended":
         head.append(html.Span("free", className="phase phase-none"))
         return cls, [html.Div(head, className="tile-head")], "none", "none"
-    latest = max([r["ts"] for r in v.values()], default=now)
-    now = max(now, latest)
+    now = sessions.session_clock(now, max([r["ts"] for r in v.values()], default=None))
     head += [html.Span(s["patient_ref"] or "", className="tile-patient"),
              html.Span(s["state"].upper(), className=f"phase phase-{s['state']}"),
              html.Span(elapsed_text(s, now), className="tile-elapsed")]

@@ -1,0 +1,140 @@
+"""Building chairs from configuration: the clinic.toml file and the built-in demo chair.
+
+clinic.toml:
+
+    [chairs.1]
+    devices = ["nonin:/dev/ttyUSB0", { kind = "suntech", port = "/dev/ttyUSB1" }]
+
+    [chairs.2]
+    devices = ["sim:hypertensive"]
+    patient = "DEMO-2"     # optional: open a session at start
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Optional
+
+from adapters.nibp_cycle import NibpCycle
+from adapters.registry import DeviceSpecError, make_device, split_spec
+
+from . import sessions
+from .chairs import Chair
+from .protocol import Protocol
+from .store import Store, queries
+
+
+
+class ConfigError(ValueError):
+    """A clinic.toml that cannot be used; the message names file and key."""
+
+
+def build_chair(store: Store, protocol: Protocol, name: str, device_specs: list[dict],
+                script: tuple = (), t0: Optional[float] = None) -> Chair:
+    devices = []
+    for i, spec in enumerate(device_specs):
+        if "spec" in spec:
+            kind, port = split_spec(spec["spec"])
+        else:
+            kind, port = str(spec.get("kind", "")).lower(), str(spec.get("port", ""))
+        options = {k: v for k, v in spec.items() if k not in ("kind", "port", "spec")}
+        options.setdefault("source", f"chair{name}-{kind}{i + 1 if i else ''}")
+        cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
+        devices.append(make_device(kind, port, name, cycle, options, t0=t0))
+    return Chair(store, protocol, name, devices, script=script)
+
+
+def demo_chairs(store: Store, protocol: Protocol) -> list[Chair]:
+    """One chair on the simulated devices with a demo session already running."""
+    import time
+    from adapters.sim.physiology import SCENARIOS
+    scenario = SCENARIOS["normal"]
+    current = queries.current_session(store, "1")
+    if current and current["state"] != "ended":
+        t0 = current["started_at"]  # resume the running demo after a restart
+    else:
+        t0 = time.time()
+    script = tuple((t, kind, text) for t, kind, text in scenario.events if kind != "session_end")
+    chair = build_chair(store, protocol, "1", [{"spec": "sim:normal"}], script=script, t0=t0)
+    if not (current and current["state"] != "ended"):
+        chair.open_session("DEMO", ts=t0)
+    else:
+        chair.script = [s for s in script if t0 + s[0] > time.time()]
+    return [chair]
+
+
+DEVICE_TYPES = {"kind": str, "port": str, "spec": str, "baudrate": int, "seed": int, "source": str,
+                "timeout": (int, float)}
+
+
+def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chair]:
+    """Check the whole file, build every chair, then open sessions: all or nothing."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text (UTF-8) file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    if set(data) - {"chairs"}:
+        raise ConfigError(f"{p}: {sorted(set(data) - {'chairs'})[0]}: unknown key (only [chairs.NAME] tables)")
+    chairs_tbl = data.get("chairs")
+    if not isinstance(chairs_tbl, dict) or not chairs_tbl:
+        raise ConfigError(f"{p}: [chairs]: missing; add e.g. [chairs.1] devices = [\"sim:normal\"]")
+    built, seen_ports = [], {}
+    for name, spec in chairs_tbl.items():
+        key = f"chairs.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{p}: {key}: expected a table")
+        unknown = set(spec) - {"devices", "patient"}
+        if unknown:
+            raise ConfigError(f"{p}: {key}: unknown key {sorted(unknown)[0]!r}")
+        devs = spec.get("devices")
+        if not isinstance(devs, list) or not devs:
+            raise ConfigError(f"{p}: {key}.devices: expected a non-empty list")
+        normalised = [_device_entry(p, f"{key}.devices[{i}]", d, seen_ports) for i, d in enumerate(devs)]
+        patient = spec.get("patient")
+        if patient is not None:
+            try:
+                patient = sessions.patient_ref(patient if isinstance(patient, str) else "")
+            except sessions.RuleError as e:
+                raise ConfigError(f"{p}: {key}.patient: {e}") from None
+        try:
+            chair = build_chair(store, protocol, str(name), normalised)
+        except (DeviceSpecError, ValueError, TypeError) as e:
+            raise ConfigError(f"{p}: {key}: {e}") from None
+        built.append((chair, patient))
+    for chair, patient in built:
+        why = patient is not None and chair.conflict(patient)
+        if why:
+            raise ConfigError(f"{p}: chairs.{chair.name}.patient: {why}")
+    for chair, patient in built:  # only now, with every chair valid, write anything
+        if patient is not None:
+            chair.session_for(patient)
+    return [chair for chair, _ in built]
+
+
+def _device_entry(p: Path, dkey: str, d, seen_ports: dict) -> dict:
+    if isinstance(d, str):
+        d = {"spec": d}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{p}: {dkey}: expected \"KIND:PORT\" or a table")
+    bad = set(d) - set(DEVICE_TYPES)
+    if bad:
+        raise ConfigError(f"{p}: {dkey}: unknown key {sorted(bad)[0]!r}")
+    if "spec" in d and ("kind" in d or "port" in d):
+        raise ConfigError(f"{p}: {dkey}: give either spec or kind and port, not both")
+    for k, v in d.items():
+        want = DEVICE_TYPES[k]
+        if isinstance(v, bool) or not isinstance(v, want):
+            kind = "a whole number" if want is int else ("a number" if want != str else "a string")
+            raise ConfigError(f"{p}: {dkey}.{k}: expected {kind}, got {v!r}")
+    kind, port = (d["spec"].partition(":")[0], d["spec"].partition(":")[2]) if "spec" in d \
+        else (d.get("kind", ""), d.get("port", ""))
+    if kind.strip().lower() != "sim" and port and not port.startswith("loop://"):
+        if port in seen_ports:
+            raise ConfigError(f"{p}: {dkey}: port {port} is already used by {seen_ports[port]}")
+        seen_ports[port] = dkey
+    return d

@@ -1,0 +1,149 @@
+"""Session rules: the one place that decides how a session may move and who may write to it.
+
+The page, the CLI, the store and the alarm engine used to keep their own copies of
+these rules, and they disagreed (the page refused "Stop infusion" in baseline while
+the store moved the session to recovery). Every entry point now asks this module.
+
+Pure: facts in, decisions out. It imports only the model, so the engine can use it
+and the store can call it inside its transactions. docs/ARCHITECTURE.md lists, for
+each rule, the function here that decides it.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional
+
+from .model import Event
+
+OPEN_STATES = ("baseline", "infusion", "recovery")
+
+# event type -> (the phases it may be charted in, the phase it moves the session to)
+TRANSITIONS = {
+    "infusion_start": (("baseline",), "infusion"),
+    "infusion_stop": (("infusion",), "recovery"),
+    "session_end": (OPEN_STATES, "ended"),
+}
+# Other entries and the phases they may be charted in; anything not listed: while open.
+ENTRY_PHASES = {
+    # the discharge checklist scores a patient in recovery, once the infusion has stopped
+    "aldrete": ("recovery",),
+    # after the end only a late note (marked late) and signing for an alarm already shown
+    "note": OPEN_STATES + ("ended",),
+    "acknowledge": OPEN_STATES + ("ended",),
+}
+LATE_ENTRIES = ("note", "acknowledge")
+
+ACTION_WORDS = {"infusion_start": "start the infusion", "infusion_stop": "stop the infusion",
+                "session_end": "end the session"}
+
+INITIALS = re.compile(r"^[A-Z]{2,4}$")
+PATIENT_REF_MAX = 40
+PATIENT_REF_FORBIDDEN = "<>\"'"
+
+
+class RuleError(ValueError):
+    """An entry the session rules refuse; the message says why and, where there is one, the way out."""
+
+
+# ----------------------------------------------------------------- phases
+def phase_after(event_type: str, state: str) -> Optional[str]:
+    """The phase an event moves a session in `state` to; None when it does not move it."""
+    rule = TRANSITIONS.get(event_type)
+    if rule is None or state not in rule[0]:
+        return None
+    return rule[1]
+
+
+def check_entry(event_type: str, state: str) -> None:
+    """May this event be charted in a session in `state`? RuleError (saying why) if not."""
+    if event_type in TRANSITIONS:
+        allowed = TRANSITIONS[event_type][0]
+    else:
+        allowed = ENTRY_PHASES.get(event_type, OPEN_STATES)
+    if state in allowed:
+        return
+    if event_type in ACTION_WORDS:
+        where = "has ended" if state == "ended" else f"is in {state}"
+        raise RuleError(f"Cannot {ACTION_WORDS[event_type]}: the session {where}.")
+    if state == "ended":
+        raise RuleError("The session has ended: only a late note can be added.")
+    raise RuleError(f"{event_type.replace('_', ' ')}: not in {state} (only in {' or '.join(allowed)}).")
+
+
+def is_late(event_type: str, state: str) -> bool:
+    """A late entry: written into a session that has already ended."""
+    return state == "ended" and event_type in LATE_ENTRIES
+
+
+def session_fields_for(event: Event, state: str) -> dict:
+    """The session row's new fields when `event` is charted in a session in `state`."""
+    nxt = phase_after(event.type, state)
+    if nxt is None:
+        return {}
+    fields = {"infusion": {"infusion_start": event.ts}, "recovery": {"infusion_end": event.ts},
+              "ended": {"ended_at": event.ts, "ended_by": event.author or None}}[nxt]
+    return {"state": nxt, **fields}
+
+
+# ----------------------------------------------------------------- ending
+def unacknowledged_high(board: Iterable[dict]) -> list[dict]:
+    """HIGH alarms on the board nobody has signed for."""
+    return [a for a in board if a["priority"] == "high" and a["acknowledged_at"] is None]
+
+
+def check_end(board: Iterable[dict], override: Optional[str] = None) -> dict:
+    """May the session end? Returns the audit data the end event carries.
+
+    A HIGH alarm must be seen and signed for before the record closes. The one way
+    past it is an override with a reason: the administrator's `end-session --override`,
+    or a playback reaching the end of its recording. The unacknowledged alarms and the
+    reason are kept with the session_end event, so the override is on the record.
+    """
+    unacked = unacknowledged_high(board)
+    if not unacked:
+        return {}
+    reason = " ".join(str(override or "").split())
+    if not reason:
+        raise RuleError(f"Not ended: acknowledge the HIGH alarm first ({unacked[0]['message']}).")
+    return {"override": reason[:200], "unacknowledged": [a["id"] for a in unacked]}
+
+
+# ----------------------------------------------------------------- open or resume
+def open_or_resume(current: Optional[dict], chair: str, patient_ref: str) -> Optional[int]:
+    """Which session a patient's monitoring on a chair goes into: the id of this patient's
+    open session to resume (after a crash or a reboot), or None to open a new one.
+
+    Never records one patient into another's chart: that is a RuleError with the way out.
+    """
+    if current is None or current["state"] not in OPEN_STATES:
+        return None
+    if current["patient_ref"] == patient_ref:
+        return current["id"]
+    raise RuleError(f"chair {chair} has open session {current['id']} for patient {current['patient_ref']}; "
+                    f"end it first (end-session --session {current['id']} --by INITIALS)")
+
+
+# ----------------------------------------------------------------- who and whom
+def initials(raw) -> str:
+    """The person signing: 2-4 letters (dots and spaces dropped), stored upper case."""
+    text = str(raw or "").strip().upper().replace(".", "").replace(" ", "")
+    if not INITIALS.match(text):
+        raise RuleError("Initials: enter your initials (2–4 letters, e.g. AB) before signing")
+    return text
+
+
+def patient_ref(raw) -> str:
+    """A patient reference as the clinic writes it: up to 40 characters, no quotes or angle brackets."""
+    text = str(raw or "").strip()
+    if not text:
+        raise RuleError("Patient reference: required")
+    if len(text) > PATIENT_REF_MAX or any(ch in text for ch in PATIENT_REF_FORBIDDEN):
+        raise RuleError(f"Patient reference: up to {PATIENT_REF_MAX} characters, no quotes or angle brackets")
+    return text
+
+
+# ----------------------------------------------------------------- the session clock
+def session_clock(wall: float, newest_reading: Optional[float]) -> float:
+    """Now on the session's own clock: a sped-up simulation runs ahead of the wall clock,
+    so entries made on the page land after the readings already shown."""
+    return max(wall, newest_reading or 0.0)

@@ -1,0 +1,207 @@
+"""One place decides each session rule: the page, the CLI, the store and the engine are
+asked the same questions and must give the same answers (monitor/sessions.py)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from monitor import sessions
+from monitor.alerts import AlertEngine
+from monitor.cli import main
+from monitor.clinic_config import build_chair, load_clinic
+from monitor.model import Alert, Event, Reading
+from monitor.protocol import load_protocol
+from monitor.replay_csv import ReplayError, parse_text
+from monitor.store import queries
+from monitor.web import bedside, charting, recovery
+
+T0 = 1_700_000_000.0
+PATHS = {"baseline": (), "infusion": ("infusion_start",), "recovery": ("infusion_start", "infusion_stop"),
+         "ended": ("session_end",)}
+ACTIONS = ("infusion_start", "infusion_stop", "session_end", "note", "aldrete", "medication")
+PAGE_BUTTON = {"infusion_start": "act-start", "infusion_stop": "act-stop", "session_end": "act-end"}
+ALDRETE = {"activity": "2", "respiration": "2", "circulation": "2", "consciousness": "2", "spo2": "2"}
+
+
+def _session_in(store, state: str, chair: str = "R") -> int:
+    sid = store.open_session("P-RULES", chair, "ketamine-iv", T0)[0]
+    for i, kind in enumerate(PATHS[state]):
+        store.record_event(sid, Event(T0 + 60 * (i + 1), kind, "", "RN"))
+    assert queries.session(store, sid)["state"] == state
+    return sid
+
+
+def _expected(action: str, state: str) -> bool:
+    try:
+        sessions.check_entry(action, state)
+        return True
+    except sessions.RuleError:
+        return False
+
+
+def _ask_store(store, sid, action) -> bool:
+    try:
+        store.record_event(sid, Event(time.time(), action, "x", "RN"))
+        return True
+    except sessions.RuleError:
+        return False
+
+
+def _ask_page(store, sid, chair, action) -> bool:
+    state = {"chair": chair, "session_id": sid}
+    before = len(queries.events(store, sid))
+    if action in PAGE_BUTTON:
+        bedside.bedside_action(store, PAGE_BUTTON[action], state, "rn")
+    elif action == "note":
+        charting.sign_and_chart(store, state, "rn", "note", lambda: ({}, "x"))
+    elif action == "aldrete":
+        recovery.aldrete_action(store, load_protocol(), state, "rn", ALDRETE)
+    else:
+        charting.sign_and_chart(store, state, "rn", action, lambda: ({"drug": "ondansetron"}, "ondansetron 4 mg IV"))
+    return len(queries.events(store, sid)) > before
+
+
+def _ask_engine(protocol, state, action) -> bool:
+    """The engine follows the rules: a refused transition leaves its phase alone."""
+    engine = AlertEngine(protocol)
+    for i, kind in enumerate(PATHS[state]):
+        engine.event(Event(T0 + 60 * (i + 1), kind))
+    engine.event(Event(T0 + 1000, action))
+    return engine.state == (sessions.phase_after(action, state) or state)
+
+
+@pytest.mark.parametrize("state", list(PATHS))
+@pytest.mark.parametrize("action", ACTIONS)
+def test_every_entry_point_answers_alike(store, protocol, state, action):
+    want = _expected(action, state)
+    assert _ask_store(store, _session_in(store, state, "S"), action) is want
+    assert _ask_page(store, _session_in(store, state, "P"), "P", action) is want
+    assert _ask_engine(protocol, state, action)
+
+
+def test_the_table_itself():
+    """Stop without a start is refused everywhere (the page's answer); after the end, only a late note."""
+    assert not _expected("infusion_stop", "baseline")
+    assert _expected("infusion_stop", "infusion") and _expected("infusion_start", "baseline")
+    assert [a for a in ACTIONS if _expected(a, "ended")] == ["note"]
+    assert [a for a in ACTIONS if _expected(a, "baseline")] == ["infusion_start", "session_end", "note", "medication"]
+    assert _expected("aldrete", "recovery") and not _expected("aldrete", "infusion")
+
+
+def test_replay_recording_walks_the_same_rules():
+    with pytest.raises(ReplayError, match="line 3: Cannot stop the infusion: the session is in baseline"):
+        parse_text("t_s,parameter,value,status\n0,hr,70,\n5,event,infusion_stop,\n", "r.csv")
+    rows = parse_text("t_s,parameter,value,status\n0,event,infusion_start,\n5,event,infusion_stop,\n"
+                      "9,event,session_end,\n", "r.csv")
+    assert [r.event for r in rows] == ["infusion_start", "infusion_stop", "session_end"]
+
+
+def test_late_note_after_the_end_is_marked_late(store):
+    sid = _session_in(store, "ended")
+    store.record_event(sid, Event(T0 + 900, "note", "pt called: fine at home", "RN"))
+    assert queries.events(store, sid)[-1]["data"] == {"late": True}
+
+
+# ----------------------------------------------------------------- the end gate
+def _with_unacknowledged_high(store, chair: str) -> tuple[int, int]:
+    sid = _session_in(store, "recovery", chair)
+    store.put_change(sid, Alert("bp_critical#1", "bp_critical", "sbp", "physiological", "high", T0 + 100,
+                                186.0, 180.0, "SBP 186 ≥ 180", ended_at=T0 + 200))
+    store.flush()
+    return sid, queries.alerts(store, sid)[0]["id"]
+
+
+def test_end_gate_same_answer_on_page_store_and_cli(store, db_path):
+    sid, aid = _with_unacknowledged_high(store, "G")
+    state = {"chair": "G", "session_id": sid}
+    assert bedside.bedside_action(store, "act-end", state, "rn") == \
+        "Not ended: acknowledge the HIGH alarm first (SBP 186 ≥ 180)."
+    with pytest.raises(sessions.RuleError, match="acknowledge the HIGH alarm first"):
+        store.record_event(sid, Event(T0 + 300, "session_end", "", "RN"))
+    out = CliRunner().invoke(main, ["--db", str(db_path), "end-session", "--session", str(sid), "--by", "AB"])
+    assert out.exit_code == 2 and "acknowledge the HIGH alarm first" in out.output and "--override" in out.output
+    assert queries.session(store, sid)["state"] == "recovery"
+    # signed for: every entry point lets the session end
+    assert store.acknowledge(aid, "RN", T0 + 250, session_id=sid)
+    assert bedside.bedside_action(store, "act-end", state, "rn") == "Session ended. (RN)"
+
+
+def test_the_one_override_is_signed_and_on_the_record(store, db_path):
+    sid, aid = _with_unacknowledged_high(store, "O")
+    out = CliRunner().invoke(main, ["--db", str(db_path), "end-session", "--session", str(sid), "--by", "ab",
+                                    "--override", "patient left against advice"])
+    assert out.exit_code == 0, out.output
+    end = [e for e in queries.events(store, sid) if e["type"] == "session_end"][0]
+    assert end["author"] == "AB"
+    assert end["data"] == {"override": "patient left against advice", "unacknowledged": [aid]}
+    assert queries.session(store, sid)["ended_by"] == "AB"
+    blank = CliRunner().invoke(main, ["--db", str(db_path), "end-session", "--session", str(sid), "--by", "ab",
+                                      "--override", "  "])
+    assert blank.exit_code == 2 and "--override: give the reason" in blank.output
+
+
+# ----------------------------------------------------------------- open or resume
+def test_open_or_resume_same_answer_for_page_acquire_and_clinic_file(store, protocol, tmp_path):
+    assert bedside.open_session_action(store, protocol, "PT-A", {"chair": "9"}).startswith("Session ")
+    sid = queries.current_session(store, "9")["id"]
+    chair = build_chair(store, protocol, "9", [{"spec": "sim:normal"}])
+    # the same patient: resumed by every entry point
+    assert chair.session_for("PT-A") == (sid, True)
+    assert bedside.open_session_action(store, protocol, "PT-A", {"chair": "9"}) == \
+        f"Session {sid} for this patient is already open on this chair."
+    # another patient: refused by every entry point, with the way out
+    assert "has open session" in bedside.open_session_action(store, protocol, "PT-B", {"chair": "9"})
+    with pytest.raises(sessions.RuleError, match="end it first"):
+        chair.session_for("PT-B")
+    clinic = tmp_path / "clinic.toml"
+    clinic.write_text('[chairs.9]\ndevices = ["sim:normal"]\npatient = "PT-B"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="chairs.9.patient: chair 9 has open session"):
+        load_clinic(clinic, store, protocol)
+    assert [s["id"] for s in queries.sessions(store)] == [sid]
+
+
+@pytest.mark.parametrize("ref,ok", [("PT-1", True), ("  PT-2 ", True), ("", False), ("x" * 41, False),
+                                    ('a"b', False), ("<script>", False)])
+def test_patient_reference_rule_everywhere(store, protocol, db_path, tmp_path, ref, ok):
+    page = bedside.open_session_action(store, protocol, ref, {"chair": "Q"})
+    assert page.startswith("Session ") is ok
+    cli = CliRunner().invoke(main, ["--db", str(db_path), "simulate", "--scenario", "normal", "--patient", ref,
+                                    "--chair", "QC"])
+    assert (cli.exit_code == 0) is ok, cli.output
+    clinic = tmp_path / "clinic.toml"
+    clinic.write_text(f'[chairs.Z]\ndevices = ["sim:normal"]\npatient = {ref!r}\n'.replace("'", '"')
+                      if '"' not in ref else '[chairs.Z]\ndevices = ["sim:normal"]\npatient = \'a"b\'\n',
+                      encoding="utf-8")
+    if ok:
+        load_clinic(clinic, store, protocol)
+    else:
+        with pytest.raises(ValueError, match="chairs.Z.patient: Patient reference"):
+            load_clinic(clinic, store, protocol)
+
+
+@pytest.mark.parametrize("raw,ok", [("ab", True), ("A.B.", True), ("abcd", True), ("a", False), ("abcde", False),
+                                    ("a1", False), ("", False)])
+def test_initials_rule_on_page_and_cli(store, db_path, raw, ok):
+    sid = _session_in(store, "recovery", "I")
+    page = bedside.bedside_action(store, "act-end", {"chair": "I", "session_id": sid}, raw)
+    assert page.startswith("Session ended.") is ok
+    sid2 = _session_in(store, "recovery", "J")
+    out = CliRunner().invoke(main, ["--db", str(db_path), "end-session", "--session", str(sid2), "--by", raw])
+    assert (out.exit_code == 0) is ok, out.output
+
+
+# ----------------------------------------------------------------- the session clock
+def test_session_clock_same_on_page_and_cli(store, db_path):
+    """A sped-up simulation runs ahead of the wall clock: entries land after its newest reading."""
+    ahead = time.time() + 3600
+    sid = _session_in(store, "recovery", "C")
+    store.put_reading(sid, Reading(ahead, "hr", 70.0, "ok", "sim"))
+    store.flush()
+    charting.sign_and_chart(store, {"chair": "C", "session_id": sid}, "rn", "note", lambda: ({}, "x"))
+    out = CliRunner().invoke(main, ["--db", str(db_path), "end-session", "--session", str(sid), "--by", "RN"])
+    assert out.exit_code == 0, out.output
+    note, end = [e for e in queries.events(store, sid) if e["type"] in ("note", "session_end")]
+    assert note["ts"] >= ahead and end["ts"] >= ahead
+    assert sessions.session_clock(5.0, None) == 5.0 and sessions.session_clock(5.0, 9.0) == 9.0
