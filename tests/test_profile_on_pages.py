@@ -122,3 +122,24 @@ def test_low_perfusion_reading_is_a_value_on_the_bedside():
     text = _texts(html_div(bedside_view.numerics(last, NOW, profile())))
     assert "91" in text and "LOW PERF" in text
     assert "70" not in text and "ARTIFACT" in text
+
+
+def test_aldrete_prefill_windows_follow_the_profile(store):
+    import time
+
+    from monitor.model import Baseline, Reading
+    from monitor.web import recovery
+    now = time.time()
+    sid = store.open_session("P-ALD", "5", "ketamine-iv", now - 7200)[0]
+    store.put_change(sid, Baseline("sbp", 120, "computed", now - 7000, 3))
+    store.put_reading(sid, Reading(now - 2400, "sbp", 130, "ok", "dev"))  # 40 min old
+    store.put_reading(sid, Reading(now - 90, "spo2", 97, "ok", "dev"))  # 90 s old
+    store.flush()
+    shipped = recovery.prefill(store, sid, now, profile())
+    assert shipped["circulation"][0] is None and shipped["spo2"][0] is None
+
+    def edit(d):
+        d["aldrete"].update(bp_max_age_s=3600, spo2_max_age_s=120)
+    edited = recovery.prefill(store, sid, now, profile(edit))
+    assert edited["circulation"][0] == 2 and edited["circulation"][1].startswith("SBP 130 vs baseline 120")
+    assert edited["spo2"][0] == 2
