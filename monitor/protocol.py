@@ -120,6 +120,7 @@ class Protocol:
     news2_max_age_s: dict  # {NEWS2 input: how long a value counts}
     aldrete_spo2_max_age_s: float
     aldrete_bp_max_age_s: float
+    infusion_rates: dict  # {rate unit: (lowest, highest) a nurse may chart}, first unit the default
     source: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -162,7 +163,7 @@ TABLE_KEYS = {
     "news2": {"max_age_s"},
     "aldrete": {"spo2_max_age_s", "bp_max_age_s"},
 }
-TOP_KEYS = {"name", "description", "rules", "hysteresis", *TABLE_KEYS}
+TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", *TABLE_KEYS}
 
 
 def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
@@ -220,6 +221,7 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
         news2_max_age_s={k: where.number(ages[k], f"news2.max_age_s.{k}", minimum=1) for k in NEWS2_INPUTS},
         aldrete_spo2_max_age_s=where.number(ald.get("spo2_max_age_s"), "aldrete.spo2_max_age_s", minimum=1),
         aldrete_bp_max_age_s=where.number(ald.get("bp_max_age_s"), "aldrete.bp_max_age_s", minimum=1),
+        infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
         source=source,
         raw=data,
     )
@@ -241,6 +243,22 @@ class _Where:
         if minimum is not None and v < minimum:
             raise ProtocolError(f"{self.source}: {key}: {v} is below the minimum {minimum}")
         return float(v)
+
+
+def _parse_rates(table: dict, where: _Where) -> dict:
+    """[infusion_rate]: each unit's [lowest, highest] chartable rate; at least one unit."""
+    if not table:
+        raise ProtocolError(f"{where.source}: [infusion_rate]: give at least one unit, e.g. \"mg/kg/h\" = [0.01, 3]")
+    out = {}
+    for unit, span in table.items():
+        key = f'infusion_rate."{unit}"'
+        if (not isinstance(span, list) or len(span) != 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in span)
+                or not 0 < span[0] < span[1]):
+            raise ProtocolError(f"{where.source}: {key}: expected [lowest, highest] with 0 < lowest < highest, "
+                                f"got {span!r}")
+        out[unit] = (float(span[0]), float(span[1]))
+    return out
 
 
 CLAUSE_KEYS = {"parameter", "op", "limit", "baseline_offset", "baseline_factor", "bounds"}

@@ -143,3 +143,18 @@ def test_aldrete_prefill_windows_follow_the_profile(store):
     edited = recovery.prefill(store, sid, now, profile(edit))
     assert edited["circulation"][0] == 2 and edited["circulation"][1].startswith("SBP 130 vs baseline 120")
     assert edited["spo2"][0] == 2
+
+
+def test_infusion_rate_range_follows_the_profile():
+    from monitor.web import charting
+    from monitor.web.forms import FormError, validate_dose_change
+    shipped = profile()
+    with pytest.raises(FormError, match="outside 0.01–3 mg/kg/h"):
+        validate_dose_change("4", "mg/kg/h", rates=shipped.infusion_rates)
+
+    def edit(d):
+        d["infusion_rate"] = {"mg/h": [1, 50], "mg/kg/h": [0.1, 5]}
+    edited = profile(edit)
+    assert validate_dose_change("4", "mg/kg/h", rates=edited.infusion_rates)[0] == {"rate": 4.0, "unit": "mg/kg/h"}
+    panel = str(charting.charting_panel(edited))
+    assert "options=['mg/h', 'mg/kg/h']" in panel and "value='mg/h'" in panel

@@ -46,6 +46,8 @@ def test_shipped_profile_holds_the_page_numbers(protocol):
     assert protocol.news2_max_age_s == {"spo2": 10, "hr": 10, "sbp": 1800, "rr": 3600, "temp": 3600,
                                         "consciousness": 3600, "o2": 3600}
     assert (protocol.aldrete_spo2_max_age_s, protocol.aldrete_bp_max_age_s) == (60, 1800)
+    assert protocol.infusion_rates == {"mg/kg/h": (0.01, 3.0), "mg/h": (0.5, 300.0)}
+    assert next(iter(protocol.infusion_rates)) == "mg/kg/h"  # the form's default unit
 
 
 def raw():
@@ -95,6 +97,13 @@ def raw():
     (lambda d: d["aldrete"].update(bp_max_age_s="30 min"), "aldrete.bp_max_age_s: expected a number"),
     (lambda d: d["aldrete"].update(bp_max_age_s=0.5), "aldrete.bp_max_age_s: 0.5 is below the minimum"),
     (lambda d: d["aldrete"].update(discharge=9), "aldrete.discharge: unknown key"),
+    # [infusion_rate]
+    (lambda d: d.pop("infusion_rate"), "[infusion_rate]: missing table"),
+    (lambda d: d.update(infusion_rate={}), "[infusion_rate]: give at least one unit"),
+    (lambda d: d["infusion_rate"].update({"mg/h": [300, 0.5]}), 'infusion_rate."mg/h": expected [lowest, highest]'),
+    (lambda d: d["infusion_rate"].update({"mg/h": 300}), 'infusion_rate."mg/h": expected [lowest, highest]'),
+    (lambda d: d["infusion_rate"].update({"mcg/kg/min": [0, 5]}), 'infusion_rate."mcg/kg/min": expected'),
+    (lambda d: d["infusion_rate"].update({"mg/h": ["0.5", 300]}), 'infusion_rate."mg/h": expected'),
 ])
 def test_bad_profiles_name_the_key(mutate, words):
     d = raw()

@@ -64,7 +64,8 @@ def layout(store, protocol, rest: str):
         ]),
         html.Div(id="bed-open", className="open-session"),
         html.Div(className="panels", children=[
-            charting.vitals_panel(), charting.charting_panel(), charting.baseline_panel(), limits.panel(protocol),
+            charting.vitals_panel(), charting.charting_panel(protocol), charting.baseline_panel(),
+            limits.panel(protocol),
             html.Section(className="panel panel-recovery", children=[
                 html.H3("Recovery and discharge"), html.Div(id="bed-discharge"), html.Div(id="bed-recovery")]),
             html.Section(className="panel panel-history", children=[
@@ -94,7 +95,7 @@ def register(app, store, protocol) -> None:
         return open_session_action(store, protocol, patient, state)
 
     alarms.register(app, store)
-    charting.register(app, store)
+    charting.register(app, store, protocol)
     limits.register(app, store, protocol)
     recovery.register(app, store, protocol)
 
