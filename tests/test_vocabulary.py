@@ -67,3 +67,18 @@ def test_alarm_script_takes_its_priority_table_from_the_server():
     from monitor.web.alarms import controls
     stores = [c for c in controls("bed").children if getattr(c, "id", None) == "bed-priorities"]
     assert stores and stores[0].data == priority_table()
+
+
+def test_stylesheets_take_the_priority_colours_from_the_model(tmp_path):
+    from monitor.protocol import load_protocol
+    from monitor.store import Store
+    from monitor.web import create_app
+    for css in (ROOT / "assets").glob("*.css"):
+        assert not re.search(r"--(high|medium|low)\s*:", css.read_text()), css.name
+    store = Store(tmp_path / "m.db")
+    try:
+        page = create_app(store, load_protocol()).server.test_client().get("/").get_data(as_text=True)
+    finally:
+        store.close()
+    for p in PRIORITIES:
+        assert f"--{p}: {PRIORITY[p].colour};" in page
