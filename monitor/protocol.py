@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from .model import CONTINUOUS, PARAMETERS, PRIORITIES, PRIORITY, STATES
+from .scores import NEWS2_PARAMETERS
 
 OPS = {
     "<": lambda v, lim: v < lim,
@@ -151,8 +152,7 @@ def load_protocol(path: Optional[str | Path] = None) -> Protocol:
     return parse_protocol(data, str(p))
 
 
-# The NEWS2 inputs (the same as scores.NEWS2_PARAMETERS), each with a maximum age in the profile.
-NEWS2_INPUTS = ("rr", "spo2", "o2", "sbp", "hr", "consciousness", "temp")
+NEWS2_INPUTS = NEWS2_PARAMETERS  # each NEWS2 input has a maximum age in the profile
 TABLE_KEYS = {
     "baseline": {"continuous_window_s", "nibp_window_s"},
     "continuous": {"clear_for_s", "max_gap_s"},
