@@ -9,10 +9,27 @@
  * A pause lasts 2 min; a new alarm of higher priority than the one paused (and any new HIGH
  * alarm) breaks through and ends the pause.
  * The page's alarm state is published as data-* attributes on #<prefix>-alarm-state.
+ *
+ * Which priority outranks which, and its word, come from the server with every update
+ * (the #<prefix>-priorities store: the model's priority table, most urgent first); this
+ * file keeps no copy. Only the sound of each priority is defined here.
  */
 (function () {
   "use strict";
-  var RANK = { none: 0, low: 1, medium: 2, high: 3 };
+  var RANK = { none: 0 }; // urgency: higher sounds first; filled from the server's table
+  var WORD = {};
+  var TOP = null; // the most urgent priority: a new one always breaks through a pause
+  function learn(table) {
+    if (!table || !table.length) { return; }
+    var n = table.length, rank = { none: 0 }, word = {};
+    for (var i = 0; i < n; i++) {
+      rank[table[i].name] = n - table[i].rank; // server rank 0 = most urgent
+      word[table[i].name] = table[i].word;
+      if (table[i].rank === 0) { TOP = table[i].name; }
+    }
+    RANK = rank; WORD = word;
+  }
+  function urgency(p) { return RANK[p] || 0; }
   var PAUSE_MS = 120000;
   var STALE_MS = 3500; // no update from any page for this long: stop sounding
   var PATTERNS = {
@@ -31,7 +48,7 @@
 
   var audio = {
     ctx: null, wave: null, bus: null, wanted: pref(), sounding: "none", nextAt: 0,
-    lastUpdate: 0, lowHeard: {}, played: { high: 0, medium: 0, low: 0 },
+    lastUpdate: 0, onceHeard: {}, played: {},
 
     ensure: function () {
       if (!this.wanted) { return; }
@@ -79,23 +96,26 @@
         osc.connect(g); g.connect(this.bus);
         osc.start(t); osc.stop(t + p.pulse + 0.02);
       }
-      this.played[priority] += 1;
+      this.played[priority] = (this.played[priority] || 0) + 1;
       return true;
     },
     update: function (sounding, unacked) {
       this.lastUpdate = Date.now();
-      if (RANK[sounding] > RANK[this.sounding]) { this.nextAt = 0; }
-      if (sounding !== this.sounding && RANK[sounding] < RANK[this.sounding]) { this.silence(); }
+      if (urgency(sounding) > urgency(this.sounding)) { this.nextAt = 0; }
+      if (sounding !== this.sounding && urgency(sounding) < urgency(this.sounding)) { this.silence(); }
       this.sounding = sounding;
       if (sounding === "none") { return; }
       var fresh = [];
       for (var i = 0; i < unacked.length; i++) {
-        var a = unacked[i];
-        if (a.priority === "low" && !this.lowHeard[a.id]) { fresh.push(a.id); }
+        var a = unacked[i], p = PATTERNS[a.priority];
+        if (p && !p.every && !this.onceHeard[a.id]) { fresh.push(a.id); }
       }
-      if (fresh.length) { // a low alarm is announced once, unless a higher one is sounding anyway
-        if (sounding === "low") { this.burst("low"); }
-        for (var j = 0; j < fresh.length; j++) { this.lowHeard[fresh[j]] = true; }
+      // a priority that does not repeat (low) is announced once per new alarm,
+      // unless a higher one is sounding anyway
+      if (fresh.length) {
+        var q = PATTERNS[sounding];
+        if (q && !q.every) { this.burst(sounding); }
+        for (var j = 0; j < fresh.length; j++) { this.onceHeard[fresh[j]] = true; }
       }
     },
     loop: function () {
@@ -117,13 +137,32 @@
     if (audio.wanted && audio.status() !== "on") { audio.ensure(); }
   }, true);
 
+  function leastUrgent() {
+    var out = null;
+    for (var p in RANK) {
+      if (p !== "none" && (out === null || RANK[p] < RANK[out])) { out = p; }
+    }
+    return out || "none";
+  }
+  // The words of the priorities that still sound during a pause at this level (those
+  // more urgent than it, and always the most urgent), least urgent first, joined by "/".
+  function breaking(level) {
+    var names = [];
+    for (var p in RANK) {
+      if (p !== "none" && (urgency(p) > urgency(level) || p === TOP)) { names.push(p); }
+    }
+    names.sort(function (a, b) { return urgency(a) - urgency(b); });
+    return names.map(function (p) { return WORD[p]; }).join("/");
+  }
+
   function clock(ms) {
     var s = Math.max(0, Math.ceil(ms / 1000)), m = Math.floor(s / 60);
     s = s % 60;
     return m + ":" + (s < 10 ? "0" : "") + s;
   }
 
-  function update(board, nTick, pauseClicks, soundClicks, prev) {
+  function update(board, nTick, pauseClicks, soundClicks, prev, priorities) {
+    learn(priorities);
     var cc = (window.dash_clientside && window.dash_clientside.callback_context) || {};
     var trig = (cc.triggered || []).map(function (t) { return t.prop_id || ""; });
     var hit = function (suffix) { return trig.some(function (id) { return id.slice(-suffix.length) === suffix; }); };
@@ -131,7 +170,7 @@
     var s = Object.assign({ paused_until: null, pause_level: null, known: [], breakthrough: false }, prev || {});
     board = board || [];
     var unacked = board.filter(function (a) { return !a.acked; });
-    var highest = unacked.reduce(function (m, a) { return RANK[a.priority] > RANK[m] ? a.priority : m; }, "none");
+    var highest = unacked.reduce(function (m, a) { return urgency(a.priority) > urgency(m) ? a.priority : m; }, "none");
 
     if (hit("sound-toggle.n_clicks") && soundClicks) { audio.toggle(); }
     if (hit("audio-pause.n_clicks") && pauseClicks) {
@@ -139,7 +178,7 @@
         s.paused_until = null; // resume early
       } else {
         s.paused_until = now + PAUSE_MS;
-        s.pause_level = highest === "none" ? "low" : highest;
+        s.pause_level = highest === "none" ? leastUrgent() : highest;
         s.known = board.map(function (a) { return a.id; });
         s.breakthrough = false;
       }
@@ -147,7 +186,7 @@
     if (s.paused_until && now >= s.paused_until) { s.paused_until = null; }
     if (s.paused_until) {
       var brk = unacked.filter(function (a) { // a new HIGH alarm is never silenced by an earlier pause
-        return s.known.indexOf(a.id) < 0 && (RANK[a.priority] > RANK[s.pause_level] || a.priority === "high");
+        return s.known.indexOf(a.id) < 0 && (urgency(a.priority) > urgency(s.pause_level) || a.priority === TOP);
       });
       if (brk.length) { s.paused_until = null; s.breakthrough = true; s.breakthrough_id = brk[0].id; }
     }
@@ -160,9 +199,9 @@
     var text;
     if (paused) {
       text = "AUDIO PAUSED " + clock(s.paused_until - now) + " \u2014 new " +
-             (s.pause_level === "low" ? "MEDIUM/HIGH" : "HIGH") + " alarms still sound";
+             breaking(s.pause_level) + " alarms still sound";
     } else if (sounding !== "none") {
-      text = "\u266A " + sounding.toUpperCase() + " alarm sounding" +
+      text = "\u266A " + (WORD[sounding] || sounding.toUpperCase()) + " alarm sounding" +
              (s.breakthrough ? " (pause ended: higher-priority alarm)" : "");
     } else {
       text = unacked.length ? "" : "No alarm sounding";

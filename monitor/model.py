@@ -1,26 +1,98 @@
 """The vocabulary every layer shares: readings, events, alerts and sessions.
 
 Plain frozen dataclasses so codecs, the engine and the store can pass them around
-without importing each other.
+without importing each other. The words, symbols and small formulas that more than
+one page or export shows (priority marks, operator symbols, event labels, what
+counts as a valid reading, MAP) are defined here once, so the bedside, the review
+pages, the report, the exports and the browser script cannot drift apart.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map", "pi", "nibp_hr")
 CONTINUOUS = ("hr", "spo2", "pi")
 EPISODIC = ("sbp", "dbp", "map", "nibp_hr")
 STATUSES = ("ok", "sensor_off", "searching", "artifact", "low_perfusion", "error")
-# Readings with these statuses never raise or extend a physiological alert.
+# Readings with these statuses never raise or extend a physiological alert, and every
+# chart, table and export shows them as a gap. A `low_perfusion` reading is not
+# flagged: the device measured a value (with a warning), and the engine alarms on it.
 FLAGGED = ("sensor_off", "searching", "artifact", "error")
+
+
+def is_valid(status: Optional[str], value: Optional[float]) -> bool:
+    """A reading that counts as a value everywhere: it has one and its status is not flagged.
+
+    The one definition the engine, the bedside, the trend, the review, the report and
+    the exports use; the store builds its SQL condition from FLAGGED the same way.
+    """
+    return value is not None and status not in FLAGGED
+
+
+def mean_arterial(sbp: float, dbp: float) -> float:
+    """MAP estimated from a cuff pair: DBP + (SBP - DBP) / 3 (unrounded)."""
+    return dbp + (sbp - dbp) / 3
+
 EVENT_TYPES = (
     "infusion_start", "infusion_stop", "note", "medication", "dose_change",
     "manual_vitals", "baseline_set", "session_end", "limit_change", "acknowledge", "aldrete",
 )
+# How every page, chart and report names a charted event (the CSV and FHIR keep the type).
+EVENT_LABELS = {
+    "infusion_start": "Infusion start", "infusion_stop": "Infusion stop", "note": "Note",
+    "medication": "Medication", "dose_change": "Dose change", "manual_vitals": "Manual obs",
+    "baseline_set": "Baseline", "session_end": "Session end", "limit_change": "Limit",
+    "acknowledge": "Acknowledged", "aldrete": "Aldrete",
+}
 UNCHARTED_EVENTS = ("acknowledge",)  # logged in event tables, not drawn on charts
 STATES = ("baseline", "infusion", "recovery", "ended")
-PRIORITIES = ("high", "medium", "low")
+
+
+def event_label(event_type: str) -> str:
+    """'Infusion start' for 'infusion_start'; an unknown type is shown as it is."""
+    return EVENT_LABELS.get(event_type, event_type)
+
+
+@dataclass(frozen=True)
+class Priority:
+    """How one alarm priority is ranked and shown (IEC 60601-1-8: never colour alone)."""
+
+    name: str  # the value stored in alerts.priority and written in profiles
+    rank: int  # 0 is the most urgent
+    symbol: str  # the mark shown next to every alarm, on screen and on paper
+    word: str  # the priority in capitals, as the alarm tiles and tables show it
+    colour: str  # on the dark screen (bedside, overview, review charts)
+    print_colour: str  # on white paper (the HTML report's chart)
+
+
+PRIORITY = {p.name: p for p in (
+    Priority("high", 0, "!!!", "HIGH", "#ff3b30", "#e53935"),
+    Priority("medium", 1, "!!", "MEDIUM", "#f5c518", "#f9a825"),
+    Priority("low", 2, "!", "LOW", "#36cfc9", "#00acc1"),
+)}
+PRIORITIES = tuple(sorted(PRIORITY, key=lambda p: PRIORITY[p].rank))  # most urgent first
+TOP_PRIORITY = PRIORITIES[0]
+
+
+def priority_rank(priority: str) -> int:
+    """0 for the most urgent; sorts a list of alarms worst first."""
+    return PRIORITY[priority].rank
+
+
+def priority_mark(priority: str) -> str:
+    """'!!! HIGH': symbol and word, so colour is never the only cue."""
+    p = PRIORITY[priority]
+    return f"{p.symbol} {p.word}"
+
+
+def priority_table() -> list[dict]:
+    """The priority table as plain data, most urgent first (sent to the browser's alarm script)."""
+    return [asdict(PRIORITY[p]) for p in PRIORITIES]
+
+
+# How a rule's comparison is written for people (profiles use the ASCII form).
+OPERATOR_SYMBOLS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
 # Plausible physical ranges: a value outside is a decoding fault or a corrupt file, not a patient.
 PHYSICAL_RANGES = {"hr": (0, 350), "spo2": (0, 100), "sbp": (0, 350), "dbp": (0, 300), "map": (0, 300),
                    "pi": (0, 100), "nibp_hr": (0, 350)}
@@ -43,7 +115,7 @@ class Reading:
 
     @property
     def valid(self) -> bool:
-        return self.status not in FLAGGED and self.value is not None
+        return is_valid(self.status, self.value)
 
 
 @dataclass(frozen=True)

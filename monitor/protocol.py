@@ -1,7 +1,13 @@
 """Alarm protocol profiles: TOML files a clinic can read and edit.
 
 Loading validates every key and names the file and key on any problem, so a typo
-in a limit can never silently turn an alarm off.
+in a limit can never silently turn an alarm off. Besides the alarm rules a profile
+holds the other clinical numbers the pages and reports show: how long a monitored
+value stays current, how old each NEWS2 input may be, which readings prefill the
+Aldrete checklist. The pages render with these numbers and never keep their own.
+
+The rules about adjusting a limit for one session (settings overlaid on the
+profile, the priority order of limits) live here too, next to the limits they guard.
 """
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
-from .model import CONTINUOUS, PARAMETERS, PRIORITIES, STATES
+from .model import CONTINUOUS, PARAMETERS, PRIORITIES, PRIORITY, STATES
+from .scores import NEWS2_PARAMETERS
 
 OPS = {
     "<": lambda v, lim: v < lim,
@@ -110,6 +117,11 @@ class Protocol:
     signal_lost_s: float
     disconnect_s: float
     technical_priority: dict
+    monitored_fresh_s: float  # a monitored numeric older than this is shown as no data
+    news2_max_age_s: dict  # {NEWS2 input: how long a value counts}
+    aldrete_spo2_max_age_s: float
+    aldrete_bp_max_age_s: float
+    infusion_rates: dict  # {rate unit: (lowest, highest) a nurse may chart}, first unit the default
     source: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -140,14 +152,18 @@ def load_protocol(path: Optional[str | Path] = None) -> Protocol:
     return parse_protocol(data, str(p))
 
 
+NEWS2_INPUTS = NEWS2_PARAMETERS  # each NEWS2 input has a maximum age in the profile
 TABLE_KEYS = {
     "baseline": {"continuous_window_s", "nibp_window_s"},
     "continuous": {"clear_for_s", "max_gap_s"},
     "nibp": {"cycle_infusion_s", "cycle_other_s", "overdue_factor"},
     "technical": {"signal_lost_s", "disconnect_s"},
     "technical_priority": set(TECHNICAL_RULES),
+    "freshness": {"monitored_s"},
+    "news2": {"max_age_s"},
+    "aldrete": {"spo2_max_age_s", "bp_max_age_s"},
 }
-TOP_KEYS = {"name", "description", "rules", "hysteresis", *TABLE_KEYS}
+TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", *TABLE_KEYS}
 
 
 def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
@@ -176,6 +192,13 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
             raise ProtocolError(f"{source}: technical_priority.{k}: must be one of {', '.join(PRIORITIES)}")
     b, c = where.table(data, "baseline"), where.table(data, "continuous")
     n, t = where.table(data, "nibp"), where.table(data, "technical")
+    fr, ald = where.table(data, "freshness"), where.table(data, "aldrete")
+    ages = where.table(where.table(data, "news2"), "max_age_s", "news2.max_age_s")
+    for k in sorted(set(ages) - set(NEWS2_INPUTS)):
+        raise ProtocolError(f"{source}: news2.max_age_s.{k}: unknown NEWS2 input (known: {', '.join(NEWS2_INPUTS)})")
+    for k in NEWS2_INPUTS:
+        if k not in ages:
+            raise ProtocolError(f"{source}: news2.max_age_s.{k}: missing")
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise ProtocolError(f"{source}: name: missing or not a string")
@@ -194,6 +217,11 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
         signal_lost_s=where.number(t.get("signal_lost_s"), "technical.signal_lost_s", minimum=1),
         disconnect_s=where.number(t.get("disconnect_s"), "technical.disconnect_s", minimum=1),
         technical_priority=dict(tp),
+        monitored_fresh_s=where.number(fr.get("monitored_s"), "freshness.monitored_s", minimum=1),
+        news2_max_age_s={k: where.number(ages[k], f"news2.max_age_s.{k}", minimum=1) for k in NEWS2_INPUTS},
+        aldrete_spo2_max_age_s=where.number(ald.get("spo2_max_age_s"), "aldrete.spo2_max_age_s", minimum=1),
+        aldrete_bp_max_age_s=where.number(ald.get("bp_max_age_s"), "aldrete.bp_max_age_s", minimum=1),
+        infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
         source=source,
         raw=data,
     )
@@ -203,10 +231,10 @@ class _Where:
     def __init__(self, source: str):
         self.source = source
 
-    def table(self, data: dict, key: str) -> dict:
+    def table(self, data: dict, key: str, name: Optional[str] = None) -> dict:
         v = data.get(key)
         if not isinstance(v, dict):
-            raise ProtocolError(f"{self.source}: [{key}]: missing table")
+            raise ProtocolError(f"{self.source}: [{name or key}]: missing table")
         return v
 
     def number(self, v, key: str, minimum: Optional[float] = None) -> float:
@@ -215,6 +243,22 @@ class _Where:
         if minimum is not None and v < minimum:
             raise ProtocolError(f"{self.source}: {key}: {v} is below the minimum {minimum}")
         return float(v)
+
+
+def _parse_rates(table: dict, where: _Where) -> dict:
+    """[infusion_rate]: each unit's [lowest, highest] chartable rate; at least one unit."""
+    if not table:
+        raise ProtocolError(f"{where.source}: [infusion_rate]: give at least one unit, e.g. \"mg/kg/h\" = [0.01, 3]")
+    out = {}
+    for unit, span in table.items():
+        key = f'infusion_rate."{unit}"'
+        if (not isinstance(span, list) or len(span) != 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in span)
+                or not 0 < span[0] < span[1]):
+            raise ProtocolError(f"{where.source}: {key}: expected [lowest, highest] with 0 < lowest < highest, "
+                                f"got {span!r}")
+        out[unit] = (float(span[0]), float(span[1]))
+    return out
 
 
 CLAUSE_KEYS = {"parameter", "op", "limit", "baseline_offset", "baseline_factor", "bounds"}
@@ -282,3 +326,52 @@ def _parse_rule(rid: str, spec, where: _Where) -> Rule:
     clause = _parse_clause(spec, key, where, sustained=True)
     for_s = where.number(spec.get("for_s"), f"{key}.for_s", minimum=0)
     return Rule(rid, prio, (clause,), for_s=for_s, states=tuple(states))
+
+
+# ----------------------------------------------------------------- per-session limit settings
+def clause_key(rule_id: str, index: int) -> str:
+    """How a session's limit_change events name one clause: 'bp_high:1'."""
+    return f"{rule_id}:{index}"
+
+
+def effective_protocol(protocol: Protocol, settings: dict) -> Protocol:
+    """The profile with one session's settings ({clause key: setting}) in place."""
+    if not settings:
+        return protocol
+    rules = []
+    for rule in protocol.rules:
+        clauses = tuple(c.with_setting(settings[clause_key(rule.id, i)])
+                        if clause_key(rule.id, i) in settings else c for i, c in enumerate(rule.clauses))
+        rules.append(replace(rule, clauses=clauses))
+    return replace(protocol, rules=tuple(rules))
+
+
+def priority_order_errors(protocol: Protocol, settings: dict, changed: dict) -> list[str]:
+    """A higher-priority limit must stay at least as extreme as a lower-priority one.
+
+    Otherwise a value could raise the HIGH alarm while the MEDIUM one stays quiet
+    (e.g. spo2_critical < 92 with spo2_low < 85). Compares absolute limits on the same
+    parameter and direction only. `changed` names the clause ({"rule", "clause"}) whose
+    new setting is already in `settings`.
+    """
+    eff = effective_protocol(protocol, settings)
+    rule = eff.rule(changed["rule"])
+    mine = rule.clauses[changed["clause"]]
+    if mine.limit is None or rule.of_baseline:
+        return []
+    low_side = mine.op in ("<", "<=")
+    for other in eff.rules:
+        if other.id == rule.id or other.of_baseline or other.priority == rule.priority:
+            continue
+        for c in other.clauses:
+            if c.limit is None or c.parameter != mine.parameter or (c.op in ("<", "<=")) != low_side:
+                continue
+            hi, lo = (rule, mine), (other, c)
+            if PRIORITY[other.priority].rank < PRIORITY[rule.priority].rank:
+                hi, lo = lo, hi
+            bad = hi[1].limit > lo[1].limit if low_side else hi[1].limit < lo[1].limit
+            if bad:
+                return [f"New setting for {rule.id}: {mine.limit:g} would make {hi[0].id} ({hi[0].priority}) "
+                        f"{'higher' if low_side else 'lower'} than {lo[0].id} ({lo[0].priority}, "
+                        f"{lo[1].limit:g}); keep the {hi[0].priority} limit beyond the {lo[0].priority} one"]
+    return []

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
-from .model import CONTINUOUS, FLAGGED, LABELS
+from .model import CONTINUOUS, LABELS, PRIORITIES, PRIORITY, is_valid, priority_rank
 from .store import Store, queries, summaries
 
 CHART_PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map")
@@ -60,7 +60,7 @@ class SessionReview:
         for r in self.readings:
             if r["parameter"] != parameter:
                 continue
-            ok = r["value"] is not None and r["status"] not in FLAGGED
+            ok = is_valid(r["status"], r["value"])
             if ok or gaps:
                 xs.append(round((r["ts"] - self.origin) / 60.0, 4))
                 ys.append(r["value"] if ok else None)
@@ -90,7 +90,6 @@ def worst_priority_segments(alarm_rows: list[dict], x_end: float) -> list[tuple[
     Shading by these segments, instead of one translucent band per alarm, keeps
     overlapping alarms from blending into a colour that means nothing.
     """
-    rank = {"high": 0, "medium": 1, "low": 2}
     phys = [(a["start_min"], a["end_min"] if a["end_min"] is not None else x_end, a["priority"])
             for a in alarm_rows if a["kind"] == "physiological" and a["start_min"] is not None]
     cuts = sorted({t for lo, hi, _ in phys for t in (lo, hi)})
@@ -99,7 +98,7 @@ def worst_priority_segments(alarm_rows: list[dict], x_end: float) -> list[tuple[
         active = [p for s, e, p in phys if s <= lo and e >= hi]
         if not active:
             continue
-        worst = min(active, key=rank.get)
+        worst = min(active, key=priority_rank)
         if out and out[-1][1] == lo and out[-1][2] == worst:
             out[-1] = (out[-1][0], hi, worst)
         else:
@@ -171,8 +170,8 @@ def summary_items(review: SessionReview) -> list[tuple[str, str, str]]:
         ("Peak DBP", fmt_num(s["peak_dbp"]), when("peak_dbp")),
         ("Peak HR", fmt_num(s["peak_hr"]), when("peak_hr")),
         ("Lowest SpO₂", fmt_num(s["min_spo2"]), when("min_spo2")),
-        ("Alarms", f"!!! {s['alarms_high']}  !! {s['alarms_medium']}  ! {s['alarms_low']}",
-         f"high · medium · low; {s['alarms_technical']} technical"),
+        ("Alarms", "  ".join(f"{PRIORITY[p].symbol} {s[f'alarms_{p}']}" for p in PRIORITIES),
+         f"{' · '.join(PRIORITIES)}; {s['alarms_technical']} technical"),
     ]
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Optional
 
+from .model import is_valid
+
 # ----------------------------------------------------------------- NEWS2
 CONSCIOUSNESS = {"A": "Alert", "C": "New confusion", "V": "Voice", "P": "Pain", "U": "Unresponsive"}
 NEWS2_PARAMETERS = ("rr", "spo2", "o2", "sbp", "hr", "consciousness", "temp")
@@ -142,6 +144,33 @@ def news2(values: dict) -> Optional[News2]:
     risk, response = NEWS2_BANDS[band]
     missing = tuple(p for p in NEWS2_PARAMETERS if p not in scores)
     return News2(total, band, risk, response, scores, missing)
+
+
+MONITORED = ("spo2", "hr")  # NEWS2 inputs the monitor measures; the rest are charted
+CHARTED = ("rr", "temp", "consciousness", "o2")
+
+
+def news2_inputs(monitored: dict, manual: dict, now: float, max_age_s: dict) -> dict:
+    """The values NEWS2 uses now, each no older than its maximum age (the profile's news2.max_age_s).
+
+    monitored: latest monitor values {parameter: {"v", "ts", "status"}} (SpO2, HR and the
+    cuff's SBP); manual: latest charted values {parameter: {"v", "ts"}}. SpO2 and HR count
+    when valid (model.is_valid); SBP is the cuff's or a manual cuff's, whichever is newer.
+    """
+    vals = {}
+    for p in MONITORED:
+        r = monitored.get(p)
+        if r and is_valid(r.get("status"), r["v"]) and now - r["ts"] <= max_age_s[p]:
+            vals[p] = r["v"]
+    bps = [b for b in (monitored.get("sbp"), manual.get("sbp"))
+           if b and b["v"] is not None and now - b["ts"] <= max_age_s["sbp"]]
+    if bps:
+        vals["sbp"] = max(bps, key=lambda b: b["ts"])["v"]
+    for p in CHARTED:
+        m = manual.get(p)
+        if m and now - m["ts"] <= max_age_s[p]:
+            vals[p] = m["v"]
+    return vals
 
 
 # ----------------------------------------------------------------- Aldrete

@@ -56,7 +56,7 @@ def test_first_tick_draws_history_then_only_new_points_and_events(store, protoco
     operations = ops(out["bed-trend.figure"])
     extended = {tuple(o["location"]): o["params"]["value"] for o in operations if o["operation"] == "Extend"}
     assert extended[("data", 0, "y")] == [88] and extended[("data", 2, "y")] == [131]
-    assert extended[("data", trend.EVENT_TRACE, "text")][0] == "Med: Ondansetron 4 mg IV (RN)"
+    assert extended[("data", trend.EVENT_TRACE, "text")][0] == "Medication: Ondansetron 4 mg IV (RN)"
     assert [o["operation"] for o in ops(out["bed-events.children"])] == ["Prepend"]
     assert out["bed-numerics.children"][0].children[1].children == "88"
 

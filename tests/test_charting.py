@@ -120,16 +120,16 @@ def test_aldrete_prefilled_from_data_and_recorded(store, protocol, session):
         store.put_reading(sid, Reading(now - 5, p, v, "ok", "dev"))
     store.flush()
     charting.manual_vitals_action(store, state, "rn", "", "", "14", "", "A", ["o2"])
-    pre = recovery.prefill(store, sid, now)
+    pre = recovery.prefill(store, sid, now, protocol)
     assert pre["circulation"][0] == 1 and pre["circulation"][1].startswith("SBP 150 vs baseline 122 (+28 mmHg)")
     assert pre["spo2"] == (1, "SpO2 97 % on oxygen (last charted)")
     raw = {"activity": "2", "respiration": "2", "circulation": "1", "consciousness": "2", "spo2": "1"}
-    msg, ok = recovery.aldrete_action(store, state, "rn", raw)
+    msg, ok = recovery.aldrete_action(store, protocol, state, "rn", raw)
     assert ok and msg == "Recorded: Modified Aldrete 8/10: not ready (needs ≥ 9) (RN)."
     ev = [e for e in queries.events(store, sid) if e["type"] == "aldrete"][0]
     assert ev["data"]["total"] == 8 and ev["data"]["ready"] is False and ev["data"]["circulation"] == 1
     assert "SBP 150" in ev["data"]["basis"]["circulation"]
-    msg, ok = recovery.aldrete_action(store, state, "rn", {**raw, "spo2": None})
+    msg, ok = recovery.aldrete_action(store, protocol, state, "rn", {**raw, "spo2": None})
     assert not ok and msg == "SpO2: choose a score"
 
 
@@ -167,17 +167,17 @@ def _texts(component) -> str:
     return " ".join(_texts(c) for c in children)
 
 
-def test_news2_counts_charted_obs_and_never_reassures_without_monitor_numbers():
+def test_news2_counts_charted_obs_and_never_reassures_without_monitor_numbers(protocol):
     from monitor.web.bedside_view import news2_indicator
     now = 1_000_000.0
     monitored = {"hr": {"v": 95, "ts": now - 1, "status": "ok"}, "spo2": {"v": 93, "ts": now - 1, "status": "ok"},
                  "sbp": {"v": 125, "ts": now - 60, "status": "ok"}}
     manual = {"rr": {"v": 22, "ts": now - 30}, "temp": {"v": 37.0, "ts": now - 30}}
-    box = news2_indicator(monitored, manual, now)
+    box = news2_indicator(monitored, manual, now, protocol)
     # HR 95 -> 1, SpO2 93 -> 2, RR 22 -> 2, SBP 125 -> 0, temp 37.0 -> 0
     assert box.__dict__["data-score"] == "5" and box.__dict__["data-band"] == "5-6"
     assert "RR 2" in _texts(box) and "SpO2 2" in _texts(box)
     probe_off = dict(monitored, spo2={"v": None, "ts": now - 1, "status": "sensor_off"})
-    box = news2_indicator(probe_off, manual, now)
+    box = news2_indicator(probe_off, manual, now, protocol)
     assert box.__dict__["data-band"] == "none"
     assert "incomplete: no SpO2" in _texts(box) and "low risk" not in _texts(box)

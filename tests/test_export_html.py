@@ -26,7 +26,7 @@ def test_report_has_summary_alarm_table_and_events(report):
     text = _text(html)
     for needle in ("PT-REPORT", "Baseline BP 120/80", "Peak SBP 185 at +1.5 min", "Peak DBP 112 at +2.5 min",
                    "Peak HR 135 at +1.0 min", "Lowest SpO₂ 89 at +1.8 min", "!!! 1 !! 3 ! 1",
-                   "patient anxious, reassured", "infusion_stop", "5 min 30 s"):
+                   "patient anxious, reassured", "Infusion stop", "5 min 30 s"):
         assert needle in text, needle
     for rule in EXPECTED_ALERTS:
         assert f'data-rule="{rule}"' in html

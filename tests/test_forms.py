@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from monitor.protocol import load_protocol
 from monitor.web import limits
 from monitor.web.forms import (FormError, parse_number, validate_aldrete, validate_baseline, validate_dose_change,
                                validate_initials, validate_manual_vitals, validate_medication, validate_note)
@@ -90,10 +91,11 @@ def test_note_medication_dose():
     assert errors_of(validate_medication, "", "x", "kg", "XX") == [
         "Medication: required", "Dose: 'x' is not a number", "Dose unit: choose one of mg, mcg, g, mL, units",
         "Route: choose one of IV, PO, IM, SC, SL, IN, inhaled"]
-    data, text = validate_dose_change("0.75", "mg/kg/h", "per protocol")
+    rates = load_protocol().infusion_rates
+    data, text = validate_dose_change("0.75", "mg/kg/h", "per protocol", rates=rates)
     assert data == {"rate": 0.75, "unit": "mg/kg/h"} and text == "Rate 0.75 mg/kg/h · per protocol"
-    assert errors_of(validate_dose_change, "9", "mg/kg/h") == ["Infusion rate: 9 is outside 0.01–3 mg/kg/h"]
-    assert errors_of(validate_dose_change, "", "mg/h") == ["Infusion rate: required"]
+    assert errors_of(validate_dose_change, "9", "mg/kg/h", rates=rates) == ["Infusion rate: 9 is outside 0.01–3 mg/kg/h"]
+    assert errors_of(validate_dose_change, "", "mg/h", rates=rates) == ["Infusion rate: required"]
 
 
 def test_baseline_entry():

@@ -40,6 +40,16 @@ def test_shipped_profile_holds_design_defaults(protocol):
                                            "nibp_failed": "low", "nibp_overdue": "low"}
 
 
+def test_shipped_profile_holds_the_page_numbers(protocol):
+    """The numbers the pages used to keep themselves, now the profile's: unchanged values."""
+    assert protocol.monitored_fresh_s == 10
+    assert protocol.news2_max_age_s == {"spo2": 10, "hr": 10, "sbp": 1800, "rr": 3600, "temp": 3600,
+                                        "consciousness": 3600, "o2": 3600}
+    assert (protocol.aldrete_spo2_max_age_s, protocol.aldrete_bp_max_age_s) == (60, 1800)
+    assert protocol.infusion_rates == {"mg/kg/h": (0.01, 3.0), "mg/h": (0.5, 300.0)}
+    assert next(iter(protocol.infusion_rates)) == "mg/kg/h"  # the form's default unit
+
+
 def raw():
     return tomllib.loads(default_profile_path().read_text())
 
@@ -67,6 +77,33 @@ def raw():
     (lambda d: d["rules"]["bp_high"]["any"][0].update(limt=150), "unknown key 'limt'"),
     (lambda d: d["nibp"].update(cycle_s=300), "nibp.cycle_s: unknown key"),
     (lambda d: d.update(rule={"spo2_low": {}}), "rule: unknown key"),
+    # [freshness]
+    (lambda d: d.pop("freshness"), "[freshness]: missing table"),
+    (lambda d: d["freshness"].pop("monitored_s"), "freshness.monitored_s: expected a number, got None"),
+    (lambda d: d["freshness"].update(monitored_s="10"), "freshness.monitored_s: expected a number"),
+    (lambda d: d["freshness"].update(monitored_s=0), "freshness.monitored_s: 0 is below the minimum"),
+    (lambda d: d["freshness"].update(bp_s=60), "freshness.bp_s: unknown key"),
+    # [news2.max_age_s]
+    (lambda d: d.pop("news2"), "[news2]: missing table"),
+    (lambda d: d["news2"].pop("max_age_s"), "[news2.max_age_s]: missing table"),
+    (lambda d: d["news2"].update(window_s=60), "news2.window_s: unknown key"),
+    (lambda d: d["news2"]["max_age_s"].pop("sbp"), "news2.max_age_s.sbp: missing"),
+    (lambda d: d["news2"]["max_age_s"].update(pulse=10), "news2.max_age_s.pulse: unknown NEWS2 input"),
+    (lambda d: d["news2"]["max_age_s"].update(rr=True), "news2.max_age_s.rr: expected a number"),
+    (lambda d: d["news2"]["max_age_s"].update(temp=-5), "news2.max_age_s.temp: -5 is below the minimum"),
+    # [aldrete]
+    (lambda d: d.pop("aldrete"), "[aldrete]: missing table"),
+    (lambda d: d["aldrete"].pop("spo2_max_age_s"), "aldrete.spo2_max_age_s: expected a number, got None"),
+    (lambda d: d["aldrete"].update(bp_max_age_s="30 min"), "aldrete.bp_max_age_s: expected a number"),
+    (lambda d: d["aldrete"].update(bp_max_age_s=0.5), "aldrete.bp_max_age_s: 0.5 is below the minimum"),
+    (lambda d: d["aldrete"].update(discharge=9), "aldrete.discharge: unknown key"),
+    # [infusion_rate]
+    (lambda d: d.pop("infusion_rate"), "[infusion_rate]: missing table"),
+    (lambda d: d.update(infusion_rate={}), "[infusion_rate]: give at least one unit"),
+    (lambda d: d["infusion_rate"].update({"mg/h": [300, 0.5]}), 'infusion_rate."mg/h": expected [lowest, highest]'),
+    (lambda d: d["infusion_rate"].update({"mg/h": 300}), 'infusion_rate."mg/h": expected [lowest, highest]'),
+    (lambda d: d["infusion_rate"].update({"mcg/kg/min": [0, 5]}), 'infusion_rate."mcg/kg/min": expected'),
+    (lambda d: d["infusion_rate"].update({"mg/h": ["0.5", 300]}), 'infusion_rate."mg/h": expected'),
 ])
 def test_bad_profiles_name_the_key(mutate, words):
     d = raw()

@@ -12,6 +12,7 @@ from monitor.alerts import AlertEngine
 from monitor.cli import main
 from monitor.clinic_config import build_chair, load_clinic
 from monitor.model import Alert, Event, Reading
+from monitor.protocol import load_protocol
 from monitor.replay_csv import ReplayError, parse_text
 from monitor.store import queries
 from monitor.web import bedside, charting, recovery
@@ -56,7 +57,7 @@ def _ask_page(store, sid, chair, action) -> bool:
     elif action == "note":
         charting.sign_and_chart(store, state, "rn", "note", lambda: ({}, "x"))
     elif action == "aldrete":
-        recovery.aldrete_action(store, state, "rn", ALDRETE)
+        recovery.aldrete_action(store, load_protocol(), state, "rn", ALDRETE)
     else:
         charting.sign_and_chart(store, state, "rn", action, lambda: ({"drug": "ondansetron"}, "ondansetron 4 mg IV"))
     return len(queries.events(store, sid)) > before

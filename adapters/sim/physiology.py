@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Optional
 
+from monitor.model import mean_arterial
+
 INFUSION_START_S = 300      # the demo session: 5 min baseline
 INFUSION_LENGTH_S = 2400    # 40 min infusion
 RECOVERY_S = 1200           # 20 min recovery
@@ -190,7 +192,7 @@ class Patient:
         r = random.Random(f"{self.seed}:nibp:{int(t)}")
         sbp = round(s.base_sbp + s.bp_rise[0] * f + r.gauss(0, 3.5))
         dbp = round(s.base_dbp + s.bp_rise[1] * f + r.gauss(0, 2.5))
-        mean = round(dbp + (sbp - dbp) / 3)
+        mean = round(mean_arterial(sbp, dbp))
         return NibpResult(float(sbp), float(dbp), float(mean), float(round(self.true_hr(t))))
 
 

@@ -10,14 +10,13 @@ from copy import copy
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ..model import CONTINUOUS, LABELS, Alert, Baseline, DeviceSignal, Event, Reading
+from ..model import CONTINUOUS, LABELS, OPERATOR_SYMBOLS, Alert, Baseline, DeviceSignal, Event, Reading
 from ..protocol import Protocol, Rule
 from ..sessions import TRANSITIONS, phase_after
 from .baseline import BaselineTracker
 
 Change = Union[Alert, Baseline]
 NIBP_PARAMS = ("sbp", "dbp", "map", "nibp_hr")
-SYMBOL = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
 
 
 def _fmt(v: Optional[float]) -> str:
@@ -318,7 +317,8 @@ class AlertEngine:
         clause, value, limit = hit
         bp = f"{_fmt(m.values.get('sbp'))}/{_fmt(m.values.get('dbp'))}"
         if rule.of_baseline:
-            msg = f"Baseline {LABELS[clause.parameter]} {_fmt(value)} {SYMBOL[clause.op]} {_fmt(limit)} before infusion"
+            msg = (f"Baseline {LABELS[clause.parameter]} {_fmt(value)} {OPERATOR_SYMBOLS[clause.op]} "
+                   f"{_fmt(limit)} before infusion")
         else:
             msg = f"BP {bp}: {self._message(clause.parameter, value, clause.op, limit, clause)}"
         if active is None:
@@ -343,7 +343,7 @@ class AlertEngine:
                      self._message(parameter, value, op, limit, clause))
 
     def _message(self, parameter, value, op, limit, clause) -> str:
-        msg = f"{LABELS.get(parameter, parameter)} {_fmt(value)} {SYMBOL[op]} {_fmt(limit)}"
+        msg = f"{LABELS.get(parameter, parameter)} {_fmt(value)} {OPERATOR_SYMBOLS[op]} {_fmt(limit)}"
         if clause is not None and clause.relative:
             msg += f" ({clause.describe_limit(_fmt(self.baselines.get(parameter)))})"
         return msg

@@ -20,7 +20,7 @@ from collections import defaultdict
 from statistics import median
 from typing import Optional
 
-from ..model import FLAGGED
+from ..model import is_valid
 from ..store import Store, queries
 from .csv_export import iso_ms
 
@@ -92,7 +92,7 @@ def bp_measurements(readings: list[dict]) -> list[tuple[float, dict]]:
     """NIBP results grouped by their timestamp (the cuff reports SBP/DBP/MAP together)."""
     by_ts: dict[float, dict] = defaultdict(dict)
     for r in readings:
-        if r["parameter"] in ("sbp", "dbp", "map") and r["value"] is not None and r["status"] not in FLAGGED:
+        if r["parameter"] in ("sbp", "dbp", "map") and is_valid(r["status"], r["value"]):
             by_ts[r["ts"]][r["parameter"]] = r["value"]
     return sorted((ts, v) for ts, v in by_ts.items() if "sbp" in v or "dbp" in v)
 
@@ -101,7 +101,7 @@ def per_minute(readings: list[dict], parameter: str) -> list[tuple[float, float,
     """(minute start, median, n) per UTC clock minute with valid readings."""
     bins: dict[int, list[float]] = defaultdict(list)
     for r in readings:
-        if r["parameter"] == parameter and r["value"] is not None and r["status"] not in FLAGGED:
+        if r["parameter"] == parameter and is_valid(r["status"], r["value"]):
             bins[int(r["ts"] // 60)].append(r["value"])
     return [(m * 60.0, float(median(vs)), len(vs)) for m, vs in sorted(bins.items())]
 

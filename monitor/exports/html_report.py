@@ -11,11 +11,10 @@ import time
 from html import escape
 
 from .. import __version__
+from ..model import event_label, is_valid, priority_mark
 from ..review import (SessionReview, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time, label, load,
                       summary_items)
 from .svg_chart import session_svg
-
-SYMBOLS = {"high": "!!!", "medium": "!!", "low": "!"}
 
 CSS = """
 :root { --high: #c62828; --medium: #f9a825; --low: #00838f; --line: #c9ced6; --muted: #5b6470; }
@@ -74,7 +73,7 @@ def alarm_table(review: SessionReview) -> str:
         end = "active at end" if a["ended_at"] is None else fmt_min(a["end_min"])
         body.append(
             f'<tr class="alarm-row alarm-{p}" data-rule="{escape(a["rule"])}">'
-            f'<td class="prio prio-{p}">{SYMBOLS[p]} {p.upper()}</td>'
+            f'<td class="prio prio-{p}">{priority_mark(p)}</td>'
             + _cell(a["rule"]) + _cell(a["kind"]) + _cell(f"{fmt_min(a['start_min'])} ({fmt_time(a['started_at'])})")
             + _cell(end) + _cell(fmt_duration(a["duration_s"]))
             + _cell(fmt_num(a["value"], 1).removesuffix(".0"), "num")
@@ -88,7 +87,8 @@ def events_table(review: SessionReview) -> str:
     if not review.events:
         return '<p class="empty">No events charted.</p>'
     body = [f'<tr data-type="{escape(e["type"])}">' + _cell(fmt_min(review.minutes(e["ts"])))
-            + _cell(fmt_time(e["ts"])) + _cell(e["type"]) + _cell(e["text"] or "") + _cell(e["author"] or "")
+            + _cell(fmt_time(e["ts"])) + _cell(event_label(e["type"])) + _cell(e["text"] or "")
+            + _cell(e["author"] or "")
             + "</tr>" for e in review.events]
     return _table(("Minute", "Time", "Event", "Text", "By"), body, "events")
 
@@ -96,7 +96,7 @@ def events_table(review: SessionReview) -> str:
 def bp_table(review: SessionReview) -> str:
     by_ts: dict = {}
     for r in review.readings:
-        if r["parameter"] in ("sbp", "dbp", "map") and r["value"] is not None and r["status"] == "ok":
+        if r["parameter"] in ("sbp", "dbp", "map") and is_valid(r["status"], r["value"]):
             by_ts.setdefault(r["ts"], {})[r["parameter"]] = r["value"]
     if not by_ts:
         return '<p class="empty">No blood pressure measurements.</p>'

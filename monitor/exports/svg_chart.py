@@ -7,7 +7,7 @@ alarm intervals shaded by priority, events, baselines and limits.
 from __future__ import annotations
 
 from html import escape
-from ..model import UNCHARTED_EVENTS
+from ..model import PRIORITIES, PRIORITY, UNCHARTED_EVENTS, event_label
 from ..review import SessionReview, worst_priority_segments
 
 W, H = 1000, 380
@@ -15,21 +15,14 @@ LEFT, RIGHT, TOP, BOTTOM = 52, 48, 34, 40
 Y_RANGE = (30.0, 240.0)  # HR /min and BP mmHg share the left axis
 Y2_RANGE = (70.0, 104.0)  # SpO2 % on the right
 COLORS = {"hr": "#1b7f3b", "spo2": "#0b6aa8", "sbp": "#c2410c", "dbp": "#b45309", "map": "#92400e"}
-BAND = {"high": "#e53935", "medium": "#f9a825", "low": "#00acc1"}
-SYMBOL = {"high": "!!!", "medium": "!!", "low": "!"}
+BAND = {p: PRIORITY[p].print_colour for p in PRIORITIES}
 LANE_H = 10
-LANE_INDEX = {"high": 0, "medium": 1, "low": 2}
-EVENT_LABELS = {"infusion_start": "Infusion start", "infusion_stop": "Infusion stop", "session_end": "End",
-                "dose_change": "Dose", "medication": "Med", "note": "Note", "manual_vitals": "Manual BP",
-                "baseline_set": "Baseline", "limit_change": "Limit", "aldrete": "Aldrete"}
-# Absolute limits drawn when no protocol is given (the shipped ketamine-iv profile's).
-DEFAULT_LIMITS = [("hr", 120, "medium"), ("hr", 140, "high"), ("sbp", 160, "medium"), ("sbp", 180, "high"),
-                  ("spo2", 92, "medium"), ("spo2", 88, "high")]
 
 
 def protocol_limits(protocol) -> list[tuple[str, float, str]]:
+    """(parameter, limit, priority) of each absolute limit line, from the loaded profile."""
     if protocol is None:
-        return DEFAULT_LIMITS
+        raise ValueError("the chart's limit lines come from the loaded protocol profile; none was given")
     out, seen = [], set()
     for rule in protocol.rules:
         for c in rule.clauses:
@@ -80,7 +73,7 @@ def _ticks(lo: float, hi: float, step: float) -> list[float]:
     return out
 
 
-def session_svg(review: SessionReview, protocol=None) -> str:
+def session_svg(review: SessionReview, protocol) -> str:
     s = review.session
     hr_x, hr_y = review.series("hr")
     sp_x, sp_y = review.series("spo2")
@@ -103,13 +96,13 @@ def session_svg(review: SessionReview, protocol=None) -> str:
         start = ax.x(a["start_min"])
         end = ax.x(a["end_min"] if a["end_min"] is not None else ax.x1)
         tech = a["kind"] == "technical"
-        y0 = H - BOTTOM - LANE_H if tech else TOP + LANE_H * LANE_INDEX[a["priority"]]
+        y0 = H - BOTTOM - LANE_H if tech else TOP + LANE_H * PRIORITY[a["priority"]].rank
         parts.append(f'<g class="band band-{a["priority"]}{" band-technical" if tech else ""}" '
                      f'data-rule="{escape(a["rule"])}"><rect x="{start:.1f}" y="{y0}" '
                      f'width="{max(end - start, 2.0):.1f}" height="{LANE_H}" fill="{BAND[a["priority"]]}"/>'
                      f'<text class="lane-symbol" x="{start + 2:.1f}" y="{y0 + LANE_H - 2}">'
-                     f'{SYMBOL[a["priority"]]}</text>'
-                     f'<title>{escape(a["priority"].upper())}: {escape(a["message"] or a["rule"])}</title></g>')
+                     f'{PRIORITY[a["priority"]].symbol}</text>'
+                     f'<title>{escape(PRIORITY[a["priority"]].word)}: {escape(a["message"] or a["rule"])}</title></g>')
     # grid and axes
     for t in _ticks(ax.x0, ax.x1, _step(ax.x1 - ax.x0)):
         x = ax.x(t)
@@ -158,10 +151,10 @@ def session_svg(review: SessionReview, protocol=None) -> str:
         if m is None or not ax.x0 <= m <= ax.x1:
             continue
         x = ax.x(m)
-        label = EVENT_LABELS.get(e["type"], e["type"])
+        label = event_label(e["type"])
         parts.append(f'<line class="event" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}"/>'
                      f'<text class="event-label" x="{x + 3:.1f}" y="{TOP - 2 - 11 * (i % 2)}">{escape(label)}'
-                     f'<title>{escape(e["type"])} {escape(e["text"] or "")}</title></text>')
+                     f'<title>{escape(label)} {escape(e["text"] or "")}</title></text>')
     parts.append(_legend())
     parts.append("</svg>")
     return "\n".join(parts)
@@ -176,7 +169,7 @@ def _step(span: float) -> float:
 
 def _legend() -> str:
     items = [("HR", COLORS["hr"]), ("SpO₂", COLORS["spo2"]), ("SBP ▼ / DBP ▲", COLORS["sbp"]),
-             ("high alarm", BAND["high"]), ("medium", BAND["medium"]), ("low", BAND["low"])]
+             *((f"{p} alarm" if i == 0 else p, BAND[p]) for i, p in enumerate(PRIORITIES))]
     out, x = ['<g class="legend">'], LEFT + 190
     for text, color in items:
         out.append(f'<rect x="{x}" y="6" width="12" height="8" fill="{color}"/>'

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from dash import Dash, Input, Output, dcc, html
 
+from ..model import PRIORITIES, PRIORITY
 from ..protocol import Protocol
 from ..store import Store
 
@@ -22,10 +23,17 @@ def assets_path() -> str:
     return str(resources.files("monitor.assets"))
 
 
+def priority_css() -> str:
+    """The priority colours as CSS variables (--high, --medium, --low) from model.PRIORITY,
+    so the stylesheets in assets/ use the same colours as the charts without a copy."""
+    return ":root { " + " ".join(f"--{p}: {PRIORITY[p].colour};" for p in PRIORITIES) + " }"
+
+
 def create_app(store: Store, protocol: Protocol) -> Dash:
     from . import bedside, overview, review
     app = Dash(__name__, assets_folder=assets_path(), serve_locally=True, title="infusion-monitor",
                update_title=None, suppress_callback_exceptions=True, assets_ignore=r".*\.py$")
+    app.index_string = app.index_string.replace("{%css%}", "{%css%}\n        <style>" + priority_css() + "</style>")
     app.layout = html.Div([
         dcc.Location(id="url"),
         html.Nav(className="topnav", children=[

@@ -5,7 +5,9 @@ board (queries.alarm_board: active alerts plus ended-but-unacknowledged high one
 and records acknowledgements with the nurse's initials (store.acknowledge).
 
 Sound and the 2-minute audio pause are page state, run in the browser by
-assets/alarm-audio.js (`infusionAlarms.update`) from the board sent here as data:
+assets/alarm-audio.js (`infusionAlarms.update`) from the board sent here as data,
+with the priority table (model.PRIORITY: rank and word) sent alongside in a
+dcc.Store so the script never keeps its own copy:
 what sounds is the highest unacknowledged priority, unless paused; a new alarm of
 higher priority than the one paused (or any new HIGH alarm) breaks through.
 """
@@ -15,12 +17,9 @@ from datetime import datetime
 
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
+from ..model import PRIORITY, priority_mark, priority_table
 from ..store import NotFound, queries
 from .forms import FormError, session_now, validate_initials
-
-SYMBOLS = {"high": "!!!", "medium": "!!", "low": "!"}
-PRIORITY_WORD = {"high": "HIGH", "medium": "MEDIUM", "low": "LOW"}
-RANK = {"high": 0, "medium": 1, "low": 2}
 
 
 def hms(ts: float) -> str:
@@ -54,8 +53,8 @@ def alarm_tile(a: dict):
     cls = f"alarm alarm-{prio}" + (" alarm-technical" if technical else "") + \
         (" alarm-latched" if latched else "") + (" alarm-acknowledged" if acked else "")
     children = [
-        html.Span(SYMBOLS[prio], className="alarm-symbol", **{"aria-hidden": "true"}),
-        html.Span(PRIORITY_WORD[prio], className="alarm-priority"),
+        html.Span(PRIORITY[prio].symbol, className="alarm-symbol", **{"aria-hidden": "true"}),
+        html.Span(PRIORITY[prio].word, className="alarm-priority"),
         html.Span(a["message"], className="alarm-message"),
         html.Span(status, className="alarm-since"),
     ]
@@ -87,7 +86,7 @@ def history(store, session_id: int) -> list:
     for a in reversed(rows):
         ack = f"{a['acknowledged_by']} {hms(a['acknowledged_at'])}" if a["acknowledged_at"] else "—"
         body.append(html.Tr(className=f"hist-{a['priority']}", children=[
-            html.Td(f"{SYMBOLS[a['priority']]} {PRIORITY_WORD[a['priority']]}"), html.Td(a["kind"]),
+            html.Td(priority_mark(a["priority"])), html.Td(a["kind"]),
             html.Td(a["message"]), html.Td(hms(a["started_at"])),
             html.Td(hms(a["ended_at"]) if a["ended_at"] else "active"), html.Td(ack)]))
     return [html.Table([html.Thead(head), html.Tbody(body)], className="history-table")]
@@ -115,6 +114,7 @@ def controls(prefix: str, with_ack: bool = True):
         ]
     return html.Div(className="alarm-controls", children=[
         dcc.Store(id=f"{prefix}-alarm-data", data=[]),
+        dcc.Store(id=f"{prefix}-priorities", data=priority_table()),
         dcc.Store(id=f"{prefix}-audio", data={}),
         *items])
 
@@ -132,7 +132,7 @@ def register_audio(app, prefix: str, tick_id: str) -> None:
         Output(f"{prefix}-sound-toggle", "children"), Output(f"{prefix}-sound-toggle", "className"),
         Input(f"{prefix}-alarm-data", "data"), Input(tick_id, "n_intervals"),
         Input(f"{prefix}-audio-pause", "n_clicks"), Input(f"{prefix}-sound-toggle", "n_clicks"),
-        State(f"{prefix}-audio", "data"))
+        State(f"{prefix}-audio", "data"), State(f"{prefix}-priorities", "data"))
 
 
 def register(app, store) -> None:

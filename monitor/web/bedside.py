@@ -14,7 +14,7 @@ from typing import Optional
 from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 
 from .. import sessions
-from ..model import Event
+from ..model import Event, is_valid
 from ..store import StoreError, queries
 from . import alarms, charting, limits, recovery, trend
 from .bedside_view import (baseline_body, devices, event_item, header, manual_from_events, news2_indicator,
@@ -64,7 +64,8 @@ def layout(store, protocol, rest: str):
         ]),
         html.Div(id="bed-open", className="open-session"),
         html.Div(className="panels", children=[
-            charting.vitals_panel(), charting.charting_panel(), charting.baseline_panel(), limits.panel(protocol),
+            charting.vitals_panel(), charting.charting_panel(protocol), charting.baseline_panel(),
+            limits.panel(protocol),
             html.Section(className="panel panel-recovery", children=[
                 html.H3("Recovery and discharge"), html.Div(id="bed-discharge"), html.Div(id="bed-recovery")]),
             html.Section(className="panel panel-history", children=[
@@ -94,9 +95,9 @@ def register(app, store, protocol) -> None:
         return open_session_action(store, protocol, patient, state)
 
     alarms.register(app, store)
-    charting.register(app, store)
+    charting.register(app, store, protocol)
     limits.register(app, store, protocol)
-    recovery.register(app, store)
+    recovery.register(app, store, protocol)
 
 
 # ----------------------------------------------------------------- tick
@@ -111,9 +112,10 @@ def bedside_tick(store, protocol, state: dict):
             out.update({"bed-trend.figure": trend.full_figure([], [], protocol, {}),
                         "bed-open.children": open_form(chair), "bed-alarms.children": [],
                         "bed-technical.children": [], "bed-alarm-data.data": [],
-                        "bed-news2.children": news2_indicator({}, {}, now),
-                        "bed-recovery.children": recovery.panel_body(store, None, None, now)})
-        out.update({"bed-header.children": header(chair, None, now), "bed-numerics.children": numerics({}, now),
+                        "bed-news2.children": news2_indicator({}, {}, now, protocol),
+                        "bed-recovery.children": recovery.panel_body(store, None, None, now, protocol)})
+        out.update({"bed-header.children": header(chair, None, now),
+                    "bed-numerics.children": numerics({}, now, protocol),
                     "bed-devices.children": devices(store, chair),
                     "bed-state.data": {"chair": chair, "session_id": "none"}})
         return tuple(out[k] for k in KEYS)
@@ -130,9 +132,9 @@ def bedside_tick(store, protocol, state: dict):
     _alarm_outputs(store, s, state, out)
     _panel_outputs(store, protocol, s, bl, state, out, now)
     out.update({"bed-header.children": header(chair, s, now),
-                "bed-numerics.children": numerics(state["last"] if live else {}, now,
+                "bed-numerics.children": numerics(state["last"] if live else {}, now, protocol,
                                                   {p: b["value"] for p, b in bl.items()}),
-                "bed-news2.children": news2_indicator(state["last"] if live else {}, state["manual"], now),
+                "bed-news2.children": news2_indicator(state["last"] if live else {}, state["manual"], now, protocol),
                 "bed-devices.children": devices(store, chair), "bed-state.data": state})
     return tuple(out[k] for k in KEYS)
 
@@ -209,7 +211,7 @@ def _alarm_outputs(store, s: dict, state: dict, out: dict) -> None:
     if bsig != state["board_sig"] or amax != state["alert_max"]:
         out["bed-history.children"] = alarms.history(store, sid)
     state["board_sig"], state["alert_max"] = bsig, amax
-    state["_advisory"] = next(({"message": a["message"]} for a in board
+    state["_advisory"] = next(({"message": a["message"], "priority": a["priority"]} for a in board
                                if a["rule"] == "baseline_bp_high" and a["ended_at"] is None), None)
 
 
@@ -217,10 +219,10 @@ def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, n
     advisory = state.pop("_advisory", None)
     view = f"{_baseline_sig(bl)}|{s['state']}|{advisory}|{state['baseline_by']}"
     if view != state["baseline_view"]:
-        out["bed-baseline.children"] = baseline_body(bl, s["state"], advisory, state["baseline_by"])
+        out["bed-baseline.children"] = baseline_body(bl, s["state"], advisory, state["baseline_by"], protocol)
         state["baseline_view"] = view
     if s["state"] != state["phase"]:
-        out["bed-recovery.children"] = recovery.panel_body(store, state, s["state"], now)
+        out["bed-recovery.children"] = recovery.panel_body(store, state, s["state"], now, protocol)
         out["bed-open.children"] = open_form(state["chair"]) if s["state"] == "ended" else []
         state["phase"] = s["state"]
 
@@ -238,7 +240,7 @@ def _latest_values(store, sid) -> dict:
     for p in ("sbp", "dbp", "map"):
         r = queries.latest_valid(store, sid, p)
         if r:
-            last[p] = {"v": r["value"], "ts": r["ts"], "status": "ok"}
+            last[p] = {"v": r["value"], "ts": r["ts"], "status": "ok"}  # a valid value
     err = queries.latest_with_status(store, sid, "sbp", "error")
     if err and (("sbp" not in last) or err["ts"] > last["sbp"]["ts"]):
         last["nibp_error"] = {"v": None, "ts": err["ts"], "status": "error", "detail": err["detail"]}
@@ -251,8 +253,8 @@ def _remember(last: dict, rows: list[dict]) -> None:
         if p in ("hr", "spo2", "pi"):
             last[p] = {"v": r["value"], "ts": r["ts"], "status": r["status"]}
         elif p in ("sbp", "dbp", "map"):
-            if r["status"] == "ok":
-                last[p] = {"v": r["value"], "ts": r["ts"], "status": "ok"}
+            if is_valid(r["status"], r["value"]):
+                last[p] = {"v": r["value"], "ts": r["ts"], "status": r["status"]}
                 last.pop("nibp_error", None)
             elif p == "sbp" and r["status"] == "error":
                 last["nibp_error"] = {"v": None, "ts": r["ts"], "status": "error", "detail": r["detail"]}

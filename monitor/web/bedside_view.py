@@ -1,7 +1,9 @@
 """Rendering for the bedside page: header, numerics, NEWS2, baseline, event log, devices.
 
 Pure functions from values already read (no queries except `devices`), so the tick
-in bedside.py decides what to read and these only decide how it looks.
+in bedside.py decides what to read and these only decide how it looks. Every clinical
+number they show by (how long a value stays current, how old a NEWS2 input may be,
+the baseline windows) comes from the loaded protocol profile.
 """
 from __future__ import annotations
 
@@ -10,20 +12,15 @@ from typing import Optional
 
 from dash import dcc, html
 
-from ..scores import CONSCIOUSNESS, NEWS2_LABELS, news2
+from ..model import event_label, is_valid, priority_mark
+from ..protocol import Protocol
+from ..scores import CHARTED, CONSCIOUSNESS, NEWS2_LABELS, news2, news2_inputs
 from ..store import queries
 from .alarms import hms
 
-STALE_S = 10.0        # a monitored numeric older than this is shown as no data
-BP_FRESH_S = 1800.0   # an NIBP result counts for NEWS2 for 30 min
-MANUAL_FRESH_S = 3600.0  # charted RR / temperature / ACVPU / O2 count for 60 min
 STATUS_WORDS = {"sensor_off": "SENSOR OFF", "searching": "SEARCHING", "artifact": "ARTIFACT",
                 "low_perfusion": "LOW PERF", "error": "ERROR"}
 SOURCE_WORDS = {"computed": "computed", "provisional": "provisional", "entered": "entered"}
-EVENT_WORDS = {"infusion_start": "Infusion start", "infusion_stop": "Infusion stop", "note": "Note",
-               "medication": "Medication", "dose_change": "Dose change", "manual_vitals": "Manual obs",
-               "baseline_set": "Baseline", "limit_change": "Limit", "session_end": "Session end",
-               "aldrete": "Aldrete"}
 
 
 def clock(seconds: float) -> str:
@@ -71,15 +68,18 @@ def _numeric(label: str, unit: str, value: str, cls: str, note: str = "", note_c
     ])
 
 
-def numerics(last: dict, now: float, baselines: Optional[dict] = None):
+def numerics(last: dict, now: float, protocol: Protocol, baselines: Optional[dict] = None):
     baselines = baselines or {}
+    fresh_s = protocol.monitored_fresh_s
 
     def cont(p):
         r = last.get(p)
-        if r is None or now - r["ts"] > STALE_S:
+        if r is None or now - r["ts"] > fresh_s:
             return "--", "no data", "note-warn"
-        if r["status"] != "ok" or r["v"] is None:
+        if not is_valid(r["status"], r["v"]):
             return "--", STATUS_WORDS.get(r["status"], r["status"]), "note-warn"
+        if r["status"] != "ok":  # a value with a warning (low perfusion): shown, and the warning with it
+            return f"{r['v']:.0f}", STATUS_WORDS.get(r["status"], r["status"]), "note-warn"
         return f"{r['v']:.0f}", (f"baseline {baselines[p]:.0f}" if p in baselines else ""), ""
 
     hr, hr_note, hr_cls = cont("hr")
@@ -98,32 +98,15 @@ def numerics(last: dict, now: float, baselines: Optional[dict] = None):
     if err:
         bp_note, bp_cls = f"last attempt failed: {err.get('detail') or 'cuff error'}", "note-warn"
     pi = last.get("pi")
-    pi_text = f"PI {pi['v']:.1f} %" if pi and pi["v"] is not None and now - pi["ts"] <= STALE_S else ""
+    pi_text = f"PI {pi['v']:.1f} %" if pi and pi["v"] is not None and now - pi["ts"] <= fresh_s else ""
     return [_numeric("HR", "/min", hr, "hr", hr_note, hr_cls),
             _numeric("SpO₂", "%", spo2, "spo2", spo2_note or pi_text, spo2_cls),
             _numeric("NIBP", "mmHg", bp, "bp", bp_note, bp_cls)]
 
 
 # ----------------------------------------------------------------- NEWS2
-def news2_inputs(last: dict, manual: dict, now: float) -> dict:
-    """The values NEWS2 uses now: fresh monitored SpO2/HR, a recent SBP, recently charted obs."""
-    vals = {}
-    for p in ("spo2", "hr"):
-        r = last.get(p)
-        if r and r["status"] == "ok" and r["v"] is not None and now - r["ts"] <= STALE_S:
-            vals[p] = r["v"]
-    bps = [b for b in (last.get("sbp"), manual.get("sbp")) if b and b["v"] is not None and now - b["ts"] <= BP_FRESH_S]
-    if bps:  # the cuff's or a manual cuff's, whichever is newer
-        vals["sbp"] = max(bps, key=lambda b: b["ts"])["v"]
-    for p in ("rr", "temp", "consciousness", "o2"):
-        m = manual.get(p)
-        if m and now - m["ts"] <= MANUAL_FRESH_S:
-            vals[p] = m["v"]
-    return vals
-
-
-def news2_indicator(last: dict, manual: dict, now: float):
-    n = news2(news2_inputs(last, manual, now))
+def news2_indicator(last: dict, manual: dict, now: float, protocol: Protocol):
+    n = news2(news2_inputs(last, manual, now, protocol.news2_max_age_s))
     if n is None:
         return html.Div(className="news2 news2-none", **{"data-band": "none"}, children=[
             html.Div("NEWS2", className="news2-title"), html.Div("--", className="news2-score"),
@@ -154,14 +137,25 @@ def manual_from_events(events: list[dict], manual: Optional[dict] = None) -> dic
     for ev in events:
         if ev["type"] != "manual_vitals":
             continue
-        for p in ("sbp", "rr", "temp", "consciousness", "o2"):
+        for p in ("sbp", *CHARTED):
             if p in ev["data"]:
                 out[p] = {"v": ev["data"][p], "ts": ev["ts"]}
     return out
 
 
 # ----------------------------------------------------------------- baseline
-def baseline_body(bl: dict, phase: str, advisory: Optional[dict], entered_by: Optional[dict]):
+def minutes_text(seconds: float) -> str:
+    """A profile window in minutes as the page writes it: '10 min', '1.5 min'."""
+    return f"{seconds / 60:g} min"
+
+
+def baseline_window_text(protocol: Protocol) -> str:
+    """How the baseline will be computed, from the profile's windows."""
+    return (f"Computed at infusion start from the median of the last {minutes_text(protocol.baseline_window_s)} "
+            f"(BP: {minutes_text(protocol.nibp_baseline_window_s)}) unless a clinician sets it below.")
+
+
+def baseline_body(bl: dict, phase: str, advisory: Optional[dict], entered_by: Optional[dict], protocol: Protocol):
     rows = []
     for label, keys, unit in (("HR", ("hr",), "/min"), ("SpO₂", ("spo2",), "%"), ("BP", ("sbp", "dbp"), "mmHg")):
         got = [bl.get(k) for k in keys]
@@ -182,11 +176,10 @@ def baseline_body(bl: dict, phase: str, advisory: Optional[dict], entered_by: Op
                              html.Td(f"{how} · {hms(b['ts'])}", className="muted")]))
     out = [html.Table(rows, className="baseline-table")]
     if phase == "baseline" and not bl:
-        out.append(html.P("Computed at infusion start from the median of the last 10 min (BP: 15 min) "
-                          "unless a clinician sets it below.", className="muted"))
+        out.append(html.P(baseline_window_text(protocol), className="muted", id="baseline-window"))
     if advisory is not None:
         out.insert(0, html.Div(className="advisory", role="alert", children=[
-            html.Span("! LOW ", className="alarm-priority"),
+            html.Span(priority_mark(advisory["priority"]) + " ", className="alarm-priority"),
             f"{advisory['message']} — review before starting the infusion."]))
     return out
 
@@ -195,7 +188,7 @@ def baseline_body(bl: dict, phase: str, advisory: Optional[dict], entered_by: Op
 def event_item(ev: dict):
     d = datetime.fromtimestamp(ev["ts"]).strftime("%H:%M:%S")
     return html.Li(className=f"ev ev-{ev['type']}", children=[
-        html.Span(d, className="ev-time"), html.B(EVENT_WORDS.get(ev["type"], ev["type"])),
+        html.Span(d, className="ev-time"), html.B(event_label(ev["type"])),
         html.Span(ev.get("text") or "", className="ev-text"),
         html.Span(ev.get("author") or "", className="ev-author")])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html, no_update
 
 from .bedside_view import consciousness_options
-from .forms import (DOSE_UNITS, MED_ROUTES, MED_UNITS, FormError, chart, validate_baseline, validate_dose_change,
+from .forms import (MED_ROUTES, MED_UNITS, FormError, chart, validate_baseline, validate_dose_change,
                     validate_initials, validate_manual_vitals, validate_medication, validate_note)
 
 OK, ERR = "form-status form-ok", "form-status form-error"
@@ -24,7 +24,7 @@ def _field(label, control, id_):
     return html.Div(className="field", children=[html.Label(label, htmlFor=id_), control])
 
 
-def charting_panel():
+def charting_panel(protocol):
     return html.Section(className="panel panel-charting", children=[
         html.H3("Chart an event"),
         html.Div(className="subform", children=[
@@ -50,7 +50,8 @@ def charting_panel():
             html.H4("Infusion rate change"),
             html.Div(className="field-row", children=[
                 _field("New rate", _num("dose-rate"), "dose-rate"),
-                _field("Unit", dcc.Dropdown(id="dose-unit", options=list(DOSE_UNITS), value="mg/kg/h",
+                _field("Unit", dcc.Dropdown(id="dose-unit", options=list(protocol.infusion_rates),
+                                            value=next(iter(protocol.infusion_rates)),
                                             clearable=False, className="small-dropdown"), "dose-unit"),
                 _field("Note", dcc.Input(id="dose-note", type="text", maxLength=200, className="text-input"),
                        "dose-note"),
@@ -116,7 +117,7 @@ def manual_vitals_action(store, state, initials, sbp, dbp, rr, temp, acvpu, o2):
     return sign_and_chart(store, state, initials, "manual_vitals", lambda: validate_manual_vitals(raw))
 
 
-def register(app, store) -> None:
+def register(app, store, protocol) -> None:
     @app.callback(Output("chart-status", "children"), Output("chart-status", "className"),
                   Output("note-text", "value"), Output("med-drug", "value"), Output("med-dose", "value"),
                   Output("dose-rate", "value"), Output("dose-note", "value"),
@@ -138,7 +139,8 @@ def register(app, store) -> None:
             cleared = [no_update, "", "", no_update, no_update]
         elif trig == "dose-save":
             msg, ok = sign_and_chart(store, state, initials, "dose_change",
-                                     lambda: validate_dose_change(rate, rate_unit, rate_note))
+                                     lambda: validate_dose_change(rate, rate_unit, rate_note,
+                                                                  rates=protocol.infusion_rates))
             cleared = [no_update, no_update, no_update, "", ""]
         else:
             return (no_update, no_update, *keep)

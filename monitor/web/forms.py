@@ -13,7 +13,7 @@ import time
 from typing import Optional
 
 from .. import sessions
-from ..model import Event
+from ..model import Event, mean_arterial
 from ..scores import ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
 from ..store import StoreError, queries
 
@@ -29,7 +29,6 @@ BASELINE_RANGES = {
     "hr": ("Baseline HR", 30, 200, "/min"), "spo2": ("Baseline SpO2", 70, 100, "%"),
     "sbp": ("Baseline SBP", 60, 250, "mmHg"), "dbp": ("Baseline DBP", 30, 150, "mmHg"),
 }
-DOSE_UNITS = {"mg/kg/h": (0.01, 3.0), "mg/h": (0.5, 300.0)}
 MED_UNITS = ("mg", "mcg", "g", "mL", "units")
 MED_ROUTES = ("IV", "PO", "IM", "SC", "SL", "IN", "inhaled")
 
@@ -133,7 +132,7 @@ def validate_manual_vitals(raw: dict) -> tuple[dict, str]:
     data: dict = {k: (int(v) if k != "temp" and v.is_integer() else v) for k, v in vals.items() if v is not None}
     parts = []
     if "sbp" in data:
-        data["map"] = round(data["dbp"] + (data["sbp"] - data["dbp"]) / 3)
+        data["map"] = round(mean_arterial(data["sbp"], data["dbp"]))
         parts.append(f"BP {fmt(data['sbp'])}/{fmt(data['dbp'])} (MAP {data['map']})")
     if "rr" in data:
         parts.append(f"RR {fmt(data['rr'])}")
@@ -176,13 +175,14 @@ def validate_medication(drug, dose, unit, route) -> tuple[dict, str]:
     return data, f"{name} {fmt(amount)} {unit} {route}"
 
 
-def validate_dose_change(rate, unit, note="") -> tuple[dict, str]:
+def validate_dose_change(rate, unit, note="", *, rates: dict) -> tuple[dict, str]:
+    """An infusion rate within the profile's range for its unit (rates: Protocol.infusion_rates)."""
     errors: list[str] = []
     value = None
-    if unit not in DOSE_UNITS:
-        errors.append(f"Rate unit: choose one of {', '.join(DOSE_UNITS)}")
+    if unit not in rates:
+        errors.append(f"Rate unit: choose one of {', '.join(rates)}")
     else:
-        low, high = DOSE_UNITS[unit]
+        low, high = rates[unit]
         value = parse_number(rate, "Infusion rate", low, high, unit, errors, required=True)
     extra = clean_text(note, "Dose note", errors, max_len=200)
     if errors:
@@ -210,7 +210,7 @@ def validate_baseline(raw: dict) -> tuple[dict, str]:
     if "spo2" in data:
         parts.append(f"SpO2 {fmt(data['spo2'])}")
     if "sbp" in data:
-        data["map"] = round(data["dbp"] + (data["sbp"] - data["dbp"]) / 3)
+        data["map"] = round(mean_arterial(data["sbp"], data["dbp"]))
         parts.append(f"BP {fmt(data['sbp'])}/{fmt(data['dbp'])}")
     return data, "Baseline set: " + " · ".join(parts) + (f" ({reason})" if reason else "")
 

@@ -6,21 +6,14 @@ checks the bounds and shows what was changed, by whom and when.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Optional
 
 from dash import Input, Output, State, dcc, html
 
-from ..model import LABELS
-from ..protocol import Clause, Protocol, Rule
+from ..model import LABELS, OPERATOR_SYMBOLS
+from ..protocol import Clause, Protocol, Rule, clause_key, effective_protocol, priority_order_errors
 from .forms import FormError, chart, fmt, parse_number, validate_initials
-
-SYMBOL = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
-
-
-def clause_key(rule_id: str, index: int) -> str:
-    return f"{rule_id}:{index}"
 
 
 def adjustable(protocol: Protocol) -> list[dict]:
@@ -40,7 +33,7 @@ def describe(rule: Rule, clause: Clause, setting: Optional[float] = None) -> str
     """'spo2_low: SpO2 < 92', 'hr_rise: HR ≥ 1.3 × baseline' (with setting in place of the profile's)."""
     c = clause if setting is None else clause.with_setting(setting)
     what = "baseline " if rule.of_baseline else ""
-    return f"{rule.id}: {what}{LABELS.get(c.parameter, c.parameter)} {SYMBOL[c.op]} {c.describe_limit()}"
+    return f"{rule.id}: {what}{LABELS.get(c.parameter, c.parameter)} {OPERATOR_SYMBOLS[c.op]} {c.describe_limit()}"
 
 
 def settings_from_events(protocol: Protocol, events: list[dict], settings: Optional[dict] = None) -> dict:
@@ -55,51 +48,6 @@ def settings_from_events(protocol: Protocol, events: list[dict], settings: Optio
         if key in known and isinstance(d.get("new"), (int, float)):
             out[key] = float(d["new"])
     return out
-
-
-def effective_protocol(protocol: Protocol, settings: dict) -> Protocol:
-    """The profile with this session's settings in place (for drawing limit lines)."""
-    if not settings:
-        return protocol
-    rules = []
-    for rule in protocol.rules:
-        clauses = tuple(c.with_setting(settings[clause_key(rule.id, i)])
-                        if clause_key(rule.id, i) in settings else c for i, c in enumerate(rule.clauses))
-        rules.append(replace(rule, clauses=clauses))
-    return replace(protocol, rules=tuple(rules))
-
-
-RANK = {"high": 0, "medium": 1, "low": 2}
-
-
-def priority_order_errors(protocol: Protocol, settings: dict, changed: dict) -> list[str]:
-    """A higher-priority limit must stay at least as extreme as a lower-priority one.
-
-    Otherwise a value could raise the HIGH alarm while the MEDIUM one stays quiet
-    (e.g. spo2_critical < 92 with spo2_low < 85). Compares absolute limits on the same
-    parameter and direction only.
-    """
-    eff = effective_protocol(protocol, settings)
-    rule = eff.rule(changed["rule"])
-    mine = rule.clauses[changed["clause"]]
-    if mine.limit is None or rule.of_baseline:
-        return []
-    low_side = mine.op in ("<", "<=")
-    for other in eff.rules:
-        if other.id == rule.id or other.of_baseline or other.priority == rule.priority:
-            continue
-        for c in other.clauses:
-            if c.limit is None or c.parameter != mine.parameter or (c.op in ("<", "<=")) != low_side:
-                continue
-            hi, lo = (rule, mine), (other, c)
-            if RANK[other.priority] < RANK[rule.priority]:
-                hi, lo = lo, hi
-            bad = hi[1].limit > lo[1].limit if low_side else hi[1].limit < lo[1].limit
-            if bad:
-                return [f"New setting for {rule.id}: {fmt(mine.limit)} would make {hi[0].id} ({hi[0].priority}) "
-                        f"{'higher' if low_side else 'lower'} than {lo[0].id} ({lo[0].priority}, "
-                        f"{fmt(lo[1].limit)}); keep the {hi[0].priority} limit beyond the {lo[0].priority} one"]
-    return []
 
 
 def validate_limit_change(protocol: Protocol, settings: dict, key, raw_new) -> tuple[dict, str]:

@@ -17,12 +17,10 @@ from urllib.parse import quote
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from .. import sessions
+from ..model import PRIORITY, is_valid, priority_rank
 from ..store import queries
-from .alarms import PRIORITY_WORD, SYMBOLS, board_data, controls, register_audio
+from .alarms import board_data, controls, register_audio
 from .bedside_view import elapsed_text
-
-RANK = {"high": 0, "medium": 1, "low": 2}
-FRESH_S = 10.0
 
 
 def layout(store, protocol, rest: str):
@@ -32,7 +30,7 @@ def layout(store, protocol, rest: str):
         dcc.Store(id="ov-chairs", data=chairs),
         html.H1("All chairs", className="page-title"),
         controls("ov", with_ack=False),
-        html.Div(id="ov-tiles", className="tiles", children=grid(store, chairs)),
+        html.Div(id="ov-tiles", className="tiles", children=grid(store, chairs, protocol)),
     ])
 
 
@@ -45,7 +43,7 @@ def register(app, store, protocol) -> None:
         chairs = queries.chairs(store)
         if chairs == known:
             return no_update, no_update
-        return grid(store, chairs), chairs
+        return grid(store, chairs, protocol), chairs
 
     @app.callback(Output({"type": "ov-link", "chair": ALL}, "className"),
                   Output({"type": "ov-body", "chair": ALL}, "children"),
@@ -54,14 +52,14 @@ def register(app, store, protocol) -> None:
                   Output("ov-alarm-data", "data"),
                   Input("ov-tick", "n_intervals"), State({"type": "ov-link", "chair": ALL}, "id"))
     def update(_n, ids):
-        return overview_tick(store, [i["chair"] for i in ids])
+        return overview_tick(store, [i["chair"] for i in ids], protocol)
 
 
-def overview_tick(store, chairs: list[str]) -> tuple:
+def overview_tick(store, chairs: list[str], protocol) -> tuple:
     """Per tile (in the page's order): class, contents, priority, phase; and the alarm data for sound."""
     now = time.time()
     infos = [chair_summary(store, c) for c in chairs]
-    views = [_view(info, now) for info in infos]
+    views = [_view(info, now, protocol) for info in infos]
     data = [d for info in infos for d in board_data(info["board"], info["chair"])]
     return ([v[0] for v in views], [v[1] for v in views], [v[2] for v in views], [v[3] for v in views], data)
 
@@ -84,24 +82,24 @@ def chair_summary(store, chair: str) -> dict:
     out["board"] = board
     out["alarms"] = len(board)
     if board:
-        out["alarm"] = min(board, key=lambda a: (RANK[a["priority"]], a["acknowledged_at"] is not None,
+        out["alarm"] = min(board, key=lambda a: (priority_rank(a["priority"]), a["acknowledged_at"] is not None,
                                                  -a["started_at"]))
     return out
 
 
-def grid(store, chairs: list[str]):
+def grid(store, chairs: list[str], protocol):
     if not chairs:
         return [html.P("No chairs yet: start `infusion-monitor run` or `acquire`.")]
     now = time.time()
-    return [_tile(chair_summary(store, c), now) for c in chairs]
+    return [_tile(chair_summary(store, c), now, protocol) for c in chairs]
 
 
-def tiles(store):
-    return grid(store, queries.chairs(store))
+def tiles(store, protocol):
+    return grid(store, queries.chairs(store), protocol)
 
 
-def _tile(info: dict, now: float):
-    cls, body, priority, phase = _view(info, now)
+def _tile(info: dict, now: float, protocol):
+    cls, body, priority, phase = _view(info, now, protocol)
     chair = info["chair"]
     link = dcc.Link(id={"type": "ov-link", "chair": chair}, href=f"/chair/{quote(chair)}", className=cls,
                     children=html.Div(id={"type": "ov-body", "chair": chair}, children=body))
@@ -110,7 +108,7 @@ def _tile(info: dict, now: float):
                     **{"data-chair": chair, "data-priority": priority, "data-phase": phase})
 
 
-def _view(info: dict, now: float) -> tuple[str, list, str, str]:
+def _view(info: dict, now: float, protocol) -> tuple[str, list, str, str]:
     """(link class, contents, highest priority or 'none', phase or 'none') for one chair."""
     s, v, a = info["session"], info["values"], info["alarm"]
     cls = "tile" + (f" tile-alarm tile-{a['priority']}" if a else "")
@@ -127,7 +125,9 @@ def _view(info: dict, now: float) -> tuple[str, list, str, str]:
 
     def num(p):
         r = v.get(p)
-        return "--" if r is None or r["value"] is None or now - r["ts"] > FRESH_S else f"{r['value']:.0f}"
+        if r is None or not is_valid(r["status"], r["value"]) or now - r["ts"] > protocol.monitored_fresh_s:
+            return "--"
+        return f"{r['value']:.0f}"
 
     bp = f"{v['sbp']['value']:.0f}/{v['dbp']['value']:.0f}" if "sbp" in v and "dbp" in v else "--/--"
     body = html.Div(className="tile-nums", children=[
@@ -137,8 +137,8 @@ def _view(info: dict, now: float) -> tuple[str, list, str, str]:
         extra = " (latched)" if a["ended_at"] is not None else (
             f" (ack {a['acknowledged_by']})" if a["acknowledged_at"] is not None else "")
         more = f" +{info['alarms'] - 1} more" if info["alarms"] > 1 else ""
-        text = [html.Span(SYMBOLS[a["priority"]] + " ", className="alarm-symbol"),
-                html.Span(PRIORITY_WORD[a["priority"]] + " ", className="alarm-priority-word"),
+        text = [html.Span(PRIORITY[a["priority"]].symbol + " ", className="alarm-symbol"),
+                html.Span(PRIORITY[a["priority"]].word + " ", className="alarm-priority-word"),
                 a["message"] + extra, html.Span(more, className="muted")]
     else:
         text = "no active alarm"

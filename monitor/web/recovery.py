@@ -4,6 +4,7 @@ Circulation and SpO2 are prefilled from the data (latest NIBP vs the pre-infusio
 baseline; latest SpO2 and whether the patient was last charted on oxygen); the nurse
 confirms or changes every item and records the assessment as an `aldrete` event
 with its items in data. Ending the session (who and when) is the End session button.
+How recent a reading must be to prefill an item is the profile's ([aldrete]).
 """
 from __future__ import annotations
 
@@ -12,21 +13,22 @@ from typing import Optional
 
 from dash import Input, Output, State, dcc, html, no_update
 
-from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, aldrete, aldrete_circulation, aldrete_spo2
+from ..model import is_valid
+from ..protocol import Protocol
+from ..scores import (ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, DISCHARGE_MIN, aldrete, aldrete_circulation,
+                      aldrete_spo2)
 from ..store import queries
 from .charting import ERR, OK, sign_and_chart
 from .forms import validate_aldrete
 
-FRESH_SPO2_S = 60.0
-FRESH_BP_S = 1800.0
 
-
-def prefill(store, session_id: int, now: float) -> dict:
-    """{'circulation': (score|None, basis), 'spo2': (score|None, basis)} from the latest data."""
+def prefill(store, session_id: int, now: float, protocol: Protocol) -> dict:
+    """{'circulation': (score|None, basis), 'spo2': (score|None, basis)} from the latest data
+    no older than the profile's aldrete.bp_max_age_s / aldrete.spo2_max_age_s."""
     out = {}
     sbp = queries.latest_valid(store, session_id, "sbp")
     base = queries.baselines(store, session_id).get("sbp")
-    if sbp and base and now - sbp["ts"] <= FRESH_BP_S:
+    if sbp and base and now - sbp["ts"] <= protocol.aldrete_bp_max_age_s:
         diff = sbp["value"] - base["value"]
         out["circulation"] = (aldrete_circulation(sbp["value"], base["value"]),
                               f"SBP {sbp['value']:.0f} vs baseline {base['value']:.0f} ({diff:+.0f} mmHg), "
@@ -37,7 +39,7 @@ def prefill(store, session_id: int, now: float) -> dict:
         out["circulation"] = (None, "no recent BP: take one (STAT BP) or score by hand")
     spo2 = queries.latest(store, session_id, "spo2")
     o2 = bool(queries.last_charted(store, session_id, "manual_vitals", "o2"))
-    if spo2 and spo2["status"] == "ok" and spo2["value"] is not None and now - spo2["ts"] <= FRESH_SPO2_S:
+    if spo2 and is_valid(spo2["status"], spo2["value"]) and now - spo2["ts"] <= protocol.aldrete_spo2_max_age_s:
         out["spo2"] = (aldrete_spo2(spo2["value"], o2),
                        f"SpO2 {spo2['value']:.0f} % on {'oxygen' if o2 else 'room air'} (last charted)")
     else:
@@ -45,14 +47,14 @@ def prefill(store, session_id: int, now: float) -> dict:
     return out
 
 
-def panel_body(store, state: Optional[dict], phase: Optional[str], now: float):
+def panel_body(store, state: Optional[dict], phase: Optional[str], now: float, protocol: Protocol):
     """The checklist, rendered when the session enters recovery (not every tick)."""
     sid = (state or {}).get("session_id")
     if phase != "recovery" or not isinstance(sid, int):
         text = {"ended": "Session ended.", None: "No session."}.get(
             phase, "The discharge checklist opens when the infusion stops (recovery).")
         return [html.P(text, className="muted")]
-    pre = prefill(store, sid, now)
+    pre = prefill(store, sid, now, protocol)
     rows = []
     for item in ALDRETE_ITEMS:
         score, basis = pre.get(item, (None, ""))
@@ -92,18 +94,18 @@ def discharge(last: Optional[dict]):
     return [html.Div(className="discharge " + ("discharge-ready" if ready else "discharge-not"),
                      **{"data-ready": str(ready).lower()}, children=[
         html.Span("✔ " if ready else "✖ "), html.B(word),
-        html.Span(f" · modified Aldrete {d.get('total')}/10 (discharge at ≥ {d.get('minimum', 9)})"),
+        html.Span(f" · modified Aldrete {d.get('total')}/10 (discharge at ≥ {d.get('minimum', DISCHARGE_MIN)})"),
         html.Span(f" · {last.get('author') or '?'} {when}", className="muted")])]
 
 
-def register(app, store) -> None:
+def register(app, store, protocol: Protocol) -> None:
     @app.callback(Output("ald-status", "children"), Output("ald-status", "className"),
                   Input("ald-save", "n_clicks"), *[State(f"ald-{k}", "value") for k in ALDRETE_ITEMS],
                   State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
     def save(_n, *args):
         *values, initials, state = args
         raw = dict(zip(ALDRETE_ITEMS, values))
-        msg, ok = aldrete_action(store, state, initials, raw)
+        msg, ok = aldrete_action(store, protocol, state, initials, raw)
         return msg, OK if ok else ERR
 
     @app.callback(Output("ald-total", "children"), *[Input(f"ald-{k}", "value") for k in ALDRETE_ITEMS],
@@ -119,17 +121,17 @@ def register(app, store) -> None:
         sid = (state or {}).get("session_id")
         if not isinstance(sid, int):
             return no_update, no_update, no_update, no_update
-        pre = prefill(store, sid, session_now(store, sid))
+        pre = prefill(store, sid, session_now(store, sid), protocol)
         (c, cb), (s, sb) = pre["circulation"], pre["spo2"]
         return (no_update if c is None else str(c), no_update if s is None else str(s),
                 f"prefilled: {cb}", f"prefilled: {sb}")
 
 
-def aldrete_action(store, state, initials, raw: dict):
+def aldrete_action(store, protocol: Protocol, state, initials, raw: dict):
     from .forms import session_now
     sid = (state or {}).get("session_id")
     basis = None
     if isinstance(sid, int):
-        pre = prefill(store, sid, session_now(store, sid))
+        pre = prefill(store, sid, session_now(store, sid), protocol)
         basis = {k: v[1] for k, v in pre.items()}
     return sign_and_chart(store, state, initials, "aldrete", lambda: validate_aldrete(raw, basis))

@@ -14,12 +14,12 @@ from urllib.parse import quote
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from .. import exports
+from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, event_label, priority_mark
 from ..review import (fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time, load, summary_items)
 from ..store import queries, summaries
 from . import review_figures
 
 PAGE_SIZE = 50
-SYMBOLS = review_figures.SYMBOLS
 MIME = {"csv": "text/csv", "html": "text/html", "fhir": "application/fhir+json"}
 
 
@@ -44,9 +44,9 @@ def _at(row: dict, col: str) -> str:
 
 def alarm_counts(row: dict):
     parts = []
-    for p in ("high", "medium", "low"):
+    for p in PRIORITIES:
         n = row.get(f"alarms_{p}") or 0
-        parts.append(html.Span(f"{SYMBOLS[p]} {n}", className=f"count count-{p}" + (" count-zero" if not n else ""),
+        parts.append(html.Span(f"{PRIORITY[p].symbol} {n}", className=f"count count-{p}" + (" count-zero" if not n else ""),
                                title=f"{n} {p}-priority alarm(s)"))
     tech = row.get("alarms_technical") or 0
     parts.append(html.Span(f"tech {tech}", className="count count-technical" + (" count-zero" if not tech else ""),
@@ -133,7 +133,8 @@ def sessions_layout(store, protocol, rest: str):
             html.Div(["Started ", dcc.DatePickerRange(id="sl-dates", display_format="YYYY-MM-DD", clearable=True,
                                                       start_date_placeholder_text="from",
                                                       end_date_placeholder_text="to")], className="date-filter"),
-            dcc.Checklist(id="sl-high", options=[{"label": " had a high-priority alarm (!!!)", "value": "high"}],
+            dcc.Checklist(id="sl-high", options=[{"label": f" had a {TOP_PRIORITY}-priority alarm "
+                                                          f"({PRIORITY[TOP_PRIORITY].symbol})", "value": "high"}],
                           value=[], className="high-filter"),
         ]),
         html.Div(className="pager", children=[
@@ -191,7 +192,7 @@ def _alarm_table(review):
     for a in review.alarm_rows():
         p = a["priority"]
         rows.append(html.Tr(className=f"alarm-row alarm-row-{p}", **{"data-rule": a["rule"]}, children=[
-            html.Td(f"{SYMBOLS[p]} {p.upper()}", className=f"prio prio-{p}"),
+            html.Td(priority_mark(p), className=f"prio prio-{p}"),
             html.Td(a["rule"]), html.Td(a["kind"]),
             html.Td(f"{fmt_min(a['start_min'])} ({fmt_time(a['started_at'])})"),
             html.Td("active at end" if a["ended_at"] is None else fmt_min(a["end_min"])),
@@ -208,7 +209,7 @@ def _alarm_table(review):
 
 def _event_table(review):
     rows = [html.Tr(**{"data-type": e["type"]}, children=[
-        html.Td(fmt_min(review.minutes(e["ts"]))), html.Td(fmt_time(e["ts"])), html.Td(e["type"]),
+        html.Td(fmt_min(review.minutes(e["ts"]))), html.Td(fmt_time(e["ts"])), html.Td(event_label(e["type"])),
         html.Td(e["text"] or ""), html.Td(e["author"] or "")]) for e in review.events]
     if not rows:
         return html.P("No events charted.", className="empty", id="sv-events")

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..model import UNCHARTED_EVENTS
+from ..model import PRIORITIES, PRIORITY, UNCHARTED_EVENTS, priority_mark
 from ..review import SessionReview, fmt_duration, worst_priority_segments
 from . import trend
 
-PRIORITY_COLORS = {"high": "#ff3b30", "medium": "#f5c518", "low": "#36cfc9"}
-SYMBOLS = {"high": "!!!", "medium": "!!", "low": "!"}
+PRIORITY_COLORS = {p: PRIORITY[p].colour for p in PRIORITIES}
 COLORS = trend.COLORS
-EVENT_MARKS = trend.EVENT_MARKS
 COURSE_COLORS = ("#ff8a65", "#4fc3f7", "#39d353", "#d2a8ff", "#f5c518", "#36cfc9", "#ff7eb6", "#c9d1d9")
 DARK = {"paper_bgcolor": "#0d1117", "plot_bgcolor": "#0d1117", "font": {"color": "#c9d1d9", "size": 13}}
 
 
-LANES = {"high": (0.955, 1.0), "medium": (0.91, 0.955), "low": (0.865, 0.91)}
+LANE_H = 0.045  # one lane per priority along the top, most urgent highest
+LANES = {p: (1.0 - LANE_H * (PRIORITY[p].rank + 1), 1.0 - LANE_H * PRIORITY[p].rank) for p in PRIORITIES}
 
 
 def alarm_band(a: dict, x_end: float) -> dict:
@@ -34,7 +33,7 @@ def alarm_band(a: dict, x_end: float) -> dict:
             "y0": y0, "y1": y1, "fillcolor": PRIORITY_COLORS[a["priority"]], "opacity": 0.75,
             "line": {"width": 0}, "layer": "below",
             "name": f"alarm:{a['rule']}:{a['priority']}" + (":technical" if technical else ""),
-            "label": {"text": SYMBOLS[a["priority"]], "textposition": "middle left", "padding": 2,
+            "label": {"text": PRIORITY[a["priority"]].symbol, "textposition": "middle left", "padding": 2,
                       "font": {"size": 10, "color": "#0d1117"}}}
 
 
@@ -68,7 +67,7 @@ def session_figure(review: SessionReview, protocol) -> dict:
                  "y": [0.02 if a["kind"] == "technical" else sum(LANES[a["priority"]]) / 2 for a in alarms],
                  "marker": {"symbol": "diamond", "size": 10, "color": [PRIORITY_COLORS[a["priority"]] for a in alarms],
                             "line": {"width": 1, "color": "#0d1117"}},
-                 "hovertext": [f"{SYMBOLS[a['priority']]} {a['priority'].upper()} {a['rule']}: {a['message']} "
+                 "hovertext": [f"{priority_mark(a['priority'])} {a['rule']}: {a['message']} "
                                f"({fmt_duration(a['duration_s']) if a['duration_s'] is not None else 'active'})"
                                for a in alarms],
                  "hovertemplate": "%{hovertext}<extra></extra>"})
@@ -76,14 +75,14 @@ def session_figure(review: SessionReview, protocol) -> dict:
     data.append({"type": "scatter", "mode": "markers", "name": "Events", "yaxis": "y3",
                  "x": [review.minutes(e["ts"]) for e in events], "y": [0.9] * len(events),
                  "marker": {"symbol": "line-ns-open", "size": 14, "color": "#c9d1d9"},
-                 "hovertext": [f"{EVENT_MARKS.get(e['type'], (e['type'],))[0]}"
+                 "hovertext": [f"{trend.event_mark(e['type'])[0]}"
                                + (f": {e['text']}" if e["text"] else "") + (f" ({e['author']})" if e["author"] else "")
                                for e in events],
                  "hovertemplate": "%{hovertext}<extra></extra>"})
     shapes = worst_priority_shading(alarms, x_end) + [alarm_band(a, x_end) for a in alarms]
     annotations = []
     for i, e in enumerate(events):
-        label, color = EVENT_MARKS.get(e["type"], (e["type"], "#8b949e"))
+        label, color = trend.event_mark(e["type"])
         x = review.minutes(e["ts"])
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
                        "name": f"event:{e['type']}",
@@ -122,7 +121,7 @@ def course_figure(rows: list[dict]) -> dict:
                                                  ("baseline_hr", "baseline", "#8b949e")]),
               ("Lowest SpO₂ % (grey: baseline)", [("min_spo2", "lowest", COLORS["spo2"]),
                                                   ("baseline_spo2", "baseline", "#8b949e")]),
-              ("Alarms: !!! high · !! medium · ! low", [])]
+              ("Alarms: " + " · ".join(f"{PRIORITY[p].symbol} {p}" for p in PRIORITIES), [])]
     gap, n = 0.05, len(panels)
     width = (1 - gap * (n - 1)) / n
     data, layout = [], {**DARK, "height": 300, "margin": {"l": 40, "r": 20, "t": 40, "b": 60}, "showlegend": False,
@@ -142,11 +141,11 @@ def course_figure(rows: list[dict]) -> dict:
                          "xaxis": f"x{ax}", "yaxis": f"y{ax}", "marker": {"color": color, "size": 9},
                          "line": {"color": color}, "hovertemplate": f"{what} %{{y:.0f}}<extra>%{{x}}</extra>"})
         if k == 3:
-            for p in ("high", "medium", "low"):
+            for p in PRIORITIES:
                 data.append({"type": "bar", "name": f"{p} alarms", "x": labels,
                              "y": [r.get(f"alarms_{p}") or 0 for r in rows],
                              "xaxis": f"x{ax}", "yaxis": f"y{ax}", "marker": {"color": PRIORITY_COLORS[p]},
-                             "hovertemplate": f"{SYMBOLS[p]} {p}: %{{y}}<extra>%{{x}}</extra>"})
+                             "hovertemplate": f"{PRIORITY[p].symbol} {p}: %{{y}}<extra>%{{x}}</extra>"})
     return {"data": data, "layout": layout}
 
 

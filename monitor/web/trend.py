@@ -16,18 +16,23 @@ from typing import Optional
 
 from dash import Patch
 
-from ..model import UNCHARTED_EVENTS
+from ..model import OPERATOR_SYMBOLS, PRIORITY, UNCHARTED_EVENTS, event_label, is_valid
 
 # Trace order is part of the incremental protocol: indices into figure["data"].
 TRACES = ("hr", "spo2", "sbp", "dbp")
 TRACE_INDEX = {p: i for i, p in enumerate(TRACES)}
 EVENT_TRACE = len(TRACES)
 COLORS = {"hr": "#39d353", "spo2": "#4fc3f7", "sbp": "#ff8a65", "dbp": "#ffb74d"}
-EVENT_MARKS = {"infusion_start": ("Infusion start", "#7ee787"), "infusion_stop": ("Infusion stop", "#f0883e"),
-               "dose_change": ("Dose", "#d2a8ff"), "medication": ("Med", "#d2a8ff"),
-               "note": ("Note", "#8b949e"), "manual_vitals": ("Manual obs", "#ffb74d"),
-               "baseline_set": ("Baseline", "#8b949e"), "limit_change": ("Limit", "#8b949e"),
-               "aldrete": ("Aldrete", "#7ee787"), "session_end": ("End", "#8b949e")}
+# Event mark colours on the dark screen; the words are model.EVENT_LABELS.
+EVENT_COLORS = {"infusion_start": "#7ee787", "infusion_stop": "#f0883e", "dose_change": "#d2a8ff",
+                "medication": "#d2a8ff", "note": "#8b949e", "manual_vitals": "#ffb74d", "baseline_set": "#8b949e",
+                "limit_change": "#8b949e", "aldrete": "#7ee787", "session_end": "#8b949e"}
+EVENT_COLOR = "#8b949e"
+
+
+def event_mark(event_type: str) -> tuple[str, str]:
+    """(label, colour) of an event's mark on the trend and the review chart."""
+    return event_label(event_type), EVENT_COLORS.get(event_type, EVENT_COLOR)
 
 
 def local(ts: float) -> str:
@@ -42,7 +47,7 @@ def _columns(rows: list[dict]) -> dict:
         if p not in cols:
             continue
         xs, ys = cols[p]
-        ok = r["status"] == "ok" and r["value"] is not None
+        ok = is_valid(r["status"], r["value"])
         if p in ("hr", "spo2"):
             xs.append(local(r["ts"]))
             ys.append(r["value"] if ok else None)  # a gap where the signal was flagged
@@ -64,9 +69,9 @@ def limit_shapes(protocol, baselines: dict) -> list[dict]:
             if key in drawn:
                 continue
             drawn.add(key)
-            color = {"high": "#ff4d4f", "medium": "#f5c518", "low": "#36cfc9"}[rule.priority]
+            color = PRIORITY[rule.priority].colour
             shapes.append(_hline(clause.limit, "y2" if clause.parameter == "spo2" else "y", color, "dash",
-                                 f"{clause.parameter.upper()} {clause.op}{clause.limit:g}"))
+                                 f"{clause.parameter.upper()} {OPERATOR_SYMBOLS[clause.op]}{clause.limit:g}"))
     for p, b in baselines.items():
         if p in ("hr", "spo2", "sbp", "dbp"):
             shapes.append(_hline(b["value"], "y2" if p == "spo2" else "y", COLORS[p], "dot",
@@ -90,7 +95,7 @@ def event_marks(events: list[dict]) -> tuple[list, list, list, list]:
     for ev in events:
         if ev["type"] in UNCHARTED_EVENTS:
             continue
-        label, color = EVENT_MARKS.get(ev["type"], (ev["type"], "#8b949e"))
+        label, color = event_mark(ev["type"])
         x = local(ev["ts"])
         hover = f"{label}: {ev.get('text') or ''}".rstrip(": ") + (f" ({ev['author']})" if ev.get("author") else "")
         xs += [x, x, None]
