@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Optional
 
-from .model import Event
+from .model import TOP_PRIORITY, Event
 
 OPEN_STATES = ("baseline", "infusion", "recovery")
 
@@ -94,7 +94,7 @@ def session_fields_for(event: Event, state: str) -> dict:
 # ----------------------------------------------------------------- ending
 def unacknowledged_high(board: Iterable[dict]) -> list[dict]:
     """HIGH alarms on the board nobody has signed for."""
-    return [a for a in board if a["priority"] == "high" and a["acknowledged_at"] is None]
+    return [a for a in board if a["priority"] == TOP_PRIORITY and a["acknowledged_at"] is None]
 
 
 def check_end(board: Iterable[dict], override: Optional[str] = None) -> dict:

@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 from typing import Optional
 
-from ..model import FLAGGED, PRIORITIES
+from ..model import FLAGGED, PRIORITIES, TOP_PRIORITY
 from ..sessions import OPEN_STATES
 from .db import Store
 
@@ -21,7 +21,7 @@ _PRIORITY_ORDER = "CASE priority " + " ".join(f"WHEN '{p}' THEN {i}" for i, p in
 # What the bedside must show: active alerts, and ended high ones not yet acknowledged.
 ALARM_BOARD_SQL = (
     "SELECT * FROM alerts WHERE session_id = ? AND (ended_at IS NULL OR "
-    "(priority = 'high' AND kind = 'physiological' AND acknowledged_at IS NULL)) "
+    f"(priority = '{TOP_PRIORITY}' AND kind = 'physiological' AND acknowledged_at IS NULL)) "
     f"ORDER BY {_PRIORITY_ORDER}, started_at")
 
 SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_start",

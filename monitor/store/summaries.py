@@ -22,6 +22,7 @@ import sqlite3
 import time
 from typing import Iterable, Optional
 
+from ..model import PRIORITIES, TOP_PRIORITY
 from .db import Store
 from .queries import VALID
 
@@ -33,7 +34,7 @@ SUMMARY_COLS = ("last_reading_at", "baseline_sbp", "baseline_dbp", "baseline_hr"
 EXTREMES = (("peak_sbp", "sbp", "max"), ("peak_dbp", "dbp", "max"),
             ("peak_hr", "hr", "max"), ("min_spo2", "spo2", "min"))
 HIGH_ALARM = ("EXISTS (SELECT 1 FROM alerts a WHERE a.session_id = s.id AND a.kind = 'physiological' "
-              "AND a.priority = 'high')")
+              f"AND a.priority = '{TOP_PRIORITY}')")
 
 
 def compute(conn: sqlite3.Connection, session_id: int) -> dict:
@@ -58,7 +59,7 @@ def compute(conn: sqlite3.Connection, session_id: int) -> dict:
     counts = {(k, p): n for k, p, n in conn.execute(
         "SELECT kind, priority, count(*) FROM alerts WHERE session_id = ? GROUP BY kind, priority",
         (session_id,))}
-    for p in ("high", "medium", "low"):
+    for p in PRIORITIES:
         out[f"alarms_{p}"] = counts.get(("physiological", p), 0)
     out["alarms_technical"] = sum(n for (k, _), n in counts.items() if k == "technical")
     return out
