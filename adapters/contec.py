@@ -7,7 +7,7 @@ after any garbage. Host commands use the same framing (`7D 81 cmd 80 80 80 80 80
 """
 from __future__ import annotations
 
-from .oximetry import DecoderStats, OximetrySample, status_from_flags
+from .oximeter_sample import DecoderStats, OximetrySample, status_from_flags
 
 PACKET = 9
 LIVE_DATA = 0x01

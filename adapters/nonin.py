@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .oximetry import DecoderStats, OximetrySample, status_from_flags
+from .oximeter_sample import DecoderStats, OximetrySample, status_from_flags
 
 HR_MISSING = 511
 SPO2_MISSING = 127

@@ -6,7 +6,7 @@ import pytest
 
 from adapters.contec import (CMD_KEEP_ALIVE, CMD_START_LIVE, CMD_STOP_LIVE, KEEP_ALIVE, PR_MAX, START_LIVE,
                              STOP_LIVE, CommandDecoder, ContecDecoder, live_packet)
-from adapters.oximetry import OximetrySample
+from adapters.oximeter_sample import OximetrySample
 
 EXAMPLE = bytes.fromhex("01 E0 85 B3 96 C1 E1 FF FF")  # DESIGN.md: PR 65, SpO2 97
 

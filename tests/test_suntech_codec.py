@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from adapters import suntech as codec
+from adapters import suntech_codec as codec
 from adapters.sim.physiology import NIBP_ERRORS
-from adapters.suntech import Ack, BpData, CuffPressure, HostCommandDecoder, ModuleDecoder
+from adapters.suntech_codec import Ack, BpData, CuffPressure, HostCommandDecoder, ModuleDecoder
 
 
 def h(text: str) -> bytes:

@@ -11,7 +11,7 @@ import time
 from html import escape
 
 from .. import __version__
-from ..review import (SessionReview, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time, label, load,
+from ..session_review import (SessionReview, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time, label, load,
                       summary_items)
 from .svg_chart import session_svg
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..model import UNCHARTED_EVENTS
-from ..review import SessionReview, fmt_duration, worst_priority_segments
+from ..session_review import SessionReview, fmt_duration, worst_priority_segments
 from . import trend
 
 PRIORITY_COLORS = {"high": "#ff3b30", "medium": "#f5c518", "low": "#36cfc9"}
