@@ -11,8 +11,8 @@ import time
 from html import escape
 
 from .. import __version__
-from ..session_review import (SessionReview, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time, label, load,
-                      summary_items)
+from ..formatting import fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
+from ..session_review import SessionReview, label, load, summary_items
 from .svg_chart import session_svg
 
 SYMBOLS = {"high": "!!!", "medium": "!!", "low": "!"}
@@ -121,7 +121,7 @@ def render(review: SessionReview, protocol=None, generated_at: float | None = No
         f'<div class="value">{escape(value)}</div><div class="detail">{escape(detail)}</div></div>'
         for lbl, value, detail in summary_items(review))
     baselines = ", ".join(f"{label(p)} {b['value']:g} ({b['source']})" for p, b in sorted(review.baselines.items()))
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(generated_at or time.time()))
+    when = fmt_date(generated_at or time.time())
     title = f"Session {s['id']} · {s['patient_ref'] or 'no patient ref'} · {fmt_date(s['started_at'])}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

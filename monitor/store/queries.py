@@ -6,23 +6,13 @@ grow with session length.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Optional
 
+from ..formatting import iso_utc, minutes_from_infusion
 from .db import Store
 
 SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_start",
                 "infusion_end", "ended_at")
-
-
-def iso(ts: Optional[float]) -> Optional[str]:
-    """ISO 8601 UTC; a time no calendar can show (a corrupt row) is printed as its number."""
-    if ts is None:
-        return None
-    try:
-        return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
-    except (ValueError, OverflowError, OSError):
-        return repr(ts)
 
 
 def sessions(store: Store, limit: Optional[int] = None) -> list[dict]:
@@ -117,23 +107,17 @@ def pending_commands(store: Store, chair: str) -> list[dict]:
     return store.query("SELECT * FROM commands WHERE chair = ? AND done_at IS NULL ORDER BY id", (chair,))
 
 
-def minutes_from_infusion(ts: Optional[float], infusion_start: Optional[float]) -> Optional[float]:
-    if ts is None or infusion_start is None:
-        return None
-    return round((ts - infusion_start) / 60.0, 2)
-
-
 def session_json(row: dict) -> dict:
-    return {k: (iso(row[k]) if k.endswith(("_at", "_start", "_end")) else row[k]) for k in SESSION_COLS}
+    return {k: (iso_utc(row[k]) if k.endswith(("_at", "_start", "_end")) else row[k]) for k in SESSION_COLS}
 
 
 def alert_json(row: dict, infusion_start: Optional[float]) -> dict:
     return {
         "id": row["id"], "session_id": row["session_id"], "rule": row["rule"],
         "parameter": row["parameter"], "kind": row["kind"], "priority": row["priority"],
-        "started_at": iso(row["started_at"]), "ended_at": iso(row["ended_at"]),
+        "started_at": iso_utc(row["started_at"]), "ended_at": iso_utc(row["ended_at"]),
         "started_min": minutes_from_infusion(row["started_at"], infusion_start),
         "ended_min": minutes_from_infusion(row["ended_at"], infusion_start),
         "value": row["value"], "limit": row["limit_value"], "message": row["message"],
-        "acknowledged_at": iso(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
+        "acknowledged_at": iso_utc(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
     }

@@ -7,11 +7,11 @@ with its items in data. Ending the session (who and when) is the End session but
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Optional
 
 from dash import Input, Output, State, dcc, html, no_update
 
+from ..formatting import fmt_time
 from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, aldrete, aldrete_circulation, aldrete_spo2
 from ..store import queries
 from .charting import ERR, OK, sign_and_chart
@@ -96,7 +96,7 @@ def discharge(last: Optional[dict]):
     if not last:
         return [html.P("No Aldrete assessment recorded yet.", className="muted")]
     d = last["data"]
-    when = datetime.fromtimestamp(last["ts"]).strftime("%H:%M:%S")
+    when = fmt_time(last["ts"])
     ready = bool(d.get("ready"))
     word = "READY FOR DISCHARGE" if ready else "NOT READY"
     return [html.Div(className="discharge " + ("discharge-ready" if ready else "discharge-not"),

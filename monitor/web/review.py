@@ -14,7 +14,8 @@ from urllib.parse import quote
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from .. import exports
-from ..session_review import (fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time, load, summary_items)
+from ..formatting import fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
+from ..session_review import load, summary_items
 from ..store import queries, summaries
 from . import review_figures
 

@@ -7,10 +7,9 @@ and carry a symbol label, so colour is never the only cue.
 """
 from __future__ import annotations
 
-from datetime import datetime
-
+from ..formatting import fmt_day, fmt_duration
 from ..model import UNCHARTED_EVENTS
-from ..session_review import SessionReview, fmt_duration, worst_priority_segments
+from ..session_review import SessionReview, worst_priority_segments
 from . import trend
 
 PRIORITY_COLORS = {"high": "#ff3b30", "medium": "#f5c518", "low": "#36cfc9"}
@@ -110,7 +109,7 @@ def session_figure(review: SessionReview, protocol) -> dict:
 
 # ------------------------------------------------------------------ a patient's course
 def _label(i: int, row: dict) -> str:
-    return f"#{i + 1} {datetime.fromtimestamp(row['started_at']).strftime('%d %b')}"
+    return f"#{i + 1} {fmt_day(row['started_at'])}"
 
 
 def course_figure(rows: list[dict]) -> dict:

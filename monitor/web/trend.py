@@ -11,11 +11,11 @@ layout's shapes, replaced only when a baseline or a per-session limit changes.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Optional
 
 from dash import Patch
 
+from ..formatting import local_iso
 from ..model import UNCHARTED_EVENTS
 
 # Trace order is part of the incremental protocol: indices into figure["data"].
@@ -30,11 +30,6 @@ EVENT_MARKS = {"infusion_start": ("Infusion start", "#7ee787"), "infusion_stop":
                "aldrete": ("Aldrete", "#7ee787"), "session_end": ("End", "#8b949e")}
 
 
-def local(ts: float) -> str:
-    """Epoch seconds to local wall time, as plotly's date axis wants it."""
-    return datetime.fromtimestamp(ts).isoformat(timespec="seconds")
-
-
 def _columns(rows: list[dict]) -> dict:
     cols = {p: ([], []) for p in TRACES}
     for r in rows:
@@ -44,10 +39,10 @@ def _columns(rows: list[dict]) -> dict:
         xs, ys = cols[p]
         ok = r["status"] == "ok" and r["value"] is not None
         if p in ("hr", "spo2"):
-            xs.append(local(r["ts"]))
+            xs.append(local_iso(r["ts"]))
             ys.append(r["value"] if ok else None)  # a gap where the signal was flagged
         elif ok:
-            xs.append(local(r["ts"]))
+            xs.append(local_iso(r["ts"]))
             ys.append(r["value"])
     return cols
 
@@ -91,7 +86,7 @@ def event_marks(events: list[dict]) -> tuple[list, list, list, list]:
         if ev["type"] in UNCHARTED_EVENTS:
             continue
         label, color = EVENT_MARKS.get(ev["type"], (ev["type"], "#8b949e"))
-        x = local(ev["ts"])
+        x = local_iso(ev["ts"])
         hover = f"{label}: {ev.get('text') or ''}".rstrip(": ") + (f" ({ev['author']})" if ev.get("author") else "")
         xs += [x, x, None]
         ys += [0, 1, None]
@@ -127,7 +122,7 @@ def full_figure(rows: list[dict], events: list[dict], protocol, baselines: dict)
         "font": {"color": "#c9d1d9", "size": 14}, "margin": {"l": 50, "r": 50, "t": 30, "b": 40},
         "legend": {"orientation": "h", "y": -0.12}, "height": 360,
         "xaxis": {"type": "date", "gridcolor": "#30363d",
-                  **({} if rows else {"range": [local(time.time() - 600), local(time.time() + 60)]})},
+                  **({} if rows else {"range": [local_iso(time.time() - 600), local_iso(time.time() + 60)]})},
         "yaxis": {"title": {"text": "HR /min · BP mmHg"}, "range": [30, 220], "gridcolor": "#30363d"},
         "yaxis2": {"title": {"text": "SpO2 %"}, "range": [70, 101], "overlaying": "y", "side": "right",
                    "showgrid": False, "tickmode": "linear", "tick0": 70, "dtick": 5},
