@@ -52,8 +52,8 @@ BUILDERS: dict[str, Callable] = {
     "nonin-df8": _serial(NoninDf8Oximeter),
     "masimo": _serial(MasimoOximeter),
     "contec": _serial(ContecOximeter),
+    "suntech": build_suntech,
 }
-BUILDERS["suntech"] = build_suntech
 
 
 def make_device(kind: str, port: str, chair: str, nibp: NibpCycle, options: Optional[dict] = None,

@@ -34,6 +34,7 @@ from ..model import PARAMETERS, PRIORITIES, STATES, STATUSES
 from ..protocol import TECHNICAL_RULES
 from ..replay_csv import RANGES, open_csv, read_utf8
 from ..store import Store, queries
+from . import ExportError
 
 FORMAT = "infusion-monitor-csv/1"
 COLUMNS = ["record", "time_utc", "min_from_infusion", "ts", "parameter", "value", "status", "source", "detail",
@@ -68,7 +69,6 @@ def num(v: Optional[float]) -> str:
 
 # ------------------------------------------------------------------ export
 def to_csv(store: Store, session_id: int) -> str:
-    from . import ExportError
     s = queries.session(store, session_id)
     if s is None:
         raise ExportError(f"no session {session_id}")

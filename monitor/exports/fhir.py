@@ -23,6 +23,7 @@ from typing import Optional
 from ..formatting import iso_utc_ms
 from ..model import FLAGGED
 from ..store import Store, queries
+from . import ExportError
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -102,7 +103,6 @@ def per_minute(readings: list[dict], parameter: str) -> list[tuple[float, float,
 
 
 def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
-    from . import ExportError
     s = queries.session(store, session_id)
     if s is None:
         raise ExportError(f"no session {session_id}")

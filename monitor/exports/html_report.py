@@ -20,6 +20,7 @@ from markupsafe import Markup
 from .. import __version__
 from ..formatting import fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
 from ..session_review import SessionReview, label, load, summary_items
+from . import ExportError
 from .svg_chart import session_svg
 
 SYMBOLS = {"high": "!!!", "medium": "!!", "low": "!"}
@@ -77,7 +78,6 @@ def render(review: SessionReview, protocol=None, generated_at: float | None = No
 
 
 def report_html(store, session_id: int, protocol=None) -> str:
-    from . import ExportError
     review = load(store, session_id)
     if review is None:
         raise ExportError(f"no session {session_id}")
