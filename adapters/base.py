@@ -11,6 +11,14 @@ from typing import Optional, Protocol as TypingProtocol
 from monitor.model import DeviceSignal, Reading
 
 
+class DeviceSpecError(ValueError):
+    """A device that cannot be built from what was given; the message says which part.
+
+    Defined here, beside the adapter contract, so the registry and every adapter's
+    own builder raise the same error without importing each other.
+    """
+
+
 class DeviceContext(TypingProtocol):
     """The chair a device is plugged into, as the device sees it."""
 

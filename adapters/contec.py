@@ -7,7 +7,7 @@ after any garbage. Host commands use the same framing (`7D 81 cmd 80 80 80 80 80
 """
 from __future__ import annotations
 
-from .oximetry import DecoderStats, OximetrySample, status_from_flags
+from .oximeter_sample import DecoderStats, OximetrySample, status_from_flags
 
 PACKET = 9
 LIVE_DATA = 0x01
@@ -18,7 +18,8 @@ BEAT = 0x40
 VALUE_MISSING = 0x7F  # PR or SpO2 field with no value
 SPO2_MAX = 100        # SpO2 above this means invalid
 PACKETS_PER_S = 60
-# DESIGN.md gives PR as 7 bits (PR|0x80), so 126 is the highest rate this framing carries.
+# The documented packet (docs/ARCHITECTURE.md, "Device wire formats") gives PR as 7 bits
+# (PR|0x80), so 126 is the highest rate this framing carries.
 PR_MAX = 0x7E
 
 COMMAND_PREFIX = 0x7D
@@ -44,7 +45,7 @@ def live_packet(sample: OximetrySample, beat: bool = False, pleth: int = 0, bar:
                 strength: int = 0) -> bytes:
     """The 9 bytes the oximeter streams 60 times a second.
 
-    `strength` fills the low nibble of byte 2, as in DESIGN.md's example (`85`); the
+    `strength` fills the low nibble of byte 2, as in the documented example (`85`); the
     decoder does not interpret it. Rates above PR_MAX are sent as PR_MAX.
     """
     status = STATUS_VALID | STATUS_BITS_FOR.get(sample.status, 0)

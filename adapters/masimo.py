@@ -12,7 +12,7 @@ import re
 import time
 from typing import Optional
 
-from .oximetry import DecoderStats, OximetrySample, status_from_flags
+from .oximeter_sample import DecoderStats, OximetrySample, status_from_flags
 
 LINE_MAX = 512  # a real line is ~150 bytes; without a newline for longer, the head is junk
 

@@ -1,6 +1,6 @@
 """Nonin serial formats: Data Format 2 (5-byte frames, 25 a packet) and Data Format 8.
 
-Pure codecs over bytes (DESIGN.md "Device wire formats"). Decoders are incremental:
+Pure codecs over bytes (docs/ARCHITECTURE.md, "Device wire formats"). Decoders are incremental:
 feed them whatever the port returned and they hand back whole samples, dropping
 garbage, partial frames and bad checksums without losing the next good packet.
 The builders are the device side, used by the emulators and the tests.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .oximetry import DecoderStats, OximetrySample, status_from_flags
+from .oximeter_sample import DecoderStats, OximetrySample, status_from_flags
 
 HR_MISSING = 511
 SPO2_MISSING = 127

@@ -1,17 +1,14 @@
-"""Device KINDs (DESIGN.md) and how to build one from `KIND:PORT`."""
+"""Device KINDs and how to build one from `KIND:PORT`."""
 from __future__ import annotations
 
 import time
 from typing import Callable, Optional
 
+from .base import DeviceSpecError
 from .nibp_cycle import NibpCycle
-from .oximeters import ContecOximeter, MasimoOximeter, NoninDf2Oximeter, NoninDf8Oximeter
+from .oximeter_devices import ContecOximeter, MasimoOximeter, NoninDf2Oximeter, NoninDf8Oximeter
 from .sim import SCENARIOS, Patient, SimBedside
-from .suntech_adapter import build_suntech
-
-
-class DeviceSpecError(ValueError):
-    """A device that cannot be built from what was given; the message says which part."""
+from .suntech_device import build_suntech
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -55,8 +52,8 @@ BUILDERS: dict[str, Callable] = {
     "nonin-df8": _serial(NoninDf8Oximeter),
     "masimo": _serial(MasimoOximeter),
     "contec": _serial(ContecOximeter),
+    "suntech": build_suntech,
 }
-BUILDERS["suntech"] = build_suntech
 
 
 def make_device(kind: str, port: str, chair: str, nibp: NibpCycle, options: Optional[dict] = None,

@@ -22,7 +22,7 @@ from pathlib import Path
 from adapters.contec import ContecDecoder, live_packet
 from adapters.masimo import MasimoDecoder, masimo_line
 from adapters.nonin import Df2Decoder, Df8Decoder, df2_packet, df8_packet
-from adapters.oximetry import OximetrySample
+from adapters.oximeter_sample import OximetrySample
 
 CODECS = {
     "nonin (DF2)": (Df2Decoder, lambda s: df2_packet(s, pleth=[128] * 25), 375),

@@ -28,7 +28,7 @@ from plotly.utils import PlotlyJSONEncoder  # noqa: E402
 from monitor.exports import render  # noqa: E402
 from monitor.playback import simulate  # noqa: E402
 from monitor.protocol import load_protocol  # noqa: E402
-from monitor.review import load  # noqa: E402
+from monitor.session_review import load  # noqa: E402
 from monitor.store import Store, summaries  # noqa: E402
 from monitor.web import review as review_page  # noqa: E402
 from monitor.web.review_figures import session_figure  # noqa: E402

@@ -13,7 +13,7 @@ import argparse
 import random
 import time
 
-from adapters import suntech as codec
+from adapters import suntech_codec as codec
 
 
 def measurement_traffic(rng: random.Random) -> bytes:

@@ -17,62 +17,13 @@ import click
 
 from . import __version__
 from . import sessions as session_rules  # `sessions` is also a command below
-from .protocol import ProtocolError, load_protocol
+from .cli_context import Context, InputError, parse_speed, pass_ctx
+from .cli_devices import devices, emulate
+from .cli_review import export, import_
+from .protocol import ProtocolError
 from .store import Store, StoreError, queries
 
 DEFAULT_DB = "data/monitor.db"
-
-
-class InputError(click.ClickException):
-    """Bad usage or input: one clear line, exit 2."""
-
-    exit_code = 2
-
-    def show(self, file=None):
-        click.echo(f"infusion-monitor: error: {self.format_message()}", err=True)
-
-
-class Context:
-    def __init__(self, db: str, protocol_path: Optional[str]):
-        self.db = db
-        self.protocol_path = protocol_path
-        self._store: Optional[Store] = None
-        self._protocol = None
-
-    @property
-    def protocol(self):
-        if self._protocol is None:
-            try:
-                self._protocol = load_protocol(self.protocol_path)
-            except ProtocolError as e:
-                raise InputError(str(e)) from None
-        return self._protocol
-
-    def store(self, readonly: bool = False, existing: bool = False) -> Store:
-        """The database; with existing=True a mistyped --db is an error, not a new empty file."""
-        if existing and not Path(self.db).is_file():
-            raise InputError(f"--db {self.db}: no such database")
-        if self._store is None:
-            try:
-                self._store = Store(self.db, readonly=readonly)
-            except StoreError as e:
-                raise InputError(str(e)) from None
-        return self._store
-
-
-pass_ctx = click.make_pass_decorator(Context)
-
-
-def parse_speed(value: str) -> Optional[float]:
-    if value == "max":
-        return None
-    try:
-        speed = float(value)
-    except ValueError:
-        raise InputError(f"--speed {value!r}: expected a number > 0 or 'max'") from None
-    if not (speed > 0 and math.isfinite(speed)):
-        raise InputError(f"--speed {value!r}: expected a number > 0 or 'max'")
-    return speed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -277,7 +228,7 @@ def _wait_forever(stop_after: Optional[float] = None) -> None:
 def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], duration: Optional[float]):
     """Headless acquisition from devices into the database."""
     from .clinic_config import build_chair
-    from adapters.registry import DeviceSpecError
+    from adapters.base import DeviceSpecError
     if duration is not None and not (duration > 0 and math.isfinite(duration)):
         raise InputError(f"--duration {duration:g}: must be > 0 seconds")
     protocol = c.protocol
@@ -355,8 +306,8 @@ def run(c: Context, config: Optional[str], host: str, port: int):
         acq.stop()
 
 
-from . import cli_devices  # noqa: E402,F401
-from . import cli_review  # noqa: E402,F401
+for _command in (devices, emulate, export, import_):
+    main.add_command(_command)
 
 
 def entry() -> None:

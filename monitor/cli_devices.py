@@ -2,6 +2,7 @@
 
 `emulate KIND` puts a byte-exact device on a new pseudo-terminal so the real adapter
 (or any serial tool) can be pointed at it; `devices` lists the serial ports present.
+They are plain click commands; cli.py adds them to the `infusion-monitor` group.
 """
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from typing import Optional
 
 import click
 
-from .cli import InputError, main
+from .cli_context import InputError
 
 
-@main.command()
+@click.command()
 @click.argument("kind")
 @click.option("--scenario", default="normal", show_default=True, help="Simulated patient scenario.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same bytes.")
@@ -78,7 +79,7 @@ def _ports() -> list[dict]:
             for p in sorted(list_ports.comports(), key=lambda p: p.device)]
 
 
-@main.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {device, description, hwid}.")
 def devices(as_json: bool):
     """List the serial ports on this machine (to find PORT for --device KIND:PORT)."""

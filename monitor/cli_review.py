@@ -2,6 +2,7 @@
 
 Both check everything before writing: an export is built whole and replaces its
 file atomically; an import validates the whole file, then writes one transaction.
+They are plain click commands; cli.py adds them to the `infusion-monitor` group.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Optional
 
 import click
 
-from .cli import Context, InputError, main, pass_ctx
+from .cli_context import Context, InputError, pass_ctx
 from .exports import FORMATS, ExportError, render, write_atomic
 from .store import Conflict, queries
 
@@ -23,7 +24,7 @@ def _existing_store(c: Context):
     return c.store()
 
 
-@main.command()
+@click.command()
 @click.option("--session", "session_id", required=True, type=int, help="Session id.")
 @click.option("--format", "fmt", required=True, type=click.Choice(FORMATS),
               help="csv: tidy rows (re-importable); html: printable report; fhir: FHIR R4 Bundle (JSON).")
@@ -52,7 +53,7 @@ def export(c: Context, session_id: int, fmt: str, out: Optional[str]):
         raise InputError(str(e)) from None
 
 
-@main.command("import")
+@click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--patient", "patient_ref", default=None, help="Store under this patient reference instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print {session_id, readings, alerts, events} as JSON.")

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
+from .formatting import fmt_entered
 from .model import CONTINUOUS, PARAMETERS, PRIORITIES, PRIORITY, STATES
 from .scores import NEWS2_PARAMETERS
 
@@ -371,7 +372,7 @@ def priority_order_errors(protocol: Protocol, settings: dict, changed: dict) -> 
                 hi, lo = lo, hi
             bad = hi[1].limit > lo[1].limit if low_side else hi[1].limit < lo[1].limit
             if bad:
-                return [f"New setting for {rule.id}: {mine.limit:g} would make {hi[0].id} ({hi[0].priority}) "
+                return [f"New setting for {rule.id}: {fmt_entered(mine.limit)} would make {hi[0].id} ({hi[0].priority}) "
                         f"{'higher' if low_side else 'lower'} than {lo[0].id} ({lo[0].priority}, "
-                        f"{lo[1].limit:g}); keep the {hi[0].priority} limit beyond the {lo[0].priority} one"]
+                        f"{fmt_entered(lo[1].limit)}); keep the {hi[0].priority} limit beyond the {lo[0].priority} one"]
     return []

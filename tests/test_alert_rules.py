@@ -1,4 +1,4 @@
-"""The alarm engine against DESIGN.md's protocol: exact start and end times."""
+"""The alarm engine against the default protocol (docs/ARCHITECTURE.md): exact start and end times."""
 from __future__ import annotations
 
 import pytest

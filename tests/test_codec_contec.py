@@ -1,4 +1,4 @@
-"""Contec CMS50D+ live protocol: DESIGN.md's example, status bits, invalid values,
+"""Contec CMS50D+ live protocol: the documented example (docs/ARCHITECTURE.md), status bits, invalid values,
 resynchronisation and the host commands."""
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 
 from adapters.contec import (CMD_KEEP_ALIVE, CMD_START_LIVE, CMD_STOP_LIVE, KEEP_ALIVE, PR_MAX, START_LIVE,
                              STOP_LIVE, CommandDecoder, ContecDecoder, live_packet)
-from adapters.oximetry import OximetrySample
+from adapters.oximeter_sample import OximetrySample
 
-EXAMPLE = bytes.fromhex("01 E0 85 B3 96 C1 E1 FF FF")  # DESIGN.md: PR 65, SpO2 97
+EXAMPLE = bytes.fromhex("01 E0 85 B3 96 C1 E1 FF FF")  # the documented example: PR 65, SpO2 97
 
 
 def test_design_example_decodes():

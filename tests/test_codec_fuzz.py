@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from adapters.contec import ContecDecoder, live_packet
 from adapters.masimo import MasimoDecoder, masimo_line
 from adapters.nonin import Df2Decoder, Df8Decoder, df2_packet, df8_packet
-from adapters.oximetry import STATUS_PRIORITY, OximetrySample
+from adapters.oximeter_sample import STATUS_PRIORITY, OximetrySample
 
 STATUSES = ("ok",) + STATUS_PRIORITY
 

@@ -9,7 +9,7 @@ from adapters.masimo import (EXC_AMBIENT_LIGHT, EXC_DEFECTIVE_SENSOR, EXC_INTERF
                              EXC_LOW_SIGNAL_IQ, EXC_NO_CABLE, EXC_NO_SENSOR, EXC_PULSE_SEARCH, EXC_SENSOR_OFF,
                              EXC_SET_MODE, EXC_UNRECOGNISED_SENSOR, LINE_MAX, MasimoDecoder, masimo_line,
                              parse_line)
-from adapters.oximetry import OximetrySample
+from adapters.oximeter_sample import OximetrySample
 
 RADICAL7 = (b"02/18/24 14:18:04 SN=0000101979 SPO2=098% BPM=072 PI=02.34% SPCO=--.-% SPMET=--.-% "
             b"DESAT=-- PIDELTA=+-- PVI=--- ALARM=0000 EXC=000800\r\n")

@@ -8,7 +8,7 @@ from adapters.nonin import (DF2_ARTIFACT, DF2_OUT_OF_TRACK, DF2_PACKET, DF2_PERF
                             DF2_PERFUSION_RED, DF2_PERFUSION_YELLOW, DF2_SENSOR_ALARM,
                             DF2_SENSOR_DISCONNECTED, Df2Decoder, Df8Decoder, df2_frame, df2_packet,
                             df8_packet)
-from adapters.oximetry import OximetrySample, status_from_flags
+from adapters.oximeter_sample import OximetrySample, status_from_flags
 
 
 def frames(*triples) -> bytes:

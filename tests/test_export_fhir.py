@@ -8,7 +8,7 @@ from statistics import median
 
 import pytest
 
-from monitor.exports.csv_export import iso_ms
+from monitor.formatting import iso_utc_ms
 from monitor.exports.fhir import bundle, bundle_json
 from monitor.store import queries
 
@@ -73,7 +73,7 @@ def test_one_bp_panel_per_nibp_measurement(exported):
         values.append((comp["8480-6"]["value"], comp["8462-4"]["value"], comp["8478-0"]["value"]))
     assert values == [(120, 80, 93), (185, 105, 132), (150, 112, 125), (125, 78, 94)]
     t0 = queries.session(store, sid)["started_at"]
-    assert panels[1]["effectiveDateTime"] == iso_ms(t0 + 150)
+    assert panels[1]["effectiveDateTime"] == iso_utc_ms(t0 + 150)
 
 
 def test_hr_and_spo2_are_per_minute_medians_of_valid_readings(exported):

@@ -7,6 +7,8 @@ import re
 import pytest
 
 from monitor.exports.html_report import report_html
+from monitor.model import Event
+from monitor.store import queries
 
 from review_data import EXPECTED_ALERTS, replay_hand_session
 
@@ -49,6 +51,17 @@ def test_report_escapes_what_it_shows(store, report, protocol):
     store._execute("UPDATE sessions SET patient_ref = ? WHERE id = ?", ('<img src=x onerror="alert(1)">', sid))
     html = report_html(store, sid, protocol)
     assert "<img" not in html and "&lt;img" in html
+
+
+
+def test_report_escapes_script_in_a_note(store, protocol):
+    """The template autoescapes: what people typed is shown as text, never run."""
+    sid = replay_hand_session(store, protocol, patient_ref="PT-ESCAPE")
+    during = queries.session(store, sid)["started_at"] + 60
+    store.record_event(sid, Event(during, "note", '<script>alert("note")</script> & <b>bold</b>', "AB"))
+    html = report_html(store, sid, protocol)
+    assert "<script" not in html.lower() and "<b>bold" not in html
+    assert "&lt;script&gt;alert(&#34;note&#34;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
 
 
 @pytest.mark.browser

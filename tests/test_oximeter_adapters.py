@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.base import DeviceSpecError
 from adapters.contec import KEEP_ALIVE, START_LIVE, live_packet
 from adapters.masimo import masimo_line
 from adapters.nibp_cycle import NibpCycle
 from adapters.nonin import df2_packet, df8_packet
-from adapters.oximeters import (ContecOximeter, MasimoOximeter, NoninDf2Oximeter, NoninDf8Oximeter)
-from adapters.oximetry import OximetrySample
-from adapters.registry import DeviceSpecError, make_device, split_spec
+from adapters.oximeter_devices import (ContecOximeter, MasimoOximeter, NoninDf2Oximeter, NoninDf8Oximeter)
+from adapters.oximeter_sample import OximetrySample
+from adapters.registry import make_device, split_spec
 from conftest import OXIMETER_KINDS, RecordingContext, wait_until
 
 

@@ -1,4 +1,4 @@
-"""Protocol profiles: the shipped defaults equal DESIGN.md, and bad profiles are named."""
+"""Protocol profiles: the shipped defaults equal the documented defaults (docs/ARCHITECTURE.md), and bad profiles are named."""
 from __future__ import annotations
 
 import tomllib

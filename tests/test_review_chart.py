@@ -6,7 +6,7 @@ import json
 import pytest
 from plotly.utils import PlotlyJSONEncoder
 
-from monitor.review import load, worst_priority_segments
+from monitor.session_review import load, worst_priority_segments
 from monitor.web import review as review_page
 from monitor.web.review_figures import PRIORITY_COLORS, course_figure, session_figure
 from monitor.store import summaries

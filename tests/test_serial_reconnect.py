@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from adapters.oximeters import NoninDf8Oximeter
+from adapters.oximeter_devices import NoninDf8Oximeter
 from conftest import RecordingContext, wait_until
 
 

@@ -11,7 +11,7 @@ from monitor.model import Alert, Baseline, Event, Reading
 from monitor.sessions import RuleError
 from monitor.store import SCHEMA_VERSION, Store, StoreError, StoreUnavailable, queries
 
-DESIGN_COLUMNS = {
+CONTRACT_COLUMNS = {
     "sessions": ["id", "patient_ref", "chair", "protocol", "state", "started_at", "infusion_start",
                  "infusion_end", "ended_at"],
     "readings": ["id", "session_id", "ts", "parameter", "value", "source", "status"],
@@ -23,7 +23,7 @@ DESIGN_COLUMNS = {
 
 def test_schema_matches_design(store, db_path):
     db = sqlite_utils.Database(db_path)
-    for table, cols in DESIGN_COLUMNS.items():
+    for table, cols in CONTRACT_COLUMNS.items():
         have = [c.name for c in db[table].columns]
         assert have[:len(cols)] == cols, table
     assert db["readings"].columns_dict["ts"] is float

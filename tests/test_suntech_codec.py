@@ -1,19 +1,19 @@
-"""SunTech Advantage codec: DESIGN.md byte strings, checksums, error codes, resync, fuzz."""
+"""SunTech Advantage codec: the documented byte strings (docs/ARCHITECTURE.md), checksums, error codes, resync, fuzz."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from adapters import suntech as codec
+from adapters import suntech_codec as codec
 from adapters.sim.physiology import NIBP_ERRORS
-from adapters.suntech import Ack, BpData, CuffPressure, HostCommandDecoder, ModuleDecoder
+from adapters.suntech_codec import Ack, BpData, CuffPressure, HostCommandDecoder, ModuleDecoder
 
 
 def h(text: str) -> bytes:
     return bytes.fromhex(text)
 
 
-# ------------------------------------------------------------ DESIGN.md, byte for byte
+# ------------------------------------------------------------ the documented frames, byte for byte
 @pytest.mark.parametrize("frame, expected", [
     (codec.START_ADULT, "3A 20 A6"),
     (codec.GET_BP_DATA, "3A 79 03 00 4A"),
@@ -64,7 +64,7 @@ def test_cuff_pressure_frame_is_3e_05_lo_hi_chk(mmhg, lo_hi):
 
 
 def hand_built_bp_frame(sys_, dia, pulse, map_, error) -> bytes:
-    """Written from the DESIGN.md offsets (byte 0 = 3E), independently of the codec's encoder."""
+    """Written from the documented offsets (byte 0 = 3E), independently of the codec's encoder."""
     f = bytearray(24)
     f[0], f[1] = 0x3E, 0x18
     f[2], f[3] = sys_ & 0xFF, sys_ >> 8

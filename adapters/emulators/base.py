@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import Optional
 
-from adapters.oximetry import OximetrySample
+from adapters.oximeter_sample import OximetrySample
 from adapters.sim.physiology import OximeterSample
 
 from .pty_port import PtyEmulator, PtyPort

@@ -6,7 +6,7 @@ import math
 
 from adapters.contec import (CMD_KEEP_ALIVE, CMD_START_LIVE, CMD_STOP_LIVE, KEEP_ALIVE_TIMEOUT_S,
                              PACKETS_PER_S, CommandDecoder, live_packet)
-from adapters.oximetry import OximetrySample
+from adapters.oximeter_sample import OximetrySample
 
 from .base import OximeterEmulator
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from adapters.masimo import masimo_line
-from adapters.oximetry import OximetrySample
+from adapters.oximeter_sample import OximetrySample
 
 from .base import OximeterEmulator
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from adapters.nonin import DF2_FRAME, DF2_FRAMES_PER_PACKET, DF2_FRAMES_PER_S, df2_packet, df8_packet
-from adapters.oximetry import OximetrySample
+from adapters.oximeter_sample import OximetrySample
 
 from .base import OximeterEmulator
 

@@ -17,7 +17,7 @@ import random
 import threading
 from typing import Optional
 
-from .. import suntech as codec
+from .. import suntech_codec as codec
 from .pty_port import PtyEmulator, PtyPort
 
 

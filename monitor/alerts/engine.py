@@ -10,6 +10,7 @@ from copy import copy
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
+from ..formatting import fmt_measured
 from ..model import CONTINUOUS, LABELS, OPERATOR_SYMBOLS, Alert, Baseline, DeviceSignal, Event, Reading
 from ..protocol import Protocol, Rule
 from ..sessions import TRANSITIONS, phase_after
@@ -17,12 +18,6 @@ from .baseline import BaselineTracker
 
 Change = Union[Alert, Baseline]
 NIBP_PARAMS = ("sbp", "dbp", "map", "nibp_hr")
-
-
-def _fmt(v: Optional[float]) -> str:
-    if v is None:
-        return "--"
-    return f"{v:.0f}" if abs(v - round(v)) < 0.05 else f"{v:.1f}"
 
 
 @dataclass
@@ -315,10 +310,10 @@ class AlertEngine:
                 return [copy(active)]
             return []
         clause, value, limit = hit
-        bp = f"{_fmt(m.values.get('sbp'))}/{_fmt(m.values.get('dbp'))}"
+        bp = f"{fmt_measured(m.values.get('sbp'))}/{fmt_measured(m.values.get('dbp'))}"
         if rule.of_baseline:
-            msg = (f"Baseline {LABELS[clause.parameter]} {_fmt(value)} {OPERATOR_SYMBOLS[clause.op]} "
-                   f"{_fmt(limit)} before infusion")
+            msg = (f"Baseline {LABELS[clause.parameter]} {fmt_measured(value)} {OPERATOR_SYMBOLS[clause.op]} "
+                   f"{fmt_measured(limit)} before infusion")
         else:
             msg = f"BP {bp}: {self._message(clause.parameter, value, clause.op, limit, clause)}"
         if active is None:
@@ -343,9 +338,9 @@ class AlertEngine:
                      self._message(parameter, value, op, limit, clause))
 
     def _message(self, parameter, value, op, limit, clause) -> str:
-        msg = f"{LABELS.get(parameter, parameter)} {_fmt(value)} {OPERATOR_SYMBOLS[op]} {_fmt(limit)}"
+        msg = f"{LABELS.get(parameter, parameter)} {fmt_measured(value)} {OPERATOR_SYMBOLS[op]} {fmt_measured(limit)}"
         if clause is not None and clause.relative:
-            msg += f" ({clause.describe_limit(_fmt(self.baselines.get(parameter)))})"
+            msg += f" ({clause.describe_limit(fmt_measured(self.baselines.get(parameter)))})"
         return msg
 
     def _start_technical(self, key, rule, parameter, ts, value, limit, message) -> Alert:

@@ -26,14 +26,15 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
+from ..formatting import iso_utc_ms
 from ..model import PARAMETERS, PRIORITIES, STATES, STATUSES
 from ..protocol import TECHNICAL_RULES
 from ..replay_csv import RANGES, open_csv, read_utf8
 from ..store import Store, queries
+from . import ExportError
 
 FORMAT = "infusion-monitor-csv/1"
 COLUMNS = ["record", "time_utc", "min_from_infusion", "ts", "parameter", "value", "status", "source", "detail",
@@ -68,7 +69,6 @@ def num(v: Optional[float]) -> str:
 
 # ------------------------------------------------------------------ export
 def to_csv(store: Store, session_id: int) -> str:
-    from . import ExportError
     s = queries.session(store, session_id)
     if s is None:
         raise ExportError(f"no session {session_id}")
@@ -76,7 +76,7 @@ def to_csv(store: Store, session_id: int) -> str:
 
     def row(record: str, ts: Optional[float], **cols) -> list:
         mins = "" if t0 is None or ts is None else f"{(ts - t0) / 60.0:.3f}"
-        cols.update(record=record, time_utc=iso_ms(ts), min_from_infusion=mins, ts=num(ts))
+        cols.update(record=record, time_utc=iso_utc_ms(ts), min_from_infusion=mins, ts=num(ts))
         return [cols.get(c, "") for c in COLUMNS]
 
     meta = {k: s.get(k) for k in SESSION_KEYS}
@@ -105,13 +105,6 @@ def to_csv(store: Store, session_id: int) -> str:
     w.writerow(COLUMNS)
     w.writerows(rows)
     return out.getvalue()
-
-
-def iso_ms(ts: Optional[float]) -> str:
-    """UTC ISO 8601 with milliseconds and Z ('' for None)."""
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # ------------------------------------------------------------------ import

@@ -20,9 +20,10 @@ from collections import defaultdict
 from statistics import median
 from typing import Optional
 
+from ..formatting import iso_utc_ms
 from ..model import is_valid
 from ..store import Store, queries
-from .csv_export import iso_ms
+from . import ExportError
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -57,11 +58,6 @@ def _quantity(parameter: str, value: float) -> dict:
     unit = UNITS[parameter]
     v = int(value) if float(value).is_integer() else round(float(value), 2)
     return {"value": v, "unit": UNIT_TEXT[unit], "system": UCUM, "code": unit}
-
-
-def _fhir_time(ts: float) -> str:
-    """FHIR dateTime/instant: UTC with milliseconds and Z."""
-    return iso_ms(ts)
 
 
 class _Builder:
@@ -107,7 +103,6 @@ def per_minute(readings: list[dict], parameter: str) -> list[tuple[float, float,
 
 
 def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
-    from . import ExportError
     s = queries.session(store, session_id)
     if s is None:
         raise ExportError(f"no session {session_id}")
@@ -125,11 +120,11 @@ def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
                 components.append({"code": _code(p), "valueQuantity": _quantity(p, values[p])})
             elif p != "map":  # the bp profile wants both SBP and DBP, each a value or a reason
                 components.append({"code": _code(p), **absent})
-        entries.append(b.observation("bp", f"bp|{ts!r}", {"effectiveDateTime": _fhir_time(ts)},
+        entries.append(b.observation("bp", f"bp|{ts!r}", {"effectiveDateTime": iso_utc_ms(ts)},
                                      component=components))
     for p in ("hr", "spo2"):
         for start, value, n in per_minute(readings, p):
-            period = {"effectivePeriod": {"start": _fhir_time(start), "end": _fhir_time(start + 60)}}
+            period = {"effectivePeriod": {"start": iso_utc_ms(start), "end": iso_utc_ms(start + 60)}}
             entries.append(b.observation(
                 p, f"{p}|{start!r}", period, valueQuantity=_quantity(p, value),
                 note=[{"text": f"Median of {n} valid 1 Hz readings in this minute"}]))
@@ -140,7 +135,7 @@ def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
         "id": str(uuid.uuid5(NAMESPACE, b.seed)),
         "identifier": {"system": "urn:infusion-monitor:session", "value": str(uuid.uuid5(NAMESPACE, b.seed))},
         "type": "collection",
-        "timestamp": _fhir_time(time.time() if now is None else now),
+        "timestamp": iso_utc_ms(time.time() if now is None else now),
     }
     if entries:  # FHIR arrays are never empty: no measurements, no entry element
         out["entry"] = entries

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 from ..model import PRIORITIES, PRIORITY, UNCHARTED_EVENTS, event_label
-from ..review import SessionReview, worst_priority_segments
+from ..session_review import SessionReview, worst_priority_segments
 
 W, H = 1000, 380
 LEFT, RIGHT, TOP, BOTTOM = 52, 48, 34, 40

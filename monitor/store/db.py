@@ -21,6 +21,7 @@ from typing import Iterable, Iterator, Optional
 
 from .. import sessions
 from ..model import Alert, Event, Reading
+from .conditions import ALARM_BOARD_SQL
 from .schema import migrate
 
 log = logging.getLogger("infusion_monitor.store")
@@ -379,7 +380,6 @@ def _marks(values) -> str:
 
 
 def _alarm_board(conn: sqlite3.Connection, session_id: int) -> list[dict]:
-    from .queries import ALARM_BOARD_SQL
     return [dict(r) for r in conn.execute(ALARM_BOARD_SQL, (session_id,))]
 
 

@@ -6,36 +6,14 @@ grow with session length.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Optional
 
-from ..model import FLAGGED, PRIORITIES, TOP_PRIORITY
-from ..sessions import OPEN_STATES
+from ..formatting import iso_utc, minutes_from_infusion
+from .conditions import ALARM_BOARD_SQL, OPEN, VALID
 from .db import Store
-
-# "A valid reading" in SQL: the model's meaning (status not flagged, a value present).
-VALID = f"status NOT IN ({', '.join(repr(f) for f in FLAGGED)}) AND value IS NOT NULL"
-_OPEN = f"state IN ({', '.join(repr(s) for s in OPEN_STATES)})"
-_PRIORITY_ORDER = "CASE priority " + " ".join(f"WHEN '{p}' THEN {i}" for i, p in enumerate(PRIORITIES)) + \
-    f" ELSE {len(PRIORITIES)} END"
-# What the bedside must show: active alerts, and ended high ones not yet acknowledged.
-ALARM_BOARD_SQL = (
-    "SELECT * FROM alerts WHERE session_id = ? AND (ended_at IS NULL OR "
-    f"(priority = '{TOP_PRIORITY}' AND kind = 'physiological' AND acknowledged_at IS NULL)) "
-    f"ORDER BY {_PRIORITY_ORDER}, started_at")
 
 SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_start",
                 "infusion_end", "ended_at")
-
-
-def iso(ts: Optional[float]) -> Optional[str]:
-    """ISO 8601 UTC; a time no calendar can show (a corrupt row) is printed as its number."""
-    if ts is None:
-        return None
-    try:
-        return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
-    except (ValueError, OverflowError, OSError):
-        return repr(ts)
 
 
 def sessions(store: Store, limit: Optional[int] = None) -> list[dict]:
@@ -52,7 +30,7 @@ def session(store: Store, session_id: int) -> Optional[dict]:
 def current_session(store: Store, chair: str) -> Optional[dict]:
     """The chair's open session, else its most recent one (two index lookups)."""
     return store._one(
-        f"SELECT * FROM sessions WHERE chair = ? AND {_OPEN} "
+        f"SELECT * FROM sessions WHERE chair = ? AND {OPEN} "
         "ORDER BY started_at DESC, id DESC LIMIT 1", (chair,)) or store._one(
         "SELECT * FROM sessions WHERE chair = ? ORDER BY started_at DESC, id DESC LIMIT 1", (chair,))
 
@@ -179,23 +157,17 @@ def pending_commands(store: Store, chair: str) -> list[dict]:
     return store._query("SELECT * FROM commands WHERE chair = ? AND done_at IS NULL ORDER BY id", (chair,))
 
 
-def minutes_from_infusion(ts: Optional[float], infusion_start: Optional[float]) -> Optional[float]:
-    if ts is None or infusion_start is None:
-        return None
-    return round((ts - infusion_start) / 60.0, 2)
-
-
 def session_json(row: dict) -> dict:
-    return {k: (iso(row[k]) if k.endswith(("_at", "_start", "_end")) else row[k]) for k in SESSION_COLS}
+    return {k: (iso_utc(row[k]) if k.endswith(("_at", "_start", "_end")) else row[k]) for k in SESSION_COLS}
 
 
 def alert_json(row: dict, infusion_start: Optional[float]) -> dict:
     return {
         "id": row["id"], "session_id": row["session_id"], "rule": row["rule"],
         "parameter": row["parameter"], "kind": row["kind"], "priority": row["priority"],
-        "started_at": iso(row["started_at"]), "ended_at": iso(row["ended_at"]),
+        "started_at": iso_utc(row["started_at"]), "ended_at": iso_utc(row["ended_at"]),
         "started_min": minutes_from_infusion(row["started_at"], infusion_start),
         "ended_min": minutes_from_infusion(row["ended_at"], infusion_start),
         "value": row["value"], "limit": row["limit_value"], "message": row["message"],
-        "acknowledged_at": iso(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
+        "acknowledged_at": iso_utc(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
     }

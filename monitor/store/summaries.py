@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 
 from ..model import PRIORITIES, TOP_PRIORITY
 from .db import Store
-from .queries import VALID
+from .conditions import VALID
 
 SUMMARY_COLS = ("last_reading_at", "baseline_sbp", "baseline_dbp", "baseline_hr", "baseline_spo2",
                 "peak_sbp", "peak_sbp_at", "peak_dbp", "peak_dbp_at", "peak_hr", "peak_hr_at",

@@ -13,17 +13,12 @@ higher priority than the one paused (or any new HIGH alarm) breaks through.
 """
 from __future__ import annotations
 
-from datetime import datetime
-
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
+from ..formatting import fmt_time
 from ..model import PRIORITY, priority_mark, priority_table
 from ..store import NotFound, queries
 from .forms import FormError, session_now, validate_initials
-
-
-def hms(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
 
 
 # ----------------------------------------------------------------- board
@@ -44,12 +39,12 @@ def alarm_tile(a: dict):
     acked = a["acknowledged_at"] is not None
     latched = a["ended_at"] is not None
     if latched:
-        status, state = f"ENDED {hms(a['ended_at'])} · latched until acknowledged", "latched"
+        status, state = f"ENDED {fmt_time(a['ended_at'])} · latched until acknowledged", "latched"
     elif acked:
-        status, state = f"since {hms(a['started_at'])} · acknowledged by {a['acknowledged_by']} " \
-                        f"{hms(a['acknowledged_at'])}", "acknowledged"
+        status, state = f"since {fmt_time(a['started_at'])} · acknowledged by {a['acknowledged_by']} " \
+                        f"{fmt_time(a['acknowledged_at'])}", "acknowledged"
     else:
-        status, state = f"since {hms(a['started_at'])}", "active"
+        status, state = f"since {fmt_time(a['started_at'])}", "active"
     cls = f"alarm alarm-{prio}" + (" alarm-technical" if technical else "") + \
         (" alarm-latched" if latched else "") + (" alarm-acknowledged" if acked else "")
     children = [
@@ -84,11 +79,11 @@ def history(store, session_id: int) -> list:
     head = html.Tr([html.Th(h) for h in ("Priority", "Kind", "Alarm", "Started", "Ended", "Acknowledged")])
     body = []
     for a in reversed(rows):
-        ack = f"{a['acknowledged_by']} {hms(a['acknowledged_at'])}" if a["acknowledged_at"] else "—"
+        ack = f"{a['acknowledged_by']} {fmt_time(a['acknowledged_at'])}" if a["acknowledged_at"] else "—"
         body.append(html.Tr(className=f"hist-{a['priority']}", children=[
             html.Td(priority_mark(a["priority"])), html.Td(a["kind"]),
-            html.Td(a["message"]), html.Td(hms(a["started_at"])),
-            html.Td(hms(a["ended_at"]) if a["ended_at"] else "active"), html.Td(ack)]))
+            html.Td(a["message"]), html.Td(fmt_time(a["started_at"])),
+            html.Td(fmt_time(a["ended_at"]) if a["ended_at"] else "active"), html.Td(ack)]))
     return [html.Table([html.Thead(head), html.Tbody(body)], className="history-table")]
 
 
@@ -175,4 +170,4 @@ def acknowledge_action(store, alert_id, initials, state: dict, now=None):
     if not done:
         return "Already acknowledged.", "form-status"
     what = "alarm" if len(done) == 1 else f"{len(done)} alarms"
-    return f"Acknowledged {what} ({by} {hms(now)}).", "form-status form-ok"
+    return f"Acknowledged {what} ({by} {fmt_time(now)}).", "form-status form-ok"

@@ -7,40 +7,32 @@ the baseline windows) comes from the loaded protocol profile.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Optional
 
 from dash import dcc, html
 
+from ..formatting import fmt_clock, fmt_time
 from ..model import event_label, is_valid, priority_mark
 from ..protocol import Protocol
 from ..scores import CHARTED, CONSCIOUSNESS, NEWS2_LABELS, news2, news2_inputs
 from ..store import queries
-from .alarms import hms
 
 STATUS_WORDS = {"sensor_off": "SENSOR OFF", "searching": "SEARCHING", "artifact": "ARTIFACT",
                 "low_perfusion": "LOW PERF", "error": "ERROR"}
 SOURCE_WORDS = {"computed": "computed", "provisional": "provisional", "entered": "entered"}
 
 
-def clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
 def elapsed_text(s: dict, now: float) -> str:
     phase = s["state"]
     if phase == "infusion" and s["infusion_start"]:
-        return f"Infusion {clock(now - s['infusion_start'])}"
+        return f"Infusion {fmt_clock(now - s['infusion_start'])}"
     if phase == "recovery" and s["infusion_end"]:
         if s["infusion_start"]:
-            return f"Recovery {clock(now - s['infusion_end'])} · infusion {clock(s['infusion_end'] - s['infusion_start'])}"
-        return f"Recovery {clock(now - s['infusion_end'])}"
+            return f"Recovery {fmt_clock(now - s['infusion_end'])} · infusion {fmt_clock(s['infusion_end'] - s['infusion_start'])}"
+        return f"Recovery {fmt_clock(now - s['infusion_end'])}"
     if phase == "baseline":
-        return f"Baseline {clock(now - s['started_at'])}"
-    return f"Ended {datetime.fromtimestamp(s['ended_at']).strftime('%H:%M')}" if s["ended_at"] else "Ended"
+        return f"Baseline {fmt_clock(now - s['started_at'])}"
+    return f"Ended {fmt_time(s['ended_at'], seconds=False)}" if s["ended_at"] else "Ended"
 
 
 def header(chair: str, s: Optional[dict], now: float):
@@ -56,7 +48,7 @@ def header(chair: str, s: Optional[dict], now: float):
     if phase == "ended" and s.get("ended_by"):
         out.append(html.Span(f"ended by {s['ended_by']}", className="muted"))
     out.append(dcc.Link("Session chart →", href=f"/session/{s['id']}", className="navlink review-link"))
-    out.append(html.Span(datetime.fromtimestamp(now).strftime("%H:%M:%S"), className="wallclock"))
+    out.append(html.Span(fmt_time(now), className="wallclock"))
     return out
 
 
@@ -173,7 +165,7 @@ def baseline_body(bl: dict, phase: str, advisory: Optional[dict], entered_by: Op
             how = f"entered by {entered_by['by']}" if entered_by else "entered by a clinician"
         rows.append(html.Tr([html.Th(label), html.Td(f"{value} {unit}", className="bl-value"),
                              html.Td(SOURCE_WORDS.get(src, src), className=f"bl-source bl-{src}"),
-                             html.Td(f"{how} · {hms(b['ts'])}", className="muted")]))
+                             html.Td(f"{how} · {fmt_time(b['ts'])}", className="muted")]))
     out = [html.Table(rows, className="baseline-table")]
     if phase == "baseline" and not bl:
         out.append(html.P(baseline_window_text(protocol), className="muted", id="baseline-window"))
@@ -186,7 +178,7 @@ def baseline_body(bl: dict, phase: str, advisory: Optional[dict], entered_by: Op
 
 # ----------------------------------------------------------------- events and devices
 def event_item(ev: dict):
-    d = datetime.fromtimestamp(ev["ts"]).strftime("%H:%M:%S")
+    d = fmt_time(ev["ts"])
     return html.Li(className=f"ev ev-{ev['type']}", children=[
         html.Span(d, className="ev-time"), html.B(event_label(ev["type"])),
         html.Span(ev.get("text") or "", className="ev-text"),
@@ -200,7 +192,7 @@ def devices(store, chair: str):
         ok = bool(d["connected"])
         txt = f"{d['source']} ({d['kind'] or ''} {d['port'] or ''}): " + ("connected" if ok else (d["error"] or "not connected"))
         if d.get("last_seen"):
-            txt += f" · last data {datetime.fromtimestamp(d['last_seen']).strftime('%H:%M:%S')}"
+            txt += f" · last data {fmt_time(d['last_seen'])}"
         if d.get("cuff_pressure") is not None:
             txt += f" · cuff {d['cuff_pressure']:.0f} mmHg"
         items.append(html.Span(txt, className="device " + ("device-ok" if ok else "device-down")))

@@ -13,6 +13,7 @@ import time
 from typing import Optional
 
 from .. import sessions
+from ..formatting import fmt_entered
 from ..model import Event, mean_arterial
 from ..scores import ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
 from ..store import StoreError, queries
@@ -39,10 +40,6 @@ class FormError(ValueError):
     def __init__(self, errors: list[str]):
         self.errors = list(errors)
         super().__init__("; ".join(self.errors))
-
-
-def fmt(v: float) -> str:
-    return f"{v:.0f}" if float(v).is_integer() else f"{v:g}"
 
 
 def parse_number(raw, label: str, low: float, high: float, unit: str = "",
@@ -81,7 +78,7 @@ def _number(raw, label, low, high, unit, errs: list, required: bool) -> Optional
         return None
     if not low <= value <= high:
         u = f" {unit}" if unit else ""
-        errs.append(f"{label}: {fmt(value)} is outside {fmt(low)}–{fmt(high)}{u}")
+        errs.append(f"{label}: {fmt_entered(value)} is outside {fmt_entered(low)}–{fmt_entered(high)}{u}")
         return None
     return value
 
@@ -108,7 +105,7 @@ def _bp_pair(sbp, dbp, errors: list, sbp_label="SBP", dbp_label="DBP") -> None:
         missing = dbp_label if dbp is None else sbp_label
         errors.append(f"{missing}: enter both {sbp_label} and {dbp_label}, or neither")
     elif sbp is not None and not sbp > dbp:
-        errors.append(f"{sbp_label} {fmt(sbp)} must be higher than {dbp_label} {fmt(dbp)}")
+        errors.append(f"{sbp_label} {fmt_entered(sbp)} must be higher than {dbp_label} {fmt_entered(dbp)}")
 
 
 def validate_manual_vitals(raw: dict) -> tuple[dict, str]:
@@ -133,9 +130,9 @@ def validate_manual_vitals(raw: dict) -> tuple[dict, str]:
     parts = []
     if "sbp" in data:
         data["map"] = round(mean_arterial(data["sbp"], data["dbp"]))
-        parts.append(f"BP {fmt(data['sbp'])}/{fmt(data['dbp'])} (MAP {data['map']})")
+        parts.append(f"BP {fmt_entered(data['sbp'])}/{fmt_entered(data['dbp'])} (MAP {data['map']})")
     if "rr" in data:
-        parts.append(f"RR {fmt(data['rr'])}")
+        parts.append(f"RR {fmt_entered(data['rr'])}")
     if "temp" in data:
         parts.append(f"T {data['temp']:.1f} °C")
     if acvpu:
@@ -172,7 +169,7 @@ def validate_medication(drug, dose, unit, route) -> tuple[dict, str]:
     if errors:
         raise FormError(errors)
     data = {"drug": name, "dose": amount, "unit": unit, "route": route}
-    return data, f"{name} {fmt(amount)} {unit} {route}"
+    return data, f"{name} {fmt_entered(amount)} {unit} {route}"
 
 
 def validate_dose_change(rate, unit, note="", *, rates: dict) -> tuple[dict, str]:
@@ -188,7 +185,7 @@ def validate_dose_change(rate, unit, note="", *, rates: dict) -> tuple[dict, str
     if errors:
         raise FormError(errors)
     data = {"rate": value, "unit": unit}
-    return data, f"Rate {fmt(value)} {unit}" + (f" · {extra}" if extra else "")
+    return data, f"Rate {fmt_entered(value)} {unit}" + (f" · {extra}" if extra else "")
 
 
 def validate_baseline(raw: dict) -> tuple[dict, str]:
@@ -206,12 +203,12 @@ def validate_baseline(raw: dict) -> tuple[dict, str]:
     data = {k: (int(v) if v.is_integer() else v) for k, v in vals.items() if v is not None}
     parts = []
     if "hr" in data:
-        parts.append(f"HR {fmt(data['hr'])}")
+        parts.append(f"HR {fmt_entered(data['hr'])}")
     if "spo2" in data:
-        parts.append(f"SpO2 {fmt(data['spo2'])}")
+        parts.append(f"SpO2 {fmt_entered(data['spo2'])}")
     if "sbp" in data:
         data["map"] = round(mean_arterial(data["sbp"], data["dbp"]))
-        parts.append(f"BP {fmt(data['sbp'])}/{fmt(data['dbp'])}")
+        parts.append(f"BP {fmt_entered(data['sbp'])}/{fmt_entered(data['dbp'])}")
     return data, "Baseline set: " + " · ".join(parts) + (f" ({reason})" if reason else "")
 
 

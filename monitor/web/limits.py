@@ -6,14 +6,14 @@ checks the bounds and shows what was changed, by whom and when.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Optional
 
 from dash import Input, Output, State, dcc, html
 
+from ..formatting import fmt_entered, fmt_time
 from ..model import LABELS, OPERATOR_SYMBOLS
 from ..protocol import Clause, Protocol, Rule, clause_key, effective_protocol, priority_order_errors
-from .forms import FormError, chart, fmt, parse_number, validate_initials
+from .forms import FormError, chart, parse_number, validate_initials
 
 
 def adjustable(protocol: Protocol) -> list[dict]:
@@ -61,7 +61,7 @@ def validate_limit_change(protocol: Protocol, settings: dict, key, raw_new) -> t
     new = parse_number(raw_new, f"New setting for {a['rule']}", low, high, "", errors, required=True)
     old = settings.get(key, a["setting"])
     if new is not None and abs(new - old) < 1e-9:
-        errors.append(f"New setting for {a['rule']}: {fmt(new)} is already the current setting")
+        errors.append(f"New setting for {a['rule']}: {fmt_entered(new)} is already the current setting")
     if not errors and new is not None:
         errors += priority_order_errors(protocol, dict(settings, **{key: new}), a)
     if errors:
@@ -90,7 +90,7 @@ def change_log(protocol: Protocol, events: list[dict], log: Optional[dict] = Non
 
 # ----------------------------------------------------------------- page
 def panel(protocol: Protocol):
-    opts = [{"label": f"{a['label']}  (allowed {fmt(a['bounds'][0])} to {fmt(a['bounds'][1])})", "value": a["key"]}
+    opts = [{"label": f"{a['label']}  (allowed {fmt_entered(a['bounds'][0])} to {fmt_entered(a['bounds'][1])})", "value": a["key"]}
             for a in adjustable(protocol)]
     return html.Section(className="panel panel-limits", children=[
         html.H3("Alarm limits for this session"),
@@ -115,11 +115,11 @@ def render_log(protocol: Protocol, log: dict):
         rule_id, idx = key.rsplit(":", 1)
         rule = protocol.rule(rule_id)
         clause = rule.clauses[int(idx)]
-        when = datetime.fromtimestamp(ch["at"]).strftime("%H:%M:%S")
+        when = fmt_time(ch["at"])
         items.append(html.Li(className="limit-changed", children=[
             html.B(describe(rule, clause, ch["from"])), " → ",
             html.B(clause.with_setting(ch["to"]).describe_limit()),
-            html.Span(f" (profile {fmt(ch['from'])}; changed by {ch['by'] or '?'} at {when})", className="muted"),
+            html.Span(f" (profile {fmt_entered(ch['from'])}; changed by {ch['by'] or '?'} at {when})", className="muted"),
         ]))
     return html.Ul(items, className="limit-list")
 

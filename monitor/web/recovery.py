@@ -8,11 +8,11 @@ How recent a reading must be to prefill an item is the profile's ([aldrete]).
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Optional
 
 from dash import Input, Output, State, dcc, html, no_update
 
+from ..formatting import fmt_time
 from ..model import is_valid
 from ..protocol import Protocol
 from ..scores import (ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, DISCHARGE_MIN, aldrete, aldrete_circulation,
@@ -88,7 +88,7 @@ def discharge(last: Optional[dict]):
     if not last:
         return [html.P("No Aldrete assessment recorded yet.", className="muted")]
     d = last["data"]
-    when = datetime.fromtimestamp(last["ts"]).strftime("%H:%M:%S")
+    when = fmt_time(last["ts"])
     ready = bool(d.get("ready"))
     word = "READY FOR DISCHARGE" if ready else "NOT READY"
     return [html.Div(className="discharge " + ("discharge-ready" if ready else "discharge-not"),

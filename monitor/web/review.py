@@ -14,8 +14,9 @@ from urllib.parse import quote
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from .. import exports
+from ..formatting import fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
 from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, event_label, priority_mark
-from ..review import (fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time, load, summary_items)
+from ..session_review import load, summary_items
 from ..store import queries, summaries
 from . import review_figures
 

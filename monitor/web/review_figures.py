@@ -7,10 +7,9 @@ and carry a symbol label, so colour is never the only cue.
 """
 from __future__ import annotations
 
-from datetime import datetime
-
+from ..formatting import fmt_day, fmt_duration
 from ..model import PRIORITIES, PRIORITY, UNCHARTED_EVENTS, priority_mark
-from ..review import SessionReview, fmt_duration, worst_priority_segments
+from ..session_review import SessionReview, worst_priority_segments
 from . import trend
 
 PRIORITY_COLORS = {p: PRIORITY[p].colour for p in PRIORITIES}
@@ -109,7 +108,7 @@ def session_figure(review: SessionReview, protocol) -> dict:
 
 # ------------------------------------------------------------------ a patient's course
 def _label(i: int, row: dict) -> str:
-    return f"#{i + 1} {datetime.fromtimestamp(row['started_at']).strftime('%d %b')}"
+    return f"#{i + 1} {fmt_day(row['started_at'])}"
 
 
 def course_figure(rows: list[dict]) -> dict:

@@ -11,11 +11,11 @@ layout's shapes, replaced only when a baseline or a per-session limit changes.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Optional
 
 from dash import Patch
 
+from ..formatting import local_iso
 from ..model import OPERATOR_SYMBOLS, PRIORITY, UNCHARTED_EVENTS, event_label, is_valid
 
 # Trace order is part of the incremental protocol: indices into figure["data"].
@@ -35,11 +35,6 @@ def event_mark(event_type: str) -> tuple[str, str]:
     return event_label(event_type), EVENT_COLORS.get(event_type, EVENT_COLOR)
 
 
-def local(ts: float) -> str:
-    """Epoch seconds to local wall time, as plotly's date axis wants it."""
-    return datetime.fromtimestamp(ts).isoformat(timespec="seconds")
-
-
 def _columns(rows: list[dict]) -> dict:
     cols = {p: ([], []) for p in TRACES}
     for r in rows:
@@ -49,10 +44,10 @@ def _columns(rows: list[dict]) -> dict:
         xs, ys = cols[p]
         ok = is_valid(r["status"], r["value"])
         if p in ("hr", "spo2"):
-            xs.append(local(r["ts"]))
+            xs.append(local_iso(r["ts"]))
             ys.append(r["value"] if ok else None)  # a gap where the signal was flagged
         elif ok:
-            xs.append(local(r["ts"]))
+            xs.append(local_iso(r["ts"]))
             ys.append(r["value"])
     return cols
 
@@ -96,7 +91,7 @@ def event_marks(events: list[dict]) -> tuple[list, list, list, list]:
         if ev["type"] in UNCHARTED_EVENTS:
             continue
         label, color = event_mark(ev["type"])
-        x = local(ev["ts"])
+        x = local_iso(ev["ts"])
         hover = f"{label}: {ev.get('text') or ''}".rstrip(": ") + (f" ({ev['author']})" if ev.get("author") else "")
         xs += [x, x, None]
         ys += [0, 1, None]
@@ -132,7 +127,7 @@ def full_figure(rows: list[dict], events: list[dict], protocol, baselines: dict)
         "font": {"color": "#c9d1d9", "size": 14}, "margin": {"l": 50, "r": 50, "t": 30, "b": 40},
         "legend": {"orientation": "h", "y": -0.12}, "height": 360,
         "xaxis": {"type": "date", "gridcolor": "#30363d",
-                  **({} if rows else {"range": [local(time.time() - 600), local(time.time() + 60)]})},
+                  **({} if rows else {"range": [local_iso(time.time() - 600), local_iso(time.time() + 60)]})},
         "yaxis": {"title": {"text": "HR /min · BP mmHg"}, "range": [30, 220], "gridcolor": "#30363d"},
         "yaxis2": {"title": {"text": "SpO2 %"}, "range": [70, 101], "overlaying": "y", "side": "right",
                    "showgrid": False, "tickmode": "linear", "tick0": 70, "dtick": 5},

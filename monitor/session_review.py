@@ -8,9 +8,9 @@ before it), or from session start when the infusion never started.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Optional
 
+from .formatting import fmt_bp, fmt_duration, fmt_min, fmt_num
 from .model import CONTINUOUS, LABELS, PRIORITIES, PRIORITY, is_valid, priority_rank
 from .store import Store, queries, summaries
 
@@ -114,44 +114,6 @@ def load(store: Store, session_id: int, parameters: Optional[tuple] = CHART_PARA
     return SessionReview(session=s, readings=queries.readings(store, session_id, parameters),
                          alerts=queries.alerts(store, session_id), events=queries.events(store, session_id),
                          baselines=queries.baselines(store, session_id), parameters=parameters)
-
-
-# ------------------------------------------------------------- formatting shared by page and report
-def fmt_num(v: Optional[float], digits: int = 0) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
-def fmt_min(m: Optional[float]) -> str:
-    """Minutes on the review axis: '+12.5 min', '−3.0 min'."""
-    if m is None:
-        return "–"
-    return f"{m:+.1f} min".replace("-", "−")
-
-
-def fmt_duration(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "–"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    if h:
-        return f"{h} h {m:02d} min"
-    return f"{m} min {s:02d} s" if m else f"{s} s"
-
-
-def fmt_time(ts: Optional[float], seconds: bool = True) -> str:
-    """Local wall-clock time, as the clinic reads it."""
-    if ts is None:
-        return "–"
-    return datetime.fromtimestamp(ts).strftime("%H:%M:%S" if seconds else "%H:%M")
-
-
-def fmt_date(ts: Optional[float]) -> str:
-    return "–" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
-
-
-def fmt_bp(sbp: Optional[float], dbp: Optional[float]) -> str:
-    return "–" if sbp is None or dbp is None else f"{sbp:.0f}/{dbp:.0f}"
 
 
 def summary_items(review: SessionReview) -> list[tuple[str, str, str]]:

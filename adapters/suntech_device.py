@@ -19,7 +19,8 @@ from typing import Optional
 
 from monitor.model import DeviceSignal, Reading
 
-from . import suntech as codec
+from . import suntech_codec as codec
+from .base import DeviceSpecError
 from .nibp_cycle import NibpCycle
 from .serial_link import SerialLink, SerialSettings
 
@@ -232,7 +233,6 @@ _TIMING_OPTIONS = {"timeout": "measure_timeout_s", "ack_timeout": "ack_timeout_s
 
 def build_suntech(port: str, chair: str, nibp: NibpCycle, options: dict, t0: Optional[float]) -> SunTechNibp:
     """Registry builder: `suntech:/dev/ttyUSB1`; options baudrate, source, timeout (s) and other timings."""
-    from .registry import DeviceSpecError  # the registry imports this module
     if not port:
         raise DeviceSpecError("suntech: a serial port is required, e.g. suntech:/dev/ttyUSB1")
     try:

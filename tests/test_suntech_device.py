@@ -10,10 +10,11 @@ from contextlib import contextmanager
 
 import pytest
 
+from adapters.base import DeviceSpecError
 from adapters.nibp_cycle import NibpCycle
-from adapters.registry import DeviceSpecError, make_device, split_spec
+from adapters.registry import make_device, split_spec
 from adapters.sim.physiology import INFUSION_START_S
-from adapters.suntech_adapter import LINK_LOST_DETAIL, TIMEOUT_DETAIL, SunTechNibp
+from adapters.suntech_device import LINK_LOST_DETAIL, TIMEOUT_DETAIL, SunTechNibp
 from monitor.acquisition import Acquisition
 from monitor.clinic_config import build_chair
 from monitor.store import queries

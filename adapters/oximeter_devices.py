@@ -17,7 +17,7 @@ from monitor.model import DeviceSignal, Reading
 from .contec import KEEP_ALIVE, START_LIVE, ContecDecoder
 from .masimo import MasimoDecoder
 from .nonin import Df2Decoder, Df8Decoder
-from .oximetry import OximetrySample
+from .oximeter_sample import OximetrySample
 from .serial_link import SerialLink, SerialSettings
 
 SIGNAL_EVERY_S = 1.0

@@ -1,0 +1,70 @@
+"""What every `infusion-monitor` command shares: the lazily opened database and profile,
+the one-line input error, and the parsers of option values more than one command takes.
+
+It sits apart from the command group so the command modules (cli, cli_review,
+cli_devices) all import it and none imports another.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from .protocol import ProtocolError, load_protocol
+from .store import Store, StoreError
+
+class InputError(click.ClickException):
+    """Bad usage or input: one clear line, exit 2."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"infusion-monitor: error: {self.format_message()}", err=True)
+
+
+class Context:
+    """The global options (--db, --protocol), opening the store and profile only when a command needs them."""
+
+    def __init__(self, db: str, protocol_path: Optional[str]):
+        self.db = db
+        self.protocol_path = protocol_path
+        self._store: Optional[Store] = None
+        self._protocol = None
+
+    @property
+    def protocol(self):
+        if self._protocol is None:
+            try:
+                self._protocol = load_protocol(self.protocol_path)
+            except ProtocolError as e:
+                raise InputError(str(e)) from None
+        return self._protocol
+
+    def store(self, readonly: bool = False, existing: bool = False) -> Store:
+        """The database; with existing=True a mistyped --db is an error, not a new empty file."""
+        if existing and not Path(self.db).is_file():
+            raise InputError(f"--db {self.db}: no such database")
+        if self._store is None:
+            try:
+                self._store = Store(self.db, readonly=readonly)
+            except StoreError as e:
+                raise InputError(str(e)) from None
+        return self._store
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def parse_speed(value: str) -> Optional[float]:
+    """--speed: times real time (a number > 0), or None for 'max'."""
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        raise InputError(f"--speed {value!r}: expected a number > 0 or 'max'") from None
+    if not (speed > 0 and math.isfinite(speed)):
+        raise InputError(f"--speed {value!r}: expected a number > 0 or 'max'")
+    return speed
