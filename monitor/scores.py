@@ -209,6 +209,32 @@ def aldrete_spo2(spo2: float, on_oxygen: bool = False) -> int:
     return 0
 
 
+def aldrete_prefill(sbp: Optional[dict], baseline_sbp: Optional[float], spo2: Optional[dict], on_oxygen: bool,
+                    now: float, bp_max_age_s: float, spo2_max_age_s: float) -> dict:
+    """What the data says for two checklist items, for the nurse to confirm or change.
+
+    sbp: the latest valid cuff SBP {"ts", "value"}; spo2: the latest SpO2 {"ts", "value",
+    "status"}; the ages are the profile's [aldrete]. Returns {"circulation": (score|None,
+    basis), "spo2": (score|None, basis)}; None means "score by hand", with the reason.
+    """
+    out = {}
+    if sbp and baseline_sbp is not None and now - sbp["ts"] <= bp_max_age_s:
+        diff = sbp["value"] - baseline_sbp
+        out["circulation"] = (aldrete_circulation(sbp["value"], baseline_sbp),
+                              f"SBP {sbp['value']:.0f} vs baseline {baseline_sbp:.0f} ({diff:+.0f} mmHg), "
+                              f"{int((now - sbp['ts']) // 60)} min ago")
+    elif sbp and baseline_sbp is None:
+        out["circulation"] = (None, "no baseline SBP: score by hand")
+    else:
+        out["circulation"] = (None, "no recent BP: take one (STAT BP) or score by hand")
+    if spo2 and is_valid(spo2["status"], spo2["value"]) and now - spo2["ts"] <= spo2_max_age_s:
+        out["spo2"] = (aldrete_spo2(spo2["value"], on_oxygen),
+                       f"SpO2 {spo2['value']:.0f} % on {'oxygen' if on_oxygen else 'room air'} (last charted)")
+    else:
+        out["spo2"] = (None, "no current SpO2: score by hand")
+    return out
+
+
 @dataclass(frozen=True)
 class Aldrete:
     items: dict

@@ -125,3 +125,18 @@ def test_aldrete_incomplete_is_not_ready_and_bad_scores_rejected():
         aldrete({"activity": 3})
     with pytest.raises(ValueError, match="SpO2"):
         aldrete({"spo2": True})
+
+
+def test_aldrete_prefill_decides_from_fresh_data_only():
+    from monitor.scores import aldrete_prefill
+    now = 10_000.0
+    sbp, spo2 = {"ts": now - 120, "value": 150.0}, {"ts": now - 5, "value": 97.0, "status": "ok"}
+    pre = aldrete_prefill(sbp, 122.0, spo2, True, now, bp_max_age_s=1800, spo2_max_age_s=60)
+    assert pre["circulation"] == (1, "SBP 150 vs baseline 122 (+28 mmHg), 2 min ago")
+    assert pre["spo2"] == (1, "SpO2 97 % on oxygen (last charted)")
+    stale = aldrete_prefill(sbp, 122.0, spo2, False, now + 1800, bp_max_age_s=1800, spo2_max_age_s=60)
+    assert stale["circulation"][0] is None and stale["spo2"][0] is None
+    assert aldrete_prefill(sbp, None, None, False, now, 1800, 60)["circulation"] == \
+        (None, "no baseline SBP: score by hand")
+    flagged = {"ts": now, "value": 97.0, "status": "sensor_off"}
+    assert aldrete_prefill(None, None, flagged, False, now, 1800, 60)["spo2"] == (None, "no current SpO2: score by hand")

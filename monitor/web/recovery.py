@@ -13,38 +13,20 @@ from typing import Optional
 from dash import Input, Output, State, dcc, html, no_update
 
 from ..formatting import fmt_time
-from ..model import is_valid
 from ..protocol import Protocol
-from ..scores import (ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, DISCHARGE_MIN, aldrete, aldrete_circulation,
-                      aldrete_spo2)
+from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, DISCHARGE_MIN, aldrete, aldrete_prefill
 from ..store import queries
 from .charting import ERR, OK, sign_and_chart
 from .forms import validate_aldrete
 
 
 def prefill(store, session_id: int, now: float, protocol: Protocol) -> dict:
-    """{'circulation': (score|None, basis), 'spo2': (score|None, basis)} from the latest data
-    no older than the profile's aldrete.bp_max_age_s / aldrete.spo2_max_age_s."""
-    out = {}
-    sbp = queries.latest_valid(store, session_id, "sbp")
+    """The checklist's prefilled items from the latest data (decided by scores.aldrete_prefill)."""
     base = queries.baselines(store, session_id).get("sbp")
-    if sbp and base and now - sbp["ts"] <= protocol.aldrete_bp_max_age_s:
-        diff = sbp["value"] - base["value"]
-        out["circulation"] = (aldrete_circulation(sbp["value"], base["value"]),
-                              f"SBP {sbp['value']:.0f} vs baseline {base['value']:.0f} ({diff:+.0f} mmHg), "
-                              f"{int((now - sbp['ts']) // 60)} min ago")
-    elif sbp and not base:
-        out["circulation"] = (None, "no baseline SBP: score by hand")
-    else:
-        out["circulation"] = (None, "no recent BP: take one (STAT BP) or score by hand")
-    spo2 = queries.latest(store, session_id, "spo2")
-    o2 = bool(queries.last_charted(store, session_id, "manual_vitals", "o2"))
-    if spo2 and is_valid(spo2["status"], spo2["value"]) and now - spo2["ts"] <= protocol.aldrete_spo2_max_age_s:
-        out["spo2"] = (aldrete_spo2(spo2["value"], o2),
-                       f"SpO2 {spo2['value']:.0f} % on {'oxygen' if o2 else 'room air'} (last charted)")
-    else:
-        out["spo2"] = (None, "no current SpO2: score by hand")
-    return out
+    return aldrete_prefill(queries.latest_valid(store, session_id, "sbp"), base["value"] if base else None,
+                           queries.latest(store, session_id, "spo2"),
+                           bool(queries.last_charted(store, session_id, "manual_vitals", "o2")),
+                           now, protocol.aldrete_bp_max_age_s, protocol.aldrete_spo2_max_age_s)
 
 
 def panel_body(store, state: Optional[dict], phase: Optional[str], now: float, protocol: Protocol):
