@@ -14,6 +14,8 @@ from adapters.masimo import MasimoDecoder
 from adapters.nonin import Df2Decoder, Df8Decoder
 from conftest import OXIMETER_KINDS, wait_until
 
+pytestmark = pytest.mark.serial  # emulators on pseudo-terminals
+
 DECODERS = {"nonin": Df2Decoder, "nonin-df8": Df8Decoder, "masimo": MasimoDecoder, "contec": ContecDecoder}
 
 
