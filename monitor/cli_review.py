@@ -13,7 +13,6 @@ import click
 
 from .cli import Context, InputError, main, pass_ctx
 from .exports import FORMATS, ExportError, render, write_atomic
-from .store import queries
 
 
 def _existing_store(c: Context):
@@ -37,6 +36,7 @@ def export(c: Context, session_id: int, fmt: str, out: Optional[str]):
             raise InputError(f"--out {out}: directory {target.parent} does not exist")
         if target.is_dir():
             raise InputError(f"--out {out}: is a directory; give a file name")
+    from .store import queries
     store = _existing_store(c)
     if queries.session(store, session_id) is None:
         raise InputError(f"--session {session_id}: no such session in {c.db}")
