@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- test layers ---
 # Markers (registered in pyproject.toml): `browser` drives headless Chromium, `serial` does real
 # serial I/O over pseudo-terminals, `slow` is anything else over about a second (the CLI in a
-# subprocess, a real server, whole simulated sessions, big property runs). `make quick` runs the rest,
+# subprocess, a real server, several whole simulated sessions, big property runs). `make quick` runs the rest,
 # the in-process layer. A test that reaches one of these fixtures cannot be in that layer, so a
 # missing marker is a collection error rather than a slow inner loop.
 LAYER_OF_FIXTURE = {
