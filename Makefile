@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test browser bench clean
+.PHONY: run test quick browser bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The in-process layer alone (no browser, no pseudo-terminals, nothing over about a second): the inner loop.
+quick: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not browser and not serial and not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 
-from .protocol import ProtocolError, load_protocol
-from .store import Store, StoreError
+if TYPE_CHECKING:  # imported inside the methods: `--help` does not pay for the store or the profile
+    from .store import Store
+
 
 class InputError(click.ClickException):
     """Bad usage or input: one clear line, exit 2."""
@@ -30,11 +31,12 @@ class Context:
     def __init__(self, db: str, protocol_path: Optional[str]):
         self.db = db
         self.protocol_path = protocol_path
-        self._store: Optional[Store] = None
+        self._store: Optional["Store"] = None
         self._protocol = None
 
     @property
     def protocol(self):
+        from .protocol import ProtocolError, load_protocol
         if self._protocol is None:
             try:
                 self._protocol = load_protocol(self.protocol_path)
@@ -42,8 +44,9 @@ class Context:
                 raise InputError(str(e)) from None
         return self._protocol
 
-    def store(self, readonly: bool = False, existing: bool = False) -> Store:
+    def store(self, readonly: bool = False, existing: bool = False) -> "Store":
         """The database; with existing=True a mistyped --db is an error, not a new empty file."""
+        from .store import Store, StoreError
         if existing and not Path(self.db).is_file():
             raise InputError(f"--db {self.db}: no such database")
         if self._store is None:

@@ -14,7 +14,6 @@ import click
 
 from .cli_context import Context, InputError, pass_ctx
 from .exports import FORMATS, ExportError, render, write_atomic
-from .store import Conflict, queries
 
 
 def _existing_store(c: Context):
@@ -38,6 +37,7 @@ def export(c: Context, session_id: int, fmt: str, out: Optional[str]):
             raise InputError(f"--out {out}: directory {target.parent} does not exist")
         if target.is_dir():
             raise InputError(f"--out {out}: is a directory; give a file name")
+    from .store import queries
     store = _existing_store(c)
     if queries.session(store, session_id) is None:
         raise InputError(f"--session {session_id}: no such session in {c.db}")
@@ -67,6 +67,7 @@ def import_(c: Context, file: str, patient_ref: Optional[str], as_json: bool):
     """
     from . import sessions
     from .exports.csv_export import CsvImportError, parse_file
+    from .store import Conflict
     from .store.transfer import insert_session
 
     try:

@@ -15,6 +15,34 @@ from monitor.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# --- test layers ---
+# Markers (registered in pyproject.toml): `browser` drives headless Chromium, `serial` does real
+# serial I/O over pseudo-terminals, `slow` is anything else over about a second (the CLI in a
+# subprocess, a real server, several whole simulated sessions, big property runs). `make quick` runs the rest,
+# the in-process layer. A test that reaches one of these fixtures cannot be in that layer, so a
+# missing marker is a collection error rather than a slow inner loop.
+LAYER_OF_FIXTURE = {
+    "browser": {"browser"},
+    "emulators": {"serial"},
+    "suntech_emulator": {"serial"},
+    "live_chairs": {"serial", "slow"},
+    "cli": {"slow", "browser"},
+    "server": {"slow", "browser"},
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = []
+    for item in items:
+        marks = {m.name for m in item.iter_markers()}
+        for fixture in getattr(item, "fixturenames", ()):
+            layers = LAYER_OF_FIXTURE.get(fixture)
+            if layers and not layers & marks:
+                missing.append(f"{item.nodeid} uses the {fixture} fixture: mark it {' or '.join(sorted(layers))}")
+    if missing:
+        raise pytest.UsageError("\n".join(missing))
+
+
 @pytest.fixture(scope="session")
 def protocol():
     return load_protocol()

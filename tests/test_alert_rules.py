@@ -293,15 +293,57 @@ def test_limit_change_applies_for_this_session(engine):
     assert starts(changes, "hr_high")[0].limit == 130
 
 
-def test_clock_free_same_input_same_output(protocol):
-    """Two engines fed the same readings agree exactly: nothing depends on wall time."""
+def _whole_session(engine) -> list:
+    """Baseline, infusion with a tachycardia, a cuff error, a silent oximeter and an overdue BP, recovery, end:
+    every entry point of the engine (feed, signal, advance, event) with the times the input carries."""
+    out = engine.signal(DeviceSignal(T0 - 700, "ox", True))
+    out += feed_series(engine, "hr", [80] * 60, start=-660)
+    out += bp(engine, -600, 120, 70) + bp(engine, -300, 124, 72)
+    out += start_infusion(engine, 0)
+    out += feed_series(engine, "hr", [150 if 10 < i < 50 else 80 for i in range(100)], start=1)
+    out += feed_series(engine, "spo2", [97] * 5 + [None] * 15, start=101, status="ok")
+    out += bp(engine, 200, None, None, status="error", detail="motion artifact (code 2)")
+    out += engine.advance(T0 + 700)
+    out += engine.event(Event(T0 + 2400, "infusion_end"))
+    out += engine.event(Event(T0 + 3000, "session_end"))
+    return out
+
+
+def test_clock_free_same_input_same_output(protocol, monkeypatch):
+    """Nothing in the engine reads a clock: with every clock made to raise, a whole session gives
+    exactly the alarms it gives with the clocks working (times come only from the input)."""
+    import datetime
     import time
-    seq = [Reading(T0 + i, "hr", 150 if 10 < i < 50 else 80, "ok", "ox") for i in range(100)]
-    a, b = AlertEngine(protocol), AlertEngine(protocol)
-    out_a = [c for r in seq for c in a.feed(r)]
-    time.sleep(0.01)
-    out_b = [c for r in seq for c in b.feed(r)]
-    assert out_a == out_b and out_a
+
+    expected = _whole_session(AlertEngine(protocol))
+    assert {c.rule for c in alerts_of(expected)} >= {"hr_high", "hr_critical", "nibp_failed",
+                                                     "oximeter_signal_lost", "nibp_overdue"}
+
+    def no_clock(*_args, **_kw):
+        raise AssertionError("the alarm engine read a clock")
+    for name in ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns",
+                 "process_time", "process_time_ns"):
+        monkeypatch.setattr(time, name, no_clock)
+    for name, n_given in (("localtime", 1), ("gmtime", 1), ("ctime", 1), ("asctime", 1), ("strftime", 2)):
+        real = getattr(time, name)  # these read the clock only when not given a time
+
+        def without_clock(*args, _real=real, _n=n_given):
+            if len(args) < _n or args[_n - 1] is None:
+                no_clock()
+            return _real(*args)
+        monkeypatch.setattr(time, name, without_clock)
+
+    class NoClockDatetime(datetime.datetime):
+        now = utcnow = today = fromtimestamp = utcfromtimestamp = classmethod(no_clock)
+
+    class NoClockDate(datetime.date):
+        today = fromtimestamp = classmethod(no_clock)
+    monkeypatch.setattr(datetime, "datetime", NoClockDatetime)
+    monkeypatch.setattr(datetime, "date", NoClockDate)
+    with pytest.raises(AssertionError, match="read a clock"):
+        time.time()  # the patch is in force
+
+    assert _whole_session(AlertEngine(protocol)) == expected
 
 
 def test_limit_change_for_unknown_rule_is_ignored(engine):

@@ -13,6 +13,8 @@ import pytest
 
 from conftest import ROOT, run_cli, wait_until
 
+pytestmark = pytest.mark.slow  # every test runs the console script in a subprocess
+
 COMMANDS = ["run", "acquire", "serve", "simulate", "replay", "sessions", "alerts", "end-session", "export",
             "import", "devices", "emulate"]
 

@@ -17,6 +17,8 @@ from adapters.masimo import MasimoDecoder
 from adapters.nonin import Df2Decoder, Df8Decoder
 from conftest import ROOT, wait_until
 
+pytestmark = pytest.mark.slow  # every test runs the console script in a subprocess
+
 DECODERS = {"nonin": Df2Decoder, "nonin-df8": Df8Decoder, "masimo": MasimoDecoder, "contec": ContecDecoder}
 
 
@@ -42,6 +44,7 @@ def stop(proc: subprocess.Popen) -> int:
     ("masimo", ["--scenario", "sensor-off", "--start", "905", "--speed", "4"], "sensor_off"),
     ("contec", ["--speed", "2"], "ok"),
 ])
+@pytest.mark.serial
 def test_emulate_prints_a_pty_whose_bytes_decode(kind, args, status):
     proc, path = start_emulate(kind, *args)
     try:
@@ -64,6 +67,7 @@ def test_emulate_prints_a_pty_whose_bytes_decode(kind, args, status):
     assert not os.path.exists(path), "the pty link is removed on exit"
 
 
+@pytest.mark.serial
 def test_emulate_stops_on_ctrl_c():
     proc, path = start_emulate("nonin-df8")
     assert os.path.exists(path)
@@ -95,6 +99,7 @@ def test_devices_lists_serial_ports(cli):
     assert [line.split()[0] for line in text.stdout.splitlines()] == [p["device"] for p in ports]
 
 
+@pytest.mark.serial
 def test_the_printed_path_works_as_port_for_acquire(cli, tmp_path):
     """The path `emulate` prints works as PORT for `acquire` end to end."""
     proc, path = start_emulate("nonin", "--speed", "2")

@@ -15,6 +15,8 @@ from adapters.masimo import MasimoDecoder, masimo_line
 from adapters.nonin import Df2Decoder, Df8Decoder, df2_packet, df8_packet
 from adapters.oximeter_sample import STATUS_PRIORITY, OximetrySample
 
+pytestmark = pytest.mark.slow  # hundreds of examples per property; the example tests in test_codec_*.py stay quick
+
 STATUSES = ("ok",) + STATUS_PRIORITY
 
 

@@ -61,12 +61,19 @@ def test_round_trip_is_lossless(store, rich_session, tmp_path):
         other.close()
 
 
-def test_round_trip_of_a_simulated_session_with_technical_alarms(store, protocol, tmp_path):
-    sid = simulate(store, protocol, "sensor-off", seed=4).session_id
-    text = to_csv(store, sid)
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory, protocol):
+    """(store, session id) of one whole simulated session, made once for the tests that only read it."""
+    store = Store(tmp_path_factory.mktemp("simulated") / "monitor.db")
+    yield store, simulate(store, protocol, "sensor-off", seed=4).session_id
+    store.close()
+
+
+def test_round_trip_of_a_simulated_session_with_technical_alarms(store, simulated):
+    text = to_csv(*simulated)
     assert ",sensor_off," in text and ",technical," in text
     copy = import_text(store, text, patient_ref="COPY")
-    original, imported = rows(store, sid), rows(store, copy)
+    original, imported = rows(*simulated), rows(store, copy)
     assert imported["sessions"][0][0] == "COPY"
     imported["sessions"][0] = ("SIM",) + imported["sessions"][0][1:]
     assert imported == original
@@ -235,9 +242,8 @@ def test_technical_alerts_of_the_engine_import(store, protocol):
 
 
 @pytest.mark.parametrize("keep", [10000, 1000, 8, 2])
-def test_a_file_cut_short_is_refused_as_truncated(store, protocol, keep):
-    sid = simulate(store, protocol, "sensor-off", seed=4).session_id
-    lines = to_csv(store, sid).splitlines(keepends=True)
+def test_a_file_cut_short_is_refused_as_truncated(store, simulated, keep):
+    lines = to_csv(*simulated).splitlines(keepends=True)
     assert len(lines) > keep
     before = store._one("SELECT count(*) AS n FROM sessions")["n"]
     with pytest.raises(CsvImportError) as e:

@@ -137,6 +137,7 @@ def _alerts(store, session_id):
     return store._query("SELECT * FROM alerts WHERE session_id = ? ORDER BY started_at", (session_id,))
 
 
+@pytest.mark.serial
 def test_readings_land_in_sqlite_with_the_values_each_device_sent(store, emulators, live_chairs):
     emus = {kind: emulators(kind, scenario="normal", seed=3) for kind in OXIMETER_KINDS}
     chairs = live_chairs({kind: [{"kind": kind, "port": e.path}] for kind, e in emus.items()})
@@ -163,6 +164,7 @@ def test_readings_land_in_sqlite_with_the_values_each_device_sent(store, emulato
     assert emus["contec"].starts >= 1
 
 
+@pytest.mark.serial
 def test_sensor_off_raises_signal_lost_and_no_physiological_alarm(store, emulators, live_chairs):
     # sensor-off scenario: probe off for 40 s from session second 900, then 6 s searching.
     # At x4 that is 11.5 s of wall time without a valid SpO2, beyond the 10 s signal-lost window.

@@ -14,6 +14,8 @@ from adapters.masimo import MasimoDecoder
 from adapters.nonin import Df2Decoder, Df8Decoder
 from conftest import OXIMETER_KINDS, wait_until
 
+pytestmark = pytest.mark.serial  # emulators on pseudo-terminals
+
 DECODERS = {"nonin": Df2Decoder, "nonin-df8": Df8Decoder, "masimo": MasimoDecoder, "contec": ContecDecoder}
 
 
@@ -102,7 +104,7 @@ def test_contec_streams_only_after_start_and_stops_without_keepalive(emulators):
         wait_until(lambda: emulator.units_sent > 0)
         for _ in range(8):  # keep-alives well inside the timeout: it keeps streaming
             port.write(KEEP_ALIVE)
-            time.sleep(0.2)
+            time.sleep(0.2)  # a host sends its keep-alives on a period: this is the pacing, not a wait
         assert emulator.live and emulator.keepalives >= 8
         wait_until(lambda: not emulator.live, timeout=5)  # keep-alives stop: so does the device
         sent = emulator.units_sent

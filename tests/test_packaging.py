@@ -6,7 +6,11 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # builds and installs a wheel
 
 
 def test_wheel_installs_with_profile_and_assets(tmp_path):

@@ -78,6 +78,7 @@ def test_replay_runs_through_engine(store, protocol):
     assert r.readings == 200
 
 
+@pytest.mark.slow  # two whole sessions: simulated, then replayed
 def test_simulated_session_round_trips_through_replay_csv(store, protocol):
     sim = simulate(store, protocol, "tachycardia", seed=5)
     text = session_to_csv(store, sim.session_id)

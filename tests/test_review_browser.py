@@ -2,8 +2,6 @@
 session's chart, follow the patient link, download an export."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -85,8 +83,11 @@ def test_session_page_downloads_csv(browser, server, two_patients, tmp_path):
     browser.get(f"{srv.url}/session/{high}")
     button = wait_until(lambda: browser.find_elements(By.ID, "sv-dl-csv"), timeout=30)[0]
     button.click()
-    done = wait_until(lambda: [p for p in downloads.iterdir() if p.suffix == ".csv"], timeout=30)
-    time.sleep(0.2)  # let Chromium finish renaming the partial file
+
+    def downloaded():  # Chromium writes a .crdownload partial file and renames it when complete
+        files = list(downloads.iterdir())
+        return not any(p.suffix == ".crdownload" for p in files) and [p for p in files if p.suffix == ".csv"]
+    done = wait_until(downloaded, timeout=30)
     text = done[0].read_text(encoding="utf-8")
     assert done[0].name == f"session-{high}-PT-ALPHA.csv"
     assert text.startswith("record,time_utc") and text.count("\nalert,") == 5

@@ -22,12 +22,14 @@ def session_db(db_path, protocol):
     return sid
 
 
+@pytest.mark.slow
 def test_help(cli):
     for cmd, words in (("export", "--format"), ("import", "line number")):
         r = cli(cmd, "--help")
         assert r.returncode == 0 and words in r.stdout.replace("\n", " ")
 
 
+@pytest.mark.slow
 def test_export_each_format_to_a_file(cli, session_db, tmp_path):
     for fmt, first in (("csv", "record,time_utc"), ("html", "<!DOCTYPE html>"), ("fhir", "{")):
         out = tmp_path / f"s.{fmt}"
@@ -39,6 +41,7 @@ def test_export_each_format_to_a_file(cli, session_db, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
+@pytest.mark.slow
 def test_export_to_stdout(cli, session_db):
     r = cli("export", "--session", session_db, "--format", "csv")
     assert r.returncode == 0 and r.stdout.splitlines()[1].startswith("session,")
@@ -49,11 +52,13 @@ def test_export_to_stdout(cli, session_db):
     (["--session", "1", "--format", "pdf"], "Invalid value for '--format'"),
     (["--session", "1", "--format", "csv", "--out", "no/such/dir/x.csv"], "directory no/such/dir does not exist"),
 ])
+@pytest.mark.slow
 def test_export_bad_input_exits_2(cli, session_db, args, words):
     r = cli("export", *args)
     assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_export_to_a_directory_or_missing_db_exits_2(cli, session_db, tmp_path, db_path):
     r = cli("export", "--session", session_db, "--format", "csv", "--out", tmp_path)
     assert r.returncode == 2 and "is a directory" in r.stderr
@@ -63,6 +68,7 @@ def test_export_to_a_directory_or_missing_db_exits_2(cli, session_db, tmp_path, 
     assert not (tmp_path / "none.db").exists()
 
 
+@pytest.mark.slow
 def test_failed_export_leaves_the_old_file_and_no_temp(cli, session_db, tmp_path):
     out = tmp_path / "keep.csv"
     out.write_text("previous export\n")
@@ -107,6 +113,7 @@ def test_write_atomic_respects_the_umask(tmp_path, umask, mask):
     assert sorted(os.listdir(tmp_path)) == ["new.csv", "old.csv"]
 
 
+@pytest.mark.slow
 def test_export_under_umask_077_is_private(cli, session_db, tmp_path, umask):
     umask(0o077)
     for fmt in ("csv", "html", "fhir"):
@@ -116,6 +123,7 @@ def test_export_under_umask_077_is_private(cli, session_db, tmp_path, umask):
         assert os.stat(out).st_mode & 0o777 == 0o600
 
 
+@pytest.mark.slow
 def test_import_round_trip_through_the_cli(cli, session_db, tmp_path):
     exported = tmp_path / "s.csv"
     cli("export", "--session", session_db, "--format", "csv", "--out", exported, check=True)
@@ -137,6 +145,7 @@ def test_import_round_trip_through_the_cli(cli, session_db, tmp_path):
     assert next(a for a in moved if a["rule"] == "bp_critical")["acknowledged_by"] == "RN Lee"
 
 
+@pytest.mark.slow
 def test_import_bad_file_names_the_line_and_writes_nothing(cli, session_db, tmp_path):
     exported = tmp_path / "s.csv"
     cli("export", "--session", session_db, "--format", "csv", "--out", exported, check=True)
@@ -169,6 +178,7 @@ def _one_line_error(r, *words):
         assert w in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_import_refuses_a_truncated_export(cli, session_db, tmp_path):
     lines = _export(cli, session_db, tmp_path)
     cut = tmp_path / "cut.csv"
@@ -177,6 +187,7 @@ def test_import_refuses_a_truncated_export(cli, session_db, tmp_path):
     assert len(json.loads(cli("sessions", "--json").stdout)) == 1
 
 
+@pytest.mark.slow
 def test_import_refuses_implausible_rows_before_writing(cli, session_db, tmp_path):
     lines = _export(cli, session_db, tmp_path)
     i = next(n for n, line in enumerate(lines) if line.startswith("reading,") and ",hr,70,ok," in line)
@@ -188,6 +199,7 @@ def test_import_refuses_implausible_rows_before_writing(cli, session_db, tmp_pat
     assert len(json.loads(cli("sessions", "--json").stdout)) == 1
 
 
+@pytest.mark.slow
 def test_import_duplicate_baseline_is_a_line_numbered_error_not_a_traceback(cli, session_db, tmp_path):
     lines = _export(cli, session_db, tmp_path)
     first = next(n for n, line in enumerate(lines) if line.startswith("baseline,"))

@@ -5,8 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from adapters.oximeter_devices import NoninDf8Oximeter
 from conftest import RecordingContext, wait_until
+
+pytestmark = pytest.mark.serial  # emulators on pseudo-terminals
 
 
 def _alerts(store, session_id, rule):

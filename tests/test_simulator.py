@@ -17,6 +17,7 @@ def alert_rules(store, sid):
     return {a["rule"] for a in queries.alerts(store, sid)}
 
 
+@pytest.mark.slow  # several whole simulated sessions
 def test_same_seed_same_session(store, protocol):
     a = simulate(store, protocol, "normal", seed=7)
     b = simulate(store, protocol, "normal", seed=7)
@@ -68,6 +69,7 @@ def test_scenario_raises_its_alerts(store, protocol, scenario, expected, absent)
     assert not (absent & rules)
 
 
+@pytest.mark.slow  # several whole simulated sessions
 def test_flagged_only_scenarios_raise_no_physiological_alarm(store, protocol):
     for scenario in ("sensor-off", "disconnect", "artifact"):
         r = simulate(store, protocol, scenario, seed=2)
@@ -89,6 +91,7 @@ def test_every_scenario_is_listed_and_has_a_description():
     assert all(s.description for s in SCENARIOS.values())
 
 
+@pytest.mark.slow  # several whole simulated sessions
 def test_paced_playback_matches_max_speed(store, protocol, monkeypatch):
     """--speed only changes pacing: the alerts (relative to session start) are the same."""
     import monitor.playback as pb

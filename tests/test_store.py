@@ -5,7 +5,6 @@ import sqlite3
 import threading
 
 import pytest
-import sqlite_utils
 
 from monitor.model import Alert, Baseline, Event, Reading
 from monitor.sessions import RuleError
@@ -22,15 +21,21 @@ CONTRACT_COLUMNS = {
 
 
 def test_schema_matches_design(store, db_path):
-    db = sqlite_utils.Database(db_path)
-    for table, cols in CONTRACT_COLUMNS.items():
-        have = [c.name for c in db[table].columns]
-        assert have[:len(cols)] == cols, table
-    assert db["readings"].columns_dict["ts"] is float
-    indexes = {tuple(i.columns) for i in db["readings"].indexes}
-    assert ("session_id", "ts") in indexes
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    # plain sqlite3 introspection: sqlite-utils would import pandas (over a second) for this one test
+    db = sqlite3.connect(db_path)
+    try:
+        for table, cols in CONTRACT_COLUMNS.items():
+            have = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
+            assert have[:len(cols)] == cols, table
+        types = {c[1]: c[2] for c in db.execute("PRAGMA table_info(readings)")}
+        assert types["ts"] == "REAL"
+        indexes = {tuple(c[2] for c in db.execute(f"PRAGMA index_info({i[1]})"))
+                   for i in db.execute("PRAGMA index_list(readings)")}
+        assert ("session_id", "ts") in indexes
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        db.close()
 
 
 def test_reopen_is_idempotent(db_path):

@@ -203,6 +203,7 @@ def feed_in_chunks(decoder: ModuleDecoder, data: bytes, cuts: list[int]) -> list
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400), st.lists(st.integers(0, 400), max_size=10))
 def test_random_bytes_never_raise_and_only_yield_messages(data, cuts):
@@ -213,6 +214,7 @@ def test_random_bytes_never_raise_and_only_yield_messages(data, cuts):
     assert all(len(c) in (1, 3) and c[0] in (0x20, 0x79) for c in HostCommandDecoder().feed(data))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=12))
 def test_chunking_never_changes_what_is_decoded(data, cuts):
@@ -222,6 +224,7 @@ def test_chunking_never_changes_what_is_decoded(data, cuts):
     assert feed_in_chunks(chunked, data, cuts) + chunked.expire() == expected
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(noise_without_start, valid_frames), min_size=1, max_size=8), noise_without_start)
 def test_valid_frames_between_garbage_are_all_recovered_in_order(pieces, tail):
@@ -229,6 +232,7 @@ def test_valid_frames_between_garbage_are_all_recovered_in_order(pieces, tail):
     assert ModuleDecoder().feed(stream) == [msg for _, (_, msg) in pieces]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=80), st.lists(valid_frames, min_size=1, max_size=6), st.binary(max_size=80))
 def test_frames_after_any_garbage_and_a_quiet_line_are_recovered(garbage, frames, trailing):
@@ -244,6 +248,7 @@ def test_frames_after_any_garbage_and_a_quiet_line_are_recovered(garbage, frames
 clean_frames = valid_frames.filter(lambda fm: codec.MODULE_START not in fm[0][1:])
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(clean_frames, st.integers(1, 23), st.lists(clean_frames, min_size=1, max_size=4))
 def test_truncated_frame_then_valid_frames(first, keep, frames):
@@ -266,6 +271,7 @@ def test_truncated_frame_then_valid_frames(first, keep, frames):
     assert out[1:] == after
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(valid_frames, max_size=20))
 def test_concatenated_frames_decode_exactly(frames):

@@ -58,6 +58,7 @@ def device_row(store):
     return store._one("SELECT * FROM devices WHERE source = ?", (SOURCE,))
 
 
+@pytest.mark.serial
 def test_full_cycle_writes_a_bp_measurement_to_sqlite(store, protocol, suntech_emulator):
     emulator = suntech_emulator(scenario="normal", seed=3, measurement_s=30.0)  # 3 s of wall time
     with live_chair(store, protocol, emulator, poll=0.2) as chair:
@@ -83,6 +84,7 @@ def test_full_cycle_writes_a_bp_measurement_to_sqlite(store, protocol, suntech_e
     assert chair.pressures[-1] is None
 
 
+@pytest.mark.serial
 def test_cuff_error_code_gives_an_error_reading_and_nibp_failed(store, protocol, suntech_emulator):
     # The 'artifact' scenario's cuff reports motion (code 2) from infusion minute 10 for a minute.
     emulator = suntech_emulator(scenario="artifact", start_s=INFUSION_START_S + 600 + 5, speed=5.0)
@@ -97,6 +99,7 @@ def test_cuff_error_code_gives_an_error_reading_and_nibp_failed(store, protocol,
     assert "motion artifact (code 2)" in alert["message"]
 
 
+@pytest.mark.serial
 def test_abort_command_stops_the_running_measurement(store, protocol, suntech_emulator):
     emulator = suntech_emulator(speed=1.0, measurement_s=60.0)
     with live_chair(store, protocol, emulator) as chair:
@@ -112,6 +115,7 @@ def test_abort_command_stops_the_running_measurement(store, protocol, suntech_em
     assert not [a for a in queries.alerts(store, chair.session_id) if a["rule"] == "nibp_failed"]
 
 
+@pytest.mark.serial
 def test_stat_command_takes_an_extra_measurement(store, protocol, suntech_emulator):
     emulator = suntech_emulator()
     with live_chair(store, protocol, emulator) as chair:
@@ -125,6 +129,7 @@ def test_stat_command_takes_an_extra_measurement(store, protocol, suntech_emulat
     assert [r["parameter"] for r in bp_rows(store, chair.session_id)].count("sbp") == 2
 
 
+@pytest.mark.serial
 def test_a_module_that_never_answers_times_out_and_is_retried(store, protocol, suntech_emulator):
     emulator = suntech_emulator(silent=True)
     with live_chair(store, protocol, emulator, retry_s=0.5, ack_timeout=0.5) as chair:
@@ -140,6 +145,7 @@ def test_a_module_that_never_answers_times_out_and_is_retried(store, protocol, s
     assert "adapter error" not in (device["error"] or "")  # the supervisor never had to restart it
 
 
+@pytest.mark.serial
 def test_first_measurement_starts_as_soon_as_a_session_opens(store, protocol, suntech_emulator):
     emulator = suntech_emulator()
     with live_chair(store, protocol, emulator, session=False) as chair:
@@ -152,6 +158,7 @@ def test_first_measurement_starts_as_soon_as_a_session_opens(store, protocol, su
     assert {r["parameter"] for r in rows} == set(BP)
 
 
+@pytest.mark.serial
 def test_answers_with_garbage_prefixed_still_decode(store, protocol, suntech_emulator):
     emulator = suntech_emulator(garbage=True, seed=7)
     with live_chair(store, protocol, emulator) as chair:
@@ -159,6 +166,7 @@ def test_answers_with_garbage_prefixed_still_decode(store, protocol, suntech_emu
     assert {r["parameter"]: r["value"] for r in rows}["sbp"] == emulator.results[0].sbp
 
 
+@pytest.mark.serial
 def test_unplug_mid_measurement_fails_it_and_replug_reconnects(store, protocol, suntech_emulator):
     emulator = suntech_emulator(speed=1.0, measurement_s=60.0)
     with live_chair(store, protocol, emulator) as chair:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from pathlib import Path
 
 FORMATS = ("csv", "html", "fhir")
@@ -60,6 +59,7 @@ _TEMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 
 
 def _create_temp(parent: Path, name: str) -> tuple[int, str]:
     """A new, exclusive '.name.XXXXXXXX.part' in parent, opened for writing with mode 0o666 & ~umask."""
+    import secrets  # here, not at the top: the CLI imports this package for FORMATS at start-up
     for _ in range(100):
         tmp = str(parent / f".{name}.{secrets.token_hex(4)}.part")
         try:
