@@ -127,7 +127,7 @@ class Chair:
         now = self.clock()
         with self._lock:
             current = queries.current_session(self.store, self.name)
-            open_id = current["id"] if current and current["state"] != "ended" else None
+            open_id = current["id"] if sessions.recorded_by_devices(current) else None
             if self.recorder is not None and self.recorder.session_id != open_id:
                 self.recorder.poll_events()  # the end (from the page or the CLI) reaches the engine
                 self.recorder.finish()

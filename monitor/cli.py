@@ -197,7 +197,7 @@ def end_session(c: Context, session_id: int, author: str, note: str, override: O
         store.record_event(session_id, Event(now, "session_end", note, by), override=override)
     except session_rules.RuleError as e:
         way_out = "; to end it anyway: --override REASON" if s["state"] != "ended" else ""
-        raise InputError(f"--session {session_id}: {e}{way_out}") from None
+        raise InputError(f"--session {session_id}: {str(e).rstrip('.')}{way_out}") from None
     for a in session_rules.unacknowledged_high(queries.alarm_board(store, session_id)):
         click.echo(f"warning: ended over an unacknowledged HIGH alarm ({override}): {a['message']}", err=True)
     click.echo(session_id)
@@ -258,6 +258,9 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
         if patient_ref and duration is not None:
             ch.end_session("acquire", "--duration elapsed",
                            override="acquire --duration elapsed: a timed, unattended run")
+            from .store import queries
+            for a in session_rules.unacknowledged_high(queries.alarm_board(c.store(), sid)):
+                click.echo(f"warning: ended over an unacknowledged HIGH alarm: {a['message']}", err=True)
         acq.stop()
     if patient_ref:
         click.echo(sid)

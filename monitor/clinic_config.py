@@ -45,20 +45,24 @@ def build_chair(store: Store, protocol: Protocol, name: str, device_specs: list[
 
 
 def demo_chairs(store: Store, protocol: Protocol) -> list[Chair]:
-    """One chair on the simulated devices with a demo session already running."""
+    """One chair on the simulated devices with a demo session already running.
+
+    After a restart the running demo resumes; another patient's open session on chair 1
+    is refused (sessions.open_or_resume), never taken over by the demo.
+    """
     import time
     from adapters.sim.physiology import SCENARIOS
     scenario = SCENARIOS["normal"]
     current = queries.current_session(store, "1")
-    if current and current["state"] != "ended":
-        t0 = current["started_at"]  # resume the running demo after a restart
-    else:
-        t0 = time.time()
+    try:
+        resume_id = sessions.open_or_resume(current, "1", "DEMO")
+    except sessions.RuleError as e:
+        raise ConfigError(f"demo chair: {e}") from None
+    t0 = current["started_at"] if resume_id is not None else time.time()
     script = tuple((t, kind, text) for t, kind, text in scenario.events if kind != "session_end")
     chair = build_chair(store, protocol, "1", [{"spec": "sim:normal"}], script=script, t0=t0)
-    if not (current and current["state"] != "ended"):
-        chair.open_session("DEMO", ts=t0)
-    else:
+    chair.session_for("DEMO", ts=t0)
+    if resume_id is not None:
         chair.script = [s for s in script if t0 + s[0] > time.time()]
     return [chair]
 

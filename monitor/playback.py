@@ -100,6 +100,8 @@ def simulate(store: Store, protocol: Protocol, scenario: str, seed: int = 0, spe
         script = sorted(patient.scenario.events)
         for k in range(int(length) + 1):
             pacer.wait_for(k)
+            if pacer.speed and rec.poll_events() and rec.engine.state == "ended":
+                break  # ended (or charted on) from the page or the CLI while playing
             ts = t0 + k
             while script and script[0][0] <= k:
                 _, kind, text = script.pop(0)
@@ -122,6 +124,8 @@ def replay(store: Store, protocol: Protocol, rows: list, speed: Optional[float] 
     def body(rec: SessionRecorder, t0: float, pacer: Pacer) -> None:
         for row in rows:
             pacer.wait_for(row.t_s)
+            if pacer.speed and rec.poll_events() and rec.engine.state == "ended":
+                break  # ended (or charted on) from the page or the CLI while playing
             ts = t0 + row.t_s
             if row.event:
                 rec.event(Event(ts, row.event, row.text, "replay"), row.data, override=END_OVERRIDE)

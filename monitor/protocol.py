@@ -122,6 +122,7 @@ class Protocol:
     news2_max_age_s: dict  # {NEWS2 input: how long a value counts}
     aldrete_spo2_max_age_s: float
     aldrete_bp_max_age_s: float
+    aldrete_discharge_min: int  # the modified Aldrete total at which a patient may be discharged
     infusion_rates: dict  # {rate unit: (lowest, highest) a nurse may chart}, first unit the default
     source: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
@@ -162,7 +163,7 @@ TABLE_KEYS = {
     "technical_priority": set(TECHNICAL_RULES),
     "freshness": {"monitored_s"},
     "news2": {"max_age_s"},
-    "aldrete": {"spo2_max_age_s", "bp_max_age_s"},
+    "aldrete": {"spo2_max_age_s", "bp_max_age_s", "discharge_min"},
 }
 TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", *TABLE_KEYS}
 
@@ -222,6 +223,7 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
         news2_max_age_s={k: where.number(ages[k], f"news2.max_age_s.{k}", minimum=1) for k in NEWS2_INPUTS},
         aldrete_spo2_max_age_s=where.number(ald.get("spo2_max_age_s"), "aldrete.spo2_max_age_s", minimum=1),
         aldrete_bp_max_age_s=where.number(ald.get("bp_max_age_s"), "aldrete.bp_max_age_s", minimum=1),
+        aldrete_discharge_min=_discharge_min(ald.get("discharge_min"), where),
         infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
         source=source,
         raw=data,
@@ -244,6 +246,14 @@ class _Where:
         if minimum is not None and v < minimum:
             raise ProtocolError(f"{self.source}: {key}: {v} is below the minimum {minimum}")
         return float(v)
+
+
+def _discharge_min(v, where: _Where) -> int:
+    """[aldrete] discharge_min: a whole score the ten-point checklist can reach, at least 7
+    (below that a patient who cannot breathe deeply or move could be shown ready)."""
+    if isinstance(v, bool) or not isinstance(v, int) or not 7 <= v <= 10:
+        raise ProtocolError(f"{where.source}: aldrete.discharge_min: expected a whole score from 7 to 10, got {v!r}")
+    return v
 
 
 def _parse_rates(table: dict, where: _Where) -> dict:

@@ -70,6 +70,8 @@ class SessionRecorder:
 
     def event(self, event: Event, data: Optional[dict] = None, override: Optional[str] = None) -> int:
         """Chart an event (simulate/replay) and apply it to the engine; override: see sessions.check_end."""
+        if event.type == "session_end":
+            self.store.flush()  # the alarms raised so far are on the board the end gate reads
         event_id = self.store.record_event(self.session_id, event, data, override=override)
         self.event_cursor = max(self.event_cursor, event_id)
         self._apply_event(event, data or {})

@@ -87,7 +87,7 @@ def parse_text(text: str, name: str = "<csv>") -> list[Row]:
             row = _parse_row(fields, extra_cols, name, line)
             if row.t_s < last_t:
                 raise ReplayError(f"{name}: line {line}: t_s {row.t_s:g} goes back in time (previous {last_t:g})")
-            if "session_end" in seen:
+            if "session_end" in seen and row.event != "note":  # a late note may follow the end
                 raise ReplayError(f"{name}: line {line}: data after session_end (line {seen['session_end']})")
             if row.event in ("infusion_start", "infusion_stop", "session_end"):
                 if row.event in seen:

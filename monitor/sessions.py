@@ -70,10 +70,13 @@ def check_entry(event_type: str, state: str) -> None:
     raise RuleError(f"{event_type.replace('_', ' ')}: not in {state} (only in {' or '.join(allowed)}).")
 
 
+COMMAND_WORDS = {"nibp:stat": "a STAT BP", "nibp:abort": "a cuff abort"}
+
+
 def check_command(command: str, state: str) -> None:
-    """May a device command (e.g. a STAT BP) be sent for a session in `state`? Only while it is open."""
+    """May a device command (e.g. "nibp:stat") be sent for a session in `state`? Only while it is open."""
     if state not in OPEN_STATES:
-        raise RuleError(f"Cannot request {command}: the session has ended.")
+        raise RuleError(f"Cannot request {COMMAND_WORDS.get(command, command)}: the session has ended.")
 
 
 def is_late(event_type: str, state: str) -> bool:
@@ -126,7 +129,13 @@ def open_or_resume(current: Optional[dict], chair: str, patient_ref: str) -> Opt
     if current["patient_ref"] == patient_ref:
         return current["id"]
     raise RuleError(f"chair {chair} has open session {current['id']} for patient {current['patient_ref']}; "
-                    f"end it first (end-session --session {current['id']} --by INITIALS)")
+                    f"end it first (on its bedside page, or end-session --session {current['id']} --by INITIALS)")
+
+
+def recorded_by_devices(session: Optional[dict]) -> bool:
+    """Do a chair's own devices record into this session? Only an open live one: a simulated
+    or replayed session brings its own data, and a chair's patient is never mixed into it."""
+    return bool(session) and session["state"] in OPEN_STATES and (session.get("source") or "live") == "live"
 
 
 # ----------------------------------------------------------------- who and whom

@@ -135,10 +135,11 @@ def test_aldrete_prefilled_from_data_and_recorded(store, protocol, session):
 
 def test_aldrete_running_total_text():
     assert recovery.total_text({"activity": "2", "respiration": "2", "circulation": None,
-                                "consciousness": "2", "spo2": "2"}) == "Score so far 8/10 · still to score: Circulation"
+                                "consciousness": "2", "spo2": "2"}, 9) == "Score so far 8/10 · still to score: Circulation"
     full = {k: "2" for k in ("activity", "respiration", "circulation", "consciousness")}
-    assert recovery.total_text({**full, "spo2": "1"}) == "Modified Aldrete 9/10 · ready for discharge"
-    assert recovery.total_text({**full, "spo2": "0"}) == "Modified Aldrete 8/10 · not ready (discharge at ≥ 9)"
+    assert recovery.total_text({**full, "spo2": "1"}, 9) == "Modified Aldrete 9/10 · ready for discharge"
+    assert recovery.total_text({**full, "spo2": "0"}, 9) == "Modified Aldrete 8/10 · not ready (discharge at ≥ 9)"
+    assert recovery.total_text({**full, "spo2": "1"}, 10) == "Modified Aldrete 9/10 · not ready (discharge at ≥ 10)"
 
 
 def test_session_cannot_end_over_an_unacknowledged_high_alarm(store, session):

@@ -110,10 +110,10 @@ def test_baseline_entry():
 
 def test_aldrete_entry_needs_every_item():
     raw = {"activity": "2", "respiration": "2", "circulation": "2", "consciousness": "1", "spo2": "2"}
-    data, text = validate_aldrete(raw, {"circulation": "SBP 128 vs baseline 122"})
+    data, text = validate_aldrete(raw, {"circulation": "SBP 128 vs baseline 122"}, minimum=9)
     assert data["total"] == 9 and data["ready"] is True and data["basis"]["circulation"].startswith("SBP")
     assert text == "Modified Aldrete 9/10: ready for discharge"
-    errs = errors_of(validate_aldrete, {**raw, "spo2": None, "activity": "3"})
+    errs = errors_of(lambda r: validate_aldrete(r, minimum=9), {**raw, "spo2": None, "activity": "3"})
     assert errs == ["Activity: score must be 0, 1 or 2", "SpO2: choose a score"]
 
 

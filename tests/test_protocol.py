@@ -46,6 +46,7 @@ def test_shipped_profile_holds_the_page_numbers(protocol):
     assert protocol.news2_max_age_s == {"spo2": 10, "hr": 10, "sbp": 1800, "rr": 3600, "temp": 3600,
                                         "consciousness": 3600, "o2": 3600}
     assert (protocol.aldrete_spo2_max_age_s, protocol.aldrete_bp_max_age_s) == (60, 1800)
+    assert protocol.aldrete_discharge_min == 9
     assert protocol.infusion_rates == {"mg/kg/h": (0.01, 3.0), "mg/h": (0.5, 300.0)}
     assert next(iter(protocol.infusion_rates)) == "mg/kg/h"  # the form's default unit
 
@@ -97,6 +98,9 @@ def raw():
     (lambda d: d["aldrete"].update(bp_max_age_s="30 min"), "aldrete.bp_max_age_s: expected a number"),
     (lambda d: d["aldrete"].update(bp_max_age_s=0.5), "aldrete.bp_max_age_s: 0.5 is below the minimum"),
     (lambda d: d["aldrete"].update(discharge=9), "aldrete.discharge: unknown key"),
+    (lambda d: d["aldrete"].pop("discharge_min"), "aldrete.discharge_min: expected a whole score from 7 to 10, got None"),
+    (lambda d: d["aldrete"].update(discharge_min=6), "aldrete.discharge_min: expected a whole score from 7 to 10"),
+    (lambda d: d["aldrete"].update(discharge_min=9.5), "aldrete.discharge_min: expected a whole score from 7 to 10"),
     # [infusion_rate]
     (lambda d: d.pop("infusion_rate"), "[infusion_rate]: missing table"),
     (lambda d: d.update(infusion_rate={}), "[infusion_rate]: give at least one unit"),

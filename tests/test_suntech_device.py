@@ -104,7 +104,7 @@ def test_abort_command_stops_the_running_measurement(store, protocol, suntech_em
     emulator = suntech_emulator(speed=1.0, measurement_s=60.0)
     with live_chair(store, protocol, emulator) as chair:
         wait_until(lambda: emulator.measuring and any(p for p in chair.pressures if p))
-        store.request_command("1", "nibp:abort", time.time(), by="nurse")
+        store.request_command(chair.session_id, "nibp:abort", time.time(), by="nurse")
         wait_until(lambda: emulator.count("abort") == 1 and not emulator.measuring)
         wait_until(lambda: chair.pressures[-1] is None)
         command = wait_until(lambda: store._one("SELECT * FROM commands WHERE done_at IS NOT NULL"))
@@ -123,7 +123,7 @@ def test_stat_command_takes_an_extra_measurement(store, protocol, suntech_emulat
         after_result = lambda: emulator.commands[emulator.commands.index("get_bp_data"):]  # noqa: E731
         wait_until(lambda: after_result().count("get_cuff_pressure") >= 3)  # idle polls
         assert emulator.count("start") == 1  # the next automatic one is 10 minutes away
-        store.request_command("1", "nibp:stat", time.time(), by="nurse")
+        store.request_command(chair.session_id, "nibp:stat", time.time(), by="nurse")
         wait_until(lambda: len(bp_rows(store, chair.session_id)) == 8)
     assert emulator.measurements_started == 2
     assert [r["parameter"] for r in bp_rows(store, chair.session_id)].count("sbp") == 2

@@ -233,11 +233,17 @@ class Store:
                          (row["session_id"], ts, "acknowledge", row["message"], by, json.dumps(data)))
             return True
 
-    def request_command(self, chair: str, command: str, ts: float, by: str = "") -> int:
+    def request_command(self, session_id: int, command: str, ts: float, by: str = "") -> int:
+        """Ask the devices of a session's chair to act (e.g. "nibp:stat"); only while the session
+        is open (sessions.check_command), decided in the same transaction that queues it."""
         with self._transaction() as conn:
+            row = conn.execute("SELECT chair, state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no session {session_id}")
+            sessions.check_command(command, row["state"])
             return conn.execute(
                 "INSERT INTO commands (chair, command, requested_at, requested_by) VALUES (?, ?, ?, ?) RETURNING id",
-                (chair, command, ts, by)).fetchall()[0]["id"]
+                (row["chair"], command, ts, by)).fetchall()[0]["id"]
 
     def take_commands(self, chair: str, kind: str, ts: float) -> list[str]:
         """The chair's pending commands of one kind (e.g. "nibp"), marked done as they are taken."""

@@ -12,6 +12,7 @@ from typing import Optional
 from dash import dcc, html
 
 from ..formatting import fmt_clock, fmt_time
+from ..sessions import PATIENT_REF_MAX
 from ..model import event_label, is_valid, priority_mark
 from ..protocol import Protocol
 from ..scores import CHARTED, CONSCIOUSNESS, NEWS2_LABELS, news2, news2_inputs
@@ -202,7 +203,7 @@ def devices(store, chair: str):
 def open_form(chair: str):
     return html.Div(className="open-form", children=[
         html.Label(f"New session on chair {chair} — patient reference:", htmlFor="open-patient"),
-        dcc.Input(id="open-patient", type="text", maxLength=40, debounce=False),
+        dcc.Input(id="open-patient", type="text", maxLength=PATIENT_REF_MAX, debounce=False),
         html.Button("Open session", id="open-session", className="btn btn-go"),
         html.Span(id="open-status", role="status"),
     ])

@@ -212,7 +212,7 @@ def validate_baseline(raw: dict) -> tuple[dict, str]:
     return data, "Baseline set: " + " · ".join(parts) + (f" ({reason})" if reason else "")
 
 
-def validate_aldrete(raw: dict, basis: Optional[dict] = None) -> tuple[dict, str]:
+def validate_aldrete(raw: dict, basis: Optional[dict] = None, *, minimum: int) -> tuple[dict, str]:
     """The recovery checklist: every item scored 0-2."""
     errors: list[str] = []
     items = {}
@@ -231,7 +231,7 @@ def validate_aldrete(raw: dict, basis: Optional[dict] = None) -> tuple[dict, str
         items[k] = iv
     if errors:
         raise FormError(errors)
-    a = aldrete(items)
+    a = aldrete(items, minimum)
     data = {**items, "total": a.total, "ready": a.ready, "minimum": a.minimum}
     if basis:
         data["basis"] = basis

@@ -14,7 +14,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from ..formatting import fmt_time
 from ..protocol import Protocol
-from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, DISCHARGE_MIN, aldrete, aldrete_prefill
+from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, aldrete, aldrete_prefill
 from ..store import queries
 from .charting import ERR, OK, sign_and_chart
 from .forms import validate_aldrete
@@ -48,7 +48,8 @@ def panel_body(store, state: Optional[dict], phase: Optional[str], now: float, p
             children.append(html.Div(f"prefilled: {basis}", id=f"ald-basis-{item}", className="muted ald-basis"))
         rows.append(html.Fieldset(className="ald-item", children=children))
     return [html.Div(rows, className="ald-grid"),
-            html.Div(total_text({k: pre.get(k, (None, ""))[0] for k in ALDRETE_ITEMS}), id="ald-total",
+            html.Div(total_text({k: pre.get(k, (None, ""))[0] for k in ALDRETE_ITEMS},
+                                protocol.aldrete_discharge_min), id="ald-total",
                      className="ald-total"),
             html.Div(className="actions", children=[
                 html.Button("Prefill from monitor again", id="ald-prefill", className="btn"),
@@ -57,9 +58,9 @@ def panel_body(store, state: Optional[dict], phase: Optional[str], now: float, p
             html.Div(id="ald-status", className="form-status", role="status")]
 
 
-def total_text(items: dict) -> str:
+def total_text(items: dict, minimum: int) -> str:
     """The running total while the nurse fills the checklist (not recorded until signed)."""
-    a = aldrete({k: int(v) for k, v in items.items() if v not in (None, "")})
+    a = aldrete({k: int(v) for k, v in items.items() if v not in (None, "")}, minimum)
     if a.missing:
         return f"Score so far {a.total}/10 · still to score: " + ", ".join(ALDRETE_LABELS[k] for k in a.missing)
     verdict = "ready for discharge" if a.ready else f"not ready (discharge at ≥ {a.minimum})"
@@ -76,7 +77,7 @@ def discharge(last: Optional[dict]):
     return [html.Div(className="discharge " + ("discharge-ready" if ready else "discharge-not"),
                      **{"data-ready": str(ready).lower()}, children=[
         html.Span("✔ " if ready else "✖ "), html.B(word),
-        html.Span(f" · modified Aldrete {d.get('total')}/10 (discharge at ≥ {d.get('minimum', DISCHARGE_MIN)})"),
+        html.Span(f" · modified Aldrete {d.get('total')}/10 (discharge at ≥ {d.get('minimum', '?')})"),
         html.Span(f" · {last.get('author') or '?'} {when}", className="muted")])]
 
 
@@ -93,7 +94,7 @@ def register(app, store, protocol: Protocol) -> None:
     @app.callback(Output("ald-total", "children"), *[Input(f"ald-{k}", "value") for k in ALDRETE_ITEMS],
                   prevent_initial_call=True)
     def running_total(*values):
-        return total_text(dict(zip(ALDRETE_ITEMS, values)))
+        return total_text(dict(zip(ALDRETE_ITEMS, values)), protocol.aldrete_discharge_min)
 
     @app.callback(Output("ald-circulation", "value"), Output("ald-spo2", "value"),
                   Output("ald-basis-circulation", "children"), Output("ald-basis-spo2", "children"),
@@ -116,4 +117,4 @@ def aldrete_action(store, protocol: Protocol, state, initials, raw: dict):
     if isinstance(sid, int):
         pre = prefill(store, sid, session_now(store, sid), protocol)
         basis = {k: v[1] for k, v in pre.items()}
-    return sign_and_chart(store, state, initials, "aldrete", lambda: validate_aldrete(raw, basis))
+    return sign_and_chart(store, state, initials, "aldrete", lambda: validate_aldrete(raw, basis, minimum=protocol.aldrete_discharge_min))

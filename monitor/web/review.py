@@ -17,6 +17,7 @@ from .. import exports
 from ..formatting import fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
 from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, event_label, priority_mark
 from ..session_review import load, summary_items
+from ..sessions import PATIENT_REF_MAX
 from ..store import queries, summaries
 from . import review_figures
 
@@ -128,7 +129,7 @@ def sessions_layout(store, protocol, rest: str):
         html.H1("Sessions", className="page-title"),
         html.Div(className="filters", children=[
             html.Label(["Patient ", dcc.Input(id="sl-patient", type="text", debounce=0.4, placeholder="ref contains…",
-                                              maxLength=40)]),
+                                              maxLength=PATIENT_REF_MAX)]),
             html.Label(["Chair ", dcc.Dropdown(id="sl-chair", options=queries.chairs(store), placeholder="any",
                                                clearable=True, className="chair-select")]),
             html.Div(["Started ", dcc.DatePickerRange(id="sl-dates", display_format="YYYY-MM-DD", clearable=True,
