@@ -259,3 +259,71 @@ def test_no_stat_bp_for_an_ended_session(store):
     assert bedside.bedside_action(store, "act-stat", {"chair": "T", "session_id": sid}, "rn") == \
         "Cannot request a STAT BP: the session has ended."
     assert store.take_commands("T", "nibp", T0) == []
+
+
+# ----------------------------------------------------------------- playback and the live chairs
+DESAT = "t_s,parameter,value,status\n" + "".join(f"{t},spo2,80,\n{t},hr,80,\n" for t in range(0, 60)) + \
+    "60,event,session_end,\n"
+
+
+def test_max_speed_playback_ending_over_its_alarms_is_on_the_record(store, protocol):
+    from monitor.playback import END_OVERRIDE, replay
+    sid = replay(store, protocol, parse_text(DESAT, "desat.csv"), speed=None, chair="D").session_id
+    high = [a["id"] for a in queries.alerts(store, sid) if a["priority"] == "high"]
+    end = [e for e in queries.events(store, sid) if e["type"] == "session_end"][0]
+    assert high and end["data"] == {"override": END_OVERRIDE, "unacknowledged": high}
+
+
+@pytest.mark.slow
+def test_paced_playback_stops_when_the_session_is_ended_elsewhere(store, protocol):
+    import threading
+    from monitor.playback import simulate
+    store.flush_interval = 0.1
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=simulate(store, protocol, "normal", speed=60, chair="PB")))
+    t.start()
+    from conftest import wait_until
+    s = wait_until(lambda: queries.current_session(store, "PB"))
+    wait_until(lambda: queries.newest_reading_ts(store, s["id"]) is not None)
+    now = sessions.session_clock(time.time(), queries.newest_reading_ts(store, s["id"]))  # as the page does
+    store.record_event(s["id"], Event(now, "session_end", "stop the demo", "RN"))
+    t.join(timeout=30)
+    assert not t.is_alive() and result["r"].session_id == s["id"]
+    ended_at = queries.session(store, s["id"])["ended_at"]
+    late = [r for r in queries.readings(store, s["id"]) if r["ts"] > ended_at + 5]  # a step or two in flight
+    assert late == []
+    assert result["r"].readings < 3 * 600  # stopped early: the whole scenario is over 3,000 s
+    assert [e["author"] for e in queries.events(store, s["id"]) if e["type"] == "session_end"] == ["RN"]
+
+
+def test_stat_is_gated_in_the_store(store):
+    sid = _session_in(store, "ended", "ST")
+    with pytest.raises(sessions.RuleError, match="Cannot request a STAT BP: the session has ended"):
+        store.request_command(sid, "nibp:stat", T0, "RN")
+    live = _session_in(store, "infusion", "SL")
+    store.request_command(live, "nibp:stat", T0, "RN")
+    assert store.take_commands("SL", "nibp", T0) == ["stat"]
+
+
+def test_a_chairs_devices_never_record_into_a_playback_session(store, protocol):
+    from monitor.playback import simulate
+    chair = build_chair(store, protocol, "V", [{"spec": "sim:normal"}])
+    sid = store.open_session("TRAIN", "V", protocol.name, time.time(), source="simulate:normal:0", resume=False)[0]
+    chair.tick()
+    assert chair.recorder is None  # the chair's own patient is not charted into the training session
+    assert sessions.recorded_by_devices(queries.session(store, sid)) is False
+    assert simulate  # playback sessions are opened with a source other than live
+
+
+def test_the_demo_chair_never_takes_over_another_patients_session(store, protocol):
+    from monitor.clinic_config import ConfigError, demo_chairs
+    store.open_session("PT-REAL", "1", protocol.name, time.time())
+    with pytest.raises(ConfigError, match="demo chair: chair 1 has open session 1 for patient PT-REAL"):
+        demo_chairs(store, protocol)
+
+
+def test_a_late_note_in_a_recording_replays():
+    rows = parse_text("t_s,parameter,value,status\n0,event,session_end,\n5,event,note:called the patient\n", "n.csv")
+    assert [r.event for r in rows] == ["session_end", "note"]
+    with pytest.raises(ReplayError, match="line 3: data after session_end"):
+        parse_text("t_s,parameter,value,status\n0,event,session_end,\n5,hr,70,\n", "n.csv")
