@@ -70,15 +70,15 @@ def import_(c: Context, file: str, patient_ref: Optional[str], as_json: bool):
     from .store import Conflict
     from .store.transfer import insert_session
 
-    try:
-        parsed = parse_file(file)
-    except CsvImportError as e:
-        raise InputError(str(e)) from None
     if patient_ref is not None:
         try:
-            parsed.session["patient_ref"] = sessions.patient_ref(patient_ref)
+            patient_ref = sessions.patient_ref(patient_ref)
         except sessions.RuleError as e:
             raise InputError(f"--patient {patient_ref!r}: {e}") from None
+    try:
+        parsed = parse_file(file, patient_ref)
+    except CsvImportError as e:
+        raise InputError(str(e)) from None
     try:
         sid = insert_session(c.store(), parsed.session, parsed.baselines, parsed.readings, parsed.alerts,
                              parsed.events)

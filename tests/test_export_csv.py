@@ -8,9 +8,9 @@ import json
 import pytest
 
 from monitor.exports.csv_export import COLUMNS, CsvImportError, parse_text, to_csv
-from monitor.model import Event
+from monitor.model import Alert, Event, Reading
 from monitor.playback import simulate
-from monitor.store import Store
+from monitor.store import Store, queries
 from monitor.store.transfer import insert_session
 
 from review_data import replay_hand_session
@@ -103,12 +103,45 @@ def test_open_session_import_is_closed(store, protocol):
     assert parsed.session["ended_at"] == T0 + 1.0 and parsed.session["ended_by"] == "import"
 
 
+def test_a_running_copy_is_closed_as_any_session_ends(store, protocol, tmp_path):
+    """Its alarms end at the close and an unacknowledged HIGH one is on the record, by id once imported."""
+    sid = store.open_session("PT-RUN", "1", protocol.name, T0)[0]
+    store.put_change(sid, Alert("bp_critical#1", "bp_critical", "sbp", "physiological", "high", T0 + 5, 186.0,
+                                180.0, "SBP 186 ≥ 180"))
+    store.put_reading(sid, Reading(T0 + 9, "hr", 80.0, "ok", "ox"))
+    store.flush()
+    other = Store(tmp_path / "other.db")
+    try:
+        copy = import_text(other, to_csv(store, sid))
+        (alert,) = queries.alerts(other, copy)
+        assert alert["ended_at"] == T0 + 9
+        end = [e for e in queries.events(other, copy) if e["type"] == "session_end"][0]
+        assert end["data"]["unacknowledged"] == [alert["id"]] and "imported while still running" in \
+            end["data"]["override"]
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda L: [L[0], L[1].replace("PT-RULE", "PT<b>")] + L[2:], "line 2: Patient reference: up to 40 characters"),
+    (lambda L: L[:-2] + [L[-2].replace("infusion_start", "infusion_stop")] + L[-1:],
+     "event infusion_stop: Cannot stop the infusion: the session is in baseline"),
+])
+def test_import_keeps_the_session_rules(store, protocol, edit, message):
+    sid = store.open_session("PT-RULE", "1", protocol.name, T0)[0]
+    store.record_event(sid, Event(T0 + 1.0, "infusion_start", "", "RN"))
+    lines = to_csv(store, sid).splitlines()
+    with pytest.raises(CsvImportError, match=message):
+        parse_text("\n".join(edit(lines)) + "\n")
+
+
 def test_empty_session_round_trips_with_its_end_record(store, protocol, tmp_path):
     sid = store.open_session("PT-EMPTY", "2", protocol.name, T0)[0]
     text = to_csv(store, sid)
     assert text.splitlines()[-1].endswith('"{""baselines"": 0, ""readings"": 0, ""alerts"": 0, ""events"": 0}"')
     parsed = parse_text(text)
-    assert (parsed.baselines, parsed.readings, parsed.alerts, parsed.events) == ([], [], [], [])
+    assert (parsed.baselines, parsed.readings, parsed.alerts) == ([], [], [])
+    assert [(e["type"], e["author"]) for e in parsed.events] == [("session_end", "import")]  # closed on import
 
 
 def _text(store, sid) -> list[str]:

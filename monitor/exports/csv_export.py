@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from .. import sessions
 from ..formatting import iso_utc_ms
 from ..model import PARAMETERS, PRIORITIES, STATES, STATUSES
 from ..protocol import TECHNICAL_RULES
 from ..replay_csv import RANGES, open_csv, read_utf8
 from ..store import Store, queries
+from ..store.transfer import alert_refs
 from . import ExportError
 
 FORMAT = "infusion-monitor-csv/1"
@@ -89,15 +91,18 @@ def to_csv(store: Store, session_id: int) -> str:
     for r in queries.readings(store, session_id):
         rows.append(row("reading", r["ts"], parameter=r["parameter"], value=num(r["value"]), status=r["status"],
                         source=r["source"] or "", detail=r["detail"] or ""))
-    for a in queries.alerts(store, session_id):
+    alerts = queries.alerts(store, session_id)
+    keys = {a["id"]: a["key"] for a in alerts}
+    for a in alerts:
         rows.append(row("alert", a["started_at"], parameter=a["parameter"], value=num(a["value"]), rule=a["rule"],
                         kind=a["kind"], priority=a["priority"], limit=num(a["limit_value"]),
                         end_ts=num(a["ended_at"]), acknowledged_at=num(a["acknowledged_at"]),
                         acknowledged_by=a["acknowledged_by"] or "", message=a["message"] or "",
                         alert_key=a["key"] or ""))
     for e in queries.events(store, session_id):
+        data = alert_refs(e["data"], keys)  # another database gives the alarms other ids: name them by key
         rows.append(row("event", e["ts"], type=e["type"], text=e["text"] or "", author=e["author"] or "",
-                        data=json.dumps(e["data"], ensure_ascii=False) if e["data"] else ""))
+                        data=json.dumps(data, ensure_ascii=False) if data else ""))
     kinds = [r[0] for r in rows]  # the record column
     rows.append(row("end", None, data=json.dumps({k: kinds.count(k[:-1]) for k in COUNTS})))
     out = io.StringIO()
@@ -118,12 +123,17 @@ class ParsedSession:
     closed_on_import: bool = False
 
 
-def parse_file(path: str | Path) -> ParsedSession:
-    return parse_text(read_utf8(path, CsvImportError), str(path))
+def parse_file(path: str | Path, patient_ref: Optional[str] = None) -> ParsedSession:
+    return parse_text(read_utf8(path, CsvImportError), str(path), patient_ref)
 
 
-def parse_text(text: str, name: str = "<csv>") -> ParsedSession:
-    """Validate a whole export; the first problem is raised with its line number."""
+def parse_text(text: str, name: str = "<csv>", patient_ref: Optional[str] = None) -> ParsedSession:
+    """Validate a whole export; the first problem is raised with its line number.
+
+    The file must keep the session rules as if it were charted here: a valid patient
+    reference (unless patient_ref, already checked, replaces it) and events in an order
+    the rules allow (sessions.check_entry), ending in the session row's state.
+    """
     reader, header = open_csv(text, name, CsvImportError, "an infusion-monitor CSV export")
     if [h.strip() for h in header] != COLUMNS:
         hint = " (this looks like a replay recording: use `replay`)" if header[:2] == ["t_s", "parameter"] else ""
@@ -133,6 +143,7 @@ def parse_text(text: str, name: str = "<csv>") -> ParsedSession:
     keys: dict[str, int] = {}  # alert_key -> line
     baselines: dict[str, int] = {}  # parameter -> line
     end_line: Optional[int] = None
+    phase = "baseline"
     try:
         for fields in reader:
             line = reader.line_num
@@ -148,6 +159,10 @@ def parse_text(text: str, name: str = "<csv>") -> ParsedSession:
                 if record != "session":
                     f.fail("the first row must be the session row (record=session)")
                 parsed = ParsedSession(_session(f))
+                try:
+                    parsed.session["patient_ref"] = patient_ref or sessions.patient_ref(parsed.session["patient_ref"])
+                except sessions.RuleError as e:
+                    f.fail(f"{e}; import it under another reference with --patient")
                 continue
             if record == "session":
                 f.fail("a second session row; an export holds one session")
@@ -166,7 +181,13 @@ def parse_text(text: str, name: str = "<csv>") -> ParsedSession:
                 keys[a["key"]] = line
                 parsed.alerts.append(a)
             elif record == "event":
-                parsed.events.append(_event(f))
+                ev = _event(f)
+                try:
+                    sessions.check_entry(ev["type"], phase)
+                except sessions.RuleError as e:
+                    f.fail(f"event {ev['type']}: {e}")
+                phase = sessions.phase_after(ev["type"], phase) or phase
+                parsed.events.append(ev)
             else:
                 _check_end(f, parsed)
                 end_line = line
@@ -176,6 +197,9 @@ def parse_text(text: str, name: str = "<csv>") -> ParsedSession:
         raise CsvImportError(f"{name}: no session row")
     if end_line is None:
         raise CsvImportError(f"{name}: file ends at line {reader.line_num} without its end record: truncated?")
+    if parsed.session["state"] != phase:
+        raise CsvImportError(f"{name}: the session row says {parsed.session['state']} but its events leave it "
+                             f"in {phase}")
     _close_if_open(parsed)
     return parsed
 
@@ -194,14 +218,30 @@ def _check_end(f: "_Fields", p: ParsedSession) -> None:
             f.fail(f"the end record counts {n} {k} but the file holds {held}: rows lost or added?")
 
 
+IMPORT_OVERRIDE = "imported while still running: no one at this bedside to acknowledge"
+
+
 def _close_if_open(p: ParsedSession) -> None:
     """A copy of a session that was still running is closed at its last record: it must
-    never look like a live session on the importing machine's chair."""
+    never look like a live session on the importing machine's chair.
+
+    It is closed as any session ends: by a session_end event, its alarms ended at that
+    time, and an override on the record for HIGH alarms nobody signed for
+    (sessions.check_end; the alarms are named by key until the import gives them ids).
+    """
     s = p.session
     if s["state"] == "ended":
         return
     times = [s["started_at"]] + [r[0] for r in p.readings] + [e["ts"] for e in p.events]
-    s.update(state="ended", ended_at=s["ended_at"] or max(times), ended_by=s["ended_by"] or "import")
+    end = max(times)
+    for a in p.alerts:
+        if a["ended_at"] is None:
+            a["ended_at"] = max(end, a["started_at"])
+    board = [{**a, "id": a["key"]} for a in p.alerts if a["kind"] == "physiological"]
+    data = sessions.check_end(board, IMPORT_OVERRIDE)
+    p.events.append({"ts": end, "type": "session_end", "text": "closed on import", "author": "import",
+                     "data": json.dumps(data) if data else None})
+    s.update(state="ended", ended_at=end, ended_by="import")
     p.closed_on_import = True
 
 

@@ -1,6 +1,9 @@
 """Writing a whole session at once (the CSV import): one transaction, all or nothing."""
 from __future__ import annotations
 
+import json
+from typing import Optional
+
 from .db import Store
 
 SESSION_COLS = ("patient_ref", "chair", "protocol", "state", "started_at", "infusion_start", "infusion_end",
@@ -29,6 +32,29 @@ def insert_session(store: Store, session: dict, baselines: list[dict], readings:
         conn.executemany(f"INSERT INTO alerts (session_id, {', '.join(ALERT_COLS)}) "
                          f"VALUES (?, {', '.join('?' for _ in ALERT_COLS)})",
                          [(sid, *(a[c] for c in ALERT_COLS)) for a in alerts])
+        ids = {r["key"]: r["id"] for r in conn.execute("SELECT id, key FROM alerts WHERE session_id = ?", (sid,))}
         conn.executemany("INSERT INTO events (session_id, ts, type, text, author, data) VALUES (?, ?, ?, ?, ?, ?)",
-                         [(sid, e["ts"], e["type"], e["text"], e["author"], e["data"]) for e in events])
+                         [(sid, e["ts"], e["type"], e["text"], e["author"], _with_alert_ids(e["data"], ids))
+                          for e in events])
     return sid
+
+
+def _with_alert_ids(data: Optional[str], ids: dict) -> Optional[str]:
+    """Event data names alarms by key in a file; here they get this database's ids."""
+    if not data:
+        return data
+    mapped = alert_refs(json.loads(data), ids)
+    return json.dumps(mapped) if mapped else None
+
+
+def alert_refs(data: dict, to: dict) -> dict:
+    """Event data with its references to alarms (an acknowledgement's alert_id, an end's
+    unacknowledged list) mapped through `to`: ids to keys on export, keys to ids on import."""
+    if not data or not ({"alert_id", "unacknowledged"} & set(data)):
+        return data
+    out = dict(data)
+    if "alert_id" in out:
+        out["alert_id"] = to.get(out["alert_id"], out["alert_id"])
+    if isinstance(out.get("unacknowledged"), list):
+        out["unacknowledged"] = [to.get(a, a) for a in out["unacknowledged"]]
+    return out
