@@ -327,3 +327,17 @@ def test_a_late_note_in_a_recording_replays():
     assert [r.event for r in rows] == ["session_end", "note"]
     with pytest.raises(ReplayError, match="line 3: data after session_end"):
         parse_text("t_s,parameter,value,status\n0,event,session_end,\n5,hr,70,\n", "n.csv")
+
+
+def test_a_page_writes_only_into_the_session_its_chair_shows(store):
+    """A page left open on an old session, or a forged page state, writes nothing."""
+    old = _session_in(store, "ended", "W")
+    new = _session_in(store, "baseline", "W")
+    stale = {"chair": "W", "session_id": old}
+    out_of_date = "This page is out of date: the chair's session has changed. Reload the page."
+    assert charting.sign_and_chart(store, stale, "rn", "note", lambda: ({}, "x")) == (out_of_date, False)
+    assert bedside.bedside_action(store, "act-stat", stale, "rn") == out_of_date
+    forged = {"chair": "W", "session_id": _session_in(store, "infusion", "OTHER")}
+    assert bedside.bedside_action(store, "act-stop", forged, "rn") == out_of_date
+    assert [e["type"] for e in queries.events(store, old)] == ["session_end"]
+    assert queries.events(store, new) == []

@@ -18,7 +18,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, 
 from ..formatting import fmt_time
 from ..model import PRIORITY, priority_mark, priority_table
 from ..store import NotFound, queries
-from .forms import FormError, session_now, validate_initials
+from .forms import FormError, page_session, session_now, validate_initials
 
 
 # ----------------------------------------------------------------- board
@@ -149,13 +149,11 @@ def register(app, store) -> None:
 
 def acknowledge_action(store, alert_id, initials, state: dict, now=None):
     """Acknowledge one alarm (or, with alert_id None, every unacknowledged one on the board)."""
-    sid = (state or {}).get("session_id")
     try:
         by = validate_initials(initials)
+        sid = page_session(store, state)
     except FormError as e:
         return e.errors[0], "form-status form-error"
-    if not isinstance(sid, int):
-        return "No open session on this chair.", "form-status form-error"
     if alert_id is None:
         ids = [a["id"] for a in queries.alarm_board(store, sid) if a["acknowledged_at"] is None]
         if not ids:

@@ -19,7 +19,7 @@ from ..store import StoreError, queries
 from . import alarms, charting, limits, recovery, trend
 from .bedside_view import (baseline_body, devices, event_item, header, manual_from_events, news2_indicator,
                            numerics, open_form)
-from .forms import FormError, session_now, validate_initials
+from .forms import FormError, page_session, session_now, validate_initials
 
 TICK_OUTPUTS = (
     ("bed-trend", "figure"), ("bed-header", "children"), ("bed-numerics", "children"),
@@ -268,9 +268,10 @@ DONE = {"infusion_start": "Infusion started.", "infusion_stop": "Infusion stoppe
 
 def bedside_action(store, trigger: str, state: dict, initials: Optional[str] = None) -> str:
     """Start/stop infusion, end session (signed with initials), STAT BP; the session rules decide."""
-    sid = (state or {}).get("session_id")
-    if not isinstance(sid, int):
-        return "No open session on this chair."
+    try:
+        sid = page_session(store, state)
+    except FormError as e:
+        return e.errors[0].rstrip(".") + "."
     if trigger == "act-stat":  # urgent: signed when initials are there, never held up for them
         try:
             by = sessions.initials(initials)

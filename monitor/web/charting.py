@@ -106,7 +106,7 @@ def sign_and_chart(store, state: dict, initials, kind: str, validate) -> tuple[s
     try:
         author = validate_initials(initials)
         data, text = validate()
-        chart(store, (state or {}).get("session_id"), kind, data, text, author)
+        chart(store, state, kind, data, text, author)
     except FormError as e:
         return "; ".join(e.errors), False
     return f"Recorded: {text} ({author}).", True

@@ -245,11 +245,27 @@ def session_now(store, session_id: int) -> float:
     return sessions.session_clock(time.time(), queries.newest_reading_ts(store, session_id))
 
 
-def chart(store, session_id, kind: str, data: dict, text: str, author: str,
-          ts: Optional[float] = None) -> int:
-    """Record one event (all or nothing); raises FormError with a message the page can show."""
-    if not isinstance(session_id, int):
+def page_session(store, state: Optional[dict]) -> int:
+    """The session a page entry is for: the one its chair shows now, checked on the server.
+
+    The page's own state names a session id; a page left open after its chair moved on to
+    another session (or a forged page state) must not write into someone else's record.
+    """
+    state = state or {}
+    session_id, chair = state.get("session_id"), state.get("chair")
+    if not isinstance(session_id, int) or isinstance(session_id, bool):
         raise FormError(["No open session on this chair"])
+    current = queries.current_session(store, str(chair)) if chair is not None else None
+    if current is None or current["id"] != session_id:
+        raise FormError(["This page is out of date: the chair's session has changed. Reload the page."])
+    return session_id
+
+
+def chart(store, state: Optional[dict], kind: str, data: dict, text: str, author: str,
+          ts: Optional[float] = None) -> int:
+    """Record one event (all or nothing) for the page's session; raises FormError with a
+    message the page can show."""
+    session_id = page_session(store, state)
     ts = session_now(store, session_id) if ts is None else ts
     try:
         return store.record_event(session_id, Event(ts, kind, text, author), data or None)

@@ -13,7 +13,7 @@ from dash import Input, Output, State, dcc, html
 from ..formatting import fmt_entered, fmt_time
 from ..model import LABELS, OPERATOR_SYMBOLS
 from ..protocol import Clause, Protocol, Rule, clause_key, effective_protocol, priority_order_errors
-from .forms import FormError, chart, parse_number, validate_initials
+from .forms import FormError, chart, page_session, parse_number, validate_initials
 
 
 def adjustable(protocol: Protocol) -> list[dict]:
@@ -134,14 +134,12 @@ def register(app, store, protocol: Protocol) -> None:
 
 def limit_action(store, protocol: Protocol, key, new, initials, state: dict):
     from ..store import queries
-    sid = (state or {}).get("session_id")
     try:
         author = validate_initials(initials)
-        if not isinstance(sid, int):
-            raise FormError(["No open session on this chair"])
+        sid = page_session(store, state)
         rows = [e for e in queries.events(store, sid) if e["type"] == "limit_change"]
         data, text = validate_limit_change(protocol, settings_from_events(protocol, rows), key, new)
-        chart(store, sid, "limit_change", data, text, author)
+        chart(store, state, "limit_change", data, text, author)
     except FormError as e:
         return "; ".join(e.errors), "form-status form-error"
     return f"Recorded: {text} (by {author}).", "form-status form-ok"
