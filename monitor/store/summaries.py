@@ -23,7 +23,7 @@ import time
 from typing import Iterable, Optional
 
 from ..model import PRIORITIES, TOP_PRIORITY
-from .db import Store
+from .db import Store, _driver_errors
 from .conditions import VALID
 
 SUMMARY_COLS = ("last_reading_at", "baseline_sbp", "baseline_dbp", "baseline_hr", "baseline_spo2",
@@ -37,7 +37,7 @@ HIGH_ALARM = ("EXISTS (SELECT 1 FROM alerts a WHERE a.session_id = s.id AND a.ki
               f"AND a.priority = '{TOP_PRIORITY}')")
 
 
-def compute(conn: sqlite3.Connection, session_id: int) -> dict:
+def _compute(conn: sqlite3.Connection, session_id: int) -> dict:
     """One session's summary from indexed lookups (readings by session+parameter)."""
     out: dict = dict.fromkeys(SUMMARY_COLS)
     out["last_reading_at"] = conn.execute(
@@ -71,7 +71,7 @@ def _store_summary(store: Store, session_id: int) -> Optional[dict]:
         state = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if state is None:
             return None
-        out = compute(conn, session_id)
+        out = _compute(conn, session_id)
         if state[0] == "ended":
             cols = ("session_id", "computed_at") + SUMMARY_COLS
             conn.execute(f"INSERT INTO session_summaries ({', '.join(cols)}) "
@@ -92,7 +92,8 @@ def fill(store: Store, rows: list[dict]) -> list[dict]:
             if row["state"] == "ended" and not store.readonly:
                 fresh = _store_summary(store, row["id"])
             else:
-                fresh = compute(store._reader(), row["id"])
+                with _driver_errors(store.path):
+                    fresh = _compute(store._reader(), row["id"])
             row.update(fresh or {})
         _durations(row)
     return rows
