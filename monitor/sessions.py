@@ -79,6 +79,19 @@ def check_command(command: str, state: str) -> None:
         raise RuleError(f"Cannot request {COMMAND_WORDS.get(command, command)}: the session has ended.")
 
 
+def refusal(entry: str, state: Optional[str]) -> Optional[str]:
+    """Why an entry (an event type, or a device command such as "nibp:stat") would be refused
+    in a session in `state` (None: no session), or None when it would be accepted. The page
+    asks this to disable a control before anyone presses it."""
+    if state is None:
+        return "No open session on this chair."
+    try:
+        (check_command if ":" in entry else check_entry)(entry, state)
+    except RuleError as e:
+        return str(e)
+    return None
+
+
 def is_late(event_type: str, state: str) -> bool:
     """A late entry: written into a session that has already ended."""
     return state == "ended" and event_type in LATE_ENTRIES

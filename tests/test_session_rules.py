@@ -341,3 +341,19 @@ def test_a_page_writes_only_into_the_session_its_chair_shows(store):
     assert bedside.bedside_action(store, "act-stop", forged, "rn") == out_of_date
     assert [e["type"] for e in queries.events(store, old)] == ["session_end"]
     assert queries.events(store, new) == []
+
+
+# ----------------------------------------------------------------- the page's controls follow the rules
+def test_controls_are_disabled_with_the_rules_reason(store, protocol):
+    from monitor.web.bedside import bedside_tick, KEYS
+    sid = _session_in(store, "infusion", "CT")
+    out = dict(zip(KEYS, bedside_tick(store, protocol, {"chair": "CT", "session_id": None})))
+    assert out["act-start.disabled"] is True
+    assert out["act-start.title"] == "Cannot start the infusion: the session is in infusion."
+    assert (out["act-stop-btn.disabled"], out["act-stat.disabled"], out["note-save.disabled"]) == (False,) * 3
+    store.record_event(sid, Event(T0 + 500, "session_end", "", "RN"))
+    out = dict(zip(KEYS, bedside_tick(store, protocol, out["bed-state.data"])))
+    enabled = [k.split(".")[0] for k in KEYS if k.endswith(".disabled") and out[k] is False]
+    assert enabled == ["note-save"]  # a late note only
+    assert out["mv-save.title"] == "The session has ended: only a late note can be added."
+    assert out["act-stat.title"] == "Cannot request a STAT BP: the session has ended."

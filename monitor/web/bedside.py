@@ -29,7 +29,22 @@ TICK_OUTPUTS = (
     ("bed-discharge", "children"), ("bed-devices", "children"), ("bed-open", "children"),
     ("bed-state", "data"),
 )
+# Each control and the entry it makes: enabled only while the session rules would accept it,
+# its title saying why not (sessions.refusal).
+CONTROLS = {"act-start": "infusion_start", "act-stop-btn": "infusion_stop", "act-end-btn": "session_end",
+            "act-stat": "nibp:stat", "note-save": "note", "med-save": "medication", "dose-save": "dose_change",
+            "mv-save": "manual_vitals", "bl-save": "baseline_set", "limit-save": "limit_change"}
+TICK_OUTPUTS += tuple((c, p) for c in CONTROLS for p in ("disabled", "title"))
 KEYS = [f"{i}.{p}" for i, p in TICK_OUTPUTS]
+
+
+def control_outputs(phase: Optional[str]) -> dict:
+    """disabled/title for every control in a session in `phase` (None: no session)."""
+    out = {}
+    for control, entry in CONTROLS.items():
+        why = sessions.refusal(entry, phase)
+        out[f"{control}.disabled"], out[f"{control}.title"] = why is not None, why or ""
+    return out
 
 
 def layout(store, protocol, rest: str):
@@ -113,7 +128,8 @@ def bedside_tick(store, protocol, state: dict):
                         "bed-open.children": open_form(chair), "bed-alarms.children": [],
                         "bed-technical.children": [], "bed-alarm-data.data": [],
                         "bed-news2.children": news2_indicator({}, {}, now, protocol),
-                        "bed-recovery.children": recovery.panel_body(store, None, None, now, protocol)})
+                        "bed-recovery.children": recovery.panel_body(store, None, None, now, protocol),
+                        **control_outputs(None)})
         out.update({"bed-header.children": header(chair, None, now),
                     "bed-numerics.children": numerics({}, now, protocol),
                     "bed-devices.children": devices(store, chair),
@@ -224,6 +240,7 @@ def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, n
     if s["state"] != state["phase"]:
         out["bed-recovery.children"] = recovery.panel_body(store, state, s["state"], now, protocol)
         out["bed-open.children"] = open_form(state["chair"]) if s["state"] == "ended" else []
+        out.update(control_outputs(s["state"]))
         state["phase"] = s["state"]
 
 
