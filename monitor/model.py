@@ -54,6 +54,13 @@ def event_label(event_type: str) -> str:
     return EVENT_LABELS.get(event_type, event_type)
 
 
+def entry_label(event: dict) -> str:
+    """An event row's label in every table: its type's label, and "late entry" when it was
+    written after the session had ended (sessions.is_late marks it in its data)."""
+    late = isinstance(event.get("data"), dict) and event["data"].get("late")
+    return event_label(event["type"]) + (" · late entry" if late else "")
+
+
 @dataclass(frozen=True)
 class Priority:
     """How one alarm priority is ranked and shown (IEC 60601-1-8: never colour alone)."""

@@ -357,3 +357,15 @@ def test_controls_are_disabled_with_the_rules_reason(store, protocol):
     assert enabled == ["note-save"]  # a late note only
     assert out["mv-save.title"] == "The session has ended: only a late note can be added."
     assert out["act-stat.title"] == "Cannot request a STAT BP: the session has ended."
+
+
+def test_a_late_entry_says_so_on_the_bedside_the_review_and_the_report(store, protocol):
+    from monitor.exports.html_report import report_html
+    from monitor.web.bedside_view import event_item
+    sid = _session_in(store, "ended", "LT")
+    store.record_event(sid, Event(T0 + 900, "note", "patient called: fine", "RN"))
+    late = queries.events(store, sid)[-1]
+    assert "Note · late entry" in str(event_item(late))
+    assert "Note · late entry" in report_html(store, sid, protocol)
+    on_time = queries.events(store, sid)[0]
+    assert "late entry" not in str(event_item(on_time))

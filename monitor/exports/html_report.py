@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from .. import __version__
 from ..formatting import fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
-from ..model import event_label, is_valid, priority_mark
+from ..model import entry_label, is_valid, priority_mark
 from ..session_review import SessionReview, label, load, summary_items
 from . import ExportError
 from .svg_chart import session_svg
@@ -49,7 +49,7 @@ def alarm_rows(review: SessionReview) -> list[dict]:
 
 
 def event_rows(review: SessionReview) -> list[dict]:
-    return [{"type": e["type"], "cells": [fmt_min(review.minutes(e["ts"])), fmt_time(e["ts"]), event_label(e["type"]),
+    return [{"type": e["type"], "cells": [fmt_min(review.minutes(e["ts"])), fmt_time(e["ts"]), entry_label(e),
                                           e["text"] or "", e["author"] or ""]} for e in review.events]
 
 

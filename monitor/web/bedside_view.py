@@ -13,7 +13,7 @@ from dash import dcc, html
 
 from ..formatting import fmt_clock, fmt_time
 from ..sessions import PATIENT_REF_MAX
-from ..model import event_label, is_valid, priority_mark
+from ..model import entry_label, is_valid, priority_mark
 from ..protocol import Protocol
 from ..scores import CHARTED, CONSCIOUSNESS, NEWS2_LABELS, news2, news2_inputs
 from ..store import queries
@@ -181,7 +181,7 @@ def baseline_body(bl: dict, phase: str, advisory: Optional[dict], entered_by: Op
 def event_item(ev: dict):
     d = fmt_time(ev["ts"])
     return html.Li(className=f"ev ev-{ev['type']}", children=[
-        html.Span(d, className="ev-time"), html.B(event_label(ev["type"])),
+        html.Span(d, className="ev-time"), html.B(entry_label(ev)),
         html.Span(ev.get("text") or "", className="ev-text"),
         html.Span(ev.get("author") or "", className="ev-author")])
 

@@ -15,7 +15,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from .. import exports
 from ..formatting import fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
-from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, event_label, priority_mark
+from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, entry_label, priority_mark
 from ..session_review import load, summary_items
 from ..sessions import PATIENT_REF_MAX
 from ..store import queries, summaries
@@ -211,7 +211,7 @@ def _alarm_table(review):
 
 def _event_table(review):
     rows = [html.Tr(**{"data-type": e["type"]}, children=[
-        html.Td(fmt_min(review.minutes(e["ts"]))), html.Td(fmt_time(e["ts"])), html.Td(event_label(e["type"])),
+        html.Td(fmt_min(review.minutes(e["ts"]))), html.Td(fmt_time(e["ts"])), html.Td(entry_label(e)),
         html.Td(e["text"] or ""), html.Td(e["author"] or "")]) for e in review.events]
     if not rows:
         return html.P("No events charted.", className="empty", id="sv-events")
