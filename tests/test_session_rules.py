@@ -369,3 +369,16 @@ def test_a_late_entry_says_so_on_the_bedside_the_review_and_the_report(store, pr
     assert "Note · late entry" in report_html(store, sid, protocol)
     on_time = queries.events(store, sid)[0]
     assert "late entry" not in str(event_item(on_time))
+
+
+def test_overview_agrees_with_the_bedside_about_an_ended_chair(store, protocol):
+    """An ended session with a HIGH alarm nobody signed for is not shown as a free chair; it does not sound."""
+    from monitor.web.overview import overview_tick
+    sid, aid = _with_unacknowledged_high(store, "OV")
+    store.record_event(sid, Event(T0 + 300, "session_end", "", "RN"), override="test: left over the alarm")
+    classes, bodies, priorities, phases, sound = overview_tick(store, ["OV"], protocol)
+    assert (priorities, phases, sound) == (["high"], ["ended"], [])
+    assert "acknowledge on its page" in str(bodies[0]) and "free" not in str(bodies[0])
+    store.acknowledge(aid, "RN", T0 + 400, session_id=sid)
+    classes, bodies, priorities, phases, sound = overview_tick(store, ["OV"], protocol)
+    assert (priorities, phases) == (["none"], ["none"]) and "free" in str(bodies[0])

@@ -60,7 +60,9 @@ def overview_tick(store, chairs: list[str], protocol) -> tuple:
     now = time.time()
     infos = [chair_summary(store, c) for c in chairs]
     views = [_view(info, now, protocol) for info in infos]
-    data = [d for info in infos for d in board_data(info["board"], info["chair"])]
+    # an ended session no longer sounds (as on the bedside); its unsigned HIGH alarm stays shown
+    data = [d for info in infos if info["session"] and info["session"]["state"] != "ended"
+            for d in board_data(info["board"], info["chair"])]
     return ([v[0] for v in views], [v[1] for v in views], [v[2] for v in views], [v[3] for v in views], data)
 
 
@@ -68,7 +70,10 @@ def chair_summary(store, chair: str) -> dict:
     """What a tile shows, from indexed lookups only."""
     s = queries.current_session(store, chair)
     out = {"chair": chair, "session": s, "values": {}, "alarm": None, "alarms": 0, "board": []}
-    if s is None or s["state"] == "ended":
+    if s is None:
+        return out
+    if s["state"] == "ended":  # free, unless the bedside still shows an alarm nobody signed for
+        _board(store, s["id"], out)
         return out
     for p in ("hr", "spo2"):
         r = queries.latest(store, s["id"], p)
@@ -78,13 +83,17 @@ def chair_summary(store, chair: str) -> dict:
         r = queries.latest_valid(store, s["id"], p)
         if r:
             out["values"][p] = r
-    board = queries.alarm_board(store, s["id"])
+    _board(store, s["id"], out)
+    return out
+
+
+def _board(store, session_id: int, out: dict) -> None:
+    board = queries.alarm_board(store, session_id)
     out["board"] = board
     out["alarms"] = len(board)
     if board:
         out["alarm"] = min(board, key=lambda a: (priority_rank(a["priority"]), a["acknowledged_at"] is not None,
                                                  -a["started_at"]))
-    return out
 
 
 def grid(store, chairs: list[str], protocol):
@@ -115,9 +124,17 @@ def _view(info: dict, now: float, protocol) -> tuple[str, list, str, str]:
     if a and a["acknowledged_at"] is not None:
         cls += " tile-acknowledged"
     head = [html.Span(f"Chair {info['chair']}", className="tile-chair")]
-    if s is None or s["state"] == "ended":
+    if s is None or (s["state"] == "ended" and a is None):
         head.append(html.Span("free", className="phase phase-none"))
         return cls, [html.Div(head, className="tile-head")], "none", "none"
+    if s["state"] == "ended":  # the bedside still shows this alarm: so does its tile, without sound
+        head += [html.Span(s["patient_ref"] or "", className="tile-patient"),
+                 html.Span("ENDED", className="phase phase-ended")]
+        text = [html.Span(PRIORITY[a["priority"]].symbol + " ", className="alarm-symbol"),
+                html.Span(PRIORITY[a["priority"]].word + " ", className="alarm-priority-word"),
+                a["message"] + " (session ended: acknowledge on its page)"]
+        return cls, [html.Div(head, className="tile-head"),
+                     html.Div(className="tile-alarm-text", children=text)], a["priority"], "ended"
     now = sessions.session_clock(now, max([r["ts"] for r in v.values()], default=None))
     head += [html.Span(s["patient_ref"] or "", className="tile-patient"),
              html.Span(s["state"].upper(), className=f"phase phase-{s['state']}"),
