@@ -123,6 +123,7 @@ class Protocol:
     aldrete_spo2_max_age_s: float
     aldrete_bp_max_age_s: float
     aldrete_discharge_min: int  # the modified Aldrete total at which a patient may be discharged
+    minimum_observation_s: float  # observed at least this long after infusion stop before discharge
     infusion_rates: dict  # {rate unit: (lowest, highest) a nurse may chart}, first unit the default
     source: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
@@ -163,7 +164,7 @@ TABLE_KEYS = {
     "technical_priority": set(TECHNICAL_RULES),
     "freshness": {"monitored_s"},
     "news2": {"max_age_s"},
-    "aldrete": {"spo2_max_age_s", "bp_max_age_s", "discharge_min"},
+    "aldrete": {"spo2_max_age_s", "bp_max_age_s", "discharge_min", "minimum_observation_s"},
 }
 TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", *TABLE_KEYS}
 
@@ -224,6 +225,8 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
         aldrete_spo2_max_age_s=where.number(ald.get("spo2_max_age_s"), "aldrete.spo2_max_age_s", minimum=1),
         aldrete_bp_max_age_s=where.number(ald.get("bp_max_age_s"), "aldrete.bp_max_age_s", minimum=1),
         aldrete_discharge_min=_discharge_min(ald.get("discharge_min"), where),
+        minimum_observation_s=where.number(ald.get("minimum_observation_s"), "aldrete.minimum_observation_s",
+                                           minimum=0),
         infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
         source=source,
         raw=data,

@@ -151,6 +151,29 @@ def recorded_by_devices(session: Optional[dict]) -> bool:
     return bool(session) and session["state"] in OPEN_STATES and (session.get("source") or "live") == "live"
 
 
+# ----------------------------------------------------------------- discharge
+def discharge_readiness(assessment: Optional[dict], board: Iterable[dict], infusion_end: Optional[float],
+                        now: float, minimum_observation_s: float) -> tuple[bool, list[str]]:
+    """(ready, why not): "ready for discharge" is shown only when the last modified Aldrete
+    assessment says so, no patient alarm is active or waiting to be signed for, and the
+    patient has been observed for the profile's minimum time since the infusion stopped."""
+    why = []
+    if not assessment:
+        why.append("no Aldrete assessment recorded yet")
+    elif not assessment.get("ready"):
+        why.append(f"modified Aldrete {assessment.get('total')}/10 (needs ≥ {assessment.get('minimum')})")
+    for a in board:
+        if a["kind"] == "physiological":
+            state = "active" if a["ended_at"] is None else "not acknowledged"
+            why.append(f"alarm {state}: {a['message']}")
+    if infusion_end is None:
+        why.append("the infusion has not been stopped")
+    elif now - infusion_end < minimum_observation_s:
+        why.append(f"observed {int((now - infusion_end) // 60)} of {minimum_observation_s / 60:g} min "
+                   "since the infusion stopped")
+    return not why, why
+
+
 # ----------------------------------------------------------------- who and whom
 def initials(raw) -> str:
     """The person signing: 2-4 letters (dots and spaces dropped), stored upper case."""

@@ -46,7 +46,7 @@ def test_shipped_profile_holds_the_page_numbers(protocol):
     assert protocol.news2_max_age_s == {"spo2": 10, "hr": 10, "sbp": 1800, "rr": 3600, "temp": 3600,
                                         "consciousness": 3600, "o2": 3600}
     assert (protocol.aldrete_spo2_max_age_s, protocol.aldrete_bp_max_age_s) == (60, 1800)
-    assert protocol.aldrete_discharge_min == 9
+    assert (protocol.aldrete_discharge_min, protocol.minimum_observation_s) == (9, 1800)
     assert protocol.infusion_rates == {"mg/kg/h": (0.01, 3.0), "mg/h": (0.5, 300.0)}
     assert next(iter(protocol.infusion_rates)) == "mg/kg/h"  # the form's default unit
 
@@ -101,6 +101,8 @@ def raw():
     (lambda d: d["aldrete"].pop("discharge_min"), "aldrete.discharge_min: expected a whole score from 7 to 10, got None"),
     (lambda d: d["aldrete"].update(discharge_min=6), "aldrete.discharge_min: expected a whole score from 7 to 10"),
     (lambda d: d["aldrete"].update(discharge_min=9.5), "aldrete.discharge_min: expected a whole score from 7 to 10"),
+    (lambda d: d["aldrete"].pop("minimum_observation_s"), "aldrete.minimum_observation_s: expected a number"),
+    (lambda d: d["aldrete"].update(minimum_observation_s=-1), "aldrete.minimum_observation_s: -1 is below the minimum"),
     # [infusion_rate]
     (lambda d: d.pop("infusion_rate"), "[infusion_rate]: missing table"),
     (lambda d: d.update(infusion_rate={}), "[infusion_rate]: give at least one unit"),

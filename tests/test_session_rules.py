@@ -382,3 +382,55 @@ def test_overview_agrees_with_the_bedside_about_an_ended_chair(store, protocol):
     store.acknowledge(aid, "RN", T0 + 400, session_id=sid)
     classes, bodies, priorities, phases, sound = overview_tick(store, ["OV"], protocol)
     assert (priorities, phases) == (["none"], ["none"]) and "free" in str(bodies[0])
+
+
+# ----------------------------------------------------------------- discharge
+def test_discharge_readiness_rule():
+    ready = {"total": 10, "minimum": 9, "ready": True}
+    alarm = {"kind": "physiological", "ended_at": None, "acknowledged_at": None, "message": "BP 195/105: SBP 195 ≥ 180"}
+    assert sessions.discharge_readiness(ready, [], T0, T0 + 1800, 1800) == (True, [])
+    assert sessions.discharge_readiness(ready, [alarm], T0, T0 + 3600, 1800) == \
+        (False, ["alarm active: BP 195/105: SBP 195 ≥ 180"])
+    assert sessions.discharge_readiness(ready, [], T0, T0 + 600, 1800) == \
+        (False, ["observed 10 of 30 min since the infusion stopped"])
+    assert sessions.discharge_readiness({"total": 8, "minimum": 9, "ready": False}, [], T0, T0 + 3600, 1800)[1] == \
+        ["modified Aldrete 8/10 (needs ≥ 9)"]
+    technical = {**alarm, "kind": "technical", "message": "Oximeter signal lost"}
+    assert sessions.discharge_readiness(ready, [technical], T0, T0 + 3600, 1800) == (True, [])
+
+
+def test_scoring_against_the_data_needs_a_reason():
+    from monitor.web.forms import FormError, validate_aldrete
+    raw = {"activity": "2", "respiration": "2", "circulation": "2", "consciousness": "2", "spo2": "2"}
+    pre = {"circulation": (0, "SBP 195 vs baseline 132 (+63 mmHg), 1 min ago"), "spo2": (2, "SpO2 97 %")}
+    with pytest.raises(FormError) as e:
+        validate_aldrete(raw, minimum=9, prefilled=pre)
+    assert e.value.errors == ["Circulation: the data suggests 0 (SBP 195 vs baseline 132 (+63 mmHg), 1 min ago); "
+                              "give a reason to score 2"]
+    data, text = validate_aldrete({**raw, "reason": "repeat manual BP 138/84"}, minimum=9, prefilled=pre)
+    assert data["overridden"] == {"items": {"circulation": 0}, "reason": "repeat manual BP 138/84"}
+    assert text.endswith("scored against the data: repeat manual BP 138/84")
+
+
+def test_the_page_never_shows_ready_during_an_alarm_or_too_soon(store, protocol):
+    from monitor.web.bedside import KEYS, bedside_tick
+    now = time.time()
+    sid = store.open_session("P-DIS", "DS", protocol.name, now - 7200)[0]
+    store.record_event(sid, Event(now - 5400, "infusion_start", "", "RN"))
+    store.record_event(sid, Event(now - 3600, "infusion_stop", "", "RN"))
+    store.put_change(sid, Alert("bp_critical#1", "bp_critical", "sbp", "physiological", "high", now - 60, 195.0,
+                                180.0, "BP 195/105: SBP 195 ≥ 180"))
+    store.flush()
+    scores = {k: 2 for k in ("activity", "respiration", "circulation", "consciousness", "spo2")}
+    store.record_event(sid, Event(now - 30, "aldrete", "Modified Aldrete 10/10", "RN"),
+                       {**scores, "total": 10, "ready": True, "minimum": 9})
+    out = dict(zip(KEYS, bedside_tick(store, protocol, {"chair": "DS", "session_id": None})))
+    shown = str(out["bed-discharge.children"])
+    assert "NOT READY" in shown and "alarm active: BP 195/105" in shown and "READY FOR DISCHARGE" not in shown
+    store.put_change(sid, Alert("bp_critical#1", "bp_critical", "sbp", "physiological", "high", now - 60, 195.0,
+                                180.0, "BP 195/105: SBP 195 ≥ 180", ended_at=now - 10))
+    store.flush()
+    aid = queries.alerts(store, sid)[0]["id"]
+    store.acknowledge(aid, "RN", now - 5, session_id=sid)
+    out = dict(zip(KEYS, bedside_tick(store, protocol, out["bed-state.data"])))
+    assert "READY FOR DISCHARGE" in str(out["bed-discharge.children"])

@@ -169,7 +169,6 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
     _absorb_events(protocol, state, events)
     out["bed-events.children"] = [event_item(e) for e in reversed(events)]
     out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"])
-    out["bed-discharge.children"] = recovery.discharge(state["aldrete"])
     return state
 
 
@@ -180,13 +179,11 @@ def _next_tick(store, protocol, sid: int, bl: dict, state: dict, out: dict) -> N
     shapes = None
     if new_events:
         state["event_cursor"] = max(e["id"] for e in new_events)
-        before = dict(state["settings"]), state["aldrete"]
+        before = dict(state["settings"])
         _absorb_events(protocol, state, new_events)
-        if state["settings"] != before[0]:
+        if state["settings"] != before:
             sig = None  # limit lines to redraw
             out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"])
-        if state["aldrete"] != before[1]:
-            out["bed-discharge.children"] = recovery.discharge(state["aldrete"])
         log = Patch()
         for e in new_events:
             log.prepend(event_item(e))
@@ -227,12 +224,20 @@ def _alarm_outputs(store, s: dict, state: dict, out: dict) -> None:
     if bsig != state["board_sig"] or amax != state["alert_max"]:
         out["bed-history.children"] = alarms.history(store, sid)
     state["board_sig"], state["alert_max"] = bsig, amax
+    state["_board"] = board
     state["_advisory"] = next(({"message": a["message"], "priority": a["priority"]} for a in board
                                if a["rule"] == "baseline_bp_high" and a["ended_at"] is None), None)
 
 
 def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, now: float) -> None:
-    advisory = state.pop("_advisory", None)
+    advisory, board = state.pop("_advisory", None), state.pop("_board", [])
+    last = state["aldrete"]
+    ready, why = sessions.discharge_readiness(last and last["data"], board, s["infusion_end"], now,
+                                              protocol.minimum_observation_s)
+    view = f"{s['state']}|{ready}|{why}|{last and last['ts']}"
+    if view != state.get("discharge_view"):
+        out["bed-discharge.children"] = recovery.discharge(last, s["state"], ready, why)
+        state["discharge_view"] = view
     view = f"{_baseline_sig(bl)}|{s['state']}|{advisory}|{state['baseline_by']}"
     if view != state["baseline_view"]:
         out["bed-baseline.children"] = baseline_body(bl, s["state"], advisory, state["baseline_by"], protocol)

@@ -212,8 +212,10 @@ def validate_baseline(raw: dict) -> tuple[dict, str]:
     return data, "Baseline set: " + " · ".join(parts) + (f" ({reason})" if reason else "")
 
 
-def validate_aldrete(raw: dict, basis: Optional[dict] = None, *, minimum: int) -> tuple[dict, str]:
-    """The recovery checklist: every item scored 0-2."""
+def validate_aldrete(raw: dict, basis: Optional[dict] = None, *, minimum: int,
+                     prefilled: Optional[dict] = None) -> tuple[dict, str]:
+    """The recovery checklist: every item scored 0-2. prefilled: {item: (score, basis)} from the
+    data (scores.aldrete_prefill); scoring an item otherwise than the data says needs a reason."""
     errors: list[str] = []
     items = {}
     for k in ALDRETE_ITEMS:
@@ -229,14 +231,23 @@ def validate_aldrete(raw: dict, basis: Optional[dict] = None, *, minimum: int) -
             errors.append(f"{ALDRETE_LABELS[k]}: score must be 0, 1 or 2")
             continue
         items[k] = iv
+    reason = clean_text(raw.get("reason"), "Reason", errors, max_len=200)
+    overridden = {k: score for k, (score, _) in (prefilled or {}).items()
+                  if score is not None and k in items and items[k] != score}
+    if overridden and not reason:
+        errors += [f"{ALDRETE_LABELS[k]}: the data suggests {score} ({prefilled[k][1]}); give a reason to score "
+                   f"{items[k]}" for k, score in overridden.items()]
     if errors:
         raise FormError(errors)
     a = aldrete(items, minimum)
     data = {**items, "total": a.total, "ready": a.ready, "minimum": a.minimum}
     if basis:
         data["basis"] = basis
+    if overridden:
+        data["overridden"] = {"items": overridden, "reason": reason}
     verdict = "ready for discharge" if a.ready else f"not ready (needs ≥ {a.minimum})"
-    return data, f"Modified Aldrete {a.total}/10: {verdict}"
+    against = f" · scored against the data: {reason}" if overridden else ""
+    return data, f"Modified Aldrete {a.total}/10: {verdict}{against}"
 
 
 # ----------------------------------------------------------------- writing

@@ -51,6 +51,8 @@ def panel_body(store, state: Optional[dict], phase: Optional[str], now: float, p
             html.Div(total_text({k: pre.get(k, (None, ""))[0] for k in ALDRETE_ITEMS},
                                 protocol.aldrete_discharge_min), id="ald-total",
                      className="ald-total"),
+            html.Label(["Reason, if you score an item otherwise than the data suggests ",
+                        dcc.Input(id="ald-reason", type="text", maxLength=200, className="text-input wide")]),
             html.Div(className="actions", children=[
                 html.Button("Prefill from monitor again", id="ald-prefill", className="btn"),
                 html.Button("Record assessment (signed)", id="ald-save", className="btn btn-go"),
@@ -67,27 +69,34 @@ def total_text(items: dict, minimum: int) -> str:
     return f"Modified Aldrete {a.total}/10 · {verdict}"
 
 
-def discharge(last: Optional[dict]):
-    if not last:
+def discharge(last: Optional[dict], phase: Optional[str], ready: bool, why: list[str]):
+    """Discharge readiness as the session rules decide it (sessions.discharge_readiness): ready
+    only in recovery, with the reasons shown whenever it is not."""
+    if last is None and phase != "recovery":
         return [html.P("No Aldrete assessment recorded yet.", className="muted")]
-    d = last["data"]
-    when = fmt_time(last["ts"])
-    ready = bool(d.get("ready"))
+    parts = []
+    if last is not None:
+        d = last["data"]
+        parts = [html.Span(f" · modified Aldrete {d.get('total')}/10 (discharge at ≥ {d.get('minimum', '?')})"),
+                 html.Span(f" · {last.get('author') or '?'} {fmt_time(last['ts'])}", className="muted")]
+    if phase != "recovery":  # the record of the last assessment, not a live verdict
+        return [html.Div(className="discharge discharge-past", **{"data-ready": "past"},
+                         children=[html.B("Last assessment"), *parts])]
     word = "READY FOR DISCHARGE" if ready else "NOT READY"
-    return [html.Div(className="discharge " + ("discharge-ready" if ready else "discharge-not"),
-                     **{"data-ready": str(ready).lower()}, children=[
-        html.Span("✔ " if ready else "✖ "), html.B(word),
-        html.Span(f" · modified Aldrete {d.get('total')}/10 (discharge at ≥ {d.get('minimum', '?')})"),
-        html.Span(f" · {last.get('author') or '?'} {when}", className="muted")])]
+    box = html.Div(className="discharge " + ("discharge-ready" if ready else "discharge-not"),
+                   **{"data-ready": str(ready).lower()},
+                   children=[html.Span("✔ " if ready else "✖ "), html.B(word), *parts])
+    return [box] + ([html.Ul([html.Li(w) for w in why], className="discharge-why")] if why else [])
 
 
 def register(app, store, protocol: Protocol) -> None:
     @app.callback(Output("ald-status", "children"), Output("ald-status", "className"),
                   Input("ald-save", "n_clicks"), *[State(f"ald-{k}", "value") for k in ALDRETE_ITEMS],
-                  State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
+                  State("ald-reason", "value"), State("bed-user-initials", "value"), State("bed-state", "data"),
+                  prevent_initial_call=True)
     def save(_n, *args):
-        *values, initials, state = args
-        raw = dict(zip(ALDRETE_ITEMS, values))
+        *values, reason, initials, state = args
+        raw = {**dict(zip(ALDRETE_ITEMS, values)), "reason": reason}
         msg, ok = aldrete_action(store, protocol, state, initials, raw)
         return msg, OK if ok else ERR
 
@@ -113,8 +122,9 @@ def register(app, store, protocol: Protocol) -> None:
 def aldrete_action(store, protocol: Protocol, state, initials, raw: dict):
     from .forms import session_now
     sid = (state or {}).get("session_id")
-    basis = None
+    basis, pre = None, None
     if isinstance(sid, int):
         pre = prefill(store, sid, session_now(store, sid), protocol)
         basis = {k: v[1] for k, v in pre.items()}
-    return sign_and_chart(store, state, initials, "aldrete", lambda: validate_aldrete(raw, basis, minimum=protocol.aldrete_discharge_min))
+    return sign_and_chart(store, state, initials, "aldrete",
+                          lambda: validate_aldrete(raw, basis, minimum=protocol.aldrete_discharge_min, prefilled=pre))
