@@ -54,6 +54,14 @@ def event_label(event_type: str) -> str:
     return EVENT_LABELS.get(event_type, event_type)
 
 
+MANUAL = "manual"  # the source of a value typed from a manual cuff, never a device's
+
+
+def manual_detail(author: str) -> str:
+    """What a manually entered reading carries in its detail: who performed it."""
+    return f"manual cuff, entered by {author or '?'}"
+
+
 def entry_label(event: dict) -> str:
     """An event row's label in every table: its type's label, and "late entry" when it was
     written after the session had ended (sessions.is_late marks it in its data)."""

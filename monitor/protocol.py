@@ -123,6 +123,7 @@ class Protocol:
     aldrete_spo2_max_age_s: float
     aldrete_bp_max_age_s: float
     aldrete_discharge_min: int  # the modified Aldrete total at which a patient may be discharged
+    manual_bp_counts: bool  # does a manual BP count toward the BP rules and the baseline?
     minimum_observation_s: float  # observed at least this long after infusion stop before discharge
     infusion_rates: dict  # {rate unit: (lowest, highest) a nurse may chart}, first unit the default
     source: str = ""
@@ -159,7 +160,7 @@ NEWS2_INPUTS = NEWS2_PARAMETERS  # each NEWS2 input has a maximum age in the pro
 TABLE_KEYS = {
     "baseline": {"continuous_window_s", "nibp_window_s"},
     "continuous": {"clear_for_s", "max_gap_s"},
-    "nibp": {"cycle_infusion_s", "cycle_other_s", "overdue_factor"},
+    "nibp": {"cycle_infusion_s", "cycle_other_s", "overdue_factor", "manual_bp_counts"},
     "technical": {"signal_lost_s", "disconnect_s"},
     "technical_priority": set(TECHNICAL_RULES),
     "freshness": {"monitored_s"},
@@ -225,6 +226,7 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
         aldrete_spo2_max_age_s=where.number(ald.get("spo2_max_age_s"), "aldrete.spo2_max_age_s", minimum=1),
         aldrete_bp_max_age_s=where.number(ald.get("bp_max_age_s"), "aldrete.bp_max_age_s", minimum=1),
         aldrete_discharge_min=_discharge_min(ald.get("discharge_min"), where),
+        manual_bp_counts=_flag(n.get("manual_bp_counts"), "nibp.manual_bp_counts", where),
         minimum_observation_s=where.number(ald.get("minimum_observation_s"), "aldrete.minimum_observation_s",
                                            minimum=0),
         infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
@@ -249,6 +251,12 @@ class _Where:
         if minimum is not None and v < minimum:
             raise ProtocolError(f"{self.source}: {key}: {v} is below the minimum {minimum}")
         return float(v)
+
+
+def _flag(v, key: str, where: _Where) -> bool:
+    if not isinstance(v, bool):
+        raise ProtocolError(f"{where.source}: {key}: expected true or false, got {v!r}")
+    return v
 
 
 def _discharge_min(v, where: _Where) -> int:

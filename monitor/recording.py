@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .alerts import AlertEngine
-from .model import Alert, Baseline, DeviceSignal, Event, Reading
+from .model import MANUAL, Alert, Baseline, DeviceSignal, Event, Reading, manual_detail
 from .protocol import Protocol
 from .store import Store, queries
 
@@ -41,14 +41,15 @@ class SessionRecorder:
                 rec.engine.event(Event(e["ts"], "limit_change"), e["data"])
         baselines = [Baseline(p, b["value"], b["source"], b["ts"], b["n"] or 0)
                      for p, b in queries.baselines(store, session_id).items()]
-        last_bp = queries.newest_reading_ts(store, session_id, "sbp", valid_only=True)
+        ignored = None if protocol.manual_bp_counts else MANUAL  # as the engine: see AlertEngine.event
+        last_bp = queries.newest_reading_ts(store, session_id, "sbp", valid_only=True, except_source=ignored)
         alerts = queries.alerts(store, session_id)
         seq = max([int(a["key"].rsplit("#", 1)[1]) for a in alerts
                    if a["key"] and a["key"].rsplit("#", 1)[-1].isdigit()], default=0)
         rec.engine.restore(s["state"], s["infusion_start"], baselines, last_bp, seq)
         if s["state"] == "baseline":
             window = max(protocol.baseline_window_s, protocol.nibp_baseline_window_s)
-            for r in queries.valid_readings_since(store, session_id, ts - window, BASELINE_PARAMETERS):
+            for r in queries.valid_readings_since(store, session_id, ts - window, BASELINE_PARAMETERS, ignored):
                 rec.engine.baselines.observe(r["parameter"], r["ts"], r["value"])
         for a in alerts:
             if a["ended_at"] is None:
@@ -91,7 +92,8 @@ class SessionRecorder:
         if ev.type == "manual_vitals":  # a manual cuff reading is a BP measurement too
             for k in ("sbp", "dbp", "map"):
                 if isinstance(data.get(k), (int, float)):
-                    self.store.put_reading(self.session_id, Reading(ev.ts, k, float(data[k]), "ok", "manual"))
+                    self.store.put_reading(self.session_id, Reading(ev.ts, k, float(data[k]), "ok", MANUAL,
+                                                                    manual_detail(ev.author)))
 
     def finish(self) -> None:
         self._apply(self.engine.flush())

@@ -18,9 +18,23 @@ def session(store):
     return sid, {"chair": "7", "session_id": sid}
 
 
-def test_manual_vitals_one_event_then_engine_treats_bp_as_a_measurement(store, protocol, session):
+def test_manual_vitals_one_event_never_a_device_alarm_by_default(store, protocol, session):
+    """A typed BP is charted and stored as manual (with who took it); it raises no cuff alarm."""
     sid, state = session
     rec = SessionRecorder(store, sid, protocol)
+    charting.manual_vitals_action(store, state, "rn", "186", "104", "", "", None, [])
+    assert rec.poll_events() == 1
+    store.flush()
+    assert [a for a in queries.alerts(store, sid) if a["parameter"] in ("sbp", "dbp")] == []
+    manual = [r for r in queries.readings(store, sid) if r["source"] == "manual"]
+    assert {(r["parameter"], r["detail"]) for r in manual} == {(p, "manual cuff, entered by RN")
+                                                               for p in ("sbp", "dbp", "map")}
+
+
+def test_manual_vitals_count_as_a_measurement_when_the_profile_says_so(store, protocol, session):
+    from dataclasses import replace
+    sid, state = session
+    rec = SessionRecorder(store, sid, replace(protocol, manual_bp_counts=True))
     msg, ok = charting.manual_vitals_action(store, state, "rn", "186", "104", "22", "37.2", "A", ["o2"])
     assert ok and msg == "Recorded: Manual vitals: BP 186/104 (MAP 131) · RR 22 · T 37.2 °C · ACVPU A · on O2 (RN)."
     (ev,) = queries.events(store, sid)

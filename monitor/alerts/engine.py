@@ -158,7 +158,7 @@ class AlertEngine:
             clause = int(data.get("clause", 0))
             if 0 <= clause < len(rule.clauses) and isinstance(data.get("new"), (int, float)):
                 self.change_limit(rule.id, clause, float(data["new"]))
-        elif t == "manual_vitals":
+        elif t == "manual_vitals" and self.protocol.manual_bp_counts:
             for k in ("sbp", "dbp", "map"):
                 if isinstance(data.get(k), (int, float)):
                     out += self.feed(Reading(event.ts, k, float(data[k]), "ok", "manual"))

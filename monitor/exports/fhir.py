@@ -21,7 +21,7 @@ from statistics import median
 from typing import Optional
 
 from ..formatting import iso_utc_ms
-from ..model import is_valid
+from ..model import MANUAL, is_valid
 from ..store import Store, queries
 from . import ExportError
 
@@ -90,6 +90,8 @@ def bp_measurements(readings: list[dict]) -> list[tuple[float, dict]]:
     for r in readings:
         if r["parameter"] in ("sbp", "dbp", "map") and is_valid(r["status"], r["value"]):
             by_ts[r["ts"]][r["parameter"]] = r["value"]
+            if r["source"] == MANUAL:
+                by_ts[r["ts"]]["manual"] = r["detail"] or "manual cuff"
     return sorted((ts, v) for ts, v in by_ts.items() if "sbp" in v or "dbp" in v)
 
 
@@ -120,8 +122,12 @@ def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
                 components.append({"code": _code(p), "valueQuantity": _quantity(p, values[p])})
             elif p != "map":  # the bp profile wants both SBP and DBP, each a value or a reason
                 components.append({"code": _code(p), **absent})
+        manual = {}
+        if "manual" in values:  # typed by a nurse from a manual cuff, not measured by the monitor's cuff
+            who = values["manual"].rpartition("entered by ")[2] or "?"
+            manual = {"method": {"text": values["manual"]}, "performer": [{"display": who}]}
         entries.append(b.observation("bp", f"bp|{ts!r}", {"effectiveDateTime": iso_utc_ms(ts)},
-                                     component=components))
+                                     component=components, **manual))
     for p in ("hr", "spo2"):
         for start, value, n in per_minute(readings, p):
             period = {"effectivePeriod": {"start": iso_utc_ms(start), "end": iso_utc_ms(start + 60)}}

@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from .. import __version__
 from ..formatting import fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
-from ..model import entry_label, is_valid, priority_mark
+from ..model import MANUAL, entry_label, is_valid, priority_mark
 from ..session_review import SessionReview, label, load, summary_items
 from . import ExportError
 from .svg_chart import session_svg
@@ -53,14 +53,16 @@ def event_rows(review: SessionReview) -> list[dict]:
                                           e["text"] or "", e["author"] or ""]} for e in review.events]
 
 
-def bp_rows(review: SessionReview) -> list[tuple[str, str, str, str]]:
-    """(minute, time, SBP/DBP, MAP) per valid NIBP measurement, in time order."""
+def bp_rows(review: SessionReview) -> list[tuple[str, str, str, str, str]]:
+    """(minute, time, SBP/DBP, MAP, how) per valid BP, in time order; how says cuff or manual (and who)."""
     by_ts: dict = {}
     for r in review.readings:
         if r["parameter"] in ("sbp", "dbp", "map") and is_valid(r["status"], r["value"]):
             by_ts.setdefault(r["ts"], {})[r["parameter"]] = r["value"]
+            if r["source"] == MANUAL:
+                by_ts[r["ts"]]["how"] = r["detail"] or "manual cuff"
     return [(fmt_min(review.minutes(ts)), fmt_time(ts), f"{fmt_num(v.get('sbp'))}/{fmt_num(v.get('dbp'))}",
-             fmt_num(v.get("map"))) for ts, v in sorted(by_ts.items())]
+             fmt_num(v.get("map")), v.get("how", "cuff")) for ts, v in sorted(by_ts.items())]
 
 
 def render(review: SessionReview, protocol=None, generated_at: float | None = None) -> str:

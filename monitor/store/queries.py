@@ -70,7 +70,7 @@ def latest(store: Store, session_id: int, parameter: str) -> Optional[dict]:
 def latest_valid(store: Store, session_id: int, parameter: str) -> Optional[dict]:
     """The newest valid value of a parameter (e.g. the last good BP), or None."""
     return store._one(
-        f"SELECT ts, value FROM readings WHERE session_id = ? AND parameter = ? AND {VALID} "
+        f"SELECT ts, value, source, detail FROM readings WHERE session_id = ? AND parameter = ? AND {VALID} "
         "ORDER BY ts DESC LIMIT 1", (session_id, parameter))
 
 
@@ -82,9 +82,12 @@ def latest_with_status(store: Store, session_id: int, parameter: str, status: st
 
 
 def newest_reading_ts(store: Store, session_id: int, parameter: Optional[str] = None,
-                      valid_only: bool = False) -> Optional[float]:
+                      valid_only: bool = False, except_source: Optional[str] = None) -> Optional[float]:
     """When the session (or one parameter of it) last had a reading; None before the first."""
     sql, params = "SELECT max(ts) AS t FROM readings WHERE session_id = ?", [session_id]
+    if except_source is not None:
+        sql += " AND (source IS NULL OR source <> ?)"
+        params.append(except_source)
     if parameter is not None:
         sql += " AND parameter = ?"
         params.append(parameter)
@@ -93,12 +96,16 @@ def newest_reading_ts(store: Store, session_id: int, parameter: Optional[str] = 
     return store._one(sql, params)["t"]
 
 
-def valid_readings_since(store: Store, session_id: int, since: float, parameters: tuple) -> list[dict]:
+def valid_readings_since(store: Store, session_id: int, since: float, parameters: tuple,
+                         except_source: Optional[str] = None) -> list[dict]:
     """Valid values of some parameters from `since` on, oldest first (to rebuild a baseline)."""
-    return store._query(
-        f"SELECT ts, parameter, value FROM readings WHERE session_id = ? AND ts >= ? AND {VALID} "
-        f"AND parameter IN ({', '.join('?' for _ in parameters)}) ORDER BY ts",
-        (session_id, since, *parameters))
+    sql = (f"SELECT ts, parameter, value FROM readings WHERE session_id = ? AND ts >= ? AND {VALID} "
+           f"AND parameter IN ({', '.join('?' for _ in parameters)})")
+    params = [session_id, since, *parameters]
+    if except_source is not None:
+        sql += " AND (source IS NULL OR source <> ?)"
+        params.append(except_source)
+    return store._query(sql + " ORDER BY ts", params)
 
 
 def max_reading_id(store: Store, session_id: int) -> int:

@@ -262,7 +262,7 @@ def _latest_values(store, sid) -> dict:
     for p in ("sbp", "dbp", "map"):
         r = queries.latest_valid(store, sid, p)
         if r:
-            last[p] = {"v": r["value"], "ts": r["ts"], "status": "ok"}  # a valid value
+            last[p] = {"v": r["value"], "ts": r["ts"], "status": "ok", "src": r["source"], "detail": r["detail"]}  # a valid value
     err = queries.latest_with_status(store, sid, "sbp", "error")
     if err and (("sbp" not in last) or err["ts"] > last["sbp"]["ts"]):
         last["nibp_error"] = {"v": None, "ts": err["ts"], "status": "error", "detail": err["detail"]}
@@ -276,7 +276,8 @@ def _remember(last: dict, rows: list[dict]) -> None:
             last[p] = {"v": r["value"], "ts": r["ts"], "status": r["status"]}
         elif p in ("sbp", "dbp", "map"):
             if is_valid(r["status"], r["value"]):
-                last[p] = {"v": r["value"], "ts": r["ts"], "status": r["status"]}
+                last[p] = {"v": r["value"], "ts": r["ts"], "status": r["status"], "src": r["source"],
+                           "detail": r["detail"]}
                 last.pop("nibp_error", None)
             elif p == "sbp" and r["status"] == "error":
                 last["nibp_error"] = {"v": None, "ts": r["ts"], "status": "error", "detail": r["detail"]}

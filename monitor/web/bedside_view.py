@@ -13,7 +13,7 @@ from dash import dcc, html
 
 from ..formatting import fmt_clock, fmt_time
 from ..sessions import PATIENT_REF_MAX
-from ..model import entry_label, is_valid, priority_mark
+from ..model import MANUAL, entry_label, is_valid, priority_mark
 from ..protocol import Protocol
 from ..scores import CHARTED, CONSCIOUSNESS, NEWS2_LABELS, news2, news2_inputs
 from ..store import queries
@@ -82,6 +82,8 @@ def numerics(last: dict, now: float, protocol: Protocol, baselines: Optional[dic
         bp = f"{sbp['v']:.0f}/{dbp['v']:.0f}"
         age = now - sbp["ts"]
         bp_note = f"({mp['v']:.0f}) · {int(age // 60)} min ago" if mp else f"{int(age // 60)} min ago"
+        if sbp.get("src") == MANUAL:  # typed by a nurse, not measured by the cuff: say so
+            bp_note = f"MANUAL ({sbp.get('detail') or 'manual cuff'}) · " + bp_note
         if "sbp" in baselines and "dbp" in baselines:
             bp_note += f" · baseline {baselines['sbp']:.0f}/{baselines['dbp']:.0f}"
     else:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from .. import sessions
-from ..model import PRIORITY, is_valid, priority_rank
+from ..model import MANUAL, PRIORITY, is_valid, priority_rank
 from ..store import queries
 from .alarms import board_data, controls, register_audio
 from .bedside_view import elapsed_text
@@ -147,6 +147,8 @@ def _view(info: dict, now: float, protocol) -> tuple[str, list, str, str]:
         return f"{r['value']:.0f}"
 
     bp = f"{v['sbp']['value']:.0f}/{v['dbp']['value']:.0f}" if "sbp" in v and "dbp" in v else "--/--"
+    if "sbp" in v and v["sbp"].get("source") == MANUAL:
+        bp += " manual"
     body = html.Div(className="tile-nums", children=[
         html.Span(["HR ", html.B(num("hr"))]), html.Span(["SpO₂ ", html.B(num("spo2"))]),
         html.Span(["BP ", html.B(bp)])])
