@@ -82,3 +82,22 @@ def test_manual_vitals_validation_messages_then_recorded_on_trend(browser, serve
     wait_until(lambda: text_of(browser, missing) and not any(p in text_of(browser, missing) for p in ("RR", "Temp")))
     assert "SBP" not in text_of(browser, missing)
     store.close()
+
+
+def test_a_long_note_is_counted_refused_whole_and_never_cut(browser, server, db_path):
+    store = Store(db_path)
+    sid = store.open_session("P-N", "N", "ketamine-iv", time.time() - 60)[0]
+    store.close()
+    srv = server("serve")
+    browser.get(srv.url + "/chair/N")
+    wait_until(lambda: browser.find_elements(By.ID, "note-text"), timeout=30)
+    type_into(browser, "bed-user-initials", "rn")
+    long_note = "word " * 102  # 510 characters
+    browser.find_element(By.ID, "note-text").send_keys(long_note)
+    wait_until(lambda: text_of(browser, "#note-count").startswith("510/500"))
+    assert "too long" in text_of(browser, "#note-count")
+    browser.find_element(By.ID, "note-save").click()
+    wait_until(lambda: "at most 500 characters" in text_of(browser, "#chart-status"))
+    assert len(browser.find_element(By.ID, "note-text").get_attribute("value")) == 510  # nothing cut
+    store = Store(db_path, readonly=True)
+    assert queries.events(store, sid) == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html, no_update
 
 from .bedside_view import consciousness_options
-from .forms import (MED_ROUTES, MED_UNITS, FormError, chart, validate_baseline, validate_dose_change,
+from .forms import (MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, validate_baseline, validate_dose_change,
                     validate_initials, validate_manual_vitals, validate_medication, validate_note)
 
 OK, ERR = "form-status form-ok", "form-status form-error"
@@ -29,8 +29,11 @@ def charting_panel(protocol):
         html.H3("Chart an event"),
         html.Div(className="subform", children=[
             html.H4("Note"),
-            dcc.Textarea(id="note-text", className="note-input", maxLength=500,
+            # no maxLength: the browser would cut a long note without a word; the counter warns
+            # and the server refuses it whole (forms.MAX_TEXT), so nothing typed is lost
+            dcc.Textarea(id="note-text", className="note-input",
                          placeholder="Free-text note (e.g. patient reports nausea)"),
+            html.Div(f"0/{MAX_TEXT}", id="note-count", className="muted note-count", **{"aria-live": "polite"}),
             html.Button("Add note", id="note-save", className="btn"),
         ]),
         html.Div(className="subform", children=[
@@ -117,7 +120,16 @@ def manual_vitals_action(store, state, initials, sbp, dbp, rr, temp, acvpu, o2):
     return sign_and_chart(store, state, initials, "manual_vitals", lambda: validate_manual_vitals(raw))
 
 
+NOTE_COUNTER = """function (text) {
+  var n = (text || "").length, max = %d;
+  return n > max ? [n + "/" + max + " \u2014 too long: shorten it before adding (nothing is cut)", "note-count note-over"]
+                 : [n + "/" + max, "muted note-count"];
+}""" % MAX_TEXT
+
+
 def register(app, store, protocol) -> None:
+    app.clientside_callback(NOTE_COUNTER, Output("note-count", "children"), Output("note-count", "className"),
+                            Input("note-text", "value"))
     @app.callback(Output("chart-status", "children"), Output("chart-status", "className"),
                   Output("note-text", "value"), Output("med-drug", "value"), Output("med-dose", "value"),
                   Output("dose-rate", "value"), Output("dose-note", "value"),
