@@ -17,8 +17,8 @@ from .. import sessions
 from ..model import Event, is_valid
 from ..store import StoreError, queries
 from . import alarms, charting, limits, recovery, trend
-from .bedside_view import (baseline_body, devices, event_item, header, manual_from_events, news2_indicator,
-                           numerics, open_form)
+from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, header, manual_from_events,
+                           news2_indicator, numerics, open_form)
 from .forms import FormError, page_session, session_now, validate_initials
 
 TICK_OUTPUTS = (
@@ -132,7 +132,7 @@ def bedside_tick(store, protocol, state: dict):
                         **control_outputs(None)})
         out.update({"bed-header.children": header(chair, None, now),
                     "bed-numerics.children": numerics({}, now, protocol),
-                    "bed-devices.children": devices(store, chair),
+                    "bed-devices.children": devices(queries.devices(store, chair)),
                     "bed-state.data": {"chair": chair, "session_id": "none"}})
         return tuple(out[k] for k in KEYS)
     sid = s["id"]
@@ -147,11 +147,13 @@ def bedside_tick(store, protocol, state: dict):
         now = sessions.session_clock(now, latest_ts)
     _alarm_outputs(store, s, state, out)
     _panel_outputs(store, protocol, s, bl, state, out, now)
+    device_rows = queries.devices(store, chair)
     out.update({"bed-header.children": header(chair, s, now),
                 "bed-numerics.children": numerics(state["last"] if live else {}, now, protocol,
-                                                  {p: b["value"] for p, b in bl.items()}),
+                                                  {p: b["value"] for p, b in bl.items()},
+                                                  cuff_pressure(device_rows) if live else None),
                 "bed-news2.children": news2_indicator(state["last"] if live else {}, state["manual"], now, protocol),
-                "bed-devices.children": devices(store, chair), "bed-state.data": state})
+                "bed-devices.children": devices(device_rows), "bed-state.data": state})
     return tuple(out[k] for k in KEYS)
 
 

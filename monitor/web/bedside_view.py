@@ -61,7 +61,8 @@ def _numeric(label: str, unit: str, value: str, cls: str, note: str = "", note_c
     ])
 
 
-def numerics(last: dict, now: float, protocol: Protocol, baselines: Optional[dict] = None):
+def numerics(last: dict, now: float, protocol: Protocol, baselines: Optional[dict] = None,
+             cuff: Optional[float] = None):
     baselines = baselines or {}
     fresh_s = protocol.monitored_fresh_s
 
@@ -92,6 +93,8 @@ def numerics(last: dict, now: float, protocol: Protocol, baselines: Optional[dic
     bp_cls = ""
     if err:
         bp_note, bp_cls = f"last attempt failed: {err.get('detail') or 'cuff error'}", "note-warn"
+    if cuff is not None:  # a measurement is running: its pressure belongs on the tile, not in a footer
+        bp_note, bp_cls = f"measuring · cuff {cuff:.0f} mmHg", "note-live"
     pi = last.get("pi")
     pi_text = f"PI {pi['v']:.1f} %" if pi and pi["v"] is not None and now - pi["ts"] <= fresh_s else ""
     return [_numeric("HR", "/min", hr, "hr", hr_note, hr_cls),
@@ -188,8 +191,13 @@ def event_item(ev: dict):
         html.Span(ev.get("author") or "", className="ev-author")])
 
 
-def devices(store, chair: str):
-    rows = queries.devices(store, chair)
+def cuff_pressure(device_rows: list[dict]) -> Optional[float]:
+    """The live cuff pressure while a measurement runs (None when the cuff is idle)."""
+    return next((d["cuff_pressure"] for d in device_rows if d.get("cuff_pressure") is not None), None)
+
+
+def devices(rows: list[dict]):
+    """The footer: each device's connection and last data time (rows: queries.devices)."""
     items = []
     for d in rows:
         ok = bool(d["connected"])

@@ -149,6 +149,8 @@ def _view(info: dict, now: float, protocol) -> tuple[str, list, str, str]:
     bp = f"{v['sbp']['value']:.0f}/{v['dbp']['value']:.0f}" if "sbp" in v and "dbp" in v else "--/--"
     if "sbp" in v and v["sbp"].get("source") == MANUAL:
         bp += " manual"
+    if "sbp" in v:  # a BP is episodic: its age says whether it still describes the patient
+        bp += f" · {int(max(0, now - v['sbp']['ts']) // 60)} min"
     body = html.Div(className="tile-nums", children=[
         html.Span(["HR ", html.B(num("hr"))]), html.Span(["SpO₂ ", html.B(num("spo2"))]),
         html.Span(["BP ", html.B(bp)])])
