@@ -69,7 +69,7 @@ def test_limit_change_and_baseline_redraw_lines_and_show_who(store, protocol):
     out = tick(store, protocol, state)
     shapes = [o for o in ops(out["bed-trend.figure"]) if o["location"] == ["layout", "shapes"]]
     names = [s["name"] for s in shapes[0]["params"]["value"]]
-    assert "HR >130" in names and "HR >120" not in names
+    assert "!! HR > 130" in names and "!! HR > 120" not in names
     log = str(out["bed-limits.children"])
     assert "hr_high: HR > 120" in log and "130" in log and "DR" in log
     state = out["bed-state.data"]
@@ -128,3 +128,14 @@ def test_no_session_shows_the_open_form(store, protocol):
     assert bedside.open_session_action(store, protocol, "P-9", out["bed-state.data"]).startswith("Session ")
     out = tick(store, protocol, out["bed-state.data"])
     assert isinstance(out["bed-state.data"]["session_id"], int) and out["bed-open.children"] == []
+
+
+def test_limit_lines_are_labelled_and_the_limits_in_force_listed(store, protocol):
+    sid, t = make_session(store, 5, chair="LL")
+    store.record_event(sid, Event(t + 1, "limit_change", "hr_high 120 → 130", "DR"),
+                       {"rule": "hr_high", "clause": 0, "old": 120, "new": 130})
+    out = tick(store, protocol, {"chair": "LL", "session_id": None})
+    labels = [s["label"]["text"] for s in out["bed-trend.figure"]["layout"]["shapes"] if "label" in s]
+    assert "!! HR > 130" in labels and "!!! SpO2 < 88" in labels
+    shown = str(out["bed-limits.children"])
+    assert "Limits in force" in shown and "hr_high: HR > 130" in shown and "changed this session" in shown

@@ -58,7 +58,7 @@ def test_chart_limit_lines_follow_the_profile(store):
         d["rules"]["hr_high"]["limit"] = 110
     p = profile(edit)
     names = {s["name"] for s in trend.limit_shapes(p, {})}
-    assert "HR >110" in names and "HR >120" not in names
+    assert "!! HR > 110" in names and "!! HR > 120" not in names
     assert ("hr", 110, "medium") in protocol_limits(p) and ("hr", 120, "medium") not in protocol_limits(p)
     sid = replay_hand_session(store, p, patient_ref="PT-LIMITS")
     html = report_html(store, sid, p)

@@ -70,7 +70,7 @@ def test_lines_are_webgl_and_bp_markers_baseline_and_limits_drawn(review, protoc
     assert len(by_name["HR"]["x"]) == 330 and by_name["HR"]["y"][250] is None  # the artifact is a gap
     assert by_name["SBP"]["y"] == [120, 185, 150, 125] and by_name["SBP"]["x"][1] == pytest.approx(1.5)
     names = {s.get("name") for s in fig["layout"]["shapes"]}
-    assert {"baseline SBP 120", "baseline HR 70", "SBP ≥180", "SPO2 <88"} <= names
+    assert {"baseline SBP 120", "baseline HR 70", "!!! SBP ≥ 180", "!!! SpO2 < 88"} <= names
     assert fig["layout"]["xaxis"]["title"]["text"] == "minutes from infusion start"
     assert len(json.dumps(fig)) < 60_000  # light: a 5-minute session is tens of kB
 

@@ -170,7 +170,7 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
              "limit_log": {}}
     _absorb_events(protocol, state, events)
     out["bed-events.children"] = [event_item(e) for e in reversed(events)]
-    out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"])
+    out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"], state["settings"])
     return state
 
 
@@ -185,7 +185,7 @@ def _next_tick(store, protocol, sid: int, bl: dict, state: dict, out: dict) -> N
         _absorb_events(protocol, state, new_events)
         if state["settings"] != before:
             sig = None  # limit lines to redraw
-            out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"])
+            out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"], state["settings"])
         log = Patch()
         for e in new_events:
             log.prepend(event_item(e))

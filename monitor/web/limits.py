@@ -11,7 +11,7 @@ from typing import Optional
 from dash import Input, Output, State, dcc, html
 
 from ..formatting import fmt_entered, fmt_time
-from ..model import LABELS, OPERATOR_SYMBOLS
+from ..model import LABELS, OPERATOR_SYMBOLS, priority_mark
 from ..protocol import Clause, Protocol, Rule, clause_key, effective_protocol, priority_order_errors
 from .forms import FormError, chart, page_session, parse_number, validate_initials
 
@@ -107,9 +107,23 @@ def panel(protocol: Protocol):
     ])
 
 
-def render_log(protocol: Protocol, log: dict):
+def limits_in_force(protocol: Protocol, settings: dict) -> list[dict]:
+    """Every patient-alarm limit as it stands for this session: [{priority, text, changed}]."""
+    eff = effective_protocol(protocol, settings)
+    return [{"priority": rule.priority, "text": describe(rule, clause),
+             "changed": clause_key(rule.id, i) in settings}
+            for rule in eff.rules for i, clause in enumerate(rule.clauses)]
+
+
+def render_log(protocol: Protocol, log: dict, settings: Optional[dict] = None):
+    """The limits in force (a changed one marked), then who changed what this session."""
+    rows = [html.Tr(className=f"hist-{x['priority']}" + (" limit-changed" if x["changed"] else ""), children=[
+                html.Td(priority_mark(x["priority"])), html.Td(x["text"]),
+                html.Td("changed this session" if x["changed"] else "profile", className="muted")])
+            for x in limits_in_force(protocol, settings or {})]
+    in_force = html.Table([html.Caption("Limits in force"), html.Tbody(rows)], className="limits-in-force")
     if not log:
-        return html.P(f"Profile {protocol.name} limits; none changed this session.", className="muted")
+        return [in_force, html.P(f"Profile {protocol.name} limits; none changed this session.", className="muted")]
     items = []
     for key, ch in sorted(log.items(), key=lambda kv: kv[1]["at"]):
         rule_id, idx = key.rsplit(":", 1)
@@ -121,7 +135,7 @@ def render_log(protocol: Protocol, log: dict):
             html.B(clause.with_setting(ch["to"]).describe_limit()),
             html.Span(f" (profile {fmt_entered(ch['from'])}; changed by {ch['by'] or '?'} at {when})", className="muted"),
         ]))
-    return html.Ul(items, className="limit-list")
+    return [in_force, html.Ul(items, className="limit-list")]
 
 
 def register(app, store, protocol: Protocol) -> None:

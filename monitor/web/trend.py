@@ -16,7 +16,7 @@ from typing import Optional
 from dash import Patch
 
 from ..formatting import local_iso
-from ..model import OPERATOR_SYMBOLS, PRIORITY, UNCHARTED_EVENTS, event_label, is_valid
+from ..model import LABELS, OPERATOR_SYMBOLS, PRIORITY, UNCHARTED_EVENTS, event_label, is_valid
 
 # Trace order is part of the incremental protocol: indices into figure["data"].
 TRACES = ("hr", "spo2", "sbp", "dbp")
@@ -66,7 +66,8 @@ def limit_shapes(protocol, baselines: dict) -> list[dict]:
             drawn.add(key)
             color = PRIORITY[rule.priority].colour
             shapes.append(_hline(clause.limit, "y2" if clause.parameter == "spo2" else "y", color, "dash",
-                                 f"{clause.parameter.upper()} {OPERATOR_SYMBOLS[clause.op]}{clause.limit:g}"))
+                                 f"{PRIORITY[rule.priority].symbol} {LABELS.get(clause.parameter, clause.parameter)} "
+                                 f"{OPERATOR_SYMBOLS[clause.op]} {clause.limit:g}"))
     for p, b in baselines.items():
         if p in ("hr", "spo2", "sbp", "dbp"):
             shapes.append(_hline(b["value"], "y2" if p == "spo2" else "y", COLORS[p], "dot",
@@ -75,8 +76,10 @@ def limit_shapes(protocol, baselines: dict) -> list[dict]:
 
 
 def _hline(y: float, yref: str, color: str, dash: str, name: str) -> dict:
+    """A labelled horizontal line: a nurse must see which limit a dashed line is."""
     return {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": yref, "y0": y, "y1": y,
-            "line": {"color": color, "width": 1, "dash": dash}, "name": name, "opacity": 0.7}
+            "line": {"color": color, "width": 1, "dash": dash}, "name": name, "opacity": 0.8,
+            "label": {"text": name, "textposition": "end", "yanchor": "bottom", "font": {"size": 10, "color": color}}}
 
 
 def label_height(ev: dict) -> float:
