@@ -13,6 +13,10 @@
  * Which priority outranks which, and its word, come from the server with every update
  * (the #<prefix>-priorities store: the model's priority table, most urgent first); this
  * file keeps no copy. Only the sound of each priority is defined here.
+ *
+ * Sound cannot be switched off from the page: the only silence is the 2-minute pause
+ * (with break-through). The sound button only (re)enables audio the browser blocked, and
+ * while it is blocked the status line says so instead of claiming an alarm is sounding.
  */
 (function () {
   "use strict";
@@ -39,15 +43,10 @@
     low: { freq: 520, pulse: 0.2, every: 0, onsets: [0, 0.35] }
   };
 
-  function pref() {
-    try { return window.localStorage.getItem("im-sound") !== "off"; } catch (e) { return true; }
-  }
-  function savePref(on) {
-    try { window.localStorage.setItem("im-sound", on ? "on" : "off"); } catch (e) { /* private mode */ }
-  }
+  try { window.localStorage.removeItem("im-sound"); } catch (e) { /* an old "off" switch no longer counts */ }
 
   var audio = {
-    ctx: null, wave: null, bus: null, wanted: pref(), sounding: "none", nextAt: 0,
+    ctx: null, wave: null, bus: null, wanted: true, sounding: "none", nextAt: 0,
     lastUpdate: 0, onceHeard: {}, played: {},
 
     ensure: function () {
@@ -66,17 +65,10 @@
       } catch (e) { this.ctx = null; }
     },
     status: function () {
-      if (!this.wanted) { return "off"; }
       if (!this.ctx || this.ctx.state !== "running") { return "blocked"; }
       return "on";
     },
-    toggle: function () {
-      if (this.status() === "on") {
-        this.wanted = false; savePref(false); this.silence();
-      } else {
-        this.wanted = true; savePref(true); this.ensure();
-      }
-    },
+    enable: function () { this.ensure(); },
     silence: function () {
       if (this.bus) { try { this.bus.disconnect(); } catch (e) { /* already */ } this.bus = null; }
     },
@@ -172,7 +164,7 @@
     var unacked = board.filter(function (a) { return !a.acked; });
     var highest = unacked.reduce(function (m, a) { return urgency(a.priority) > urgency(m) ? a.priority : m; }, "none");
 
-    if (hit("sound-toggle.n_clicks") && soundClicks) { audio.toggle(); }
+    if (hit("sound-toggle.n_clicks") && soundClicks) { audio.enable(); }
     if (hit("audio-pause.n_clicks") && pauseClicks) {
       if (s.paused_until && now < s.paused_until) {
         s.paused_until = null; // resume early
@@ -200,6 +192,9 @@
     if (paused) {
       text = "AUDIO PAUSED " + clock(s.paused_until - now) + " \u2014 new " +
              breaking(s.pause_level) + " alarms still sound";
+    } else if (sounding !== "none" && st !== "on") {  // never claim a sound that is not playing
+      text = "\u26A0 " + (WORD[sounding] || sounding.toUpperCase()) + " ALARM SILENT: the browser blocks sound " +
+             "\u2014 click anywhere on this page to enable it";
     } else if (sounding !== "none") {
       text = "\u266A " + (WORD[sounding] || sounding.toUpperCase()) + " alarm sounding" +
              (s.breakthrough ? " (pause ended: higher-priority alarm)" : "");
@@ -208,7 +203,7 @@
     }
     var pauseLabel = paused ? "Audio paused " + clock(s.paused_until - now) + " \u2014 resume" : "Pause audio 2 min";
     var pauseClass = "btn btn-pause" + (paused ? " btn-paused" : "");
-    var soundLabel = { on: "\u266A Sound on", off: "\u2715 SOUND OFF \u2014 click to turn on",
+    var soundLabel = { on: "\u266A Sound on (to silence: Pause audio 2 min)",
                        blocked: "\u2715 SOUND BLOCKED by the browser \u2014 click to enable" }[st];
     var soundClass = "btn btn-sound sound-" + st;
     return [s, highest, sounding, String(paused), String(remaining), String(!!s.breakthrough), st,

@@ -127,3 +127,25 @@ def test_audio_pause_counts_down_and_higher_priority_breaks_through(browser, liv
     state = wait_until(lambda: alarm_state(browser).get("paused") == "false" and alarm_state(browser))
     assert state["breakthrough"] == "true" and state["sounding"] == "high" and state["pauseRemaining"] == "0"
     assert "Pause audio" in text_of(browser, "#bed-audio-pause")
+
+
+def test_sound_cannot_be_switched_off_and_a_blocked_sound_is_said_loudly(browser, live):
+    """The only silence is the 2-minute pause: pressing the sound button never turns sound off;
+    when the browser blocks audio the status says so and never claims an alarm is sounding."""
+    store, srv = live
+    seed(store, "S", alert("spo2_critical#1", "spo2_critical", "high", "SpO2 84 < 88", value=84, limit=88))
+    browser.get(srv.url + "/chair/S")
+    wait_until(lambda: alarm_state(browser).get("sounding") == "high", timeout=30)
+    for _ in range(3):  # press it as often as a nurse might: sound stays on
+        browser.find_element(By.ID, "bed-sound-toggle").click()
+        time.sleep(0.3)  # the clientside callback answers within a frame: time for it to (wrongly) switch off
+        state = alarm_state(browser)
+        assert state["sound"] == "on" and state["sounding"] == "high"
+        assert "OFF" not in text_of(browser, "#bed-sound-toggle")
+    browser.execute_script("window.infusionAudio.ctx.suspend();")  # what an autoplay block looks like
+    wait_until(lambda: alarm_state(browser).get("sound") == "blocked", timeout=10)
+    status = wait_until(lambda: "SILENT" in text_of(browser, "#bed-alarm-state") and text_of(browser, "#bed-alarm-state"))
+    assert "HIGH ALARM SILENT: the browser blocks sound" in status and "sounding" not in status
+    assert "SOUND BLOCKED" in text_of(browser, "#bed-sound-toggle")
+    browser.find_element(By.ID, "bed-sound-toggle").click()  # the way back: one click
+    wait_until(lambda: alarm_state(browser).get("sound") == "on", timeout=10)
