@@ -30,7 +30,10 @@ ENTRY_PHASES = {
     # after the end only a late note (marked late) and signing for an alarm already shown
     "note": OPEN_STATES + ("ended",),
     "acknowledge": OPEN_STATES + ("ended",),
+    # a clinician signs the record once it is complete
+    "review_signoff": ("ended",),
 }
+SIGNOFF_STATEMENT = "I have reviewed this session record."
 LATE_ENTRIES = ("note", "acknowledge")
 
 ACTION_WORDS = {"infusion_start": "start the infusion", "infusion_stop": "stop the infusion",
@@ -65,6 +68,8 @@ def check_entry(event_type: str, state: str) -> None:
     if event_type in ACTION_WORDS:
         where = "has ended" if state == "ended" else f"is in {state}"
         raise RuleError(f"Cannot {ACTION_WORDS[event_type]}: the session {where}.")
+    if event_type == "review_signoff":
+        raise RuleError("Sign-off: the record can be signed once the session has ended.")
     if state == "ended":
         raise RuleError("The session has ended: only a late note can be added.")
     raise RuleError(f"{event_type.replace('_', ' ')}: not in {state} (only in {' or '.join(allowed)}).")

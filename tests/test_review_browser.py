@@ -91,3 +91,29 @@ def test_session_page_downloads_csv(browser, server, two_patients, tmp_path):
     text = done[0].read_text(encoding="utf-8")
     assert done[0].name == f"session-{high}-PT-ALPHA.csv"
     assert text.startswith("record,time_utc") and text.count("\nalert,") == 5
+
+
+def test_a_long_note_wraps_and_the_record_is_signed_on_the_session_page(browser, server, db_path, protocol):
+    import time
+    from monitor.model import Event
+    from monitor.store import queries
+    store = Store(db_path)
+    sid = store.open_session("PT-SIGN", "9", protocol.name, time.time() - 600)[0]
+    store.record_event(sid, Event(time.time() - 300, "note", "x" * 400, "RN"))  # one unbroken word
+    store.record_event(sid, Event(time.time() - 200, "session_end", "", "RN"))
+    srv = server("serve")
+    browser.set_window_size(1280, 900)
+    browser.get(srv.url + f"/session/{sid}")
+    wait_until(lambda: browser.find_elements(By.ID, "sv-signoff"), timeout=30)
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1280
+    by_visible = browser.execute_script(  # the "By" column stays on screen beside the long note
+        "const c = Array.from(document.querySelectorAll('td')).find(td => td.innerText === 'RN');"
+        "return c ? c.getBoundingClientRect().right <= document.documentElement.clientWidth : false;")
+    assert by_visible
+    browser.find_element(By.ID, "sv-signoff-name").send_keys("Dr Ada Byrne")
+    browser.find_element(By.ID, "sv-signoff-initials").send_keys("ab")
+    browser.find_element(By.ID, "sv-signoff").click()
+    wait_until(lambda: "Signed by Dr Ada Byrne (AB)." in browser.find_element(By.ID, "sv-signoff-status").text)
+    assert "Dr Ada Byrne (AB)" in browser.find_element(By.ID, "sv-signoffs").text
+    assert [e["author"] for e in queries.events(store, sid) if e["type"] == "review_signoff"] == ["AB"]
+    store.close()

@@ -434,3 +434,31 @@ def test_the_page_never_shows_ready_during_an_alarm_or_too_soon(store, protocol)
     store.acknowledge(aid, "RN", now - 5, session_id=sid)
     out = dict(zip(KEYS, bedside_tick(store, protocol, out["bed-state.data"])))
     assert "READY FOR DISCHARGE" in str(out["bed-discharge.children"])
+
+
+# ----------------------------------------------------------------- the record a clinician signs
+def test_sign_off_only_once_the_session_has_ended_and_it_is_in_the_report(store, protocol):
+    from monitor.exports.html_report import report_html
+    from monitor.web.review import sign_off_action
+    sid = _session_in(store, "recovery", "SO")
+    assert sign_off_action(store, sid, "Dr Ada Byrne", "ab") == \
+        ("Not signed: Sign-off: the record can be signed once the session has ended.", False)
+    assert sign_off_action(store, sid, "", "a") == \
+        ("Initials: enter your initials (2–4 letters, e.g. AB) before signing; Name: required", False)
+    store.record_event(sid, Event(T0 + 500, "session_end", "", "RN"))
+    assert "Not yet signed in infusion-monitor" in report_html(store, sid, protocol)
+    assert sign_off_action(store, sid, "Dr Ada Byrne", "ab") == ("Signed by Dr Ada Byrne (AB).", True)
+    (ev,) = [e for e in queries.events(store, sid) if e["type"] == "review_signoff"]
+    assert (ev["author"], ev["data"], ev["text"]) == ("AB", {"name": "Dr Ada Byrne"}, sessions.SIGNOFF_STATEMENT)
+    html = report_html(store, sid, protocol)
+    assert "I have reviewed this session record. <b>Dr Ada Byrne</b> (AB)" in html
+
+
+def test_every_printed_page_names_patient_session_and_page(store, protocol):
+    from monitor.exports.html_report import css_string, report_html
+    sid = _session_in(store, "ended", "PR")
+    html = report_html(store, sid, protocol)
+    assert '@top-left { content: "Patient P-RULES · session' in html
+    assert 'content: "page " counter(page) " of " counter(pages)' in html
+    assert css_string('x"</style><script>') == 'x\\22 \\3c /style\\3e \\3c script\\3e '
+    assert "overflow-wrap: anywhere" in html  # a long unbroken note wraps instead of pushing a column off

@@ -20,6 +20,7 @@ from markupsafe import Markup
 from .. import __version__
 from ..formatting import fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
 from ..model import MANUAL, entry_label, is_valid, priority_mark
+from ..sessions import SIGNOFF_STATEMENT
 from ..session_review import SessionReview, label, load, summary_items
 from . import ExportError
 from .svg_chart import session_svg
@@ -30,8 +31,19 @@ TEMPLATE = "report.html.j2"
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     """The template environment, built on first use (the CLI's start-up does not pay for it)."""
-    return Environment(loader=PackageLoader("monitor.exports", "templates"), autoescape=True,
-                       keep_trailing_newline=True)
+    env = Environment(loader=PackageLoader("monitor.exports", "templates"), autoescape=True,
+                      keep_trailing_newline=True)
+    env.filters["cssstring"] = css_string
+    return env
+
+
+def css_string(text: str) -> str:
+    """Text inside a CSS "…" string in a <style> element (the printed page header): quotes,
+    backslashes, line breaks and angle brackets escaped, so nothing can leave the string."""
+    out = []
+    for ch in str(text):
+        out.append(f"\\{ord(ch):x} " if ch in '"\\<>\n\r' or ord(ch) < 32 else ch)
+    return Markup("".join(out))
 
 
 def alarm_rows(review: SessionReview) -> list[dict]:
@@ -76,7 +88,10 @@ def render(review: SessionReview, protocol=None, generated_at: float | None = No
         cards=summary_items(review), baselines=baselines,
         chart=Markup(session_svg(review, protocol)),  # svg_chart escapes every text it draws
         alarms=alarm_rows(review), events=event_rows(review), bp_rows=bp_rows(review),
-        generated=fmt_date(generated_at or time.time()))
+        page_header=f"Patient {s['patient_ref'] or '–'} · session {s['id']} · {fmt_date(s['started_at'])}",
+        signoffs=[{"statement": e["text"], "name": e["data"].get("name", ""), "author": e["author"],
+                   "when": fmt_date(e["ts"])} for e in review.events if e["type"] == "review_signoff"],
+        statement=SIGNOFF_STATEMENT, generated=fmt_date(generated_at or time.time()))
 
 
 def report_html(store, session_id: int, protocol=None) -> str:

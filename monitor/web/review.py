@@ -13,13 +13,14 @@ from urllib.parse import quote
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from .. import exports
+from .. import exports, sessions
 from ..formatting import fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
-from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, entry_label, priority_mark
+from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, Event, entry_label, priority_mark
 from ..session_review import load, summary_items
-from ..sessions import PATIENT_REF_MAX
-from ..store import queries, summaries
+from ..sessions import PATIENT_REF_MAX, SIGNOFF_STATEMENT
+from ..store import StoreError, queries, summaries
 from . import review_figures
+from .forms import FormError, clean_text, session_now, validate_initials
 
 PAGE_SIZE = 50
 MIME = {"csv": "text/csv", "html": "text/html", "fhir": "application/fhir+json"}
@@ -186,7 +187,45 @@ def session_layout(store, protocol, rest: str):
         _alarm_table(review),
         html.H2("Events"),
         _event_table(review),
+        html.H2("Reviewer sign-off"),
+        html.Div(_signoffs(review), id="sv-signoffs"),
+        html.Div(className="signoff-form", children=[
+            html.P(SIGNOFF_STATEMENT),
+            html.Label(["Name ", dcc.Input(id="sv-signoff-name", type="text", maxLength=80, className="text-input")]),
+            html.Label(["Initials ", dcc.Input(id="sv-signoff-initials", type="text", maxLength=4,
+                                               className="initials-input")]),
+            html.Button("Sign the record", id="sv-signoff", className="btn btn-go",
+                        disabled=sessions.refusal("review_signoff", s["state"]) is not None,
+                        title=sessions.refusal("review_signoff", s["state"]) or ""),
+            html.Span(id="sv-signoff-status", className="form-status", role="status"),
+        ]),
     ])
+
+
+def _signoffs(review) -> list:
+    signed = [e for e in review.events if e["type"] == "review_signoff"]
+    if not signed:
+        return [html.P("Not signed yet.", className="muted")]
+    return [html.P(f"{e['text']} {e['data'].get('name', '')} ({e['author']}), {fmt_date(e['ts'])}",
+                   className="signed") for e in signed]
+
+
+def sign_off_action(store, session_id: int, name, initials) -> tuple[str, bool]:
+    """A clinician signs the reviewed record: their name and initials, the statement, the time."""
+    errors: list[str] = []
+    try:
+        author = validate_initials(initials)
+    except FormError as e:
+        errors += e.errors
+    who = clean_text(name, "Name", errors, required=True, max_len=80)
+    if errors:
+        return "; ".join(errors), False
+    try:
+        store.record_event(session_id, Event(session_now(store, session_id), "review_signoff", SIGNOFF_STATEMENT,
+                                             author), {"name": who})
+    except (sessions.RuleError, StoreError) as e:
+        return f"Not signed: {e}", False
+    return f"Signed by {who} ({author}).", True
 
 
 def _alarm_table(review):
@@ -260,6 +299,13 @@ def register(app, store, protocol) -> None:
         table, count, total = _list_view(store, page, patient=patient, chair=chair, start_date=start_date,
                                          end_date=end_date, high="high" in (high or []))
         return table, count, {"page": page, "total": total}
+
+    @app.callback(Output("sv-signoff-status", "children"), Output("sv-signoffs", "children"),
+                  Input("sv-signoff", "n_clicks"), State("sv-signoff-name", "value"),
+                  State("sv-signoff-initials", "value"), State("sv-session", "data"), prevent_initial_call=True)
+    def sign_off(_n, name, initials, sid):
+        msg, ok = sign_off_action(store, sid, name, initials)
+        return msg, (_signoffs(load(store, sid)) if ok else no_update)
 
     @app.callback(Output("sv-download", "data"), Input("sv-dl-csv", "n_clicks"), Input("sv-dl-html", "n_clicks"),
                   Input("sv-dl-fhir", "n_clicks"), State("sv-session", "data"), prevent_initial_call=True)
