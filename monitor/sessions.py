@@ -199,7 +199,8 @@ def patient_ref(raw) -> str:
 
 
 # ----------------------------------------------------------------- the session clock
-def session_clock(wall: float, newest_reading: Optional[float]) -> float:
+def session_clock(wall: float, newest_reading: Optional[float], ended_at: Optional[float] = None) -> float:
     """Now on the session's own clock: a sped-up simulation runs ahead of the wall clock,
-    so entries made on the page land after the readings already shown."""
-    return max(wall, newest_reading or 0.0)
+    so entries made on the page land after the readings already shown; and an entry made
+    after the end (a late note, an acknowledgement) is never dated before the end."""
+    return max(wall, newest_reading or 0.0, ended_at or 0.0)

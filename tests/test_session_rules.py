@@ -462,3 +462,16 @@ def test_every_printed_page_names_patient_session_and_page(store, protocol):
     assert 'content: "page " counter(page) " of " counter(pages)' in html
     assert css_string('x"</style><script>') == 'x\\22 \\3c /style\\3e \\3c script\\3e '
     assert "overflow-wrap: anywhere" in html  # a long unbroken note wraps instead of pushing a column off
+
+
+def test_an_entry_after_the_end_is_never_dated_before_it(store):
+    """A sped-up session ended ahead of the wall clock: a later acknowledgement and note come after its end."""
+    ahead = time.time() + 3600
+    sid, aid = _with_unacknowledged_high(store, "AH")
+    store.record_event(sid, Event(ahead, "session_end", "", "RN"), override="test: ended over the alarm")
+    from monitor.web.alarms import acknowledge_action
+    acknowledge_action(store, aid, "rn", {"chair": "AH", "session_id": sid})
+    charting.sign_and_chart(store, {"chair": "AH", "session_id": sid}, "rn", "note", lambda: ({}, "late"))
+    late = [e for e in queries.events(store, sid) if e["type"] in ("acknowledge", "note")]
+    assert len(late) == 2 and all(e["ts"] >= ahead and e["data"]["late"] for e in late)
+    assert queries.alerts(store, sid)[0]["acknowledged_at"] >= ahead

@@ -253,7 +253,9 @@ def validate_aldrete(raw: dict, basis: Optional[dict] = None, *, minimum: int,
 # ----------------------------------------------------------------- writing
 def session_now(store, session_id: int) -> float:
     """Now on the session's own clock (sessions.session_clock)."""
-    return sessions.session_clock(time.time(), queries.newest_reading_ts(store, session_id))
+    s = queries.session(store, session_id)
+    return sessions.session_clock(time.time(), queries.newest_reading_ts(store, session_id),
+                                  s["ended_at"] if s else None)
 
 
 def page_session(store, state: Optional[dict]) -> int:
