@@ -37,15 +37,17 @@ def mean_arterial(sbp: float, dbp: float) -> float:
 EVENT_TYPES = (
     "infusion_start", "infusion_stop", "note", "medication", "dose_change",
     "manual_vitals", "baseline_set", "session_end", "limit_change", "acknowledge", "aldrete",
+    "correction", "review_signoff",
 )
 # How every page, chart and report names a charted event (the CSV and FHIR keep the type).
 EVENT_LABELS = {
     "infusion_start": "Infusion start", "infusion_stop": "Infusion stop", "note": "Note",
     "medication": "Medication", "dose_change": "Dose change", "manual_vitals": "Manual obs",
     "baseline_set": "Baseline", "session_end": "Session end", "limit_change": "Limit",
-    "acknowledge": "Acknowledged", "aldrete": "Aldrete",
+    "acknowledge": "Acknowledged", "aldrete": "Aldrete", "correction": "Correction",
+    "review_signoff": "Reviewer sign-off",
 }
-UNCHARTED_EVENTS = ("acknowledge",)  # logged in event tables, not drawn on charts
+UNCHARTED_EVENTS = ("acknowledge", "correction", "review_signoff")  # in event tables, not drawn on charts
 STATES = ("baseline", "infusion", "recovery", "ended")
 
 
@@ -62,11 +64,22 @@ def manual_detail(author: str) -> str:
     return f"manual cuff, entered by {author or '?'}"
 
 
-def entry_label(event: dict) -> str:
-    """An event row's label in every table: its type's label, and "late entry" when it was
-    written after the session had ended (sessions.is_late marks it in its data)."""
+def struck_entries(events: list[dict]) -> dict:
+    """{event id: the correction event that struck it} over a session's events."""
+    return {e["data"]["strikes"]: e for e in events
+            if e["type"] == "correction" and isinstance(e.get("data"), dict) and "strikes" in e["data"]}
+
+
+def entry_label(event: dict, struck: Optional[dict] = None) -> str:
+    """An event row's label in every table: its type's label, "late entry" when it was written
+    after the session had ended (sessions.is_late), and "struck" with why and by whom when a
+    correction struck it (struck: struck_entries of the session's events)."""
     late = isinstance(event.get("data"), dict) and event["data"].get("late")
-    return event_label(event["type"]) + (" · late entry" if late else "")
+    label = event_label(event["type"]) + (" · late entry" if late else "")
+    by = (struck or {}).get(event.get("id"))
+    if by is not None:
+        label += f" · STRUCK by {by['author']}: {by['data'].get('reason', '')}"
+    return label
 
 
 @dataclass(frozen=True)

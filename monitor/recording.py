@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .alerts import AlertEngine
-from .model import MANUAL, Alert, Baseline, DeviceSignal, Event, Reading, manual_detail
+from .model import MANUAL, Alert, Baseline, DeviceSignal, Event, Reading
 from .protocol import Protocol
 from .store import Store, queries
 
@@ -88,12 +88,9 @@ class SessionRecorder:
         return len(rows)
 
     def _apply_event(self, ev: Event, data: dict) -> None:
+        # a manual cuff reading was stored with its entry (Store.record_event); the engine decides
+        # whether it counts (the profile's nibp.manual_bp_counts)
         self._apply(self.engine.event(ev, data))
-        if ev.type == "manual_vitals":  # a manual cuff reading is a BP measurement too
-            for k in ("sbp", "dbp", "map"):
-                if isinstance(data.get(k), (int, float)):
-                    self.store.put_reading(self.session_id, Reading(ev.ts, k, float(data[k]), "ok", MANUAL,
-                                                                    manual_detail(ev.author)))
 
     def finish(self) -> None:
         self._apply(self.engine.flush())

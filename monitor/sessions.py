@@ -32,9 +32,14 @@ ENTRY_PHASES = {
     "acknowledge": OPEN_STATES + ("ended",),
     # a clinician signs the record once it is complete
     "review_signoff": ("ended",),
+    # a wrong entry is struck through (it stays in the record), also after the end
+    "correction": OPEN_STATES + ("ended",),
 }
+# What a correction may strike: what a person typed. Phase changes, alarms, limits and
+# baselines are corrected by a new entry of their own kind, not struck.
+STRIKEABLE = ("note", "medication", "dose_change", "manual_vitals", "aldrete")
 SIGNOFF_STATEMENT = "I have reviewed this session record."
-LATE_ENTRIES = ("note", "acknowledge")
+LATE_ENTRIES = ("note", "acknowledge", "correction")
 
 ACTION_WORDS = {"infusion_start": "start the infusion", "infusion_stop": "stop the infusion",
                 "session_end": "end the session"}
@@ -95,6 +100,20 @@ def refusal(entry: str, state: Optional[str]) -> Optional[str]:
     except RuleError as e:
         return str(e)
     return None
+
+
+def check_correction(target: Optional[dict], already_struck: bool, reason: str) -> None:
+    """May this entry be struck? It must be a person's entry of this session, not struck
+    already, and the correction must say why."""
+    if target is None:
+        raise RuleError("Correction: no such entry in this session.")
+    if target["type"] not in STRIKEABLE:
+        raise RuleError(f"Correction: a {target['type'].replace('_', ' ')} cannot be struck; "
+                        "correct it with a new entry of its own kind.")
+    if already_struck:
+        raise RuleError("Correction: that entry has already been struck.")
+    if not " ".join(str(reason or "").split()):
+        raise RuleError("Correction: give the reason.")
 
 
 def is_late(event_type: str, state: str) -> bool:

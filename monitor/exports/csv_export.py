@@ -35,7 +35,7 @@ from ..model import PARAMETERS, PRIORITIES, STATES, STATUSES
 from ..protocol import TECHNICAL_RULES
 from ..replay_csv import RANGES, open_csv, read_utf8
 from ..store import Store, queries
-from ..store.transfer import alert_refs
+from ..store.transfer import alert_refs, event_refs
 from . import ExportError
 
 FORMAT = "infusion-monitor-csv/1"
@@ -99,8 +99,11 @@ def to_csv(store: Store, session_id: int) -> str:
                         end_ts=num(a["ended_at"]), acknowledged_at=num(a["acknowledged_at"]),
                         acknowledged_by=a["acknowledged_by"] or "", message=a["message"] or "",
                         alert_key=a["key"] or ""))
-    for e in queries.events(store, session_id):
-        data = alert_refs(e["data"], keys)  # another database gives the alarms other ids: name them by key
+    events = queries.events(store, session_id)
+    places = {e["id"]: f"event#{n}" for n, e in enumerate(events)}
+    for e in events:
+        # another database gives alarms and events other ids: name alarms by key, events by place
+        data = event_refs(alert_refs(e["data"], keys), places)
         rows.append(row("event", e["ts"], type=e["type"], text=e["text"] or "", author=e["author"] or "",
                         data=json.dumps(data, ensure_ascii=False) if data else ""))
     kinds = [r[0] for r in rows]  # the record column

@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from .. import __version__
 from ..formatting import fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
-from ..model import MANUAL, entry_label, is_valid, priority_mark
+from ..model import MANUAL, entry_label, is_valid, priority_mark, struck_entries
 from ..sessions import SIGNOFF_STATEMENT
 from ..session_review import SessionReview, label, load, summary_items
 from . import ExportError
@@ -61,8 +61,10 @@ def alarm_rows(review: SessionReview) -> list[dict]:
 
 
 def event_rows(review: SessionReview) -> list[dict]:
-    return [{"type": e["type"], "cells": [fmt_min(review.minutes(e["ts"])), fmt_time(e["ts"]), entry_label(e),
-                                          e["text"] or "", e["author"] or ""]} for e in review.events]
+    struck = struck_entries(review.events)  # a struck entry stays in the record, labelled as struck
+    return [{"type": e["type"], "cells": [fmt_min(review.minutes(e["ts"])), fmt_time(e["ts"]),
+                                          entry_label(e, struck), e["text"] or "", e["author"] or ""]}
+            for e in review.events]
 
 
 def bp_rows(review: SessionReview) -> list[tuple[str, str, str, str, str]]:

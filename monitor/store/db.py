@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from .. import sessions
-from ..model import Alert, Event, Reading
+from ..model import MANUAL, Alert, Event, Reading, manual_detail
 from .conditions import ALARM_BOARD_SQL
 from .schema import migrate
 
@@ -185,6 +185,14 @@ class Store:
             data = dict(data or {})
             if event.type == "session_end":
                 data.update(sessions.check_end(_alarm_board(conn, session_id), override))
+            if event.type == "correction":
+                _strike(conn, session_id, data, event.author)
+            if event.type == "manual_vitals":  # a manual cuff reading is stored with its entry, as manual
+                conn.executemany(
+                    "INSERT INTO readings (session_id, ts, parameter, value, source, status, detail) "
+                    "VALUES (?, ?, ?, ?, ?, 'ok', ?)",
+                    [(session_id, event.ts, k, float(data[k]), MANUAL, manual_detail(event.author))
+                     for k in ("sbp", "dbp", "map") if isinstance(data.get(k), (int, float))])
             if sessions.is_late(event.type, state):
                 data["late"] = True
             event_id = conn.execute(
@@ -379,6 +387,20 @@ class _Transaction:
         finally:
             st._lock.release()
         return False
+
+
+def _strike(conn: sqlite3.Connection, session_id: int, data: dict, author: str) -> None:
+    """A correction's target, checked by the session rules; a struck manual BP stops counting
+    as a value anywhere (flagged, its detail saying who struck it and why) but stays stored."""
+    target_id = data.get("strikes")
+    row = conn.execute("SELECT id, ts, type FROM events WHERE id = ? AND session_id = ?",
+                       (target_id, session_id)).fetchone() if isinstance(target_id, int) else None
+    done = any(json.loads(r["data"] or "{}").get("strikes") == target_id for r in conn.execute(
+        "SELECT data FROM events WHERE session_id = ? AND type = 'correction'", (session_id,)))
+    sessions.check_correction(dict(row) if row else None, done, data.get("reason", ""))
+    if row["type"] == "manual_vitals":
+        conn.execute("UPDATE readings SET status = 'artifact', detail = ? WHERE session_id = ? AND ts = ? "
+                     "AND source = ?", (f"struck by {author}: {data['reason']}", session_id, row["ts"], MANUAL))
 
 
 def _marks(values) -> str:

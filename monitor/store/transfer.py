@@ -36,6 +36,13 @@ def insert_session(store: Store, session: dict, baselines: list[dict], readings:
         conn.executemany("INSERT INTO events (session_id, ts, type, text, author, data) VALUES (?, ?, ?, ?, ?, ?)",
                          [(sid, e["ts"], e["type"], e["text"], e["author"], _with_alert_ids(e["data"], ids))
                           for e in events])
+        # a correction names the entry it strikes by its place in the file; here it gets its id
+        event_ids = [r["id"] for r in conn.execute("SELECT id FROM events WHERE session_id = ? ORDER BY id", (sid,))]
+        places = {f"event#{n}": i for n, i in enumerate(event_ids)}
+        for event_id, e in zip(event_ids, events):
+            if e["data"] and '"strikes"' in e["data"]:
+                conn.execute("UPDATE events SET data = ? WHERE id = ?",
+                             (json.dumps(event_refs(json.loads(e["data"]), places)), event_id))
     return sid
 
 
@@ -45,6 +52,14 @@ def _with_alert_ids(data: Optional[str], ids: dict) -> Optional[str]:
         return data
     mapped = alert_refs(json.loads(data), ids)
     return json.dumps(mapped) if mapped else None
+
+
+def event_refs(data: dict, to: dict) -> dict:
+    """Event data with its reference to another event (a correction's `strikes`) mapped through
+    `to`: ids to positions in the file ("event#3") on export, positions to ids on import."""
+    if not data or "strikes" not in data:
+        return data
+    return {**data, "strikes": to.get(data["strikes"], data["strikes"])}
 
 
 def alert_refs(data: dict, to: dict) -> dict:

@@ -14,11 +14,11 @@ from typing import Optional
 from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 
 from .. import sessions
-from ..model import Event, is_valid
+from ..model import Event, is_valid, struck_entries
 from ..store import StoreError, queries
 from . import alarms, charting, limits, recovery, trend
 from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, header, manual_from_events,
-                           news2_indicator, numerics, open_form)
+                           news2_indicator, numerics, open_form, strike_options)
 from .forms import FormError, page_session, session_now, validate_initials
 
 TICK_OUTPUTS = (
@@ -33,8 +33,9 @@ TICK_OUTPUTS = (
 # its title saying why not (sessions.refusal).
 CONTROLS = {"act-start": "infusion_start", "act-stop-btn": "infusion_stop", "act-end-btn": "session_end",
             "act-stat": "nibp:stat", "note-save": "note", "med-save": "medication", "dose-save": "dose_change",
-            "mv-save": "manual_vitals", "bl-save": "baseline_set", "limit-save": "limit_change"}
-TICK_OUTPUTS += tuple((c, p) for c in CONTROLS for p in ("disabled", "title"))
+            "mv-save": "manual_vitals", "bl-save": "baseline_set", "limit-save": "limit_change",
+            "strike-save": "correction"}
+TICK_OUTPUTS += tuple((c, p) for c in CONTROLS for p in ("disabled", "title")) + (("strike-event", "options"),)
 KEYS = [f"{i}.{p}" for i, p in TICK_OUTPUTS]
 
 
@@ -168,8 +169,7 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
              "last": _latest_values(store, sid), "board_sig": None, "alert_max": -1, "settings": settings,
              "manual": {}, "phase": None, "aldrete": None, "baseline_by": None, "baseline_view": None,
              "limit_log": {}}
-    _absorb_events(protocol, state, events)
-    out["bed-events.children"] = [event_item(e) for e in reversed(events)]
+    _refold(protocol, state, events, out)
     out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"], state["settings"])
     return state
 
@@ -186,10 +186,15 @@ def _next_tick(store, protocol, sid: int, bl: dict, state: dict, out: dict) -> N
         if state["settings"] != before:
             sig = None  # limit lines to redraw
             out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"], state["settings"])
-        log = Patch()
-        for e in new_events:
-            log.prepend(event_item(e))
-        out["bed-events.children"] = log
+        if any(e["type"] == "correction" for e in new_events):  # rare: redo what the struck entry fed
+            _refold(protocol, state, queries.events(store, sid), out)
+            state["last"] = _latest_values(store, sid)  # a struck manual BP no longer counts
+        else:
+            log = Patch()
+            for e in new_events:
+                log.prepend(event_item(e))
+            out["bed-events.children"] = log
+            out["strike-event.options"] = strike_options(queries.events(store, sid))
     if sig != state["baseline_sig"]:
         shapes = trend.limit_shapes(limits.effective_protocol(protocol, state["settings"]), bl)
         state["baseline_sig"] = _baseline_sig(bl)
@@ -199,6 +204,17 @@ def _next_tick(store, protocol, sid: int, bl: dict, state: dict, out: dict) -> N
     if rows:
         state["cursor"] = rows[-1]["id"]
         _remember(state["last"], rows)
+
+
+def _refold(protocol, state: dict, events: list[dict], out: dict) -> None:
+    """Rebuild the page's running summaries and event log from all events, leaving out what
+    a correction struck (it no longer feeds NEWS2, the Aldrete verdict or anything else)."""
+    struck = struck_entries(events)
+    state.update(manual={}, aldrete=None, baseline_by=None, limit_log={},
+                 settings=limits.settings_from_events(protocol, []))
+    _absorb_events(protocol, state, [e for e in events if e["id"] not in struck])
+    out["bed-events.children"] = [event_item(e, struck) for e in reversed(events)]
+    out["strike-event.options"] = strike_options(events)
 
 
 def _absorb_events(protocol, state: dict, events: list[dict]) -> None:

@@ -12,8 +12,8 @@ from typing import Optional
 from dash import dcc, html
 
 from ..formatting import fmt_clock, fmt_time
-from ..sessions import PATIENT_REF_MAX
-from ..model import MANUAL, entry_label, is_valid, priority_mark
+from ..sessions import PATIENT_REF_MAX, STRIKEABLE
+from ..model import MANUAL, entry_label, is_valid, priority_mark, struck_entries
 from ..protocol import Protocol
 from ..scores import CHARTED, CONSCIOUSNESS, NEWS2_LABELS, news2, news2_inputs
 from ..store import queries
@@ -141,6 +141,14 @@ def manual_from_events(events: list[dict], manual: Optional[dict] = None) -> dic
     return out
 
 
+def strike_options(events: list[dict]) -> list[dict]:
+    """The entries a nurse may strike (sessions.STRIKEABLE, not struck yet), newest first."""
+    struck = struck_entries(events)
+    return [{"label": f"{fmt_time(e['ts'])} {entry_label(e)}: {(e.get('text') or '')[:50]} ({e.get('author') or '?'})",
+             "value": e["id"]} for e in reversed(events)
+            if e["type"] in STRIKEABLE and e["id"] not in struck]
+
+
 # ----------------------------------------------------------------- baseline
 def minutes_text(seconds: float) -> str:
     """A profile window in minutes as the page writes it: '10 min', '1.5 min'."""
@@ -183,10 +191,12 @@ def baseline_body(bl: dict, phase: str, advisory: Optional[dict], entered_by: Op
 
 
 # ----------------------------------------------------------------- events and devices
-def event_item(ev: dict):
+def event_item(ev: dict, struck: Optional[dict] = None):
+    """One line of the event log; a struck entry stays, struck through, with who struck it and why."""
     d = fmt_time(ev["ts"])
-    return html.Li(className=f"ev ev-{ev['type']}", children=[
-        html.Span(d, className="ev-time"), html.B(entry_label(ev)),
+    gone = ev.get("id") in (struck or {})
+    return html.Li(className=f"ev ev-{ev['type']}" + (" ev-struck" if gone else ""), children=[
+        html.Span(d, className="ev-time"), html.B(entry_label(ev, struck)),
         html.Span(ev.get("text") or "", className="ev-text"),
         html.Span(ev.get("author") or "", className="ev-author")])
 

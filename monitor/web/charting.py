@@ -9,8 +9,9 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html, no_update
 
 from .bedside_view import consciousness_options
-from .forms import (MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, validate_baseline, validate_dose_change,
-                    validate_initials, validate_manual_vitals, validate_medication, validate_note)
+from .forms import (MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, clean_text, validate_baseline,
+                    validate_dose_change, validate_initials, validate_manual_vitals, validate_medication,
+                    validate_note)
 
 OK, ERR = "form-status form-ok", "form-status form-error"
 
@@ -62,7 +63,29 @@ def charting_panel(protocol):
             html.Button("Record rate change", id="dose-save", className="btn"),
         ]),
         html.Div(id="chart-status", className="form-status", role="status"),
+        html.Div(className="subform", children=[
+            html.H4("Strike a wrong entry"),
+            html.P("It stays in the record, struck through, with your reason and initials.", className="muted"),
+            dcc.Dropdown(id="strike-event", options=[], placeholder="Choose the entry…", className="limit-dropdown"),
+            _field("Reason", dcc.Input(id="strike-reason", type="text", maxLength=200, className="text-input wide"),
+                   "strike-reason"),
+            html.Button("Strike entry (signed)", id="strike-save", className="btn"),
+            html.Div(id="strike-status", className="form-status", role="status"),
+        ]),
     ])
+
+
+def strike_action(store, state, initials, event_id, reason) -> tuple[str, bool]:
+    """Strike one entry through (sessions.check_correction decides in the store)."""
+    def validate():
+        errors: list[str] = []
+        why = clean_text(reason, "Reason", errors, required=True, max_len=200)
+        if not isinstance(event_id, int):
+            errors.append("Entry: choose the entry to strike")
+        if errors:
+            raise FormError(errors)
+        return {"strikes": event_id, "reason": why}, f"Struck an entry: {why}"
+    return sign_and_chart(store, state, initials, "correction", validate)
 
 
 def vitals_panel():
@@ -130,6 +153,15 @@ NOTE_COUNTER = """function (text) {
 def register(app, store, protocol) -> None:
     app.clientside_callback(NOTE_COUNTER, Output("note-count", "children"), Output("note-count", "className"),
                             Input("note-text", "value"))
+
+    @app.callback(Output("strike-status", "children"), Output("strike-status", "className"),
+                  Output("strike-reason", "value"), Input("strike-save", "n_clicks"), State("strike-event", "value"),
+                  State("strike-reason", "value"), State("bed-user-initials", "value"), State("bed-state", "data"),
+                  prevent_initial_call=True)
+    def strike(_n, event_id, reason, initials, state):
+        msg, ok = strike_action(store, state, initials, event_id, reason)
+        return msg, OK if ok else ERR, "" if ok else no_update
+
     @app.callback(Output("chart-status", "children"), Output("chart-status", "className"),
                   Output("note-text", "value"), Output("med-drug", "value"), Output("med-dose", "value"),
                   Output("dose-rate", "value"), Output("dose-note", "value"),

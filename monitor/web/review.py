@@ -15,7 +15,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from .. import exports, sessions
 from ..formatting import fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
-from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, Event, entry_label, priority_mark
+from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, Event, entry_label, priority_mark, struck_entries
 from ..session_review import load, summary_items
 from ..sessions import PATIENT_REF_MAX, SIGNOFF_STATEMENT
 from ..store import StoreError, queries, summaries
@@ -249,8 +249,9 @@ def _alarm_table(review):
 
 
 def _event_table(review):
+    struck = struck_entries(review.events)
     rows = [html.Tr(**{"data-type": e["type"]}, children=[
-        html.Td(fmt_min(review.minutes(e["ts"]))), html.Td(fmt_time(e["ts"])), html.Td(entry_label(e)),
+        html.Td(fmt_min(review.minutes(e["ts"]))), html.Td(fmt_time(e["ts"])), html.Td(entry_label(e, struck)),
         html.Td(e["text"] or ""), html.Td(e["author"] or "")]) for e in review.events]
     if not rows:
         return html.P("No events charted.", className="empty", id="sv-events")
