@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .formatting import fmt_bp, fmt_duration, fmt_min, fmt_num
-from .model import CONTINUOUS, LABELS, PRIORITIES, PRIORITY, is_valid, priority_rank
+from .model import CONTINUOUS, LABELS, MANUAL, PRIORITIES, PRIORITY, is_valid, priority_rank
 from .store import Store, queries, summaries
 
 CHART_PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map")
@@ -52,13 +52,14 @@ class SessionReview:
         candidates = [s["ended_at"], s.get("last_reading_at"), s["started_at"]]
         return max(t for t in candidates if t is not None)
 
-    def series(self, parameter: str) -> tuple[list[float], list]:
+    def series(self, parameter: str, manual: Optional[bool] = None) -> tuple[list[float], list]:
         """(minutes, values) of one parameter. Flagged continuous readings become None (a
-        gap in the line); flagged or failed BP measurements are left out."""
+        gap in the line); flagged or failed BP measurements are left out. manual: only the
+        values typed from a manual cuff (True), only the devices' (False), or all (None)."""
         xs, ys = [], []
         gaps = parameter in CONTINUOUS
         for r in self.readings:
-            if r["parameter"] != parameter:
+            if r["parameter"] != parameter or (manual is not None and (r["source"] == MANUAL) != manual):
                 continue
             ok = is_valid(r["status"], r["value"])
             if ok or gaps:

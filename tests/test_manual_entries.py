@@ -74,3 +74,18 @@ def test_the_profile_decides_whether_a_manual_bp_counts(protocol):
     with pytest.raises(ProtocolError, match="nibp.manual_bp_counts: expected true or false"):
         parse_protocol(data, "p.toml")
     assert protocol.manual_bp_counts is False
+
+
+def test_the_trend_and_the_session_chart_tell_a_typed_bp_from_the_cuffs(store, protocol, cuff_high):
+    from monitor.session_review import load
+    from monitor.web import review_figures, trend
+    sid, rec = cuff_high
+    charting.manual_vitals_action(store, {"chair": "MN", "session_id": sid}, "rn", "150", "90", "", "", None, [])
+    rows = queries.readings(store, sid, ("hr", "spo2", "sbp", "dbp"))
+    fig = trend.full_figure(rows, queries.events(store, sid), protocol, {})
+    assert 150.0 not in fig["data"][trend.TRACE_INDEX["sbp"]]["y"]  # not drawn as a cuff measurement
+    assert "Manual obs" in str(fig["data"][trend.EVENT_TRACE])  # but marked where it was typed
+    chart = review_figures.session_figure(load(store, sid), protocol)
+    manual = [t for t in chart["data"] if t.get("name") == "SBP manual"]
+    cuff = [t for t in chart["data"] if t.get("name") == "SBP"]
+    assert manual and manual[0]["y"] == [150.0] and 150.0 not in cuff[0]["y"]

@@ -55,11 +55,17 @@ def session_figure(review: SessionReview, protocol) -> dict:
                      "hovertemplate": ("%{y:.0f} /min" if p == "hr" else "%{y:.0f} %") + "<extra>" + p.upper()
                      + "</extra>"})
     for p, symbol in (("sbp", "triangle-down"), ("dbp", "triangle-up"), ("map", "circle")):
-        xs, ys = review.series(p)
+        xs, ys = review.series(p, manual=False)
         data.append({"type": "scatter", "mode": "markers", "name": p.upper(), "x": xs, "y": ys,
                      "marker": {"symbol": symbol, "size": 11 if p != "map" else 6, "color": COLORS.get(p, "#ffcc80")},
                      "visible": True if p != "map" else "legendonly",
                      "hovertemplate": "%{y:.0f} mmHg<extra>" + p.upper() + "</extra>"})
+    for p, symbol in (("sbp", "triangle-down-open"), ("dbp", "triangle-up-open")):  # typed, not measured
+        xs, ys = review.series(p, manual=True)
+        if xs:
+            data.append({"type": "scatter", "mode": "markers", "name": f"{p.upper()} manual", "x": xs, "y": ys,
+                         "marker": {"symbol": symbol, "size": 12, "color": COLORS[p], "line": {"width": 2}},
+                         "hovertemplate": "%{y:.0f} mmHg<extra>" + p.upper() + " manual cuff</extra>"})
     alarms = review.alarm_rows()
     data.append({"type": "scatter", "mode": "markers", "name": "Alarms", "yaxis": "y3",
                  "x": [a["start_min"] for a in alarms],

@@ -16,7 +16,7 @@ from typing import Optional
 from dash import Patch
 
 from ..formatting import local_iso
-from ..model import LABELS, OPERATOR_SYMBOLS, PRIORITY, UNCHARTED_EVENTS, event_label, is_valid
+from ..model import LABELS, MANUAL, OPERATOR_SYMBOLS, PRIORITY, UNCHARTED_EVENTS, event_label, is_valid
 
 # Trace order is part of the incremental protocol: indices into figure["data"].
 TRACES = ("hr", "spo2", "sbp", "dbp")
@@ -46,7 +46,7 @@ def _columns(rows: list[dict]) -> dict:
         if p in ("hr", "spo2"):
             xs.append(local_iso(r["ts"]))
             ys.append(r["value"] if ok else None)  # a gap where the signal was flagged
-        elif ok:
+        elif ok and r.get("source") != MANUAL:  # a typed BP is the "Manual obs" mark, not a cuff point
             xs.append(local_iso(r["ts"]))
             ys.append(r["value"])
     return cols
