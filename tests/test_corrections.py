@@ -102,3 +102,16 @@ def test_a_correction_survives_export_and_import(store, protocol, open_session, 
         assert again == first and "event#" in first[0]  # named by its place in the file, both times
     finally:
         other.close()
+
+
+def test_a_new_entry_joins_the_strike_list_without_rereading_the_session(store, protocol, open_session):
+    from dash import Patch
+    sid, page = open_session
+    out = tick(store, protocol, {"chair": "CR", "session_id": None})
+    assert out["strike-event.options"] == []
+    store.record_event(sid, Event(time.time(), "note", "wrong chair", "RN"))
+    out = tick(store, protocol, out["bed-state.data"])
+    patch = out["strike-event.options"]
+    assert isinstance(patch, Patch)
+    (op,) = patch.to_plotly_json()["operations"]
+    assert op["operation"] == "Prepend" and "wrong chair" in op["params"]["value"]["label"]

@@ -127,10 +127,6 @@ def max_alert_id(store: Store, session_id: int) -> int:
     return row["m"] or 0
 
 
-def alert(store: Store, alert_id: int) -> Optional[dict]:
-    return store._one("SELECT * FROM alerts WHERE id = ?", (alert_id,))
-
-
 def last_charted(store: Store, session_id: int, event_type: str, key: str):
     """The newest value charted for `key` in events of one type (e.g. oxygen on manual vitals), or None."""
     for row in store._query("SELECT data FROM events WHERE session_id = ? AND type = ? AND data IS NOT NULL "
@@ -158,10 +154,6 @@ def devices(store: Store, chair: Optional[str] = None) -> list[dict]:
     if chair is None:
         return store._query("SELECT * FROM devices ORDER BY chair, source")
     return store._query("SELECT * FROM devices WHERE chair = ? ORDER BY source", (chair,))
-
-
-def pending_commands(store: Store, chair: str) -> list[dict]:
-    return store._query("SELECT * FROM commands WHERE chair = ? AND done_at IS NULL ORDER BY id", (chair,))
 
 
 def session_json(row: dict) -> dict:

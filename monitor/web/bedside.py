@@ -194,7 +194,12 @@ def _next_tick(store, protocol, sid: int, bl: dict, state: dict, out: dict) -> N
             for e in new_events:
                 log.prepend(event_item(e))
             out["bed-events.children"] = log
-            out["strike-event.options"] = strike_options(queries.events(store, sid))
+            choices = strike_options(new_events)  # only what is new: the tick's cost stays flat
+            if choices:
+                options = Patch()
+                for o in reversed(choices):
+                    options.prepend(o)
+                out["strike-event.options"] = options
     if sig != state["baseline_sig"]:
         shapes = trend.limit_shapes(limits.effective_protocol(protocol, state["settings"]), bl)
         state["baseline_sig"] = _baseline_sig(bl)
@@ -280,7 +285,7 @@ def _latest_values(store, sid) -> dict:
     for p in ("sbp", "dbp", "map"):
         r = queries.latest_valid(store, sid, p)
         if r:
-            last[p] = {"v": r["value"], "ts": r["ts"], "status": "ok", "src": r["source"], "detail": r["detail"]}  # a valid value
+            last[p] = {"v": r["value"], "ts": r["ts"], "status": "ok", "src": r["source"], "detail": r["detail"]}
     err = queries.latest_with_status(store, sid, "sbp", "error")
     if err and (("sbp" not in last) or err["ts"] > last["sbp"]["ts"]):
         last["nibp_error"] = {"v": None, "ts": err["ts"], "status": "error", "detail": err["detail"]}
