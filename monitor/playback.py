@@ -1,22 +1,26 @@
 """Sessions that play from a script instead of live devices: `simulate` and `replay`.
 
 Both run through the same SessionRecorder as live acquisition. At `--speed max`
-the session is written as a whole or not at all; paced runs behave like a live
-session and are ended, not deleted, when interrupted.
+the session appears as a whole or not at all (worked out in a staging database, then
+copied in chunks so live chairs on the same database never wait); paced runs behave
+like a live session and are ended, not deleted, when interrupted.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
 from adapters.nibp_cycle import NibpCycle
 from adapters.sim import Patient, SimBedside
 
+from . import sessions
 from .model import Event, Reading
 from .protocol import Protocol
 from .recording import SessionRecorder
-from .store import Store
+from .store import Store, queries, transfer
 
 
 @dataclass
@@ -67,14 +71,8 @@ def _close(rec: SessionRecorder, ts: float, text: str) -> None:
 def _run(store: Store, protocol: Protocol, patient_ref: str, chair: str, source: str, length_s: float,
          speed: Optional[float], body: Callable[[SessionRecorder, float, Pacer], None]) -> PlaybackResult:
     t0 = _anchor(length_s, speed)
-    if speed is None:  # one transaction: the whole session or nothing, even if the process is killed
-        with store.atomic():
-            session_id, _ = store.open_session(patient_ref, chair, protocol.name, t0, source=source, resume=False)
-            rec = SessionRecorder(store, session_id, protocol)
-            body(rec, t0, Pacer(None))
-            _close(rec, t0 + length_s, "end of recording")
-            store.flush()
-        return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
+    if speed is None:
+        return _run_whole(store, protocol, patient_ref, chair, source, t0, length_s, body)
     session_id, _ = store.open_session(patient_ref, chair, protocol.name, t0, source=source, resume=False)
     rec = SessionRecorder(store, session_id, protocol)
     store.start_writer()
@@ -86,6 +84,31 @@ def _run(store: Store, protocol: Protocol, patient_ref: str, chair: str, source:
         raise
     finally:
         store.flush()
+    return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
+
+
+def _run_whole(store: Store, protocol: Protocol, patient_ref: str, chair: str, source: str, t0: float,
+               length_s: float, body: Callable[[SessionRecorder, float, Pacer], None]) -> PlaybackResult:
+    """At max speed the whole session is worked out in a private staging database, then
+    copied in short chunks (store/transfer.py): the shared database's write lock is never
+    held for long, so live chairs keep recording, and the session appears whole or not at all."""
+    patient_ref = sessions.patient_ref(patient_ref)
+    open_id = sessions.open_or_resume(queries.current_session(store, chair), chair, patient_ref)
+    if open_id is not None:  # refused now, as Store.open_session would, not after the work
+        raise sessions.RuleError(f"chair {chair} already has open session {open_id} for patient {patient_ref}")
+    with tempfile.TemporaryDirectory(prefix="infusion-monitor-") as tmp:
+        staging = Store(Path(tmp) / "staging.db")
+        try:
+            with staging.atomic():
+                staged_id, _ = staging.open_session(patient_ref, chair, protocol.name, t0, source=source,
+                                                    resume=False)
+                rec = SessionRecorder(staging, staged_id, protocol)
+                body(rec, t0, Pacer(None))
+                _close(rec, t0 + length_s, "end of recording")
+                staging.flush()
+            session_id = transfer.copy_session(staging, staged_id, store)
+        finally:
+            staging.close()
     return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
 
 

@@ -16,6 +16,9 @@ from typing import Iterable, Optional
 from .model import TOP_PRIORITY, Event
 
 OPEN_STATES = ("baseline", "infusion", "recovery")
+# A whole session being written in chunks (an import, a max-speed playback): hidden from
+# every list and from its chair until the last chunk gives it its real state.
+IMPORTING = "importing"
 
 # event type -> (the phases it may be charted in, the phase it moves the session to)
 TRANSITIONS = {
