@@ -331,6 +331,7 @@ class Store:
                     self._held.give_back(readings, changes)
                     self._write_error = str(e).replace(self.path + ": ", "") or type(e).__name__
                     raise
+                self._held.written()
                 written += len(readings) + len(changes)
             self._write_error = None
             for session_id, n in self._held.take_dropped().items():

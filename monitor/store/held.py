@@ -35,6 +35,7 @@ class HeldRows:
         self._readings: deque = deque()
         self._changes: deque = deque()
         self._lock = threading.Lock()
+        self._taken = (0, 0)  # (readings, changes) handed to the writer, not yet committed
         self.dropped: dict[int, int] = {}  # session id -> readings lost to the bound, not yet recorded
 
     def add_reading(self, item) -> None:
@@ -50,12 +51,19 @@ class HeldRows:
         with self._lock:
             readings = [self._readings.popleft() for _ in range(min(limit, len(self._readings)))]
             changes = [self._changes.popleft() for _ in range(min(limit, len(self._changes)))]
+            self._taken = (len(readings), len(changes))
         return readings, changes
+
+    def written(self) -> None:
+        """The chunk last taken is committed."""
+        with self._lock:
+            self._taken = (0, 0)
 
     def give_back(self, readings: list, changes: list) -> None:
         with self._lock:
             self._readings.extendleft(reversed(readings))
             self._changes.extendleft(reversed(changes))
+            self._taken = (0, 0)
             self._bound()
 
     def _bound(self) -> None:
@@ -64,11 +72,12 @@ class HeldRows:
             self.dropped[session_id] = self.dropped.get(session_id, 0) + 1
 
     def __len__(self) -> int:
-        return len(self._readings) + len(self._changes)
+        return len(self._readings) + len(self._changes) + sum(self._taken)
 
     @property
     def readings(self) -> int:
-        return len(self._readings)
+        """Readings not yet committed, including the chunk being written."""
+        return len(self._readings) + self._taken[0]
 
     def take_dropped(self) -> dict[int, int]:
         """Readings lost per session since last asked (to be written into each session's record)."""
