@@ -27,7 +27,9 @@ class Range:
     @property
     def text(self) -> str:
         """'0..60 s', '7..10'."""
-        return f"{self.low:g}..{self.high:g}{' ' + self.unit if self.unit else ''}"
+        def num(x: float) -> str:
+            return str(int(x)) if x == int(x) else f"{x:g}"
+        return f"{num(self.low)}..{num(self.high)}{' ' + self.unit if self.unit else ''}"
 
     def problem(self, value) -> Optional[str]:
         """Why value does not fit (None when it does); NaN and ±inf never fit."""
@@ -132,8 +134,7 @@ HYSTERESIS = {
 
 # ----------------------------------------------------------------- clinic.toml: per device
 DEVICE = {
-    # SunTech: start of a measurement to its result. IEC 80601-2-30 ends an adult
-    # measurement within 180 s; shorter than 30 s fails every measurement.
+    # SunTech `timeout`: from the start of a measurement to its result.
     "timeout": Range(30, 180, "s", "a cuff measurement takes up to 180 s (IEC 80601-2-30); "
                      "shorter fails every BP"),
     "baudrate": Range(1200, 115200, "baud", "the serial rates these devices speak", whole=True),
