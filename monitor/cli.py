@@ -142,7 +142,7 @@ def _print_result(result, as_json: bool) -> None:
 def sessions(c: Context, as_json: bool):
     """List sessions, newest first."""
     from .store import queries
-    rows = [queries.session_json(r) for r in queries.sessions(c.store(existing=True))]
+    rows = [queries.session_json(r) for r in queries.sessions(c.store(readonly=True, existing=True))]
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -160,7 +160,7 @@ def sessions(c: Context, as_json: bool):
 def alerts(c: Context, session_id: int, as_json: bool):
     """List a session's alerts in start order."""
     from .store import queries
-    store = c.store(existing=True)
+    store = c.store(readonly=True, existing=True)
     s = queries.session(store, session_id)
     if s is None:
         raise InputError(f"--session {session_id}: no such session in {c.db}")
