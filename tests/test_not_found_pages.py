@@ -9,6 +9,7 @@ import pytest
 
 from monitor.playback import replay
 from monitor.replay_csv import parse_text
+from monitor.store import Store
 from monitor.web import PAGES, create_app
 
 RECORDING = "t_s,parameter,value,status\n0,hr,70,\n1,spo2,97,\n2,event,session_end,\n"
@@ -27,10 +28,13 @@ NOT_FOUND = [
 FOUND = ["/", "/sessions", "/session/1", "/patient/PT-404", "/chair/1", "/chair/a-new-chair"]
 
 
-@pytest.fixture
-def client(store, protocol):
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, protocol):
+    """One app over a database holding session 1 of patient PT-404 (the pages only read it)."""
+    store = Store(tmp_path_factory.mktemp("pages") / "monitor.db")
     replay(store, protocol, parse_text(RECORDING), patient_ref="PT-404")
-    return create_app(store, protocol).server.test_client()
+    yield create_app(store, protocol).server.test_client()
+    store.close()
 
 
 def rendered(client, path: str) -> tuple[int, str]:

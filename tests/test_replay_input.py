@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_cli
 from monitor.playback import PARTIAL_END, replay
-from monitor.replay_csv import ReplayError, check_file, iter_file, parse_file, parse_text
+from monitor.replay_csv import ReplayError, check_file, iter_file, iter_rows, parse_file, parse_text
 from monitor.store import Store, queries
 
 HEADER = "t_s,parameter,value,status\n"
@@ -94,6 +94,20 @@ def test_duplicate_notes_at_the_same_time_are_refused():
 
 
 # ----------------------------------------------------------------- streamed
+def test_rows_come_out_as_lines_go_in():
+    """The reader is a stream: each row is given as soon as its line is read, not after the file."""
+    consumed = 0
+
+    def lines():
+        nonlocal consumed
+        for line in (COMPLETE.splitlines(keepends=True)):
+            consumed += 1
+            yield line
+    lag = [consumed - n for n, _ in enumerate(iter_rows(lines(), "stream.csv"), start=2)]
+    assert lag and max(lag) == 0
+
+
+@pytest.mark.slow  # tracemalloc makes the pass ~10x slower; benchmarks/replay_memory.py measures 50 MB
 def test_checking_a_file_keeps_none_of_it_in_memory(tmp_path):
     """The checking pass holds only the current second's rows: its peak is far below the file."""
     lines = [HEADER] + [f"{t},hr,72,\n{t},spo2,97,\n{t},pi,3.5,\n" for t in range(0, 20000)]
