@@ -68,3 +68,17 @@ def test_every_page_kind_is_covered():
     paths = [p for p, _ in NOT_FOUND] + FOUND
     for prefix in PAGES:
         assert any(p == prefix or (prefix.endswith("/") and p.startswith(prefix)) for p in paths), prefix
+
+
+@pytest.mark.browser
+def test_the_reported_url_shows_the_not_found_page_in_chromium(browser, server, db_path, protocol):
+    """Not a blank page: the real server, the real browser, the URL from the report."""
+    from conftest import wait_until
+    store = Store(db_path)
+    store.close()
+    srv = server("serve")
+    browser.get(srv.url + "/session/99999999999999999999999")
+    text = wait_until(lambda: browser.execute_script(
+        "const e = document.querySelector('.page-error h2'); return e && e.innerText"), timeout=30)
+    assert text == "No session '99999999999999999999999'"
+    assert browser.find_elements("link text", "All sessions")
