@@ -163,8 +163,8 @@ def iter_rows(lines: Iterable[str], name: str = "<csv>", partial: bool = False,
     Checked: the header; each row's shape, values and time (non-decreasing, at most a
     day); events in the order the session rules allow (sessions.check_entry), nothing
     but a late note after session_end; no row written twice (the same t_s, parameter,
-    value, status, source and detail); and that the file is complete — it ends with a
-    line end and holds session_end — unless `partial`. A partial recording's unfinished
+    value, status, source and detail); and that the file is complete — it holds
+    session_end, and every line but a final session_end ends with a line end — unless `partial`. A partial recording's unfinished
     last line is left out (found.cut_line). Only the current second's rows are kept.
     """
     found = Recording() if found is None else found
@@ -189,7 +189,9 @@ def iter_rows(lines: Iterable[str], name: str = "<csv>", partial: bool = False,
             line = reader.line_num
             if not fields or all(not f.strip() for f in fields):
                 continue
-            if not src.finished:  # only a file's last line can lack its line end: the file was cut
+            # Only a file's last line can lack its line end: the file was cut there, unless that
+            # line is the session_end (nothing after its event name changes what it says).
+            if not src.finished and [f.strip() for f in fields[1:3]] != ["event", "session_end"]:
                 if partial:
                     found.cut_line = line
                     break

@@ -46,6 +46,14 @@ def test_a_complete_recording_is_accepted(tmp_path):
     assert [r.event for r in iter_file(p)][-1] == "session_end"
 
 
+def test_a_session_end_without_a_line_end_is_complete(tmp_path):
+    """An editor that drops the last newline cuts nothing from `20,event,session_end`."""
+    p = write(tmp_path, COMPLETE.rstrip("\n"))
+    assert check_file(p).complete
+    with pytest.raises(ReplayError, match="line 42: the file ends mid-line"):
+        check_file(write(tmp_path, COMPLETE.replace("session_end,\n", "session_e"), "cut-end.csv"))
+
+
 def test_a_late_note_may_still_follow_the_end(tmp_path):
     p = write(tmp_path, COMPLETE + "30,event,note:called the patient\n")
     assert check_file(p).rows == 42
