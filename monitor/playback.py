@@ -11,7 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 from adapters.nibp_cycle import NibpCycle
 from adapters.sim import Patient, SimBedside
@@ -20,6 +20,7 @@ from . import sessions
 from .model import Event, Reading
 from .protocol import Protocol
 from .recording import SessionRecorder
+from .replay_csv import Row
 from .store import Store, queries, transfer
 
 
@@ -59,6 +60,9 @@ def _anchor(length_s: float, speed: Optional[float]) -> float:
 # A played recording ends when it says so: nobody at its bedside could sign for its
 # alarms, so its end passes the acknowledgement gate as an override on the record.
 END_OVERRIDE = "recorded playback: no one at the bedside to acknowledge"
+# A partial recording (`replay --partial`) stops without its session_end: its session is
+# ended, but never as a normal "end of recording".
+PARTIAL_END = "partial recording: the file stops without session_end; data after it is missing"
 
 
 def _close(rec: SessionRecorder, ts: float, text: str) -> None:
@@ -97,7 +101,7 @@ def _run_whole(store: Store, protocol: Protocol, patient_ref: str, chair: str, s
     if open_id is not None:  # refused now, as Store.open_session would, not after the work
         raise sessions.RuleError(f"chair {chair} already has open session {open_id} for patient {patient_ref}")
     with tempfile.TemporaryDirectory(prefix="infusion-monitor-") as tmp:
-        staging = Store(Path(tmp) / "staging.db")
+        staging = Store(Path(tmp) / "staging.db", flush_every=5000)
         try:
             with staging.atomic():
                 staged_id, _ = staging.open_session(patient_ref, chair, protocol.name, t0, source=source,
@@ -139,21 +143,32 @@ def simulate(store: Store, protocol: Protocol, scenario: str, seed: int = 0, spe
     return _run(store, protocol, patient_ref, chair, f"simulate:{scenario}:{seed}", length, speed, body)
 
 
-def replay(store: Store, protocol: Protocol, rows: list, speed: Optional[float] = None,
-           patient_ref: str = "REPLAY", chair: str = "replay", source: str = "replay") -> PlaybackResult:
-    """Play validated rows (see replay_csv.parse) as a session."""
-    length = rows[-1].t_s if rows else 0.0
+def replay(store: Store, protocol: Protocol, rows: Iterable[Row], speed: Optional[float] = None,
+           patient_ref: str = "REPLAY", chair: str = "replay", source: str = "replay",
+           length_s: Optional[float] = None) -> PlaybackResult:
+    """Play validated rows (replay_csv.iter_file after check_file, or a list) as a session.
+
+    Rows are consumed one at a time, so a recording of any length plays in constant
+    memory; length_s (the last row's t_s, from the checking pass) is needed up front
+    unless rows is a list. A recording without session_end is a partial one
+    (replay_csv refuses it unless asked): its session ends saying so (PARTIAL_END).
+    """
+    if length_s is None:
+        rows = list(rows)
+        length_s = rows[-1].t_s if rows else 0.0
 
     def body(rec: SessionRecorder, t0: float, pacer: Pacer) -> None:
         for row in rows:
             pacer.wait_for(row.t_s)
             if pacer.speed and rec.poll_events() and rec.engine.state == "ended":
-                break  # ended (or charted on) from the page or the CLI while playing
+                return  # ended (or charted on) from the page or the CLI while playing
             ts = t0 + row.t_s
             if row.event:
                 rec.event(Event(ts, row.event, row.text, "replay"), row.data, override=END_OVERRIDE)
             else:
                 rec.reading(Reading(ts, row.parameter, row.value, row.status, row.source or source,
                                     row.detail))
+        if rec.engine.state != "ended":  # the rows stopped without session_end
+            _close(rec, t0 + length_s, PARTIAL_END)
 
-    return _run(store, protocol, patient_ref, chair, source, length, speed, body)
+    return _run(store, protocol, patient_ref, chair, source, length_s, speed, body)

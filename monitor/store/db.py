@@ -60,6 +60,8 @@ def _driver_errors(path: str) -> Iterator[None]:
         raise StoreUnavailable(f"{path}: {e}") from None
     except sqlite3.Error as e:
         raise StoreError(f"{path}: {e}") from None
+    except OverflowError:  # an id beyond 64 bits (a forged page state) names nothing stored
+        raise NotFound(f"{path}: no such record (id out of range)") from None
 
 
 # How long a write waits for another process's transaction before it says the database
@@ -87,7 +89,8 @@ class Store:
     """Writes go through one connection under a lock; reads use per-thread connections."""
 
     def __init__(self, path: str | Path, readonly: bool = False, flush_interval: float = 1.0,
-                 busy_timeout_s: float = BUSY_TIMEOUT_S, held: Optional[HeldRows] = None):
+                 busy_timeout_s: float = BUSY_TIMEOUT_S, held: Optional[HeldRows] = None,
+                 flush_every: Optional[int] = None):
         self.path = str(path)
         self.readonly = readonly
         self.flush_interval = flush_interval
@@ -95,6 +98,9 @@ class Store:
         self._local = threading.local()
         self._lock = threading.RLock()
         self._held = held or HeldRows()
+        # a private store with no writer thread (a playback's staging database) writes as it
+        # goes, so a long recording never piles up in memory
+        self._flush_every = flush_every
         self._write_error: Optional[str] = None
         self._tx_depth = 0
         self._flush_lock = threading.Lock()
@@ -301,6 +307,8 @@ class Store:
     # ----------------------------------------------------------- batched writes
     def put_reading(self, session_id: int, r: Reading) -> None:
         self._held.add_reading(("r", session_id, r))
+        if self._flush_every and len(self._held) >= self._flush_every:
+            self.flush()
 
     def put_change(self, session_id: int, change) -> None:
         self._held.add_change(("a" if isinstance(change, Alert) else "b", session_id, change))

@@ -23,8 +23,19 @@ def sessions(store: Store, limit: Optional[int] = None) -> list[dict]:
     return store._query(sql)
 
 
+# The largest id the database can hold (a 64-bit signed integer): a bigger one names no row.
+MAX_ID = 2**63 - 1
+
+
 def session(store: Store, session_id: int) -> Optional[dict]:
+    if isinstance(session_id, int) and not 0 < session_id <= MAX_ID:
+        return None
     return store._one("SELECT * FROM sessions WHERE id = ?", (session_id,))
+
+
+def has_patient(store: Store, patient_ref: str) -> bool:
+    """Is there any session of this patient (the /patient/<ref> page exists)?"""
+    return store._one("SELECT 1 AS found FROM sessions WHERE patient_ref = ? LIMIT 1", (patient_ref,)) is not None
 
 
 def current_session(store: Store, chair: str) -> Optional[dict]:
