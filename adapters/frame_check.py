@@ -4,9 +4,10 @@ A single corrupted bit in such a frame still decodes, often to a sane-looking va
 What the format cannot check, consecutive frames can: a device's HR, SpO2 and PI move
 by a bounded amount from one frame to the next. `CrossFrameCheck` wraps a decoder and
 passes a sample the device calls valid only when its values agree with the frame
-before it or with the last frame it passed; one that jumps is flagged `artifact`
-with the reason (or dropped, for a format that repeats its values 60 times a second),
-and the frame after it, if it agrees with the jump, confirms the new value. See
+before it, with the last frame it passed, or with a fast change already under way; one
+that jumps is flagged `artifact` with the reason (or dropped, for a format that repeats
+its values 60 times a second), and the frame after it, if it agrees with the jump,
+confirms the new value. See
 docs/ARCHITECTURE.md, "Device wire formats" (cross-frame check).
 """
 from __future__ import annotations
@@ -29,7 +30,8 @@ class Tolerance:
     the reference value; keep_frames: how many frames the last passed value stays a
     reference; drop: drop a failing frame (the format repeats it) instead of flagging it;
     confirm_unverified: a frame with nothing to compare against (no valued frame just before
-    it) also waits for the next frame to agree, even when no bytes were lost before it.
+    it) also waits for the next frame to agree, even when no bytes were lost before it;
+    follow_trend: a value where the two frames before it are heading also agrees (see `_jump`).
     """
 
     hr: Callable[[float], float]
@@ -38,6 +40,7 @@ class Tolerance:
     keep_frames: int = 5
     drop: bool = False
     confirm_unverified: bool = False
+    follow_trend: bool = True
 
 
 # One frame a second, 4-beat averaged display values: a jump beyond these between two
@@ -47,10 +50,12 @@ ONE_PER_SECOND = Tolerance(hr=lambda ref: max(7.0, 0.09 * ref), spo2=lambda ref:
 # Contec: 60 frames a second repeating the displayed PR and SpO2, which change about once a
 # second; a new value must be sent twice running before it is passed (1/60 s later).
 REPEATED_60_HZ = Tolerance(hr=lambda ref: 0.0, spo2=lambda ref: 0.0, keep_frames=300, drop=True,
-                           confirm_unverified=True)
+                           confirm_unverified=True, follow_trend=False)
 
 
 class CheckStats:
+    """What the check held back, beside the decoder's own DecoderStats."""
+
     def __init__(self) -> None:
         self.flagged = 0  # samples passed on as artifact (jumped, or unconfirmed after lost sync)
         self.dropped = 0  # samples withheld
@@ -65,6 +70,7 @@ class CrossFrameCheck:
         self.tolerance = tolerance
         self.check_stats = CheckStats()
         self._prev: Optional[OximetrySample] = None  # the frame just before, if the device called it valid
+        self._prev2: Optional[OximetrySample] = None  # and the one before that: with _prev, the trend
         self._passed: Optional[OximetrySample] = None  # the last frame passed as valid
         self._passed_age = 0  # frames since then
         self._seen = False
@@ -86,15 +92,15 @@ class CrossFrameCheck:
             self._passed = None
         valued = [p for p in PARAMETERS if getattr(s, p) is not None]
         if s.status not in VALID or not valued:
-            self._prev = None
+            self._prev = self._prev2 = None
             return s
-        prev, self._prev = self._prev, s
+        prev, prev2 = self._prev, self._prev2
+        self._prev, self._prev2 = s, prev
         if prev is not None and (s.hr, s.spo2, s.pi) == (prev.hr, prev.spo2, prev.pi):
             self._passed, self._passed_age = s, 0  # the same values again: the common case, agreed
             return s
-        refs = [r for r in (prev, self._passed) if r is not None]
-        reason = self._jump(s, valued, refs)
-        if reason is None and not first and not any(getattr(r, p) is not None for r in refs for p in valued):
+        reason, verifiable = self._jump(s, valued, prev, prev2)
+        if reason is None and not first and not verifiable:
             # Nothing to compare with (the first value after a sensor-off spell, say): trust it only
             # inside a run of frames that follow each other cleanly, never right after lost sync.
             if self._run < IN_SYNC_RUN or self.tolerance.confirm_unverified:
@@ -108,12 +114,25 @@ class CrossFrameCheck:
         self.check_stats.flagged += 1
         return replace(s, status="artifact", detail=f"corrupted frame? {reason}")
 
-    def _jump(self, s: OximetrySample, valued: list[str], refs: list[OximetrySample]) -> Optional[str]:
-        """Why s disagrees with every reference frame, or None when it agrees with one (or has none)."""
+    def _jump(self, s: OximetrySample, valued: list[str], prev: Optional[OximetrySample],
+              prev2: Optional[OximetrySample]) -> tuple[Optional[str], bool]:
+        """(why s disagrees, whether anything could be compared): each of its values must be near
+        the frame just before, the last frame passed, or, while a fast change is going on (the
+        last step over half the tolerance), where the two frames before it are heading: a steady
+        change faster than the tolerance is flagged for one frame, then followed."""
+        verifiable = False
         for p in valued:
             v = getattr(s, p)
-            known = [getattr(r, p) for r in refs if getattr(r, p) is not None]
+            before = None if prev is None else getattr(prev, p)
             limit = getattr(self.tolerance, p)
-            if known and not any(abs(v - k) <= limit(k) for k in known):
-                return f"{p} {known[-1]:g} -> {v:g} in one frame"
-        return None
+            refs = [(k, k) for k in (before, None if self._passed is None else getattr(self._passed, p))
+                    if k is not None]
+            earlier = None if prev2 is None or not self.tolerance.follow_trend else getattr(prev2, p)
+            if before is not None and earlier is not None and abs(before - earlier) > limit(before) / 2:
+                refs.append((2 * before - earlier, before))  # a fast change going on: where it is heading
+            if not refs:
+                continue
+            verifiable = True
+            if not any(abs(v - expected) <= limit(scale) for expected, scale in refs):
+                return f"{p} {refs[0][1]:g} -> {v:g} in one frame", True
+        return None, verifiable
