@@ -10,7 +10,7 @@ import threading
 
 from .chairs import Chair
 from .model import DeviceSignal
-from .store import Store, StoreError
+from .store import Store
 
 log = logging.getLogger("infusion_monitor.acquisition")
 
@@ -49,16 +49,10 @@ class Acquisition:
                 backoff = min(backoff * 2, 10.0)
 
     def _tick_loop(self) -> None:
-        failing: dict[str, str] = {}  # chair -> the database error it is failing with
         while not self.stop_event.wait(1.0):
             for chair in self.chairs:
                 try:
                     chair.tick()
-                    failing.pop(chair.name, None)
-                except StoreError as e:  # one line when it starts (or changes), not one a second
-                    if failing.get(chair.name) != str(e):
-                        log.error("chair %s: cannot write the database, will retry: %s", chair.name, e)
-                    failing[chair.name] = str(e)
                 except Exception:
                     log.exception("chair %s tick failed", chair.name)
 
