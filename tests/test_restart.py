@@ -10,7 +10,6 @@ recorder and store are simply dropped: nothing finished, nothing closed.
 """
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
