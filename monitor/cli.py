@@ -29,9 +29,39 @@ if TYPE_CHECKING:
     from .store import Store
 
 DEFAULT_DB = "data/monitor.db"
+_TERMINATED_BY: list[int] = []  # the signal that stopped the command, if one did (_stop_like_ctrl_c)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Stopped(click.ClickException):
+    """A command stopped by a signal after its Ctrl-C clean-up: one line, exit 128 + the signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.exit_code = 128 + signum
+
+    def show(self, file=None):
+        click.echo(f"infusion-monitor: {self.format_message()}", err=True)
+
+
+class _Commands(click.Group):
+    """The command group: a database failure in any command is one line naming the file (exit 2)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if _TERMINATED_BY:  # SIGTERM or SIGHUP, through Ctrl-C's path (_stop_like_ctrl_c)
+                raise _Stopped(_TERMINATED_BY[0]) from None
+            raise
+        except Exception as e:
+            from .store import StoreError  # imported here, not at start-up (see the module docstring)
+            if not isinstance(e, StoreError):
+                raise
+            db = ctx.obj.db if isinstance(ctx.obj, Context) else DEFAULT_DB
+            raise InputError(str(e) if db in str(e) else f"{db}: {e}") from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", default=DEFAULT_DB, show_default=True, envvar="INFUSION_MONITOR_DB",
               help="SQLite database file.")
 @click.option("--protocol", "protocol_path", default=None, metavar="FILE",
@@ -221,14 +251,9 @@ def _start_acquisition(c: Context, chairs: list):
     return acq
 
 
-def _interrupt(*_):
-    raise KeyboardInterrupt
-
-
 def _wait_forever(stop_after: Optional[float] = None) -> None:
-    """Block until Ctrl-C, SIGTERM or stop_after seconds."""
+    """Block until Ctrl-C, SIGTERM (see _stop_like_ctrl_c) or stop_after seconds."""
     end = None if stop_after is None else time.monotonic() + stop_after
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while end is None or time.monotonic() < end:
             time.sleep(0.2 if end is None else max(0.0, min(0.2, end - time.monotonic())))
@@ -250,6 +275,7 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
     if duration is not None and not (duration > 0 and math.isfinite(duration)):
         raise InputError(f"--duration {duration:g}: must be > 0 seconds")
     protocol = c.protocol
+    c.store().require_writable()  # a database it cannot write is one line now, not an error every second
     try:
         ch = build_chair(c.store(), protocol, chair, [{"spec": d} for d in devices])
     except (DeviceSpecError, ValueError) as e:
@@ -296,8 +322,7 @@ def _serve(c: Context, store: Store, host: str, port: int) -> None:
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     click.echo(f"infusion-monitor: dashboard at http://{host}:{server.effective_port}/", err=True)
     sys.stderr.flush()
-    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: leave the loop, then close
-    try:
+    try:  # Ctrl-C or SIGTERM (_stop_like_ctrl_c): leave the loop, then close
         server.run()
     except KeyboardInterrupt:
         pass
@@ -316,6 +341,7 @@ def run(c: Context, config: Optional[str], host: str, port: int):
     from .clinic_config import ConfigError, demo_chairs, load_clinic
     protocol = c.protocol
     store = c.store()
+    store.require_writable()
     try:
         chairs = load_clinic(config, store, protocol) if config else demo_chairs(store, protocol)
     except ConfigError as e:
@@ -331,9 +357,26 @@ for _command in (devices, emulate, export, import_):
     main.add_command(_command)
 
 
+def _stop_like_ctrl_c(signum, _frame) -> None:
+    """SIGTERM (a service manager, `kill`) and SIGHUP (the terminal closed) take Ctrl-C's path:
+    every command's KeyboardInterrupt handling runs, so a paced playback is ended, not left
+    open, and acquisition flushes and closes. Once only: a second signal does not cut the
+    clean-up short."""
+    _TERMINATED_BY.append(signum)
+    signal.signal(signum, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _install_signal_handlers() -> None:
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:  # left alone under nohup
+        signal.signal(signal.SIGHUP, _stop_like_ctrl_c)
+
+
 def entry() -> None:
     """Console script: every error is one line on stderr (exit 2 for bad usage or input)."""
     logging.basicConfig(level=logging.WARNING, format="infusion-monitor: %(levelname)s %(message)s")
+    _install_signal_handlers()
     try:
         code = main(standalone_mode=False)
     except click.UsageError as e:

@@ -37,7 +37,7 @@ def mean_arterial(sbp: float, dbp: float) -> float:
 EVENT_TYPES = (
     "infusion_start", "infusion_stop", "note", "medication", "dose_change",
     "manual_vitals", "baseline_set", "session_end", "limit_change", "acknowledge", "aldrete",
-    "correction", "review_signoff",
+    "correction", "review_signoff", "monitoring_interrupted",
 )
 # How every page, chart and report names a charted event (the CSV and FHIR keep the type).
 EVENT_LABELS = {
@@ -45,7 +45,7 @@ EVENT_LABELS = {
     "medication": "Medication", "dose_change": "Dose change", "manual_vitals": "Manual obs",
     "baseline_set": "Baseline", "session_end": "Session end", "limit_change": "Limit",
     "acknowledge": "Acknowledged", "aldrete": "Aldrete", "correction": "Correction",
-    "review_signoff": "Reviewer sign-off",
+    "review_signoff": "Reviewer sign-off", "monitoring_interrupted": "Monitoring interrupted",
 }
 UNCHARTED_EVENTS = ("acknowledge", "correction", "review_signoff")  # in event tables, not drawn on charts
 STATES = ("baseline", "infusion", "recovery", "ended")

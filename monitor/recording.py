@@ -8,11 +8,17 @@ from __future__ import annotations
 from typing import Optional
 
 from .alerts import AlertEngine
+from .formatting import fmt_duration
 from .model import MANUAL, Alert, Baseline, DeviceSignal, Event, Reading
 from .protocol import Protocol
 from .store import Store, queries
 
 BASELINE_PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map")
+
+
+def interruption_text(seconds: float) -> str:
+    """What a `monitoring_interrupted` event says: how long nothing was recorded."""
+    return f"No monitoring for {fmt_duration(seconds)}: acquisition restarted"
 
 
 class SessionRecorder:
@@ -29,8 +35,11 @@ class SessionRecorder:
         """Pick up a session already under way: after a restart, or opened by another process.
 
         Restores phase, baselines (and, before infusion start, the recent history they
-        are computed from), per-session limits and alert numbering; alerts left active
-        by the previous process are ended at ts, to be raised afresh if still true.
+        are computed from), per-session limits and alert numbering. An alarm left active
+        by the previous process stays active, the same record, until the new readings end
+        it by the usual rule (AlertEngine.carry); only one this profile has no rule for is
+        ended at ts. When the session already had device readings, the time without them
+        up to ts is charted as a `monitoring_interrupted` event (docs/ARCHITECTURE.md, "Schema").
         """
         rec = cls(store, session_id, protocol)
         s = queries.session(store, session_id)
@@ -53,9 +62,16 @@ class SessionRecorder:
                 rec.engine.baselines.observe(r["parameter"], r["ts"], r["value"])
         for a in alerts:
             if a["ended_at"] is None:
-                rec.store.put_change(session_id, Alert(a["key"], a["rule"], a["parameter"], a["kind"], a["priority"],
-                                                       a["started_at"], a["value"], a["limit_value"], a["message"],
-                                                       ended_at=max(ts, a["started_at"])))
+                alert = Alert(a["key"], a["rule"], a["parameter"], a["kind"], a["priority"],
+                              a["started_at"], a["value"], a["limit_value"], a["message"])
+                if not rec.engine.carry(alert):
+                    alert.ended_at = max(ts, a["started_at"])
+                    rec.store.put_change(session_id, alert)
+        last = queries.newest_reading_ts(store, session_id, except_source=MANUAL)
+        if last is not None and ts > last:
+            rec.event_cursor = max(rec.event_cursor, store.record_event(
+                session_id, Event(ts, "monitoring_interrupted", interruption_text(ts - last), "system"),
+                {"since": last, "seconds": round(ts - last, 1)}))
         return rec
 
     def reading(self, r: Reading) -> None:

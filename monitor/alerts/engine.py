@@ -170,8 +170,7 @@ class AlertEngine:
                 seq: int) -> None:
         """Resume a session under way (after a restart): phase, baselines, BP clock, alert numbering.
 
-        Alert conditions are not carried over: the caller ends what was active, and
-        the engine raises again whatever still holds once its window has passed.
+        Alarms still active at the restart are handed over one by one with `carry`.
         """
         self.state, self.infusion_start = state, infusion_start
         for b in baselines:
@@ -179,6 +178,35 @@ class AlertEngine:
         self.baselines.frozen = state != "baseline"
         self._last_bp = last_bp
         self._seq = max(self._seq, seq)
+
+    def carry(self, alert: Alert) -> bool:
+        """Take over an alarm the previous process left active (a restart): it stays active under
+        its key, so the same record continues, until the readings that follow end it by the
+        usual rule (for a continuous rule, `clear_for_s` on the safe side; a measurement, the next
+        one that no longer meets it; a technical alarm, its cause gone). Nothing is decided from
+        a clock, and no alarm is closed for want of data. False when this profile has no such
+        rule or the alarm's place is taken: the caller ends it.
+        """
+        a = copy(alert)
+        a.ended_at = None
+        if a.kind == "technical":
+            slot = a.key.rsplit("#", 1)[0]
+            if a.rule not in self.protocol.technical_priority or slot in self._technical:
+                return False
+            self._technical[slot] = a
+            return True
+        rule = self.rules.get(a.rule)
+        if rule is None or (rule.states and self.state not in rule.states):
+            return False
+        if a.rule in self._sustained:
+            if self._sustained[a.rule].alert is not None:
+                return False
+            self._sustained[a.rule].alert = a
+            return True
+        if not rule.measurement or a.rule in self._measured:
+            return False
+        self._measured[a.rule] = a
+        return True
 
     def change_limit(self, rule_id: str, clause: int, value: float) -> None:
         """A per-session limit, already checked against the profile's bounds."""

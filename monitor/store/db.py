@@ -46,7 +46,7 @@ class Conflict(StoreError):
 
 
 class ReadOnlyStore(StoreError):
-    """A write to a store opened read-only."""
+    """A write to a store opened read-only, or to a file (or directory) this process may not write."""
 
 
 @contextlib.contextmanager
@@ -57,6 +57,8 @@ def _driver_errors(path: str) -> Iterator[None]:
     except sqlite3.IntegrityError as e:
         raise Conflict(f"{path}: {e}") from None
     except sqlite3.OperationalError as e:  # locked, busy, disk full, I/O
+        if "readonly" in str(e):  # SQLITE_READONLY: the file, its directory or its -wal/-shm
+            raise ReadOnlyStore(f"{path}: cannot write: the file or its directory is read-only ({e})") from None
         raise StoreUnavailable(f"{path}: {e}") from None
     except sqlite3.Error as e:
         raise StoreError(f"{path}: {e}") from None
@@ -145,6 +147,22 @@ class Store:
     def _require_writer(self):
         if self._conn is None:
             raise ReadOnlyStore(f"{self.path}: opened read-only")
+
+    def require_writable(self) -> None:
+        """ReadOnlyStore (naming the file) unless this process can write the database: a command
+        that will write asks before it starts, rather than failing at its first write. Writes
+        nothing (the probe's transaction is rolled back)."""
+        self._require_writer()
+        with self._lock, _driver_errors(self.path):
+            if self._tx_depth:
+                return  # inside a transaction: it has written already
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                self._conn.execute(f"PRAGMA user_version = {int(version)}")  # the cheapest real write
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
 
     def _execute(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
         self._require_writer()

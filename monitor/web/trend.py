@@ -26,7 +26,8 @@ COLORS = {"hr": "#39d353", "spo2": "#4fc3f7", "sbp": "#ff8a65", "dbp": "#ffb74d"
 # Event mark colours on the dark screen; the words are model.EVENT_LABELS.
 EVENT_COLORS = {"infusion_start": "#7ee787", "infusion_stop": "#f0883e", "dose_change": "#d2a8ff",
                 "medication": "#d2a8ff", "note": "#8b949e", "manual_vitals": "#ffb74d", "baseline_set": "#8b949e",
-                "limit_change": "#8b949e", "aldrete": "#7ee787", "session_end": "#8b949e"}
+                "limit_change": "#8b949e", "aldrete": "#7ee787", "session_end": "#8b949e",
+                "monitoring_interrupted": "#ff7b72"}
 EVENT_COLOR = "#8b949e"
 
 
