@@ -87,15 +87,37 @@ def test_a_pending_stat_request_waits_for_the_lock_instead_of_blocking_the_devic
 def test_the_hold_is_bounded_drops_the_oldest_first_and_counts_them():
     held = HeldRows(max_readings=3)
     for k in range(5):
-        held.add_reading(("r", 7, k))
+        held.add_reading(("r", 7, Reading(100.0 + k, "hr", 70, "ok", "ox")))
     held.add_change(("a", 7, "alarm"))
     readings, changes = held.take(limit=2)
-    assert readings == [("r", 7, 2), ("r", 7, 3)] and changes == [("a", 7, "alarm")]
+    assert [r[2].ts for r in readings] == [102.0, 103.0] and changes == [("a", 7, "alarm")]
     held.give_back(readings, changes)  # a failed commit: the same rows go first next time
-    assert held.take()[0] == [("r", 7, 2), ("r", 7, 3), ("r", 7, 4)]
+    assert [r[2].ts for r in held.take()[0]] == [102.0, 103.0, 104.0]
     assert "2 oldest lost" in held.problem("database or disk is full")
-    assert held.take_dropped() == {7: 2} and held.take_dropped() == {}
+    assert held.take_dropped() == {7: [2, 100.0, 101.0]} and held.take_dropped() == {}
     assert held.problem(None) is None
+
+
+def test_readings_the_hold_lets_go_of_are_charted_where_they_were_lost(db_path):
+    store = Store(db_path, busy_timeout_s=0.1, held=HeldRows(max_readings=5))
+    sid, _ = store.open_session("P1", "B4", "ketamine-iv", 1000.0)
+    blocker = _hold_write_lock(db_path)
+    try:
+        for k in range(8):
+            store.put_reading(sid, Reading(1000.0 + k, "spo2", 97, "ok", "ox"))
+        with pytest.raises(StoreUnavailable):
+            store.flush()
+        assert "3 oldest lost" in store.write_problem
+    finally:
+        blocker.rollback()
+        blocker.close()
+    store.flush()
+    assert [r["ts"] for r in queries.readings(store, sid)] == [1003.0 + k for k in range(5)]
+    (gap,) = queries.events(store, sid)
+    assert gap["type"] == "monitoring_interrupted" and gap["ts"] == 1000.0
+    assert gap["text"] == "3 readings lost: the database could not be written for too long"
+    assert gap["data"] == {"since": 1000.0, "seconds": 2.0, "lost": 3}
+    store.close()
 
 
 def test_a_note_that_cannot_be_stored_says_so(db_path):

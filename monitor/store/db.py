@@ -99,7 +99,7 @@ class Store:
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._held = held or HeldRows()
+        self._held = held if held is not None else HeldRows()
         # a private store with no writer thread (a playback's staging database) writes as it
         # goes, so a long recording never piles up in memory
         self._flush_every = flush_every
@@ -360,10 +360,20 @@ class Store:
                 self._held.written()
                 written += len(readings) + len(changes)
             self._write_error = None
-            for session_id, n in self._held.take_dropped().items():
-                log.error("%s: %d readings of session %d were lost while the database could not be written",
-                          self.path, n, session_id)
+            for session_id, (n, first, last) in self._held.take_dropped().items():
+                self._record_loss(session_id, n, first, last)
         return written
+
+    def _record_loss(self, session_id: int, n: int, first: float, last: float) -> None:
+        """Readings the hold had to let go of are charted where they were lost, never silently."""
+        log.error("%s: %d readings of session %d were lost while the database could not be written",
+                  self.path, n, session_id)
+        text = f"{n} readings lost: the database could not be written for too long"
+        try:
+            self.record_event(session_id, Event(first, "monitoring_interrupted", text, "system"),
+                              {"since": first, "seconds": round(last - first, 1), "lost": n})
+        except (sessions.RuleError, StoreError) as e:  # an ended session: the log keeps it
+            log.error("%s: the loss could not be charted on session %d: %s", self.path, session_id, e)
 
     def _commit(self, readings: list, changes: list) -> None:
         with self._transaction() as conn:

@@ -36,7 +36,8 @@ class HeldRows:
         self._changes: deque = deque()
         self._lock = threading.Lock()
         self._taken = (0, 0)  # (readings, changes) handed to the writer, not yet committed
-        self.dropped: dict[int, int] = {}  # session id -> readings lost to the bound, not yet recorded
+        # session id -> [readings lost to the bound, first ts, last ts], not yet recorded
+        self.dropped: dict[int, list] = {}
 
     def add_reading(self, item) -> None:
         with self._lock:
@@ -68,8 +69,11 @@ class HeldRows:
 
     def _bound(self) -> None:
         while len(self._readings) > self.max_readings:
-            session_id = self._readings.popleft()[1]
-            self.dropped[session_id] = self.dropped.get(session_id, 0) + 1
+            _, session_id, reading = self._readings.popleft()
+            ts = getattr(reading, "ts", None)
+            lost = self.dropped.setdefault(session_id, [0, ts, ts])
+            lost[0] += 1
+            lost[2] = ts
 
     def __len__(self) -> int:
         return len(self._readings) + len(self._changes) + sum(self._taken)
@@ -79,8 +83,8 @@ class HeldRows:
         """Readings not yet committed, including the chunk being written."""
         return len(self._readings) + self._taken[0]
 
-    def take_dropped(self) -> dict[int, int]:
-        """Readings lost per session since last asked (to be written into each session's record)."""
+    def take_dropped(self) -> dict[int, list]:
+        """Per session, [readings lost, first ts, last ts] since last asked (for its record)."""
         with self._lock:
             dropped, self.dropped = self.dropped, {}
         return dropped
@@ -89,6 +93,6 @@ class HeldRows:
         """One line for the page while rows wait because writing fails, else None."""
         if not error:
             return None
-        lost = sum(self.dropped.values())
+        lost = sum(n for n, _, _ in self.dropped.values())
         return (f"cannot store readings: {error}; {self.readings} readings held in memory"
                 + (f", {lost} oldest lost" if lost else ""))
