@@ -14,6 +14,10 @@
  * (the #<prefix>-priorities store: the model's priority table, most urgent first); this
  * file keeps no copy. Only the sound of each priority is defined here.
  *
+ * When the server stops answering (assets/connection-watch.js) the page adds a technical alarm
+ * of its own, "connection lost", sounded like any other (at the priority in the alarm state's
+ * data-connection-priority) until the server answers again.
+ *
  * Sound cannot be switched off from the page: the only silence is the 2-minute pause
  * (with break-through). The sound button only (re)enables audio the browser blocked, and
  * while it is blocked the status line says so instead of claiming an alarm is sounding.
@@ -153,7 +157,7 @@
     return m + ":" + (s < 10 ? "0" : "") + s;
   }
 
-  function update(board, nTick, pauseClicks, soundClicks, prev, priorities) {
+  function update(board, nTick, pauseClicks, soundClicks, prev, priorities, lostPriority) {
     learn(priorities);
     var cc = (window.dash_clientside && window.dash_clientside.callback_context) || {};
     var trig = (cc.triggered || []).map(function (t) { return t.prop_id || ""; });
@@ -161,6 +165,13 @@
     var now = Date.now();
     var s = Object.assign({ paused_until: null, pause_level: null, known: [], breakthrough: false }, prev || {});
     board = board || [];
+    // The server is gone (assets/connection-watch.js): the page sounds that on its own, as a
+    // technical alarm at the priority the server gave the page while it was up.
+    var conn = window.infusionConnection;
+    if (conn && conn.lost) {
+      board = board.concat([{ id: "connection-lost", priority: lostPriority || leastUrgent(), kind: "technical",
+                              latched: false, acked: false }]);
+    }
     var unacked = board.filter(function (a) { return !a.acked; });
     var highest = unacked.reduce(function (m, a) { return urgency(a.priority) > urgency(m) ? a.priority : m; }, "none");
 

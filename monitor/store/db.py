@@ -269,6 +269,24 @@ class Store:
         self._execute(f"INSERT INTO devices (source, {cols}) VALUES (?, {marks}) "
                       f"ON CONFLICT(source) DO UPDATE SET {updates}", (source, *fields.values()))
 
+    def heartbeat(self, chairs: Iterable[str], ts: float, pid: int, host: str, started_at: float,
+                  problem: Optional[str] = None, stopped: bool = False) -> None:
+        """An acquisition process says it is watching these chairs (about once a second), with
+        its storage problem if it has one; `stopped` when it shuts down. A short transaction of
+        its own, never queued behind readings: a process that cannot store its readings must
+        still be able to say so (sessions.monitoring_alarms reads it, docs/ARCHITECTURE.md)."""
+        rows = [(chair, pid, host, started_at, ts, ts if stopped else None, problem or None,
+                 ts if problem else None) for chair in chairs]
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO heartbeats (chair, pid, host, started_at, beat_at, stopped_at, problem, problem_since) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(chair) DO UPDATE SET pid = excluded.pid, host = excluded.host, "
+                "started_at = excluded.started_at, beat_at = excluded.beat_at, stopped_at = excluded.stopped_at, "
+                "problem_since = CASE WHEN excluded.problem IS NULL THEN NULL "
+                "WHEN heartbeats.problem IS NULL THEN excluded.problem_since ELSE heartbeats.problem_since END, "
+                "problem = excluded.problem", rows)
+
     # ----------------------------------------------------------- batched writes
     def put_reading(self, session_id: int, r: Reading) -> None:
         self._queue.put(("r", session_id, r))

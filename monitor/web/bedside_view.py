@@ -206,17 +206,23 @@ def cuff_pressure(device_rows: list[dict]) -> Optional[float]:
     return next((d["cuff_pressure"] for d in device_rows if d.get("cuff_pressure") is not None), None)
 
 
-def devices(rows: list[dict]):
-    """The footer: each device's connection and last data time (rows: queries.devices)."""
+def devices(rows: list[dict], watched: bool = True):
+    """The footer: each device's connection and last data time (rows: queries.devices).
+    Unless an acquisition process is watching the chair now (sessions.acquisition_alive), a
+    stored state is only what a gone process last wrote: "unknown", never "connected"."""
     items = []
     for d in rows:
         ok = bool(d["connected"])
-        txt = f"{d['source']} ({d['kind'] or ''} {d['port'] or ''}): " + ("connected" if ok else (d["error"] or "not connected"))
+        state = ("connected" if ok else (d["error"] or "not connected")) if watched else \
+            "unknown (monitoring stopped)"
+        txt = f"{d['source']} ({d['kind'] or ''} {d['port'] or ''}): {state}"
         if d.get("last_seen"):
             txt += f" · last data {fmt_time(d['last_seen'])}"
-        if d.get("cuff_pressure") is not None:
+        if watched and d.get("cuff_pressure") is not None:
             txt += f" · cuff {d['cuff_pressure']:.0f} mmHg"
-        items.append(html.Span(txt, className="device " + ("device-ok" if ok else "device-down")))
+        cls = ("device-ok" if ok else "device-down") if watched else "device-unknown"
+        items.append(html.Span(txt, className=f"device {cls}", **{"data-state": "unknown" if not watched else
+                                                                   "connected" if ok else "down"}))
     return items
 
 
