@@ -156,3 +156,51 @@ def test_overview_tile_says_monitoring_stopped_and_sounds_it(store, protocol):
     assert "MONITORING STOPPED" in str(bodies[0]) and "MONITORING STOPPED" not in str(bodies[1])
     assert priorities == ["medium", "none"]
     assert [(a["id"], a["priority"]) for a in sound] == [("monitoring_stopped:M2", "medium")]
+
+
+# ----------------------------------------------------------------- in Chromium, with a real acquire
+def _page(browser) -> dict:
+    return browser.execute_script("""
+        const text = s => { const e = document.querySelector(s); return e ? e.innerText : ''; };
+        const st = document.getElementById('bed-alarm-state') || document.getElementById('ov-alarm-state');
+        const tile = document.querySelector('.tile-wrap[data-chair="K"]');
+        return {technical: text('#bed-technical'), devices: text('#bed-devices'),
+                state: st ? Object.assign({}, st.dataset) : {},
+                played: Object.assign({}, (window.infusionAudio || {}).played || {}),
+                tile: tile ? tile.innerText : '', tilePriority: tile ? tile.dataset.priority : ''};""")
+
+
+@pytest.mark.browser
+def test_a_hung_or_killed_acquire_is_monitoring_stopped_on_both_pages(browser, server, db_path):
+    Store(db_path).close()
+    acquire = subprocess.Popen(
+        [str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(db_path), "acquire",
+         "--device", "sim:normal", "--chair", "K", "--patient", "P-K"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        srv = server("serve")
+        browser.get(srv.url + "/chair/K")
+        wait_until(lambda: "connected" in _page(browser)["devices"]
+                   and "No technical alarm" in _page(browser)["technical"], timeout=45)
+        os.kill(acquire.pid, signal.SIGSTOP)  # hung: alive, but its tick loop no longer runs
+        page = wait_until(lambda: (lambda p: "MONITORING STOPPED" in p["technical"] and p)(_page(browser)), timeout=20)
+        assert "stopped answering (died or hung)" in page["technical"]
+        page = wait_until(lambda: (lambda p: p["state"].get("sounding") == "medium" and p)(_page(browser)), timeout=10)
+        assert "unknown (monitoring stopped)" in page["devices"] and "connected" not in page["devices"]
+        assert page["state"]["sound"] == "on"
+        wait_until(lambda: _page(browser)["played"].get("medium", 0) > 0, timeout=10)  # the tone was played
+        os.kill(acquire.pid, signal.SIGCONT)  # it resumes: so does the page
+        wait_until(lambda: "No technical alarm" in _page(browser)["technical"]
+                   and "connected" in _page(browser)["devices"], timeout=20)
+        wait_until(lambda: _page(browser)["state"].get("sounding") == "none", timeout=10)
+        acquire.kill()  # dead
+        acquire.wait()
+        browser.get(srv.url + "/")
+        page = wait_until(lambda: (lambda p: "MONITORING STOPPED" in p["tile"] and p)(_page(browser)), timeout=30)
+        assert page["tilePriority"] == "medium"
+        wait_until(lambda: _page(browser)["state"].get("sounding") == "medium", timeout=10)
+    finally:
+        if acquire.poll() is None:
+            os.kill(acquire.pid, signal.SIGCONT)
+            acquire.kill()
+            acquire.wait()
