@@ -85,7 +85,7 @@
 
   function show(now) {
     var age = ageText(now - watch.lastOk);
-    banner().textContent = "\u26A0 CONNECTION TO THE MONITOR LOST (" + (watch.reason || "no answer") +
+    banner().textContent = "\u26A0 CONNECTION TO THE MONITOR LOST (" + (watch.reason || "the monitor does not answer") +
       ") \u2014 the values on this page are from " + clockText(watch.lastOk) + ", " + age +
       " old, and no new alarm can reach this page. Watch the patients and their devices; check the monitor computer.";
     var stale = document.querySelectorAll(".numeric, .tile");

@@ -147,8 +147,7 @@ def register_audio(app, prefix: str, tick_id: str) -> None:
         Output(f"{prefix}-sound-toggle", "children"), Output(f"{prefix}-sound-toggle", "className"),
         Input(f"{prefix}-alarm-data", "data"), Input(tick_id, "n_intervals"),
         Input(f"{prefix}-audio-pause", "n_clicks"), Input(f"{prefix}-sound-toggle", "n_clicks"),
-        State(f"{prefix}-audio", "data"), State(f"{prefix}-priorities", "data"),
-        State(f"{prefix}-alarm-state", "data-connection-priority"))
+        State(f"{prefix}-audio", "data"), State(f"{prefix}-priorities", "data"))
 
 
 def register(app, store) -> None:
