@@ -191,6 +191,13 @@ def acquisition_alive(beat: Optional[dict], now: float) -> bool:
             and now - beat["beat_at"] <= MONITORING_STALE_S)
 
 
+def monitoring_priority(technical_priority: dict) -> str:
+    """The priority of "monitoring stopped", a storage problem and (in the browser) "connection
+    lost": the profile's rating of a device disconnection (`technical_priority`), whose
+    consequence is the same: no numbers and no alarms from the chair."""
+    return technical_priority["device_disconnected"]
+
+
 def monitoring_alarms(session: Optional[dict], beat: Optional[dict], now: float, priority: str) -> list[dict]:
     """The technical alarms about the monitoring itself of a chair's current session: each
     {"rule", "priority", "message", "since"}, most important first.
@@ -198,8 +205,7 @@ def monitoring_alarms(session: Optional[dict], beat: Optional[dict], now: float,
     Only a session the chair's devices record into (recorded_by_devices) is watched by an
     acquisition process: without a live heartbeat for the chair (never started, died, hung or
     shut down) it is "monitoring stopped"; a live process that cannot store what it acquires
-    says so in its heartbeat's `problem`. `priority` is the caller's (the profile's rating of a
-    device disconnection: the same consequence, no numbers and no alarms from the chair).
+    says so in its heartbeat's `problem`. `priority`: monitoring_priority of the profile.
     """
     if not recorded_by_devices(session):
         return []

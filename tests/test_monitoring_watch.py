@@ -45,6 +45,11 @@ def test_a_live_session_is_watched_only_while_its_acquisition_beats():
         assert not sessions.acquisition_alive(b, NOW)
 
 
+def test_its_priority_is_the_profiles_for_a_disconnected_device(protocol):
+    assert sessions.monitoring_priority({"device_disconnected": "high"}) == "high"
+    assert sessions.monitoring_priority(protocol.technical_priority) == "medium"  # the shipped profile
+
+
 def test_only_an_open_live_session_is_watched():
     for s in (None, {**LIVE, "state": "ended"}, {**LIVE, "source": "simulate"}, {**LIVE, "source": "replay"}):
         assert sessions.monitoring_alarms(s, None, NOW, "medium") == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
+from .. import sessions
 from ..formatting import fmt_time
 from ..model import PRIORITY, priority_mark, priority_table
 from ..store import NotFound, queries
@@ -34,9 +35,8 @@ def board_data(board: list[dict], chair: str = "") -> list[dict]:
 
 
 def monitoring_priority(protocol) -> str:
-    """The priority of "monitoring stopped" and of a storage problem: the profile's rating of a
-    device disconnection, whose consequence is the same (no numbers, no alarms from the chair)."""
-    return protocol.technical_priority["device_disconnected"]
+    """The priority of the alarms about the monitoring itself (sessions.monitoring_priority)."""
+    return sessions.monitoring_priority(protocol.technical_priority)
 
 
 def standing_alarms(conditions: list[dict], chair: str) -> list[dict]:
