@@ -83,29 +83,39 @@ def simulate(c: Context, scenario: str, seed: int, speed: str, patient_ref: str,
 @click.option("--patient", "patient_ref", default="REPLAY", show_default=True, help="Patient reference.")
 @click.option("--speed", default="max", show_default=True, help="Times real time, or 'max'.")
 @click.option("--chair", default="replay", show_default=True, help="Chair the session is shown on.")
+@click.option("--partial", is_flag=True,
+              help="The file is an incomplete recording (no session_end, maybe cut mid-line): play what is "
+                   "complete and end the session as a partial recording.")
 @click.option("--json", "as_json", is_flag=True, help="Print {session_id, readings, alerts} as JSON.")
 @pass_ctx
-def replay(c: Context, file: str, patient_ref: str, speed: str, chair: str, as_json: bool):
+def replay(c: Context, file: str, patient_ref: str, speed: str, chair: str, partial: bool, as_json: bool):
     """Play a recorded session (t_s,parameter,value,status CSV) through the engine.
 
-    The whole file is checked first; a malformed line is reported with its number
-    and nothing is written.
+    The whole file is checked first; a malformed line, a row written twice or a
+    recording cut short (no session_end, a last line without its line end) is
+    reported with its line number and nothing is written. The file is read as a
+    stream, twice (check, then play), never held in memory.
     """
     from .playback import replay as run_replay
-    from .replay_csv import ReplayError, parse_file
+    from .replay_csv import ReplayError, check_file, iter_file
 
     sp = parse_speed(speed)
     try:
-        rows = parse_file(file)
+        recording = check_file(file, partial=partial)
     except ReplayError as e:
         raise InputError(str(e)) from None
+    if recording.cut_line is not None:
+        click.echo(f"warning: {file}: line {recording.cut_line} is cut off (no line end): left out", err=True)
     protocol = c.protocol
     patient_ref = _patient_option(patient_ref)
     try:
-        result = run_replay(c.store(), protocol, rows, speed=sp, patient_ref=patient_ref, chair=chair,
-                            source=f"replay:{Path(file).name}")
-    except session_rules.RuleError as e:
+        result = run_replay(c.store(), protocol, iter_file(file, partial=partial), speed=sp,
+                            patient_ref=patient_ref, chair=chair, source=f"replay:{Path(file).name}",
+                            length_s=recording.length_s)
+    except (session_rules.RuleError, ReplayError) as e:  # ReplayError: the file changed since it was checked
         raise InputError(str(e)) from None
+    if not recording.complete:
+        click.echo("warning: partial recording: the session is ended as one (no session_end in the file)", err=True)
     _print_result(result, as_json)
 
 
@@ -132,7 +142,7 @@ def _print_result(result, as_json: bool) -> None:
 def sessions(c: Context, as_json: bool):
     """List sessions, newest first."""
     from .store import queries
-    rows = [queries.session_json(r) for r in queries.sessions(c.store(existing=True))]
+    rows = [queries.session_json(r) for r in queries.sessions(c.store(readonly=True, existing=True))]
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -150,7 +160,7 @@ def sessions(c: Context, as_json: bool):
 def alerts(c: Context, session_id: int, as_json: bool):
     """List a session's alerts in start order."""
     from .store import queries
-    store = c.store(existing=True)
+    store = c.store(readonly=True, existing=True)
     s = queries.session(store, session_id)
     if s is None:
         raise InputError(f"--session {session_id}: no such session in {c.db}")

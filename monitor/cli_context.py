@@ -45,10 +45,18 @@ class Context:
         return self._protocol
 
     def store(self, readonly: bool = False, existing: bool = False) -> "Store":
-        """The database; with existing=True a mistyped --db is an error, not a new empty file."""
-        from .store import Store, StoreError
+        """The database; with existing=True a mistyped --db, an empty or a foreign file is an
+        error, not a new database, and nothing is written to it. readonly: the command only
+        reads (an older schema is still upgraded first)."""
+        from .store import SCHEMA_VERSION, Store, StoreError
+        from .store.existing import database_version
         if existing and not Path(self.db).is_file():
             raise InputError(f"--db {self.db}: no such database")
+        if existing and self._store is None:
+            try:
+                readonly = readonly and database_version(self.db) == SCHEMA_VERSION
+            except StoreError as e:
+                raise InputError(f"--db {e}") from None
         if self._store is None:
             try:
                 self._store = Store(self.db, readonly=readonly)

@@ -17,10 +17,8 @@ from .exports import FORMATS, ExportError, render, write_atomic
 
 
 def _existing_store(c: Context):
-    """Review commands read an existing database; they never create an empty one."""
-    if not Path(c.db).exists():
-        raise InputError(f"{c.db}: no such database")
-    return c.store()
+    """Export reads an existing database; it never creates one or writes to it."""
+    return c.store(readonly=True, existing=True)
 
 
 @click.command()

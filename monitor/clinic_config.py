@@ -11,6 +11,7 @@ clinic.toml:
 """
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Optional
@@ -21,8 +22,9 @@ from adapters.registry import DeviceSpecError, make_device, split_spec
 from . import sessions
 from .chairs import Chair
 from .protocol import Protocol
+from .sane_ranges import BAUD_RATES
+from .sane_ranges import DEVICE as DEVICE_RANGES
 from .store import Store, queries
-
 
 
 class ConfigError(ValueError):
@@ -31,12 +33,15 @@ class ConfigError(ValueError):
 
 def build_chair(store: Store, protocol: Protocol, name: str, device_specs: list[dict],
                 script: tuple = (), t0: Optional[float] = None) -> Chair:
-    devices = []
+    devices, seen_ports = [], {}
     for i, spec in enumerate(device_specs):
         if "spec" in spec:
             kind, port = split_spec(spec["spec"])
         else:
             kind, port = str(spec.get("kind", "")).lower(), str(spec.get("port", ""))
+        why = _claim_port(kind, port, f"device {i + 1}", seen_ports)
+        if why:
+            raise ConfigError(f"device {i + 1} ({kind}:{port}): {why}")
         options = {k: v for k, v in spec.items() if k not in ("kind", "port", "spec")}
         options.setdefault("source", f"chair{name}-{kind}{i + 1 if i else ''}")
         cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
@@ -135,10 +140,35 @@ def _device_entry(p: Path, dkey: str, d, seen_ports: dict) -> dict:
         if isinstance(v, bool) or not isinstance(v, want):
             kind = "a whole number" if want is int else ("a number" if want != str else "a string")
             raise ConfigError(f"{p}: {dkey}.{k}: expected {kind}, got {v!r}")
+    for k in sorted(set(DEVICE_RANGES) & set(d)):
+        why = DEVICE_RANGES[k].problem(d[k])
+        if k == "baudrate" and not why and d[k] not in BAUD_RATES:
+            why = f"{d[k]} is not a serial rate these devices speak ({', '.join(map(str, BAUD_RATES))})"
+        if why:
+            raise ConfigError(f"{p}: {dkey}.{k}: {why}")
     kind, port = (d["spec"].partition(":")[0], d["spec"].partition(":")[2]) if "spec" in d \
         else (d.get("kind", ""), d.get("port", ""))
-    if kind.strip().lower() != "sim" and port and not port.startswith("loop://"):
-        if port in seen_ports:
-            raise ConfigError(f"{p}: {dkey}: port {port} is already used by {seen_ports[port]}")
-        seen_ports[port] = dkey
+    why = _claim_port(kind.strip().lower(), port.strip(), dkey, seen_ports)
+    if why:
+        raise ConfigError(f"{p}: {dkey}: {why}")
     return d
+
+
+def port_identity(port: str) -> str:
+    """The device a port names, so one device is never opened twice under two names: a path
+    with its symlinks and `..` resolved (`/dev/../dev/ttyUSB0`, a `/dev/serial/by-id/` link);
+    a pyserial URL (`socket://`, `rfc2217://`) as written."""
+    return port if "://" in port else os.path.realpath(port)
+
+
+def _claim_port(kind: str, port: str, who: str, seen_ports: dict) -> Optional[str]:
+    """Why `who` may not have this port (already claimed by another device), or None and claim it."""
+    if kind == "sim" or not port or port.startswith("loop://"):
+        return None
+    same = port_identity(port)
+    if same in seen_ports:
+        other, written = seen_ports[same]
+        alias = f" (both are {same})" if written != port else ""
+        return f"port {port} is already used by {other}{alias}"
+    seen_ports[same] = (who, port)
+    return None

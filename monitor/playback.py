@@ -1,22 +1,27 @@
 """Sessions that play from a script instead of live devices: `simulate` and `replay`.
 
 Both run through the same SessionRecorder as live acquisition. At `--speed max`
-the session is written as a whole or not at all; paced runs behave like a live
-session and are ended, not deleted, when interrupted.
+the session appears as a whole or not at all (worked out in a staging database, then
+copied in chunks so live chairs on the same database never wait); paced runs behave
+like a live session and are ended, not deleted, when interrupted.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from pathlib import Path
+from typing import Callable, Iterable, Optional
 
 from adapters.nibp_cycle import NibpCycle
 from adapters.sim import Patient, SimBedside
 
+from . import sessions
 from .model import Event, Reading
 from .protocol import Protocol
 from .recording import SessionRecorder
-from .store import Store
+from .replay_csv import Row
+from .store import Store, queries, transfer
 
 
 @dataclass
@@ -55,6 +60,9 @@ def _anchor(length_s: float, speed: Optional[float]) -> float:
 # A played recording ends when it says so: nobody at its bedside could sign for its
 # alarms, so its end passes the acknowledgement gate as an override on the record.
 END_OVERRIDE = "recorded playback: no one at the bedside to acknowledge"
+# A partial recording (`replay --partial`) stops without its session_end: its session is
+# ended, but never as a normal "end of recording".
+PARTIAL_END = "partial recording: the file stops without session_end; data after it is missing"
 
 
 def _close(rec: SessionRecorder, ts: float, text: str) -> None:
@@ -67,14 +75,8 @@ def _close(rec: SessionRecorder, ts: float, text: str) -> None:
 def _run(store: Store, protocol: Protocol, patient_ref: str, chair: str, source: str, length_s: float,
          speed: Optional[float], body: Callable[[SessionRecorder, float, Pacer], None]) -> PlaybackResult:
     t0 = _anchor(length_s, speed)
-    if speed is None:  # one transaction: the whole session or nothing, even if the process is killed
-        with store.atomic():
-            session_id, _ = store.open_session(patient_ref, chair, protocol.name, t0, source=source, resume=False)
-            rec = SessionRecorder(store, session_id, protocol)
-            body(rec, t0, Pacer(None))
-            _close(rec, t0 + length_s, "end of recording")
-            store.flush()
-        return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
+    if speed is None:
+        return _run_whole(store, protocol, patient_ref, chair, source, t0, length_s, body)
     session_id, _ = store.open_session(patient_ref, chair, protocol.name, t0, source=source, resume=False)
     rec = SessionRecorder(store, session_id, protocol)
     store.start_writer()
@@ -86,6 +88,31 @@ def _run(store: Store, protocol: Protocol, patient_ref: str, chair: str, source:
         raise
     finally:
         store.flush()
+    return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
+
+
+def _run_whole(store: Store, protocol: Protocol, patient_ref: str, chair: str, source: str, t0: float,
+               length_s: float, body: Callable[[SessionRecorder, float, Pacer], None]) -> PlaybackResult:
+    """At max speed the whole session is worked out in a private staging database, then
+    copied in short chunks (store/transfer.py): the shared database's write lock is never
+    held for long, so live chairs keep recording, and the session appears whole or not at all."""
+    patient_ref = sessions.patient_ref(patient_ref)
+    open_id = sessions.open_or_resume(queries.current_session(store, chair), chair, patient_ref)
+    if open_id is not None:  # refused now, as Store.open_session would, not after the work
+        raise sessions.RuleError(f"chair {chair} already has open session {open_id} for patient {patient_ref}")
+    with tempfile.TemporaryDirectory(prefix="infusion-monitor-") as tmp:
+        staging = Store(Path(tmp) / "staging.db", flush_every=5000)
+        try:
+            with staging.atomic():
+                staged_id, _ = staging.open_session(patient_ref, chair, protocol.name, t0, source=source,
+                                                    resume=False)
+                rec = SessionRecorder(staging, staged_id, protocol)
+                body(rec, t0, Pacer(None))
+                _close(rec, t0 + length_s, "end of recording")
+                staging.flush()
+            session_id = transfer.copy_session(staging, staged_id, store)
+        finally:
+            staging.close()
     return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
 
 
@@ -116,21 +143,32 @@ def simulate(store: Store, protocol: Protocol, scenario: str, seed: int = 0, spe
     return _run(store, protocol, patient_ref, chair, f"simulate:{scenario}:{seed}", length, speed, body)
 
 
-def replay(store: Store, protocol: Protocol, rows: list, speed: Optional[float] = None,
-           patient_ref: str = "REPLAY", chair: str = "replay", source: str = "replay") -> PlaybackResult:
-    """Play validated rows (see replay_csv.parse) as a session."""
-    length = rows[-1].t_s if rows else 0.0
+def replay(store: Store, protocol: Protocol, rows: Iterable[Row], speed: Optional[float] = None,
+           patient_ref: str = "REPLAY", chair: str = "replay", source: str = "replay",
+           length_s: Optional[float] = None) -> PlaybackResult:
+    """Play validated rows (replay_csv.iter_file after check_file, or a list) as a session.
+
+    Rows are consumed one at a time, so a recording of any length plays in constant
+    memory; length_s (the last row's t_s, from the checking pass) is needed up front
+    unless rows is a list. A recording without session_end is a partial one
+    (replay_csv refuses it unless asked): its session ends saying so (PARTIAL_END).
+    """
+    if length_s is None:
+        rows = list(rows)
+        length_s = rows[-1].t_s if rows else 0.0
 
     def body(rec: SessionRecorder, t0: float, pacer: Pacer) -> None:
         for row in rows:
             pacer.wait_for(row.t_s)
             if pacer.speed and rec.poll_events() and rec.engine.state == "ended":
-                break  # ended (or charted on) from the page or the CLI while playing
+                return  # ended (or charted on) from the page or the CLI while playing
             ts = t0 + row.t_s
             if row.event:
                 rec.event(Event(ts, row.event, row.text, "replay"), row.data, override=END_OVERRIDE)
             else:
                 rec.reading(Reading(ts, row.parameter, row.value, row.status, row.source or source,
                                     row.detail))
+        if rec.engine.state != "ended":  # the rows stopped without session_end
+            _close(rec, t0 + length_s, PARTIAL_END)
 
-    return _run(store, protocol, patient_ref, chair, source, length, speed, body)
+    return _run(store, protocol, patient_ref, chair, source, length_s, speed, body)

@@ -1,13 +1,14 @@
 """Alarm protocol profiles: TOML files a clinic can read and edit.
 
 Loading validates every key and names the file and key on any problem, so a typo
-in a limit can never silently turn an alarm off. Besides the alarm rules a profile
+in a limit can never silently turn an alarm off: every number within its sane range
+(`sane_ranges`), never NaN or infinite, the limits in priority order (`limit_order`). Besides the alarm rules a profile
 holds the other clinical numbers the pages and reports show: how long a monitored
 value stays current, how old each NEWS2 input may be, which readings prefill the
 Aldrete checklist. The pages render with these numbers and never keep their own.
 
 The rules about adjusting a limit for one session (settings overlaid on the
-profile, the priority order of limits) live here too, next to the limits they guard.
+profile, the priority order kept) live here too, next to the limits they guard.
 """
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from pathlib import Path
 from typing import Optional
 
 from .formatting import fmt_entered
+from .limit_order import order_conflict, profile_order_problem
 from .model import CONTINUOUS, PARAMETERS, PRIORITIES, PRIORITY, STATES
+from .sane_ranges import FOR_S, HYSTERESIS, LIMITS, Range, side
+from .sane_ranges import PROFILE as PROFILE_RANGES
 from .scores import NEWS2_PARAMETERS
 
 OPS = {
@@ -184,10 +188,9 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
     if not rules:
         raise ProtocolError(f"{source}: [rules] is empty")
     hyst = where.table(data, "hysteresis")
-    for k, v in hyst.items():
+    for k in hyst:
         if k not in PARAMETERS:
             raise ProtocolError(f"{source}: hysteresis.{k}: unknown parameter")
-        where.number(v, f"hysteresis.{k}", minimum=0)
     tp = where.table(data, "technical_priority")
     for k in TECHNICAL_RULES:
         if k not in tp:
@@ -206,29 +209,32 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise ProtocolError(f"{source}: name: missing or not a string")
+    why = profile_order_problem(rules)
+    if why:
+        raise ProtocolError(f"{source}: {why}")
+    num = where.setting
     return Protocol(
         name=name,
         description=str(data.get("description", "")),
         rules=rules,
-        hysteresis={k: float(v) for k, v in hyst.items()},
-        clear_for_s=where.number(c.get("clear_for_s"), "continuous.clear_for_s", minimum=0),
-        max_gap_s=where.number(c.get("max_gap_s"), "continuous.max_gap_s", minimum=1),
-        baseline_window_s=where.number(b.get("continuous_window_s"), "baseline.continuous_window_s", minimum=1),
-        nibp_baseline_window_s=where.number(b.get("nibp_window_s"), "baseline.nibp_window_s", minimum=1),
-        nibp_cycle_infusion_s=where.number(n.get("cycle_infusion_s"), "nibp.cycle_infusion_s", minimum=60),
-        nibp_cycle_other_s=where.number(n.get("cycle_other_s"), "nibp.cycle_other_s", minimum=60),
-        nibp_overdue_factor=where.number(n.get("overdue_factor"), "nibp.overdue_factor", minimum=1),
-        signal_lost_s=where.number(t.get("signal_lost_s"), "technical.signal_lost_s", minimum=1),
-        disconnect_s=where.number(t.get("disconnect_s"), "technical.disconnect_s", minimum=1),
+        hysteresis={k: where.number(v, f"hysteresis.{k}", HYSTERESIS[k]) for k, v in hyst.items()},
+        clear_for_s=num(c, "continuous.clear_for_s"),
+        max_gap_s=num(c, "continuous.max_gap_s"),
+        baseline_window_s=num(b, "baseline.continuous_window_s"),
+        nibp_baseline_window_s=num(b, "baseline.nibp_window_s"),
+        nibp_cycle_infusion_s=num(n, "nibp.cycle_infusion_s"),
+        nibp_cycle_other_s=num(n, "nibp.cycle_other_s"),
+        nibp_overdue_factor=num(n, "nibp.overdue_factor"),
+        signal_lost_s=num(t, "technical.signal_lost_s"),
+        disconnect_s=num(t, "technical.disconnect_s"),
         technical_priority=dict(tp),
-        monitored_fresh_s=where.number(fr.get("monitored_s"), "freshness.monitored_s", minimum=1),
-        news2_max_age_s={k: where.number(ages[k], f"news2.max_age_s.{k}", minimum=1) for k in NEWS2_INPUTS},
-        aldrete_spo2_max_age_s=where.number(ald.get("spo2_max_age_s"), "aldrete.spo2_max_age_s", minimum=1),
-        aldrete_bp_max_age_s=where.number(ald.get("bp_max_age_s"), "aldrete.bp_max_age_s", minimum=1),
-        aldrete_discharge_min=_discharge_min(ald.get("discharge_min"), where),
+        monitored_fresh_s=num(fr, "freshness.monitored_s"),
+        news2_max_age_s={k: num(ages, f"news2.max_age_s.{k}") for k in NEWS2_INPUTS},
+        aldrete_spo2_max_age_s=num(ald, "aldrete.spo2_max_age_s"),
+        aldrete_bp_max_age_s=num(ald, "aldrete.bp_max_age_s"),
+        aldrete_discharge_min=int(num(ald, "aldrete.discharge_min")),
         manual_bp_counts=_flag(n.get("manual_bp_counts"), "nibp.manual_bp_counts", where),
-        minimum_observation_s=where.number(ald.get("minimum_observation_s"), "aldrete.minimum_observation_s",
-                                           minimum=0),
+        minimum_observation_s=num(ald, "aldrete.minimum_observation_s"),
         infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
         source=source,
         raw=data,
@@ -245,12 +251,18 @@ class _Where:
             raise ProtocolError(f"{self.source}: [{name or key}]: missing table")
         return v
 
-    def number(self, v, key: str, minimum: Optional[float] = None) -> float:
+    def number(self, v, key: str, sane: Optional[Range] = None) -> float:
+        """A finite number (never NaN or ±inf), within its sane range when it has one."""
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ProtocolError(f"{self.source}: {key}: expected a number, got {v!r}")
-        if minimum is not None and v < minimum:
-            raise ProtocolError(f"{self.source}: {key}: {v} is below the minimum {minimum}")
+        why = sane.problem(v) if sane else None
+        if why:
+            raise ProtocolError(f"{self.source}: {key}: {why}")
         return float(v)
+
+    def setting(self, table: dict, key: str) -> float:
+        """One of the profile's fixed numbers (`continuous.clear_for_s`), checked against its range."""
+        return self.number(table.get(key.rpartition(".")[2]), key, PROFILE_RANGES[key])
 
 
 def _flag(v, key: str, where: _Where) -> bool:
@@ -259,28 +271,23 @@ def _flag(v, key: str, where: _Where) -> bool:
     return v
 
 
-def _discharge_min(v, where: _Where) -> int:
-    """[aldrete] discharge_min: a whole score the ten-point checklist can reach, at least 7
-    (below that a patient who cannot breathe deeply or move could be shown ready)."""
-    if isinstance(v, bool) or not isinstance(v, int) or not 7 <= v <= 10:
-        raise ProtocolError(f"{where.source}: aldrete.discharge_min: expected a whole score from 7 to 10, got {v!r}")
-    return v
+def _finite_pair(v) -> bool:
+    """[low, high]: two finite numbers (TOML's nan and inf are not), low <= high."""
+    if not isinstance(v, list) or len(v) != 2:
+        return False
+    return all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v) \
+        and v[0] <= v[1]
 
 
 def _parse_rates(table: dict, where: _Where) -> dict:
     """[infusion_rate]: each unit's [lowest, highest] chartable rate; at least one unit."""
     if not table:
         raise ProtocolError(f"{where.source}: [infusion_rate]: give at least one unit, e.g. \"mg/kg/h\" = [0.01, 3]")
-    out = {}
     for unit, span in table.items():
-        key = f'infusion_rate."{unit}"'
-        if (not isinstance(span, list) or len(span) != 2
-                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in span)
-                or not 0 < span[0] < span[1]):
-            raise ProtocolError(f"{where.source}: {key}: expected [lowest, highest] with 0 < lowest < highest, "
-                                f"got {span!r}")
-        out[unit] = (float(span[0]), float(span[1]))
-    return out
+        if not _finite_pair(span) or not 0 < span[0] < span[1]:
+            raise ProtocolError(f"{where.source}: infusion_rate.\"{unit}\": expected [lowest, highest] with "
+                                f"0 < lowest < highest, got {span!r}")
+    return {unit: (float(lo), float(hi)) for unit, (lo, hi) in table.items()}
 
 
 CLAUSE_KEYS = {"parameter", "op", "limit", "baseline_offset", "baseline_factor", "bounds"}
@@ -300,15 +307,6 @@ def _parse_clause(spec: dict, key: str, where: _Where, sustained: bool) -> Claus
     if len(forms) != 1:
         raise ProtocolError(
             f"{where.source}: {key}: give exactly one of limit, baseline_offset, baseline_factor")
-    value = where.number(spec[forms[0]], f"{key}.{forms[0]}")
-    bounds = spec.get("bounds")
-    if bounds is not None:
-        if (not isinstance(bounds, list) or len(bounds) != 2
-                or not all(isinstance(x, (int, float)) for x in bounds) or bounds[0] > bounds[1]):
-            raise ProtocolError(f"{where.source}: {key}.bounds: expected [low, high]")
-        if not bounds[0] <= value <= bounds[1]:
-            raise ProtocolError(f"{where.source}: {key}.{forms[0]}: {value:g} outside its bounds {bounds}")
-        bounds = (float(bounds[0]), float(bounds[1]))
     unknown = set(spec) - CLAUSE_KEYS - ({"for_s", "priority", "states", "measurement"} if sustained else set())
     if unknown:
         raise ProtocolError(f"{where.source}: {key}: unknown key {sorted(unknown)[0]!r}")
@@ -317,6 +315,23 @@ def _parse_clause(spec: dict, key: str, where: _Where, sustained: bool) -> Claus
         kind = "a sustained rule" if sustained else "a measurement rule"
         raise ProtocolError(f"{where.source}: {key}.parameter: {param!r} cannot be used in {kind} "
                             f"(use {', '.join(allowed)})")
+    form = forms[0]
+    sane = LIMITS.get((param, side(op), form))
+    if sane is None:
+        known = "; ".join(f"{'<' if s == 'low' else '>'} with {f}" for p, s, f in LIMITS if p == param)
+        raise ProtocolError(f"{where.source}: {key}: {param} {op} with {form} is not an alarm this monitor "
+                            f"has a sane range for (for {param}: {known or 'none'})")
+    value = where.number(spec[form], f"{key}.{form}")
+    bounds = spec.get("bounds")
+    if bounds is not None:
+        if not _finite_pair(bounds):
+            raise ProtocolError(f"{where.source}: {key}.bounds: expected [low, high], got {bounds!r}")
+        if not bounds[0] <= value <= bounds[1]:
+            raise ProtocolError(f"{where.source}: {key}.{form}: {value:g} outside its bounds {bounds}")
+        if sane.problem(bounds[0]) or sane.problem(bounds[1]):  # a session's limit may be set anywhere within
+            raise ProtocolError(f"{where.source}: {key}.bounds: {bounds} reach outside {sane.text} ({sane.reason})")
+        bounds = (float(bounds[0]), float(bounds[1]))
+    where.number(value, f"{key}.{form}", sane)
     return Clause(param, op, **{forms[0]: value}, bounds=bounds)
 
 
@@ -346,7 +361,7 @@ def _parse_rule(rid: str, spec, where: _Where) -> Rule:
         return Rule(rid, prio, clauses, measurement=True, of_baseline=bool(spec.get("of_baseline")),
                     states=tuple(states))
     clause = _parse_clause(spec, key, where, sustained=True)
-    for_s = where.number(spec.get("for_s"), f"{key}.for_s", minimum=0)
+    for_s = where.number(spec.get("for_s"), f"{key}.for_s", FOR_S[prio])
     return Rule(rid, prio, (clause,), for_s=for_s, states=tuple(states))
 
 
@@ -369,31 +384,15 @@ def effective_protocol(protocol: Protocol, settings: dict) -> Protocol:
 
 
 def priority_order_errors(protocol: Protocol, settings: dict, changed: dict) -> list[str]:
-    """A higher-priority limit must stay at least as extreme as a lower-priority one.
-
-    Otherwise a value could raise the HIGH alarm while the MEDIUM one stays quiet
-    (e.g. spo2_critical < 92 with spo2_low < 85). Compares absolute limits on the same
-    parameter and direction only. `changed` names the clause ({"rule", "clause"}) whose
-    new setting is already in `settings`.
-    """
+    """The priority order (`limit_order`) after one session's change: `changed` names the
+    clause ({"rule", "clause"}) whose new setting is already in `settings`."""
     eff = effective_protocol(protocol, settings)
     rule = eff.rule(changed["rule"])
-    mine = rule.clauses[changed["clause"]]
-    if mine.limit is None or rule.of_baseline:
+    found = order_conflict(eff.rules, rule, rule.clauses[changed["clause"]])
+    if not found:
         return []
-    low_side = mine.op in ("<", "<=")
-    for other in eff.rules:
-        if other.id == rule.id or other.of_baseline or other.priority == rule.priority:
-            continue
-        for c in other.clauses:
-            if c.limit is None or c.parameter != mine.parameter or (c.op in ("<", "<=")) != low_side:
-                continue
-            hi, lo = (rule, mine), (other, c)
-            if PRIORITY[other.priority].rank < PRIORITY[rule.priority].rank:
-                hi, lo = lo, hi
-            bad = hi[1].limit > lo[1].limit if low_side else hi[1].limit < lo[1].limit
-            if bad:
-                return [f"New setting for {rule.id}: {fmt_entered(mine.limit)} would make {hi[0].id} ({hi[0].priority}) "
-                        f"{'higher' if low_side else 'lower'} than {lo[0].id} ({lo[0].priority}, "
-                        f"{fmt_entered(lo[1].limit)}); keep the {hi[0].priority} limit beyond the {lo[0].priority} one"]
-    return []
+    (hi, _), (lo, lo_clause) = found
+    mine = rule.clauses[changed["clause"]]
+    return [f"New setting for {rule.id}: {fmt_entered(mine.limit)} would make {hi.id} ({hi.priority}) "
+            f"{'higher' if side(mine.op) == 'low' else 'lower'} than {lo.id} ({lo.priority}, "
+            f"{fmt_entered(lo_clause.limit)}); keep the {hi.priority} limit beyond the {lo.priority} one"]

@@ -16,6 +16,9 @@ from typing import Iterable, Optional
 from .model import TOP_PRIORITY, Event
 
 OPEN_STATES = ("baseline", "infusion", "recovery")
+# A whole session being written in chunks (an import, a max-speed playback): hidden from
+# every list and from its chair until the last chunk gives it its real state.
+IMPORTING = "importing"
 
 # event type -> (the phases it may be charted in, the phase it moves the session to)
 TRANSITIONS = {
@@ -216,7 +219,7 @@ def monitoring_alarms(session: Optional[dict], beat: Optional[dict], now: float,
         elif beat.get("stopped_at") is not None:
             why, since = "acquisition was shut down", beat["stopped_at"]
         else:
-            why, since = "acquisition stopped answering (died or hung)", beat["beat_at"]
+            why, since = "acquisition stopped answering (died, hung or cannot write to the database)", beat["beat_at"]
         message = f"MONITORING STOPPED: {why}: no readings and no alarms from this chair"
         if problem:
             message += f" (its last problem: {problem})"

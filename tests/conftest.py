@@ -307,3 +307,42 @@ class RecordingContext:
     def signals(self):
         from monitor.model import DeviceSignal
         return [i for i in self.items if isinstance(i, DeviceSignal)]
+
+
+# --- storage failures ---
+class SmallDisk:
+    """A real, tiny filesystem (tmpfs) that a test can fill to the last byte and free again."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._filler = path / "filler"
+
+    def fill(self) -> None:
+        fd = os.open(self._filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            for size in (65536, 4096, 1):  # big blocks, then the last few bytes too
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+
+    def free(self) -> None:
+        self._filler.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MB tmpfs mounted for the test (needs root, as `make test` has for Chromium)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem for the full-disk tests: {done.stderr.strip()}")
+    try:
+        yield SmallDisk(mount)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

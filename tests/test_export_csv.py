@@ -175,7 +175,7 @@ T0 = 1_700_000_000.0  # 2023-11-14, a plausible session start
     (lambda L: "\n".join(L[:9] + [L[1]] + L[9:]), 10, "second session row"),
     (lambda L: "\n".join(L[:-1] + [next(x for x in L if x.startswith("alert,")), L[-1]]), None,
      "appears twice (first on line"),
-    (_edit(2, "infusion-monitor-csv/1", "v0"), 2, "format"),
+    (_edit(2, "infusion-monitor-csv/2", "v0"), 2, "format"),
 ])
 def test_bad_files_name_the_line_and_import_nothing(store, rich_session, mutate, line, words):
     lines = _text(store, rich_session)

@@ -36,7 +36,7 @@ def test_a_live_session_is_watched_only_while_its_acquisition_beats():
     assert sessions.monitoring_alarms(LIVE, beat(1), NOW, "medium") == []
     assert sessions.acquisition_alive(beat(sessions.MONITORING_STALE_S), NOW)
     for b, why in ((None, "no acquisition process is watching this chair"),
-                   (beat(sessions.MONITORING_STALE_S + 0.5), "acquisition stopped answering (died or hung)"),
+                   (beat(sessions.MONITORING_STALE_S + 0.5), "acquisition stopped answering (died, hung or cannot write to the database)"),
                    (beat(0.2, stopped_at=NOW - 0.2), "acquisition was shut down")):
         (alarm,) = sessions.monitoring_alarms(LIVE, b, NOW, "medium")
         assert alarm["rule"] == "monitoring_stopped" and alarm["priority"] == "medium"
@@ -98,6 +98,23 @@ def test_a_version_2_database_is_upgraded_with_the_heartbeat_table(db_path):
     s.close()
 
 
+def test_a_busy_database_costs_a_beat_not_the_acquisition_tick(store):
+    """Another program holding the write lock: the beat gives up quickly (the tick goes on and
+    the next beat follows); pages allow for several missed beats."""
+    import sqlite3
+    from monitor.store import StoreUnavailable
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.heartbeat(["B"], 100.0, 1, "h", 90.0)
+    finally:
+        other.rollback()
+        other.close()
+    store.heartbeat(["B"], 101.0, 1, "h", 90.0)
+    assert queries.heartbeat(store, "B")["beat_at"] == 101.0
+
+
 # ----------------------------------------------------------------- acquisition writes it
 def test_acquisition_beats_for_its_chairs_with_the_stores_problem_and_says_when_it_stops(store, protocol):
     acquisition = Acquisition(store, [Chair(store, protocol, "W1", []), Chair(store, protocol, "W2", [])])
@@ -114,12 +131,17 @@ def test_acquisition_beats_for_its_chairs_with_the_stores_problem_and_says_when_
     assert row["stopped_at"] is not None and not sessions.acquisition_alive(row, time.time())
 
 
-def test_the_stores_write_problem_travels_with_the_beat(store, protocol):
-    store.write_problem = "cannot store readings: database or disk is full; 12 readings held in memory"
+class FullStore(Store):
+    """A store whose held readings cannot reach the disk (tests/test_full_disk.py makes one for real)."""
+    write_problem = "cannot store readings: database or disk is full; 12 readings held in memory"
+
+
+def test_the_stores_write_problem_travels_with_the_beat(db_path, protocol):
+    store = FullStore(db_path)
     acquisition = Acquisition(store, [Chair(store, protocol, "W3", [])])
     acquisition.start()
     try:
-        assert queries.heartbeat(store, "W3")["problem"] == store.write_problem
+        assert queries.heartbeat(store, "W3")["problem"] == FullStore.write_problem
     finally:
         acquisition.stop()
 
@@ -129,6 +151,7 @@ def _live_session(store, chair: str) -> int:
     sid = store.open_session(f"P-{chair}", chair, "ketamine-iv", time.time() - 60)[0]
     store.device_status(f"chair{chair}-ox", chair=chair, kind="nonin", port="/dev/ttyUSB0", connected=1,
                         last_seen=time.time() - 30, updated_at=time.time() - 30)
+    store.flush()
     return sid
 
 
@@ -189,7 +212,7 @@ def test_a_hung_or_killed_acquire_is_monitoring_stopped_on_both_pages(browser, s
                    and "No technical alarm" in _page(browser)["technical"], timeout=45)
         os.kill(acquire.pid, signal.SIGSTOP)  # hung: alive, but its tick loop no longer runs
         page = wait_until(lambda: (lambda p: "MONITORING STOPPED" in p["technical"] and p)(_page(browser)), timeout=20)
-        assert "stopped answering (died or hung)" in page["technical"]
+        assert "stopped answering (died, hung or cannot write to the database)" in page["technical"]
         page = wait_until(lambda: (lambda p: p["state"].get("sounding") == "medium" and p)(_page(browser)), timeout=10)
         assert "unknown (monitoring stopped)" in page["devices"] and "connected" not in page["devices"]
         assert page["state"]["sound"] == "on"

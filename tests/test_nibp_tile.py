@@ -28,9 +28,11 @@ def test_tile_shows_cuff_pressure_while_measuring_and_overview_the_bp_age(store,
     watched(store, "T1")  # the cuff pressure is live only while an acquisition process watches the chair
     store.device_status("chairT1-suntech", chair="T1", kind="suntech", connected=1, cuff_pressure=142.0,
                         updated_at=time.time())
+    store.flush()  # device states are written with the next batch
     out = dict(zip(KEYS, bedside_tick(store, protocol, {"chair": "T1", "session_id": None})))
     assert "measuring · cuff 142 mmHg" in str(out["bed-numerics.children"])
     store.device_status("chairT1-suntech", cuff_pressure=None, updated_at=time.time())
+    store.flush()  # device states are written with the next batch
     out = dict(zip(KEYS, bedside_tick(store, protocol, out["bed-state.data"])))
     assert "measuring" not in str(out["bed-numerics.children"]) and "5 min ago" in str(out["bed-numerics.children"])
     _classes, bodies, *_ = overview_tick(store, ["T1"], protocol)
@@ -44,12 +46,14 @@ def test_cuff_pressure_on_the_tile_in_chromium(browser, server, db_path, watchin
     watching(store, "T2")
     store.device_status("chairT2-suntech", chair="T2", kind="suntech", connected=1, cuff_pressure=96.0,
                         updated_at=time.time())
+    store.flush()  # device states are written with the next batch
     srv = server("serve")
     browser.get(srv.url + "/chair/T2")
     tile = lambda: browser.execute_script(  # noqa: E731
         "const t = document.querySelector('#bed-numerics'); return t ? t.innerText : '';")
     wait_until(lambda: "cuff 96 mmHg" in tile(), timeout=30)
     store.device_status("chairT2-suntech", cuff_pressure=None, updated_at=time.time())
+    store.flush()  # device states are written with the next batch
     wait_until(lambda: "cuff" not in tile() and "2 min ago" in tile(), timeout=15)
     assert browser.find_elements(By.ID, "bed-numerics")
     store.close()

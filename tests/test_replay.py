@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.playback import replay, simulate
+from monitor.playback import PARTIAL_END, replay, simulate
 from monitor.replay_csv import ReplayError, parse_file, parse_text, session_to_csv
 from monitor.store import queries
 
@@ -16,6 +16,7 @@ GOOD = """t_s,parameter,value,status
 60,event,infusion_start,
 61,event,"note:patient relaxed, eyes closed",
 90,hr,75,
+95,event,session_end,
 """
 
 
@@ -69,7 +70,7 @@ def test_binary_garbage_is_rejected(tmp_path):
 
 def test_replay_runs_through_engine(store, protocol):
     text = "t_s,parameter,value,status\n" + "".join(f"{t},spo2,{86 if 100 <= t < 140 else 97},\n"
-                                                    for t in range(0, 200))
+                                                    for t in range(0, 200)) + "200,event,session_end,\n"
     r = replay(store, protocol, parse_text(text))
     s = queries.session(store, r.session_id)
     alerts = {a["rule"]: a for a in queries.alerts(store, r.session_id)}
@@ -110,10 +111,10 @@ def test_interrupted_max_speed_replay_leaves_nothing(store, protocol, monkeypatc
         assert store._query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
 
 
-def test_recording_without_session_end_is_closed(store, protocol):
+def test_partial_recording_is_closed_as_partial(store, protocol):
     text = "t_s,parameter,value,status\n" + "".join(f"{t},spo2,86,\n" for t in range(0, 30))
-    r = replay(store, protocol, parse_text(text))
+    r = replay(store, protocol, parse_text(text, partial=True))
     s = queries.session(store, r.session_id)
     assert s["state"] == "ended" and s["ended_at"] == s["started_at"] + 29
     assert all(a["ended_at"] is not None for a in queries.alerts(store, r.session_id))
-    assert queries.events(store, r.session_id)[-1]["text"] == "end of recording"
+    assert queries.events(store, r.session_id)[-1]["text"] == PARTIAL_END

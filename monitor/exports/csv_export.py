@@ -37,11 +37,14 @@ from ..replay_csv import RANGES, open_csv, read_utf8
 from ..store import Store, queries
 from ..store.transfer import alert_refs, event_refs
 from . import ExportError
+from .spreadsheet import neutralise, restore
 
-FORMAT = "infusion-monitor-csv/1"
+FORMAT = "infusion-monitor-csv/2"  # /2: text cells neutralised for spreadsheets (exports/spreadsheet.py)
+FORMAT_V1 = "infusion-monitor-csv/1"  # older exports, text as stored: still imported
 COLUMNS = ["record", "time_utc", "min_from_infusion", "ts", "parameter", "value", "status", "source", "detail",
            "rule", "kind", "priority", "limit", "end_ts", "acknowledged_at", "acknowledged_by", "message",
            "alert_key", "type", "text", "author", "data"]
+NUMBER_COLUMNS = ("min_from_infusion", "ts", "value", "limit", "end_ts", "acknowledged_at")  # the rest is text
 RECORDS = ("session", "baseline", "reading", "alert", "event", "end")
 SESSION_KEYS = ("patient_ref", "chair", "protocol", "state", "infusion_start", "infusion_end", "ended_by")
 COUNTS = ("baselines", "readings", "alerts", "events")  # the end row's data, in this order
@@ -79,7 +82,7 @@ def to_csv(store: Store, session_id: int) -> str:
     def row(record: str, ts: Optional[float], **cols) -> list:
         mins = "" if t0 is None or ts is None else f"{(ts - t0) / 60.0:.3f}"
         cols.update(record=record, time_utc=iso_utc_ms(ts), min_from_infusion=mins, ts=num(ts))
-        return [cols.get(c, "") for c in COLUMNS]
+        return [cols.get(c, "") if c in NUMBER_COLUMNS else neutralise(cols.get(c, "")) for c in COLUMNS]
 
     meta = {k: s.get(k) for k in SESSION_KEYS}
     meta["format"] = FORMAT
@@ -110,8 +113,10 @@ def to_csv(store: Store, session_id: int) -> str:
     rows.append(row("end", None, data=json.dumps({k: kinds.count(k[:-1]) for k in COUNTS})))
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)  # the writer leaves a lone CR bare
     w.writerow(COLUMNS)
-    w.writerows(rows)
+    for r in rows:
+        (quoted if any("\r" in c for c in r) else w).writerow(r)
     return out.getvalue()
 
 
@@ -147,12 +152,13 @@ def parse_text(text: str, name: str = "<csv>", patient_ref: Optional[str] = None
     baselines: dict[str, int] = {}  # parameter -> line
     end_line: Optional[int] = None
     phase = "baseline"
+    neutralised = True
     try:
         for fields in reader:
             line = reader.line_num
             if not fields or all(not f.strip() for f in fields):
                 continue
-            f = _Fields(fields, name, line)
+            f = _Fields(fields, name, line, neutralised)
             if end_line is not None:
                 f.fail(f"a row after the end record (line {end_line}); an export ends with it")
             record = f.text("record")
@@ -162,6 +168,7 @@ def parse_text(text: str, name: str = "<csv>", patient_ref: Optional[str] = None
                 if record != "session":
                     f.fail("the first row must be the session row (record=session)")
                 parsed = ParsedSession(_session(f))
+                neutralised = f.neutralised  # the session row says which format the file is
                 try:
                     parsed.session["patient_ref"] = patient_ref or sessions.patient_ref(parsed.session["patient_ref"])
                 except sessions.RuleError as e:
@@ -249,11 +256,18 @@ def _close_if_open(p: ParsedSession) -> None:
 
 
 class _Fields:
-    def __init__(self, fields: list, name: str, line: int):
+    def __init__(self, fields: list, name: str, line: int, neutralised: bool = True):
         if len(fields) != len(COLUMNS):
             raise CsvImportError(f"{name}: line {line}: expected {len(COLUMNS)} fields, got {len(fields)}")
-        self.values = dict(zip(COLUMNS, fields))
+        self.fields = fields
         self.name, self.line = name, line
+        self.read_as(neutralised)
+
+    def read_as(self, neutralised: bool) -> None:
+        """Text cells as written by a FORMAT export (neutralised: restore them) or a FORMAT_V1 one."""
+        self.neutralised = neutralised
+        self.values = {c: v if c in NUMBER_COLUMNS or not neutralised else restore(v)
+                       for c, v in zip(COLUMNS, self.fields)}
 
     def fail(self, msg: str):
         raise CsvImportError(f"{self.name}: line {self.line}: {msg}")
@@ -320,8 +334,9 @@ def check_time(v: float, what: str, fail) -> None:
 
 def _session(f: _Fields) -> dict:
     meta = f.json_object("data")
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in (FORMAT, FORMAT_V1):
         f.fail(f"session data must carry \"format\": \"{FORMAT}\"")
+    f.read_as(meta["format"] == FORMAT)
     s = {"started_at": f.time("ts", required=True), "ended_at": f.time("end_ts"),
          "source": f.text("source")}
     for k in SESSION_KEYS:

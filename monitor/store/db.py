@@ -1,8 +1,10 @@
 """The one owner of the SQLite file: a single batched writer and read-only readers.
 
 Readings arrive at several per second per chair; committing each one would cost
-an fsync apiece. They queue here and a writer thread commits about once a second,
-in one transaction, so a crash loses at most the last second and never half a batch.
+an fsync apiece. They are held here (store/held.py) and a writer thread commits about
+once a second, in chunks, so a crash loses at most the last second and never half a
+chunk. Nothing a device thread calls waits for the database: a busy, full or missing
+database holds readings back, it never drops them or stalls a device.
 
 The interface is driver-neutral: callers get plain dicts and `StoreError`s, never a
 sqlite3 row, cursor, connection or exception, so a PostgreSQL store can stand in.
@@ -13,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import queue
 import sqlite3
 import threading
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Iterable, Iterator, Optional
 from .. import sessions
 from ..model import MANUAL, Alert, Event, Reading, manual_detail
 from .conditions import ALARM_BOARD_SQL
+from .held import CHUNK_ROWS, HeldRows
 from .schema import migrate
 
 log = logging.getLogger("infusion_monitor.store")
@@ -58,30 +60,51 @@ def _driver_errors(path: str) -> Iterator[None]:
         raise StoreUnavailable(f"{path}: {e}") from None
     except sqlite3.Error as e:
         raise StoreError(f"{path}: {e}") from None
+    except OverflowError:  # an id beyond 64 bits (a forged page state) names nothing stored
+        raise NotFound(f"{path}: no such record (id out of range)") from None
 
 
-def _connect(path: str, readonly: bool) -> sqlite3.Connection:
+# How long a write waits for another process's transaction before it says the database
+# is busy. Bulk writers commit in chunks well under a second (CHUNK_ROWS), so a wait this
+# long means something is wrong, and a page entry then says so instead of hanging.
+BUSY_TIMEOUT_S = 5.0
+
+# A device thread asking for its commands (a STAT BP) never waits longer than this for
+# the database; the commands stay queued and are asked for again on its next pass.
+COMMAND_WAIT_S = 0.25
+# The acquisition's heartbeat (Store.heartbeat) waits at most this long for the database: a
+# missed beat is retried a second later, and pages allow several (sessions.MONITORING_STALE_S).
+HEARTBEAT_WAIT_S = 0.5
+
+
+def _connect(path: str, readonly: bool, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     if readonly:
         uri = Path(path).resolve().as_uri() + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=busy_timeout_s)
     else:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=10, isolation_level=None)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_s, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     return conn
 
 
 class Store:
     """Writes go through one connection under a lock; reads use per-thread connections."""
 
-    def __init__(self, path: str | Path, readonly: bool = False, flush_interval: float = 1.0):
+    def __init__(self, path: str | Path, readonly: bool = False, flush_interval: float = 1.0,
+                 busy_timeout_s: float = BUSY_TIMEOUT_S, held: Optional[HeldRows] = None,
+                 flush_every: Optional[int] = None):
         self.path = str(path)
         self.readonly = readonly
         self.flush_interval = flush_interval
+        self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._queue: "queue.Queue" = queue.Queue()
-        self._retry: list = []
+        self._held = held or HeldRows()
+        # a private store with no writer thread (a playback's staging database) writes as it
+        # goes, so a long recording never piles up in memory
+        self._flush_every = flush_every
+        self._write_error: Optional[str] = None
         self._tx_depth = 0
         self._flush_lock = threading.Lock()
         self._writer_thread: Optional[threading.Thread] = None
@@ -93,7 +116,7 @@ class Store:
             return
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn = _connect(self.path, readonly=False)
+            self._conn = _connect(self.path, readonly=False, busy_timeout_s=busy_timeout_s)
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             migrate(self._conn)
@@ -108,7 +131,7 @@ class Store:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             with _driver_errors(self.path):
-                conn = _connect(self.path, readonly=True)
+                conn = _connect(self.path, readonly=True, busy_timeout_s=self.busy_timeout_s)
             self._local.conn = conn
         return conn
 
@@ -254,20 +277,35 @@ class Store:
                 (row["chair"], command, ts, by)).fetchall()[0]["id"]
 
     def take_commands(self, chair: str, kind: str, ts: float) -> list[str]:
-        """The chair's pending commands of one kind (e.g. "nibp"), marked done as they are taken."""
-        with self._transaction() as conn:
-            rows = conn.execute("SELECT id, command FROM commands WHERE chair = ? AND done_at IS NULL "
-                                "ORDER BY id", (chair,)).fetchall()
-            mine = [r for r in rows if r["command"].split(":")[0] == kind]
-            conn.executemany("UPDATE commands SET done_at = ? WHERE id = ?", [(ts, r["id"]) for r in mine])
+        """The chair's pending commands of one kind (e.g. "nibp"), marked done as they are taken.
+
+        Called from a device thread between reads of its port, so it never waits more than
+        COMMAND_WAIT_S: when the database is busy the answer is "none yet" and the commands
+        stay pending for the next call.
+        """
+        self._require_writer()
+        if not self._lock.acquire(timeout=COMMAND_WAIT_S):
+            return []
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(COMMAND_WAIT_S * 1000)}")
+            try:
+                with self._transaction() as conn:
+                    rows = conn.execute("SELECT id, command FROM commands WHERE chair = ? AND done_at IS NULL "
+                                        "ORDER BY id", (chair,)).fetchall()
+                    mine = [r for r in rows if r["command"].split(":")[0] == kind]
+                    conn.executemany("UPDATE commands SET done_at = ? WHERE id = ?", [(ts, r["id"]) for r in mine])
+            except StoreUnavailable:
+                return []
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+        finally:
+            self._lock.release()
         return [r["command"].split(":", 1)[1] for r in mine]
 
     def device_status(self, source: str, **fields) -> None:
-        cols = ", ".join(fields)
-        marks = ", ".join("?" for _ in fields)
-        updates = ", ".join(f"{k} = excluded.{k}" for k in fields)
-        self._execute(f"INSERT INTO devices (source, {cols}) VALUES (?, {marks}) "
-                      f"ON CONFLICT(source) DO UPDATE SET {updates}", (source, *fields.values()))
+        """A device's state for the page (connected, last seen, cuff pressure), written with
+        the next batch: the device's state is the device's, never held up by the database."""
+        self._held.add_change(("d", source, fields))
 
     def heartbeat(self, chairs: Iterable[str], ts: float, pid: int, host: str, started_at: float,
                   problem: Optional[str] = None, stopped: bool = False) -> None:
@@ -277,6 +315,21 @@ class Store:
         still be able to say so (sessions.monitoring_alarms reads it, docs/ARCHITECTURE.md)."""
         rows = [(chair, pid, host, started_at, ts, ts if stopped else None, problem or None,
                  ts if problem else None) for chair in chairs]
+        self._require_writer()
+        # Like take_commands: the acquisition's tick never waits long on a busy database; a beat
+        # not written now is a StoreUnavailable, and the next one follows in a second.
+        if not self._lock.acquire(timeout=HEARTBEAT_WAIT_S):
+            raise StoreUnavailable(f"{self.path}: busy, heartbeat not written")
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(HEARTBEAT_WAIT_S * 1000)}")
+            try:
+                self._write_heartbeat(rows)
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+        finally:
+            self._lock.release()
+
+    def _write_heartbeat(self, rows: list[tuple]) -> None:
         with self._transaction() as conn:
             conn.executemany(
                 "INSERT INTO heartbeats (chair, pid, host, started_at, beat_at, stopped_at, problem, problem_since) "
@@ -289,10 +342,12 @@ class Store:
 
     # ----------------------------------------------------------- batched writes
     def put_reading(self, session_id: int, r: Reading) -> None:
-        self._queue.put(("r", session_id, r))
+        self._held.add_reading(("r", session_id, r))
+        if self._flush_every and len(self._held) >= self._flush_every:
+            self.flush()
 
     def put_change(self, session_id: int, change) -> None:
-        self._queue.put(("a" if isinstance(change, Alert) else "b", session_id, change))
+        self._held.add_change(("a" if isinstance(change, Alert) else "b", session_id, change))
 
     def start_writer(self) -> None:
         self._require_writer()
@@ -302,51 +357,65 @@ class Store:
             self._writer_thread.start()
 
     def flush(self) -> int:
-        """Commit everything queued so far in one transaction; returns rows written.
+        """Commit everything held so far, in chunks of CHUNK_ROWS; returns rows written.
 
-        If the commit fails (disk full, file locked by another program), the batch is
-        kept and tried again first on the next flush: nothing is dropped.
+        If a commit fails (disk full, another program holding the file), its chunk goes
+        back in front of the hold and the error is kept for `write_problem`: nothing is
+        dropped, and the next flush writes the same rows first.
         """
+        written = 0
         with self._flush_lock:
-            items, self._retry = self._retry, []
-            try:
-                return self._commit(items)
-            except BaseException:
-                self._retry = items + self._retry
-                raise
+            while True:
+                readings, changes = self._held.take(CHUNK_ROWS)
+                if not readings and not changes:
+                    break
+                try:
+                    self._commit(readings, changes)
+                except BaseException as e:
+                    self._held.give_back(readings, changes)
+                    self._write_error = str(e).replace(self.path + ": ", "") or type(e).__name__
+                    raise
+                self._held.written()
+                written += len(readings) + len(changes)
+            self._write_error = None
+            for session_id, n in self._held.take_dropped().items():
+                log.error("%s: %d readings of session %d were lost while the database could not be written",
+                          self.path, n, session_id)
+        return written
 
-    def _commit(self, items: list) -> int:
-        while True:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        if not items:
-            return 0
-        readings = [(sid, r.ts, r.parameter, r.value, r.source, r.status, r.detail)
-                    for kind, sid, r in items if kind == "r"]
+    def _commit(self, readings: list, changes: list) -> None:
         with self._transaction() as conn:
             conn.executemany(
                 "INSERT INTO readings (session_id, ts, parameter, value, source, status, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", readings)
-            for kind, sid, c in items:
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(sid, r.ts, r.parameter, r.value, r.source, r.status, r.detail) for _, sid, r in readings])
+            for kind, key, c in changes:
                 if kind == "a":
-                    _upsert_alert(conn, sid, c)
+                    _upsert_alert(conn, key, c)
                 elif kind == "b":
                     conn.execute(
                         "INSERT INTO baselines (session_id, parameter, value, source, ts, n) "
                         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(session_id, parameter) DO UPDATE SET "
                         "value = excluded.value, source = excluded.source, ts = excluded.ts, n = excluded.n",
-                        (sid, c.parameter, c.value, c.source, c.ts, c.n))
+                        (key, c.parameter, c.value, c.source, c.ts, c.n))
+                elif kind == "d":
+                    cols = ", ".join(c)
+                    updates = ", ".join(f"{k} = excluded.{k}" for k in c)
+                    conn.execute(f"INSERT INTO devices (source, {cols}) VALUES (?, {_marks(c)}) "
+                                 f"ON CONFLICT(source) DO UPDATE SET {updates}", (key, *c.values()))
             # A cached review summary is stale once more of its session lands (summaries.py).
-            conn.executemany("DELETE FROM session_summaries WHERE session_id = ?",
-                             [(sid,) for sid in {sid for _, sid, _ in items}])
-        return len(items)
+            touched = {sid for _, sid, _ in readings} | {sid for kind, sid, _ in changes if kind != "d"}
+            conn.executemany("DELETE FROM session_summaries WHERE session_id = ?", [(sid,) for sid in touched])
 
     @property
     def pending(self) -> int:
-        """Rows queued or kept for retry, not yet committed."""
-        return len(self._retry) + self._queue.qsize()
+        """Rows held, not yet committed."""
+        return len(self._held)
+
+    @property
+    def write_problem(self) -> Optional[str]:
+        """Why held rows are not reaching the database (one line for the page), or None."""
+        return self._held.problem(self._write_error)
 
     def _write_loop(self) -> None:
         last_error = ""
@@ -358,7 +427,10 @@ class Store:
                 if str(e) != last_error:
                     log.error("writing %s failed, will retry (%d rows waiting): %s", self.path, self.pending, e)
                 last_error = str(e)
-        self.flush()
+        try:
+            self.flush()
+        except StoreError as e:
+            log.error("%s: %d rows could not be written at shutdown: %s", self.path, self.pending, e)
 
     def close(self) -> None:
         if self._writer_thread is not None:

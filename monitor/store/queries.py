@@ -9,7 +9,7 @@ import json
 from typing import Optional
 
 from ..formatting import iso_utc, minutes_from_infusion
-from .conditions import ALARM_BOARD_SQL, OPEN, VALID
+from .conditions import ALARM_BOARD_SQL, LISTED, OPEN, VALID
 from .db import Store
 
 SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_start",
@@ -17,14 +17,25 @@ SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_s
 
 
 def sessions(store: Store, limit: Optional[int] = None) -> list[dict]:
-    sql = "SELECT * FROM sessions ORDER BY started_at DESC, id DESC"
+    sql = f"SELECT * FROM sessions WHERE {LISTED} ORDER BY started_at DESC, id DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
     return store._query(sql)
 
 
+# The largest id the database can hold (a 64-bit signed integer): a bigger one names no row.
+MAX_ID = 2**63 - 1
+
+
 def session(store: Store, session_id: int) -> Optional[dict]:
+    if isinstance(session_id, int) and not 0 < session_id <= MAX_ID:
+        return None
     return store._one("SELECT * FROM sessions WHERE id = ?", (session_id,))
+
+
+def has_patient(store: Store, patient_ref: str) -> bool:
+    """Is there any session of this patient (the /patient/<ref> page exists)?"""
+    return store._one("SELECT 1 AS found FROM sessions WHERE patient_ref = ? LIMIT 1", (patient_ref,)) is not None
 
 
 def current_session(store: Store, chair: str) -> Optional[dict]:
@@ -32,11 +43,11 @@ def current_session(store: Store, chair: str) -> Optional[dict]:
     return store._one(
         f"SELECT * FROM sessions WHERE chair = ? AND {OPEN} "
         "ORDER BY started_at DESC, id DESC LIMIT 1", (chair,)) or store._one(
-        "SELECT * FROM sessions WHERE chair = ? ORDER BY started_at DESC, id DESC LIMIT 1", (chair,))
+        f"SELECT * FROM sessions WHERE chair = ? AND {LISTED} ORDER BY started_at DESC, id DESC LIMIT 1", (chair,))
 
 
 def chairs(store: Store) -> list[str]:
-    rows = store._query("SELECT DISTINCT chair FROM sessions UNION SELECT DISTINCT chair FROM devices "
+    rows = store._query(f"SELECT DISTINCT chair FROM sessions WHERE {LISTED} UNION SELECT DISTINCT chair FROM devices "
                        "WHERE chair IS NOT NULL")
     return sorted({r["chair"] for r in rows if r["chair"] is not None}, key=_natural)
 

@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 
 from ..model import PRIORITIES, TOP_PRIORITY
 from .db import Store, _driver_errors
-from .conditions import VALID
+from .conditions import LISTED, VALID
 
 SUMMARY_COLS = ("last_reading_at", "baseline_sbp", "baseline_dbp", "baseline_hr", "baseline_spo2",
                 "peak_sbp", "peak_sbp_at", "peak_dbp", "peak_dbp_at", "peak_hr", "peak_hr_at",
@@ -121,7 +121,7 @@ def summary(store: Store, session_id: int) -> Optional[dict]:
 
 def _where(patient: Optional[str], chair: Optional[str], start: Optional[float], end: Optional[float],
            high_only: bool) -> tuple[str, list]:
-    clauses, params = [], []
+    clauses, params = [f"s.{LISTED}"], []
     if patient:
         escaped = patient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         clauses.append("s.patient_ref LIKE ? ESCAPE '\\'")
@@ -137,7 +137,7 @@ def _where(patient: Optional[str], chair: Optional[str], start: Optional[float],
         params.append(end)
     if high_only:
         clauses.append(HIGH_ALARM)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return " WHERE " + " AND ".join(clauses), params
 
 
 def list_sessions(store: Store, patient: Optional[str] = None, chair: Optional[str] = None,
@@ -158,7 +158,7 @@ def list_sessions(store: Store, patient: Optional[str] = None, chair: Optional[s
 
 def patient_sessions(store: Store, patient_ref: str) -> list[dict]:
     """All of one patient's sessions, oldest first (a course reads left to right)."""
-    rows = store._query(f"{_SELECT} WHERE s.patient_ref = ? ORDER BY s.started_at, s.id", (patient_ref,))
+    rows = store._query(f"{_SELECT} WHERE s.patient_ref = ? AND s.{LISTED} ORDER BY s.started_at, s.id", (patient_ref,))
     return fill(store, rows)
 
 

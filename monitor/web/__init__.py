@@ -8,15 +8,20 @@ from importlib import resources
 from urllib.parse import unquote
 
 from dash import Dash, Input, Output, dcc, html
+from flask import request
 
 from ..model import PRIORITIES, PRIORITY
 from ..protocol import Protocol
-from ..store import Store
+from ..store import Store, StoreError
 
 # Page paths, each documented in the README and docs/ARCHITECTURE.md (tests/test_docs.py).
 # A prefix ending in "/" takes the rest of the path (a chair name, a session id, a patient).
 PAGES = {"/": "overview", "/chair/": "bedside", "/sessions": "session list", "/session/": "session chart",
          "/patient/": "patient course"}
+
+
+# Dash's endpoints that answer a page path with the page shell.
+INDEX_ENDPOINTS = ("/", "/<path:path>")
 
 
 def assets_path() -> str:
@@ -43,21 +48,45 @@ def create_app(store: Store, protocol: Protocol) -> Dash:
         ]),
         html.Div(id="page"),
     ])
-    routes = [("/chair/", bedside.layout), ("/sessions", review.sessions_layout),
-              ("/session/", review.session_layout), ("/patient/", review.patient_layout)]
-    assert {p for p, _ in routes} | {"/"} == set(PAGES)
+    # (prefix, layout, found): found(store, rest) says whether the page names something stored;
+    # None: every name is a page (a chair's bedside can open its first session).
+    routes = [("/chair/", bedside.layout, None), ("/sessions", review.sessions_layout, None),
+              ("/session/", review.session_layout, review.session_found),
+              ("/patient/", review.patient_layout, review.patient_found)]
+    assert {p for p, _, _ in routes} | {"/"} == set(PAGES)
     for module in (bedside, overview, review):
         module.register(app, store, protocol)
 
+    def page(path: str):
+        """(layout, rest of the path, found) for a page path (already unquoted); None: no such page."""
+        if path in ("/", ""):
+            return overview.layout, "", None
+        for prefix, layout, found in routes:
+            if path == prefix or (prefix.endswith("/") and path.startswith(prefix)):
+                return layout, path[len(prefix):], found
+        return None
+
     @app.callback(Output("page", "children"), Input("url", "pathname"))
     def route(pathname):
-        path = unquote(pathname or "/")
-        for prefix, layout in routes:
-            if path == prefix or (prefix.endswith("/") and path.startswith(prefix) and prefix != "/"):
-                return layout(store, protocol, path[len(prefix):])
-        if path in ("/", ""):
-            return overview.layout(store, protocol, "")
-        return html.Div(className="page-error", children=[html.H2("Page not found"), html.A("All chairs", href="/")])
+        p = page(unquote(pathname or "/"))
+        if p is None:
+            return html.Div(className="page-error", children=[html.H2("Page not found"), html.A("All chairs", href="/")])
+        layout, rest, _ = p
+        return layout(store, protocol, rest)
+
+    @app.server.after_request
+    def not_found_status(response):
+        """The page shell for a path naming nothing stored (no such page, session or patient) is
+        sent as HTTP 404; the shell then shows the page's "not found" text (the route above)."""
+        if request.endpoint in INDEX_ENDPOINTS and response.status_code == 200:
+            p = page(request.path)
+            try:
+                missing = p is None or (p[2] is not None and not p[2](store, p[1]))
+            except StoreError:  # the database cannot answer now: the page itself will say so
+                missing = False
+            if missing:
+                response.status_code = 404
+        return response
 
     app.server.config["infusion_store"] = store
     return app

@@ -151,11 +151,25 @@ def sessions_layout(store, protocol, rest: str):
 
 
 # ------------------------------------------------------------------ /session/<id>
+def session_id(rest: str) -> Optional[int]:
+    """The id in /session/<id>; None for anything that cannot name a stored session
+    (not plain digits, zero, beyond what the database holds)."""
+    raw = rest.strip("/")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(queries.MAX_ID))):
+        return None
+    sid = int(raw)
+    return sid if 0 < sid <= queries.MAX_ID else None
+
+
+def session_found(store, rest: str) -> bool:
+    sid = session_id(rest)
+    return sid is not None and queries.session(store, sid) is not None
+
+
 def session_layout(store, protocol, rest: str):
-    try:
-        sid = int(rest.strip("/"))
-    except ValueError:
-        return _not_found(f"No session {rest!r}")
+    sid = session_id(rest)
+    if sid is None:
+        return _not_found(f"No session {rest.strip('/')[:40]!r}")
     review = load(store, sid)
     if review is None:
         return _not_found(f"No session {sid}")
@@ -259,11 +273,16 @@ def _event_table(review):
 
 
 # ------------------------------------------------------------------ /patient/<ref>
+def patient_found(store, rest: str) -> bool:
+    ref = rest.strip("/")
+    return bool(ref) and queries.has_patient(store, ref)
+
+
 def patient_layout(store, protocol, rest: str):
     ref = rest.strip("/")
     rows = summaries.patient_sessions(store, ref) if ref else []
     if not rows:
-        return _not_found(f"No sessions for patient {ref!r}")
+        return _not_found(f"No sessions for patient {ref[:40]!r}")
     table_rows = [html.Tr(className="session-row", **{"data-session": str(r["id"])}, children=[
         html.Td(f"#{i + 1}"), html.Td(dcc.Link(fmt_date(r["started_at"]), href=session_href(r["id"]))),
         html.Td(r["chair"] or "–"), *_cells(r)]) for i, r in enumerate(rows)]
