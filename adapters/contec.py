@@ -7,9 +7,12 @@ after any garbage. Host commands use the same framing (`7D 81 cmd 80 80 80 80 80
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .oximeter_sample import DecoderStats, OximetrySample, status_from_flags
 
 PACKET = 9
+TRAILER = b"\xff\xff"  # the last two bytes of every live packet
 LIVE_DATA = 0x01
 STATUS_VALID = 0xE0
 STATUS_FINGER_OUT = 0x01
@@ -73,27 +76,32 @@ class _Bit7Framer:
     def __init__(self) -> None:
         self._buf = bytearray()
         self.stats = DecoderStats()
+        self.lost = False  # bytes or packets thrown away since the last packet handed out
 
-    def packets(self, data: bytes) -> list[bytes]:
+    def packets(self, data: bytes) -> list[tuple[bytes, bool]]:
+        """Whole packets, each with whether something was thrown away just before it."""
         buf = self._buf
         buf += data
-        out: list[bytes] = []
+        out: list[tuple[bytes, bool]] = []
         i, n = 0, len(buf)
         while i < n:
             if buf[i] & 0x80:  # not a packet start: garbage or the tail of a broken packet
                 i += 1
                 self.stats.skipped_bytes += 1
+                self.lost = True
                 continue
             j = i + 1
             end = min(i + PACKET, n)
             while j < end and buf[j] & 0x80:
                 j += 1
             if j == i + PACKET:
-                out.append(bytes(buf[i:j]))
+                out.append((bytes(buf[i:j]), self.lost))
+                self.lost = False
                 i = j
             elif j < end:  # a new packet began before this one ended: drop the broken one
                 self.stats.bad_frames += 1
                 self.stats.skipped_bytes += j - i
+                self.lost = True
                 i = j
             else:
                 break  # the packet is still arriving
@@ -102,7 +110,11 @@ class _Bit7Framer:
 
 
 class ContecDecoder:
-    """Incremental decoder for the device's stream: live-data samples out."""
+    """Incremental decoder for the device's stream: live-data samples out.
+
+    A live packet must end in the documented `FF FF`; a sample found after thrown-away
+    bytes is marked `resynced`. The adapter puts `frame_check.CrossFrameCheck` around
+    this decoder: a new PR/SpO2 is passed only once two packets running carry it."""
 
     def __init__(self) -> None:
         self._framer = _Bit7Framer()
@@ -110,12 +122,18 @@ class ContecDecoder:
 
     def feed(self, data: bytes) -> list[OximetrySample]:
         out = []
-        for p in self._framer.packets(data):
-            if p[0] == LIVE_DATA:
-                out.append(_decode_live(p))
+        thrown = False  # a packet thrown away here since the last sample
+        for p, lost in self._framer.packets(data):
+            if p[0] == LIVE_DATA and p[7:] == TRAILER:
+                sample = _decode_live(p)
+                out.append(replace(sample, resynced=True) if lost or thrown else sample)
                 self.stats.frames += 1
-            else:  # another packet type (e.g. a reply): not ours to decode
+                thrown = False
+            else:  # another packet type (e.g. a reply), or a live packet with a broken trailer
                 self.stats.bad_frames += 1
+                thrown = True
+        if thrown:
+            self._framer.lost = True
         return out
 
 
@@ -126,5 +144,5 @@ class CommandDecoder:
         self._framer = _Bit7Framer()
 
     def feed(self, data: bytes) -> list[int]:
-        return [p[2] for p in self._framer.packets(data) if p[0] == COMMAND_PREFIX]
+        return [p[2] for p, _ in self._framer.packets(data) if p[0] == COMMAND_PREFIX]
 

@@ -2,14 +2,18 @@
 
     02/18/24 14:18:04 SN=0000101979 SPO2=098% BPM=072 PI=02.34% ... ALARM=0000 EXC=000800
 
-Pure codec. The decoder splits lines, ignores junk lines and fields it does not know,
-turns dashes into None, and skips a line whose SPO2/BPM/PI/EXC field is malformed
-rather than guess: a corrupted line must not become a reading.
+Pure codec. The decoder splits lines and keeps only those that match the line's full
+grammar (every field at its fixed width, a real date and time, values in range), turns
+dashes into None, and skips anything else rather than guess: a corrupted line must not
+become a reading. A sample found after a junk line is marked `resynced`; the adapter
+checks each line's values against the lines around it (adapters/frame_check.py).
 """
 from __future__ import annotations
 
+import datetime
 import re
 import time
+from dataclasses import replace
 from typing import Optional
 
 from .oximeter_sample import DecoderStats, OximetrySample, status_from_flags
@@ -41,14 +45,26 @@ EXC_FOR_STATUS = {
     "low_perfusion": EXC_LOW_PERFUSION,
 }
 
-_INT = re.compile(r"(\d{1,3})%?")
-_DECIMAL = re.compile(r"(\d{1,3}\.\d{1,2})%?")
-_DASHES = re.compile(r"[-.]*-[-.]*%?")
-_HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
-
-
-class _Malformed(ValueError):
-    pass
+# The whole line, field by field, each at its fixed width (dashes: no value). Optional
+# fields are the ones some models leave out; anything else makes the line junk. Junk
+# fused to the head of a line (a half line after a resync) is skipped by `search`.
+_LINE = re.compile(
+    r"(?P<stamp>\d\d/\d\d/\d\d \d\d:\d\d:\d\d)"  # MM/DD/YY HH:MM:SS
+    r"(?: SN=[0-9A-Za-z-]{1,16})?"
+    r" SPO2=(?P<spo2>\d{3}|---)%"
+    r" BPM=(?P<bpm>\d{3}|---)"
+    r"(?: PI=(?P<pi>\d\d\.\d\d|--\.--)%)?"
+    r"(?: SPCO=(?:\d\d\.\d|--\.-)%)?"
+    r"(?: SPMET=(?:\d\d\.\d|--\.-)%)?"
+    r"(?: DESAT=(?:\d\d|--))?"
+    r"(?: PIDELTA=(?:[+-]\d\d|\+--))?"
+    r"(?: PVI=(?:\d{3}|---))?"
+    r" ALARM=(?P<alarm>[0-9A-F]{4})"
+    r" EXC=(?P<exc>[0-9A-F]{6})"
+    r"[ \r\n]*\Z")
+SPO2_MAX = 100
+BPM_MAX = 400
+PI_MAX = 100.0
 
 
 def masimo_line(sample: OximetrySample, when: Optional[float] = None, serial: str = "0000101979",
@@ -64,51 +80,43 @@ def masimo_line(sample: OximetrySample, when: Optional[float] = None, serial: st
             f"DESAT=-- PIDELTA=+-- PVI=--- ALARM={alarm & 0xFFFF:04X} EXC={exc & 0xFFFFFF:06X}\r\n").encode("ascii")
 
 
-def _number(value: Optional[str], pattern: re.Pattern, cast, top: float):
-    """A field's number, None for absent or dashed, _Malformed for anything else."""
-    if value is None or _DASHES.fullmatch(value):
+def _value(text: Optional[str], cast, top: float):
+    """A field's number; None for an absent or dashed field; ValueError beyond the field's range."""
+    if text is None or text.startswith("-"):
         return None
-    m = pattern.fullmatch(value)
-    if not m:
-        raise _Malformed(value)
-    v = cast(m.group(1))
+    v = cast(text)
     if v > top:
-        raise _Malformed(value)
+        raise ValueError(text)
     return v
 
 
-def _hex(value: Optional[str]) -> Optional[int]:
-    if value is None:
-        return None
-    if not _HEX.fullmatch(value):
-        raise _Malformed(value)
-    return int(value, 16)
-
-
 def parse_line(line: bytes) -> Optional[OximetrySample]:
-    """One line to a sample; None for a junk or corrupted line. Never raises."""
-    fields: dict[str, str] = {}
-    for token in line.decode("latin-1").split():
-        tag, eq, value = token.partition("=")
-        if eq:
-            fields[tag] = value  # a repeated tag: the last one wins (junk fused to a line's head)
-    if "SPO2" not in fields and "BPM" not in fields:
+    """One line to a sample; None for a junk or corrupted line (any field off its grammar,
+    an impossible date or time, a value out of range). Never raises."""
+    return _parse(line.decode("latin-1"))
+
+
+def _parse(text: str, start: int = 0) -> Optional[OximetrySample]:
+    m = _LINE.search(text, start)
+    if m is None:
         return None
     try:
-        spo2 = _number(fields.get("SPO2"), _INT, int, 100)
-        hr = _number(fields.get("BPM"), _INT, int, 400)
-        pi = _number(fields.get("PI"), _DECIMAL, float, 100.0)
-        exc = _hex(fields.get("EXC"))
-        alarm = _hex(fields.get("ALARM"))
-    except _Malformed:
+        stamp = m["stamp"]
+        datetime.datetime(2000 + int(stamp[6:8]), int(stamp[0:2]), int(stamp[3:5]),
+                          int(stamp[9:11]), int(stamp[12:14]), int(stamp[15:17]))  # ValueError if impossible
+        spo2 = _value(m["spo2"], int, SPO2_MAX)
+        hr = _value(m["bpm"], int, BPM_MAX)
+        pi = _value(m["pi"], float, PI_MAX)
+    except ValueError:
         return None
-    exc = exc or 0
+    exc, alarm = int(m["exc"], 16), int(m["alarm"], 16)
     status = status_from_flags(
         sensor_off=bool(exc & EXC_SENSOR_PROBLEM),
         searching=bool(exc & EXC_PULSE_SEARCH),
         artifact=bool(exc & EXC_ARTIFACT),
         low_perfusion=bool(exc & EXC_LOW_PERFUSION))
-    return OximetrySample(hr=hr, spo2=spo2, status=status, pi=pi, raw_status=(exc << 16) | (alarm or 0))
+    return OximetrySample(hr=hr, spo2=spo2, status=status, pi=pi, raw_status=(exc << 16) | alarm,
+                          resynced=m.start() > start)
 
 
 class MasimoDecoder:
@@ -118,6 +126,7 @@ class MasimoDecoder:
         self._buf = bytearray()
         self.stats = DecoderStats()
         self.junk_lines = 0
+        self._lost = False  # a junk line or dropped bytes since the last good line
 
     def feed(self, data: bytes) -> list[OximetrySample]:
         buf = self._buf
@@ -129,19 +138,26 @@ class MasimoDecoder:
             if end < 0:
                 break
             line = bytes(buf[max(start, end - LINE_MAX):end])  # the same tail the buffer cap keeps
+            if end - start > LINE_MAX:
+                self._lost = True
             length, start = end + 1 - start, end + 1
             if not line.strip():
                 continue
-            sample = parse_line(line)
+            sample = _parse(line.decode("latin-1"))
             if sample is None:
                 self.junk_lines += 1
                 self.stats.bad_frames += 1
                 self.stats.skipped_bytes += length
+                self._lost = True
             else:
+                if self._lost and not sample.resynced:
+                    sample = replace(sample, resynced=True)
+                self._lost = False
                 out.append(sample)
                 self.stats.frames += 1
         del buf[:start]
         if len(buf) > LINE_MAX:
+            self._lost = True
             self.stats.skipped_bytes += len(buf) - LINE_MAX
             del buf[:len(buf) - LINE_MAX]
         return out

@@ -7,6 +7,7 @@ The builders are the device side, used by the emulators and the tests.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional, Sequence
 
 from .oximeter_sample import DecoderStats, OximetrySample, status_from_flags
@@ -238,11 +239,15 @@ def _df8_decode(s1: int, hr_low: int, spo2: int, s2: int) -> Optional[OximetrySa
 
 class Df8Decoder:
     """Incremental DF8 decoder. There is no checksum, so sync is the bit pattern
-    (STATUS1 bit7 set, the other three bytes' bit7 clear) plus sane HR/SpO2 values."""
+    (STATUS1 bit7 set, the other three bytes' bit7 clear) plus sane HR/SpO2 values; a
+    packet found after skipped bytes is marked `resynced`. Whether its values are
+    plausible next to its neighbours is for `frame_check.CrossFrameCheck`, which the
+    adapter puts around this decoder."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self.stats = DecoderStats()
+        self._lost = False  # bytes skipped since the last packet
 
     def feed(self, data: bytes) -> list[OximetrySample]:
         buf = self._buf
@@ -254,16 +259,21 @@ class Df8Decoder:
             if s1 & 0x80 and not (hr_low | spo2 | s2) & 0x80:
                 sample = _df8_decode(s1, hr_low, spo2, s2)
                 if sample is not None:
+                    if self._lost:
+                        sample = replace(sample, resynced=True)
+                        self._lost = False
                     out.append(sample)
                     self.stats.frames += 1
                     i += DF8_PACKET
                     continue
                 self.stats.bad_frames += 1
             self.stats.skipped_bytes += 1
+            self._lost = True
             i += 1
         # Keep a tail that may still become a packet: it must start with a bit7-set byte.
         while i < n and not buf[i] & 0x80:
             self.stats.skipped_bytes += 1
+            self._lost = True
             i += 1
         del buf[:i]
         return out

@@ -15,6 +15,7 @@ from typing import Optional
 from monitor.model import DeviceSignal, Reading
 
 from .contec import KEEP_ALIVE, START_LIVE, ContecDecoder
+from .frame_check import ONE_PER_SECOND, REPEATED_60_HZ, CrossFrameCheck
 from .masimo import MasimoDecoder
 from .nonin import Df2Decoder, Df8Decoder
 from .oximeter_sample import OximetrySample
@@ -124,7 +125,8 @@ class SerialOximeter:
             status = sample.status
             if value is None and status in ("ok", "low_perfusion"):
                 status = "searching"
-            out.append(Reading(ts, parameter, None if value is None else float(value), status, self.source))
+            out.append(Reading(ts, parameter, None if value is None else float(value), status, self.source,
+                               sample.detail))
         return out
 
 
@@ -139,13 +141,14 @@ class NoninDf2Oximeter(SerialOximeter):
 
 
 class NoninDf8Oximeter(SerialOximeter):
-    """Nonin Data Format 8: one 4-byte packet a second."""
+    """Nonin Data Format 8: one 4-byte packet a second; no checksum, so each packet's values
+    are checked against the packets around it (a jump is flagged artifact until confirmed)."""
 
     kind = "nonin-df8"
     settings = SerialSettings(baudrate=9600)
 
     def new_decoder(self):
-        return Df8Decoder()
+        return CrossFrameCheck(Df8Decoder(), ONE_PER_SECOND)
 
 
 class MasimoOximeter(SerialOximeter):
@@ -156,7 +159,7 @@ class MasimoOximeter(SerialOximeter):
     sends_pi = True
 
     def new_decoder(self):
-        return MasimoDecoder()
+        return CrossFrameCheck(MasimoDecoder(), ONE_PER_SECOND)
 
 
 class ContecOximeter(SerialOximeter):
@@ -174,7 +177,7 @@ class ContecOximeter(SerialOximeter):
         self._last_data = -math.inf
 
     def new_decoder(self):
-        return ContecDecoder()
+        return CrossFrameCheck(ContecDecoder(), REPEATED_60_HZ)
 
     def connection_made(self, link: SerialLink) -> None:
         super().connection_made(link)

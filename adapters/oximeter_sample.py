@@ -6,7 +6,7 @@ stay fuzzable and importable anywhere.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 # When a device reports several conditions at once, the reading carries the most
@@ -24,6 +24,9 @@ class OximetrySample:
     pi: Optional[float] = None  # perfusion index, % (only formats that send it)
     low_battery: bool = False
     raw_status: int = 0  # the device's own status/exception bits, for logs
+    detail: Optional[str] = None  # why a sample was flagged by the decoder (adapters/frame_check.py)
+    # Bytes or frames were thrown away just before this one: the decoder lost and found sync.
+    resynced: bool = field(default=False, compare=False)
 
 
 def status_from_flags(sensor_off: bool = False, searching: bool = False, artifact: bool = False,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from adapters.contec import ContecDecoder, live_packet
 from adapters.masimo import MasimoDecoder, masimo_line
 from adapters.nonin import Df2Decoder, Df8Decoder, df2_packet, df8_packet
+from adapters.oximeter_devices import ContecOximeter, MasimoOximeter, NoninDf8Oximeter
 from adapters.oximeter_sample import STATUS_PRIORITY, OximetrySample
 
 pytestmark = pytest.mark.slow  # hundreds of examples per property; the example tests in test_codec_*.py stay quick
@@ -127,3 +128,22 @@ def test_concatenated_frames_decode_exactly(name, data):
     samples = data.draw(st.lists(codec.samples, max_size=10))
     got = codec.decoder().feed(b"".join(codec.encode(s) for s in samples))
     assert [key(s) for s in got] == [key(s) for s in samples]
+
+
+# The decoders the adapters use for the formats without a checksum: the codec inside its
+# cross-frame check (adapters/frame_check.py), whose verdicts depend on what came before.
+CHECKED = {"nonin-df8": NoninDf8Oximeter, "masimo": MasimoOximeter, "contec": ContecOximeter}
+
+
+@pytest.mark.parametrize("name", sorted(CHECKED))
+@FUZZ
+@given(data=st.data())
+def test_checked_decoders_never_raise_and_read_boundaries_never_change_a_verdict(name, data):
+    codec = CODECS[name]
+    pieces = data.draw(st.lists(st.binary(max_size=40) | codec.samples.map(codec.encode), max_size=12))
+    stream = b"".join(pieces)
+    cuts = data.draw(st.lists(st.integers(0, max(0, len(stream))), max_size=12))
+    whole = CHECKED[name]("fuzz").new_decoder().feed(stream)
+    checked = Codec(lambda: CHECKED[name]("fuzz").new_decoder(), codec.encode, codec.samples, codec.hr_max)
+    assert decode_in_chunks(checked, stream, cuts) == whole
+    assert all(s.status in STATUSES for s in whole)

@@ -52,11 +52,15 @@ def test_exception_bits(exc, expected):
     assert s.raw_status >> 16 == exc
 
 
-def test_missing_fields_are_tolerated():
-    (s,) = MasimoDecoder().feed(b"SPO2=095% BPM=081\r\n")
-    assert (s.spo2, s.hr, s.pi, s.status) == (95, 81, None, "ok")
-    (s,) = MasimoDecoder().feed(b"01/01/24 00:00:00 BPM=064 EXC=000008\r\n")
-    assert (s.spo2, s.hr, s.status) == (None, 64, "searching")
+def test_optional_fields_may_be_absent_required_ones_may_not():
+    # SN, PI and the SpCO/SpMet/DESAT/PIDELTA/PVI fields are left out by some models
+    (s,) = MasimoDecoder().feed(b"01/01/24 00:00:00 SPO2=095% BPM=081 ALARM=0000 EXC=000008\r\n")
+    assert (s.spo2, s.hr, s.pi, s.status) == (95, 81, None, "searching")
+    # without the time stamp, SPO2, BPM, ALARM or EXC a line is not a reading (issue 10 item 9)
+    d = MasimoDecoder()
+    assert d.feed(b"SPO2=095% BPM=081\r\n01/01/24 00:00:00 BPM=064 EXC=000008\r\n"
+                  b"01/01/24 00:00:00 SPO2=095% BPM=081 EXC=000000\r\n") == []
+    assert d.junk_lines == 3
 
 
 def test_junk_lines_are_skipped_and_counted():

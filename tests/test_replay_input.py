@@ -132,20 +132,30 @@ def test_checking_a_file_keeps_none_of_it_in_memory(tmp_path):
     assert peak < size / 4, f"peak {peak} bytes for a {size}-byte file"
 
 
-def test_playback_takes_rows_one_at_a_time(store, protocol):
+def test_playback_takes_rows_one_at_a_time(store, protocol, monkeypatch):
     """replay() consumes an iterator lazily: each row is asked for only once the ones before it
-    were played (their readings are queued in the store), never all read first."""
+    were played through the recorder, never all read first."""
+    from monitor.recording import SessionRecorder
+    played = 0
+    play = SessionRecorder.reading
+
+    def counting(self, r):
+        nonlocal played
+        played += 1
+        play(self, r)
+    monkeypatch.setattr(SessionRecorder, "reading", counting)
     readings_given = 0
     asked_after_played = []
 
     def rows():
         nonlocal readings_given
         for row in parse_text(COMPLETE):
-            asked_after_played.append(store.pending >= readings_given)
+            asked_after_played.append(played == readings_given)
             readings_given += row.event is None
             yield row
     r = replay(store, protocol, rows(), length_s=20.0)
     assert r.readings == 40 and len(asked_after_played) == 41 and all(asked_after_played)
+
 
 
 # ----------------------------------------------------------------- the command line
