@@ -19,6 +19,7 @@ from conftest import ROOT, wait_until, watched
 from monitor import sessions
 from monitor.acquisition import Acquisition
 from monitor.chairs import Chair
+from monitor.model import Alert
 from monitor.store import SCHEMA_VERSION, Store, queries
 from monitor.web.bedside import KEYS, bedside_tick
 from monitor.web.overview import overview_tick
@@ -184,6 +185,14 @@ def test_overview_tile_says_monitoring_stopped_and_sounds_it(store, protocol):
     assert "MONITORING STOPPED" in str(bodies[0]) and "MONITORING STOPPED" not in str(bodies[1])
     assert priorities == ["medium", "none"]
     assert [(a["id"], a["priority"]) for a in sound] == [("monitoring_stopped:M2", "medium")]
+    sid = queries.current_session(store, "M2")["id"]  # a worse alarm takes the tile's alarm line:
+    store.put_change(sid, Alert("spo2_critical#1", "spo2_critical", "spo2", "physiological", "high", time.time() - 5,
+                                84, 88, "SpO2 84 < 88"))
+    store.flush()
+    _classes, bodies, priorities, _phases, sound = overview_tick(store, ["M2"], protocol)
+    assert priorities == ["high"] and "SpO2 84 < 88" in str(bodies[0])
+    assert "tile-monitoring" in str(bodies[0]) and "MONITORING STOPPED" in str(bodies[0])  # still said
+    assert {a["priority"] for a in sound} == {"high", "medium"}
 
 
 # ----------------------------------------------------------------- in Chromium, with a real acquire
