@@ -14,6 +14,10 @@
  * (the #<prefix>-priorities store: the model's priority table, most urgent first); this
  * file keeps no copy. Only the sound of each priority is defined here.
  *
+ * When the server stops answering (assets/connection-watch.js) the page adds a technical alarm
+ * of its own, "connection lost", sounded like any other (at the priority in the alarm state's
+ * data-connection-priority) until the server answers again.
+ *
  * Sound cannot be switched off from the page: the only silence is the 2-minute pause
  * (with break-through). The sound button only (re)enables audio the browser blocked, and
  * while it is blocked the status line says so instead of claiming an alarm is sounding.
@@ -46,7 +50,7 @@
   try { window.localStorage.removeItem("im-sound"); } catch (e) { /* an old "off" switch no longer counts */ }
 
   var audio = {
-    ctx: null, wave: null, bus: null, wanted: true, sounding: "none", nextAt: 0,
+    ctx: null, wave: null, bus: null, wanted: true, sounding: "none", playing: "none", pausedUntil: null, nextAt: 0,
     lastUpdate: 0, onceHeard: {}, played: {},
 
     ensure: function () {
@@ -110,14 +114,30 @@
         for (var j = 0; j < fresh.length; j++) { this.onceHeard[fresh[j]] = true; }
       }
     },
+    // What sounds now: the board's level, raised to the connection-lost alarm while the server
+    // is gone (unless paused). Decided here, not only in update(): while a request hangs, Dash
+    // holds back the callbacks that would call update(), and the page must sound anyway.
+    level: function () {
+      var conn = window.infusionConnection, level = this.sounding;
+      if (conn && conn.lost && !(this.pausedUntil && Date.now() < this.pausedUntil) &&
+          urgency(connectionPriority()) > urgency(level)) {
+        level = connectionPriority();
+      }
+      return level;
+    },
     loop: function () {
       if (this.sounding !== "none" && Date.now() - this.lastUpdate > STALE_MS) {
         this.sounding = "none"; this.silence();
       }
-      var p = PATTERNS[this.sounding];
+      var level = this.level();
+      if (level !== this.playing) {
+        if (urgency(level) > urgency(this.playing)) { this.nextAt = 0; } else { this.silence(); }
+        this.playing = level;
+      }
+      var p = PATTERNS[level];
       if (!p || !p.every || this.status() !== "on") { return; }
       var now = this.ctx.currentTime;
-      if (now >= this.nextAt && this.burst(this.sounding)) { this.nextAt = now + p.every; }
+      if (now >= this.nextAt && this.burst(level)) { this.nextAt = now + p.every; }
     }
   };
   window.setInterval(function () { audio.loop(); }, 200);
@@ -128,6 +148,13 @@
     if (t && t.closest && t.closest(".btn-sound")) { return; } // the switch decides for itself
     if (audio.wanted && audio.status() !== "on") { audio.ensure(); }
   }, true);
+
+  // The priority of "connection lost", put on the page's alarm state by the server while it was
+  // up (data-connection-priority: the profile's device_disconnected priority).
+  function connectionPriority() {
+    var el = document.querySelector(".alarm-state");
+    return (el && el.getAttribute("data-connection-priority")) || leastUrgent();
+  }
 
   function leastUrgent() {
     var out = null;
@@ -161,6 +188,13 @@
     var now = Date.now();
     var s = Object.assign({ paused_until: null, pause_level: null, known: [], breakthrough: false }, prev || {});
     board = board || [];
+    // The server is gone (assets/connection-watch.js): the page sounds that on its own, as a
+    // technical alarm at the priority the server gave the page while it was up.
+    var conn = window.infusionConnection;
+    if (conn && conn.lost) {
+      board = board.concat([{ id: "connection-lost", priority: connectionPriority(), kind: "technical",
+                              latched: false, acked: false }]);
+    }
     var unacked = board.filter(function (a) { return !a.acked; });
     var highest = unacked.reduce(function (m, a) { return urgency(a.priority) > urgency(m) ? a.priority : m; }, "none");
 
@@ -183,6 +217,7 @@
       if (brk.length) { s.paused_until = null; s.breakthrough = true; s.breakthrough_id = brk[0].id; }
     }
     var paused = !!s.paused_until;
+    audio.pausedUntil = s.paused_until;
     var remaining = paused ? Math.ceil((s.paused_until - now) / 1000) : 0;
     var sounding = paused ? "none" : highest;
     audio.update(sounding, unacked);

@@ -2,15 +2,20 @@
 
 Runs whether or not a browser is open. Each device runs under a supervisor that
 restarts it after a crash, so one broken adapter never stops the other chairs.
+The tick loop also writes a heartbeat for every chair about once a second, so a page can
+tell a dead or hung acquisition from a quiet one (sessions.monitoring_alarms).
 """
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import time
 
 from .chairs import Chair
 from .model import DeviceSignal
-from .store import Store
+from .store import Store, StoreError
 
 log = logging.getLogger("infusion_monitor.acquisition")
 
@@ -23,9 +28,13 @@ class Acquisition:
         self.chairs = chairs
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.started_at = time.time()
+        self._beat_error = ""
 
     def start(self) -> None:
         self.store.start_writer()
+        self.started_at = time.time()
+        self._beat()  # the page sees this process from the start, not a second later
         for chair in self.chairs:
             for device in chair.devices:
                 t = threading.Thread(target=self._supervise, args=(chair, device),
@@ -55,11 +64,25 @@ class Acquisition:
                     chair.tick()
                 except Exception:
                     log.exception("chair %s tick failed", chair.name)
+            self._beat()  # after the ticks: a hung tick stops the beat, and the page says so
+
+    def _beat(self, stopped: bool = False) -> None:
+        """The heartbeat: these chairs are watched, with the store's write problem if any."""
+        try:
+            self.store.heartbeat([c.name for c in self.chairs], time.time(), os.getpid(), socket.gethostname(),
+                                 self.started_at, problem=getattr(self.store, "write_problem", None),
+                                 stopped=stopped)
+            self._beat_error = ""
+        except StoreError as e:  # the page sees the missing beat; say it here once
+            if str(e) != self._beat_error:
+                log.error("heartbeat not written (the page will show monitoring stopped): %s", e)
+            self._beat_error = str(e)
 
     def stop(self) -> None:
         self.stop_event.set()
         for t in self.threads:
             t.join(timeout=5)
+        self._beat(stopped=True)
         for chair in self.chairs:
             if chair.recorder is not None:
                 chair.recorder.finish()

@@ -178,6 +178,58 @@ def recorded_by_devices(session: Optional[dict]) -> bool:
     return bool(session) and session["state"] in OPEN_STATES and (session.get("source") or "live") == "live"
 
 
+# ----------------------------------------------------------------- is the chair watched
+# How long after its acquisition's last heartbeat a chair still counts as monitored. An
+# acquisition process beats about once a second (Acquisition._tick_loop); 5 s tolerates four
+# missed beats (a tick held up by a busy database: bulk writers hold it about a second at most)
+# and still leaves time, with the page's 1 s tick, to raise "monitoring stopped" within the
+# 10 s the README promises (## Reliability).
+MONITORING_STALE_S = 5.0
+
+
+def acquisition_alive(beat: Optional[dict], now: float) -> bool:
+    """Is an acquisition process watching the chair now? Its heartbeat (a `heartbeats` row:
+    beat_at, stopped_at) is younger than MONITORING_STALE_S and it has not said it stopped."""
+    return (beat is not None and beat.get("stopped_at") is None and beat.get("beat_at") is not None
+            and now - beat["beat_at"] <= MONITORING_STALE_S)
+
+
+def monitoring_priority(technical_priority: dict) -> str:
+    """The priority of "monitoring stopped", a storage problem and (in the browser) "connection
+    lost": the profile's rating of a device disconnection (`technical_priority`), whose
+    consequence is the same: no numbers and no alarms from the chair."""
+    return technical_priority["device_disconnected"]
+
+
+def monitoring_alarms(session: Optional[dict], beat: Optional[dict], now: float, priority: str) -> list[dict]:
+    """The technical alarms about the monitoring itself of a chair's current session: each
+    {"rule", "priority", "message", "since"}, most important first.
+
+    Only a session the chair's devices record into (recorded_by_devices) is watched by an
+    acquisition process: without a live heartbeat for the chair (never started, died, hung or
+    shut down) it is "monitoring stopped"; a live process that cannot store what it acquires
+    says so in its heartbeat's `problem`. `priority`: monitoring_priority of the profile.
+    """
+    if not recorded_by_devices(session):
+        return []
+    problem = (beat or {}).get("problem")
+    if not acquisition_alive(beat, now):
+        if beat is None or beat.get("beat_at") is None:
+            why, since = "no acquisition process is watching this chair", session.get("started_at")
+        elif beat.get("stopped_at") is not None:
+            why, since = "acquisition was shut down", beat["stopped_at"]
+        else:
+            why, since = "acquisition stopped answering (died, hung or cannot write to the database)", beat["beat_at"]
+        message = f"MONITORING STOPPED: {why}: no readings and no alarms from this chair"
+        if problem:
+            message += f" (its last problem: {problem})"
+        return [{"rule": "monitoring_stopped", "priority": priority, "message": message, "since": since}]
+    if problem:
+        return [{"rule": "storage_problem", "priority": priority, "message": f"Monitoring impaired: {problem}",
+                 "since": beat.get("problem_since") or beat["beat_at"]}]
+    return []
+
+
 # ----------------------------------------------------------------- discharge
 def discharge_readiness(assessment: Optional[dict], board: Iterable[dict], infusion_end: Optional[float],
                         now: float, minimum_observation_s: float) -> tuple[bool, list[str]]:

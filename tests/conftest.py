@@ -72,6 +72,53 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05):
         time.sleep(interval)
 
 
+def watched(store, *chairs, problem=None) -> None:
+    """One heartbeat now, as an acquisition process watching these chairs writes each second
+    (fresh for sessions.MONITORING_STALE_S): for tests of a page over a chair being monitored."""
+    store.heartbeat(chairs, time.time(), os.getpid(), "test", time.time(), problem=problem)
+
+
+class Watching:
+    """Beats for chairs every half second, as a running acquisition process does, until stopped:
+    for page tests over chairs no real acquisition runs for (`add` more chairs at any time)."""
+
+    def __init__(self, store):
+        import threading
+        self.store, self.chairs, self.stop_event = store, [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def add(self, *chairs) -> None:
+        self.chairs += chairs
+        watched(self.store, *self.chairs)
+
+    def _run(self):
+        while not self.stop_event.wait(0.5):
+            if self.chairs:
+                watched(self.store, *self.chairs)
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def watching():
+    """`watching(store, *chairs)`: those chairs count as watched by an acquisition process
+    (sessions.acquisition_alive) until the test ends."""
+    made = []
+
+    def start(store, *chairs):
+        w = Watching(store)
+        w.add(*chairs)
+        made.append(w)
+        return w
+
+    yield start
+    for w in made:
+        w.stop()
+
+
 def run_cli(*args, db=None, check=False, timeout=120, **kw) -> subprocess.CompletedProcess:
     """Run the installed console script as a user would."""
     cmd = [str(Path(sys.executable).parent / "infusion-monitor")]
@@ -122,11 +169,11 @@ def free_port() -> int:
 class Server:
     """`infusion-monitor serve|run` in a subprocess on a free port (real waitress)."""
 
-    def __init__(self, db, command="serve", extra=()):
+    def __init__(self, db, command="serve", extra=(), port=None):
         import urllib.request
         if command == "serve" and not Path(db).exists():
             Store(db).close()  # serve shows an existing database; start it empty
-        self.port = free_port()
+        self.port = port or free_port()  # a port again: the same server restarted
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(db), command,
                "--port", str(self.port), *extra]

@@ -13,7 +13,7 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from conftest import Server, wait_until
+from conftest import Server, Watching, wait_until
 from monitor.model import Alert
 from monitor.store import Store
 
@@ -24,9 +24,11 @@ pytestmark = pytest.mark.browser
 def live(tmp_path_factory):
     db = tmp_path_factory.mktemp("alarms") / "monitor.db"
     store = Store(db)
+    beats = Watching(store)  # an acquisition process watches every seeded chair
     srv = Server(db, "serve", ())
-    yield store, srv
+    yield store, srv, beats
     srv.stop()
+    beats.stop()
     store.close()
 
 
@@ -40,7 +42,9 @@ def alarm_state(browser) -> dict:
         "const e = document.getElementById('bed-alarm-state'); return e ? Object.assign({}, e.dataset) : {};")
 
 
-def seed(store, chair, *alerts) -> int:
+def seed(live, chair, *alerts) -> int:
+    store, _, beats = live
+    beats.add(chair)
     sid = store.open_session(f"P-{chair}", chair, "ketamine-iv", time.time() - 600)[0]
     for a in alerts:
         store.put_change(sid, a)
@@ -54,8 +58,8 @@ def alert(key, rule, priority, message, kind="physiological", ended=None, value=
 
 
 def test_alarms_styled_by_priority_latched_and_technical_apart(browser, live):
-    store, srv = live
-    seed(store, "A",
+    store, srv, _ = live
+    seed(live, "A",
          alert("bp_critical#1", "bp_critical", "high", "BP 186/100: SBP 186 ≥ 180", ended=time.time() - 60,
                value=186, limit=180),
          alert("spo2_low#2", "spo2_low", "medium", "SpO2 90 < 92", value=90, limit=92),
@@ -84,8 +88,8 @@ def test_alarms_styled_by_priority_latched_and_technical_apart(browser, live):
 
 
 def test_acknowledge_with_initials_persists_and_releases_latch(browser, live):
-    store, srv = live
-    sid = seed(store, "B", alert("bp_critical#1", "bp_critical", "high", "BP 190/104: SBP 190 ≥ 180",
+    store, srv, _ = live
+    sid = seed(live, "B", alert("bp_critical#1", "bp_critical", "high", "BP 190/104: SBP 190 ≥ 180",
                                  ended=time.time() - 30, value=190, limit=180))
     aid = store._one("SELECT id FROM alerts WHERE session_id = ?", (sid,))["id"]
     browser.get(srv.url + "/chair/B")
@@ -106,8 +110,8 @@ def test_acknowledge_with_initials_persists_and_releases_latch(browser, live):
 
 
 def test_audio_pause_counts_down_and_higher_priority_breaks_through(browser, live):
-    store, srv = live
-    sid = seed(store, "C", alert("spo2_low#1", "spo2_low", "medium", "SpO2 90 < 92", value=90, limit=92))
+    store, srv, _ = live
+    sid = seed(live, "C", alert("spo2_low#1", "spo2_low", "medium", "SpO2 90 < 92", value=90, limit=92))
     browser.get(srv.url + "/chair/C")
     wait_until(lambda: alarm_state(browser).get("sounding") == "medium", timeout=30)
     browser.find_element(By.ID, "bed-audio-pause").click()
@@ -133,8 +137,8 @@ def test_audio_pause_counts_down_and_higher_priority_breaks_through(browser, liv
 def test_sound_cannot_be_switched_off_and_a_blocked_sound_is_said_loudly(browser, live):
     """The only silence is the 2-minute pause: pressing the sound button never turns sound off;
     when the browser blocks audio the status says so and never claims an alarm is sounding."""
-    store, srv = live
-    seed(store, "S", alert("spo2_critical#1", "spo2_critical", "high", "SpO2 84 < 88", value=84, limit=88))
+    store, srv, _ = live
+    seed(live, "S", alert("spo2_critical#1", "spo2_critical", "high", "SpO2 84 < 88", value=84, limit=88))
     browser.get(srv.url + "/chair/S")
     wait_until(lambda: alarm_state(browser).get("sounding") == "high", timeout=30)
     for _ in range(3):  # press it as often as a nurse might: sound stays on

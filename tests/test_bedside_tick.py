@@ -6,6 +6,7 @@ import time
 
 from dash import Patch, no_update
 
+from conftest import watched
 from monitor.model import Alert, Baseline, Event, Reading
 from monitor.store import queries
 from monitor.web import bedside, trend
@@ -28,6 +29,7 @@ def make_session(store, n: int, chair="4") -> tuple[int, float]:
         store.put_reading(sid, Reading(t0 + i, "hr", 70 + i % 5, "ok", "ox"))
         store.put_reading(sid, Reading(t0 + i, "spo2", 97, "ok", "ox"))
     store.flush()
+    watched(store, chair)  # an acquisition process watches the chair (else: "monitoring stopped")
     return sid, t0 + n
 
 

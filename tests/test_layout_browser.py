@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import Server, wait_until
+from conftest import Server, Watching, wait_until
 from monitor.model import Alert, Reading
 from monitor.store import Store
 
@@ -32,9 +32,12 @@ def alarmed(tmp_path_factory):
                     "NIBP failed: motion artifact (code 2)")):
         store.put_change(sid, a)
     store.flush()
+    beats = Watching(store)
+    beats.add("7")  # an acquisition process watches the chair: no "monitoring stopped" among the four
     srv = Server(db, "serve", ())
     yield srv
     srv.stop()
+    beats.stop()
     store.close()
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from conftest import wait_until
+from conftest import wait_until, watched
 from monitor.model import Reading
 from monitor.store import Store
 from monitor.web.bedside import KEYS, bedside_tick
@@ -25,6 +25,7 @@ def _session_with_bp(store, chair: str, bp_age_s: float) -> int:
 
 def test_tile_shows_cuff_pressure_while_measuring_and_overview_the_bp_age(store, protocol):
     _session_with_bp(store, "T1", 300)
+    watched(store, "T1")  # the cuff pressure is live only while an acquisition process watches the chair
     store.device_status("chairT1-suntech", chair="T1", kind="suntech", connected=1, cuff_pressure=142.0,
                         updated_at=time.time())
     store.flush()  # device states are written with the next batch
@@ -39,9 +40,10 @@ def test_tile_shows_cuff_pressure_while_measuring_and_overview_the_bp_age(store,
 
 
 @pytest.mark.browser
-def test_cuff_pressure_on_the_tile_in_chromium(browser, server, db_path):
+def test_cuff_pressure_on_the_tile_in_chromium(browser, server, db_path, watching):
     store = Store(db_path)
     _session_with_bp(store, "T2", 120)
+    watching(store, "T2")
     store.device_status("chairT2-suntech", chair="T2", kind="suntech", connected=1, cuff_pressure=96.0,
                         updated_at=time.time())
     store.flush()  # device states are written with the next batch

@@ -64,8 +64,9 @@ def test_alarm_script_takes_its_priority_table_from_the_server():
     js = (ROOT / "assets" / "alarm-audio.js").read_text()
     assert not re.search(r"RANK\s*=\s*\{[^}]*(high|medium|low)", js)
     assert not re.search(r"[\"'](HIGH|MEDIUM|LOW)[\"']|MEDIUM/HIGH", js)
+    from monitor.protocol import load_protocol
     from monitor.web.alarms import controls
-    stores = [c for c in controls("bed").children if getattr(c, "id", None) == "bed-priorities"]
+    stores = [c for c in controls("bed", load_protocol()).children if getattr(c, "id", None) == "bed-priorities"]
     assert stores and stores[0].data == priority_table()
 
 

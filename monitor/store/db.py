@@ -74,6 +74,9 @@ BUSY_TIMEOUT_S = 5.0
 # A device thread asking for its commands (a STAT BP) never waits longer than this for
 # the database; the commands stay queued and are asked for again on its next pass.
 COMMAND_WAIT_S = 0.25
+# The acquisition's heartbeat (Store.heartbeat) waits at most this long for the database: a
+# missed beat is retried a second later, and pages allow several (sessions.MONITORING_STALE_S).
+HEARTBEAT_WAIT_S = 0.5
 
 
 def _connect(path: str, readonly: bool, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
@@ -321,6 +324,39 @@ class Store:
         """A device's state for the page (connected, last seen, cuff pressure), written with
         the next batch: the device's state is the device's, never held up by the database."""
         self._held.add_change(("d", source, fields))
+
+    def heartbeat(self, chairs: Iterable[str], ts: float, pid: int, host: str, started_at: float,
+                  problem: Optional[str] = None, stopped: bool = False) -> None:
+        """An acquisition process says it is watching these chairs (about once a second), with
+        its storage problem if it has one; `stopped` when it shuts down. A short transaction of
+        its own, never queued behind readings: a process that cannot store its readings must
+        still be able to say so (sessions.monitoring_alarms reads it, docs/ARCHITECTURE.md)."""
+        rows = [(chair, pid, host, started_at, ts, ts if stopped else None, problem or None,
+                 ts if problem else None) for chair in chairs]
+        self._require_writer()
+        # Like take_commands: the acquisition's tick never waits long on a busy database; a beat
+        # not written now is a StoreUnavailable, and the next one follows in a second.
+        if not self._lock.acquire(timeout=HEARTBEAT_WAIT_S):
+            raise StoreUnavailable(f"{self.path}: busy, heartbeat not written")
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(HEARTBEAT_WAIT_S * 1000)}")
+            try:
+                self._write_heartbeat(rows)
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+        finally:
+            self._lock.release()
+
+    def _write_heartbeat(self, rows: list[tuple]) -> None:
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO heartbeats (chair, pid, host, started_at, beat_at, stopped_at, problem, problem_since) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(chair) DO UPDATE SET pid = excluded.pid, host = excluded.host, "
+                "started_at = excluded.started_at, beat_at = excluded.beat_at, stopped_at = excluded.stopped_at, "
+                "problem_since = CASE WHEN excluded.problem IS NULL THEN NULL "
+                "WHEN heartbeats.problem IS NULL THEN excluded.problem_since ELSE heartbeats.problem_since END, "
+                "problem = excluded.problem", rows)
 
     # ----------------------------------------------------------- batched writes
     def put_reading(self, session_id: int, r: Reading) -> None:

@@ -167,6 +167,16 @@ def devices(store: Store, chair: Optional[str] = None) -> list[dict]:
     return store._query("SELECT * FROM devices WHERE chair = ? ORDER BY source", (chair,))
 
 
+def heartbeat(store: Store, chair: str) -> Optional[dict]:
+    """The newest heartbeat of the acquisition watching a chair (Store.heartbeat), or None."""
+    return store._one("SELECT * FROM heartbeats WHERE chair = ?", (chair,))
+
+
+def heartbeats(store: Store) -> dict[str, dict]:
+    """Every chair's newest acquisition heartbeat, by chair (for the overview: one query)."""
+    return {r["chair"]: r for r in store._query("SELECT * FROM heartbeats")}
+
+
 def session_json(row: dict) -> dict:
     return {k: (iso_utc(row[k]) if k.endswith(("_at", "_start", "_end")) else row[k]) for k in SESSION_COLS}
 

@@ -63,6 +63,16 @@ MIGRATIONS = [
     CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
     CREATE INDEX IF NOT EXISTS alerts_session_priority ON alerts(session_id, kind, priority);
     """,
+    # 3: acquisition heartbeats (issue 10): every acquisition process (`run`, `acquire`) writes
+    # one row per chair it watches about once a second (Store.heartbeat); pages read it
+    # (queries.heartbeat) and sessions.monitoring_alarms decides whether the chair is watched.
+    # `problem` is the process's one-line storage trouble (None when its writes succeed).
+    """
+    CREATE TABLE IF NOT EXISTS heartbeats (
+        chair TEXT PRIMARY KEY, pid INTEGER, host TEXT, started_at REAL, beat_at REAL,
+        stopped_at REAL, problem TEXT, problem_since REAL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
+from .. import sessions
 from ..formatting import fmt_time
 from ..model import PRIORITY, priority_mark, priority_table
 from ..store import NotFound, queries
@@ -33,12 +34,29 @@ def board_data(board: list[dict], chair: str = "") -> list[dict]:
              "latched": a["ended_at"] is not None, "acked": a["acknowledged_at"] is not None} for a in board]
 
 
+def monitoring_priority(protocol) -> str:
+    """The priority of the alarms about the monitoring itself (sessions.monitoring_priority)."""
+    return sessions.monitoring_priority(protocol.technical_priority)
+
+
+def standing_alarms(conditions: list[dict], chair: str) -> list[dict]:
+    """Board rows for the alarms about the monitoring itself (sessions.monitoring_alarms): not
+    stored (the process that would store them is the one gone), shown and sounded like a
+    stored technical alarm while the condition holds; only the audio pause silences them."""
+    return [{"id": f"{c['rule']}:{chair}", "rule": c["rule"], "priority": c["priority"], "kind": "technical",
+             "message": c["message"], "started_at": c["since"], "ended_at": None, "acknowledged_at": None,
+             "acknowledged_by": None, "standing": True} for c in conditions]
+
+
 def alarm_tile(a: dict):
     prio = a["priority"]
     technical = a["kind"] == "technical"
     acked = a["acknowledged_at"] is not None
     latched = a["ended_at"] is not None
-    if latched:
+    if a.get("standing"):
+        since = f"since {fmt_time(a['started_at'])} · " if a["started_at"] else ""
+        status, state = since + "until monitoring resumes (Pause audio silences it for 2 min)", "active"
+    elif latched:
         status, state = f"ENDED {fmt_time(a['ended_at'])} · latched until acknowledged", "latched"
     elif acked:
         status, state = f"since {fmt_time(a['started_at'])} · acknowledged by {a['acknowledged_by']} " \
@@ -53,7 +71,7 @@ def alarm_tile(a: dict):
         html.Span(a["message"], className="alarm-message"),
         html.Span(status, className="alarm-since"),
     ]
-    if not acked:
+    if not acked and not a.get("standing"):
         children.append(html.Button("Acknowledge", id={"type": "ack", "id": a["id"]}, className="btn btn-ack",
                                     title="Acknowledge with the initials above"))
     return html.Div(className=cls, **{"data-priority": prio, "data-alert-id": str(a["id"]), "data-state": state,
@@ -88,8 +106,10 @@ def history(store, session_id: int) -> list:
 
 
 # ----------------------------------------------------------------- controls
-def controls(prefix: str, with_ack: bool = True):
-    """Sound switch, audio pause with countdown, the page's alarm state and (bedside) initials."""
+def controls(prefix: str, protocol, with_ack: bool = True):
+    """Sound switch, audio pause with countdown, the page's alarm state and (bedside) initials.
+    The alarm state carries the priority the page sounds "connection lost" at on its own
+    (assets/connection-watch.js): the same as a chair whose monitoring stopped."""
     items = [
         html.Button("Sound…", id=f"{prefix}-sound-toggle", className="btn btn-sound",
                     title="Browsers block sound until you click: click to enable alarm sound"),
@@ -97,7 +117,7 @@ def controls(prefix: str, with_ack: bool = True):
         html.Div(id=f"{prefix}-alarm-state", className="alarm-state", role="status",
                  **{"data-highest": "none", "data-sounding": "none", "data-paused": "false",
                     "data-pause-remaining": "0", "data-breakthrough": "false", "data-sound": "unknown",
-                    "data-unacknowledged": "0"}),
+                    "data-unacknowledged": "0", "data-connection-priority": monitoring_priority(protocol)}),
     ]
     if with_ack:
         items += [

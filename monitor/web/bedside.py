@@ -54,7 +54,7 @@ def layout(store, protocol, rest: str):
         dcc.Store(id="bed-state", data={"chair": chair, "session_id": None}),
         dcc.Interval(id="bed-tick", interval=1000),
         html.Div(id="bed-header", className="bed-header"),
-        alarms.controls("bed"),
+        alarms.controls("bed", protocol),
         html.Div(className="alarm-zones", children=[
             html.Section(className="alarm-section", children=[
                 html.H2("Patient alarms", className="zone-title"),
@@ -123,6 +123,9 @@ def bedside_tick(store, protocol, state: dict):
     out = dict.fromkeys(KEYS, no_update)
     s = queries.current_session(store, chair)
     now = time.time()
+    wall = now  # heartbeats are wall-clock times (the session clock below may run ahead of it)
+    beat = queries.heartbeat(store, chair)  # is an acquisition process watching this chair?
+    watched = sessions.acquisition_alive(beat, wall)
     if s is None:
         if state.get("session_id") != "none":
             out.update({"bed-trend.figure": trend.full_figure([], [], protocol, {}),
@@ -133,7 +136,7 @@ def bedside_tick(store, protocol, state: dict):
                         **control_outputs(None)})
         out.update({"bed-header.children": header(chair, None, now),
                     "bed-numerics.children": numerics({}, now, protocol),
-                    "bed-devices.children": devices(queries.devices(store, chair)),
+                    "bed-devices.children": devices(queries.devices(store, chair), watched),
                     "bed-state.data": {"chair": chair, "session_id": "none"}})
         return tuple(out[k] for k in KEYS)
     sid = s["id"]
@@ -143,18 +146,20 @@ def bedside_tick(store, protocol, state: dict):
     else:
         _next_tick(store, protocol, sid, bl, state, out)
     latest_ts = max([v.get("ts") or 0 for v in state["last"].values()], default=0)
+    standing = alarms.standing_alarms(
+        sessions.monitoring_alarms(s, beat, wall, alarms.monitoring_priority(protocol)), chair)
     live = s["state"] != "ended"
     if live:  # the newest reading this page holds, so the tick needs no query for it
         now = sessions.session_clock(now, latest_ts)
-    _alarm_outputs(store, s, state, out)
+    _alarm_outputs(store, s, state, out, standing)
     _panel_outputs(store, protocol, s, bl, state, out, now)
     device_rows = queries.devices(store, chair)
     out.update({"bed-header.children": header(chair, s, now),
                 "bed-numerics.children": numerics(state["last"] if live else {}, now, protocol,
                                                   {p: b["value"] for p, b in bl.items()},
-                                                  cuff_pressure(device_rows) if live else None),
+                                                  cuff_pressure(device_rows) if live and watched else None),
                 "bed-news2.children": news2_indicator(state["last"] if live else {}, state["manual"], now, protocol),
-                "bed-devices.children": devices(device_rows), "bed-state.data": state})
+                "bed-devices.children": devices(device_rows, watched), "bed-state.data": state})
     return tuple(out[k] for k in KEYS)
 
 
@@ -234,16 +239,19 @@ def _absorb_events(protocol, state: dict, events: list[dict]) -> None:
             state["baseline_by"] = {"by": e["author"] or "?", "at": e["ts"]}
 
 
-def _alarm_outputs(store, s: dict, state: dict, out: dict) -> None:
+def _alarm_outputs(store, s: dict, state: dict, out: dict, standing: list[dict]) -> None:
+    """The alarm zones and the data the page sounds from: the stored board, and first the
+    alarms about the monitoring itself (alarms.standing_alarms), shown and sounded alike."""
     sid = s["id"]
     board = queries.alarm_board(store, sid)
-    bsig = alarms.board_signature(board) + f"|{s['state']}"
+    shown = standing + board
+    bsig = alarms.board_signature(shown) + f"|{s['state']}"
     amax = queries.max_alert_id(store, sid)
     if bsig != state["board_sig"]:
-        phys, tech = alarms.zones(board)
+        phys, tech = alarms.zones(shown)
         out.update({"bed-alarms.children": phys, "bed-technical.children": tech,
                     # an ended session no longer sounds; its unacknowledged alarms stay shown
-                    "bed-alarm-data.data": [] if s["state"] == "ended" else alarms.board_data(board, state["chair"])})
+                    "bed-alarm-data.data": [] if s["state"] == "ended" else alarms.board_data(shown, state["chair"])})
     if bsig != state["board_sig"] or amax != state["alert_max"]:
         out["bed-history.children"] = alarms.history(store, sid)
     state["board_sig"], state["alert_max"] = bsig, amax

@@ -206,17 +206,23 @@ def cuff_pressure(device_rows: list[dict]) -> Optional[float]:
     return next((d["cuff_pressure"] for d in device_rows if d.get("cuff_pressure") is not None), None)
 
 
-def devices(rows: list[dict]):
-    """The footer: each device's connection and last data time (rows: queries.devices)."""
+def devices(rows: list[dict], watched: bool):
+    """The footer: each device's connection and last data time (rows: queries.devices).
+    Unless an acquisition process is watching the chair now (sessions.acquisition_alive), a
+    stored state is only what a gone process last wrote: "unknown", never "connected"."""
     items = []
     for d in rows:
         ok = bool(d["connected"])
-        txt = f"{d['source']} ({d['kind'] or ''} {d['port'] or ''}): " + ("connected" if ok else (d["error"] or "not connected"))
+        if not watched:
+            state, text = "unknown", "unknown (monitoring stopped)"
+        else:
+            state, text = ("ok", "connected") if ok else ("down", d["error"] or "not connected")
+        txt = f"{d['source']} ({d['kind'] or ''} {d['port'] or ''}): {text}"
         if d.get("last_seen"):
             txt += f" · last data {fmt_time(d['last_seen'])}"
-        if d.get("cuff_pressure") is not None:
+        if watched and d.get("cuff_pressure") is not None:
             txt += f" · cuff {d['cuff_pressure']:.0f} mmHg"
-        items.append(html.Span(txt, className="device " + ("device-ok" if ok else "device-down")))
+        items.append(html.Span(txt, className=f"device device-{state}", **{"data-state": state}))
     return items
 
 

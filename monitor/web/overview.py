@@ -19,7 +19,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from .. import sessions
 from ..model import MANUAL, PRIORITY, is_valid, priority_rank
 from ..store import queries
-from .alarms import board_data, controls, register_audio
+from .alarms import board_data, controls, monitoring_priority, register_audio, standing_alarms
 from .bedside_view import elapsed_text
 
 
@@ -29,7 +29,7 @@ def layout(store, protocol, rest: str):
         dcc.Interval(id="ov-tick", interval=1000),
         dcc.Store(id="ov-chairs", data=chairs),
         html.H1("All chairs", className="page-title"),
-        controls("ov", with_ack=False),
+        controls("ov", protocol, with_ack=False),
         html.Div(id="ov-tiles", className="tiles", children=grid(store, chairs, protocol)),
     ])
 
@@ -58,7 +58,8 @@ def register(app, store, protocol) -> None:
 def overview_tick(store, chairs: list[str], protocol) -> tuple:
     """Per tile (in the page's order): class, contents, priority, phase; and the alarm data for sound."""
     now = time.time()
-    infos = [chair_summary(store, c) for c in chairs]
+    beats = queries.heartbeats(store)
+    infos = [chair_summary(store, c, beats.get(c), now, protocol) for c in chairs]
     views = [_view(info, now, protocol) for info in infos]
     # an ended session no longer sounds (as on the bedside); its unsigned HIGH alarm stays shown
     data = [d for info in infos if info["session"] and info["session"]["state"] != "ended"
@@ -66,12 +67,14 @@ def overview_tick(store, chairs: list[str], protocol) -> tuple:
     return ([v[0] for v in views], [v[1] for v in views], [v[2] for v in views], [v[3] for v in views], data)
 
 
-def chair_summary(store, chair: str) -> dict:
-    """What a tile shows, from indexed lookups only."""
+def chair_summary(store, chair: str, beat, now: float, protocol) -> dict:
+    """What a tile shows, from indexed lookups only. `beat`: the chair's acquisition heartbeat
+    (queries.heartbeats), for the alarms about the monitoring itself (sessions.monitoring_alarms)."""
     s = queries.current_session(store, chair)
-    out = {"chair": chair, "session": s, "values": {}, "alarm": None, "alarms": 0, "board": []}
+    out = {"chair": chair, "session": s, "values": {}, "alarm": None, "alarms": 0, "board": [], "standing": []}
     if s is None:
         return out
+    out["standing"] = standing_alarms(sessions.monitoring_alarms(s, beat, now, monitoring_priority(protocol)), chair)
     if s["state"] == "ended":  # free, unless the bedside still shows an alarm nobody signed for
         _board(store, s["id"], out)
         return out
@@ -88,19 +91,20 @@ def chair_summary(store, chair: str) -> dict:
 
 
 def _board(store, session_id: int, out: dict) -> None:
-    board = queries.alarm_board(store, session_id)
+    board = out["standing"] + queries.alarm_board(store, session_id)
     out["board"] = board
     out["alarms"] = len(board)
     if board:
         out["alarm"] = min(board, key=lambda a: (priority_rank(a["priority"]), a["acknowledged_at"] is not None,
-                                                 -a["started_at"]))
+                                                 not a.get("standing"), -(a["started_at"] or 0)))
 
 
 def grid(store, chairs: list[str], protocol):
     if not chairs:
         return [html.P("No chairs yet: start `infusion-monitor run` or `acquire`.")]
     now = time.time()
-    return [_tile(chair_summary(store, c), now, protocol) for c in chairs]
+    beats = queries.heartbeats(store)
+    return [_tile(chair_summary(store, c, beats.get(c), now, protocol), now, protocol) for c in chairs]
 
 
 def tiles(store, protocol):
@@ -164,4 +168,8 @@ def _view(info: dict, now: float, protocol) -> tuple[str, list, str, str]:
     else:
         text = "no active alarm"
     alarm = html.Div(className="tile-alarm-text", children=text)
-    return cls, [html.Div(head, className="tile-head"), body, alarm], a["priority"] if a else "none", s["state"]
+    parts = [html.Div(head, className="tile-head"), body, alarm]
+    stopped = [x for x in info.get("standing", ()) if x is not a]
+    if stopped:  # the tile's alarm line shows a worse alarm: monitoring's own state is said anyway
+        parts.append(html.Div(stopped[0]["message"], className="tile-monitoring"))
+    return cls, parts, a["priority"] if a else "none", s["state"]

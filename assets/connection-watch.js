@@ -1,0 +1,127 @@
+/* infusion-monitor: the live pages notice on their own when the monitor's server stops answering.
+ *
+ * The bedside and the overview update once a second through Dash (POST _dash-update-component).
+ * This file watches those requests (it wraps window.fetch; nothing else changes). When a request
+ * has failed since the last good answer, or one has waited, and no good answer came for LOST_MS,
+ * the connection counts as lost: the page says so in a banner above everything ("connection to
+ * the monitor lost", since when), greys its numerics and shows their age, and sounds a technical
+ * alarm through the page's own alarm sound (assets/alarm-audio.js reads `infusionConnection.lost`
+ * and sounds it at the priority the server gave the page while it was up, no server needed).
+ * The first good answer ends all of it by itself.
+ *
+ * State for people and tests: window.infusionConnection (lost, since, lastOk, reason) and the
+ * data-connection attribute on <body> ("ok" / "lost").
+ */
+(function () {
+  "use strict";
+  var LOST_MS = 4000; // the live pages tick every second: about four missed ticks
+  var CHECK_MS = 500;
+  var watch = {
+    lost: false, since: null, lastOk: Date.now(), failedAt: null, reason: "", pending: {}, nextId: 0,
+    wasLive: false
+  };
+  window.infusionConnection = watch;
+
+  function isUpdate(input) {
+    var url = typeof input === "string" ? input : (input && input.url) || "";
+    return url.indexOf("_dash-update-component") >= 0;
+  }
+
+  var plainFetch = window.fetch;
+  window.fetch = function (input) {
+    if (!isUpdate(input)) { return plainFetch.apply(this, arguments); }
+    var id = ++watch.nextId;
+    watch.pending[id] = Date.now();
+    return plainFetch.apply(this, arguments).then(function (res) {
+      delete watch.pending[id];
+      if (res.ok) {
+        watch.lastOk = Date.now(); watch.failedAt = null; watch.reason = "";
+        check();
+      } else {
+        watch.failedAt = Date.now();
+        watch.reason = "the monitor answers with an error (HTTP " + res.status + ")";
+      }
+      return res;
+    }, function (err) {
+      delete watch.pending[id];
+      watch.failedAt = Date.now();
+      watch.reason = "the monitor does not answer";
+      throw err;
+    });
+  };
+
+  function livePage() { return !!document.querySelector(".alarm-state"); }
+
+  function oldestPending() {
+    var oldest = null;
+    for (var k in watch.pending) {
+      if (oldest === null || watch.pending[k] < oldest) { oldest = watch.pending[k]; }
+    }
+    return oldest;
+  }
+
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+  function clockText(ms) {
+    var d = new Date(ms);
+    return two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+  }
+  function ageText(ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    return s < 120 ? s + " s" : Math.floor(s / 60) + " min";
+  }
+
+  function banner() {
+    var b = document.getElementById("connection-banner");
+    if (!b) {
+      b = document.createElement("div");
+      b.id = "connection-banner";
+      b.className = "connection-banner";
+      b.setAttribute("role", "alert");
+      b.setAttribute("aria-live", "assertive");
+      document.body.insertBefore(b, document.body.firstChild); // outside Dash's tree: React never redraws it
+    }
+    return b;
+  }
+
+  function show(now) {
+    var age = ageText(now - watch.lastOk);
+    banner().textContent = "\u26A0 CONNECTION TO THE MONITOR LOST (" + (watch.reason || "the monitor does not answer") +
+      ") \u2014 the values on this page are from " + clockText(watch.lastOk) + ", " + age +
+      " old, and no new alarm can reach this page. Watch the patients and their devices; check the monitor computer.";
+    var stale = document.querySelectorAll(".numeric, .tile");
+    for (var i = 0; i < stale.length; i++) { stale[i].setAttribute("data-stale-age", age + " old"); }
+  }
+
+  function recover() {
+    watch.lost = false; watch.since = null;
+    document.body.classList.remove("connection-lost");
+    document.body.setAttribute("data-connection", "ok");
+    var b = document.getElementById("connection-banner");
+    if (b) { b.parentNode.removeChild(b); }
+    var stale = document.querySelectorAll("[data-stale-age]");
+    for (var i = 0; i < stale.length; i++) { stale[i].removeAttribute("data-stale-age"); }
+  }
+
+  function check() {
+    var now = Date.now();
+    if (!livePage()) { // a review page has no tick to miss
+      watch.wasLive = false;
+      if (watch.lost) { recover(); }
+      return;
+    }
+    if (!watch.wasLive) { watch.wasLive = true; watch.lastOk = Math.max(watch.lastOk, now); }
+    var waiting = oldestPending();
+    var silent = now - watch.lastOk > LOST_MS &&
+      ((watch.failedAt !== null && watch.failedAt >= watch.lastOk) || (waiting !== null && now - waiting > LOST_MS));
+    if (silent && !watch.lost) {
+      watch.lost = true; watch.since = now;
+      document.body.classList.add("connection-lost");
+      document.body.setAttribute("data-connection", "lost");
+    } else if (!silent && watch.lost) {
+      recover();
+    }
+    if (watch.lost) { show(now); }
+  }
+
+  window.setInterval(check, CHECK_MS);
+}());
