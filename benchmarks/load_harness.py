@@ -30,6 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from page_clients import PageClients  # noqa: E402
 
+
 # ----------------------------------------------------------------- the clinic (server side)
 class LiveClinic:
     """Acquisition on `n_chairs` simulated chairs, each with an open session, and the
@@ -250,8 +251,9 @@ def run_load(workdir: Path, n_chairs: int, bedside_clients: int, overview_client
         elapsed = time.monotonic() - began
         rss_end, load_end = rss_mb(), os.getloadavg()
     finally:
-        if clients.proc.poll() is None:
-            clients.proc.kill()
+        for proc in (clients.proc, writer and writer.proc):
+            if proc and proc.poll() is None:
+                proc.kill()
         clinic.stop()
     run = LoadRun(chairs=clinic.outcome(), requests=requests, rss_start_mb=rss_start, rss_end_mb=rss_end,
                   rss_peak_mb=rss_mb("VmHWM"), load_start=load_start, load_end=load_end, seconds=elapsed,

@@ -69,6 +69,7 @@ class Tab:
         self.deps = dependencies
         self.props: dict[tuple[str, str], object] = {}
         self.ids: list = []
+        self.ticking: list[dict] = []  # the server-side callbacks the page's interval drives
 
     def request(self, method: str, path: str, body: Optional[dict] = None) -> tuple[int, bytes]:
         data = None if body is None else json.dumps(body).encode()
@@ -170,7 +171,8 @@ def _invalid(dep: dict, page: str, status: int, raw: bytes) -> Optional[str]:
     except ValueError:
         return f"not JSON: {raw[:200]!r}"
     response = answer.get("response")
-    if not isinstance(response, dict) or answer.get("multi") is not True and "..." in dep["output"]:
+    multi_output = dep["output"].startswith("..")
+    if not isinstance(response, dict) or (multi_output and answer.get("multi") is not True):
         return f"not a Dash callback answer: {raw[:200]!r}"
     for cid, prop in ALWAYS_ANSWERED.items():
         if f"..{cid}.{prop}.." in dep["output"] and prop not in response.get(cid, {}):

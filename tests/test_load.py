@@ -23,9 +23,9 @@ CHAIRS = 3
 @pytest.mark.slow
 def test_pages_are_answered_and_no_reading_is_lost_while_a_bulk_replay_writes(tmp_path):
     recording = tmp_path / "bulk.csv"
-    # ~216,000 rows, 3.2 MB: big enough that its replay before item 1 (one transaction) held the
-    # write lock long enough for these chairs to raise false device_disconnected alarms (80,000
-    # rows did not)
+    # ~216,000 rows, 3.2 MB. Before item 1 its replay was one transaction holding the write lock
+    # for ~5 s (idle machine) to over 10 s (busy one): on a busy machine the chairs then raised
+    # false device_disconnected alarms. The deterministic guard of item 1 is test_busy_database.py.
     rows = write_replay_csv(recording, seconds=4 * 3600, hz=5)
     run = run_load(tmp_path, n_chairs=CHAIRS, bedside_clients=2, overview_clients=1, seconds=6,
                    bulk_csv=recording, bulk_after=1.0, tail=2.0)
