@@ -61,15 +61,16 @@ def describe(title: str, run) -> list[str]:
 
 def one_run(kind: str, seconds: float) -> None:
     """One run in this process (so its memory figures are its own)."""
-    tmp = Path(tempfile.mkdtemp(prefix="im-load-"))
-    if kind == "plain":
-        print("\n".join(describe("Live load", run_load(tmp, CHAIRS, BEDSIDE, OVERVIEW, seconds))))
-        return
-    bulk = tmp / "bulk.csv"
-    rows = write_replay_csv(bulk, BULK_HOURS * 3600, BULK_HZ)
-    run = run_load(tmp, CHAIRS, BEDSIDE, OVERVIEW, seconds, bulk_csv=bulk, bulk_after=10.0, tail=10.0)
-    print("\n".join(describe(f"With `replay --speed max` of a {bulk.stat().st_size / 1e6:.1f} MB recording "
-                             f"({rows:,} rows) on the same database", run)))
+    with tempfile.TemporaryDirectory(prefix="im-load-") as tmp:
+        tmp = Path(tmp)
+        if kind == "plain":
+            print("\n".join(describe("Live load", run_load(tmp, CHAIRS, BEDSIDE, OVERVIEW, seconds))))
+            return
+        bulk = tmp / "bulk.csv"
+        rows = write_replay_csv(bulk, BULK_HOURS * 3600, BULK_HZ)
+        run = run_load(tmp, CHAIRS, BEDSIDE, OVERVIEW, seconds, bulk_csv=bulk, bulk_after=10.0, tail=10.0)
+        print("\n".join(describe(f"With `replay --speed max` of a {bulk.stat().st_size / 1e6:.1f} MB recording "
+                                 f"({rows:,} rows) on the same database", run)))
 
 
 def main() -> None:
