@@ -7,6 +7,7 @@ like a live session and are ended, not deleted, when interrupted.
 """
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from .protocol import Protocol
 from .recording import SessionRecorder
 from .replay_csv import Row
 from .store import Store, queries, transfer
+from .store.held import HeldRows
 
 
 @dataclass
@@ -101,7 +103,8 @@ def _run_whole(store: Store, protocol: Protocol, patient_ref: str, chair: str, s
     if open_id is not None:  # refused now, as Store.open_session would, not after the work
         raise sessions.RuleError(f"chair {chair} already has open session {open_id} for patient {patient_ref}")
     with tempfile.TemporaryDirectory(prefix="infusion-monitor-") as tmp:
-        staging = Store(Path(tmp) / "staging.db", flush_every=5000)
+        # private: nothing else writes it, so it never needs the live hold's bound; it writes as it goes
+        staging = Store(Path(tmp) / "staging.db", flush_every=5000, held=HeldRows(max_readings=sys.maxsize))
         try:
             with staging.atomic():
                 staged_id, _ = staging.open_session(patient_ref, chair, protocol.name, t0, source=source,

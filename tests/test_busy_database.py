@@ -202,3 +202,16 @@ def test_an_importing_session_is_not_the_chairs_session(store):
     """The hidden state is part of the session rules' vocabulary, not open and not listed."""
     assert sessions.IMPORTING not in sessions.OPEN_STATES
     assert not sessions.recorded_by_devices({"state": sessions.IMPORTING, "source": "live"})
+
+
+def test_a_max_speed_replay_longer_than_the_live_hold_is_stored_whole(store, protocol, monkeypatch):
+    """The live hold's bound is for a database that cannot be written; a max-speed playback's
+    private staging store writes as it goes, so a recording of any length keeps every row."""
+    from monitor.playback import replay
+    from monitor.replay_csv import parse_text
+    monkeypatch.setattr(HeldRows.__init__, "__defaults__", (1000,))  # a small bound, as if hours long
+    text = "t_s,parameter,value,status\n" + "".join(f"{t},hr,72,ok\n{t},spo2,97,ok\n" for t in range(3000)) \
+        + "3000,event,session_end,\n"
+    result = replay(store, protocol, parse_text(text))
+    assert result.readings == 6000
+    assert len(queries.readings(store, result.session_id)) == 6000
