@@ -21,7 +21,7 @@ from typing import Optional
 
 from .formatting import fmt_entered
 from .limit_order import order_conflict, profile_order_problem
-from .model import CONTINUOUS, PARAMETERS, PRIORITIES, PRIORITY, STATES
+from .model import CONTINUOUS, PARAMETERS, PRIORITIES, STATES
 from .sane_ranges import FOR_S, HYSTERESIS, LIMITS, Range, side
 from .sane_ranges import PROFILE as PROFILE_RANGES
 from .scores import NEWS2_PARAMETERS

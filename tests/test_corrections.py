@@ -10,10 +10,10 @@ import pytest
 from monitor import sessions
 from monitor.exports.csv_export import parse_text, to_csv
 from monitor.exports.html_report import report_html
-from monitor.model import Event, Reading
+from monitor.model import Event
 from monitor.store import Store, queries
 from monitor.store.transfer import insert_session
-from monitor.web import charting, recovery
+from monitor.web import charting
 from monitor.web.bedside import KEYS, bedside_tick
 
 

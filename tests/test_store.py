@@ -148,22 +148,22 @@ def test_delete_session_removes_everything(store):
 
 
 def test_failed_commit_keeps_the_batch_for_the_next_flush(store, monkeypatch):
-    import monitor.store.db as dbmod
+    import monitor.store.rows as dbmod
     sid = store.open_session("P1", "1", "ketamine-iv", 0.0)[0]
     for i in range(10):
         store.put_reading(sid, Reading(float(i), "hr", 70.0, "ok", "ox"))
     store.put_change(sid, Alert("hr_high#1", "hr_high", "hr", "physiological", "medium", 5.0, 125, 120, "m"))
-    real = dbmod._upsert_alert
+    real = dbmod.upsert_alert
 
     def disk_full(*a, **k):
         raise sqlite3.OperationalError("database or disk is full")
-    monkeypatch.setattr(dbmod, "_upsert_alert", disk_full)
+    monkeypatch.setattr(dbmod, "upsert_alert", disk_full)
     with pytest.raises(StoreUnavailable, match="disk is full"):  # a StoreError, never the driver's own
         store.flush()
     assert queries.readings(store, sid) == []  # rolled back as a whole
     assert store.pending == 11
     store.put_reading(sid, Reading(10.0, "hr", 71.0, "ok", "ox"))
-    monkeypatch.setattr(dbmod, "_upsert_alert", real)
+    monkeypatch.setattr(dbmod, "upsert_alert", real)
     assert store.flush() == 12
     assert [r["ts"] for r in queries.readings(store, sid)] == [float(i) for i in range(11)]
     assert len(queries.alerts(store, sid)) == 1 and store.pending == 0

@@ -4,7 +4,8 @@ Callers use `Store` methods for writes and `queries`/`summaries` functions for r
 every failure is a `StoreError` subclass, never a driver exception.
 """
 from . import queries
-from .db import Conflict, NotFound, ReadOnlyStore, Store, StoreError, StoreUnavailable
+from .db import Store
+from .errors import Conflict, NotFound, ReadOnlyStore, StoreError, StoreUnavailable
 from .schema import SCHEMA_VERSION
 
 __all__ = ["Store", "StoreError", "StoreUnavailable", "NotFound", "Conflict", "ReadOnlyStore",

@@ -22,48 +22,12 @@ from typing import Iterable, Iterator, Optional
 
 from .. import sessions
 from ..model import MANUAL, Alert, Event, Reading, manual_detail
-from .conditions import ALARM_BOARD_SQL
+from .errors import NotFound, ReadOnlyStore, StoreError, StoreUnavailable, driver_errors
 from .held import CHUNK_ROWS, HeldRows
+from .rows import alarm_board, marks, strike, write_batch
 from .schema import migrate
 
 log = logging.getLogger("infusion_monitor.store")
-
-
-class StoreError(RuntimeError):
-    """The database cannot be opened or used; the message names the file."""
-
-
-class StoreUnavailable(StoreError):
-    """The database is busy, locked, full or unreadable: nothing was written; try again."""
-
-
-class NotFound(StoreError):
-    """No such session or alarm."""
-
-
-class Conflict(StoreError):
-    """The write clashes with what is stored (a duplicate key, a broken reference)."""
-
-
-class ReadOnlyStore(StoreError):
-    """A write to a store opened read-only, or to a file (or directory) this process may not write."""
-
-
-@contextlib.contextmanager
-def _driver_errors(path: str) -> Iterator[None]:
-    """Turn the driver's exceptions into StoreErrors that name the file."""
-    try:
-        yield
-    except sqlite3.IntegrityError as e:
-        raise Conflict(f"{path}: {e}") from None
-    except sqlite3.OperationalError as e:  # locked, busy, disk full, I/O
-        if "readonly" in str(e):  # SQLITE_READONLY: the file, its directory or its -wal/-shm
-            raise ReadOnlyStore(f"{path}: cannot write: the file or its directory is read-only ({e})") from None
-        raise StoreUnavailable(f"{path}: {e}") from None
-    except sqlite3.Error as e:
-        raise StoreError(f"{path}: {e}") from None
-    except OverflowError:  # an id beyond 64 bits (a forged page state) names nothing stored
-        raise NotFound(f"{path}: no such record (id out of range)") from None
 
 
 # How long a write waits for another process's transaction before it says the database
@@ -132,17 +96,17 @@ class Store:
         """A connection for the calling thread (read-only when the store is)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            with _driver_errors(self.path):
+            with driver_errors(self.path):
                 conn = _connect(self.path, readonly=True, busy_timeout_s=self.busy_timeout_s)
             self._local.conn = conn
         return conn
 
     def _query(self, sql: str, params: Iterable = ()) -> list[dict]:
-        with _driver_errors(self.path):
+        with driver_errors(self.path):
             return [dict(r) for r in self._reader().execute(sql, tuple(params))]
 
     def _one(self, sql: str, params: Iterable = ()) -> Optional[dict]:
-        with _driver_errors(self.path):
+        with driver_errors(self.path):
             row = self._reader().execute(sql, tuple(params)).fetchone()
         return dict(row) if row is not None else None
 
@@ -156,7 +120,7 @@ class Store:
         that will write asks before it starts, rather than failing at its first write. Writes
         nothing (the probe's transaction is rolled back)."""
         self._require_writer()
-        with self._lock, _driver_errors(self.path):
+        with self._lock, driver_errors(self.path):
             if self._tx_depth:
                 return  # inside a transaction: it has written already
             self._conn.execute("BEGIN IMMEDIATE")
@@ -169,7 +133,7 @@ class Store:
 
     def _execute(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
         self._require_writer()
-        with self._lock, _driver_errors(self.path):
+        with self._lock, driver_errors(self.path):
             return self._conn.execute(sql, tuple(params))
 
     def _transaction(self):
@@ -195,7 +159,7 @@ class Store:
         with self._transaction() as conn:
             current = conn.execute(
                 "SELECT id, patient_ref, state FROM sessions WHERE chair = ? AND state IN "
-                f"({_marks(sessions.OPEN_STATES)}) ORDER BY started_at DESC, id DESC LIMIT 1",
+                f"({marks(sessions.OPEN_STATES)}) ORDER BY started_at DESC, id DESC LIMIT 1",
                 (chair, *sessions.OPEN_STATES)).fetchone()
             current = dict(current) if current else None
             resume_id = sessions.open_or_resume(current, chair, patient_ref)
@@ -225,9 +189,9 @@ class Store:
             sessions.check_entry(event.type, state)
             data = dict(data or {})
             if event.type == "session_end":
-                data.update(sessions.check_end(_alarm_board(conn, session_id), override))
+                data.update(sessions.check_end(alarm_board(conn, session_id), override))
             if event.type == "correction":
-                _strike(conn, session_id, data, event.author)
+                strike(conn, session_id, data, event.author)
             if event.type == "manual_vitals":  # a manual cuff reading is stored with its entry, as manual
                 conn.executemany(
                     "INSERT INTO readings (session_id, ts, parameter, value, source, status, detail) "
@@ -413,27 +377,7 @@ class Store:
 
     def _commit(self, readings: list, changes: list) -> None:
         with self._transaction() as conn:
-            conn.executemany(
-                "INSERT INTO readings (session_id, ts, parameter, value, source, status, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(sid, r.ts, r.parameter, r.value, r.source, r.status, r.detail) for _, sid, r in readings])
-            for kind, key, c in changes:
-                if kind == "a":
-                    _upsert_alert(conn, key, c)
-                elif kind == "b":
-                    conn.execute(
-                        "INSERT INTO baselines (session_id, parameter, value, source, ts, n) "
-                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(session_id, parameter) DO UPDATE SET "
-                        "value = excluded.value, source = excluded.source, ts = excluded.ts, n = excluded.n",
-                        (key, c.parameter, c.value, c.source, c.ts, c.n))
-                elif kind == "d":
-                    cols = ", ".join(c)
-                    updates = ", ".join(f"{k} = excluded.{k}" for k in c)
-                    conn.execute(f"INSERT INTO devices (source, {cols}) VALUES (?, {_marks(c)}) "
-                                 f"ON CONFLICT(source) DO UPDATE SET {updates}", (key, *c.values()))
-            # A cached review summary is stale once more of its session lands (summaries.py).
-            touched = {sid for _, sid, _ in readings} | {sid for kind, sid, _ in changes if kind != "d"}
-            conn.executemany("DELETE FROM session_summaries WHERE session_id = ?", [(sid,) for sid in touched])
+            write_batch(conn, readings, changes)
 
     @property
     def pending(self) -> int:
@@ -485,7 +429,7 @@ class _Transaction:
         st._lock.acquire()
         if st._tx_depth == 0:
             try:
-                with _driver_errors(st.path):
+                with driver_errors(st.path):
                     st._conn.execute("BEGIN IMMEDIATE")
             except BaseException:
                 st._lock.release()
@@ -497,7 +441,7 @@ class _Transaction:
         st = self.store
         st._tx_depth -= 1
         try:
-            with _driver_errors(st.path):
+            with driver_errors(st.path):
                 if st._tx_depth == 0:
                     st._conn.execute("ROLLBACK" if exc_type else "COMMIT")
                 if isinstance(exc, sqlite3.Error):
@@ -505,36 +449,3 @@ class _Transaction:
         finally:
             st._lock.release()
         return False
-
-
-def _strike(conn: sqlite3.Connection, session_id: int, data: dict, author: str) -> None:
-    """A correction's target, checked by the session rules; a struck manual BP stops counting
-    as a value anywhere (flagged, its detail saying who struck it and why) but stays stored."""
-    target_id = data.get("strikes")
-    row = conn.execute("SELECT id, ts, type FROM events WHERE id = ? AND session_id = ?",
-                       (target_id, session_id)).fetchone() if isinstance(target_id, int) else None
-    done = any(json.loads(r["data"] or "{}").get("strikes") == target_id for r in conn.execute(
-        "SELECT data FROM events WHERE session_id = ? AND type = 'correction'", (session_id,)))
-    sessions.check_correction(dict(row) if row else None, done, data.get("reason", ""))
-    if row["type"] == "manual_vitals":
-        conn.execute("UPDATE readings SET status = 'artifact', detail = ? WHERE session_id = ? AND ts = ? "
-                     "AND source = ?", (f"struck by {author}: {data['reason']}", session_id, row["ts"], MANUAL))
-
-
-def _marks(values) -> str:
-    return ", ".join("?" for _ in values)
-
-
-def _alarm_board(conn: sqlite3.Connection, session_id: int) -> list[dict]:
-    return [dict(r) for r in conn.execute(ALARM_BOARD_SQL, (session_id,))]
-
-
-def _upsert_alert(conn: sqlite3.Connection, session_id: int, a: Alert) -> None:
-    conn.execute(
-        "INSERT INTO alerts (session_id, key, rule, parameter, kind, priority, started_at, ended_at, "
-        "value, limit_value, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        # an alert once ended stays ended (a session's end closes them all before the engine hears of it)
-        "ON CONFLICT(session_id, key) DO UPDATE SET ended_at = coalesce(alerts.ended_at, excluded.ended_at), "
-        "value = excluded.value, limit_value = excluded.limit_value, message = excluded.message",
-        (session_id, a.key, a.rule, a.parameter, a.kind, a.priority, a.started_at, a.ended_at,
-         a.value, a.limit, a.message))

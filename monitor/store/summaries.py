@@ -23,7 +23,8 @@ import time
 from typing import Iterable, Optional
 
 from ..model import PRIORITIES, TOP_PRIORITY
-from .db import Store, _driver_errors
+from .db import Store
+from .errors import driver_errors
 from .conditions import LISTED, VALID
 
 SUMMARY_COLS = ("last_reading_at", "baseline_sbp", "baseline_dbp", "baseline_hr", "baseline_spo2",
@@ -92,7 +93,7 @@ def fill(store: Store, rows: list[dict]) -> list[dict]:
             if row["state"] == "ended" and not store.readonly:
                 fresh = _store_summary(store, row["id"])
             else:
-                with _driver_errors(store.path):
+                with driver_errors(store.path):
                     fresh = _compute(store._reader(), row["id"])
             row.update(fresh or {})
         _durations(row)

@@ -16,7 +16,6 @@ from ..sessions import PATIENT_REF_MAX, STRIKEABLE
 from ..model import MANUAL, entry_label, is_valid, priority_mark, struck_entries
 from ..protocol import Protocol
 from ..scores import CHARTED, CONSCIOUSNESS, NEWS2_LABELS, news2, news2_inputs
-from ..store import queries
 
 STATUS_WORDS = {"sensor_off": "SENSOR OFF", "searching": "SEARCHING", "artifact": "ARTIFACT",
                 "low_perfusion": "LOW PERF", "error": "ERROR"}

@@ -1,0 +1,47 @@
+"""The store's failures, and the one place the driver's exceptions become them.
+
+Callers get these, never a sqlite3 exception, so a PostgreSQL store can stand in; each
+message names the database file.
+"""
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from typing import Iterator
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or used; the message names the file."""
+
+
+class StoreUnavailable(StoreError):
+    """The database is busy, locked, full or unreadable: nothing was written; try again."""
+
+
+class NotFound(StoreError):
+    """No such session or alarm."""
+
+
+class Conflict(StoreError):
+    """The write clashes with what is stored (a duplicate key, a broken reference)."""
+
+
+class ReadOnlyStore(StoreError):
+    """A write to a store opened read-only, or to a file (or directory) this process may not write."""
+
+
+@contextlib.contextmanager
+def driver_errors(path: str) -> Iterator[None]:
+    """Turn the driver's exceptions into StoreErrors that name the file."""
+    try:
+        yield
+    except sqlite3.IntegrityError as e:
+        raise Conflict(f"{path}: {e}") from None
+    except sqlite3.OperationalError as e:  # locked, busy, disk full, I/O
+        if "readonly" in str(e):  # SQLITE_READONLY: the file, its directory or its -wal/-shm
+            raise ReadOnlyStore(f"{path}: cannot write: the file or its directory is read-only ({e})") from None
+        raise StoreUnavailable(f"{path}: {e}") from None
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: {e}") from None
+    except OverflowError:  # an id beyond 64 bits (a forged page state) names nothing stored
+        raise NotFound(f"{path}: no such record (id out of range)") from None
