@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .model import PRIORITY
+from .model import PRIORITY, STATES, TOP_PRIORITY
 from .sane_ranges import side
 
 
@@ -48,4 +48,40 @@ def profile_order_problem(rules) -> Optional[str]:
                 return (f"{name(hi, hc)}: {hc.limit:g} ({hi.priority}) is milder than {name(lo, lc)} = "
                         f"{lc.limit:g} ({lo.priority}); a {hi.priority} limit must be at least as far out "
                         f"as a {lo.priority} one on {hc.parameter}")
+    return None
+
+
+# What no profile may switch off: a HIGH alarm on an absolute limit for desaturation,
+# tachycardia and a hypertensive systolic BP, armed in every phase a patient is watched
+# (the esketamine label and the clinic series this project follows: docs/ARCHITECTURE.md,
+# "The default profile"). Removing one, demoting it, limiting it to some phases or making
+# it relative to the baseline would each leave that danger without its HIGH alarm.
+REQUIRED_HIGH = (("spo2", "low"), ("hr", "high"), ("sbp", "high"))
+# A technical alarm that means "no data from the patient" sounds at least at this priority.
+TECHNICAL_FLOOR = {"device_disconnected": "medium", "oximeter_signal_lost": "medium"}
+WATCHED_STATES = tuple(s for s in STATES if s != "ended")
+
+
+def missing_high_alarm(rules) -> Optional[str]:
+    """The first danger of REQUIRED_HIGH with no HIGH rule on an absolute limit armed in every
+    watched phase, said as the profile's problem, or None."""
+    for parameter, where in REQUIRED_HIGH:
+        if not any(r.priority == TOP_PRIORITY and not r.of_baseline
+                   and (not r.states or set(WATCHED_STATES) <= set(r.states))
+                   and any(c.parameter == parameter and c.limit is not None and side(c.op) == where
+                           for c in r.clauses) for r in rules):
+            word = "below" if where == "low" else "above"
+            return (f"rules: no {TOP_PRIORITY} alarm on a fixed {parameter} limit ({word} it) armed in every phase "
+                    f"({', '.join(WATCHED_STATES)}); a profile may move that limit within its range, never remove, "
+                    f"demote, restrict or make it relative to the baseline")
+    return None
+
+
+def technical_floor_problem(technical_priority: dict) -> Optional[str]:
+    """A technical alarm meaning "no data from the patient" set below its floor, or None."""
+    for rule, floor in TECHNICAL_FLOOR.items():
+        given = technical_priority.get(rule)
+        if given in PRIORITY and PRIORITY[given].rank > PRIORITY[floor].rank:
+            return (f"technical_priority.{rule}: {given!r} is below {floor!r}: losing the patient's data "
+                    f"must sound at least as a {floor} alarm")
     return None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from .formatting import fmt_entered
-from .limit_order import order_conflict, profile_order_problem
+from .limit_order import missing_high_alarm, order_conflict, profile_order_problem, technical_floor_problem
 from .model import CONTINUOUS, PARAMETERS, PRIORITIES, STATES
 from .sane_ranges import FOR_S, HYSTERESIS, LIMITS, Range, side
 from .sane_ranges import PROFILE as PROFILE_RANGES
@@ -209,7 +209,7 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise ProtocolError(f"{source}: name: missing or not a string")
-    why = profile_order_problem(rules)
+    why = profile_order_problem(rules) or missing_high_alarm(rules) or technical_floor_problem(tp)
     if why:
         raise ProtocolError(f"{source}: {why}")
     num = where.setting

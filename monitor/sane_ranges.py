@@ -52,8 +52,9 @@ PROFILE = {
                                     "an hour before the infusion is no longer the patient's baseline"),
     "continuous.clear_for_s": Range(0, MIN, "s", "a longer wait keeps an alarm active after recovery, "
                                     "so a new episode raises no new alarm"),
-    "continuous.max_gap_s": Range(1, 30, "s", "a longer gap would join readings before and after a dropout "
-                                  "into one sustain window"),
+    "continuous.max_gap_s": Range(3, 30, "s", "a longer gap would join readings before and after a dropout "
+                                  "into one sustain window; devices send about once a second, so a "
+                                  "shorter one would restart every window at each jittered reading"),
     "nibp.cycle_infusion_s": Range(MIN, 15 * MIN, "s", "BP at least every 15 min during infusion "
                                    "(Yale series: every 10 min)"),
     "nibp.cycle_other_s": Range(MIN, 30 * MIN, "s", "BP at least every 30 min before the infusion and in recovery"),

@@ -54,7 +54,8 @@ def refused(tmp_path, text: str) -> str:
     # and their neighbours
     ("rules.spo2_low", "for_s", "121", "rules.spo2_low.for_s: 121 is outside 0..120 s"),
     ("rules.hr_rise", "for_s", "301", "rules.hr_rise.for_s: 301 is outside 0..300 s"),
-    ("continuous", "max_gap_s", "3600", "continuous.max_gap_s: 3600 is outside 1..30 s"),
+    ("continuous", "max_gap_s", "3600", "continuous.max_gap_s: 3600 is outside 3..30 s"),
+    ("continuous", "max_gap_s", "1", "continuous.max_gap_s: 1 is outside 3..30 s"),
     ("nibp", "cycle_other_s", "86400", "nibp.cycle_other_s: 86400 is outside 60..1800 s"),
     ("nibp", "overdue_factor", "100", "nibp.overdue_factor: 100 is outside 1..3"),
     ("freshness", "monitored_s", "3600", "freshness.monitored_s: 3600 is outside 1..60 s"),
@@ -242,3 +243,53 @@ def test_the_command_line_refuses_them_before_anything_runs(cli, tmp_path, db_pa
     assert out.returncode == 2 and f"{config}: chairs.1.devices[0].timeout: expected a number" in out.stderr
     out = cli("acquire", "--device", "nonin:/dev/ttyUSB0", "--device", "masimo:/dev/../dev/ttyUSB0", "--duration", "1")
     assert out.returncode == 2 and "already used by device 1 (both are /dev/ttyUSB0)" in out.stderr
+
+
+# ----------------------------------------------------------------- the HIGH alarms no profile may switch off
+def _rule_block(rule: str, text: str = SHIPPED) -> tuple[int, int]:
+    start = text.index(f"[rules.{rule}]\n")
+    nxt = re.compile(r"^\[", re.M).search(text, start + 1)
+    return start, nxt.start() if nxt else len(text)
+
+
+def with_rule_line(rule: str, line: str, text: str = SHIPPED) -> str:
+    """The profile with `line` added to [rules.<rule>] (right after its header)."""
+    head = text.index(f"[rules.{rule}]\n") + len(f"[rules.{rule}]\n")
+    return text[:head] + line + "\n" + text[head:]
+
+
+def without_rule(rule: str, text: str = SHIPPED) -> str:
+    start, end = _rule_block(rule, text)
+    return text[:start] + text[end:]
+
+
+@pytest.mark.parametrize("text,danger", [
+    (with_rule_line("spo2_critical", 'states = ["ended"]'), "spo2"),
+    (with_rule_line("spo2_critical", 'states = ["baseline"]'), "spo2"),
+    (with_rule_line("spo2_critical", 'states = ["infusion", "recovery"]'), "spo2"),
+    (edited("rules.spo2_critical", "priority", '"medium"'), "spo2"),
+    (without_rule("spo2_critical"), "spo2"),
+    (with_rule_line("bp_critical", 'states = ["baseline"]'), "sbp"),
+    (with_rule_line("bp_critical", "of_baseline = true"), "sbp"),
+    (without_rule("hr_critical"), "hr"),
+    (edited("rules.hr_critical", "priority", '"medium"'), "hr"),
+])
+def test_a_profile_cannot_remove_demote_or_restrict_a_required_high_alarm(tmp_path, text, danger):
+    message = refused(tmp_path, text)
+    assert f"no high alarm on a fixed {danger} limit" in message
+
+
+def test_a_high_alarm_armed_in_every_phase_by_name_is_enough(tmp_path):
+    text = with_rule_line("spo2_critical", 'states = ["baseline", "infusion", "recovery"]')
+    assert load_protocol(write_profile(tmp_path, text)).name == "ketamine-iv"
+
+
+@pytest.mark.parametrize("rule", ["device_disconnected", "oximeter_signal_lost"])
+def test_losing_the_patients_data_cannot_be_set_to_a_low_alarm(tmp_path, rule):
+    message = refused(tmp_path, edited("technical_priority", rule, '"low"'))
+    assert f"technical_priority.{rule}: 'low' is below 'medium'" in message
+
+
+def test_the_cuff_technical_alarms_may_stay_low(tmp_path):
+    text = edited("technical_priority", "nibp_failed", '"low"')
+    assert load_protocol(write_profile(tmp_path, text)).technical_priority["nibp_failed"] == "low"
