@@ -32,6 +32,10 @@ class Acquisition:
         self._beat_error = ""
 
     def start(self) -> None:
+        """Start watching; a chair another live acquisition process watches is a RuleError
+        (sessions.check_watcher), raised before anything starts."""
+        for chair in self.chairs:
+            chair.check_not_watched()
         self.store.start_writer()
         self.started_at = time.time()
         self._beat()  # the page sees this process from the start, not a second later

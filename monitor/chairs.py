@@ -7,6 +7,8 @@ is decided by the session rules (sessions.open_or_resume, through Store.open_ses
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -20,17 +22,25 @@ from .store import Store, queries
 
 log = logging.getLogger("infusion_monitor.acquisition")
 
+# A chair hears from its tick every second and from its devices between ticks; silence
+# longer than this means the acquisition process itself was stopped (SIGSTOP, a hung
+# machine), and the devices' silence in that time was not theirs.
+PAUSE_S = 3.0
+
 
 class Chair:
     """A chair's devices and the recorder for its open session (the DeviceContext)."""
 
     def __init__(self, store: Store, protocol: Protocol, name: str, devices: list,
-                 clock: Callable[[], float] = time.time, script: tuple = ()):
+                 clock: Callable[[], float] = time.time, script: tuple = (),
+                 monotonic: Callable[[], float] = time.monotonic):
         self.store = store
         self.protocol = protocol
         self.name = name
         self.devices = devices
         self.clock = clock
+        self.monotonic = monotonic
+        self._last_heard = monotonic()
         self.script = list(script)  # demo: (seconds after session start, event type, text)
         self.recorder: Optional[SessionRecorder] = None
         self.session_started: Optional[float] = None
@@ -61,12 +71,18 @@ class Chair:
             self._attach(session_id, ts)
             return session_id
 
+    def check_not_watched(self) -> None:
+        """A RuleError when another live acquisition process watches this chair (sessions.check_watcher)."""
+        sessions.check_watcher(self.name, queries.heartbeat(self.store, self.name), time.time(), os.getpid(),
+                               socket.gethostname())
+
     def session_for(self, patient_ref: str, ts: Optional[float] = None) -> tuple[int, bool]:
         """(session id, resumed): this patient's open session after a crash or reboot, else a new one.
 
         Decided by the store's open_session (sessions.open_or_resume); another patient's
         open session is a sessions.RuleError.
         """
+        self.check_not_watched()  # before a resume charts an interruption that is not one
         with self._lock:
             ts = self.clock() if ts is None else ts
             session_id, resumed = self.store.open_session(patient_ref, self.name, self.protocol.name, ts)
@@ -94,11 +110,13 @@ class Chair:
             # impossible for a patient: keep it for the record, flagged, so no alarm rests on it
             r = replace(r, status="artifact", detail=f"value {r.value:g} outside {lo_hi[0]}..{lo_hi[1]}")
         with self._lock:
+            self._notice_pause()
             if self.recorder is not None:
                 self.recorder.reading(r)
 
     def signal(self, sig: DeviceSignal) -> None:
         with self._lock:
+            self._notice_pause()
             st = self._device_state.setdefault(sig.source, {"chair": self.name})
             st["connected"] = 1 if sig.connected else 0
             st["error"] = None if sig.connected else (sig.error or st.get("error"))
@@ -124,8 +142,9 @@ class Chair:
 
     # ------------------------------------------------------------ once a second
     def tick(self) -> None:
-        now = self.clock()
         with self._lock:
+            self._notice_pause()
+            now = self.clock()
             current = queries.current_session(self.store, self.name)
             open_id = current["id"] if sessions.recorded_by_devices(current) else None
             if self.recorder is not None and self.recorder.session_id != open_id:
@@ -142,6 +161,16 @@ class Chair:
                 if self._written_state.get(source) != st:
                     self.store.device_status(source, **st, updated_at=now)
                     self._written_state[source] = dict(st)
+
+    def _notice_pause(self) -> None:
+        """The first call after the process was stopped for longer than PAUSE_S charts the
+        interruption and restarts the connected devices' timers, before anything else is decided."""
+        heard, self._last_heard = self._last_heard, self.monotonic()
+        gap = self._last_heard - heard
+        if gap > PAUSE_S and self.recorder is not None:
+            now = self.clock()
+            connected = [s for s, st in self._device_state.items() if st.get("connected")]
+            self.recorder.watching_resumed(now - gap, now, connected)
 
     def _run_script(self, now: float) -> None:
         while self.script and self.session_started is not None \

@@ -5,20 +5,24 @@ the same way.
 """
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
+from . import sessions
 from .alerts import AlertEngine
 from .formatting import fmt_duration
 from .model import MANUAL, Alert, Baseline, DeviceSignal, Event, Reading
 from .protocol import Protocol
-from .store import Store, queries
+from .store import Store, StoreError, queries
+
+log = logging.getLogger("infusion_monitor.acquisition")
 
 BASELINE_PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map")
 
 
-def interruption_text(seconds: float) -> str:
-    """What a `monitoring_interrupted` event says: how long nothing was recorded."""
-    return f"No monitoring for {fmt_duration(seconds)}: acquisition restarted"
+def interruption_text(seconds: float, why: str = "acquisition restarted") -> str:
+    """What a `monitoring_interrupted` event says: how long nothing was recorded, and why."""
+    return f"No monitoring for {fmt_duration(seconds)}: {why}"
 
 
 class SessionRecorder:
@@ -73,6 +77,19 @@ class SessionRecorder:
                 session_id, Event(ts, "monitoring_interrupted", interruption_text(ts - last), "system"),
                 {"since": last, "seconds": round(ts - last, 1)}))
         return rec
+
+    def watching_resumed(self, since: float, ts: float, sources) -> None:
+        """The acquisition process was stopped (hung, paused) from `since` to ts: chart the
+        interruption and restart the devices' disconnection timers (AlertEngine.watching_resumed),
+        so the watcher's own silence raises no false device_disconnected."""
+        self.engine.watching_resumed(ts, sources)
+        try:
+            self.event_cursor = max(self.event_cursor, self.store.record_event(
+                self.session_id, Event(since, "monitoring_interrupted",
+                                       interruption_text(ts - since, "acquisition was not running"), "system"),
+                {"since": since, "seconds": round(ts - since, 1)}))
+        except (sessions.RuleError, StoreError) as e:  # the page already showed monitoring stopped
+            log.error("session %d: the interruption could not be charted: %s", self.session_id, e)
 
     def reading(self, r: Reading) -> None:
         self.store.put_reading(self.session_id, r)

@@ -99,6 +99,14 @@ class AlertEngine:
             self._last_seen.setdefault(sig.source, sig.ts)
         return out
 
+    def watching_resumed(self, ts: float, sources) -> None:
+        """The process watching these devices was itself stopped (a hung or paused acquisition)
+        and runs again at ts: their silence until now was the watcher's, not theirs, so their
+        disconnection timers start again from ts. Raises nothing."""
+        for source in sources:
+            if source in self._last_seen:
+                self._last_seen[source] = max(self._last_seen[source], ts)
+
     def advance(self, ts: float) -> list[Change]:
         """Let time pass: timers for disconnection and overdue BP."""
         if self.now is not None and ts < self.now:
