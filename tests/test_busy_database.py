@@ -127,7 +127,9 @@ def test_a_note_that_cannot_be_stored_says_so(db_path):
     try:
         with pytest.raises(forms.FormError) as e:
             forms.chart(store, {"chair": "B3", "session_id": sid}, "note", {}, "patient anxious", "RN")
-        assert e.value.errors[0].startswith("Not recorded: ") and "locked" in e.value.errors[0]
+        message = e.value.errors[0]
+        assert message.startswith("Not recorded: the monitor's database is busy or full") and "locked" in message
+        assert message.endswith("What you entered is kept: try again.")
     finally:
         blocker.rollback()
         blocker.close()

@@ -104,7 +104,7 @@ def test_baseline_entry():
     assert text == "Baseline set: HR 80 · BP 128/82 (white-coat)"
     assert errors_of(validate_baseline, {"sbp": "120", "dbp": "130"}) == [
         "Baseline SBP 120 must be higher than Baseline DBP 130"]
-    assert errors_of(validate_baseline, {"spo2": "101"}) == ["Baseline SpO2: 101 is outside 70–100 %"]
+    assert errors_of(validate_baseline, {"spo2": "101"}) == ["Baseline SpO2: 101 is outside 88–100 %"]
     assert errors_of(validate_baseline, {}) == ["Baseline: enter at least one value (HR, SpO2 or SBP/DBP)"]
 
 
@@ -167,3 +167,11 @@ def test_limit_change_keeps_priority_order(protocol, rule, new, settings, ok):
         with pytest.raises(FormError) as e:
             limits.validate_limit_change(protocol, settings, key, new)
         assert e.value.errors[0].startswith(f"New setting for {rule}:") and "keep the high limit" in e.value.errors[0]
+
+
+def test_a_baseline_spo2_typo_that_would_disarm_the_drop_alarm_is_refused():
+    with pytest.raises(FormError) as e:
+        validate_baseline({"spo2": "79", "reason": "typed"})
+    assert any("Baseline SpO2" in m and "88" in m for m in e.value.errors)
+    data, _ = validate_baseline({"spo2": "94", "reason": "COPD, stable"})
+    assert data["spo2"] == 94

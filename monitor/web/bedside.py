@@ -19,7 +19,7 @@ from ..store import StoreError, queries
 from . import alarms, charting, limits, recovery, trend
 from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, header, manual_from_events,
                            news2_indicator, numerics, open_form, strike_options)
-from .forms import FormError, page_session, session_now, validate_initials
+from .forms import FormError, not_stored, page_session, session_now, validate_initials
 
 TICK_OUTPUTS = (
     ("bed-trend", "figure"), ("bed-header", "children"), ("bed-numerics", "children"),
@@ -336,7 +336,7 @@ def bedside_action(store, trigger: str, state: dict, initials: Optional[str] = N
         except sessions.RuleError as e:
             return str(e)
         except StoreError as e:
-            return f"Not requested: {e}"
+            return not_stored("Not requested", e)
         return "STAT BP requested."
     kind = ACTION_EVENTS.get(trigger)
     if kind is None:
@@ -352,7 +352,7 @@ def bedside_action(store, trigger: str, state: dict, initials: Optional[str] = N
     except sessions.RuleError as e:
         return str(e)
     except StoreError as e:
-        return f"Not recorded: {e}"
+        return not_stored("Not recorded", e)
     return f"{DONE[kind]} ({author})" + (f" Baseline advisory was active: {advisory[0]}." if advisory else "")
 
 
@@ -363,7 +363,7 @@ def open_session_action(store, protocol, patient: Optional[str], state: dict) ->
     except sessions.RuleError as e:
         return str(e)
     except StoreError as e:
-        return f"Not opened: {e}"
+        return not_stored("Not opened", e)
     if resumed:
         return f"Session {sid} for this patient is already open on this chair."
     return f"Session {sid} opened for {sessions.patient_ref(patient)}."

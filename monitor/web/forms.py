@@ -16,7 +16,7 @@ from .. import sessions
 from ..formatting import fmt_entered
 from ..model import Event, mean_arterial
 from ..scores import ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
-from ..store import StoreError, queries
+from ..store import StoreError, StoreUnavailable, queries
 
 NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
 MAX_TEXT = 500
@@ -26,8 +26,11 @@ VITALS_RANGES = {
     "sbp": ("SBP", 50, 300, "mmHg"), "dbp": ("DBP", 20, 200, "mmHg"),
     "rr": ("Respiratory rate", 3, 60, "/min"), "temp": ("Temperature", 30.0, 43.0, "°C"),
 }
+# A resting SpO2 below 88 % is below the HIGH desaturation limit: such a patient is not
+# infused in a clinic chair, so a lower entered baseline is a typo (79 for 97) that would
+# move the relative SpO2 alarm out of reach.
 BASELINE_RANGES = {
-    "hr": ("Baseline HR", 30, 200, "/min"), "spo2": ("Baseline SpO2", 70, 100, "%"),
+    "hr": ("Baseline HR", 30, 200, "/min"), "spo2": ("Baseline SpO2", 88, 100, "%"),
     "sbp": ("Baseline SBP", 60, 250, "mmHg"), "dbp": ("Baseline DBP", 30, 150, "mmHg"),
 }
 MED_UNITS = ("mg", "mcg", "g", "mL", "units")
@@ -285,4 +288,11 @@ def chart(store, state: Optional[dict], kind: str, data: dict, text: str, author
     except sessions.RuleError as e:
         raise FormError([f"Not recorded: {e}"]) from None
     except StoreError as e:
-        raise FormError([f"Not recorded: {e}"]) from None
+        raise FormError([not_stored("Not recorded", e)]) from None
+
+
+def not_stored(what: str, e: Exception) -> str:
+    """A page entry the database did not take: say so, say nothing was lost, say what to do."""
+    if isinstance(e, StoreUnavailable):
+        return f"{what}: the monitor's database is busy or full ({e}). What you entered is kept: try again."
+    return f"{what}: {e}"
