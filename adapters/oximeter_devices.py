@@ -1,9 +1,10 @@
 """Serial pulse-oximeter adapters: Nonin DF2/DF8, Masimo ASCII 1, Contec CMS50D+.
 
 Each adapter sits on one shared SerialLink and turns its codec's samples into hr/spo2
-(and pi) Readings, at most one per parameter a second, the newest winning. Bytes
-arriving are reported as a DeviceSignal about once a second, a lost port at once, so
-the engine can raise and clear `device_disconnected`.
+(and pi) Readings, at most one per parameter a second, the newest winning. Decoded
+frames are reported as a DeviceSignal about once a second (the link's FrameWatch:
+bytes alone are not "connected"), bytes that never decode as an error after a few
+seconds, a lost port at once, so the engine can raise and clear `device_disconnected`.
 """
 from __future__ import annotations
 
@@ -19,9 +20,8 @@ from .frame_check import ONE_PER_SECOND, REPEATED_60_HZ, CrossFrameCheck
 from .masimo import MasimoDecoder
 from .nonin import Df2Decoder, Df8Decoder
 from .oximeter_sample import OximetrySample
-from .serial_link import SerialLink, SerialSettings
+from .serial_link import FrameWatch, SerialLink, SerialSettings
 
-SIGNAL_EVERY_S = 1.0
 READING_EVERY_S = 1.0
 
 
@@ -52,6 +52,7 @@ class SerialOximeter:
     """Base adapter (a Device and a LinkProtocol): subclasses name the kind, the codec and the settings."""
 
     kind = ""
+    format_name = ""  # the protocol as a nurse or technician would name it, for error messages
     settings = SerialSettings()
     sends_pi = False
 
@@ -67,7 +68,7 @@ class SerialOximeter:
         self.readings_out = 0
         self._ctx = None
         self._throttle = NewestPerPeriod()
-        self._last_signal = -math.inf
+        self.watch = FrameWatch(f"{self.format_name} at {self.settings.baudrate} baud")
         self._reported_error: Optional[str] = None
 
     def new_decoder(self):
@@ -84,16 +85,23 @@ class SerialOximeter:
     def connection_made(self, link: SerialLink) -> None:
         self.decoder = self.new_decoder()  # a fresh port: no half frame carried over
         self._throttle.clear()
+        self.watch.reset()
 
     def data_received(self, data: bytes, ts: float) -> None:
-        if ts - self._last_signal >= SIGNAL_EVERY_S:
-            self._last_signal = ts
-            self._reported_error = None
-            self._ctx.signal(DeviceSignal(ts, self.source, True))
+        frames_before = self.decoder.stats.frames
         samples = self.decoder.feed(data)
         if samples:
             self.samples_in += len(samples)
             self._throttle.offer(samples[-1])
+        if self.decoder.stats.frames > frames_before:  # frames the cross-frame check holds back count too
+            if self.watch.decoded(ts):
+                self._reported_error = None
+                self._ctx.signal(DeviceSignal(ts, self.source, True))
+        else:
+            error = self.watch.undecoded(ts)
+            if error:
+                self._reported_error = error
+                self._ctx.signal(DeviceSignal(ts, self.source, False, error))
         self._emit(ts)
 
     def idle(self, ts: float) -> None:
@@ -101,7 +109,7 @@ class SerialOximeter:
 
     def connection_lost(self, error: str, ts: float) -> None:
         self._throttle.clear()
-        self._last_signal = -math.inf
+        self.watch.reset()
         if error != self._reported_error:  # the link retries every few seconds: report each new failure once
             self._reported_error = error
             self._ctx.signal(DeviceSignal(ts, self.source, False, error))
@@ -134,6 +142,7 @@ class NoninDf2Oximeter(SerialOximeter):
     """Nonin Data Format 2: three packets a second, the newest kept."""
 
     kind = "nonin"
+    format_name = "Nonin DF2"
     settings = SerialSettings(baudrate=9600)
 
     def new_decoder(self):
@@ -145,6 +154,7 @@ class NoninDf8Oximeter(SerialOximeter):
     are checked against the packets around it (a jump is flagged artifact until confirmed)."""
 
     kind = "nonin-df8"
+    format_name = "Nonin DF8"
     settings = SerialSettings(baudrate=9600)
 
     def new_decoder(self):
@@ -155,6 +165,7 @@ class MasimoOximeter(SerialOximeter):
     """Masimo Radical-7 family, ASCII 1 serial output; sends the perfusion index too."""
 
     kind = "masimo"
+    format_name = "Masimo ASCII 1"
     settings = SerialSettings(baudrate=9600)
     sends_pi = True
 
@@ -166,6 +177,7 @@ class ContecOximeter(SerialOximeter):
     """Contec CMS50D+: streams only after a start command and while keep-alives arrive."""
 
     kind = "contec"
+    format_name = "Contec CMS50D+"
     settings = SerialSettings(baudrate=115200)
     keepalive_every_s = 2.0   # the device gives up after 5 s without one
     restart_after_s = 3.0     # connected but silent this long: ask for the stream again

@@ -4,10 +4,15 @@ Opens any pyserial URL (`/dev/ttyUSB0`, `loop://`, `socket://host:port`,
 `rfc2217://host:port`), hands each chunk of bytes to a protocol object from a reader
 loop (as pyserial's `serial.threaded` does), and when the port vanishes or errors it
 reports the loss, backs off and opens it again. It never raises into the process.
+
+`FrameWatch` is the one rule for what "connected" means to every adapter on a link:
+the device is sending frames its codec decodes, not merely bytes (see
+docs/ARCHITECTURE.md, "Where each rule lives").
 """
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +21,9 @@ from typing import Callable, Optional, Protocol as TypingProtocol
 import serial
 
 log = logging.getLogger("infusion_monitor.serial")
+
+UNDECODABLE_AFTER_S = 5.0  # bytes for this long without one decodable frame: the wrong device or baud rate
+SIGNAL_EVERY_S = 1.0       # "connected" is reported about once a second while frames decode
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,50 @@ class LinkProtocol(TypingProtocol):
 
     def connection_lost(self, error: str, ts: float) -> None:
         """The port is gone or failed; it will be reopened."""
+
+
+class FrameWatch:
+    """Decides the DeviceSignals of one adapter from what its codec makes of the bytes.
+
+    "Connected" means frames decode (any frame: one flagged sensor-off or artifact is
+    still the device speaking its protocol), reported about once a second. Bytes that
+    keep arriving for `undecodable_after_s` without a single decodable frame are
+    reported as an error naming the format expected, again every such window while it
+    lasts (a session opened meanwhile hears it too), so the `device_disconnected` alarm
+    is raised with the reason instead of a calm screen.
+    Pure: the adapter passes the time in and sends what comes back.
+    """
+
+    def __init__(self, expecting: str, undecodable_after_s: float = UNDECODABLE_AFTER_S,
+                 signal_every_s: float = SIGNAL_EVERY_S):
+        self.expecting = expecting  # e.g. "Nonin DF2 at 9600 baud"
+        self.undecodable_after_s = undecodable_after_s
+        self.signal_every_s = signal_every_s
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh port: nothing decoded or undecodable yet."""
+        self._undecoded_since: Optional[float] = None
+        self._last_signal = -math.inf
+
+    def decoded(self, ts: float) -> bool:
+        """A frame decoded at ts; True when a connected signal is due."""
+        self._undecoded_since = None
+        if ts - self._last_signal >= self.signal_every_s:
+            self._last_signal = ts
+            return True
+        return False
+
+    def undecoded(self, ts: float) -> Optional[str]:
+        """Bytes at ts gave no frame; the error to report when that has lasted a whole window."""
+        if self._undecoded_since is None:
+            self._undecoded_since = ts
+        if ts - self._undecoded_since < self.undecodable_after_s:
+            return None
+        self._undecoded_since = ts  # the next report after another window
+        self._last_signal = -math.inf  # the next frame is reported at once
+        return (f"data arriving but not decodable as {self.expecting} for {self.undecodable_after_s:g} s: "
+                f"wrong device kind or baud rate?")
 
 
 class SerialLink:

@@ -6,7 +6,8 @@ as a session opens, then the profile's interval; STAT and abort from the page),
 starts a measurement, polls the cuff pressure while it runs, fetches the result and
 charts it. A cuff is silent between measurements, so when idle it still asks for the
 cuff pressure every few seconds: the answer proves the module is alive and keeps
-`device_disconnected` meaningful.
+`device_disconnected` meaningful. Only a decoded frame counts as "connected"; bytes
+that never parse as SunTech frames are reported as an error (the link's FrameWatch).
 
 States: idle → starting (start sent, awaiting ack) → measuring (polling pressure,
 awaiting completion) → fetching (BP data requested) → idle; aborting → idle.
@@ -22,7 +23,7 @@ from monitor.model import DeviceSignal, Reading
 from . import suntech_codec as codec
 from .base import DeviceSpecError
 from .nibp_cycle import NibpCycle
-from .serial_link import SerialLink, SerialSettings
+from .serial_link import FrameWatch, SerialLink, SerialSettings
 
 IDLE, STARTING, MEASURING, FETCHING, ABORTING = "idle", "starting", "measuring", "fetching", "aborting"
 BUSY = (STARTING, MEASURING, FETCHING)
@@ -82,7 +83,7 @@ class CuffDriver:
         self.next_poll = 0.0
         self.next_control = 0.0
         self.last_bytes: Optional[float] = None
-        self.last_signal: Optional[float] = None
+        self.watch = FrameWatch(f"SunTech Advantage at {device.baudrate} baud")
         self.pressure: Optional[float] = None
 
     # ------------------------------------------------------------ LinkProtocol
@@ -90,15 +91,18 @@ class CuffDriver:
         self.link = link
         self.decoder = codec.ModuleDecoder()
         self.state, self.deadline = IDLE, None
+        self.watch.reset()
         self.next_poll = 0.0  # ask at once: the answer says the module is there
 
     def data_received(self, data: bytes, ts: float) -> None:
         self.last_bytes = ts
-        if self.last_signal is None or ts - self.last_signal >= 1.0:
-            self.last_signal = ts
-            self.ctx.signal(DeviceSignal(ts, self.source, True))
-        for msg in self.decoder.feed(data):
+        messages = self.decoder.feed(data)
+        for msg in messages:
             self._handle(msg, ts)
+        if not messages:  # a partial frame completes (or is expired) long before the window ends
+            error = self.watch.undecoded(ts)
+            if error:
+                self.ctx.signal(DeviceSignal(ts, self.source, False, error))
 
     def idle(self, ts: float) -> None:
         if self.decoder.pending and self.last_bytes is not None and ts - self.last_bytes >= self.timing.quiet_s:
@@ -112,7 +116,7 @@ class CuffDriver:
 
     def connection_lost(self, error: str, ts: float) -> None:
         self.link = None
-        self.last_signal = None
+        self.watch.reset()
         self.ctx.signal(DeviceSignal(ts, self.source, False, error))
         if self.state in BUSY:
             self._fail(ts, LINK_LOST_DETAIL)
@@ -149,6 +153,8 @@ class CuffDriver:
         self._set_pressure(None)
 
     def _handle(self, msg, ts: float) -> None:
+        if self.watch.decoded(ts):  # any well-formed frame: the module is there and speaking SunTech
+            self.ctx.signal(DeviceSignal(ts, self.source, True))
         if isinstance(msg, codec.CuffPressure):
             if self.state in (STARTING, MEASURING):
                 self._set_pressure(float(msg.mmhg))

@@ -91,18 +91,19 @@ def test_a_missing_value_without_a_flag_is_searching_not_ok():
     assert got == {"hr": (None, "searching"), "spo2": (96.0, "ok")}
 
 
-def test_bytes_signal_about_once_a_second_and_each_link_error_once():
+def test_frames_signal_about_once_a_second_and_each_link_error_once():
     adapter = NoninDf8Oximeter("loop://", source="ox")
     ctx = attach(adapter)
-    for k in range(10):
-        adapter.data_received(b"\x00", k * 0.25)  # junk still proves the device is there
+    for k in range(10):  # a DF8 packet every quarter second (a sensor-off one still proves the device)
+        sample = OximetrySample(None, None, "sensor_off") if k == 4 else OximetrySample(70, 97)
+        adapter.data_received(df8_packet(sample), k * 0.25)
     assert [(s.ts, s.connected) for s in ctx.signals] == [(0.0, True), (1.0, True), (2.0, True)]
     for t in (3.0, 3.2, 3.6):
         adapter.connection_lost("cannot open /dev/x: No such file or directory", t)
     adapter.connection_lost("/dev/x: read failed", 4.0)
     lost = [(s.ts, s.error) for s in ctx.signals if not s.connected]
     assert lost == [(3.0, "cannot open /dev/x: No such file or directory"), (4.0, "/dev/x: read failed")]
-    adapter.data_received(b"\x00", 4.1)
+    adapter.data_received(df8_packet(OximetrySample(70, 97)), 4.1)
     assert ctx.signals[-1].connected
 
 

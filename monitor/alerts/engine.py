@@ -52,6 +52,7 @@ class AlertEngine:
         self._technical: dict[str, Alert] = {}
         self._last_valid: dict[str, float] = {}
         self._last_seen: dict[str, float] = {}
+        self._link_error: dict[str, str] = {}  # why a device's data stopped, as its adapter said
         self._last_bp: Optional[float] = None
         self._pending: Optional[_Measurement] = None
         self._first_spo2: Optional[float] = None
@@ -91,12 +92,19 @@ class AlertEngine:
         return out
 
     def signal(self, sig: DeviceSignal) -> list[Change]:
-        """Link news: bytes seen (connected) or an error; registers the device."""
+        """Link news: frames decoded (connected) or an error; registers the device. The error
+        (a lost port, bytes that never decode) becomes the device_disconnected message."""
+        if not sig.connected and sig.error:
+            self._link_error[sig.source] = sig.error
         out = self.advance(sig.ts)
         if sig.connected:
             self._seen(sig.source, sig.ts, out)
         else:
             self._last_seen.setdefault(sig.source, sig.ts)
+            active = self._technical.get(f"device_disconnected:{sig.source}")
+            if active is not None and active.message != self._disconnect_message(sig.source):
+                active.message = self._disconnect_message(sig.source)
+                out.append(copy(active))
         return out
 
     def watching_resumed(self, ts: float, sources) -> None:
@@ -123,7 +131,7 @@ class AlertEngine:
             if key not in self._technical and ts - seen >= p.disconnect_s:
                 out.append(self._start_technical(
                     key, "device_disconnected", "device", seen + p.disconnect_s, None, p.disconnect_s,
-                    f"{source}: no data for {p.disconnect_s:g} s"))
+                    self._disconnect_message(source)))
         if self.state == "infusion" and "nibp_overdue" not in self._technical:
             due = max(self._last_bp or 0, self.infusion_start or 0) + p.nibp_overdue_factor * p.nibp_cycle_infusion_s
             if ts >= due:
@@ -366,7 +374,12 @@ class AlertEngine:
     # ------------------------------------------------------------ bookkeeping
     def _seen(self, source: str, ts: float, out: list) -> None:
         self._last_seen[source] = ts
+        self._link_error.pop(source, None)
         out += self._end_technical(f"device_disconnected:{source}", ts)
+
+    def _disconnect_message(self, source: str) -> str:
+        error = self._link_error.get(source)
+        return f"{source}: {error}" if error else f"{source}: no data for {self.protocol.disconnect_s:g} s"
 
     def _new_alert(self, rule, parameter, kind, priority, ts, value, limit, op, clause) -> Alert:
         self._seq += 1
