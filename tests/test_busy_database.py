@@ -217,3 +217,55 @@ def test_a_max_speed_replay_longer_than_the_live_hold_is_stored_whole(store, pro
     result = replay(store, protocol, parse_text(text))
     assert result.readings == 6000
     assert len(queries.readings(store, result.session_id)) == 6000
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(p.stdout)
+
+
+def _leftover(db_path, pid: int, host: str, patient: str = "GHOST") -> int:
+    """What a writer killed mid-import leaves: a hidden session with some of its readings."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    sid = conn.execute("INSERT INTO sessions (patient_ref, chair, protocol, state, started_at, ended_by) "
+                       "VALUES (?, 'import', 'ketamine-iv', ?, 1000.0, ?) RETURNING id",
+                       (patient, sessions.IMPORTING, f"importing:{host}:{pid}")).fetchone()[0]
+    conn.executemany("INSERT INTO readings (session_id, ts, parameter, value, source, status) "
+                     "VALUES (?, ?, 'hr', 70, 'import', 'ok')", [(sid, 1000.0 + k) for k in range(50)])
+    conn.close()
+    return sid
+
+
+def test_a_half_written_session_is_nowhere_and_the_next_import_removes_it(store, db_path):
+    import socket
+
+    from monitor.store import summaries
+    ghost = _leftover(db_path, _dead_pid(), socket.gethostname())
+    assert queries.session(store, ghost) is None  # the page says not found, export has nothing
+    assert summaries.summary(store, ghost) is None
+    assert not queries.has_patient(store, "GHOST")
+    assert queries.sessions(store) == []
+    session = {"patient_ref": "REAL", "chair": "import", "protocol": "ketamine-iv", "state": "ended",
+               "started_at": 2000.0, "ended_at": 3000.0, "ended_by": "RN"}
+    sid = insert_session(store, session, [], [(2000.0, "hr", 72.0, "import", "ok", None)], [], [])
+    assert [s["id"] for s in queries.sessions(store)] == [sid]
+    assert queries.session(store, sid)["ended_by"] == "RN"  # the writer's mark is gone with the last chunk
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT count(*) FROM sessions WHERE patient_ref = 'GHOST'").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM readings WHERE source = 'import' AND value = 70").fetchone()[0] == 0
+    conn.close()
+
+
+def test_a_session_another_live_writer_is_importing_is_left_alone(store, db_path):
+    import os
+    import socket
+    running = _leftover(db_path, os.getpid(), socket.gethostname(), "BUSY")
+    elsewhere = _leftover(db_path, _dead_pid(), "another-site-server", "FAR")
+    session = {"patient_ref": "REAL", "chair": "import", "protocol": "ketamine-iv", "state": "ended",
+               "started_at": 2000.0, "ended_at": 3000.0}
+    insert_session(store, session, [], [], [], [])
+    conn = sqlite3.connect(db_path)
+    assert {r[0] for r in conn.execute("SELECT id FROM sessions WHERE state = 'importing'")} == {running, elsewhere}
+    conn.close()

@@ -30,12 +30,14 @@ MAX_ID = 2**63 - 1
 def session(store: Store, session_id: int) -> Optional[dict]:
     if isinstance(session_id, int) and not 0 < session_id <= MAX_ID:
         return None
-    return store._one("SELECT * FROM sessions WHERE id = ?", (session_id,))
+    # a session still being written in chunks (transfer.py) does not exist yet for anyone
+    return store._one(f"SELECT * FROM sessions WHERE id = ? AND {LISTED}", (session_id,))
 
 
 def has_patient(store: Store, patient_ref: str) -> bool:
     """Is there any session of this patient (the /patient/<ref> page exists)?"""
-    return store._one("SELECT 1 AS found FROM sessions WHERE patient_ref = ? LIMIT 1", (patient_ref,)) is not None
+    return store._one(f"SELECT 1 AS found FROM sessions WHERE patient_ref = ? AND {LISTED} LIMIT 1",
+                      (patient_ref,)) is not None
 
 
 def current_session(store: Store, chair: str) -> Optional[dict]:

@@ -116,7 +116,7 @@ _SELECT = ("SELECT s.*, " + ", ".join(f"m.{c}" for c in ("computed_at",) + SUMMA
 
 def summary(store: Store, session_id: int) -> Optional[dict]:
     """A session row with its summary fields, or None for an unknown id."""
-    rows = store._query(_SELECT + " WHERE s.id = ?", (session_id,))
+    rows = store._query(_SELECT + f" WHERE s.id = ? AND s.{LISTED}", (session_id,))
     return fill(store, rows)[0] if rows else None
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import time
 from typing import Iterable, Iterator, Optional
 
@@ -37,24 +39,74 @@ def insert_session(store: Store, session: dict, baselines: list[dict], readings:
 
     readings: (ts, parameter, value, source, status, detail) in the order to keep (any
     iterable: a generator keeps memory flat). Nothing of it is listed anywhere until the
-    last chunk lands; a failure part-way removes what was written.
+    last chunk lands; a failure part-way removes what was written, and what a killed
+    writer left behind is removed by the next one (remove_abandoned).
     """
     store.flush()  # the writer's held rows go first, so ids stay in arrival order
+    remove_abandoned(store)
     with store._transaction() as conn:
         sid = conn.execute(f"INSERT INTO sessions ({', '.join(SESSION_COLS)}) "
                            f"VALUES ({', '.join('?' for _ in SESSION_COLS)}) RETURNING id",
-                           tuple(sessions.IMPORTING if c == "state" else session.get(c)
-                                 for c in SESSION_COLS)).fetchall()[0]["id"]
+                           tuple(sessions.IMPORTING if c == "state" else _writer_mark() if c == "ended_by"
+                                 else session.get(c) for c in SESSION_COLS)).fetchall()[0]["id"]
     try:
         _insert_readings(store, sid, readings)
         with store._transaction() as conn:
             _insert_the_rest(conn, sid, baselines, alerts, events)
-            conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (session.get("state"), sid))
+            conn.execute("UPDATE sessions SET state = ?, ended_by = ? WHERE id = ?",
+                         (session.get("state"), session.get("ended_by"), sid))
     except BaseException:
-        with contextlib.suppress(StoreError):
-            store.delete_session(sid)
+        with contextlib.suppress(StoreError):  # else it stays hidden, and the next writer removes it
+            _remove(store, sid)
         raise
     return sid
+
+
+def _writer_mark() -> str:
+    """Who is writing an importing session, kept in its ended_by until the last chunk."""
+    return f"{_MARK}{socket.gethostname()}:{os.getpid()}"
+
+
+_MARK = "importing:"
+
+
+def remove_abandoned(store: Store) -> int:
+    """Remove the sessions a killed writer on this machine left half-written (hidden, state
+    `importing`, its process gone); returns how many. One on another machine is left alone."""
+    removed = 0
+    for row in store._query("SELECT id, ended_by FROM sessions WHERE state = ?", (sessions.IMPORTING,)):
+        host, _, pid = (row["ended_by"] or "")[len(_MARK):].rpartition(":")
+        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+            _remove(store, row["id"])
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove(store: Store, sid: int) -> None:
+    """Delete a hidden session in chunks, letting go of the lock between them, as it was written."""
+    with store._transaction() as conn:  # hidden first, so nothing shows it half-removed
+        conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (sessions.IMPORTING, sid))
+    while True:
+        with store._transaction() as conn:
+            gone = conn.execute("DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE session_id = ? "
+                                "LIMIT ?)", (sid, _DELETE_ROWS)).rowcount
+        if gone < _DELETE_ROWS:
+            break
+        time.sleep(YIELD_SECONDS)
+    store.delete_session(sid)
+
+
+_DELETE_ROWS = 20_000
 
 
 def copy_session(source: Store, session_id: int, into: Store) -> int:
