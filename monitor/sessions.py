@@ -32,6 +32,8 @@ ENTRY_PHASES = {
     "aldrete": ("recovery",),
     # after the end only a late note (marked late) and signing for an alarm already shown
     "note": OPEN_STATES + ("ended",),
+    # the system's own record of a gap in monitoring may land after the end (a backlog written late)
+    "monitoring_interrupted": OPEN_STATES + ("ended",),
     "acknowledge": OPEN_STATES + ("ended",),
     # a clinician signs the record once it is complete
     "review_signoff": ("ended",),

@@ -443,7 +443,12 @@ class _Transaction:
         try:
             with driver_errors(st.path):
                 if st._tx_depth == 0:
-                    st._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                    # SQLite may already have rolled back (a full disk): then the cause stands, not
+                    # "cannot rollback - no transaction is active"
+                    if not exc_type:
+                        st._conn.execute("COMMIT")
+                    elif st._conn.in_transaction:
+                        st._conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
                     raise exc
         finally:
