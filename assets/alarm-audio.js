@@ -191,14 +191,14 @@
   // The status line while the connection is lost: what sounds and why.
   function connectionText(level, paused, st, lastAlarm) {
     var why = "connection to the monitor lost" + (urgency(lastAlarm) > 0 ?
-      " (last alarm: " + (WORD[lastAlarm] || lastAlarm) + ", sounded until the monitor answers)" : "");
+      " (last alarm: " + (WORD[lastAlarm] || lastAlarm) + ")" : "");
     if (paused) { return "AUDIO PAUSED " + clock(audio.pausedUntil - Date.now()) + " \u2014 " + why; }
     var word = WORD[level] || level.toUpperCase();
     if (st !== "on") {
       return "\u26A0 " + word + " ALARM SILENT: " + why + " and the browser blocks sound " +
              "\u2014 click anywhere on this page to enable it";
     }
-    return "\u266A " + word + ": " + why;
+    return "\u266A " + word + ": " + why + " \u2014 sounding until the monitor answers";
   }
 
   // While the connection is lost Dash may run no callback at all (a request hangs), so this file
