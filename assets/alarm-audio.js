@@ -15,8 +15,13 @@
  * file keeps no copy. Only the sound of each priority is defined here.
  *
  * When the server stops answering (assets/connection-watch.js) the page adds a technical alarm
- * of its own, "connection lost", sounded like any other (at the priority in the alarm state's
- * data-connection-priority) until the server answers again.
+ * of its own, "connection lost", at the priority in the alarm state's data-connection-priority.
+ * No alarm can reach the page then, so it never sounds less than it did: until the server answers
+ * again it sounds the higher of that priority and the last alarm the server sent (the highest
+ * unacknowledged one when the connection was lost), and it repeats for the whole outage whatever
+ * the priority (a priority that does not repeat, low, repeats at the MEDIUM cadence then). The
+ * status line and the technical zone say so ("connection to the monitor lost (last alarm: …)"),
+ * written by this file: while a request hangs, Dash runs none of the page's callbacks.
  *
  * Sound cannot be switched off from the page: the only silence is the 2-minute pause
  * (with break-through). The sound button only (re)enables audio the browser blocked, and
@@ -40,18 +45,28 @@
   function urgency(p) { return RANK[p] || 0; }
   var PAUSE_MS = 120000;
   var STALE_MS = 3500; // no update from any page for this long: stop sounding
+  var CONNECTION_LOST_TEXT = "Connection to the monitor lost";
   var PATTERNS = {
     high: { freq: 880, pulse: 0.15, every: 6.0,
             onsets: [0, 0.21, 0.42, 0.84, 1.05, 1.9, 2.11, 2.32, 2.74, 2.95] },
     medium: { freq: 660, pulse: 0.2, every: 8.0, onsets: [0, 0.3, 0.6] },
     low: { freq: 520, pulse: 0.2, every: 0, onsets: [0, 0.35] }
   };
+  // A lost connection is never a one-shot burst: its tone repeats at least as often as MEDIUM's.
+  function repeating(priority) {
+    var p = PATTERNS[priority];
+    if (!p || (p.every && p.every <= PATTERNS.medium.every)) { return p; }
+    return { freq: p.freq, pulse: p.pulse, every: PATTERNS.medium.every, onsets: p.onsets };
+  }
+  function connectionLost() { var c = window.infusionConnection; return !!(c && c.lost); }
+  function louder(a, b) { return urgency(b) > urgency(a) ? b : a; }
 
   try { window.localStorage.removeItem("im-sound"); } catch (e) { /* an old "off" switch no longer counts */ }
 
   var audio = {
     ctx: null, wave: null, bus: null, wanted: true, sounding: "none", playing: "none", pausedUntil: null, nextAt: 0,
     lastUpdate: 0, onceHeard: {}, played: {},
+    lastAlarm: "none", // the highest unacknowledged priority the server sent while it answered
 
     ensure: function () {
       if (!this.wanted) { return; }
@@ -76,8 +91,8 @@
     silence: function () {
       if (this.bus) { try { this.bus.disconnect(); } catch (e) { /* already */ } this.bus = null; }
     },
-    burst: function (priority) {
-      var p = PATTERNS[priority];
+    burst: function (priority, pattern) {
+      var p = pattern || PATTERNS[priority];
       if (!p || this.status() !== "on") { return false; }
       var ctx = this.ctx, t0 = ctx.currentTime + 0.05;
       if (!this.bus) { this.bus = ctx.createGain(); this.bus.gain.value = 0.6; this.bus.connect(ctx.destination); }
@@ -114,16 +129,14 @@
         for (var j = 0; j < fresh.length; j++) { this.onceHeard[fresh[j]] = true; }
       }
     },
-    // What sounds now: the board's level, raised to the connection-lost alarm while the server
-    // is gone (unless paused). Decided here, not only in update(): while a request hangs, Dash
-    // holds back the callbacks that would call update(), and the page must sound anyway.
+    paused: function () { return !!(this.pausedUntil && Date.now() < this.pausedUntil); },
+    // What sounds now: the board's level, raised while the server is gone (unless paused) to the
+    // higher of the connection-lost alarm and the last alarm the server sent. Decided here, not
+    // only in update(): while a request hangs, Dash holds back the callbacks that would call
+    // update(), and the page must sound anyway.
     level: function () {
-      var conn = window.infusionConnection, level = this.sounding;
-      if (conn && conn.lost && !(this.pausedUntil && Date.now() < this.pausedUntil) &&
-          urgency(connectionPriority()) > urgency(level)) {
-        level = connectionPriority();
-      }
-      return level;
+      if (!connectionLost() || this.paused()) { return this.sounding; }
+      return louder(louder(this.sounding, this.lastAlarm), connectionPriority());
     },
     loop: function () {
       if (this.sounding !== "none" && Date.now() - this.lastUpdate > STALE_MS) {
@@ -134,10 +147,11 @@
         if (urgency(level) > urgency(this.playing)) { this.nextAt = 0; } else { this.silence(); }
         this.playing = level;
       }
-      var p = PATTERNS[level];
+      showConnection(this);
+      var p = connectionLost() ? repeating(level) : PATTERNS[level];
       if (!p || !p.every || this.status() !== "on") { return; }
       var now = this.ctx.currentTime;
-      if (now >= this.nextAt && this.burst(level)) { this.nextAt = now + p.every; }
+      if (now >= this.nextAt && this.burst(level, p)) { this.nextAt = now + p.every; }
     }
   };
   window.setInterval(function () { audio.loop(); }, 200);
@@ -174,6 +188,69 @@
     return names.map(function (p) { return WORD[p]; }).join("/");
   }
 
+  // The status line while the connection is lost: what sounds and why.
+  function connectionText(level, paused, st, lastAlarm) {
+    var why = "connection to the monitor lost" + (urgency(lastAlarm) > 0 ?
+      " (last alarm: " + (WORD[lastAlarm] || lastAlarm) + ")" : "");
+    if (paused) { return "AUDIO PAUSED " + clock(audio.pausedUntil - Date.now()) + " \u2014 " + why; }
+    var word = WORD[level] || level.toUpperCase();
+    if (st !== "on") {
+      return "\u26A0 " + word + " ALARM SILENT: " + why + " and the browser blocks sound " +
+             "\u2014 click anywhere on this page to enable it";
+    }
+    return "\u266A " + word + ": " + why + " \u2014 sounding until the monitor answers";
+  }
+
+  // While the connection is lost Dash may run no callback at all (a request hangs), so this file
+  // writes the outage itself, beside the nodes React owns and never into them: a status line in
+  // place of the alarm state's (hidden, not changed) and a tile on top of the technical zone
+  // (its "No technical alarm" hidden). The first good answer removes both.
+  function showConnection(a) {
+    var state = document.querySelector(".alarm-state");
+    if (!state) { return; }
+    var id = state.id + "-connection", line = document.getElementById(id);
+    var zone = document.querySelector(".technical-zone"), tile = document.getElementById("connection-lost-alarm");
+    var none = zone ? zone.querySelectorAll(".alarm-none") : [];
+    var i;
+    if (!connectionLost()) {
+      if (line) { line.parentNode.removeChild(line); state.hidden = false; }
+      if (tile) { tile.parentNode.removeChild(tile); }
+      for (i = 0; i < none.length; i++) { none[i].hidden = false; }
+      return;
+    }
+    var level = a.level(), paused = a.paused();
+    if (!line) {
+      line = document.createElement("div");
+      line.id = id; line.className = "alarm-state-connection"; line.setAttribute("role", "status");
+      line.style.fontWeight = "bold"; line.style.fontSize = "1.2rem"; line.style.flex = "1 1 16rem";
+      state.parentNode.insertBefore(line, state.nextSibling);
+      state.hidden = true;
+    }
+    var text = connectionText(level, paused, a.status(), a.lastAlarm);
+    if (line.textContent !== text) { line.textContent = text; }
+    line.setAttribute("data-sounding", paused ? "none" : level);
+    line.style.color = paused ? "#d2a8ff" : "var(--" + level + ")";
+    if (!zone) { return; }
+    var prio = connectionPriority();
+    if (!tile) {
+      tile = document.createElement("div");
+      tile.id = "connection-lost-alarm";
+      tile.setAttribute("data-kind", "technical"); tile.setAttribute("data-state", "active");
+      var word = document.createElement("span"), msg = document.createElement("span"), since = document.createElement("span");
+      word.className = "alarm-priority"; msg.className = "alarm-message"; since.className = "alarm-since";
+      msg.textContent = CONNECTION_LOST_TEXT;
+      var conn = window.infusionConnection, t = new Date(conn.since || Date.now());
+      since.textContent = "since " + [t.getHours(), t.getMinutes(), t.getSeconds()].map(function (n) {
+        return (n < 10 ? "0" : "") + n; }).join(":") + " \u00B7 until the monitor answers";
+      tile.appendChild(word); tile.appendChild(msg); tile.appendChild(since);
+      zone.insertBefore(tile, zone.firstChild);
+    }
+    tile.className = "alarm alarm-technical alarm-" + prio;
+    tile.setAttribute("data-priority", prio);
+    tile.firstChild.textContent = WORD[prio] || prio.toUpperCase();
+    for (i = 0; i < none.length; i++) { none[i].hidden = true; }
+  }
+
   function clock(ms) {
     var s = Math.max(0, Math.ceil(ms / 1000)), m = Math.floor(s / 60);
     s = s % 60;
@@ -191,6 +268,10 @@
     // The server is gone (assets/connection-watch.js): the page sounds that on its own, as a
     // technical alarm at the priority the server gave the page while it was up.
     var conn = window.infusionConnection;
+    if (!(conn && conn.lost)) {
+      audio.lastAlarm = board.filter(function (a) { return !a.acked; }).reduce(function (m, a) {
+        return louder(m, a.priority); }, "none");
+    }
     if (conn && conn.lost) {
       board = board.concat([{ id: "connection-lost", priority: connectionPriority(), kind: "technical",
                               latched: false, acked: false }]);
@@ -224,7 +305,11 @@
     var st = audio.status();
 
     var text;
-    if (paused) {
+    if (conn && conn.lost) {
+      sounding = audio.level(); // the same as the sound: see level()
+      text = connectionText(sounding, paused, st, audio.lastAlarm);
+      showConnection(audio); // the visible status line, now rather than at the next loop
+    } else if (paused) {
       text = "AUDIO PAUSED " + clock(s.paused_until - now) + " \u2014 new " +
              breaking(s.pause_level) + " alarms still sound";
     } else if (sounding !== "none" && st !== "on") {  // never claim a sound that is not playing

@@ -6,7 +6,9 @@
  * the connection counts as lost: the page says so in a banner above everything ("connection to
  * the monitor lost", since when), greys its numerics and shows their age, and sounds a technical
  * alarm through the page's own alarm sound (assets/alarm-audio.js reads `infusionConnection.lost`
- * and sounds it at the priority the server gave the page while it was up, no server needed).
+ * and, no server needed, sounds the higher of the priority the server gave the page while it was
+ * up and the last alarm it was sounding, repeating for the whole outage; it also writes the status
+ * line and the "Connection to the monitor lost" tile in the technical zone).
  * The first good answer ends all of it by itself.
  *
  * State for people and tests: window.infusionConnection (lost, since, lastOk, reason) and the

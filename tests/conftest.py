@@ -169,13 +169,14 @@ def free_port() -> int:
 class Server:
     """`infusion-monitor serve|run` in a subprocess on a free port (real waitress)."""
 
-    def __init__(self, db, command="serve", extra=(), port=None):
+    def __init__(self, db, command="serve", extra=(), port=None, protocol=None):
         import urllib.request
         if command == "serve" and not Path(db).exists():
             Store(db).close()  # serve shows an existing database; start it empty
         self.port = port or free_port()  # a port again: the same server restarted
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(db), command,
+        cmd = [str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(db),
+               *(["--protocol", str(protocol)] if protocol else []), command,
                "--port", str(self.port), *extra]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

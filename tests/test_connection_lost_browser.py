@@ -13,11 +13,14 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
 
-from conftest import ROOT, Server, wait_until
+from conftest import ROOT, Server, Watching, wait_until
+from monitor.model import Alert
 from monitor.store import Store
 
 pytestmark = pytest.mark.browser
@@ -88,3 +91,117 @@ def test_a_stopped_server_is_said_greyed_and_sounded_and_the_page_recovers(brows
         srv.stop()
         acquire.kill()
         acquire.wait()
+
+
+# ---- the page never sounds less than it did when the connection is lost (nurse-role audit) ----
+def outage_view(browser) -> dict:
+    """What the nurse sees and hears while the server is gone: the visible status line, the
+    technical zone, and what the page's alarm sound plays (window.infusionAudio)."""
+    return browser.execute_script("""
+        const st = document.getElementById('bed-alarm-state') || document.getElementById('ov-alarm-state');
+        const line = Array.from(document.querySelectorAll('[role=status]'))
+            .filter(e => e.closest('.alarm-controls') && e.offsetParent !== null && e.innerText.trim());
+        const tech = document.querySelector('.technical-zone');
+        const a = window.infusionAudio || {};
+        return {connection: document.body.dataset.connection || 'ok', sound: st ? st.dataset.sound : '',
+                sounding: st ? st.dataset.sounding : '', status: line.map(e => e.innerText).join(' | '),
+                technical: tech ? tech.innerText : '', audio: a.level ? a.level() : '',
+                played: Object.assign({}, a.played || {})};""")
+
+
+def chair_with(db_path, chair, *alerts):
+    store = Store(db_path)
+    beats = Watching(store)  # an acquisition process watches the chair
+    beats.add(chair)
+    sid = store.open_session(f"P-{chair}", chair, "ketamine-iv", time.time() - 600)[0]
+    for a in alerts:
+        store.put_change(sid, a)
+    store.flush()
+    return store, beats
+
+
+def hear_through_outage(browser, priority: str, bursts: int = 2) -> tuple[list[dict], list[dict]]:
+    """Every view while the page plays `bursts` more `priority` bursts with the server gone; then
+    the views from the moment the status line says the connection is lost (it stays said)."""
+    seen = [outage_view(browser)]
+    start = seen[0]["played"].get(priority, 0)
+    wait_until(lambda: seen.append(outage_view(browser)) or
+               seen[-1]["played"].get(priority, 0) >= start + bursts, timeout=40)
+    assert all(v["connection"] == "lost" for v in seen)
+    said = [i for i, v in enumerate(seen) if "connection to the monitor lost" in v["status"]]
+    assert said, f"the status line never said the connection is lost: {seen[-1]['status']!r}"
+    return seen, seen[said[0]:]
+
+
+def test_a_high_alarm_sounds_on_as_high_while_the_server_is_frozen(browser, db_path):
+    store, beats = chair_with(db_path, "H", Alert(
+        "bp_critical#1", "bp_critical", "sbp", "physiological", "high", time.time() - 120, 186, 180,
+        "BP 186/100: SBP 186 ≥ 180", ended_at=time.time() - 60))  # latched, unacknowledged
+    srv = Server(db_path)
+    try:
+        browser.get(srv.url + "/chair/H")
+        v = wait_until(lambda: (lambda v: v["sounding"] == "high" and v["played"].get("high", 0) > 0 and v)(
+            outage_view(browser)), timeout=45)
+        assert v["sound"] == "on" and "HIGH alarm sounding" in v["status"]
+        os.kill(srv.proc.pid, signal.SIGSTOP)  # hung: Dash runs none of the page's callbacks now
+        wait_until(lambda: outage_view(browser)["connection"] == "lost", timeout=20)
+        medium_before = outage_view(browser)["played"].get("medium", 0)
+        seen, said = hear_through_outage(browser, "high")
+        assert {v["audio"] for v in seen} == {"high"}  # never fell to the MEDIUM connection-lost tone
+        assert seen[-1]["played"].get("medium", 0) == medium_before
+        for v in said:  # says what sounds and why; the technical zone names the outage
+            assert "HIGH" in v["status"] and "connection to the monitor lost" in v["status"]
+            assert "last alarm: HIGH" in v["status"] and "HIGH alarm sounding" not in v["status"]
+            assert "Connection to the monitor lost" in v["technical"] and "No technical alarm" not in v["technical"]
+        os.kill(srv.proc.pid, signal.SIGCONT)
+        v = wait_until(lambda: (lambda v: v["connection"] == "ok" and v["audio"] == "high" and
+                                "connection" not in v["status"] and v)(outage_view(browser)),
+                       timeout=20)  # the server's alarm data takes over
+        assert v["status"] == "♪ HIGH alarm sounding"
+        assert "Connection to the monitor lost" not in v["technical"] and "No technical alarm" in v["technical"]
+    finally:
+        if srv.proc.poll() is None:
+            os.kill(srv.proc.pid, signal.SIGCONT)
+        srv.stop()
+        beats.stop()
+        store.close()
+
+
+def test_low_technical_priorities_never_make_a_lost_connection_silent(browser, db_path, tmp_path):
+    profile = (ROOT / "monitor" / "profiles" / "ketamine-iv.toml").read_text()
+    low = re.sub(r'^(oximeter_signal_lost|device_disconnected|nibp_failed|nibp_overdue) = "\w+"', r'\1 = "low"',
+                 profile, flags=re.M)
+    assert low.count('= "low"') >= 4 and 'device_disconnected = "low"' in low
+    (tmp_path / "low.toml").write_text(low)
+    store, beats = chair_with(db_path, "Q")  # no alarm at all: the page sounded nothing before
+    srv = Server(db_path, protocol=tmp_path / "low.toml")
+    try:
+        browser.get(srv.url + "/chair/Q")
+        v = wait_until(lambda: (lambda v: v["sounding"] == "none" and v["sound"] == "on" and v)(
+            outage_view(browser)), timeout=45)
+        assert browser.execute_script(
+            "return document.getElementById('bed-alarm-state').dataset.connectionPriority") == "low"
+        srv.stop()  # dead: the page's callbacks run, with no answer
+        wait_until(lambda: outage_view(browser)["connection"] == "lost", timeout=20)
+        seen, said = hear_through_outage(browser, "low")  # repeats, not one burst and then silence
+        assert {v["audio"] for v in seen} == {"low"}
+        for v in said:
+            assert "LOW" in v["status"] and "connection to the monitor lost" in v["status"]
+            assert "last alarm" not in v["status"]  # no alarm was sounding before
+            assert "Connection to the monitor lost" in v["technical"]
+        pause = browser.find_element(By.ID, "bed-audio-pause")
+        pause.click()  # the 2-minute pause silences it, and says so
+        v = wait_until(lambda: (lambda v: v["audio"] == "none" and "PAUSED" in v["status"] and v)(
+            outage_view(browser)), timeout=10)
+        assert re.search(r"AUDIO PAUSED \d:\d\d — connection to the monitor lost", v["status"])
+        pause.click()  # resumed early: it sounds again
+        wait_until(lambda: outage_view(browser)["audio"] == "low", timeout=10)
+        srv = Server(db_path, port=srv.port, protocol=tmp_path / "low.toml")
+        v = wait_until(lambda: (lambda v: v["connection"] == "ok" and v["audio"] == "none" and
+                                "connection" not in v["status"].lower() and v)(outage_view(browser)), timeout=20)
+        assert v["status"] == "No alarm sounding" and "No technical alarm" in v["technical"]
+        assert "Connection to the monitor lost" not in v["technical"]
+    finally:
+        srv.stop()
+        beats.stop()
+        store.close()
