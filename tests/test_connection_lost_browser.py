@@ -167,26 +167,24 @@ def test_a_high_alarm_sounds_on_as_high_while_the_server_is_frozen(browser, db_p
         store.close()
 
 
-def test_low_technical_priorities_never_make_a_lost_connection_silent(browser, db_path, tmp_path):
-    profile = (ROOT / "monitor" / "profiles" / "ketamine-iv.toml").read_text()
-    low = re.sub(r'^(oximeter_signal_lost|device_disconnected|nibp_failed|nibp_overdue) = "\w+"', r'\1 = "low"',
-                 profile, flags=re.M)
-    assert low.count('= "low"') >= 4 and 'device_disconnected = "low"' in low
-    (tmp_path / "low.toml").write_text(low)
+def test_a_lost_connection_sounds_on_its_own_with_nothing_sounding_before(browser, db_path):
+    """No alarm before the outage: the connection-lost tone (the profile's device_disconnected
+    priority, never below MEDIUM: limit_order.TECHNICAL_FLOOR) repeats through it, the pause
+    silences it, and recovery ends it."""
     store, beats = chair_with(db_path, "Q")  # no alarm at all: the page sounded nothing before
-    srv = Server(db_path, protocol=tmp_path / "low.toml")
+    srv = Server(db_path)
     try:
         browser.get(srv.url + "/chair/Q")
         v = wait_until(lambda: (lambda v: v["sounding"] == "none" and v["sound"] == "on" and v)(
             outage_view(browser)), timeout=45)
         assert browser.execute_script(
-            "return document.getElementById('bed-alarm-state').dataset.connectionPriority") == "low"
+            "return document.getElementById('bed-alarm-state').dataset.connectionPriority") == "medium"
         srv.stop()  # dead: the page's callbacks run, with no answer
         wait_until(lambda: outage_view(browser)["connection"] == "lost", timeout=20)
-        seen, said = hear_through_outage(browser, "low")  # repeats, not one burst and then silence
-        assert {v["audio"] for v in seen} == {"low"}
+        seen, said = hear_through_outage(browser, "medium")  # repeats, not one burst and then silence
+        assert {v["audio"] for v in seen} == {"medium"}
         for v in said:
-            assert "LOW" in v["status"] and "connection to the monitor lost" in v["status"]
+            assert "MEDIUM" in v["status"] and "connection to the monitor lost" in v["status"]
             assert "last alarm" not in v["status"]  # no alarm was sounding before
             assert "Connection to the monitor lost" in v["technical"]
         pause = browser.find_element(By.ID, "bed-audio-pause")
@@ -195,8 +193,8 @@ def test_low_technical_priorities_never_make_a_lost_connection_silent(browser, d
             outage_view(browser)), timeout=10)
         assert re.search(r"AUDIO PAUSED \d:\d\d — connection to the monitor lost", v["status"])
         pause.click()  # resumed early: it sounds again
-        wait_until(lambda: outage_view(browser)["audio"] == "low", timeout=10)
-        srv = Server(db_path, port=srv.port, protocol=tmp_path / "low.toml")
+        wait_until(lambda: outage_view(browser)["audio"] == "medium", timeout=10)
+        srv = Server(db_path, port=srv.port)
         v = wait_until(lambda: (lambda v: v["connection"] == "ok" and v["audio"] == "none" and
                                 "connection" not in v["status"].lower() and v)(outage_view(browser)), timeout=20)
         assert v["status"] == "No alarm sounding" and "No technical alarm" in v["technical"]
