@@ -141,7 +141,7 @@ def replay(c: Context, file: str, patient_ref: str, speed: str, chair: str, part
     try:
         result = run_replay(c.store(), protocol, iter_file(file, partial=partial), speed=sp,
                             patient_ref=patient_ref, chair=chair, source=f"replay:{Path(file).name}",
-                            length_s=recording.length_s)
+                            length_s=recording.length_s, expected_rows=recording.rows)
     except (session_rules.RuleError, ReplayError) as e:  # ReplayError: the file changed since it was checked
         raise InputError(str(e)) from None
     if not recording.complete:

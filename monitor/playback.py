@@ -7,6 +7,8 @@ like a live session and are ended, not deleted, when interrupted.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -21,7 +23,7 @@ from . import sessions
 from .model import Event, Reading
 from .protocol import Protocol
 from .recording import SessionRecorder
-from .replay_csv import Row
+from .replay_csv import ReplayError, Row
 from .store import Store, queries, transfer
 from .store.held import HeldRows
 
@@ -93,6 +95,17 @@ def _run(store: Store, protocol: Protocol, patient_ref: str, chair: str, source:
     return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
 
 
+STAGING_PREFIX = "infusion-monitor-staging-"
+
+
+def _remove_stale_staging() -> None:
+    """A playback killed mid-way (kill -9) cannot remove its staging folder; the next one does."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not transfer.process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _run_whole(store: Store, protocol: Protocol, patient_ref: str, chair: str, source: str, t0: float,
                length_s: float, body: Callable[[SessionRecorder, float, Pacer], None]) -> PlaybackResult:
     """At max speed the whole session is worked out in a private staging database, then
@@ -102,7 +115,8 @@ def _run_whole(store: Store, protocol: Protocol, patient_ref: str, chair: str, s
     open_id = sessions.open_or_resume(queries.current_session(store, chair), chair, patient_ref)
     if open_id is not None:  # refused now, as Store.open_session would, not after the work
         raise sessions.RuleError(f"chair {chair} already has open session {open_id} for patient {patient_ref}")
-    with tempfile.TemporaryDirectory(prefix="infusion-monitor-") as tmp:
+    _remove_stale_staging()
+    with tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-") as tmp:
         # private: nothing else writes it, so it never needs the live hold's bound; it writes as it goes
         staging = Store(Path(tmp) / "staging.db", flush_every=5000, held=HeldRows(max_readings=sys.maxsize))
         try:
@@ -148,20 +162,31 @@ def simulate(store: Store, protocol: Protocol, scenario: str, seed: int = 0, spe
 
 def replay(store: Store, protocol: Protocol, rows: Iterable[Row], speed: Optional[float] = None,
            patient_ref: str = "REPLAY", chair: str = "replay", source: str = "replay",
-           length_s: Optional[float] = None) -> PlaybackResult:
+           length_s: Optional[float] = None, expected_rows: Optional[int] = None) -> PlaybackResult:
     """Play validated rows (replay_csv.iter_file after check_file, or a list) as a session.
 
     Rows are consumed one at a time, so a recording of any length plays in constant
     memory; length_s (the last row's t_s, from the checking pass) is needed up front
     unless rows is a list. A recording without session_end is a partial one
     (replay_csv refuses it unless asked): its session ends saying so (PARTIAL_END).
+    expected_rows (from the checking pass): a file that no longer matches what was checked
+    (a row past length_s, more or fewer rows) is a ReplayError, never a session played from it.
     """
     if length_s is None:
         rows = list(rows)
         length_s = rows[-1].t_s if rows else 0.0
 
+    def changed(why: str) -> ReplayError:
+        return ReplayError(f"{source}: the file changed since it was checked ({why}); nothing was kept from it"
+                           if speed is None else f"{source}: the file changed since it was checked ({why})")
+
     def body(rec: SessionRecorder, t0: float, pacer: Pacer) -> None:
+        played = 0
         for row in rows:
+            played += 1
+            if row.t_s > length_s or (expected_rows is not None and played > expected_rows):
+                raise changed(f"row {played} at t_s {row.t_s:g}, past the checked {expected_rows} rows "
+                              f"ending at {length_s:g} s")
             pacer.wait_for(row.t_s)
             if pacer.speed and rec.poll_events() and rec.engine.state == "ended":
                 return  # ended (or charted on) from the page or the CLI while playing
@@ -171,6 +196,8 @@ def replay(store: Store, protocol: Protocol, rows: Iterable[Row], speed: Optiona
             else:
                 rec.reading(Reading(ts, row.parameter, row.value, row.status, row.source or source,
                                     row.detail))
+        if expected_rows is not None and played < expected_rows:
+            raise changed(f"{played} rows, {expected_rows} checked")
         if rec.engine.state != "ended":  # the rows stopped without session_end
             _close(rec, t0 + length_s, PARTIAL_END)
 

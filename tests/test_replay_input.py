@@ -175,3 +175,35 @@ def test_replay_command_refuses_bad_files_and_plays_partial_ones(tmp_path, db_pa
     (s,) = queries.sessions(store)
     assert s["state"] == "ended"
     assert queries.events(store, s["id"])[-1]["text"] == PARTIAL_END
+
+
+@pytest.mark.parametrize("played_text", [
+    HEADER + "".join(f"{t},hr,72,\n" for t in range(0, 3600)) + "3600,event,session_end,\n",  # grown
+    HEADER + "0,hr,72,\n1,event,session_end,\n",  # shrunk
+])
+def test_a_file_that_changed_since_it_was_checked_is_refused_and_nothing_is_stored(store, protocol, played_text):
+    """The check pass and the play pass read the file twice (a FIFO, or someone writing it):
+    the play pass must find what was checked, else nothing of it is kept at max speed."""
+    from monitor.replay_csv import ReplayError
+    checked = parse_text(COMPLETE)
+    with pytest.raises(ReplayError, match="the file changed since it was checked"):
+        replay(store, protocol, iter(parse_text(played_text)), length_s=checked[-1].t_s,
+               expected_rows=len(checked))
+    assert queries.sessions(store) == []
+
+
+def test_a_killed_playbacks_staging_folder_is_removed_by_the_next(store, protocol, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from monitor.playback import STAGING_PREFIX
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+    left = tmp_path / f"{STAGING_PREFIX}{dead}-abc"
+    left.mkdir()
+    (left / "staging.db").write_bytes(b"x" * 1000)
+    replay(store, protocol, parse_text(COMPLETE))
+    assert not left.exists()
+    assert list(tmp_path.glob(f"{STAGING_PREFIX}*")) == []  # and its own is gone too

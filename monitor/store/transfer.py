@@ -76,13 +76,14 @@ def remove_abandoned(store: Store) -> int:
     removed = 0
     for row in store._query("SELECT id, ended_by FROM sessions WHERE state = ?", (sessions.IMPORTING,)):
         host, _, pid = (row["ended_by"] or "")[len(_MARK):].rpartition(":")
-        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+        if host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid)):
             _remove(store, row["id"])
             removed += 1
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Is this process (on this machine) still running? For what a killed one left behind."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
