@@ -19,6 +19,7 @@ from .model import PHYSICAL_RANGES, DeviceSignal, Event, Reading
 from .protocol import Protocol
 from .recording import SessionRecorder
 from .store import Store, queries
+from .store.transfer import process_alive
 
 log = logging.getLogger("infusion_monitor.acquisition")
 
@@ -73,8 +74,10 @@ class Chair:
 
     def check_not_watched(self) -> None:
         """A RuleError when another live acquisition process watches this chair (sessions.check_watcher)."""
-        sessions.check_watcher(self.name, queries.heartbeat(self.store, self.name), time.time(), os.getpid(),
-                               socket.gethostname())
+        beat, host = queries.heartbeat(self.store, self.name), socket.gethostname()
+        if beat and beat.get("host") == host and not process_alive(beat["pid"]):
+            beat = None  # its process on this machine is gone (killed): nobody watches the chair
+        sessions.check_watcher(self.name, beat, time.time(), os.getpid(), host)
 
     def session_for(self, patient_ref: str, ts: Optional[float] = None) -> tuple[int, bool]:
         """(session id, resumed): this patient's open session after a crash or reboot, else a new one.

@@ -4,7 +4,6 @@ stopped (SIGSTOP, a hung machine) and continued charts the interruption and rais
 device_disconnected for devices that were connected."""
 from __future__ import annotations
 
-import os
 import socket
 import time
 
@@ -42,7 +41,7 @@ def test_check_watcher_refuses_only_another_live_process():
 def test_a_second_acquisition_on_a_watched_chair_is_refused_before_it_charts(store, protocol):
     first = Chair(store, protocol, "W1", devices=[])
     sid, _ = first.session_for("P1")
-    store.heartbeat(["W1"], time.time(), os.getpid() + 1, socket.gethostname(), time.time() - 30)
+    store.heartbeat(["W1"], time.time(), 1, socket.gethostname(), time.time() - 30)  # a live process (init)
     second = Chair(store, protocol, "W1", devices=[])
     with pytest.raises(sessions.RuleError, match="already watched"):
         second.session_for("P1")
@@ -87,3 +86,13 @@ def test_a_silent_device_in_a_running_process_still_raises_device_disconnected(s
     store.flush()
     assert [a["rule"] for a in queries.alerts(store, sid)] == ["device_disconnected"]
     assert [e for e in queries.events(store, sid) if e["type"] == "monitoring_interrupted"] == []
+
+
+def test_a_killed_acquisitions_fresh_heartbeat_does_not_block_its_restart(store, protocol):
+    import subprocess
+    import sys
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+    store.heartbeat(["W3"], time.time(), dead, socket.gethostname(), time.time() - 30)  # kill -9 a second ago
+    sid, resumed = Chair(store, protocol, "W3", devices=[]).session_for("P3")
+    assert sid and not resumed

@@ -111,14 +111,19 @@ class OximeterEmulator(PtyEmulator):
                     chunk += self.unit(next_index, t, sample)
                     sent.append((t, sample))
                 next_index += 1
+            logged, second = 0, self._logged_second
+            for t, s in sent:  # logged before the write: a reader may decode it before write returns
+                if int(t) != self._logged_second:  # one entry per session second: the same sample all second
+                    self._logged_second = int(t)
+                    self.sent.append((t, s))
+                    logged += 1
             if chunk and self._port.write(bytes(chunk)):
                 self.units_sent += len(sent)
-                for t, s in sent:  # one entry per session second: the sample is the same all second
-                    if int(t) != self._logged_second:
-                        self._logged_second = int(t)
-                        self.sent.append((t, s))
             elif chunk:
                 self.units_dropped += len(sent)  # unplugged, or nobody reading and the pty is full
+                for _ in range(logged):  # not on the wire after all
+                    self.sent.pop()
+                self._logged_second = second
             self._stop.wait(tick)
 
     # ------------------------------------------------------------ helpers
