@@ -73,7 +73,6 @@ class CrossFrameCheck:
         self._prev2: Optional[OximetrySample] = None  # and the one before that: with _prev, the trend
         self._passed: Optional[OximetrySample] = None  # the last frame passed as valid
         self._passed_age = 0  # frames since then
-        self._seen = False
         self._run = 0  # frames in a row without anything thrown away between them
 
     def feed(self, data: bytes) -> list[OximetrySample]:
@@ -85,7 +84,6 @@ class CrossFrameCheck:
         return out
 
     def _check(self, s: OximetrySample) -> Optional[OximetrySample]:
-        first, self._seen = not self._seen, True
         self._run = 1 if s.resynced else self._run + 1
         self._passed_age += 1
         if self._passed is not None and self._passed_age > self.tolerance.keep_frames:
@@ -100,9 +98,10 @@ class CrossFrameCheck:
             self._passed, self._passed_age = s, 0  # the same values again: the common case, agreed
             return s
         reason, verifiable = self._jump(s, valued, prev, prev2)
-        if reason is None and not first and not verifiable:
+        if reason is None and not verifiable:
             # Nothing to compare with (the first value after a sensor-off spell, say): trust it only
-            # inside a run of frames that follow each other cleanly, never right after lost sync.
+            # inside a run of frames that follow each other cleanly, never right after lost sync nor
+            # as the first frame on a connection (every connect or reconnect starts a fresh check).
             if self._run < IN_SYNC_RUN or self.tolerance.confirm_unverified:
                 reason = "unconfirmed: nothing before it to compare with"
         if reason is None:
