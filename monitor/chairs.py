@@ -16,10 +16,10 @@ from typing import Callable, Optional
 
 from . import sessions
 from .model import PHYSICAL_RANGES, DeviceSignal, Event, Reading
+from .processes import process_alive
 from .protocol import Protocol
 from .recording import SessionRecorder
 from .store import Store, queries
-from .store.transfer import process_alive
 
 log = logging.getLogger("infusion_monitor.acquisition")
 
@@ -75,9 +75,8 @@ class Chair:
     def check_not_watched(self) -> None:
         """A RuleError when another live acquisition process watches this chair (sessions.check_watcher)."""
         beat, host = queries.heartbeat(self.store, self.name), socket.gethostname()
-        if beat and beat.get("host") == host and not process_alive(beat["pid"]):
-            beat = None  # its process on this machine is gone (killed): nobody watches the chair
-        sessions.check_watcher(self.name, beat, time.time(), os.getpid(), host)
+        gone = bool(beat) and beat.get("host") == host and not process_alive(beat["pid"])
+        sessions.check_watcher(self.name, beat, time.time(), os.getpid(), host, beat_process_gone=gone)
 
     def session_for(self, patient_ref: str, ts: Optional[float] = None) -> tuple[int, bool]:
         """(session id, resumed): this patient's open session after a crash or reboot, else a new one.

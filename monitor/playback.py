@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,11 +20,11 @@ from adapters.sim import Patient, SimBedside
 
 from . import sessions
 from .model import Event, Reading
+from .processes import process_alive
 from .protocol import Protocol
 from .recording import SessionRecorder
 from .replay_csv import ReplayError, Row
 from .store import Store, queries, transfer
-from .store.held import HeldRows
 
 
 @dataclass
@@ -102,7 +101,7 @@ def _remove_stale_staging() -> None:
     """A playback killed mid-way (kill -9) cannot remove its staging folder; the next one does."""
     for folder in Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}*"):
         pid = folder.name[len(STAGING_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not transfer.process_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -117,8 +116,7 @@ def _run_whole(store: Store, protocol: Protocol, patient_ref: str, chair: str, s
         raise sessions.RuleError(f"chair {chair} already has open session {open_id} for patient {patient_ref}")
     _remove_stale_staging()
     with tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-") as tmp:
-        # private: nothing else writes it, so it never needs the live hold's bound; it writes as it goes
-        staging = Store(Path(tmp) / "staging.db", flush_every=5000, held=HeldRows(max_readings=sys.maxsize))
+        staging = Store(Path(tmp) / "staging.db", flush_every=5000)  # private: writes as it goes, unbounded
         try:
             with staging.atomic():
                 staged_id, _ = staging.open_session(patient_ref, chair, protocol.name, t0, source=source,

@@ -20,11 +20,6 @@ log = logging.getLogger("infusion_monitor.acquisition")
 BASELINE_PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map")
 
 
-def interruption_text(seconds: float, why: str = "acquisition restarted") -> str:
-    """What a `monitoring_interrupted` event says: how long nothing was recorded, and why."""
-    return f"No monitoring for {fmt_duration(seconds)}: {why}"
-
-
 class SessionRecorder:
     def __init__(self, store: Store, session_id: int, protocol: Protocol):
         self.store = store
@@ -73,9 +68,7 @@ class SessionRecorder:
                     rec.store.put_change(session_id, alert)
         last = queries.newest_reading_ts(store, session_id, except_source=MANUAL)
         if last is not None and ts > last:
-            rec.event_cursor = max(rec.event_cursor, store.record_event(
-                session_id, Event(ts, "monitoring_interrupted", interruption_text(ts - last), "system"),
-                {"since": last, "seconds": round(ts - last, 1)}))
+            rec._chart_interruption(ts, last, ts, "acquisition restarted")
         return rec
 
     def watching_resumed(self, since: float, ts: float, sources) -> None:
@@ -84,12 +77,16 @@ class SessionRecorder:
         so the watcher's own silence raises no false device_disconnected."""
         self.engine.watching_resumed(ts, sources)
         try:
-            self.event_cursor = max(self.event_cursor, self.store.record_event(
-                self.session_id, Event(since, "monitoring_interrupted",
-                                       interruption_text(ts - since, "acquisition was not running"), "system"),
-                {"since": since, "seconds": round(ts - since, 1)}))
+            self._chart_interruption(since, since, ts, "acquisition was not running")
         except (sessions.RuleError, StoreError) as e:  # the page already showed monitoring stopped
             log.error("session %d: the interruption could not be charted: %s", self.session_id, e)
+
+    def _chart_interruption(self, at: float, since: float, until: float, why: str) -> None:
+        """A `monitoring_interrupted` event: nothing was recorded from `since` to `until`, and why."""
+        self.event_cursor = max(self.event_cursor, self.store.record_event(
+            self.session_id, Event(at, "monitoring_interrupted", f"No monitoring for {fmt_duration(until - since)}: {why}",
+                                   "system"),
+            {"since": since, "seconds": round(until - since, 1)}))
 
     def reading(self, r: Reading) -> None:
         self.store.put_reading(self.session_id, r)

@@ -196,11 +196,15 @@ def acquisition_alive(beat: Optional[dict], now: float) -> bool:
             and now - beat["beat_at"] <= MONITORING_STALE_S)
 
 
-def check_watcher(chair: str, beat: Optional[dict], now: float, pid: int, host: str) -> None:
+def check_watcher(chair: str, beat: Optional[dict], now: float, pid: int, host: str,
+                  beat_process_gone: bool = False) -> None:
     """One acquisition process watches a chair: a second one would share its heartbeat and
     hide the first one's death (its devices then look connected with no data and no alarm).
-    A RuleError while another live process (`beat` fresh, another pid or host) watches it."""
-    if acquisition_alive(beat, now) and (beat.get("pid"), beat.get("host")) != (pid, host):
+    A RuleError while another live process (`beat` fresh, another pid or host) watches it;
+    `beat_process_gone`: that process is known to be gone (killed on this machine), so its
+    fresh beat watches nothing."""
+    if (not beat_process_gone and acquisition_alive(beat, now)
+            and (beat.get("pid"), beat.get("host")) != (pid, host)):
         raise RuleError(f"chair {chair} is already watched by acquisition process {beat['pid']} on "
                         f"{beat['host']}; stop that one first, or give its devices to it")
 

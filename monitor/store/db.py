@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -23,7 +24,7 @@ from typing import Iterable, Iterator, Optional
 from .. import sessions
 from ..model import MANUAL, Alert, Event, Reading, manual_detail
 from .errors import NotFound, ReadOnlyStore, StoreError, StoreUnavailable, driver_errors
-from .held import CHUNK_ROWS, HeldRows
+from .held import CHUNK_ROWS, MAX_HELD_READINGS, HeldRows
 from .rows import alarm_board, marks, strike, write_batch
 from .schema import migrate
 
@@ -66,9 +67,9 @@ class Store:
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._held = held if held is not None else HeldRows()
-        # a private store with no writer thread (a playback's staging database) writes as it
-        # goes, so a long recording never piles up in memory
+        # flush_every: a private store with no writer thread (a playback's staging database)
+        # writes as it goes, so a long recording never piles up in memory and needs no bound
+        self._held = held if held is not None else HeldRows(sys.maxsize if flush_every else MAX_HELD_READINGS)
         self._flush_every = flush_every
         self._write_error: Optional[str] = None
         self._tx_depth = 0
@@ -265,23 +266,14 @@ class Store:
         COMMAND_WAIT_S: when the database is busy the answer is "none yet" and the commands
         stay pending for the next call.
         """
-        self._require_writer()
-        if not self._lock.acquire(timeout=COMMAND_WAIT_S):
-            return []
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(COMMAND_WAIT_S * 1000)}")
-            try:
-                with self._transaction() as conn:
-                    rows = conn.execute("SELECT id, command FROM commands WHERE chair = ? AND done_at IS NULL "
-                                        "ORDER BY id", (chair,)).fetchall()
-                    mine = [r for r in rows if r["command"].split(":")[0] == kind]
-                    conn.executemany("UPDATE commands SET done_at = ? WHERE id = ?", [(ts, r["id"]) for r in mine])
-            except StoreUnavailable:
-                return []
-            finally:
-                self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-        finally:
-            self._lock.release()
+            with self._waiting_at_most(COMMAND_WAIT_S), self._transaction() as conn:
+                rows = conn.execute("SELECT id, command FROM commands WHERE chair = ? AND done_at IS NULL "
+                                    "ORDER BY id", (chair,)).fetchall()
+                mine = [r for r in rows if r["command"].split(":")[0] == kind]
+                conn.executemany("UPDATE commands SET done_at = ? WHERE id = ?", [(ts, r["id"]) for r in mine])
+        except StoreUnavailable:
+            return []
         return [r["command"].split(":", 1)[1] for r in mine]
 
     def device_status(self, source: str, **fields) -> None:
@@ -297,15 +289,22 @@ class Store:
         still be able to say so (sessions.monitoring_alarms reads it, docs/ARCHITECTURE.md)."""
         rows = [(chair, pid, host, started_at, ts, ts if stopped else None, problem or None,
                  ts if problem else None) for chair in chairs]
-        self._require_writer()
         # Like take_commands: the acquisition's tick never waits long on a busy database; a beat
         # not written now is a StoreUnavailable, and the next one follows in a second.
-        if not self._lock.acquire(timeout=HEARTBEAT_WAIT_S):
-            raise StoreUnavailable(f"{self.path}: busy, heartbeat not written")
+        with self._waiting_at_most(HEARTBEAT_WAIT_S):
+            self._write_heartbeat(rows)
+
+    @contextlib.contextmanager
+    def _waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """For a write from a device or tick thread: wait at most `seconds` for this process's
+        writer and for another process's lock, else StoreUnavailable (nothing written)."""
+        self._require_writer()
+        if not self._lock.acquire(timeout=seconds):
+            raise StoreUnavailable(f"{self.path}: busy for more than {seconds:g} s")
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(HEARTBEAT_WAIT_S * 1000)}")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
             try:
-                self._write_heartbeat(rows)
+                yield
             finally:
                 self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
         finally:

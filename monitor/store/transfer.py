@@ -17,6 +17,7 @@ import time
 from typing import Iterable, Iterator, Optional
 
 from .. import sessions
+from ..processes import process_alive
 from . import queries
 from .db import Store, StoreError
 
@@ -80,17 +81,6 @@ def remove_abandoned(store: Store) -> int:
             _remove(store, row["id"])
             removed += 1
     return removed
-
-
-def process_alive(pid: int) -> bool:
-    """Is this process (on this machine) still running? For what a killed one left behind."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove(store: Store, sid: int) -> None:

@@ -13,6 +13,8 @@ higher priority than the one paused (or any new HIGH alarm) breaks through.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
 from .. import sessions
@@ -34,15 +36,13 @@ def board_data(board: list[dict], chair: str = "") -> list[dict]:
              "latched": a["ended_at"] is not None, "acked": a["acknowledged_at"] is not None} for a in board]
 
 
-def monitoring_priority(protocol) -> str:
-    """The priority of the alarms about the monitoring itself (sessions.monitoring_priority)."""
-    return sessions.monitoring_priority(protocol.technical_priority)
-
-
-def standing_alarms(conditions: list[dict], chair: str) -> list[dict]:
-    """Board rows for the alarms about the monitoring itself (sessions.monitoring_alarms): not
-    stored (the process that would store them is the one gone), shown and sounded like a
-    stored technical alarm while the condition holds; only the audio pause silences them."""
+def standing_alarms(session: Optional[dict], beat: Optional[dict], now: float, protocol, chair: str) -> list[dict]:
+    """Board rows for the alarms about the monitoring itself (sessions.monitoring_alarms, at
+    sessions.monitoring_priority): not stored (the process that would store them is the one
+    gone), shown and sounded like a stored technical alarm while the condition holds; only
+    the audio pause silences them."""
+    conditions = sessions.monitoring_alarms(session, beat, now,
+                                            sessions.monitoring_priority(protocol.technical_priority))
     return [{"id": f"{c['rule']}:{chair}", "rule": c["rule"], "priority": c["priority"], "kind": "technical",
              "message": c["message"], "started_at": c["since"], "ended_at": None, "acknowledged_at": None,
              "acknowledged_by": None, "standing": True} for c in conditions]
@@ -117,7 +117,8 @@ def controls(prefix: str, protocol, with_ack: bool = True):
         html.Div(id=f"{prefix}-alarm-state", className="alarm-state", role="status",
                  **{"data-highest": "none", "data-sounding": "none", "data-paused": "false",
                     "data-pause-remaining": "0", "data-breakthrough": "false", "data-sound": "unknown",
-                    "data-unacknowledged": "0", "data-connection-priority": monitoring_priority(protocol)}),
+                    "data-unacknowledged": "0",
+                    "data-connection-priority": sessions.monitoring_priority(protocol.technical_priority)}),
     ]
     if with_ack:
         items += [

@@ -146,8 +146,7 @@ def bedside_tick(store, protocol, state: dict):
     else:
         _next_tick(store, protocol, sid, bl, state, out)
     latest_ts = max([v.get("ts") or 0 for v in state["last"].values()], default=0)
-    standing = alarms.standing_alarms(
-        sessions.monitoring_alarms(s, beat, wall, alarms.monitoring_priority(protocol)), chair)
+    standing = alarms.standing_alarms(s, beat, wall, protocol, chair)
     live = s["state"] != "ended"
     if live:  # the newest reading this page holds, so the tick needs no query for it
         now = sessions.session_clock(now, latest_ts)

@@ -19,7 +19,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from .. import sessions
 from ..model import MANUAL, PRIORITY, is_valid, priority_rank
 from ..store import queries
-from .alarms import board_data, controls, monitoring_priority, register_audio, standing_alarms
+from .alarms import board_data, controls, register_audio, standing_alarms
 from .bedside_view import elapsed_text
 
 
@@ -74,7 +74,7 @@ def chair_summary(store, chair: str, beat, now: float, protocol) -> dict:
     out = {"chair": chair, "session": s, "values": {}, "alarm": None, "alarms": 0, "board": [], "standing": []}
     if s is None:
         return out
-    out["standing"] = standing_alarms(sessions.monitoring_alarms(s, beat, now, monitoring_priority(protocol)), chair)
+    out["standing"] = standing_alarms(s, beat, now, protocol, chair)
     if s["state"] == "ended":  # free, unless the bedside still shows an alarm nobody signed for
         _board(store, s["id"], out)
         return out
