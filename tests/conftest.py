@@ -119,6 +119,22 @@ def watching():
         w.stop()
 
 
+def interrupt(proc: subprocess.Popen, timeout: float = 15) -> bool:
+    """Ctrl-C a command (continuing it first if a test froze it with SIGSTOP); True when it
+    stopped by itself, False when it had to be killed."""
+    import signal
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+
+
 def run_cli(*args, db=None, check=False, timeout=120, **kw) -> subprocess.CompletedProcess:
     """Run the installed console script as a user would."""
     cmd = [str(Path(sys.executable).parent / "infusion-monitor")]
@@ -191,12 +207,7 @@ class Server:
         wait_until(up, timeout=30)
 
     def stop(self):
-        import signal
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        interrupt(self.proc)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli, wait_until
+from conftest import ROOT, interrupt, run_cli, wait_until
 
 pytestmark = pytest.mark.slow  # every test runs the console script in a subprocess
 
@@ -172,12 +171,7 @@ def test_server_commands_serve_dashboard(db_path, command):
             s = wait_until(lambda: json.loads(run_cli("sessions", "--json", db=db_path).stdout), timeout=20)
             assert s[0]["chair"] == "1" and s[0]["patient_ref"] == "DEMO" and s[0]["state"] == "baseline"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        assert interrupt(proc), "it did not stop on Ctrl-C"
 
 
 def _try_get(url):

@@ -78,14 +78,19 @@ def test_random_bytes_never_raise_and_decode_to_sane_values(name, data, cuts):
         assert s.pi is None or 0 <= s.pi <= 100
 
 
+def _stream_and_cuts(data, codec, pieces: int) -> tuple[bytes, list[int]]:
+    """Junk and well-formed frames run together, and where the reads split them."""
+    stream = b"".join(data.draw(st.lists(st.binary(max_size=40) | codec.samples.map(codec.encode),
+                                         max_size=pieces)))
+    return stream, data.draw(st.lists(st.integers(0, max(0, len(stream))), max_size=12))
+
+
 @pytest.mark.parametrize("name", NAMES)
 @FUZZ
 @given(data=st.data())
 def test_read_boundaries_never_change_the_result(name, data):
     codec = CODECS[name]
-    pieces = data.draw(st.lists(st.binary(max_size=40) | codec.samples.map(codec.encode), max_size=8))
-    stream = b"".join(pieces)
-    cuts = data.draw(st.lists(st.integers(0, max(0, len(stream))), max_size=12))
+    stream, cuts = _stream_and_cuts(data, codec, pieces=8)
     whole = [key(s) for s in codec.decoder().feed(stream)]
     assert [key(s) for s in decode_in_chunks(codec, stream, cuts)] == whole
 
@@ -140,9 +145,7 @@ CHECKED = {"nonin-df8": NoninDf8Oximeter, "masimo": MasimoOximeter, "contec": Co
 @given(data=st.data())
 def test_checked_decoders_never_raise_and_read_boundaries_never_change_a_verdict(name, data):
     codec = CODECS[name]
-    pieces = data.draw(st.lists(st.binary(max_size=40) | codec.samples.map(codec.encode), max_size=12))
-    stream = b"".join(pieces)
-    cuts = data.draw(st.lists(st.integers(0, max(0, len(stream))), max_size=12))
+    stream, cuts = _stream_and_cuts(data, codec, pieces=12)
     whole = CHECKED[name]("fuzz").new_decoder().feed(stream)
     checked = Codec(lambda: CHECKED[name]("fuzz").new_decoder(), codec.encode, codec.samples, codec.hr_max)
     assert decode_in_chunks(checked, stream, cuts) == whole

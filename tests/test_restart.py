@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, wait_until
+from conftest import ROOT, interrupt, wait_until
 from monitor.chairs import Chair
 from monitor.exports.csv_export import parse_text, to_csv
 from monitor.exports.html_report import report_html
@@ -260,9 +260,5 @@ def test_sigkill_of_acquire_during_a_high_alarm(db_path, emulators):
         newest = queries.readings(reader, sid, ("spo2",))[-1]
         assert newest["value"] < 88  # the condition still holds: no gap in the alarm
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        interrupt(proc)
         reader.close()
