@@ -52,6 +52,8 @@ ACTION_WORDS = {"infusion_start": "start the infusion", "infusion_stop": "stop t
 INITIALS = re.compile(r"^[A-Z]{2,4}$")
 PATIENT_REF_MAX = 40
 PATIENT_REF_FORBIDDEN = "<>\"'"
+# A chair's name: what a clinic paints on it ("3", "Bay 2", "recliner-a"); it is also a page path.
+CHAIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}$")
 
 
 class RuleError(ValueError):
@@ -284,6 +286,14 @@ def patient_ref(raw) -> str:
         raise RuleError("Patient reference: required")
     if len(text) > PATIENT_REF_MAX or any(ch in text for ch in PATIENT_REF_FORBIDDEN):
         raise RuleError(f"Patient reference: up to {PATIENT_REF_MAX} characters, no quotes or angle brackets")
+    return text
+
+
+def chair_name(raw) -> str:
+    """A chair's name: 1–32 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit."""
+    text = str(raw if raw is not None else "").strip()
+    if not CHAIR_NAME.match(text):
+        raise RuleError("Chair name: 1–32 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit")
     return text
 
 

@@ -21,10 +21,12 @@ import threading
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-from .. import sessions
+from .. import access, sessions
+from ..access import Actor
 from ..model import MANUAL, Alert, Event, Reading, manual_detail
 from .errors import NotFound, ReadOnlyStore, StoreError, StoreUnavailable, driver_errors
 from .held import CHUNK_ROWS, MAX_HELD_READINGS, HeldRows
+from .people import permit, refusals_recorded
 from .rows import alarm_board, marks, strike, write_batch
 from .schema import migrate
 
@@ -149,50 +151,63 @@ class Store:
             yield
 
     def open_session(self, patient_ref: str, chair: str, protocol: str, started_at: float,
-                     source: str = "live", resume: bool = True) -> tuple[int, bool]:
+                     source: str = "live", resume: bool = True, actor: Optional[Actor] = None) -> tuple[int, bool]:
         """(session id, resumed): the chair's open session for this patient, else a new one.
 
         Decided by sessions.open_or_resume inside one transaction, so two nurses (or a
         nurse and a restarting acquisition) cannot open two sessions on one chair.
         With resume=False (a playback) any open session on the chair is refused.
+        actor: the person opening it (role checked, audited with the write; access.py).
         """
-        patient_ref = sessions.patient_ref(patient_ref)
-        with self._transaction() as conn:
+        with refusals_recorded(self, actor, "open_session", chair=str(chair)[:40]), self._transaction() as conn:
+            patient_ref = sessions.patient_ref(patient_ref)
+            chair = sessions.chair_name(chair)
             current = conn.execute(
                 "SELECT id, patient_ref, state FROM sessions WHERE chair = ? AND state IN "
                 f"({marks(sessions.OPEN_STATES)}) ORDER BY started_at DESC, id DESC LIMIT 1",
                 (chair, *sessions.OPEN_STATES)).fetchone()
             current = dict(current) if current else None
             resume_id = sessions.open_or_resume(current, chair, patient_ref)
+            if actor is not None:
+                access.check(actor, "open_session")
             if resume_id is not None:
                 if not resume:
                     raise sessions.RuleError(f"chair {chair} already has open session {resume_id} "
                                              f"for patient {patient_ref}")
+                if actor is not None:
+                    permit(conn, actor, "open_session", chair, resume_id, f"patient {patient_ref}: already open")
                 return resume_id, True
             row = conn.execute(
                 "INSERT INTO sessions (patient_ref, chair, protocol, state, started_at, source) "
                 "VALUES (?, ?, ?, 'baseline', ?, ?) RETURNING id",
                 (patient_ref, chair, protocol, started_at, source)).fetchall()[0]
+            if actor is not None:
+                permit(conn, actor, "open_session", chair, row["id"], f"patient {patient_ref}")
             return row["id"], False
 
     def record_event(self, session_id: int, event: Event, data: Optional[dict] = None,
-                     override: Optional[str] = None) -> int:
+                     override: Optional[str] = None, actor: Optional[Actor] = None) -> int:
         """Chart an event and move the session's state with it, in one transaction.
 
         The session rules decide (sessions.check_entry, check_end, session_fields_for);
-        a refused entry raises sessions.RuleError and writes nothing.
+        a refused entry raises sessions.RuleError and writes nothing. actor: the person
+        charting it; their role is checked (access.py) and the entry audited with it.
         """
-        with self._transaction() as conn:
-            row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        with refusals_recorded(self, actor, event.type, session_id=session_id), self._transaction() as conn:
+            row = conn.execute("SELECT state, chair FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no session {session_id}")
             state = row["state"]
+            if actor is not None:
+                access.check(actor, event.type)
             sessions.check_entry(event.type, state)
             data = dict(data or {})
             if event.type == "session_end":
                 data.update(sessions.check_end(alarm_board(conn, session_id), override))
             if event.type == "correction":
-                strike(conn, session_id, data, event.author)
+                struck_type = strike(conn, session_id, data, event.author)
+                if actor is not None:
+                    access.check(actor, access.needed_for_correction(struck_type))
             if event.type == "manual_vitals":  # a manual cuff reading is stored with its entry, as manual
                 conn.executemany(
                     "INSERT INTO readings (session_id, ts, parameter, value, source, status, detail) "
@@ -205,6 +220,9 @@ class Store:
                 "INSERT INTO events (session_id, ts, type, text, author, data) VALUES (?, ?, ?, ?, ?, ?) "
                 "RETURNING id", (session_id, event.ts, event.type, event.text, event.author,
                                  json.dumps(data) if data else None)).fetchall()[0]["id"]
+            if actor is not None:
+                permit(conn, actor, event.type, row["chair"], session_id,
+                       f"event {event_id}: {event.text}" + (f" (override: {override})" if override else ""))
             fields = sessions.session_fields_for(event, state)
             if fields:
                 cols = ", ".join(f"{k} = ?" for k in fields)
@@ -222,18 +240,21 @@ class Store:
                 conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
-    def acknowledge(self, alert_id: int, by: str, ts: float, session_id: Optional[int] = None) -> bool:
+    def acknowledge(self, alert_id: int, by: str, ts: float, session_id: Optional[int] = None,
+                    actor: Optional[Actor] = None) -> bool:
         """Sign for an alarm; False when it was already signed for. With session_id, an alarm
         of another session is NotFound (a page may only sign for its own chair).
 
         The signature is also an `acknowledge` event in the session's log (who, when, which
-        alarm), written in the same transaction.
+        alarm), written in the same transaction, with the actor's audit row when a person signs.
         """
-        with self._transaction() as conn:
-            row = conn.execute("SELECT a.session_id, a.rule, a.priority, a.message, s.state FROM alerts a "
+        with refusals_recorded(self, actor, "acknowledge", session_id=session_id), self._transaction() as conn:
+            row = conn.execute("SELECT a.session_id, a.rule, a.priority, a.message, s.state, s.chair FROM alerts a "
                                "JOIN sessions s ON s.id = a.session_id WHERE a.id = ?", (alert_id,)).fetchone()
             if row is None or (session_id is not None and row["session_id"] != session_id):
                 raise NotFound(f"no alarm {alert_id} in session {session_id}")
+            if actor is not None:
+                access.check(actor, "acknowledge")
             sessions.check_entry("acknowledge", row["state"])
             cur = conn.execute(
                 "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ? "
@@ -245,19 +266,27 @@ class Store:
                 data["late"] = True
             conn.execute("INSERT INTO events (session_id, ts, type, text, author, data) VALUES (?, ?, ?, ?, ?, ?)",
                          (row["session_id"], ts, "acknowledge", row["message"], by, json.dumps(data)))
+            if actor is not None:
+                permit(conn, actor, "acknowledge", row["chair"], row["session_id"],
+                       f"alarm {alert_id} ({row['priority']}): {row['message']}")
             return True
 
-    def request_command(self, session_id: int, command: str, ts: float, by: str = "") -> int:
+    def request_command(self, session_id: int, command: str, ts: float, by: str = "",
+                        actor: Optional[Actor] = None) -> int:
         """Ask the devices of a session's chair to act (e.g. "nibp:stat"); only while the session
         is open (sessions.check_command), decided in the same transaction that queues it."""
-        with self._transaction() as conn:
+        action = access.COMMAND_ACTIONS.get(command, command)
+        with refusals_recorded(self, actor, action, session_id=session_id), self._transaction() as conn:
             row = conn.execute("SELECT chair, state FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no session {session_id}")
             sessions.check_command(command, row["state"])
-            return conn.execute(
+            command_id = conn.execute(
                 "INSERT INTO commands (chair, command, requested_at, requested_by) VALUES (?, ?, ?, ?) RETURNING id",
                 (row["chair"], command, ts, by)).fetchall()[0]["id"]
+            if actor is not None:
+                permit(conn, actor, action, row["chair"], session_id, f"command {command}")
+            return command_id
 
     def take_commands(self, chair: str, kind: str, ts: float) -> list[str]:
         """The chair's pending commands of one kind (e.g. "nibp"), marked done as they are taken.

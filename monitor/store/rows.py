@@ -37,9 +37,10 @@ def write_batch(conn: sqlite3.Connection, readings: list, changes: list) -> None
     conn.executemany("DELETE FROM session_summaries WHERE session_id = ?", [(sid,) for sid in touched])
 
 
-def strike(conn: sqlite3.Connection, session_id: int, data: dict, author: str) -> None:
+def strike(conn: sqlite3.Connection, session_id: int, data: dict, author: str) -> str:
     """A correction's target, checked by the session rules; a struck manual BP stops counting
-    as a value anywhere (flagged, its detail saying who struck it and why) but stays stored."""
+    as a value anywhere (flagged, its detail saying who struck it and why) but stays stored.
+    Returns the struck entry's type (striking it needs the role that may make it)."""
     target_id = data.get("strikes")
     row = conn.execute("SELECT id, ts, type FROM events WHERE id = ? AND session_id = ?",
                        (target_id, session_id)).fetchone() if isinstance(target_id, int) else None
@@ -49,6 +50,7 @@ def strike(conn: sqlite3.Connection, session_id: int, data: dict, author: str) -
     if row["type"] == "manual_vitals":
         conn.execute("UPDATE readings SET status = 'artifact', detail = ? WHERE session_id = ? AND ts = ? "
                      "AND source = ?", (f"struck by {author}: {data['reason']}", session_id, row["ts"], MANUAL))
+    return row["type"]
 
 
 def marks(values) -> str:

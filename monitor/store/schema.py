@@ -73,9 +73,47 @@ MIGRATIONS = [
         stopped_at REAL, problem TEXT, problem_since REAL
     );
     """,
+    # 4: users and the audit trail (issue 11). Passwords are argon2 hashes (store/people.py);
+    # `login_version` changes with a new password, a new role or a disabled login, which ends
+    # every login made before. The audit trail is append-only here, in the database itself:
+    # the triggers refuse any UPDATE or DELETE whoever asks, and no code path writes one.
+    # `secrets` holds what the web server signs its cookies with, so a restart keeps logins.
+    """
+    CREATE TABLE IF NOT EXISTS users (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('nurse', 'clinician', 'admin')),
+        initials TEXT NOT NULL, password_hash TEXT NOT NULL, created_at REAL NOT NULL,
+        created_by TEXT, last_login_at REAL, active INTEGER NOT NULL DEFAULT 1,
+        login_version INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, user TEXT, role TEXT, action TEXT NOT NULL,
+        outcome TEXT NOT NULL DEFAULT 'ok', chair TEXT, session_id INTEGER, detail TEXT, address TEXT
+    );
+    CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts);
+    CREATE INDEX IF NOT EXISTS audit_user_action ON audit(user, action, ts);
+    CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements, one by one: split at the semicolons that end one (a
+    trigger's body has its own)."""
+    out, buf = [], ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf)
+            buf = ""
+    return out
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -87,9 +125,8 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version in range(found, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in MIGRATIONS[version].split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
+            for stmt in _statements(MIGRATIONS[version]):
+                conn.execute(stmt)
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:

@@ -1,0 +1,141 @@
+"""Who may do what: the roles, the least role each action needs, the login throttle, and the
+rules for a user's name and initials. Pure: facts in, decisions out (docs/ARCHITECTURE.md,
+"Where each rule lives").
+
+The roles nest: a clinician may do everything a nurse may, an administrator everything a
+clinician may. The split follows how a ketamine clinic divides the work: the nurse at
+the chair signs for alarms and charts; the prescriber (clinician) changes what the alarms
+watch for (limits, baseline), ends the session and reviews the record; the administrator
+keeps the user list and reads the audit trail.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from .sessions import RuleError, initials as session_initials
+
+ROLES = ("nurse", "clinician", "admin")
+ROLE_LABELS = {"nurse": "nurse", "clinician": "clinician", "admin": "administrator"}
+
+# action: the least role that may do it. An action not listed is nobody's (a system
+# event such as monitoring_interrupted is charted by the monitor, never by a person).
+LEAST_ROLE = {
+    # the bedside: a nurse's work
+    "view": "nurse",              # the overview and the bedside pages
+    "open_session": "nurse",
+    "acknowledge": "nurse",
+    "stat_bp": "nurse",
+    "infusion_start": "nurse",
+    "infusion_stop": "nurse",
+    "note": "nurse",
+    "medication": "nurse",
+    "dose_change": "nurse",
+    "manual_vitals": "nurse",
+    "aldrete": "nurse",
+    "correction": "nurse",        # and the role of the entry it strikes (needed_for_correction)
+    # the prescriber's decisions and the record
+    "limit_change": "clinician",
+    "baseline_set": "clinician",
+    "session_end": "clinician",
+    "review": "clinician",        # the session list, a session's chart, a patient's course
+    "review_signoff": "clinician",
+    "export": "clinician",
+    # the clinic's administration
+    "users": "admin",
+    "audit": "admin",
+}
+
+# A device command asked for from the page, as the action it is.
+COMMAND_ACTIONS = {"nibp:stat": "stat_bp", "nibp:abort": "stat_bp"}
+
+# Why each role boundary is where it is, shown when a write is refused.
+REFUSAL = "{action} needs a {least} login; you are signed in as {name} ({role})"
+
+# Login throttle: after this many failed passwords for one name, or from one address,
+# within the window, further tries wait until the window has passed since the oldest of
+# them (an online guesser gets a handful of tries per quarter hour, a nurse who
+# mistyped waits minutes at most). A successful login for the name clears its count.
+LOGIN_FAILURES_ALLOWED = 5
+LOGIN_WINDOW_S = 15 * 60
+
+USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,39}$")
+PASSWORD_MIN = 8
+PASSWORD_MAX = 256
+
+
+class AccessError(RuleError):
+    """An action the signed-in user's role does not allow; the message names both."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person behind a write: a signed-in user, or the operator of a command line."""
+    name: str
+    role: str
+    initials: str
+    address: str = ""  # where the request came from (the page), or "cli"
+
+
+def rank(role: str) -> int:
+    if role not in ROLES:
+        raise AccessError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    return ROLES.index(role)
+
+
+def permits(role: str, action: str) -> bool:
+    least = LEAST_ROLE.get(action)
+    return least is not None and role in ROLES and rank(role) >= rank(least)
+
+
+def action_label(action: str) -> str:
+    return action.replace("_", " ").capitalize()
+
+
+def check(actor: Actor, action: str) -> None:
+    """Raise AccessError unless the actor's role may do the action."""
+    if not permits(actor.role, action):
+        least = LEAST_ROLE.get(action)
+        if least is None:
+            raise AccessError(f"{action_label(action)}: charted by the monitor, not by a person")
+        raise AccessError(REFUSAL.format(action=action_label(action), least=ROLE_LABELS[least],
+                                         name=actor.name, role=ROLE_LABELS.get(actor.role, actor.role)))
+
+
+def needed_for_correction(struck_type: Optional[str]) -> str:
+    """Striking an entry needs the role that may make it: a nurse cannot undo a limit change."""
+    least = LEAST_ROLE.get(struck_type or "", "nurse")
+    return max(least, LEAST_ROLE["correction"], key=rank)
+
+
+def user_name(raw) -> str:
+    text = str(raw or "").strip()
+    if not USER_NAME.match(text):
+        raise RuleError("User name: 1–40 letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
+    return text
+
+
+def default_initials(name: str) -> str:
+    """Initials for a user added without them: the first letters of the parts of the name
+    ("mary.jones" → MJ), else its first two letters ("alice" → AL)."""
+    parts = [p for p in re.split(r"[^A-Za-z]+", name) if p]
+    letters = "".join(p[0] for p in parts) if len(parts) >= 2 else "".join(parts)[:2]
+    return session_initials(letters[:4])
+
+
+def check_password(password: str) -> str:
+    if not isinstance(password, str) or len(password) < PASSWORD_MIN:
+        raise RuleError(f"Password: at least {PASSWORD_MIN} characters")
+    if len(password) > PASSWORD_MAX:
+        raise RuleError(f"Password: at most {PASSWORD_MAX} characters")
+    return password
+
+
+def login_wait(failures: list[float], now: float) -> float:
+    """Seconds before another password may be tried, given the times of the recent failed
+    tries (for one name, or from one address) since its last success; 0: try now."""
+    recent = sorted(t for t in failures if now - t < LOGIN_WINDOW_S)
+    if len(recent) < LOGIN_FAILURES_ALLOWED:
+        return 0.0
+    return max(0.0, recent[-LOGIN_FAILURES_ALLOWED] + LOGIN_WINDOW_S - now)
