@@ -24,6 +24,7 @@ from . import sessions as session_rules  # `sessions` is also a command below
 from .cli_context import Context, InputError, parse_speed, pass_ctx
 from .cli_devices import devices, emulate
 from .cli_review import export, import_
+from .cli_users import check_listen_host, users
 
 if TYPE_CHECKING:
     from .store import Store
@@ -302,25 +303,42 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
         click.echo(sid)
 
 
+def _listen_options(f):
+    f = click.option("--behind-tls", is_flag=True, envvar="INFUSION_MONITOR_BEHIND_TLS",
+                     help="Served through a TLS reverse proxy on this machine: trust its X-Forwarded-* "
+                          "headers and send cookies only over HTTPS (README, Security).")(f)
+    f = click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535),
+                     help="Port to listen on.")(f)
+    return click.option("--host", default="127.0.0.1", show_default=True,
+                        help="Address to listen on; beyond loopback only once an administrator exists.")(f)
+
+
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@_listen_options
 @pass_ctx
-def serve(c: Context, host: str, port: int):
+def serve(c: Context, host: str, port: int, behind_tls: bool):
     """Serve the dashboard over an existing database (no acquisition)."""
     store = c.store(existing=True)
-    _serve(c, store, host, port)
+    check_listen_host(store, host)
+    _serve(c, store, host, port, behind_tls)
 
 
-def _serve(c: Context, store: Store, host: str, port: int) -> None:
+def _serve(c: Context, store: Store, host: str, port: int, behind_tls: bool) -> None:
+    import secrets
     from waitress import create_server
+    from .store import people
     from .web import create_app
-    app = create_app(store, c.protocol)
+    setup_token = None if people.has_admin(store) else secrets.token_urlsafe(24)
+    app = create_app(store, c.protocol, behind_tls=behind_tls, setup_token=setup_token)
     try:
         server = create_server(app.server, host=host, port=port, threads=8)
     except OSError as e:
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-    click.echo(f"infusion-monitor: dashboard at http://{host}:{server.effective_port}/", err=True)
+    url = f"http://{host}:{server.effective_port}/"
+    click.echo(f"infusion-monitor: dashboard at {url}", err=True)
+    if setup_token:
+        click.echo(f"infusion-monitor: no administrator yet: make the first one at {url}setup?token={setup_token} "
+                   "(or: infusion-monitor users add NAME --role admin)", err=True)
     sys.stderr.flush()
     try:  # Ctrl-C or SIGTERM (_stop_like_ctrl_c): leave the loop, then close
         server.run()
@@ -333,27 +351,27 @@ def _serve(c: Context, store: Store, host: str, port: int) -> None:
 @main.command()
 @click.option("--config", default=None, type=click.Path(dir_okay=False),
               help="clinic.toml with chairs and devices; default: one simulated chair with a demo session.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@_listen_options
 @pass_ctx
-def run(c: Context, config: Optional[str], host: str, port: int):
+def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: bool):
     """Acquisition and dashboard in one process."""
     from .clinic_config import ConfigError, demo_chairs, load_clinic
     protocol = c.protocol
     store = c.store()
     store.require_writable()
+    check_listen_host(store, host)
     try:
         chairs = load_clinic(config, store, protocol) if config else demo_chairs(store, protocol)
     except ConfigError as e:
         raise InputError(str(e)) from None
     acq = _start_acquisition(c, chairs)
     try:
-        _serve(c, store, host, port)
+        _serve(c, store, host, port, behind_tls)
     finally:
         acq.stop()
 
 
-for _command in (devices, emulate, export, import_):
+for _command in (devices, emulate, export, import_, users):
     main.add_command(_command)
 
 
