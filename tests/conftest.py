@@ -6,11 +6,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
+from monitor.access import Actor
 from monitor.protocol import load_protocol
-from monitor.store import Store
+from monitor.store import Store, people
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,6 +43,23 @@ def pytest_collection_modifyitems(config, items):
                 missing.append(f"{item.nodeid} uses the {fixture} fixture: mark it {' or '.join(sorted(layers))}")
     if missing:
         raise pytest.UsageError("\n".join(missing))
+
+
+# --- who is signed in ---
+# One user per role, as the page's writes take them (access.Actor) and as the test servers
+# know them (add_test_users): their initials are what their entries are signed with.
+TEST_PASSWORD = "correct horse battery"
+NURSE = Actor("nurse1", "nurse", "RN", "test")
+CLINICIAN = Actor("doc1", "clinician", "DR", "test")
+ADMIN = Actor("admin1", "admin", "AD", "test")
+TEST_USERS = {"nurse": NURSE, "clinician": CLINICIAN, "admin": ADMIN}
+
+
+def add_test_users(store) -> None:
+    """The three test users (TEST_USERS, password TEST_PASSWORD), unless already there."""
+    for role, a in TEST_USERS.items():
+        if people.user(store, a.name) is None:
+            people.add_user(store, a.name, role, TEST_PASSWORD, a.initials)
 
 
 @pytest.fixture(scope="session")
@@ -187,8 +206,9 @@ class Server:
 
     def __init__(self, db, command="serve", extra=(), port=None, protocol=None):
         import urllib.request
-        if command == "serve" and not Path(db).exists():
-            Store(db).close()  # serve shows an existing database; start it empty
+        s = Store(db)  # serve shows an existing database (start it empty); the test users can sign in
+        add_test_users(s)
+        s.close()
         self.port = port or free_port()  # a port again: the same server restarted
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(db),
@@ -205,6 +225,34 @@ class Server:
             except OSError:
                 return False
         wait_until(up, timeout=30)
+
+    def login(self, driver, role: str = "clinician", path: str = "/"):
+        """Sign the browser in as the test user of this role, then open `path` (login.html.j2)."""
+        from selenium.webdriver.common.by import By
+        user = TEST_USERS[role]
+        driver.get(self.url + "/login?next=" + path)
+        driver.find_element(By.ID, "login-name").send_keys(user.name)
+        driver.find_element(By.ID, "login-password").send_keys(TEST_PASSWORD)
+        driver.find_element(By.ID, "login-submit").click()
+        wait_until(lambda: "/login" not in driver.current_url, timeout=15)
+        return driver
+
+    def http(self, role: Optional[str] = "clinician"):
+        """A requests.Session signed in as the test user of this role (None: anonymous), sending
+        the CSRF header the page's script sends (X-CSRFToken from the _csrf_token cookie)."""
+        import re
+        import requests
+        client = requests.Session()
+        if role is None:
+            return client
+        form = client.get(self.url + "/login", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        r = client.post(self.url + "/login", timeout=10, data={
+            "name": TEST_USERS[role].name, "password": TEST_PASSWORD, "csrf_token": token, "next": "/"})
+        assert r.ok and "/login" not in r.url, f"test login as {role} failed: {r.status_code}"
+        client.get(self.url + "/", timeout=10)  # the page sets the CSRF cookie
+        client.headers["X-CSRFToken"] = client.cookies.get("_csrf_token")
+        return client
 
     def stop(self):
         interrupt(self.proc)
