@@ -41,7 +41,9 @@
         check();
       } else {
         watch.failedAt = Date.now();
-        watch.reason = "the monitor answers with an error (HTTP " + res.status + ")";
+        watch.reason = res.status === 401 ? "this screen is signed out: reload the page and sign in again"
+          : res.status === 403 ? "this screen's login may not see this page (HTTP 403)"
+          : "the monitor answers with an error (HTTP " + res.status + ")";
       }
       return res;
     }, function (err) {
