@@ -8,6 +8,7 @@ the engine, the adapters and the web stack are imported inside the commands that
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -15,7 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import click
 
@@ -24,10 +25,8 @@ from . import sessions as session_rules  # `sessions` is also a command below
 from .cli_context import Context, InputError, parse_speed, pass_ctx
 from .cli_devices import devices, emulate
 from .cli_review import export, import_
-from .cli_users import check_listen_host, users
-
-if TYPE_CHECKING:
-    from .store import Store
+from .cli_users import operator, users
+from .cli_web import check_listen_host, listen_options, serve, serve_dashboard
 
 DEFAULT_DB = "data/monitor.db"
 _TERMINATED_BY: list[int] = []  # the signal that stopped the command, if one did (_stop_like_ctrl_c)
@@ -235,7 +234,8 @@ def end_session(c: Context, session_id: int, author: str, note: str, override: O
         raise InputError("--override: give the reason")
     now = session_rules.session_clock(time.time(), queries.newest_reading_ts(store, session_id))
     try:
-        store.record_event(session_id, Event(now, "session_end", note, by), override=override)
+        store.record_event(session_id, Event(now, "session_end", note, by), override=override,
+                           actor=dataclasses.replace(operator(), initials=by))
     except session_rules.RuleError as e:
         way_out = "; to end it anyway: --override REASON" if s["state"] != "ended" else ""
         raise InputError(f"--session {session_id}: {str(e).rstrip('.')}{way_out}") from None
@@ -303,55 +303,10 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
         click.echo(sid)
 
 
-def _listen_options(f):
-    f = click.option("--behind-tls", is_flag=True, envvar="INFUSION_MONITOR_BEHIND_TLS",
-                     help="Served through a TLS reverse proxy on this machine: trust its X-Forwarded-* "
-                          "headers and send cookies only over HTTPS (README, Security).")(f)
-    f = click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535),
-                     help="Port to listen on.")(f)
-    return click.option("--host", default="127.0.0.1", show_default=True,
-                        help="Address to listen on; beyond loopback only once an administrator exists.")(f)
-
-
-@main.command()
-@_listen_options
-@pass_ctx
-def serve(c: Context, host: str, port: int, behind_tls: bool):
-    """Serve the dashboard over an existing database (no acquisition)."""
-    store = c.store(existing=True)
-    check_listen_host(store, host)
-    _serve(c, store, host, port, behind_tls)
-
-
-def _serve(c: Context, store: Store, host: str, port: int, behind_tls: bool) -> None:
-    import secrets
-    from waitress import create_server
-    from .store import people
-    from .web import create_app
-    setup_token = None if people.has_admin(store) else secrets.token_urlsafe(24)
-    app = create_app(store, c.protocol, behind_tls=behind_tls, setup_token=setup_token)
-    try:
-        server = create_server(app.server, host=host, port=port, threads=8)
-    except OSError as e:
-        raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-    url = f"http://{host}:{server.effective_port}/"
-    click.echo(f"infusion-monitor: dashboard at {url}", err=True)
-    if setup_token:
-        click.echo(f"infusion-monitor: no administrator yet: make the first one at {url}setup?token={setup_token} "
-                   "(or: infusion-monitor users add NAME --role admin)", err=True)
-    sys.stderr.flush()
-    try:  # Ctrl-C or SIGTERM (_stop_like_ctrl_c): leave the loop, then close
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-
-
 @main.command()
 @click.option("--config", default=None, type=click.Path(dir_okay=False),
               help="clinic.toml with chairs and devices; default: one simulated chair with a demo session.")
-@_listen_options
+@listen_options
 @pass_ctx
 def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: bool):
     """Acquisition and dashboard in one process."""
@@ -366,12 +321,12 @@ def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: boo
         raise InputError(str(e)) from None
     acq = _start_acquisition(c, chairs)
     try:
-        _serve(c, store, host, port, behind_tls)
+        serve_dashboard(c, store, host, port, behind_tls)
     finally:
         acq.stop()
 
 
-for _command in (devices, emulate, export, import_, users):
+for _command in (devices, emulate, export, import_, serve, users):
     main.add_command(_command)
 
 

@@ -82,6 +82,10 @@ def import_(c: Context, file: str, patient_ref: Optional[str], as_json: bool):
                              parsed.events)
     except Conflict as e:  # a backstop: parse_file checks the keys; the transaction rolled back
         raise InputError(f"{file}: cannot import: {e}; nothing was written") from None
+    from .cli_users import operator
+    from .store import people
+    people.record(c.store(), operator(), "import", chair=parsed.session.get("chair"), session_id=sid,
+                  detail=f"{Path(file).name}: {len(parsed.readings)} readings, {len(parsed.events)} events")
     if parsed.closed_on_import:
         click.echo("note: the session was still running when exported; the imported copy is marked ended",
                    err=True)

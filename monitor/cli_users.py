@@ -132,13 +132,3 @@ def enable(c: Context, name: str):
     store = c.store(existing=True)
     _rules(lambda: people.change_user(store, name, by=operator(), active=True))
     click.echo(f"{name} can sign in again", err=True)
-
-
-def check_listen_host(store, host: str) -> None:
-    """Serving beyond this machine needs someone who can sign in and manage it: refuse a
-    non-loopback --host while no administrator exists (one line, exit 2)."""
-    from .store import people
-    from .web.auth import is_loopback
-    if not is_loopback(host) and not people.has_admin(store):
-        raise InputError(f"--host {host}: refusing to serve beyond this machine while no administrator exists; "
-                         "add one first: infusion-monitor users add NAME --role admin")

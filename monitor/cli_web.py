@@ -1,0 +1,69 @@
+"""`infusion-monitor serve`, and what `serve` and `run` share: the listen options, the check
+that serving beyond this machine has an administrator, and the WSGI server (waitress).
+"""
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from .cli_context import Context, InputError, pass_ctx
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+def listen_options(f):
+    f = click.option("--behind-tls", is_flag=True, envvar="INFUSION_MONITOR_BEHIND_TLS",
+                     help="Served through a TLS reverse proxy on this machine: trust its X-Forwarded-* "
+                          "headers and send cookies only over HTTPS (README, Security).")(f)
+    f = click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535),
+                     help="Port to listen on.")(f)
+    return click.option("--host", default="127.0.0.1", show_default=True,
+                        help="Address to listen on; beyond loopback only once an administrator exists.")(f)
+
+
+@click.command()
+@listen_options
+@pass_ctx
+def serve(c: Context, host: str, port: int, behind_tls: bool):
+    """Serve the dashboard over an existing database (no acquisition)."""
+    store = c.store(existing=True)
+    check_listen_host(store, host)
+    serve_dashboard(c, store, host, port, behind_tls)
+
+
+def serve_dashboard(c: Context, store: "Store", host: str, port: int, behind_tls: bool) -> None:
+    import secrets
+    from waitress import create_server
+    from .store import people
+    from .web import create_app
+    setup_token = None if people.has_admin(store) else secrets.token_urlsafe(24)
+    app = create_app(store, c.protocol, behind_tls=behind_tls, setup_token=setup_token)
+    try:
+        server = create_server(app.server, host=host, port=port, threads=8)
+    except OSError as e:
+        raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    url = f"http://{host}:{server.effective_port}/"
+    click.echo(f"infusion-monitor: dashboard at {url}", err=True)
+    if setup_token:
+        click.echo(f"infusion-monitor: no administrator yet: make the first one at {url}setup?token={setup_token} "
+                   "(or: infusion-monitor users add NAME --role admin)", err=True)
+    sys.stderr.flush()
+    try:  # Ctrl-C or SIGTERM (_stop_like_ctrl_c): leave the loop, then close
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+def check_listen_host(store, host: str) -> None:
+    """Serving beyond this machine needs someone who can sign in and manage it: refuse a
+    non-loopback --host while no administrator exists (one line, exit 2)."""
+    from .store import people
+    from .web.auth import is_loopback
+    if not is_loopback(host) and not people.has_admin(store):
+        raise InputError(f"--host {host}: refusing to serve beyond this machine while no administrator exists; "
+                         "add one first: infusion-monitor users add NAME --role admin")
