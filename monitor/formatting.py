@@ -89,6 +89,11 @@ def fmt_date(ts: Optional[float]) -> str:
     return MISSING if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
+def fmt_datetime(ts: Optional[float]) -> str:
+    """Local date and time to the second, for a log read entry by entry: '2026-03-05 14:03:27'."""
+    return MISSING if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def fmt_day(ts: float) -> str:
     """Local day and month, for a short label: '05 Mar'."""
     return datetime.fromtimestamp(ts).strftime("%d %b")

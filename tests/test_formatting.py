@@ -33,7 +33,8 @@ def test_local_time_for_people_utc_for_machines():
     assert f.fmt_time(ts) == local.strftime("%H:%M:%S") and f.fmt_time(ts, seconds=False) == local.strftime("%H:%M")
     assert f.fmt_date(ts) == local.strftime("%Y-%m-%d %H:%M") and f.fmt_day(ts) == local.strftime("%d %b")
     assert f.local_iso(ts) == local.isoformat(timespec="seconds")
-    assert (f.fmt_time(None), f.fmt_date(None)) == ("–", "–")
+    assert f.fmt_datetime(ts) == local.strftime("%Y-%m-%d %H:%M:%S")
+    assert (f.fmt_time(None), f.fmt_date(None), f.fmt_datetime(None)) == ("–", "–", "–")
     assert f.iso_utc(1_700_000_000) == "2023-11-14T22:13:20Z" and f.iso_utc(None) is None
     assert f.iso_utc(1e300) == repr(1e300)  # a corrupt row still prints
     assert f.iso_utc_ms(ts) == "2023-11-14T22:13:20.250Z" and f.iso_utc_ms(None) == ""

@@ -180,10 +180,8 @@ def refusals_recorded(store, actor: Optional[Actor], action: str, chair: Optiona
         raise
 
 
-def audit_rows(store, user: Optional[str] = None, action: Optional[str] = None, chair: Optional[str] = None,
-               session_id: Optional[int] = None, since: Optional[float] = None, until: Optional[float] = None,
-               outcome: Optional[str] = None, limit: Optional[int] = 500) -> list[dict]:
-    """The audit trail, newest first, filtered by whichever are given."""
+def _audit_filter(user, action, chair, session_id, outcome, since, until) -> tuple[str, list]:
+    """The WHERE clause (with its parameters) shared by audit_rows and audit_count."""
     where, params = [], []
     for col, value in (("user", user), ("action", action), ("chair", chair), ("session_id", session_id),
                        ("outcome", outcome)):
@@ -196,10 +194,26 @@ def audit_rows(store, user: Optional[str] = None, action: Optional[str] = None, 
     if until is not None:
         where.append("ts < ?")
         params.append(until)
-    sql = "SELECT * FROM audit" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY ts DESC, id DESC"
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def audit_rows(store, user: Optional[str] = None, action: Optional[str] = None, chair: Optional[str] = None,
+               session_id: Optional[int] = None, since: Optional[float] = None, until: Optional[float] = None,
+               outcome: Optional[str] = None, limit: Optional[int] = 500, offset: int = 0) -> list[dict]:
+    """The audit trail, newest first, filtered by whichever are given; limit None: every match."""
+    where, params = _audit_filter(user, action, chair, session_id, outcome, since, until)
+    sql = "SELECT * FROM audit" + where + " ORDER BY ts DESC, id DESC"
     if limit:
-        sql += f" LIMIT {int(limit)}"
+        sql += f" LIMIT {int(limit)} OFFSET {max(0, int(offset))}"
     return store._query(sql, params)
+
+
+def audit_count(store, user: Optional[str] = None, action: Optional[str] = None, chair: Optional[str] = None,
+                session_id: Optional[int] = None, since: Optional[float] = None, until: Optional[float] = None,
+                outcome: Optional[str] = None) -> int:
+    """How many audit rows audit_rows would give without a limit."""
+    where, params = _audit_filter(user, action, chair, session_id, outcome, since, until)
+    return store._one("SELECT COUNT(*) AS n FROM audit" + where, params)["n"]
 
 
 def audit_actions(store) -> list[str]:
