@@ -51,7 +51,7 @@ LEAST_ROLE = {
 COMMAND_ACTIONS = {"nibp:stat": "stat_bp", "nibp:abort": "stat_bp"}
 
 # Why each role boundary is where it is, shown when a write is refused.
-REFUSAL = "{action} needs a {least} login; you are signed in as {name} ({role})"
+REFUSAL = "{action} needs {least} login; you are signed in as {name} ({role})"
 
 # Login throttle: after this many failed passwords for one name, or from one address,
 # within the window, further tries wait until the window has passed since the oldest of
@@ -93,13 +93,17 @@ def action_label(action: str) -> str:
     return action.replace("_", " ").capitalize()
 
 
+def with_article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
 def check(actor: Actor, action: str) -> None:
     """Raise AccessError unless the actor's role may do the action."""
     if not permits(actor.role, action):
         least = LEAST_ROLE.get(action)
         if least is None:
             raise AccessError(f"{action_label(action)}: charted by the monitor, not by a person")
-        raise AccessError(REFUSAL.format(action=action_label(action), least=ROLE_LABELS[least],
+        raise AccessError(REFUSAL.format(action=action_label(action), least=with_article(ROLE_LABELS[least]),
                                          name=actor.name, role=ROLE_LABELS.get(actor.role, actor.role)))
 
 

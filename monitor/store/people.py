@@ -176,6 +176,8 @@ def refusals_recorded(store, actor: Optional[Actor], action: str, chair: Optiona
     except RuleError as e:
         if actor is not None:
             with contextlib.suppress(Exception):  # the refusal is what the caller must see
+                if chair is None and isinstance(session_id, int):
+                    chair = (store._one("SELECT chair FROM sessions WHERE id = ?", (session_id,)) or {}).get("chair")
                 record(store, actor, action, "refused", chair, session_id, str(e))
         raise
 

@@ -76,7 +76,7 @@ def create_app(store: Store, protocol: Protocol, behind_tls: bool = False, setup
         if not access.permits(role, PAGE_ACTIONS[prefix]):
             return html.Div(className="page-error", children=[
                 html.H2("Not for your role"),
-                html.P(f"This page needs a {access.ROLE_LABELS[access.LEAST_ROLE[PAGE_ACTIONS[prefix]]]} login; "
+                html.P(f"This page needs {access.with_article(access.ROLE_LABELS[access.LEAST_ROLE[PAGE_ACTIONS[prefix]]])} login; "
                        f"you are signed in as a {access.ROLE_LABELS.get(role, role)}."),
                 html.A("All chairs", href="/")])
         return layout(store, protocol, rest)
