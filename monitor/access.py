@@ -113,6 +113,15 @@ def needed_for_correction(struck_type: Optional[str]) -> str:
     return max(least, LEAST_ROLE["correction"], key=rank)
 
 
+def check_correction(actor: Actor, struck_type: Optional[str]) -> None:
+    """Raise AccessError unless the actor's role may strike an entry of this type."""
+    least = needed_for_correction(struck_type)
+    if actor.role not in ROLES or rank(actor.role) < rank(least):
+        what = f"Striking a {action_label(struck_type or 'entry').lower()}"
+        raise AccessError(REFUSAL.format(action=what, least=ROLE_LABELS[least], name=actor.name,
+                                         role=ROLE_LABELS.get(actor.role, actor.role)))
+
+
 def user_name(raw) -> str:
     text = str(raw or "").strip()
     if not USER_NAME.match(text):

@@ -6,7 +6,7 @@ import time
 
 from dash import Patch, no_update
 
-from conftest import watched
+from conftest import NURSE, watched
 from monitor.model import Alert, Baseline, Event, Reading
 from monitor.store import queries
 from monitor.web import bedside, trend
@@ -127,7 +127,7 @@ def test_no_session_shows_the_open_form(store, protocol):
     out = tick(store, protocol, {"chair": "9", "session_id": None})
     assert out["bed-state.data"]["session_id"] == "none"
     assert "open-patient" in str(out["bed-open.children"])
-    assert bedside.open_session_action(store, protocol, "P-9", out["bed-state.data"]).startswith("Session ")
+    assert bedside.open_session_action(store, protocol, "P-9", out["bed-state.data"], NURSE).startswith("Session ")
     out = tick(store, protocol, out["bed-state.data"])
     assert isinstance(out["bed-state.data"]["session_id"], int) and out["bed-open.children"] == []
 

@@ -21,7 +21,7 @@ from monitor.store.held import HeldRows
 from monitor.store.transfer import insert_session
 from monitor.web import forms
 
-from conftest import wait_until
+from conftest import NURSE, wait_until
 
 
 def _hold_write_lock(db_path):
@@ -126,7 +126,7 @@ def test_a_note_that_cannot_be_stored_says_so(db_path):
     blocker = _hold_write_lock(db_path)
     try:
         with pytest.raises(forms.FormError) as e:
-            forms.chart(store, {"chair": "B3", "session_id": sid}, "note", {}, "patient anxious", "RN")
+            forms.chart(store, {"chair": "B3", "session_id": sid}, "note", {}, "patient anxious", NURSE)
         message = e.value.errors[0]
         assert message.startswith("Not recorded: the monitor's database is busy or full") and "locked" in message
         assert message.endswith("What you entered is kept: try again.")
@@ -134,7 +134,7 @@ def test_a_note_that_cannot_be_stored_says_so(db_path):
         blocker.rollback()
         blocker.close()
     assert queries.events(store, sid) == []
-    forms.chart(store, {"chair": "B3", "session_id": sid}, "note", {}, "patient anxious", "RN")
+    forms.chart(store, {"chair": "B3", "session_id": sid}, "note", {}, "patient anxious", NURSE)
     assert [e["text"] for e in queries.events(store, sid)] == ["patient anxious"]
     store.close()
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from conftest import CLINICIAN, NURSE
 from monitor.model import Alert, Baseline, Event, Reading
 from monitor.recording import SessionRecorder
 from monitor.store import queries
@@ -22,7 +23,7 @@ def test_manual_vitals_one_event_never_a_device_alarm_by_default(store, protocol
     """A typed BP is charted and stored as manual (with who took it); it raises no cuff alarm."""
     sid, state = session
     rec = SessionRecorder(store, sid, protocol)
-    charting.manual_vitals_action(store, state, "rn", "186", "104", "", "", None, [])
+    charting.manual_vitals_action(store, state, NURSE, "186", "104", "", "", None, [])
     assert rec.poll_events() == 1
     store.flush()
     assert [a for a in queries.alerts(store, sid) if a["parameter"] in ("sbp", "dbp")] == []
@@ -35,7 +36,7 @@ def test_manual_vitals_count_as_a_measurement_when_the_profile_says_so(store, pr
     from dataclasses import replace
     sid, state = session
     rec = SessionRecorder(store, sid, replace(protocol, manual_bp_counts=True))
-    msg, ok = charting.manual_vitals_action(store, state, "rn", "186", "104", "22", "37.2", "A", ["o2"])
+    msg, ok = charting.manual_vitals_action(store, state, NURSE, "186", "104", "22", "37.2", "A", ["o2"])
     assert ok and msg == "Recorded: Manual vitals: BP 186/104 (MAP 131) · RR 22 · T 37.2 °C · ACVPU A · on O2 (RN)."
     (ev,) = queries.events(store, sid)
     assert (ev["type"], ev["author"]) == ("manual_vitals", "RN")
@@ -50,16 +51,14 @@ def test_manual_vitals_count_as_a_measurement_when_the_profile_says_so(store, pr
 
 def test_rejected_entries_write_nothing(store, session):
     sid, state = session
-    assert charting.manual_vitals_action(store, state, "rn", "80", "90", "", "", None, []) == (
+    assert charting.manual_vitals_action(store, state, NURSE, "80", "90", "", "", None, []) == (
         "SBP 80 must be higher than DBP 90", False)
-    msg, ok = charting.manual_vitals_action(store, state, "", "120", "80", "", "", None, [])
-    assert not ok and msg.startswith("Initials:")
-    msg, ok = charting.sign_and_chart(store, {"chair": "7", "session_id": "none"}, "rn", "note",
+    msg, ok = charting.sign_and_chart(store, {"chair": "7", "session_id": "none"}, NURSE, "note",
                                       lambda: ({}, "hello"))
     assert (msg, ok) == ("No open session on this chair", False)
     assert queries.events(store, sid) == []
     store.record_event(sid, Event(time.time(), "session_end", "", "RN"))
-    msg, ok = charting.manual_vitals_action(store, state, "rn", "120", "80", "", "", None, [])
+    msg, ok = charting.manual_vitals_action(store, state, NURSE, "120", "80", "", "", None, [])
     assert not ok and msg == "Not recorded: The session has ended: only a late note can be added."
     assert [e["type"] for e in queries.events(store, sid)] == ["session_end"]
 
@@ -67,14 +66,14 @@ def test_rejected_entries_write_nothing(store, session):
 def test_baseline_and_limit_changes_reach_the_engine(store, protocol, session):
     sid, state = session
     rec = SessionRecorder(store, sid, protocol)
-    msg, ok = charting.sign_and_chart(store, state, "dr", "baseline_set",
+    msg, ok = charting.sign_and_chart(store, state, CLINICIAN, "baseline_set",
                                       lambda: charting.validate_baseline({"hr": "100", "sbp": "150", "dbp": "90"}))
     assert ok
-    msg, cls = limits.limit_action(store, protocol, "hr_high:0", "130", "dr", state)
+    msg, cls = limits.limit_action(store, protocol, "hr_high:0", "130", CLINICIAN, state)
     assert cls.endswith("form-ok") and msg == "Recorded: Limit hr_high: HR > 120 → 130 (by DR)."
-    msg, cls = limits.limit_action(store, protocol, "hr_high:0", "125", "dr", state)
+    msg, cls = limits.limit_action(store, protocol, "hr_high:0", "125", CLINICIAN, state)
     assert cls.endswith("form-ok")
-    msg, cls = limits.limit_action(store, protocol, "hr_high:0", "150", "dr", state)
+    msg, cls = limits.limit_action(store, protocol, "hr_high:0", "150", CLINICIAN, state)
     assert cls.endswith("form-error") and msg == "New setting for hr_high: 150 is outside 100–140"
     evs = queries.events(store, sid)
     assert [e["data"].get("old") for e in evs if e["type"] == "limit_change"] == [120, 130]
@@ -86,7 +85,7 @@ def test_baseline_and_limit_changes_reach_the_engine(store, protocol, session):
     assert (bl["hr"]["value"], bl["hr"]["source"], bl["sbp"]["value"]) == (100, "entered", 150)
 
 
-def test_acknowledge_persists_initials_and_time(store, session):
+def test_acknowledge_persists_the_signers_initials_and_time(store, session):
     sid, state = session
     other = store.open_session("P2", "8", "ketamine-iv", 0.0)[0]
     store.put_change(sid, Alert("bp_critical#1", "bp_critical", "sbp", "physiological", "high", 100.0, 186, 180,
@@ -97,31 +96,31 @@ def test_acknowledge_persists_initials_and_time(store, session):
     store.flush()
     latched, medium = queries.alarm_board(store, sid)
     foreign = queries.alerts(store, other)[0]
-    assert alarms.acknowledge_action(store, latched["id"], "", state)[0].startswith("Initials:")
-    assert alarms.acknowledge_action(store, foreign["id"], "rn", state)[0] == "That alarm is not on this chair."
-    msg, cls = alarms.acknowledge_action(store, latched["id"], "rn", state, now=500.0)
+    assert alarms.acknowledge_action(store, foreign["id"], NURSE, state)[0] == "That alarm is not on this chair."
+    msg, cls = alarms.acknowledge_action(store, latched["id"], NURSE, state, now=500.0)
     assert cls.endswith("form-ok") and msg.startswith("Acknowledged alarm (RN")
     row = store._one("SELECT acknowledged_by, acknowledged_at FROM alerts WHERE id = ?", (latched["id"],))
     assert (row["acknowledged_by"], row["acknowledged_at"]) == ("RN", 500.0)
     assert [a["id"] for a in queries.alarm_board(store, sid)] == [medium["id"]]  # the latch is released
-    assert alarms.acknowledge_action(store, latched["id"], "cd", state)[0] == "Already acknowledged."
-    msg, _ = alarms.acknowledge_action(store, None, "cd", state, now=600.0)
-    assert msg.startswith("Acknowledged alarm (CD")
-    assert queries.alarm_board(store, sid)[0]["acknowledged_by"] == "CD"  # active, acknowledged, still shown
+    assert alarms.acknowledge_action(store, latched["id"], CLINICIAN, state)[0] == "Already acknowledged."
+    msg, _ = alarms.acknowledge_action(store, None, CLINICIAN, state, now=600.0)
+    assert msg.startswith("Acknowledged alarm (DR")
+    assert queries.alarm_board(store, sid)[0]["acknowledged_by"] == "DR"  # active, acknowledged, still shown
     assert queries.alerts(store, other)[0]["acknowledged_at"] is None
 
 
 def test_end_session_records_who_and_when(store, session):
     sid, state = session
-    assert bedside.bedside_action(store, "act-end", state, None).startswith("Not recorded. Initials:")
+    assert bedside.bedside_action(store, "act-end", state, NURSE).startswith(
+        "Not recorded: Session end needs a clinician login")
     assert queries.session(store, sid)["state"] == "baseline"
-    assert bedside.bedside_action(store, "act-start", state, "rn") == "Infusion started. (RN)"
-    assert bedside.bedside_action(store, "act-stop", state, "rn") == "Infusion stopped: recovery. (RN)"
+    assert bedside.bedside_action(store, "act-start", state, NURSE) == "Infusion started. (RN)"
+    assert bedside.bedside_action(store, "act-stop", state, NURSE) == "Infusion stopped: recovery. (RN)"
     before = time.time()
-    assert bedside.bedside_action(store, "act-end", state, "kb") == "Session ended. (KB)"
+    assert bedside.bedside_action(store, "act-end", state, CLINICIAN) == "Session ended. (DR)"
     s = queries.session(store, sid)
-    assert s["state"] == "ended" and s["ended_by"] == "KB" and s["ended_at"] >= before
-    assert bedside.bedside_action(store, "act-start", state, "rn") == "Cannot start the infusion: the session has ended."
+    assert s["state"] == "ended" and s["ended_by"] == "DR" and s["ended_at"] >= before
+    assert bedside.bedside_action(store, "act-start", state, NURSE) == "Cannot start the infusion: the session has ended."
 
 
 def test_aldrete_prefilled_from_data_and_recorded(store, protocol, session):
@@ -133,17 +132,17 @@ def test_aldrete_prefilled_from_data_and_recorded(store, protocol, session):
     for p, v in (("sbp", 150), ("dbp", 88), ("spo2", 97)):
         store.put_reading(sid, Reading(now - 5, p, v, "ok", "dev"))
     store.flush()
-    charting.manual_vitals_action(store, state, "rn", "", "", "14", "", "A", ["o2"])
+    charting.manual_vitals_action(store, state, NURSE, "", "", "14", "", "A", ["o2"])
     pre = recovery.prefill(store, sid, now, protocol)
     assert pre["circulation"][0] == 1 and pre["circulation"][1].startswith("SBP 150 vs baseline 122 (+28 mmHg)")
     assert pre["spo2"] == (1, "SpO2 97 % on oxygen (last charted)")
     raw = {"activity": "2", "respiration": "2", "circulation": "1", "consciousness": "2", "spo2": "1"}
-    msg, ok = recovery.aldrete_action(store, protocol, state, "rn", raw)
+    msg, ok = recovery.aldrete_action(store, protocol, state, NURSE, raw)
     assert ok and msg == "Recorded: Modified Aldrete 8/10: not ready (needs ≥ 9) (RN)."
     ev = [e for e in queries.events(store, sid) if e["type"] == "aldrete"][0]
     assert ev["data"]["total"] == 8 and ev["data"]["ready"] is False and ev["data"]["circulation"] == 1
     assert "SBP 150" in ev["data"]["basis"]["circulation"]
-    msg, ok = recovery.aldrete_action(store, protocol, state, "rn", {**raw, "spo2": None})
+    msg, ok = recovery.aldrete_action(store, protocol, state, NURSE, {**raw, "spo2": None})
     assert not ok and msg == "SpO2: choose a score"
 
 
@@ -162,12 +161,12 @@ def test_session_cannot_end_over_an_unacknowledged_high_alarm(store, session):
     store.put_change(sid, Alert("spo2_critical#1", "spo2_critical", "spo2", "physiological", "high",
                                 time.time() - 60, 85, 88, "SpO2 85 < 88", ended_at=time.time() - 10))
     store.flush()
-    msg = bedside.bedside_action(store, "act-end", state, "kb")
+    msg = bedside.bedside_action(store, "act-end", state, CLINICIAN)
     assert msg.startswith("Not ended: acknowledge the HIGH alarm first") and "SpO2 85 < 88" in msg
     assert queries.session(store, sid)["state"] != "ended"
     (a,) = queries.alerts(store, sid)
     assert store.acknowledge(a["id"], "KB", time.time())
-    assert bedside.bedside_action(store, "act-end", state, "kb") == "Session ended. (KB)"
+    assert bedside.bedside_action(store, "act-end", state, CLINICIAN) == "Session ended. (DR)"
 
 
 def _texts(component) -> str:

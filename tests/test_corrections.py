@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from conftest import NURSE
 from monitor import sessions
 from monitor.exports.csv_export import parse_text, to_csv
 from monitor.exports.html_report import report_html
@@ -30,12 +31,12 @@ def tick(store, protocol, state) -> dict:
 
 def test_a_mistyped_manual_bp_is_struck_and_stops_counting(store, protocol, open_session):
     sid, page = open_session
-    charting.manual_vitals_action(store, page, "rn", "210", "120", "", "", None, [])  # meant 120/80
+    charting.manual_vitals_action(store, page, NURSE, "210", "120", "", "", None, [])  # meant 120/80
     out = tick(store, protocol, {"chair": "CR", "session_id": None})
     assert "210/120" in str(out["bed-numerics.children"])
     (entry,) = [o["value"] for o in out["strike-event.options"]]
-    assert charting.strike_action(store, page, "rn", entry, "") == ("Reason: required", False)
-    msg, ok = charting.strike_action(store, page, "rn", entry, "typed 210/120 for 120/80")
+    assert charting.strike_action(store, page, NURSE, entry, "") == ("Reason: required", False)
+    msg, ok = charting.strike_action(store, page, NURSE, entry, "typed 210/120 for 120/80")
     assert ok, msg
     out = tick(store, protocol, out["bed-state.data"])
     assert "210/120" not in str(out["bed-numerics.children"])  # no longer shown as the patient's BP
@@ -76,7 +77,7 @@ def test_a_struck_aldrete_no_longer_decides_discharge(store, protocol, open_sess
     out = tick(store, protocol, {"chair": "CR", "session_id": None})
     assert "READY FOR DISCHARGE" in str(out["bed-discharge.children"])
     aldrete = queries.events(store, sid)[-1]["id"]
-    assert charting.strike_action(store, page, "rn", aldrete, "scored the wrong patient")[1]
+    assert charting.strike_action(store, page, NURSE, aldrete, "scored the wrong patient")[1]
     out = tick(store, protocol, out["bed-state.data"])
     assert "NOT READY" in str(out["bed-discharge.children"])
     assert "no Aldrete assessment recorded yet" in str(out["bed-discharge.children"])

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from conftest import CLINICIAN, NURSE
 from monitor.exports.fhir import bundle
 from monitor.exports.html_report import report_html
 from monitor.model import Event, Reading
@@ -44,7 +45,7 @@ def test_a_typed_bp_never_ends_a_cuff_alarm_nor_moves_the_baseline(store, protoc
     sid, rec = cuff_high
     before_alarms, before_baseline = _active(store, sid), queries.baselines(store, sid)["sbp"]["value"]
     assert "bp_high" in before_alarms
-    msg, ok = charting.manual_vitals_action(store, {"chair": "MN", "session_id": sid}, "rn", "150", "90", "", "",
+    msg, ok = charting.manual_vitals_action(store, {"chair": "MN", "session_id": sid}, NURSE, "150", "90", "", "",
                                             None, [])
     assert ok
     rec.poll_events()
@@ -56,15 +57,15 @@ def test_a_typed_bp_never_ends_a_cuff_alarm_nor_moves_the_baseline(store, protoc
 
 def test_the_bedside_tile_the_report_and_fhir_say_manual(store, protocol, cuff_high):
     sid, rec = cuff_high
-    charting.manual_vitals_action(store, {"chair": "MN", "session_id": sid}, "kb", "150", "90", "", "", None, [])
+    charting.manual_vitals_action(store, {"chair": "MN", "session_id": sid}, CLINICIAN, "150", "90", "", "", None, [])
     rec.poll_events()
     store.flush()
     out = dict(zip(KEYS, bedside_tick(store, protocol, {"chair": "MN", "session_id": None})))
-    assert "MANUAL (manual cuff, entered by KB)" in str(out["bed-numerics.children"])
+    assert "MANUAL (manual cuff, entered by DR)" in str(out["bed-numerics.children"])
     html = report_html(store, sid, protocol)
-    assert "manual cuff, entered by KB" in html and ">cuff<" in html
+    assert "manual cuff, entered by DR" in html and ">cuff<" in html
     bps = [e["resource"] for e in bundle(store, sid)["entry"] if "method" in e["resource"]]
-    assert len(bps) == 1 and bps[0]["performer"] == [{"display": "KB"}]
+    assert len(bps) == 1 and bps[0]["performer"] == [{"display": "DR"}]
     fhir_observation.Observation.model_validate(bps[0])
 
 
@@ -80,7 +81,7 @@ def test_the_trend_and_the_session_chart_tell_a_typed_bp_from_the_cuffs(store, p
     from monitor.session_review import load
     from monitor.web import review_figures, trend
     sid, rec = cuff_high
-    charting.manual_vitals_action(store, {"chair": "MN", "session_id": sid}, "rn", "150", "90", "", "", None, [])
+    charting.manual_vitals_action(store, {"chair": "MN", "session_id": sid}, NURSE, "150", "90", "", "", None, [])
     rows = queries.readings(store, sid, ("hr", "spo2", "sbp", "dbp"))
     fig = trend.full_figure(rows, queries.events(store, sid), protocol, {})
     assert 150.0 not in fig["data"][trend.TRACE_INDEX["sbp"]]["y"]  # not drawn as a cuff measurement

@@ -7,6 +7,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from conftest import CLINICIAN, NURSE
 from monitor import sessions
 from monitor.alerts import AlertEngine
 from monitor.cli import main
@@ -14,7 +15,7 @@ from monitor.clinic_config import build_chair, load_clinic
 from monitor.model import Alert, Event, Reading
 from monitor.protocol import load_protocol
 from monitor.replay_csv import ReplayError, parse_text
-from monitor.store import queries
+from monitor.store import people, queries
 from monitor.web import bedside, charting, recovery
 
 T0 = 1_700_000_000.0
@@ -50,16 +51,17 @@ def _ask_store(store, sid, action) -> bool:
 
 
 def _ask_page(store, sid, chair, action) -> bool:
+    """The page, signed in as a clinician (whose role may make every one of these entries)."""
     state = {"chair": chair, "session_id": sid}
     before = len(queries.events(store, sid))
     if action in PAGE_BUTTON:
-        bedside.bedside_action(store, PAGE_BUTTON[action], state, "rn")
+        bedside.bedside_action(store, PAGE_BUTTON[action], state, CLINICIAN)
     elif action == "note":
-        charting.sign_and_chart(store, state, "rn", "note", lambda: ({}, "x"))
+        charting.sign_and_chart(store, state, CLINICIAN, "note", lambda: ({}, "x"))
     elif action == "aldrete":
-        recovery.aldrete_action(store, load_protocol(), state, "rn", ALDRETE)
+        recovery.aldrete_action(store, load_protocol(), state, CLINICIAN, ALDRETE)
     else:
-        charting.sign_and_chart(store, state, "rn", action, lambda: ({"drug": "ondansetron"}, "ondansetron 4 mg IV"))
+        charting.sign_and_chart(store, state, CLINICIAN, action, lambda: ({"drug": "ondansetron"}, "ondansetron 4 mg IV"))
     return len(queries.events(store, sid)) > before
 
 
@@ -116,7 +118,7 @@ def _with_unacknowledged_high(store, chair: str) -> tuple[int, int]:
 def test_end_gate_same_answer_on_page_store_and_cli(store, db_path):
     sid, aid = _with_unacknowledged_high(store, "G")
     state = {"chair": "G", "session_id": sid}
-    assert bedside.bedside_action(store, "act-end", state, "rn") == \
+    assert bedside.bedside_action(store, "act-end", state, CLINICIAN) == \
         "Not ended: acknowledge the HIGH alarm first (SBP 186 ≥ 180)."
     with pytest.raises(sessions.RuleError, match="acknowledge the HIGH alarm first"):
         store.record_event(sid, Event(T0 + 300, "session_end", "", "RN"))
@@ -125,7 +127,7 @@ def test_end_gate_same_answer_on_page_store_and_cli(store, db_path):
     assert queries.session(store, sid)["state"] == "recovery"
     # signed for: every entry point lets the session end
     assert store.acknowledge(aid, "RN", T0 + 250, session_id=sid)
-    assert bedside.bedside_action(store, "act-end", state, "rn") == "Session ended. (RN)"
+    assert bedside.bedside_action(store, "act-end", state, CLINICIAN) == "Session ended. (DR)"
 
 
 def test_the_one_override_is_signed_and_on_the_record(store, db_path):
@@ -144,15 +146,15 @@ def test_the_one_override_is_signed_and_on_the_record(store, db_path):
 
 # ----------------------------------------------------------------- open or resume
 def test_open_or_resume_same_answer_for_page_acquire_and_clinic_file(store, protocol, tmp_path):
-    assert bedside.open_session_action(store, protocol, "PT-A", {"chair": "9"}).startswith("Session ")
+    assert bedside.open_session_action(store, protocol, "PT-A", {"chair": "9"}, NURSE).startswith("Session ")
     sid = queries.current_session(store, "9")["id"]
     chair = build_chair(store, protocol, "9", [{"spec": "sim:normal"}])
     # the same patient: resumed by every entry point
     assert chair.session_for("PT-A") == (sid, True)
-    assert bedside.open_session_action(store, protocol, "PT-A", {"chair": "9"}) == \
+    assert bedside.open_session_action(store, protocol, "PT-A", {"chair": "9"}, NURSE) == \
         f"Session {sid} for this patient is already open on this chair."
     # another patient: refused by every entry point, with the way out
-    assert "has open session" in bedside.open_session_action(store, protocol, "PT-B", {"chair": "9"})
+    assert "has open session" in bedside.open_session_action(store, protocol, "PT-B", {"chair": "9"}, NURSE)
     with pytest.raises(sessions.RuleError, match="end it first"):
         chair.session_for("PT-B")
     clinic = tmp_path / "clinic.toml"
@@ -165,7 +167,7 @@ def test_open_or_resume_same_answer_for_page_acquire_and_clinic_file(store, prot
 @pytest.mark.parametrize("ref,ok", [("PT-1", True), ("  PT-2 ", True), ("", False), ("x" * 41, False),
                                     ('a"b', False), ("<script>", False)])
 def test_patient_reference_rule_everywhere(store, protocol, db_path, tmp_path, ref, ok):
-    page = bedside.open_session_action(store, protocol, ref, {"chair": "Q"})
+    page = bedside.open_session_action(store, protocol, ref, {"chair": "Q"}, NURSE)
     assert page.startswith("Session ") is ok
     cli = CliRunner().invoke(main, ["--db", str(db_path), "simulate", "--scenario", "normal", "--patient", ref,
                                     "--chair", "QC"])
@@ -183,10 +185,14 @@ def test_patient_reference_rule_everywhere(store, protocol, db_path, tmp_path, r
 
 @pytest.mark.parametrize("raw,ok", [("ab", True), ("A.B.", True), ("abcd", True), ("a", False), ("abcde", False),
                                     ("a1", False), ("", False)])
-def test_initials_rule_on_page_and_cli(store, db_path, raw, ok):
-    sid = _session_in(store, "recovery", "I")
-    page = bedside.bedside_action(store, "act-end", {"chair": "I", "session_id": sid}, raw)
-    assert page.startswith("Session ended.") is ok
+def test_initials_rule_for_users_and_cli(store, db_path, raw, ok):
+    """A user's initials (what the pages sign with) and the CLI's --by follow one rule."""
+    try:
+        people.add_user(store, "initials.test", "nurse", "a long password", initials=raw)
+        made = True
+    except sessions.RuleError:
+        made = False
+    assert made is ok
     sid2 = _session_in(store, "recovery", "J")
     out = CliRunner().invoke(main, ["--db", str(db_path), "end-session", "--session", str(sid2), "--by", raw])
     assert (out.exit_code == 0) is ok, out.output
@@ -199,7 +205,7 @@ def test_session_clock_same_on_page_and_cli(store, db_path):
     sid = _session_in(store, "recovery", "C")
     store.put_reading(sid, Reading(ahead, "hr", 70.0, "ok", "sim"))
     store.flush()
-    charting.sign_and_chart(store, {"chair": "C", "session_id": sid}, "rn", "note", lambda: ({}, "x"))
+    charting.sign_and_chart(store, {"chair": "C", "session_id": sid}, NURSE, "note", lambda: ({}, "x"))
     out = CliRunner().invoke(main, ["--db", str(db_path), "end-session", "--session", str(sid), "--by", "RN"])
     assert out.exit_code == 0, out.output
     note, end = [e for e in queries.events(store, sid) if e["type"] in ("note", "session_end")]
@@ -256,7 +262,7 @@ def test_an_acknowledgement_is_in_the_event_log(store):
 
 def test_no_stat_bp_for_an_ended_session(store):
     sid = _session_in(store, "ended", "T")
-    assert bedside.bedside_action(store, "act-stat", {"chair": "T", "session_id": sid}, "rn") == \
+    assert bedside.bedside_action(store, "act-stat", {"chair": "T", "session_id": sid}, NURSE) == \
         "Cannot request a STAT BP: the session has ended."
     assert store.take_commands("T", "nibp", T0) == []
 
@@ -335,10 +341,10 @@ def test_a_page_writes_only_into_the_session_its_chair_shows(store):
     new = _session_in(store, "baseline", "W")
     stale = {"chair": "W", "session_id": old}
     out_of_date = "This page is out of date: the chair's session has changed. Reload the page."
-    assert charting.sign_and_chart(store, stale, "rn", "note", lambda: ({}, "x")) == (out_of_date, False)
-    assert bedside.bedside_action(store, "act-stat", stale, "rn") == out_of_date
+    assert charting.sign_and_chart(store, stale, NURSE, "note", lambda: ({}, "x")) == (out_of_date, False)
+    assert bedside.bedside_action(store, "act-stat", stale, NURSE) == out_of_date
     forged = {"chair": "W", "session_id": _session_in(store, "infusion", "OTHER")}
-    assert bedside.bedside_action(store, "act-stop", forged, "rn") == out_of_date
+    assert bedside.bedside_action(store, "act-stop", forged, NURSE) == out_of_date
     assert [e["type"] for e in queries.events(store, old)] == ["session_end"]
     assert queries.events(store, new) == []
 
@@ -441,17 +447,15 @@ def test_sign_off_only_once_the_session_has_ended_and_it_is_in_the_report(store,
     from monitor.exports.html_report import report_html
     from monitor.web.review import sign_off_action
     sid = _session_in(store, "recovery", "SO")
-    assert sign_off_action(store, sid, "Dr Ada Byrne", "ab") == \
+    assert sign_off_action(store, sid, CLINICIAN) == \
         ("Not signed: Sign-off: the record can be signed once the session has ended.", False)
-    assert sign_off_action(store, sid, "", "a") == \
-        ("Initials: enter your initials (2–4 letters, e.g. AB) before signing; Name: required", False)
     store.record_event(sid, Event(T0 + 500, "session_end", "", "RN"))
     assert "Not yet signed in infusion-monitor" in report_html(store, sid, protocol)
-    assert sign_off_action(store, sid, "Dr Ada Byrne", "ab") == ("Signed by Dr Ada Byrne (AB).", True)
+    assert sign_off_action(store, sid, CLINICIAN) == ("Signed by doc1 (DR).", True)
     (ev,) = [e for e in queries.events(store, sid) if e["type"] == "review_signoff"]
-    assert (ev["author"], ev["data"], ev["text"]) == ("AB", {"name": "Dr Ada Byrne"}, sessions.SIGNOFF_STATEMENT)
+    assert (ev["author"], ev["data"], ev["text"]) == ("DR", {"name": "doc1"}, sessions.SIGNOFF_STATEMENT)
     html = report_html(store, sid, protocol)
-    assert "I have reviewed this session record. <b>Dr Ada Byrne</b> (AB)" in html
+    assert "I have reviewed this session record. <b>doc1</b> (DR)" in html
 
 
 def test_every_printed_page_names_patient_session_and_page(store, protocol):
@@ -470,8 +474,8 @@ def test_an_entry_after_the_end_is_never_dated_before_it(store):
     sid, aid = _with_unacknowledged_high(store, "AH")
     store.record_event(sid, Event(ahead, "session_end", "", "RN"), override="test: ended over the alarm")
     from monitor.web.alarms import acknowledge_action
-    acknowledge_action(store, aid, "rn", {"chair": "AH", "session_id": sid})
-    charting.sign_and_chart(store, {"chair": "AH", "session_id": sid}, "rn", "note", lambda: ({}, "late"))
+    acknowledge_action(store, aid, NURSE, {"chair": "AH", "session_id": sid})
+    charting.sign_and_chart(store, {"chair": "AH", "session_id": sid}, NURSE, "note", lambda: ({}, "late"))
     late = [e for e in queries.events(store, sid) if e["type"] in ("acknowledge", "note")]
     assert len(late) == 2 and all(e["ts"] >= ahead and e["data"]["late"] for e in late)
     assert queries.alerts(store, sid)[0]["acknowledged_at"] >= ahead

@@ -207,7 +207,7 @@ class Store:
             if event.type == "correction":
                 struck_type = strike(conn, session_id, data, event.author)
                 if actor is not None:
-                    access.check(actor, access.needed_for_correction(struck_type))
+                    access.check_correction(actor, struck_type)
             if event.type == "manual_vitals":  # a manual cuff reading is stored with its entry, as manual
                 conn.executemany(
                     "INSERT INTO readings (session_id, ts, parameter, value, source, status, detail) "

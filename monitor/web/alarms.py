@@ -2,7 +2,8 @@
 
 The engine decides alarms and the store holds them; this module only shows the
 board (queries.alarm_board: active alerts plus ended-but-unacknowledged high ones)
-and records acknowledgements with the nurse's initials (store.acknowledge).
+and records acknowledgements signed by the signed-in user (auth.current_actor, their
+initials on the alarm), for the session the server holds for the chair (store.acknowledge).
 
 Sound and the 2-minute audio pause are page state, run in the browser by
 assets/alarm-audio.js (`infusionAlarms.update`) from the board sent here as data,
@@ -18,10 +19,12 @@ from typing import Optional
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
 from .. import sessions
+from ..access import Actor
 from ..formatting import fmt_time
 from ..model import PRIORITY, priority_mark, priority_table
-from ..store import NotFound, queries
-from .forms import FormError, page_session, session_now, validate_initials
+from ..store import NotFound, StoreError, queries
+from . import auth
+from .forms import FormError, not_stored, page_session, session_now
 
 
 # ----------------------------------------------------------------- board
@@ -73,7 +76,7 @@ def alarm_tile(a: dict):
     ]
     if not acked and not a.get("standing"):
         children.append(html.Button("Acknowledge", id={"type": "ack", "id": a["id"]}, className="btn btn-ack",
-                                    title="Acknowledge with the initials above"))
+                                    title="Acknowledge (signed with your login)"))
     return html.Div(className=cls, **{"data-priority": prio, "data-alert-id": str(a["id"]), "data-state": state,
                                       "data-kind": a["kind"]}, children=children)
 
@@ -107,7 +110,7 @@ def history(store, session_id: int) -> list:
 
 # ----------------------------------------------------------------- controls
 def controls(prefix: str, protocol, with_ack: bool = True):
-    """Sound switch, audio pause with countdown, the page's alarm state and (bedside) initials.
+    """Sound switch, audio pause with countdown, the page's alarm state and (bedside) Acknowledge all.
     The alarm state carries the priority the page sounds "connection lost" at on its own
     (assets/connection-watch.js): the same as a chair whose monitoring stopped."""
     items = [
@@ -122,9 +125,6 @@ def controls(prefix: str, protocol, with_ack: bool = True):
     ]
     if with_ack:
         items += [
-            html.Label("Your initials", htmlFor="bed-user-initials", className="initials-label"),
-            dcc.Input(id="bed-user-initials", type="text", maxLength=4, className="initials-input",
-                      placeholder="AB", persistence=True, persistence_type="session", autoComplete="off"),
             html.Button("Acknowledge all", id="bed-ack-all", className="btn btn-ack"),
             html.Span(id="bed-ack-status", className="form-status", role="status"),
         ]
@@ -156,22 +156,22 @@ def register(app, store) -> None:
 
     @app.callback(Output("bed-ack-status", "children"), Output("bed-ack-status", "className"),
                   Input({"type": "ack", "id": ALL}, "n_clicks"), Input("bed-ack-all", "n_clicks"),
-                  State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
-    def ack(_clicks, _all, initials, state):
+                  State("bed-state", "data"), prevent_initial_call=True)
+    def ack(_clicks, _all, state):
         trig = ctx.triggered_id
         if not ctx.triggered or not ctx.triggered[0].get("value"):
             return no_update, no_update  # a button re-rendered, not clicked
         if trig == "bed-ack-all":
-            return acknowledge_action(store, None, initials, state)
+            return acknowledge_action(store, None, auth.current_actor(), state)
         if isinstance(trig, dict) and trig.get("type") == "ack":
-            return acknowledge_action(store, trig["id"], initials, state)
+            return acknowledge_action(store, trig["id"], auth.current_actor(), state)
         return no_update, no_update
 
 
-def acknowledge_action(store, alert_id, initials, state: dict, now=None):
-    """Acknowledge one alarm (or, with alert_id None, every unacknowledged one on the board)."""
+def acknowledge_action(store, alert_id, actor: Actor, state: dict, now=None):
+    """Acknowledge one alarm (or, with alert_id None, every unacknowledged one on the board),
+    signed by `actor`, in the session the server holds for the page's chair (page_session)."""
     try:
-        by = validate_initials(initials)
         sid = page_session(store, state)
     except FormError as e:
         return e.errors[0], "form-status form-error"
@@ -183,10 +183,14 @@ def acknowledge_action(store, alert_id, initials, state: dict, now=None):
         ids = [alert_id]
     now = session_now(store, sid) if now is None else now  # the session's clock, as alarms use
     try:
-        done = [i for i in ids if store.acknowledge(i, by, now, session_id=sid)]
+        done = [i for i in ids if store.acknowledge(i, actor.initials, now, session_id=sid, actor=actor)]
     except NotFound:
         return "That alarm is not on this chair.", "form-status form-error"
+    except sessions.RuleError as e:  # the role (AccessError) or the session rules
+        return f"Not acknowledged: {e}", "form-status form-error"
+    except StoreError as e:
+        return not_stored("Not acknowledged", e), "form-status form-error"
     if not done:
         return "Already acknowledged.", "form-status"
     what = "alarm" if len(done) == 1 else f"{len(done)} alarms"
-    return f"Acknowledged {what} ({by} {fmt_time(now)}).", "form-status form-ok"
+    return f"Acknowledged {what} ({actor.initials} {fmt_time(now)}).", "form-status form-ok"

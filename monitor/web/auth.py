@@ -46,7 +46,8 @@ DASH_PREFIX = "/_dash-"
 # its prefix here (tests/test_access.py checks every registered callback has one).
 CALLBACK_ACTIONS = {
     "page": "view", "bed": "view", "act": "view", "open": "view", "note": "view", "strike": "view",
-    "chart": "view", "mv": "view", "bl": "view", "limit": "view", "ald": "view", "ov": "view",
+    "chart": "view", "med": "view", "dose": "view", "mv": "view", "bl": "view", "limit": "view", "ald": "view",
+    "ov": "view",
     "sl": "review", "sv": "review", "pc": "review",
     "adm": "audit",
 }

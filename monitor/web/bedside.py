@@ -13,13 +13,14 @@ from typing import Optional
 
 from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 
-from .. import sessions
+from .. import access, sessions
+from ..access import Actor
 from ..model import Event, is_valid, struck_entries
 from ..store import StoreError, queries
-from . import alarms, charting, limits, recovery, trend
+from . import alarms, auth, charting, limits, recovery, trend
 from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, header, manual_from_events,
                            news2_indicator, numerics, open_form, strike_options)
-from .forms import FormError, not_stored, page_session, session_now, validate_initials
+from .forms import FormError, not_stored, page_session, session_now
 
 TICK_OUTPUTS = (
     ("bed-trend", "figure"), ("bed-header", "children"), ("bed-numerics", "children"),
@@ -29,8 +30,8 @@ TICK_OUTPUTS = (
     ("bed-discharge", "children"), ("bed-devices", "children"), ("bed-open", "children"),
     ("bed-state", "data"),
 )
-# Each control and the entry it makes: enabled only while the session rules would accept it,
-# its title saying why not (sessions.refusal).
+# Each control and the entry it makes: enabled only while the signed-in role may make it
+# (access.permits) and the session rules would accept it (sessions.refusal), its title saying why not.
 CONTROLS = {"act-start": "infusion_start", "act-stop-btn": "infusion_stop", "act-end-btn": "session_end",
             "act-stat": "nibp:stat", "note-save": "note", "med-save": "medication", "dose-save": "dose_change",
             "mv-save": "manual_vitals", "bl-save": "baseline_set", "limit-save": "limit_change",
@@ -39,13 +40,22 @@ TICK_OUTPUTS += tuple((c, p) for c in CONTROLS for p in ("disabled", "title")) +
 KEYS = [f"{i}.{p}" for i, p in TICK_OUTPUTS]
 
 
-def control_outputs(phase: Optional[str]) -> dict:
-    """disabled/title for every control in a session in `phase` (None: no session)."""
+def control_outputs(phase: Optional[str], role: Optional[str] = None) -> dict:
+    """disabled/title for every control in a session in `phase` (None: no session), for a
+    user signed in with `role` (None: the session rules alone, as a benchmark or a rule test asks)."""
     out = {}
     for control, entry in CONTROLS.items():
-        why = sessions.refusal(entry, phase)
+        why = role_refusal(role, access.COMMAND_ACTIONS.get(entry, entry)) if role is not None else None
+        why = why or sessions.refusal(entry, phase)
         out[f"{control}.disabled"], out[f"{control}.title"] = why is not None, why or ""
     return out
+
+
+def role_refusal(role: str, action: str) -> Optional[str]:
+    """Why this role may not do a control's action (access.permits decides), or None."""
+    if access.permits(role, action):
+        return None
+    return f"{access.action_label(action)} needs a {access.ROLE_LABELS[access.LEAST_ROLE[action]]} login"
 
 
 def layout(store, protocol, rest: str):
@@ -75,7 +85,7 @@ def layout(store, protocol, rest: str):
             dcc.ConfirmDialogProvider(
                 html.Button("End session", id="act-end-btn", className="btn btn-end"),
                 id="act-end", message="End this session? Monitoring of this chair stops. "
-                                      "It is signed with the initials at the top of the page."),
+                                      "It is signed with your login."),
             html.Span(id="act-status", className="act-status", role="status"),
         ]),
         html.Div(id="bed-open", className="open-session"),
@@ -96,19 +106,18 @@ def register(app, store, protocol) -> None:
     @app.callback(*[Output(i, p) for i, p in TICK_OUTPUTS], Input("bed-tick", "n_intervals"),
                   State("bed-state", "data"))
     def tick(_n, state):
-        return bedside_tick(store, protocol, state)
+        return bedside_tick(store, protocol, state, auth.current_role())
 
     @app.callback(Output("act-status", "children"),
                   Input("act-start", "n_clicks"), Input("act-stop", "submit_n_clicks"), Input("act-stat", "n_clicks"),
-                  Input("act-end", "submit_n_clicks"), State("bed-user-initials", "value"),
-                  State("bed-state", "data"), prevent_initial_call=True)
-    def act(_a, _b, _c, _d, initials, state):
-        return bedside_action(store, ctx.triggered_id, state, initials)
+                  Input("act-end", "submit_n_clicks"), State("bed-state", "data"), prevent_initial_call=True)
+    def act(_a, _b, _c, _d, state):
+        return bedside_action(store, ctx.triggered_id, state, auth.current_actor())
 
     @app.callback(Output("open-status", "children"), Input("open-session", "n_clicks"),
                   State("open-patient", "value"), State("bed-state", "data"), prevent_initial_call=True)
     def open_session(_n, patient, state):
-        return open_session_action(store, protocol, patient, state)
+        return open_session_action(store, protocol, patient, state, auth.current_actor())
 
     alarms.register(app, store)
     charting.register(app, store, protocol)
@@ -117,8 +126,9 @@ def register(app, store, protocol) -> None:
 
 
 # ----------------------------------------------------------------- tick
-def bedside_tick(store, protocol, state: dict):
-    """One tick: the Dash outputs in TICK_OUTPUTS order; pure over the store so benchmarks can call it."""
+def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
+    """One tick: the Dash outputs in TICK_OUTPUTS order; pure over the store so benchmarks can call it.
+    role: the signed-in user's, whose controls are shown disabled where it may not use them."""
     chair = state["chair"]
     out = dict.fromkeys(KEYS, no_update)
     s = queries.current_session(store, chair)
@@ -133,7 +143,7 @@ def bedside_tick(store, protocol, state: dict):
                         "bed-technical.children": [], "bed-alarm-data.data": [],
                         "bed-news2.children": news2_indicator({}, {}, now, protocol),
                         "bed-recovery.children": recovery.panel_body(store, None, None, now, protocol),
-                        **control_outputs(None)})
+                        **control_outputs(None, role)})
         out.update({"bed-header.children": header(chair, None, now),
                     "bed-numerics.children": numerics({}, now, protocol),
                     "bed-devices.children": devices(queries.devices(store, chair), watched),
@@ -151,7 +161,7 @@ def bedside_tick(store, protocol, state: dict):
     if live:  # the newest reading this page holds, so the tick needs no query for it
         now = sessions.session_clock(now, latest_ts)
     _alarm_outputs(store, s, state, out, standing)
-    _panel_outputs(store, protocol, s, bl, state, out, now)
+    _panel_outputs(store, protocol, s, bl, state, out, now, role)
     device_rows = queries.devices(store, chair)
     out.update({"bed-header.children": header(chair, s, now),
                 "bed-numerics.children": numerics(state["last"] if live else {}, now, protocol,
@@ -259,7 +269,8 @@ def _alarm_outputs(store, s: dict, state: dict, out: dict, standing: list[dict])
                                if a["rule"] == "baseline_bp_high" and a["ended_at"] is None), None)
 
 
-def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, now: float) -> None:
+def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, now: float,
+                   role: Optional[str]) -> None:
     advisory, board = state.pop("_advisory", None), state.pop("_board", [])
     last = state["aldrete"]
     ready, why = sessions.discharge_readiness(last and last["data"], board, s["infusion_end"], now,
@@ -275,7 +286,7 @@ def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, n
     if s["state"] != state["phase"]:
         out["bed-recovery.children"] = recovery.panel_body(store, state, s["state"], now, protocol)
         out["bed-open.children"] = open_form(state["chair"]) if s["state"] == "ended" else []
-        out.update(control_outputs(s["state"]))
+        out.update(control_outputs(s["state"], role))
         state["phase"] = s["state"]
 
 
@@ -319,19 +330,18 @@ DONE = {"infusion_start": "Infusion started.", "infusion_stop": "Infusion stoppe
         "session_end": "Session ended."}
 
 
-def bedside_action(store, trigger: str, state: dict, initials: Optional[str] = None) -> str:
-    """Start/stop infusion, end session (signed with initials), STAT BP; the session rules decide."""
+def bedside_action(store, trigger: str, state: dict, actor: Actor) -> str:
+    """Start/stop infusion, end session, STAT BP, signed by `actor`; their role and the
+    session rules decide (in the store's write)."""
     try:
         sid = page_session(store, state)
     except FormError as e:
         return e.errors[0].rstrip(".") + "."
-    if trigger == "act-stat":  # urgent: signed when initials are there, never held up for them
+    if trigger == "act-stat":
         try:
-            by = sessions.initials(initials)
-        except sessions.RuleError:
-            by = "bedside"
-        try:
-            store.request_command(sid, "nibp:stat", session_now(store, sid), by)
+            store.request_command(sid, "nibp:stat", session_now(store, sid), actor.initials, actor=actor)
+        except access.AccessError as e:
+            return f"Not requested: {e}"
         except sessions.RuleError as e:
             return str(e)
         except StoreError as e:
@@ -340,25 +350,27 @@ def bedside_action(store, trigger: str, state: dict, initials: Optional[str] = N
     kind = ACTION_EVENTS.get(trigger)
     if kind is None:
         return no_update
-    try:
-        author = validate_initials(initials)
-    except FormError as e:
-        return f"Not recorded. {e.errors[0]}"
     advisory = [a["message"] for a in queries.alarm_board(store, sid)
                 if a["rule"] == "baseline_bp_high" and a["ended_at"] is None] if kind == "infusion_start" else []
     try:
-        store.record_event(sid, Event(session_now(store, sid), kind, "", author))
+        store.record_event(sid, Event(session_now(store, sid), kind, "", actor.initials), actor=actor)
+    except access.AccessError as e:
+        return f"Not recorded: {e}"
     except sessions.RuleError as e:
         return str(e)
     except StoreError as e:
         return not_stored("Not recorded", e)
-    return f"{DONE[kind]} ({author})" + (f" Baseline advisory was active: {advisory[0]}." if advisory else "")
+    return f"{DONE[kind]} ({actor.initials})" + (f" Baseline advisory was active: {advisory[0]}." if advisory else "")
 
 
-def open_session_action(store, protocol, patient: Optional[str], state: dict) -> str:
-    """Open a session on this chair, or find this patient's open one (sessions.open_or_resume)."""
+def open_session_action(store, protocol, patient: Optional[str], state: dict, actor: Actor) -> str:
+    """Open a session on this chair, or find this patient's open one (sessions.open_or_resume).
+    The chair named by the page is checked by the store (sessions.chair_name), as is the role."""
+    chair = (state or {}).get("chair") if isinstance(state, dict) else None
     try:
-        sid, resumed = store.open_session(patient, state["chair"], protocol.name, time.time())
+        sid, resumed = store.open_session(patient, chair, protocol.name, time.time(), actor=actor)
+    except access.AccessError as e:
+        return f"Not opened: {e}"
     except sessions.RuleError as e:
         return str(e)
     except StoreError as e:

@@ -1,17 +1,19 @@
 """Charting on the bedside page: notes, medication, dose changes, manual observations, baseline.
 
-Every entry is checked server-side (forms.validate_*), signed with the initials typed
-at the top of the page, and written as one event through the store. The trend and
-the event log pick it up on the next tick.
+Every entry is checked server-side (forms.validate_*), signed by the signed-in user
+(auth.current_actor: their initials on the entry, their role checked and the entry
+audited by the store), and written as one event through the store. The trend and the
+event log pick it up on the next tick.
 """
 from __future__ import annotations
 
 from dash import Input, Output, State, dcc, html, no_update
 
+from ..access import Actor
+from . import auth
 from .bedside_view import consciousness_options
 from .forms import (MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, clean_text, validate_baseline,
-                    validate_dose_change, validate_initials, validate_manual_vitals, validate_medication,
-                    validate_note)
+                    validate_dose_change, validate_manual_vitals, validate_medication, validate_note)
 
 OK, ERR = "form-status form-ok", "form-status form-error"
 
@@ -65,7 +67,7 @@ def charting_panel(protocol):
         html.Div(id="chart-status", className="form-status", role="status"),
         html.Div(className="subform", children=[
             html.H4("Strike a wrong entry"),
-            html.P("It stays in the record, struck through, with your reason and initials.", className="muted"),
+            html.P("It stays in the record, struck through, with your reason, signed with your login.", className="muted"),
             dcc.Dropdown(id="strike-event", options=[], placeholder="Choose the entry…", className="limit-dropdown"),
             _field("Reason", dcc.Input(id="strike-reason", type="text", maxLength=200, className="text-input wide"),
                    "strike-reason"),
@@ -75,7 +77,7 @@ def charting_panel(protocol):
     ])
 
 
-def strike_action(store, state, initials, event_id, reason) -> tuple[str, bool]:
+def strike_action(store, state, actor: Actor, event_id, reason) -> tuple[str, bool]:
     """Strike one entry through (sessions.check_correction decides in the store)."""
     def validate():
         errors: list[str] = []
@@ -85,7 +87,7 @@ def strike_action(store, state, initials, event_id, reason) -> tuple[str, bool]:
         if errors:
             raise FormError(errors)
         return {"strikes": event_id, "reason": why}, f"Struck an entry: {why}"
-    return sign_and_chart(store, state, initials, "correction", validate)
+    return sign_and_chart(store, state, actor, "correction", validate)
 
 
 def vitals_panel():
@@ -120,27 +122,26 @@ def baseline_panel():
             ]),
             _field("Reason", dcc.Input(id="bl-reason", type="text", maxLength=200, className="text-input wide"),
                    "bl-reason"),
-            html.Button("Set baseline (signed with your initials)", id="bl-save", className="btn"),
+            html.Button("Set baseline (signed with your login)", id="bl-save", className="btn"),
             html.Div(id="bl-status", className="form-status", role="status"),
         ]),
     ])
 
 
 # ----------------------------------------------------------------- actions (pure over the store)
-def sign_and_chart(store, state: dict, initials, kind: str, validate) -> tuple[str, bool]:
-    """Validate the signer and the entry, then write one event: (message, ok)."""
+def sign_and_chart(store, state: dict, actor: Actor, kind: str, validate) -> tuple[str, bool]:
+    """Validate the entry, then write one event signed by `actor`: (message, ok)."""
     try:
-        author = validate_initials(initials)
         data, text = validate()
-        chart(store, state, kind, data, text, author)
+        chart(store, state, kind, data, text, actor)
     except FormError as e:
         return "; ".join(e.errors), False
-    return f"Recorded: {text} ({author}).", True
+    return f"Recorded: {text} ({actor.initials}).", True
 
 
-def manual_vitals_action(store, state, initials, sbp, dbp, rr, temp, acvpu, o2):
+def manual_vitals_action(store, state, actor: Actor, sbp, dbp, rr, temp, acvpu, o2):
     raw = {"sbp": sbp, "dbp": dbp, "rr": rr, "temp": temp, "consciousness": acvpu, "o2": bool(o2)}
-    return sign_and_chart(store, state, initials, "manual_vitals", lambda: validate_manual_vitals(raw))
+    return sign_and_chart(store, state, actor, "manual_vitals", lambda: validate_manual_vitals(raw))
 
 
 NOTE_COUNTER = """function (text) {
@@ -156,10 +157,9 @@ def register(app, store, protocol) -> None:
 
     @app.callback(Output("strike-status", "children"), Output("strike-status", "className"),
                   Output("strike-reason", "value"), Input("strike-save", "n_clicks"), State("strike-event", "value"),
-                  State("strike-reason", "value"), State("bed-user-initials", "value"), State("bed-state", "data"),
-                  prevent_initial_call=True)
-    def strike(_n, event_id, reason, initials, state):
-        msg, ok = strike_action(store, state, initials, event_id, reason)
+                  State("strike-reason", "value"), State("bed-state", "data"), prevent_initial_call=True)
+    def strike(_n, event_id, reason, state):
+        msg, ok = strike_action(store, state, auth.current_actor(), event_id, reason)
         return msg, OK if ok else ERR, "" if ok else no_update
 
     @app.callback(Output("chart-status", "children"), Output("chart-status", "className"),
@@ -169,20 +169,20 @@ def register(app, store, protocol) -> None:
                   State("note-text", "value"), State("med-drug", "value"), State("med-dose", "value"),
                   State("med-unit", "value"), State("med-route", "value"), State("dose-rate", "value"),
                   State("dose-unit", "value"), State("dose-note", "value"),
-                  State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
-    def chart_event(_a, _b, _c, note, drug, dose, unit, route, rate, rate_unit, rate_note, initials, state):
+                  State("bed-state", "data"), prevent_initial_call=True)
+    def chart_event(_a, _b, _c, note, drug, dose, unit, route, rate, rate_unit, rate_note, state):
         from dash import ctx
         trig = ctx.triggered_id
         keep = [no_update] * 5
         if trig == "note-save":
-            msg, ok = sign_and_chart(store, state, initials, "note", lambda: validate_note(note))
+            msg, ok = sign_and_chart(store, state, auth.current_actor(), "note", lambda: validate_note(note))
             cleared = ["", no_update, no_update, no_update, no_update]
         elif trig == "med-save":
-            msg, ok = sign_and_chart(store, state, initials, "medication",
+            msg, ok = sign_and_chart(store, state, auth.current_actor(), "medication",
                                      lambda: validate_medication(drug, dose, unit, route))
             cleared = [no_update, "", "", no_update, no_update]
         elif trig == "dose-save":
-            msg, ok = sign_and_chart(store, state, initials, "dose_change",
+            msg, ok = sign_and_chart(store, state, auth.current_actor(), "dose_change",
                                      lambda: validate_dose_change(rate, rate_unit, rate_note,
                                                                   rates=protocol.infusion_rates))
             cleared = [no_update, no_update, no_update, "", ""]
@@ -195,10 +195,9 @@ def register(app, store, protocol) -> None:
                   Output("mv-temp", "value"), Output("mv-acvpu", "value"), Output("mv-o2", "value"),
                   Input("mv-save", "n_clicks"), State("mv-sbp", "value"), State("mv-dbp", "value"),
                   State("mv-rr", "value"), State("mv-temp", "value"), State("mv-acvpu", "value"),
-                  State("mv-o2", "value"), State("bed-user-initials", "value"), State("bed-state", "data"),
-                  prevent_initial_call=True)
-    def manual_vitals(_n, sbp, dbp, rr, temp, acvpu, o2, initials, state):
-        msg, ok = manual_vitals_action(store, state, initials, sbp, dbp, rr, temp, acvpu, o2)
+                  State("mv-o2", "value"), State("bed-state", "data"), prevent_initial_call=True)
+    def manual_vitals(_n, sbp, dbp, rr, temp, acvpu, o2, state):
+        msg, ok = manual_vitals_action(store, state, auth.current_actor(), sbp, dbp, rr, temp, acvpu, o2)
         # every field resets after a save, so nothing charted once is silently charted again
         cleared = ["", "", "", "", None, []] if ok else [no_update] * 6
         return (msg, OK if ok else ERR, *cleared)
@@ -206,8 +205,8 @@ def register(app, store, protocol) -> None:
     @app.callback(Output("bl-status", "children"), Output("bl-status", "className"),
                   Input("bl-save", "n_clicks"), State("bl-hr", "value"), State("bl-spo2", "value"),
                   State("bl-sbp", "value"), State("bl-dbp", "value"), State("bl-reason", "value"),
-                  State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
-    def baseline(_n, hr, spo2, sbp, dbp, reason, initials, state):
+                  State("bed-state", "data"), prevent_initial_call=True)
+    def baseline(_n, hr, spo2, sbp, dbp, reason, state):
         raw = {"hr": hr, "spo2": spo2, "sbp": sbp, "dbp": dbp, "reason": reason}
-        msg, ok = sign_and_chart(store, state, initials, "baseline_set", lambda: validate_baseline(raw))
+        msg, ok = sign_and_chart(store, state, auth.current_actor(), "baseline_set", lambda: validate_baseline(raw))
         return msg, OK if ok else ERR

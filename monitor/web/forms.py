@@ -13,6 +13,7 @@ import time
 from typing import Optional
 
 from .. import sessions
+from ..access import Actor
 from ..formatting import fmt_entered
 from ..model import Event, mean_arterial
 from ..scores import ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
@@ -93,14 +94,6 @@ def clean_text(raw, label: str, errors: list, required: bool = False, max_len: i
     elif len(text) > max_len:
         errors.append(f"{label}: at most {max_len} characters (got {len(text)})")
     return text
-
-
-def validate_initials(raw) -> str:
-    """The person signing, by the session rules (sessions.initials)."""
-    try:
-        return sessions.initials(raw)
-    except sessions.RuleError as e:
-        raise FormError([str(e)]) from None
 
 
 def _bp_pair(sbp, dbp, errors: list, sbp_label="SBP", dbp_label="DBP") -> None:
@@ -277,14 +270,15 @@ def page_session(store, state: Optional[dict]) -> int:
     return session_id
 
 
-def chart(store, state: Optional[dict], kind: str, data: dict, text: str, author: str,
+def chart(store, state: Optional[dict], kind: str, data: dict, text: str, actor: Actor,
           ts: Optional[float] = None) -> int:
-    """Record one event (all or nothing) for the page's session; raises FormError with a
+    """Record one event (all or nothing) for the page's session, signed by the signed-in
+    user (their role checked and the entry audited by the store); raises FormError with a
     message the page can show."""
     session_id = page_session(store, state)
     ts = session_now(store, session_id) if ts is None else ts
     try:
-        return store.record_event(session_id, Event(ts, kind, text, author), data or None)
+        return store.record_event(session_id, Event(ts, kind, text, actor.initials), data or None, actor=actor)
     except sessions.RuleError as e:
         raise FormError([f"Not recorded: {e}"]) from None
     except StoreError as e:

@@ -1,7 +1,7 @@
 """Per-session limit adjustment within the bounds the protocol profile defines.
 
 A change is a `limit_change` event {"rule", "clause", "old", "new"} signed by the
-clinician; the engine applies it (SessionRecorder.poll_events). The page only
+signed-in clinician (a nurse's is refused by the store, access.py); the engine applies it (SessionRecorder.poll_events). The page only
 checks the bounds and shows what was changed, by whom and when.
 """
 from __future__ import annotations
@@ -10,10 +10,12 @@ from typing import Optional
 
 from dash import Input, Output, State, dcc, html
 
+from ..access import Actor
 from ..formatting import fmt_entered, fmt_time
 from ..model import LABELS, OPERATOR_SYMBOLS, priority_mark
 from ..protocol import Clause, Protocol, Rule, clause_key, effective_protocol, priority_order_errors
-from .forms import FormError, chart, page_session, parse_number, validate_initials
+from . import auth
+from .forms import FormError, chart, page_session, parse_number
 
 
 def adjustable(protocol: Protocol) -> list[dict]:
@@ -102,7 +104,7 @@ def panel(protocol: Protocol):
             html.Label("New setting", htmlFor="limit-new"),
             dcc.Input(id="limit-new", type="text", inputMode="decimal", className="num-input"),
         ]),
-        html.Button("Change limit (signed with your initials)", id="limit-save", className="btn"),
+        html.Button("Change limit (signed with your login)", id="limit-save", className="btn"),
         html.Div(id="limit-status", className="form-status", role="status"),
     ])
 
@@ -141,19 +143,18 @@ def render_log(protocol: Protocol, log: dict, settings: Optional[dict] = None):
 def register(app, store, protocol: Protocol) -> None:
     @app.callback(Output("limit-status", "children"), Output("limit-status", "className"),
                   Input("limit-save", "n_clicks"), State("limit-rule", "value"), State("limit-new", "value"),
-                  State("bed-user-initials", "value"), State("bed-state", "data"), prevent_initial_call=True)
-    def save(_n, key, new, initials, state):
-        return limit_action(store, protocol, key, new, initials, state)
+                  State("bed-state", "data"), prevent_initial_call=True)
+    def save(_n, key, new, state):
+        return limit_action(store, protocol, key, new, auth.current_actor(), state)
 
 
-def limit_action(store, protocol: Protocol, key, new, initials, state: dict):
+def limit_action(store, protocol: Protocol, key, new, actor: Actor, state: dict):
     from ..store import queries
     try:
-        author = validate_initials(initials)
         sid = page_session(store, state)
         rows = [e for e in queries.events(store, sid) if e["type"] == "limit_change"]
         data, text = validate_limit_change(protocol, settings_from_events(protocol, rows), key, new)
-        chart(store, state, "limit_change", data, text, author)
+        chart(store, state, "limit_change", data, text, actor)
     except FormError as e:
         return "; ".join(e.errors), "form-status form-error"
-    return f"Recorded: {text} (by {author}).", "form-status form-ok"
+    return f"Recorded: {text} (by {actor.initials}).", "form-status form-ok"

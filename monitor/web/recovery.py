@@ -12,12 +12,14 @@ from typing import Optional
 
 from dash import Input, Output, State, dcc, html, no_update
 
+from ..access import Actor
 from ..formatting import fmt_time
 from ..protocol import Protocol
 from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, aldrete, aldrete_prefill
 from ..store import queries
+from . import auth
 from .charting import ERR, OK, sign_and_chart
-from .forms import validate_aldrete
+from .forms import FormError, page_session, session_now, validate_aldrete
 
 
 def prefill(store, session_id: int, now: float, protocol: Protocol) -> dict:
@@ -92,12 +94,11 @@ def discharge(last: Optional[dict], phase: Optional[str], ready: bool, why: list
 def register(app, store, protocol: Protocol) -> None:
     @app.callback(Output("ald-status", "children"), Output("ald-status", "className"),
                   Input("ald-save", "n_clicks"), *[State(f"ald-{k}", "value") for k in ALDRETE_ITEMS],
-                  State("ald-reason", "value"), State("bed-user-initials", "value"), State("bed-state", "data"),
-                  prevent_initial_call=True)
+                  State("ald-reason", "value"), State("bed-state", "data"), prevent_initial_call=True)
     def save(_n, *args):
-        *values, reason, initials, state = args
+        *values, reason, state = args
         raw = {**dict(zip(ALDRETE_ITEMS, values)), "reason": reason}
-        msg, ok = aldrete_action(store, protocol, state, initials, raw)
+        msg, ok = aldrete_action(store, protocol, state, auth.current_actor(), raw)
         return msg, OK if ok else ERR
 
     @app.callback(Output("ald-total", "children"), *[Input(f"ald-{k}", "value") for k in ALDRETE_ITEMS],
@@ -109,9 +110,9 @@ def register(app, store, protocol: Protocol) -> None:
                   Output("ald-basis-circulation", "children"), Output("ald-basis-spo2", "children"),
                   Input("ald-prefill", "n_clicks"), State("bed-state", "data"), prevent_initial_call=True)
     def refill(_n, state):
-        from .forms import session_now
-        sid = (state or {}).get("session_id")
-        if not isinstance(sid, int):
+        try:
+            sid = page_session(store, state)
+        except FormError:
             return no_update, no_update, no_update, no_update
         pre = prefill(store, sid, session_now(store, sid), protocol)
         (c, cb), (s, sb) = pre["circulation"], pre["spo2"]
@@ -119,12 +120,13 @@ def register(app, store, protocol: Protocol) -> None:
                 f"prefilled: {cb}", f"prefilled: {sb}")
 
 
-def aldrete_action(store, protocol: Protocol, state, initials, raw: dict):
-    from .forms import session_now
-    sid = (state or {}).get("session_id")
-    basis, pre = None, None
-    if isinstance(sid, int):
-        pre = prefill(store, sid, session_now(store, sid), protocol)
-        basis = {k: v[1] for k, v in pre.items()}
-    return sign_and_chart(store, state, initials, "aldrete",
+def aldrete_action(store, protocol: Protocol, state, actor: Actor, raw: dict):
+    """Record the checklist, signed by `actor`, against what the chair's session's data suggests."""
+    try:
+        sid = page_session(store, state)
+    except FormError as e:
+        return "; ".join(e.errors), False
+    pre = prefill(store, sid, session_now(store, sid), protocol)
+    basis = {k: v[1] for k, v in pre.items()}
+    return sign_and_chart(store, state, actor, "aldrete",
                           lambda: validate_aldrete(raw, basis, minimum=protocol.aldrete_discharge_min, prefilled=pre))

@@ -13,14 +13,15 @@ from urllib.parse import quote
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from .. import exports, sessions
+from .. import access, exports, sessions
+from ..access import Actor
 from ..formatting import fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
 from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, Event, entry_label, priority_mark, struck_entries
 from ..session_review import load, summary_items
 from ..sessions import PATIENT_REF_MAX, SIGNOFF_STATEMENT
-from ..store import StoreError, queries, summaries
-from . import review_figures
-from .forms import FormError, clean_text, session_now, validate_initials
+from ..store import StoreError, people, queries, summaries
+from . import auth, review_figures
+from .forms import not_stored, session_now
 
 PAGE_SIZE = 50
 MIME = {"csv": "text/csv", "html": "text/html", "fhir": "application/fhir+json"}
@@ -193,6 +194,7 @@ def session_layout(store, protocol, rest: str):
             html.Button("Report (HTML, prints to PDF)", id="sv-dl-html", className="btn"),
             html.Button("FHIR R4 (JSON)", id="sv-dl-fhir", className="btn"),
             dcc.Download(id="sv-download"),
+            html.Span(id="sv-dl-status", className="form-status", role="status"),
             dcc.Link("All sessions", href="/sessions", className="back-link"),
         ]),
         dcc.Graph(id="sv-chart", figure=review_figures.session_figure(review, protocol),
@@ -205,9 +207,7 @@ def session_layout(store, protocol, rest: str):
         html.Div(_signoffs(review), id="sv-signoffs"),
         html.Div(className="signoff-form", children=[
             html.P(SIGNOFF_STATEMENT),
-            html.Label(["Name ", dcc.Input(id="sv-signoff-name", type="text", maxLength=80, className="text-input")]),
-            html.Label(["Initials ", dcc.Input(id="sv-signoff-initials", type="text", maxLength=4,
-                                               className="initials-input")]),
+            html.P("Signed with your login.", className="muted"),
             html.Button("Sign the record", id="sv-signoff", className="btn btn-go",
                         disabled=sessions.refusal("review_signoff", s["state"]) is not None,
                         title=sessions.refusal("review_signoff", s["state"]) or ""),
@@ -224,22 +224,36 @@ def _signoffs(review) -> list:
                    className="signed") for e in signed]
 
 
-def sign_off_action(store, session_id: int, name, initials) -> tuple[str, bool]:
-    """A clinician signs the reviewed record: their name and initials, the statement, the time."""
-    errors: list[str] = []
-    try:
-        author = validate_initials(initials)
-    except FormError as e:
-        errors += e.errors
-    who = clean_text(name, "Name", errors, required=True, max_len=80)
-    if errors:
-        return "; ".join(errors), False
+def sign_off_action(store, session_id: int, actor: Actor) -> tuple[str, bool]:
+    """The signed-in clinician signs the reviewed record: their login name and initials, the
+    statement, the time (their role checked and the signature audited by the store)."""
+    if not isinstance(session_id, int) or isinstance(session_id, bool):
+        return "Not signed: no session on this page.", False
     try:
         store.record_event(session_id, Event(session_now(store, session_id), "review_signoff", SIGNOFF_STATEMENT,
-                                             author), {"name": who})
+                                             actor.initials), {"name": actor.name}, actor=actor)
     except (sessions.RuleError, StoreError) as e:
         return f"Not signed: {e}", False
-    return f"Signed by {who} ({author}).", True
+    return f"Signed by {actor.name} ({actor.initials}).", True
+
+
+def export_action(store, protocol, session_id, fmt: str, actor: Actor) -> tuple[Optional[dict], str]:
+    """(the download, or None; what the page says) for one session's export in `fmt`. An export
+    needs the `export` action (access.check); it and a refusal are both written to the audit trail."""
+    s = queries.session(store, session_id) if isinstance(session_id, int) and fmt in MIME else None
+    if s is None:
+        return None, "No such session to export."
+    try:
+        with people.refusals_recorded(store, actor, "export", chair=s["chair"], session_id=session_id):
+            access.check(actor, "export")
+        text = exports.render(store, session_id, fmt, protocol)
+        people.record(store, actor, "export", chair=s["chair"], session_id=session_id, detail=fmt)
+    except sessions.RuleError as e:
+        return None, f"Not exported: {e}"
+    except StoreError as e:
+        return None, not_stored("Not exported", e)
+    return ({"content": text, "filename": exports.default_filename(s, fmt), "type": MIME[fmt], "base64": False},
+            f"Exported {fmt.upper()} ({actor.initials}).")
 
 
 def _alarm_table(review):
@@ -321,18 +335,17 @@ def register(app, store, protocol) -> None:
         return table, count, {"page": page, "total": total}
 
     @app.callback(Output("sv-signoff-status", "children"), Output("sv-signoffs", "children"),
-                  Input("sv-signoff", "n_clicks"), State("sv-signoff-name", "value"),
-                  State("sv-signoff-initials", "value"), State("sv-session", "data"), prevent_initial_call=True)
-    def sign_off(_n, name, initials, sid):
-        msg, ok = sign_off_action(store, sid, name, initials)
+                  Input("sv-signoff", "n_clicks"), State("sv-session", "data"), prevent_initial_call=True)
+    def sign_off(_n, sid):
+        msg, ok = sign_off_action(store, sid, auth.current_actor())
         return msg, (_signoffs(load(store, sid)) if ok else no_update)
 
-    @app.callback(Output("sv-download", "data"), Input("sv-dl-csv", "n_clicks"), Input("sv-dl-html", "n_clicks"),
+    @app.callback(Output("sv-download", "data"), Output("sv-dl-status", "children"),
+                  Input("sv-dl-csv", "n_clicks"), Input("sv-dl-html", "n_clicks"),
                   Input("sv-dl-fhir", "n_clicks"), State("sv-session", "data"), prevent_initial_call=True)
     def download(_csv, _html, _fhir, sid):
         fmt = {"sv-dl-csv": "csv", "sv-dl-html": "html", "sv-dl-fhir": "fhir"}.get(ctx.triggered_id)
-        s = queries.session(store, sid) if fmt else None
-        if s is None:
-            return no_update
-        text = exports.render(store, sid, fmt, protocol)
-        return {"content": text, "filename": exports.default_filename(s, fmt), "type": MIME[fmt], "base64": False}
+        if fmt is None:
+            return no_update, no_update
+        data, msg = export_action(store, protocol, sid, fmt, auth.current_actor())
+        return (no_update if data is None else data), msg
