@@ -118,7 +118,7 @@ def check_correction(actor: Actor, struck_type: Optional[str]) -> None:
     least = needed_for_correction(struck_type)
     if actor.role not in ROLES or rank(actor.role) < rank(least):
         what = f"Striking a {action_label(struck_type or 'entry').lower()}"
-        raise AccessError(REFUSAL.format(action=what, least=ROLE_LABELS[least], name=actor.name,
+        raise AccessError(REFUSAL.format(action=what, least=with_article(ROLE_LABELS[least]), name=actor.name,
                                          role=ROLE_LABELS.get(actor.role, actor.role)))
 
 
