@@ -37,7 +37,8 @@ from ..store import people
 SESSION_HOURS = 12  # one clinic shift
 CSRF_COOKIE = "_csrf_token"  # the name dash-renderer reads (its default csrf_token_name)
 # Served to anyone: the login page and the static files (no patient data in any of them).
-PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login", "/setup", "/_favicon.ico")
+PUBLIC_PATHS = ("/login", "/setup", "/_favicon.ico")
+PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 # Dash's own JSON endpoints: an anonymous request gets 401, not the login page.
 DASH_PREFIX = "/_dash-"
 
@@ -147,7 +148,7 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
     @server.before_request
     def gate():
         path = request.path
-        if path.startswith(PUBLIC_PREFIXES):
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             return None
         if not current_user.is_authenticated:
             return anonymous_answer()
