@@ -47,6 +47,7 @@ DASH_PREFIX = "/_dash-"
 CALLBACK_ACTIONS = {
     "page": "view", "bed": "view", "act": "view", "open": "view", "note": "view", "strike": "view",
     "chart": "view", "mv": "view", "bl": "view", "limit": "view", "ald": "view", "ov": "view",
+    "med": "view", "dose": "view",
     "sl": "review", "sv": "review", "pc": "review",
     "adm": "audit",
 }
