@@ -287,12 +287,23 @@ def test_every_callback_belongs_to_one_action_of_the_gate(app):
 
 def test_callback_action_from_a_body(app):
     from monitor.web.auth import callback_action
-    assert callback_action({"output": "page.children", "outputs": {"id": "page", "property": "children"}}) == "view"
-    assert callback_action({"outputs": [{"id": "sl-table", "property": "children"}]}) == "review"
-    assert callback_action({"outputs": [[{"id": {"type": "adm-x", "i": 1}, "property": "children"}]]}) == "audit"
-    for body in (None, [], {}, {"outputs": []}, {"outputs": [{"id": "zz-x", "property": "p"}]},
-                 {"outputs": [{"id": "bed-x", "property": "p"}, {"id": "sl-x", "property": "p"}]},
-                 {"outputs": [{"id": "", "property": "p"}]}, {"outputs": [{"id": 5}]}, {"outputs": "bed-x"}):
+
+    def out(cid):
+        return {"id": cid, "property": "children"}
+    assert callback_action({"output": "page.children", "outputs": out("page")}) == "view"
+    assert callback_action({"output": "..sl-table.children...sl-count.children..",
+                            "outputs": [out("sl-table"), out("sl-count")]}) == "review"
+    assert callback_action({"output": '..{"i":["ALL"],"type":"adm-x"}.children..',
+                            "outputs": [[out({"type": "adm-x", "i": 1})]]}) == "audit"
+    assert callback_action({"output": "sv-download.data", "outputs": []}) == "review"  # a legacy renderer's
+    for body in (None, [], {}, {"outputs": [out("bed-x")]}, {"output": 5, "outputs": out("bed-x")},
+                 {"output": "zz-x.children", "outputs": out("zz-x")},
+                 {"output": "..bed-x.children...sl-x.children..", "outputs": [out("bed-x"), out("sl-x")]},
+                 {"output": ".children", "outputs": out("")}, {"output": "bed-x.children", "outputs": [{"id": 5}]},
+                 {"output": "bed-x.children", "outputs": "bed-x"},
+                 # Dash runs the callback `output` names: a bedside id in `outputs` does not make it bedside work
+                 {"output": "sv-download.data", "outputs": out("bed-x")},
+                 {"output": "bed-x.children", "outputs": out("sv-download")}):
         assert callback_action(body) is None, body
 
 

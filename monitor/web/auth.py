@@ -240,23 +240,34 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
 
 
 def callback_action(body) -> Optional[str]:
-    """The action a Dash callback request belongs to, from its outputs' ids; None: unknown."""
-    if not isinstance(body, dict):
+    """The action a Dash callback request belongs to, from its outputs' ids; None: unknown.
+
+    Dash runs the callback its `output` string names (its callback_map key), so that string
+    decides; the `outputs` list (what the answer is keyed by) must name the same action."""
+    if not isinstance(body, dict) or not isinstance(body.get("output"), str):
         return None
+    key = body["output"]
+    ids = [part.rsplit(".", 1)[0] for part in (key[2:-2].split("...") if key.startswith("..") else [key])]
     outputs = body.get("outputs")
     outputs = outputs if isinstance(outputs, list) else [outputs]
-    actions = set()
     for out in outputs:
         for o in (out if isinstance(out, list) else [out]):
-            cid = o.get("id") if isinstance(o, dict) else None
-            if isinstance(cid, dict):
-                cid = cid.get("type")
-            if not isinstance(cid, str) or not cid:
+            ids.append(o.get("id") if isinstance(o, dict) else None)
+    actions = set()
+    for cid in ids:
+        if isinstance(cid, str) and cid.startswith("{"):
+            try:
+                cid = json.loads(cid)
+            except ValueError:
                 return None
-            action = CALLBACK_ACTIONS.get(cid.split("-", 1)[0])
-            if action is None:
-                return None
-            actions.add(action)
+        if isinstance(cid, dict):
+            cid = cid.get("type")
+        if not isinstance(cid, str) or not cid:
+            return None
+        action = CALLBACK_ACTIONS.get(cid.split("-", 1)[0])
+        if action is None:
+            return None
+        actions.add(action)
     if len(actions) != 1:
         return None
     return actions.pop()
