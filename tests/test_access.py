@@ -338,9 +338,9 @@ def test_behind_tls_the_cookies_are_secure(tmp_path, protocol):
         client = app.server.test_client()
         https = {"base_url": "https://monitor.example", "headers": {"X-Forwarded-Proto": "https"}}
         form = client.get("/login", **https).get_data(as_text=True)
-        r = client.post("/login", data={"name": "nurse1", "password": TEST_PASSWORD, "csrf_token": login_form_token(form),
-                                        "next": "/"}, headers={**https["headers"], "Referer": "https://monitor.example/login"},
-                        base_url=https["base_url"])
+        form_data = {"name": "nurse1", "password": TEST_PASSWORD, "csrf_token": login_form_token(form), "next": "/"}
+        r = client.post("/login", data=form_data, base_url=https["base_url"],
+                        headers={**https["headers"], "Referer": "https://monitor.example/login"})
         assert r.status_code == 302, r.get_data(as_text=True)[:300]
         cookie = set_cookies(r)["infusion_monitor_session"]
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
