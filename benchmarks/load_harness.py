@@ -6,7 +6,8 @@ Real parts only:
   chair is handed is counted on its way in (`received`), so it can be compared with
   the rows stored once acquisition has stopped and flushed.
 - `PageClients` (benchmarks/page_clients.py): browser tabs in a separate process,
-  polling the bedside and overview pages' callbacks once a second.
+  polling the bedside and overview pages' callbacks once a second, signed in as the
+  clinic's nurse (LOAD_USER, added to the database with the chairs).
 - `BulkWriter`: another process, `infusion-monitor replay --speed max` of a big
   generated recording (`write_replay_csv`) on the same database.
 """
@@ -32,6 +33,9 @@ from page_clients import PageClients  # noqa: E402
 
 
 # ----------------------------------------------------------------- the clinic (server side)
+LOAD_USER, LOAD_PASSWORD = "load-nurse", "load test password"  # the tabs' login (a nurse: bedside work)
+
+
 class LiveClinic:
     """Acquisition on `n_chairs` simulated chairs, each with an open session, and the
     dashboard on a real waitress server on a free port."""
@@ -42,12 +46,14 @@ class LiveClinic:
         from monitor.acquisition import Acquisition
         from monitor.clinic_config import build_chair
         from monitor.protocol import load_protocol
-        from monitor.store import Store
+        from monitor.store import Store, people
         from monitor.web import create_app
 
         self.db = Path(db)
         self.protocol = protocol or load_protocol()
         self.store = Store(self.db)
+        if people.user(self.store, LOAD_USER) is None:
+            people.add_user(self.store, LOAD_USER, "nurse", LOAD_PASSWORD, "LN")
         self.received: Counter = Counter()
         self._count_lock = threading.Lock()
         self.chairs = [build_chair(self.store, self.protocol, str(k), [{"spec": "sim:normal", "seed": k}])
@@ -238,7 +244,7 @@ def run_load(workdir: Path, n_chairs: int, bedside_clients: int, overview_client
     clinic = LiveClinic(db, n_chairs).start()
     rss_start, load_start = rss_mb(), os.getloadavg()
     pages = [f"/chair/{k % n_chairs + 1}" for k in range(bedside_clients)] + ["/"] * overview_clients
-    clients = PageClients(clinic.url, pages)
+    clients = PageClients(clinic.url, pages, LOAD_USER, LOAD_PASSWORD)
     began = time.monotonic()
     writer = None
     try:

@@ -6,7 +6,9 @@ callback the page's `dcc.Interval` drives to `/_dash-update-component`, with the
 the renderer builds from `/_dash-dependencies` and the page's current props (the
 bedside's `bed-state` cursor comes back in each answer and goes out in the next request).
 Only the standard library: the clients cost the machine as little as a browser's
-network stack would.
+network stack would. The tabs share one login, as a browser's tabs do: signed in through
+the login form with the user named in PAGE_CLIENTS_USER / PAGE_CLIENTS_PASSWORD, every
+request carries the session cookie and the CSRF header the renderer sends (X-CSRFToken).
 
     python benchmarks/page_clients.py URL PAGE...   (stops when stdin closes; JSON records on stdout)
 """
@@ -14,11 +16,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import re
 import subprocess
 import sys
 import threading
 import time
+from http.cookies import SimpleCookie
 from typing import Optional
+from urllib.parse import urlencode
 
 TICK_INPUTS = ("bed-tick", "ov-tick")  # the pages' dcc.Interval ids: what a browser tab fires each second
 
@@ -30,16 +36,46 @@ class PageClients:
     record per request: {page, callback, t (wall clock at send), ms, status, ok, error}.
     """
 
-    def __init__(self, url: str, pages: list[str]):
+    def __init__(self, url: str, pages: list[str], user: str, password: str):
         self.proc = subprocess.Popen([sys.executable, __file__, url, *pages],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, env={**os.environ, "PAGE_CLIENTS_USER": user,
+                                                     "PAGE_CLIENTS_PASSWORD": password})
 
     def stop(self) -> list[dict]:
         out, err = self.proc.communicate(input="", timeout=60)  # stdin closed: stop polling
         if self.proc.returncode != 0:
             raise RuntimeError(f"page clients failed ({self.proc.returncode}): {err.strip()}")
         return json.loads(out)
+
+
+def sign_in(host: str, port: int, user: str, password: str) -> dict:
+    """The headers a signed-in tab sends: the login's cookies and the CSRF token (the login
+    form's token to sign in, then the _csrf_token cookie the page sets, as the renderer reads it)."""
+    jar = SimpleCookie()
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+
+    def send(method, path, body=None, headers=None):
+        cookie = "; ".join(f"{k}={m.value}" for k, m in jar.items())
+        conn.request(method, path, body=body, headers={**(headers or {}), **({"Cookie": cookie} if cookie else {})})
+        resp = conn.getresponse()
+        text = resp.read().decode("utf-8", "replace")
+        for header in resp.headers.get_all("Set-Cookie") or ():
+            jar.load(header)
+        return resp.status, text
+    try:
+        _, form = send("GET", "/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        status, _ = send("POST", "/login", urlencode({"name": user, "password": password, "csrf_token": token,
+                                                      "next": "/"}),
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+        if status != 302:
+            raise RuntimeError(f"page clients: signing in as {user} answered HTTP {status}")
+        send("GET", "/")  # the page sets the CSRF cookie
+    finally:
+        conn.close()
+    return {"Cookie": "; ".join(f"{k}={m.value}" for k, m in jar.items()),
+            "X-CSRFToken": jar["_csrf_token"].value}
 
 
 def _components(node):
@@ -62,9 +98,10 @@ def _id_key(cid) -> str:
 class Tab:
     """One browser tab on one page: its props, and the callbacks its interval fires."""
 
-    def __init__(self, url: str, page: str, dependencies: list[dict]):
+    def __init__(self, url: str, page: str, dependencies: list[dict], login: dict):
         host, port = url.removeprefix("http://").split(":")
         self.conn = http.client.HTTPConnection(host, int(port), timeout=30)  # keep-alive, as a browser
+        self.login = login  # the signed-in headers (sign_in)
         self.page = page
         self.deps = dependencies
         self.props: dict[tuple[str, str], object] = {}
@@ -73,7 +110,7 @@ class Tab:
 
     def request(self, method: str, path: str, body: Optional[dict] = None) -> tuple[int, bytes]:
         data = None if body is None else json.dumps(body).encode()
-        self.conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        self.conn.request(method, path, body=data, headers={"Content-Type": "application/json", **self.login})
         resp = self.conn.getresponse()
         return resp.status, resp.read()
 
@@ -191,13 +228,14 @@ def _clients_main(url: str, pages: list[str]) -> None:
     lock = threading.Lock()
     stop = threading.Event()
     host, port = url.removeprefix("http://").split(":")
+    login = sign_in(host, int(port), os.environ["PAGE_CLIENTS_USER"], os.environ["PAGE_CLIENTS_PASSWORD"])
     setup = http.client.HTTPConnection(host, int(port), timeout=30)
-    setup.request("GET", "/_dash-dependencies")
+    setup.request("GET", "/_dash-dependencies", headers=login)
     dependencies = json.loads(setup.getresponse().read())
     setup.close()
 
     def run(page: str, phase: float) -> None:
-        tab = Tab(url, page, dependencies)
+        tab = Tab(url, page, dependencies, login)
         try:
             tab.open()
         except (AssertionError, OSError, http.client.HTTPException, ValueError, KeyError) as e:

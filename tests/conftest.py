@@ -228,9 +228,13 @@ class Server:
 
     def login(self, driver, role: str = "clinician", path: str = "/"):
         """Sign the browser in as the test user of this role, then open `path` (login.html.j2)."""
+        from urllib.parse import quote
         from selenium.webdriver.common.by import By
         user = TEST_USERS[role]
-        driver.get(self.url + "/login?next=" + path)
+        # cookies are per host, not per port: whoever this browser was signed in as, on any
+        # test server, is forgotten first (else /login sends a signed-in browser on to `path`)
+        driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        driver.get(self.url + "/login?next=" + quote(path, safe="/"))
         driver.find_element(By.ID, "login-name").send_keys(user.name)
         driver.find_element(By.ID, "login-password").send_keys(TEST_PASSWORD)
         driver.find_element(By.ID, "login-submit").click()
@@ -240,22 +244,46 @@ class Server:
     def http(self, role: Optional[str] = "clinician"):
         """A requests.Session signed in as the test user of this role (None: anonymous), sending
         the CSRF header the page's script sends (X-CSRFToken from the _csrf_token cookie)."""
-        import re
-        import requests
-        client = requests.Session()
-        if role is None:
-            return client
-        form = client.get(self.url + "/login", timeout=10).text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-        r = client.post(self.url + "/login", timeout=10, data={
-            "name": TEST_USERS[role].name, "password": TEST_PASSWORD, "csrf_token": token, "next": "/"})
-        assert r.ok and "/login" not in r.url, f"test login as {role} failed: {r.status_code}"
-        client.get(self.url + "/", timeout=10)  # the page sets the CSRF cookie
-        client.headers["X-CSRFToken"] = client.cookies.get("_csrf_token")
-        return client
+        return signed_in_http(self.url, role)
 
     def stop(self):
         interrupt(self.proc)
+
+
+def signed_in_http(url: str, role: Optional[str] = "clinician"):
+    """A requests.Session on the server at `url`, signed in as the test user of this role
+    (None: anonymous), sending the CSRF header the page's script sends (X-CSRFToken from the
+    _csrf_token cookie). The server's database needs add_test_users."""
+    import requests
+    client = requests.Session()
+    if role is None:
+        return client
+    token = login_form_token(client.get(url + "/login", timeout=10).text)
+    r = client.post(url + "/login", timeout=10, data={
+        "name": TEST_USERS[role].name, "password": TEST_PASSWORD, "csrf_token": token, "next": "/"})
+    assert r.ok and "/login" not in r.url, f"test login as {role} failed: {r.status_code}"
+    client.get(url + "/", timeout=10)  # the page sets the CSRF cookie
+    client.headers["X-CSRFToken"] = client.cookies.get("_csrf_token")
+    return client
+
+
+def login_form_token(html: str) -> str:
+    """The CSRF token the login form carries (login.html.j2)."""
+    import re
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def sign_in_test_client(client, role: str = "clinician"):
+    """Sign a Flask test client (create_app(...).server.test_client()) in as the test user of
+    this role (the app's store needs add_test_users), sending the CSRF header from then on."""
+    from monitor.web.auth import CSRF_COOKIE
+    token = login_form_token(client.get("/login").get_data(as_text=True))
+    r = client.post("/login", data={"name": TEST_USERS[role].name, "password": TEST_PASSWORD,
+                                    "csrf_token": token, "next": "/"})
+    assert r.status_code == 302 and "/login" not in r.headers["Location"], f"test login as {role} failed"
+    client.get("/")  # the page sets the CSRF cookie
+    client.environ_base["HTTP_X_CSRFTOKEN"] = client.get_cookie(CSRF_COOKIE).value
+    return client
 
 
 @pytest.fixture

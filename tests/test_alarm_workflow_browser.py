@@ -1,9 +1,10 @@
 """The nurse's alarm workflow in headless Chromium against `infusion-monitor serve`.
 
 Alerts are written into the database the way the engine writes them (store.put_change);
-the page must present them: priority styling, latch, acknowledge with initials (persisted
-to SQLite), audio pause with countdown and break-through. Audio is checked through the
-page's alarm state attributes (#bed-alarm-state data-*), never through the speaker.
+the page must present them: priority styling, latch, acknowledge signed with the signed-in
+nurse's initials (persisted to SQLite), audio pause with countdown and break-through. Audio
+is checked through the page's alarm state attributes (#bed-alarm-state data-*), never
+through the speaker.
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_alarms_styled_by_priority_latched_and_technical_apart(browser, live):
                value=186, limit=180),
          alert("spo2_low#2", "spo2_low", "medium", "SpO2 90 < 92", value=90, limit=92),
          alert("nibp_failed#3", "nibp_failed", "low", "NIBP failed: motion artifact", kind="technical"))
-    browser.get(srv.url + "/chair/A")
+    srv.login(browser, "nurse", "/chair/A")
     high = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".alarm-zone .alarm-high"), timeout=30)[0]
     info = browser.execute_script("""
         const q = s => document.querySelector(s), cs = e => getComputedStyle(e);
@@ -87,19 +88,15 @@ def test_alarms_styled_by_priority_latched_and_technical_apart(browser, live):
     assert "Sound" in text_of(browser, "#bed-sound-toggle") or "SOUND" in text_of(browser, "#bed-sound-toggle")
 
 
-def test_acknowledge_with_initials_persists_and_releases_latch(browser, live):
+def test_acknowledge_signed_by_the_login_persists_and_releases_latch(browser, live):
     store, srv, _ = live
     sid = seed(live, "B", alert("bp_critical#1", "bp_critical", "high", "BP 190/104: SBP 190 ≥ 180",
                                  ended=time.time() - 30, value=190, limit=180))
     aid = store._one("SELECT id FROM alerts WHERE session_id = ?", (sid,))["id"]
-    browser.get(srv.url + "/chair/B")
+    srv.login(browser, "nurse", "/chair/B")  # nurse1: the acknowledgement is signed RN
     button = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'[data-alert-id="{aid}"] .btn-ack'),
                         timeout=30)[0]
     button.click()
-    wait_until(lambda: "Initials:" in text_of(browser, "#bed-ack-status"))
-    assert store._one("SELECT acknowledged_at FROM alerts WHERE id = ?", (aid,))["acknowledged_at"] is None
-    browser.find_element(By.ID, "bed-user-initials").send_keys("rn")
-    browser.find_element(By.CSS_SELECTOR, f'[data-alert-id="{aid}"] .btn-ack').click()
     row = wait_until(lambda: store._one("SELECT acknowledged_by, acknowledged_at FROM alerts WHERE id = ? "
                                        "AND acknowledged_at IS NOT NULL", (aid,)))
     assert row["acknowledged_by"] == "RN" and abs(row["acknowledged_at"] - time.time()) < 60
@@ -112,7 +109,7 @@ def test_acknowledge_with_initials_persists_and_releases_latch(browser, live):
 def test_audio_pause_counts_down_and_higher_priority_breaks_through(browser, live):
     store, srv, _ = live
     sid = seed(live, "C", alert("spo2_low#1", "spo2_low", "medium", "SpO2 90 < 92", value=90, limit=92))
-    browser.get(srv.url + "/chair/C")
+    srv.login(browser, "nurse", "/chair/C")
     wait_until(lambda: alarm_state(browser).get("sounding") == "medium", timeout=30)
     browser.find_element(By.ID, "bed-audio-pause").click()
     state = wait_until(lambda: alarm_state(browser).get("paused") == "true" and alarm_state(browser))
@@ -139,7 +136,7 @@ def test_sound_cannot_be_switched_off_and_a_blocked_sound_is_said_loudly(browser
     when the browser blocks audio the status says so and never claims an alarm is sounding."""
     store, srv, _ = live
     seed(live, "S", alert("spo2_critical#1", "spo2_critical", "high", "SpO2 84 < 88", value=84, limit=88))
-    browser.get(srv.url + "/chair/S")
+    srv.login(browser, "nurse", "/chair/S")
     wait_until(lambda: alarm_state(browser).get("sounding") == "high", timeout=30)
     for _ in range(3):  # press it as often as a nurse might: sound stays on
         browser.find_element(By.ID, "bed-sound-toggle").click()

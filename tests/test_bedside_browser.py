@@ -27,7 +27,7 @@ def trace_points(browser, index=0):
 
 def test_live_numbers_change_and_graph_grows(browser, server, tmp_path):
     srv = server("run", db=tmp_path / "live.db")
-    browser.get(srv.url + "/chair/1")
+    srv.login(browser, "nurse", "/chair/1")
     wait_until(lambda: text_of(browser, "#num-hr").isdigit(), timeout=30)
     assert "Chair 1" in text_of(browser, ".bed-header") and "BASELINE" in text_of(browser, ".bed-header")
     first_points = wait_until(lambda: trace_points(browser) > 0 and trace_points(browser), timeout=20)
@@ -49,7 +49,7 @@ def test_hypertensive_alert_appears_with_priority_styling(browser, server, db_pa
                             "simulate", "--scenario", "hypertensive", "--speed", "120", "--chair", "3"],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        browser.get(srv.url + "/chair/3")
+        srv.login(browser, "nurse", "/chair/3")
         medium = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".alarm-zone .alarm-medium"), timeout=60)
         assert "160" in medium[0].text and "!!" in medium[0].text and "MEDIUM" in medium[0].text
         high = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".alarm-zone .alarm-high"), timeout=60)
@@ -72,7 +72,7 @@ def test_hypertensive_alert_appears_with_priority_styling(browser, server, db_pa
 def test_overview_links_to_chair(browser, server, db_path, cli):
     cli("simulate", "--scenario", "normal", "--chair", "5", check=True)
     srv = server("serve")
-    browser.get(srv.url + "/")
+    srv.login(browser, "nurse", "/")
     tile = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "a.tile"), timeout=30)
     assert "Chair 5" in tile[0].text
     tile[0].click()

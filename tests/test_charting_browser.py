@@ -42,7 +42,7 @@ def test_manual_vitals_validation_messages_then_recorded_on_trend(browser, serve
         store.put_reading(sid, Reading(t0 + i, "hr", 72, "ok", "ox"))
     store.flush()
     srv = server("serve")
-    browser.get(srv.url + "/chair/M")
+    srv.login(browser, "nurse", "/chair/M")  # entries are signed with the login's initials: RN
     wait_until(lambda: event_marks(browser) == 0, timeout=30)
 
     def submit(expect):
@@ -51,10 +51,7 @@ def test_manual_vitals_validation_messages_then_recorded_on_trend(browser, serve
         return wait_until(lambda: text_of(browser, "#mv-status") != before and expect in text_of(browser, "#mv-status")
                           and text_of(browser, "#mv-status"))
 
-    type_into(browser, "mv-sbp", "120")
     type_into(browser, "mv-dbp", "80")
-    submit("Initials:")
-    type_into(browser, "bed-user-initials", "rn")
     type_into(browser, "mv-sbp", "abc")
     assert submit("SBP") == "SBP: 'abc' is not a number"
     type_into(browser, "mv-sbp", "80")
@@ -89,9 +86,8 @@ def test_a_long_note_is_counted_refused_whole_and_never_cut(browser, server, db_
     sid = store.open_session("P-N", "N", "ketamine-iv", time.time() - 60)[0]
     store.close()
     srv = server("serve")
-    browser.get(srv.url + "/chair/N")
+    srv.login(browser, "nurse", "/chair/N")
     wait_until(lambda: browser.find_elements(By.ID, "note-text"), timeout=30)
-    type_into(browser, "bed-user-initials", "rn")
     long_note = "word " * 102  # 510 characters
     browser.find_element(By.ID, "note-text").send_keys(long_note)
     wait_until(lambda: text_of(browser, "#note-count").startswith("510/500"))

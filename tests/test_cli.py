@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, interrupt, run_cli, wait_until
+from conftest import ROOT, add_test_users, interrupt, run_cli, signed_in_http, wait_until
 
 pytestmark = pytest.mark.slow  # every test runs the console script in a subprocess
 
@@ -161,10 +161,16 @@ def test_server_commands_serve_dashboard(db_path, command):
     port = free_port()
     if command == "serve":
         run_cli("simulate", "--scenario", "normal", db=db_path, check=True)
+    from monitor.store import Store
+    users = Store(db_path)
+    add_test_users(users)
+    users.close()
     proc = _start([command, "--port", str(port)], db_path)
     try:
-        html = wait_until(lambda: _try_get(f"http://127.0.0.1:{port}/"), timeout=30)
-        assert "infusion-monitor" in html
+        url = f"http://127.0.0.1:{port}"
+        assert "login-password" in wait_until(lambda: _try_get(url + "/"), timeout=30)  # anonymous: sign in
+        html = signed_in_http(url, "nurse").get(url + "/", timeout=10).text
+        assert "infusion-monitor" in html and "_dash-config" in html  # the dashboard itself
         assert "cdn" not in html.lower() and "https://" not in html
         assert "monitor.css" in html
         if command == "run":  # a demo session is running on chair 1

@@ -56,7 +56,7 @@ def test_a_stopped_server_is_said_greyed_and_sounded_and_the_page_recovers(brows
     try:
         # the bedside's server dies and is started again; the overview's hangs (SIGSTOP) and resumes
         for path, dead in (("/chair/L", True), ("/", False)):
-            browser.get(srv.url + path)
+            srv.login(browser, "nurse", path)  # a restarted server on the same database keeps the login
             p = when(browser, lambda p: re.search(r"\d", p["value"]) and p["state"].get("sounding") == "none",
                      timeout=45)
             assert p["connection"] == "ok" and p["banner"] == "" and p["filter"] == "none"
@@ -137,7 +137,7 @@ def test_a_high_alarm_sounds_on_as_high_while_the_server_is_frozen(browser, db_p
         "BP 186/100: SBP 186 ≥ 180", ended_at=time.time() - 60))  # latched, unacknowledged
     srv = Server(db_path)
     try:
-        browser.get(srv.url + "/chair/H")
+        srv.login(browser, "nurse", "/chair/H")
         v = wait_until(lambda: (lambda v: v["sounding"] == "high" and v["played"].get("high", 0) > 0 and v)(
             outage_view(browser)), timeout=45)
         assert v["sound"] == "on" and "HIGH alarm sounding" in v["status"]
@@ -170,7 +170,7 @@ def test_a_lost_connection_sounds_on_its_own_with_nothing_sounding_before(browse
     store, beats = chair_with(db_path, "Q")  # no alarm at all: the page sounded nothing before
     srv = Server(db_path)
     try:
-        browser.get(srv.url + "/chair/Q")
+        srv.login(browser, "nurse", "/chair/Q")
         v = wait_until(lambda: (lambda v: v["sounding"] == "none" and v["sound"] == "on" and v)(
             outage_view(browser)), timeout=45)
         assert browser.execute_script(

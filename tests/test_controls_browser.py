@@ -28,7 +28,7 @@ def test_buttons_disabled_with_the_reason_by_phase(browser, server, db_path):
         store.put_reading(sid, Reading(t0 + i, "hr", 72, "ok", "ox"))
     store.flush()
     srv = server("serve")
-    browser.get(srv.url + "/chair/C")
+    srv.login(browser, "clinician", "/chair/C")  # every control a role allows: disabled only by the phase
     wait_until(lambda: (control(browser, "act-start") or {}).get("disabled") is True, timeout=30)
     assert control(browser, "act-start")["title"] == "Cannot start the infusion: the session is in infusion."
     assert control(browser, "act-stop-btn") == {"disabled": False, "title": ""}

@@ -34,7 +34,7 @@ def test_not_ready_during_an_alarm_then_ready(browser, server, db_path):
     store.record_event(sid, Event(now - 30, "aldrete", "Modified Aldrete 10/10", "RN"),
                        {**scores, "total": 10, "ready": True, "minimum": 9})
     srv = server("serve")
-    browser.get(srv.url + "/chair/D")
+    srv.login(browser, "nurse", "/chair/D")
     shown = wait_until(lambda: discharge(browser), timeout=30)
     assert shown["ready"] == "false" and "NOT READY" in shown["text"]
     assert "alarm active: BP 195/105: SBP 195 ≥ 180" in shown["why"]

@@ -51,7 +51,7 @@ def _outside(browser, selector: str) -> list:
 @pytest.mark.parametrize("width", WIDTHS)
 def test_bedside_alarm_tiles_fit_the_screen(browser, alarmed, width):
     browser.set_window_size(width, 768 if width == 1024 else 1000)
-    browser.get(alarmed.url + "/chair/7")
+    alarmed.login(browser, "nurse", "/chair/7")
     wait_until(lambda: len(browser.find_elements("css selector", ".alarm")) == 4, timeout=30)
     wait_until(lambda: browser.execute_script(
         "const e = document.getElementById('bed-alarm-state'); return e && e.innerText.length > 0;"))
@@ -67,7 +67,7 @@ def test_bedside_alarm_tiles_fit_the_screen(browser, alarmed, width):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_overview_numbers_and_badges_do_not_wrap(browser, alarmed, width):
     browser.set_window_size(width, 768 if width == 1024 else 1000)
-    browser.get(alarmed.url + "/")
+    alarmed.login(browser, "nurse", "/")
     wait_until(lambda: browser.find_elements("css selector", ".tile-nums"), timeout=30)
     wrapped = browser.execute_script("""
         const lines = e => Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight || 20));

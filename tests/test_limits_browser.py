@@ -23,7 +23,7 @@ def test_limit_lines_labelled_and_limits_listed(browser, server, db_path):
                        {"rule": "hr_high", "clause": 0, "old": 120, "new": 130})
     store.flush()
     srv = server("serve")
-    browser.get(srv.url + "/chair/L")
+    srv.login(browser, "nurse", "/chair/L")  # the limits a nurse works to: shown to her
     labels = wait_until(lambda: browser.execute_script(
         "const g = document.querySelector('#bed-trend .js-plotly-plot');"
         "return g && g.layout && g.layout.shapes ? g.layout.shapes.filter(s => s.label).map(s => s.label.text) : null;"),

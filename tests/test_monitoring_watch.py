@@ -216,7 +216,7 @@ def test_a_hung_or_killed_acquire_is_monitoring_stopped_on_both_pages(browser, s
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         srv = server("serve")
-        browser.get(srv.url + "/chair/K")
+        srv.login(browser, "nurse", "/chair/K")
         wait_until(lambda: "connected" in _page(browser)["devices"]
                    and "No technical alarm" in _page(browser)["technical"], timeout=45)
         os.kill(acquire.pid, signal.SIGSTOP)  # hung: alive, but its tick loop no longer runs

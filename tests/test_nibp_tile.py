@@ -48,7 +48,7 @@ def test_cuff_pressure_on_the_tile_in_chromium(browser, server, db_path, watchin
                         updated_at=time.time())
     store.flush()  # device states are written with the next batch
     srv = server("serve")
-    browser.get(srv.url + "/chair/T2")
+    srv.login(browser, "nurse", "/chair/T2")
     tile = lambda: browser.execute_script(  # noqa: E731
         "const t = document.querySelector('#bed-numerics'); return t ? t.innerText : '';")
     wait_until(lambda: "cuff 96 mmHg" in tile(), timeout=30)

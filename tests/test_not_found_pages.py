@@ -1,12 +1,14 @@
 """A page path naming nothing stored answers HTTP 404 with the normal "not found" page, never
 a 500 and a blank page (issue 10 item 10): garbage, zero, negative and out-of-range session
-ids, unknown patients, unknown paths. Real WSGI app, in process."""
+ids, unknown patients, unknown paths. Real WSGI app, in process, signed in as a clinician
+(the review pages are a clinician's: an anonymous client gets the login page instead)."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
+from conftest import add_test_users, sign_in_test_client
 from monitor.playback import replay
 from monitor.replay_csv import parse_text
 from monitor.store import Store
@@ -33,7 +35,8 @@ def client(tmp_path_factory, protocol):
     """One app over a database holding session 1 of patient PT-404 (the pages only read it)."""
     store = Store(tmp_path_factory.mktemp("pages") / "monitor.db")
     replay(store, protocol, parse_text(RECORDING), patient_ref="PT-404")
-    yield create_app(store, protocol).server.test_client()
+    add_test_users(store)
+    yield sign_in_test_client(create_app(store, protocol).server.test_client(), "clinician")
     store.close()
 
 
@@ -77,7 +80,7 @@ def test_the_reported_url_shows_the_not_found_page_in_chromium(browser, server, 
     store = Store(db_path)
     store.close()
     srv = server("serve")
-    browser.get(srv.url + "/session/99999999999999999999999")
+    srv.login(browser, "clinician", "/session/99999999999999999999999")
     text = wait_until(lambda: browser.execute_script(
         "const e = document.querySelector('.page-error h2'); return e && e.innerText"), timeout=30)
     assert text == "No session '99999999999999999999999'"

@@ -42,7 +42,7 @@ def test_overview_shows_two_simulated_chairs_alarm_and_click_through(browser, se
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for chair, scenario in (("North", "normal"), ("South", "hypertensive"))]
     try:
-        browser.get(srv.url + "/")
+        srv.login(browser, "nurse", "/")
 
         def both_live():
             t = tiles(browser)

@@ -34,7 +34,7 @@ def two_patients(db_path, protocol):
 def test_filter_list_open_chart_and_patient_series(browser, server, two_patients, tmp_path):
     high, calm = two_patients
     srv = server("serve")
-    browser.get(srv.url + "/sessions")
+    srv.login(browser, "clinician", "/sessions")  # review is a clinician's
     wait_until(lambda: len(rows_patients(browser)) == 3, timeout=30)
     assert "1–3 of 3 sessions" in browser.execute_script("return document.getElementById('sl-count').innerText")
 
@@ -80,7 +80,7 @@ def test_session_page_downloads_csv(browser, server, two_patients, tmp_path):
     downloads.mkdir()
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     srv = server("serve")
-    browser.get(f"{srv.url}/session/{high}")
+    srv.login(browser, "clinician", f"/session/{high}")
     button = wait_until(lambda: browser.find_elements(By.ID, "sv-dl-csv"), timeout=30)[0]
     button.click()
 
@@ -103,7 +103,7 @@ def test_a_long_note_wraps_and_the_record_is_signed_on_the_session_page(browser,
     store.record_event(sid, Event(time.time() - 200, "session_end", "", "RN"))
     srv = server("serve")
     browser.set_window_size(1280, 900)
-    browser.get(srv.url + f"/session/{sid}")
+    srv.login(browser, "clinician", f"/session/{sid}")
     wait_until(lambda: browser.find_elements(By.ID, "sv-signoff"), timeout=30)
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 1280
     by_visible = browser.execute_script(  # the "By" column stays on screen beside the long note

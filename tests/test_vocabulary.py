@@ -76,14 +76,11 @@ def test_stylesheets_take_the_priority_colours_from_the_model(tmp_path):
     from monitor.web import create_app
     for css in (ROOT / "assets").glob("*.css"):
         assert not re.search(r"--(high|medium|low)\s*:", css.read_text()), css.name
-    from conftest import NURSE, TEST_PASSWORD, add_test_users
+    from conftest import add_test_users, sign_in_test_client
     store = Store(tmp_path / "m.db")
     add_test_users(store)
     try:
-        client = create_app(store, load_protocol()).server.test_client()
-        form = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-        client.post("/login", data={"name": NURSE.name, "password": TEST_PASSWORD, "csrf_token": token})
+        client = sign_in_test_client(create_app(store, load_protocol()).server.test_client(), "nurse")
         page = client.get("/").get_data(as_text=True)
     finally:
         store.close()

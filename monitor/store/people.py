@@ -121,12 +121,33 @@ def verify_password(store, name: str, password: str) -> Optional[dict]:
     return row
 
 
-def login_succeeded(store, u: dict, address: str) -> None:
+def login_succeeded(store, u: dict, address: str) -> str:
+    """Start a sign-in: its token (kept in the signed cookie), the user's last sign-in, the audit row."""
     now = time.time()
-    actor = Actor(u["name"], u["role"], u["initials"], address)
+    token = _secrets.token_urlsafe(24)
     with store._transaction() as conn:
         conn.execute("UPDATE users SET last_login_at = ? WHERE id = ?", (now, u["id"]))
-        _append(conn, actor.name, actor.role, "login", "ok", address=address, ts=now)
+        conn.execute("INSERT INTO logins (token, user_id, started_at, address) VALUES (?, ?, ?, ?)",
+                     (token, u["id"], now, (address or "")[:100]))
+        _append(conn, u["name"], u["role"], "login", "ok", address=address, ts=now)
+    return token
+
+
+def signed_in_user(store, user_id: int, login_version: int, token: str) -> Optional[dict]:
+    """The active user of a sign-in that has not ended, with the login version it was made
+    under (a new password, role or disabled account ends it); None otherwise."""
+    return store._one(f"SELECT {', '.join('u.' + c.strip() for c in USER_COLS.split(','))}, u.login_version "
+                      "FROM logins l JOIN users u ON u.id = l.user_id WHERE l.token = ? AND l.user_id = ? "
+                      "AND l.ended_at IS NULL AND u.active = 1 AND u.login_version = ?",
+                      (token, user_id, login_version))
+
+
+def end_login(store, token: str, actor: Optional[Actor] = None) -> None:
+    """Sign out: the sign-in's cookie no longer works, wherever a copy of it is."""
+    with store._transaction() as conn:
+        conn.execute("UPDATE logins SET ended_at = ? WHERE token = ? AND ended_at IS NULL", (time.time(), token))
+        if actor is not None:
+            _append(conn, actor.name, actor.role, "logout", "ok", address=actor.address)
 
 
 def failed_logins(store, name: str, address: str, since: float) -> list[float]:

@@ -78,6 +78,8 @@ MIGRATIONS = [
     # every login made before. The audit trail is append-only here, in the database itself:
     # the triggers refuse any UPDATE or DELETE whoever asks, and no code path writes one.
     # `secrets` holds what the web server signs its cookies with, so a restart keeps logins.
+    # `logins`: one row per sign-in, named by a random token in the signed cookie; signing out
+    # ends it here, so a copy of the cookie kept from before no longer works.
     """
     CREATE TABLE IF NOT EXISTS users (
         id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -97,6 +99,10 @@ MIGRATIONS = [
     CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
     CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS logins (
+        token TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), started_at REAL NOT NULL,
+        address TEXT, ended_at REAL
+    );
     """,
 ]
 

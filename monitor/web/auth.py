@@ -57,9 +57,12 @@ _templates = Environment(loader=PackageLoader("monitor.web", "templates"), autoe
 
 
 class WebUser(UserMixin):
-    def __init__(self, row: dict):
+    def __init__(self, row: dict, token: str):
         self.row = row
-        self.id = f"{row['id']}:{row['login_version']}"  # a new password/role ends older logins
+        # which sign-in (store.people logins) under which login version: signing out, a new
+        # password, a new role or a disabled account ends it on the server, not only in this browser
+        self.id = f"{row['id']}:{row['login_version']}:{token}"
+        self.token = token
         self.name = row["name"]
         self.role = row["role"]
         self.initials = row["initials"]
@@ -124,13 +127,11 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
     @manager.user_loader
     def load(user_id: str):
         try:
-            uid, version = (int(x) for x in user_id.split(":"))
-            row = people.user_by_id(store, uid)
+            uid, version, token = user_id.split(":", 2)
+            row = people.signed_in_user(store, int(uid), int(version), token)
         except (ValueError, StoreError):
             return None
-        if row is None or not row["active"] or row["login_version"] != version:
-            return None
-        return WebUser(row)
+        return WebUser(row, token) if row is not None else None
 
     def anonymous_answer():
         if request.path.startswith(DASH_PREFIX):
@@ -196,10 +197,10 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
             if row is None:
                 people.record(store, None, "login", "failed", user=name, address=address)
                 return login_page(401, "Wrong name or password.", next_path, name)
+            token = people.login_succeeded(store, row, address)
             session.clear()  # no state carried over from before the login (session fixation)
-            login_user(WebUser(row))
+            login_user(WebUser(row, token))
             session.permanent = True
-            people.login_succeeded(store, row, address)
         except StoreError as e:
             return login_page(503, f"The monitor's database cannot answer now ({e}): try again.", next_path, name)
         return redirect(_safe_next(next_path))
@@ -208,9 +209,9 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
     def logout():
         if current_user.is_authenticated:
             try:
-                people.record(store, current_actor(), "logout")
+                people.end_login(store, current_user.token, current_actor())
             except StoreError:
-                pass  # signing out never waits for the database
+                pass  # the browser forgets the cookie even when the database cannot answer now
             logout_user()
         session.clear()
         return redirect("/login")
@@ -241,23 +242,34 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
 
 
 def callback_action(body) -> Optional[str]:
-    """The action a Dash callback request belongs to, from its outputs' ids; None: unknown."""
-    if not isinstance(body, dict):
+    """The action a Dash callback request belongs to, from its outputs' ids; None: unknown.
+
+    Dash runs the callback its `output` string names (its callback_map key), so that string
+    decides; the `outputs` list (what the answer is keyed by) must name the same action."""
+    if not isinstance(body, dict) or not isinstance(body.get("output"), str):
         return None
+    key = body["output"]
+    ids = [part.rsplit(".", 1)[0] for part in (key[2:-2].split("...") if key.startswith("..") else [key])]
     outputs = body.get("outputs")
     outputs = outputs if isinstance(outputs, list) else [outputs]
-    actions = set()
     for out in outputs:
         for o in (out if isinstance(out, list) else [out]):
-            cid = o.get("id") if isinstance(o, dict) else None
-            if isinstance(cid, dict):
-                cid = cid.get("type")
-            if not isinstance(cid, str) or not cid:
+            ids.append(o.get("id") if isinstance(o, dict) else None)
+    actions = set()
+    for cid in ids:
+        if isinstance(cid, str) and cid.startswith("{"):
+            try:
+                cid = json.loads(cid)
+            except ValueError:
                 return None
-            action = CALLBACK_ACTIONS.get(cid.split("-", 1)[0])
-            if action is None:
-                return None
-            actions.add(action)
+        if isinstance(cid, dict):
+            cid = cid.get("type")
+        if not isinstance(cid, str) or not cid:
+            return None
+        action = CALLBACK_ACTIONS.get(cid.split("-", 1)[0])
+        if action is None:
+            return None
+        actions.add(action)
     if len(actions) != 1:
         return None
     return actions.pop()
