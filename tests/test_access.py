@@ -65,7 +65,7 @@ def test_a_refusal_names_the_role_needed_and_the_users_role():
         access.check(NURSE, "limit_change")
     assert str(e.value) == "Limit change needs a clinician login; you are signed in as nurse1 (nurse)"
     assert isinstance(e.value, RuleError)  # the page shows it as any rule's refusal
-    with pytest.raises(AccessError, match="needs a administrator login; you are signed in as doc1 .clinician."):
+    with pytest.raises(AccessError, match="needs an administrator login; you are signed in as doc1 .clinician."):
         access.check(CLINICIAN, "audit")
     access.check(CLINICIAN, "limit_change")  # no exception
 
@@ -171,7 +171,7 @@ def test_a_new_user_is_checked_by_the_access_rules(store):
 
 
 def test_adding_a_user_from_the_page_needs_an_administrator_and_is_audited(store):
-    with pytest.raises(AccessError, match="Users needs a administrator login"):
+    with pytest.raises(AccessError, match="Users needs an administrator login"):
         people.add_user(store, "rn2", "nurse", TEST_PASSWORD, by=CLINICIAN)
     assert people.user(store, "rn2") is None
     people.add_user(store, "rn2", "nurse", TEST_PASSWORD, by=ADMIN)

@@ -1,7 +1,7 @@
 """A page path naming nothing stored answers HTTP 404 with the normal "not found" page, never
 a 500 and a blank page (issue 10 item 10): garbage, zero, negative and out-of-range session
-ids, unknown patients, unknown paths. Real WSGI app, in process, signed in as a clinician
-(the review pages are a clinician's: an anonymous client gets the login page instead)."""
+ids, unknown patients, unknown paths. Real WSGI app, in process, signed in as an administrator
+(who may see every page: an anonymous client gets the login page instead)."""
 from __future__ import annotations
 
 import json
@@ -36,7 +36,7 @@ def client(tmp_path_factory, protocol):
     store = Store(tmp_path_factory.mktemp("pages") / "monitor.db")
     replay(store, protocol, parse_text(RECORDING), patient_ref="PT-404")
     add_test_users(store)
-    yield sign_in_test_client(create_app(store, protocol).server.test_client(), "clinician")
+    yield sign_in_test_client(create_app(store, protocol).server.test_client(), "admin")
     store.close()
 
 
