@@ -53,11 +53,14 @@ COMMAND_ACTIONS = {"nibp:stat": "stat_bp", "nibp:abort": "stat_bp"}
 # Why each role boundary is where it is, shown when a write is refused.
 REFUSAL = "{action} needs {least} login; you are signed in as {name} ({role})"
 
-# Login throttle: after this many failed passwords for one name, or from one address,
-# within the window, further tries wait until the window has passed since the oldest of
-# them (an online guesser gets a handful of tries per quarter hour, a nurse who
-# mistyped waits minutes at most). A successful login for the name clears its count.
+# Login throttle (OWASP's advice: slow a guesser down without locking a nurse out for long):
+# after this many failed passwords for one name, or from one address, within the window,
+# each further try waits LOGIN_FIRST_WAIT_S after the last failure, doubling with every
+# failure beyond, never more than the window. A nurse who mistyped five times waits half a
+# minute; a guesser gets about a dozen tries a quarter hour. A successful login for the
+# name clears its count.
 LOGIN_FAILURES_ALLOWED = 5
+LOGIN_FIRST_WAIT_S = 30
 LOGIN_WINDOW_S = 15 * 60
 
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,39}$")
@@ -137,6 +140,22 @@ def default_initials(name: str) -> str:
     return session_initials(letters[:4])
 
 
+def initials_candidates(name: str):
+    """Initials for a user added without them, best first: default_initials, then the name's
+    first letter with each later letter (and three-letter forms), so two users named alike
+    ("nurse1", "nurse2") still sign differently."""
+    seen = set()
+    letters = re.sub(r"[^A-Za-z]", "", name).upper()
+    first = [default_initials(name)] if len(letters) >= 2 else []
+    pairs = [letters[0] + c for c in letters[1:]] if letters else []
+    triples = [letters[:2] + c for c in letters[2:]] + [letters[0] + a + b for i, a in enumerate(letters[1:], 1)
+                                                         for b in letters[i + 1:]]
+    for candidate in first + pairs + triples:
+        if candidate not in seen and 2 <= len(candidate) <= 4:
+            seen.add(candidate)
+            yield candidate
+
+
 def check_password(password: str) -> str:
     if not isinstance(password, str) or len(password) < PASSWORD_MIN:
         raise RuleError(f"Password: at least {PASSWORD_MIN} characters")
@@ -149,6 +168,8 @@ def login_wait(failures: list[float], now: float) -> float:
     """Seconds before another password may be tried, given the times of the recent failed
     tries (for one name, or from one address) since its last success; 0: try now."""
     recent = sorted(t for t in failures if now - t < LOGIN_WINDOW_S)
-    if len(recent) < LOGIN_FAILURES_ALLOWED:
+    beyond = len(recent) - LOGIN_FAILURES_ALLOWED
+    if beyond < 0:
         return 0.0
-    return max(0.0, recent[-LOGIN_FAILURES_ALLOWED] + LOGIN_WINDOW_S - now)
+    wait = min(LOGIN_WINDOW_S, LOGIN_FIRST_WAIT_S * 2 ** min(beyond, 20))
+    return max(0.0, recent[-1] + wait - now)

@@ -39,10 +39,18 @@ def serve_dashboard(c: Context, store: "Store", host: str, port: int, behind_tls
     from waitress import create_server
     from .store import people
     from .web import create_app
+    from .web.auth import is_loopback
     setup_token = None if people.has_admin(store) else secrets.token_urlsafe(24)
     app = create_app(store, c.protocol, behind_tls=behind_tls, setup_token=setup_token)
+    proxy = {}
+    if behind_tls:  # X-Forwarded-For/Proto/Host believed only from the proxy on this machine
+        proxy = {"trusted_proxy": "127.0.0.1", "trusted_proxy_count": 1, "clear_untrusted_proxy_headers": True,
+                 "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}}
+    elif not is_loopback(host):
+        click.echo(f"infusion-monitor: warning: serving on {host} without TLS: passwords and patient data cross "
+                   "the network in clear; put a TLS proxy in front and use --behind-tls (README, Security)", err=True)
     try:
-        server = create_server(app.server, host=host, port=port, threads=8)
+        server = create_server(app.server, host=host, port=port, threads=8, **proxy)
     except OSError as e:
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     url = f"http://{host}:{server.effective_port}/"
@@ -64,6 +72,8 @@ def check_listen_host(store, host: str) -> None:
     non-loopback --host while no administrator exists (one line, exit 2)."""
     from .store import people
     from .web.auth import is_loopback
+    if host != host.strip() or not host:
+        raise InputError(f"--host {host!r}: an address or host name without spaces")
     if not is_loopback(host) and not people.has_admin(store):
         raise InputError(f"--host {host}: refusing to serve beyond this machine while no administrator exists; "
                          "add one first: infusion-monitor users add NAME --role admin")

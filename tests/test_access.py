@@ -83,8 +83,14 @@ def test_five_failures_in_the_window_make_the_sixth_wait():
     four = [now - 60 * k for k in range(4)]
     assert access.login_wait(four, now) == 0.0
     five = four + [now - 300]
-    # the oldest of the last five is 300 s ago: it leaves the window 900 - 300 s from now
-    assert access.login_wait(five, now) == pytest.approx(access.LOGIN_WINDOW_S - 300)
+    # five: the next try waits LOGIN_FIRST_WAIT_S after the last failure (now)
+    assert access.login_wait(five, now) == pytest.approx(access.LOGIN_FIRST_WAIT_S)
+    assert access.login_wait(five, now + access.LOGIN_FIRST_WAIT_S) == 0.0
+    # each failure beyond doubles it, never beyond the window
+    seven = five + [now + 40, now + 150]
+    assert access.login_wait(seven, now + 150) == pytest.approx(4 * access.LOGIN_FIRST_WAIT_S)
+    many = [now - k for k in range(60)]
+    assert access.login_wait(many, now) == pytest.approx(access.LOGIN_WINDOW_S)
     assert access.login_wait(five, now + access.LOGIN_WINDOW_S) == 0.0  # the window has passed
     old = [now - access.LOGIN_WINDOW_S - k for k in range(1, 20)]  # many, but all outside the window
     assert access.login_wait(old, now) == 0.0

@@ -39,13 +39,20 @@ def add_user(store, name: str, role: str, password: str, initials: Optional[str]
     """A new user; the name, role, initials and password are checked by the access rules."""
     name = access.user_name(name)
     access.rank(role)
-    initials = access.default_initials(name) if initials is None else session_initials(initials)
+    given = None if initials is None else session_initials(initials)
     digest = _hasher.hash(access.check_password(password))
     with store._transaction() as conn:
         if by is not None:
             permit(conn, by, "users", detail=f"add {name} as {role}")
         if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
             raise Conflict(f"user {name} already exists")
+        # an entry is signed with initials: two users must not sign alike
+        taken = {r["initials"]: r["name"] for r in conn.execute("SELECT initials, name FROM users")}
+        if given is not None and given in taken:
+            raise Conflict(f"initials {given} are already {taken[given]}'s: choose others")
+        initials = given or next((c for c in access.initials_candidates(name) if c not in taken), None)
+        if initials is None:
+            raise RuleError(f"{name}: no free initials from the name; give them (2–4 letters)")
         conn.execute("INSERT INTO users (name, role, initials, password_hash, created_at, created_by) "
                      "VALUES (?, ?, ?, ?, ?, ?)", (name, role, initials, digest, time.time(), by.name if by else None))
     return user(store, name)
@@ -153,12 +160,19 @@ def end_login(store, token: str, actor: Optional[Actor] = None) -> None:
 def failed_logins(store, name: str, address: str, since: float) -> list[float]:
     """Times of the failed logins for this name, or from this address, since `since`
     (each counted from the name's last successful login)."""
-    last_ok = store._one("SELECT MAX(ts) AS ts FROM audit WHERE action = 'login' AND outcome = 'ok' AND user = ?",
-                         (name,))
+    last_ok = store._one("SELECT MAX(ts) AS ts FROM audit WHERE action = 'login' AND outcome = 'ok' "
+                         "AND user = ? COLLATE NOCASE", (name,))
     start = max(since, (last_ok or {}).get("ts") or 0)
     rows = store._query("SELECT ts FROM audit WHERE action = 'login' AND outcome = 'failed' AND ts > ? "
-                        "AND (user = ? OR address = ?)", (start, name, address))
+                        "AND (user = ? COLLATE NOCASE OR address = ?)", (start, name, address))
     return [r["ts"] for r in rows]
+
+
+def recently_refused(store, address: str, since: float) -> bool:
+    """Has a sign-in from this address been refused (throttled) since `since`? A guesser's
+    refused tries are recorded once a minute, not each, so they cannot flood the trail."""
+    return store._one("SELECT 1 AS found FROM audit WHERE action = 'login' AND outcome = 'refused' AND ts >= ? "
+                      "AND address = ? LIMIT 1", (since, address)) is not None
 
 
 # ----------------------------------------------------------------- the audit trail

@@ -22,7 +22,7 @@ from .. import sessions
 from ..access import Actor
 from ..formatting import fmt_time
 from ..model import PRIORITY, priority_mark, priority_table
-from ..store import NotFound, StoreError, queries
+from ..store import NotFound, StoreError, people, queries
 from . import auth
 from .forms import FormError, not_stored, page_session, session_now
 
@@ -172,9 +172,9 @@ def acknowledge_action(store, alert_id, actor: Actor, state: dict, now=None):
     """Acknowledge one alarm (or, with alert_id None, every unacknowledged one on the board),
     signed by `actor`, in the session the server holds for the page's chair (page_session)."""
     try:
-        sid = page_session(store, state)
+        sid = page_session(store, state, actor, "acknowledge")
     except FormError as e:
-        return e.errors[0], "form-status form-error"
+        return e.errors[0].replace("Not recorded", "Not acknowledged"), "form-status form-error"
     if alert_id is None:
         ids = [a["id"] for a in queries.alarm_board(store, sid) if a["acknowledged_at"] is None]
         if not ids:
@@ -185,6 +185,11 @@ def acknowledge_action(store, alert_id, actor: Actor, state: dict, now=None):
     try:
         done = [i for i in ids if store.acknowledge(i, actor.initials, now, session_id=sid, actor=actor)]
     except NotFound:
+        try:
+            people.record(store, actor, "acknowledge", "refused", state.get("chair"), sid,
+                          f"alarm {alert_id} is not on this chair")
+        except StoreError:
+            pass
         return "That alarm is not on this chair.", "form-status form-error"
     except sessions.RuleError as e:  # the role (AccessError) or the session rules
         return f"Not acknowledged: {e}", "form-status form-error"

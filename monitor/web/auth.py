@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import threading
 import time
 from datetime import timedelta
 from typing import Optional
@@ -85,10 +86,10 @@ def client_address() -> str:
 
 def is_loopback(host: str) -> bool:
     """Does listening on `host` keep the dashboard to this machine?"""
-    if host.strip().lower() == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host).is_loopback
     except ValueError:
         return False
 
@@ -117,12 +118,10 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS), SESSION_REFRESH_EACH_REQUEST=True,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the login it belongs to
         WTF_CSRF_SSL_STRICT=True)
-    if behind_tls:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1, x_host=1)
-    CSRFProtect(server)
+    # behind_tls: the proxy's X-Forwarded-* are applied by the WSGI server, which trusts them
+    # only from the proxy's address (cli_web.serve_dashboard, waitress trusted_proxy)
     manager = LoginManager(server)
-    manager.session_protection = "strong"
+    signing_in = threading.Lock()  # one password check at a time: the throttle counts every try
 
     @manager.user_loader
     def load(user_id: str):
@@ -160,6 +159,8 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
                                 mimetype="application/json")
         return None
 
+    CSRFProtect(server)  # after the gate: an anonymous request is told to sign in, not "CSRF token missing"
+
     @server.after_request
     def csrf_cookie(response):
         """The CSRF token where dash-renderer reads it (not HttpOnly: the page's script must)."""
@@ -178,26 +179,30 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
 
     @server.route("/login", methods=["GET", "POST"])
     def login():
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD
             if current_user.is_authenticated:
                 return redirect(_safe_next(request.args.get("next")))
             return login_page(next_path=request.args.get("next", "/"))
-        name = (request.form.get("name") or "").strip()[:80]
+        typed = (request.form.get("name") or "").strip()[:80]
+        name = typed if access.USER_NAME.match(typed) else "(not a user name)"  # the trail keeps no junk
         password = request.form.get("password") or ""
         next_path = request.form.get("next", "/")
         address = client_address()
-        now = time.time()
         try:
-            wait = access.login_wait(people.failed_logins(store, name, address, now - access.LOGIN_WINDOW_S), now)
-            if wait > 0:
-                people.record(store, None, "login", "refused", user=name, address=address,
-                              detail=f"too many failed tries: wait {wait:.0f} s")
-                return login_page(429, f"Too many failed sign-ins: try again in {_minutes(wait)}.", next_path, name)
-            row = people.verify_password(store, name, password)
-            if row is None:
-                people.record(store, None, "login", "failed", user=name, address=address)
-                return login_page(401, "Wrong name or password.", next_path, name)
-            token = people.login_succeeded(store, row, address)
+            with signing_in:
+                now = time.time()
+                wait = access.login_wait(people.failed_logins(store, name, address, now - access.LOGIN_WINDOW_S), now)
+                if wait > 0:
+                    if not people.recently_refused(store, address, now - 60):
+                        people.record(store, None, "login", "refused", user=name, address=address,
+                                      detail=f"too many failed tries: wait {wait:.0f} s")
+                    return login_page(429, f"Too many failed sign-ins: try again in {_wait_text(wait)}.",
+                                      next_path, typed)
+                row = people.verify_password(store, typed, password)
+                if row is None:
+                    people.record(store, None, "login", "failed", user=name, address=address)
+                    return login_page(401, "Wrong name or password.", next_path, typed)
+                token = people.login_succeeded(store, row, address)
             session.clear()  # no state carried over from before the login (session fixation)
             login_user(WebUser(row, token))
             session.permanent = True
@@ -275,6 +280,8 @@ def callback_action(body) -> Optional[str]:
     return actions.pop()
 
 
-def _minutes(seconds: float) -> str:
+def _wait_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{int(seconds + 0.999)} seconds"
     m = int((seconds + 59) // 60)
-    return f"{m} minute{'s' if m != 1 else ''}"
+    return f"{m} minutes"

@@ -163,7 +163,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
     _alarm_outputs(store, s, state, out, standing)
     _panel_outputs(store, protocol, s, bl, state, out, now, role)
     device_rows = queries.devices(store, chair)
-    out.update({"bed-header.children": header(chair, s, now),
+    out.update({"bed-header.children": header(chair, s, now, access.permits(role, "review") if role else True),
                 "bed-numerics.children": numerics(state["last"] if live else {}, now, protocol,
                                                   {p: b["value"] for p, b in bl.items()},
                                                   cuff_pressure(device_rows) if live and watched else None),
@@ -333,10 +333,16 @@ DONE = {"infusion_start": "Infusion started.", "infusion_stop": "Infusion stoppe
 def bedside_action(store, trigger: str, state: dict, actor: Actor) -> str:
     """Start/stop infusion, end session, STAT BP, signed by `actor`; their role and the
     session rules decide (in the store's write)."""
+    action = "stat_bp" if trigger == "act-stat" else ACTION_EVENTS.get(trigger)
+    if action is None:
+        return no_update
     try:
-        sid = page_session(store, state)
+        sid = page_session(store, state, actor, action)
     except FormError as e:
-        return e.errors[0].rstrip(".") + "."
+        msg = e.errors[0]
+        if msg.startswith("Not recorded"):  # the role refused it
+            return msg.replace("Not recorded", "Not requested") if trigger == "act-stat" else msg
+        return msg.rstrip(".") + "."
     if trigger == "act-stat":
         try:
             store.request_command(sid, "nibp:stat", session_now(store, sid), actor.initials, actor=actor)

@@ -35,7 +35,7 @@ def elapsed_text(s: dict, now: float) -> str:
     return f"Ended {fmt_time(s['ended_at'], seconds=False)}" if s["ended_at"] else "Ended"
 
 
-def header(chair: str, s: Optional[dict], now: float):
+def header(chair: str, s: Optional[dict], now: float, may_review: bool = True):
     back = dcc.Link("← All chairs", href="/", className="navlink back-link")
     if s is None:
         return [back, html.Span(f"Chair {chair}", className="chair-name"),
@@ -47,7 +47,8 @@ def header(chair: str, s: Optional[dict], now: float):
            html.Span(elapsed_text(s, now), id="elapsed-clock", className="elapsed")]
     if phase == "ended" and s.get("ended_by"):
         out.append(html.Span(f"ended by {s['ended_by']}", className="muted"))
-    out.append(dcc.Link("Session chart →", href=f"/session/{s['id']}", className="navlink review-link"))
+    if may_review:  # the session chart is review: a clinician's page (access.LEAST_ROLE)
+        out.append(dcc.Link("Session chart →", href=f"/session/{s['id']}", className="navlink review-link"))
     out.append(html.Span(fmt_time(now), className="wallclock"))
     return out
 

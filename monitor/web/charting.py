@@ -12,7 +12,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from ..access import Actor
 from . import auth
 from .bedside_view import consciousness_options
-from .forms import (MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, clean_text, validate_baseline,
+from .forms import (MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, clean_text, page_session, validate_baseline,
                     validate_dose_change, validate_manual_vitals, validate_medication, validate_note)
 
 OK, ERR = "form-status form-ok", "form-status form-error"
@@ -132,6 +132,7 @@ def baseline_panel():
 def sign_and_chart(store, state: dict, actor: Actor, kind: str, validate) -> tuple[str, bool]:
     """Validate the entry, then write one event signed by `actor`: (message, ok)."""
     try:
+        page_session(store, state, actor, kind)  # the role first: a nurse's baseline is refused, not checked
         data, text = validate()
         chart(store, state, kind, data, text, actor)
     except FormError as e:

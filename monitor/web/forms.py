@@ -12,12 +12,12 @@ import re
 import time
 from typing import Optional
 
-from .. import sessions
+from .. import access, sessions
 from ..access import Actor
 from ..formatting import fmt_entered
 from ..model import Event, mean_arterial
 from ..scores import ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
-from ..store import StoreError, StoreUnavailable, queries
+from ..store import StoreError, StoreUnavailable, people, queries
 
 NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
 MAX_TEXT = 500
@@ -254,19 +254,36 @@ def session_now(store, session_id: int) -> float:
                                   s["ended_at"] if s else None)
 
 
-def page_session(store, state: Optional[dict]) -> int:
-    """The session a page entry is for: the one its chair shows now, checked on the server.
+def page_session(store, state: Optional[dict], actor: Optional[Actor] = None, action: Optional[str] = None) -> int:
+    """The session a page entry is for: the one its chair shows now, checked on the server,
+    once the signed-in user's role may do `action` at all.
 
     The page's own state names a session id; a page left open after its chair moved on to
     another session (or a forged page state) must not write into someone else's record.
+    With an actor, a refusal here is audited (`refused`) like one from the store.
     """
     state = state or {}
     session_id, chair = state.get("session_id"), state.get("chair")
-    if not isinstance(session_id, int) or isinstance(session_id, bool):
-        raise FormError(["No open session on this chair"])
-    current = queries.current_session(store, str(chair)) if chair is not None else None
-    if current is None or current["id"] != session_id:
-        raise FormError(["This page is out of date: the chair's session has changed. Reload the page."])
+    try:
+        if actor is not None and action is not None:
+            access.check(actor, action)
+        if not isinstance(session_id, int) or isinstance(session_id, bool):
+            raise FormError(["No open session on this chair"])
+        current = queries.current_session(store, str(chair)) if chair is not None else None
+        if current is None or current["id"] != session_id:
+            raise FormError(["This page is out of date: the chair's session has changed. Reload the page."])
+    except (FormError, access.AccessError) as e:
+        if actor is not None:
+            text = "; ".join(e.errors) if isinstance(e, FormError) else str(e)
+            try:
+                people.record(store, actor, action or "page_write", "refused", str(chair)[:40] if chair else None,
+                              session_id if isinstance(session_id, int) and not isinstance(session_id, bool)
+                              else None, text)
+            except StoreError:
+                pass  # the refusal is what the page must show
+        if isinstance(e, access.AccessError):
+            raise FormError([f"Not recorded: {e}"]) from None
+        raise
     return session_id
 
 
@@ -275,7 +292,7 @@ def chart(store, state: Optional[dict], kind: str, data: dict, text: str, actor:
     """Record one event (all or nothing) for the page's session, signed by the signed-in
     user (their role checked and the entry audited by the store); raises FormError with a
     message the page can show."""
-    session_id = page_session(store, state)
+    session_id = page_session(store, state, actor, kind)
     ts = session_now(store, session_id) if ts is None else ts
     try:
         return store.record_event(session_id, Event(ts, kind, text, actor.initials), data or None, actor=actor)

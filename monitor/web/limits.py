@@ -151,7 +151,7 @@ def register(app, store, protocol: Protocol) -> None:
 def limit_action(store, protocol: Protocol, key, new, actor: Actor, state: dict):
     from ..store import queries
     try:
-        sid = page_session(store, state)
+        sid = page_session(store, state, actor, "limit_change")
         rows = [e for e in queries.events(store, sid) if e["type"] == "limit_change"]
         data, text = validate_limit_change(protocol, settings_from_events(protocol, rows), key, new)
         chart(store, state, "limit_change", data, text, actor)

@@ -123,7 +123,7 @@ def register(app, store, protocol: Protocol) -> None:
 def aldrete_action(store, protocol: Protocol, state, actor: Actor, raw: dict):
     """Record the checklist, signed by `actor`, against what the chair's session's data suggests."""
     try:
-        sid = page_session(store, state)
+        sid = page_session(store, state, actor, "aldrete")
     except FormError as e:
         return "; ".join(e.errors), False
     pre = prefill(store, sid, session_now(store, sid), protocol)
