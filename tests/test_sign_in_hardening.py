@@ -1,0 +1,115 @@
+"""What the security audit of sign-in found, each held (README "Security"): names without
+case in the throttle, distinct initials, every refused page write in the audit trail,
+HEAD is never a sign-in, an anonymous callback is told to sign in (401), not "CSRF"."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import CLINICIAN, NURSE, TEST_PASSWORD, add_test_users, login_form_token, sign_in_test_client
+from monitor import access
+from monitor.model import Event
+from monitor.sessions import RuleError
+from monitor.store import Conflict, people
+from monitor.web import create_app
+from monitor.web.alarms import acknowledge_action
+from monitor.web.bedside import bedside_action
+
+
+@pytest.fixture
+def app_client(store, protocol):
+    add_test_users(store)
+    return create_app(store, protocol).server.test_client()
+
+
+def test_failed_sign_ins_count_a_name_whatever_its_case(store):
+    now = time.time()
+    for name in ("Victim.Nurse", "VICTIM.NURSE", "victim.nurse"):
+        people.record(store, None, "login", "failed", user=name, address="10.0.0.9")
+    assert len(people.failed_logins(store, "victim.NURSE", "10.0.0.1", now - 60)) == 3
+
+
+def test_users_never_sign_alike(store):
+    add_test_users(store)
+    a = people.add_user(store, "nurse2", "nurse", TEST_PASSWORD)
+    b = people.add_user(store, "nurse3", "nurse", TEST_PASSWORD)
+    assert a["initials"] != b["initials"] and {a["initials"], b["initials"]}.isdisjoint({"RN", "DR", "AD"})
+    with pytest.raises(Conflict, match="initials RN are already nurse1's"):
+        people.add_user(store, "rnurse", "nurse", TEST_PASSWORD, initials="RN")
+    assert list(access.initials_candidates("x1")) == []
+    with pytest.raises(RuleError, match="no free initials"):
+        people.add_user(store, "x1", "nurse", TEST_PASSWORD)
+
+
+def _session_with_alarm(store, chair):
+    sid, _ = store.open_session("P-" + chair, chair, "ketamine-iv", time.time() - 60)
+    return sid
+
+
+def test_a_refused_page_write_is_in_the_audit_trail(store, protocol):
+    add_test_users(store)
+    a = _session_with_alarm(store, "1")
+    b = _session_with_alarm(store, "2")
+    # a stale or forged page: chair 1's page naming chair 2's session
+    msg = bedside_action(store, "act-stat", {"chair": "1", "session_id": b}, NURSE)
+    assert "out of date" in msg
+    # a nurse ending a session: the role, before anything else
+    msg = bedside_action(store, "act-end", {"chair": "1", "session_id": a}, NURSE)
+    assert msg.startswith("Not recorded: Session end needs a clinician login")
+    rows = people.audit_rows(store, user=NURSE.name, outcome="refused")
+    by_action = {r["action"]: r for r in rows}
+    assert by_action["stat_bp"]["chair"] == "1" and "out of date" in by_action["stat_bp"]["detail"]
+    assert by_action["session_end"]["chair"] == "1" and by_action["session_end"]["session_id"] == a
+    # nothing was written for either
+    from monitor.store import queries
+    assert [e for e in queries.events(store, a) if e["type"] == "session_end"] == []
+
+
+def test_acknowledging_an_alarm_of_another_chair_is_refused_and_audited(store, protocol):
+    add_test_users(store)
+    from monitor.model import Alert
+    a = _session_with_alarm(store, "1")
+    b = _session_with_alarm(store, "2")
+    store.put_change(b, Alert(key="spo2_low", rule="spo2_low", parameter="spo2", kind="physiological",
+                              priority="high", started_at=time.time() - 5, ended_at=None, value=85, limit=90,
+                              message="SpO2 85 < 90"))
+    store.flush()
+    from monitor.store import queries
+    alert_id = queries.alarm_board(store, b)[0]["id"]
+    msg, _ = acknowledge_action(store, alert_id, NURSE, {"chair": "1", "session_id": a})
+    assert msg == "That alarm is not on this chair."
+    assert queries.alarm_board(store, b)[0]["acknowledged_at"] is None
+    row = people.audit_rows(store, user=NURSE.name, action="acknowledge")[0]
+    assert row["outcome"] == "refused" and row["chair"] == "1" and f"alarm {alert_id}" in row["detail"]
+
+
+def test_head_on_the_login_page_never_signs_in(app_client, store):
+    form = login_form_token(app_client.get("/login").get_data(as_text=True))
+    r = app_client.open("/login", method="HEAD", data={"name": CLINICIAN.name, "password": TEST_PASSWORD,
+                                                       "csrf_token": form})
+    assert r.status_code == 200
+    assert app_client.get("/_dash-layout").status_code == 401  # still anonymous
+    assert people.audit_rows(store, action="login") == []  # nothing tried, nothing counted
+
+
+def test_an_anonymous_callback_is_told_to_sign_in(app_client):
+    r = app_client.post("/_dash-update-component", json={"output": "page.children", "outputs": {
+        "id": "page", "property": "children"}, "inputs": [], "changedPropIds": []})
+    assert r.status_code == 401 and "signed out" in r.get_data(as_text=True)
+
+
+def test_junk_typed_as_a_name_is_not_kept(app_client, store):
+    token = login_form_token(app_client.get("/login").get_data(as_text=True))
+    app_client.post("/login", data={"name": "=cmd|' /C calc'!A0\nforged row", "password": "x" * 9,
+                                    "csrf_token": token})
+    assert [r["user"] for r in people.audit_rows(store, action="login")] == ["(not a user name)"]
+
+
+def test_a_signed_in_nurse_is_refused_the_session_list_callback(app_client):
+    client = sign_in_test_client(app_client, "nurse")
+    r = client.post("/_dash-update-component", json={
+        "output": "..sl-table.children...sl-count.children...sl-page.data..",
+        "outputs": [{"id": "sl-table", "property": "children"}, {"id": "sl-count", "property": "children"},
+                    {"id": "sl-page", "property": "data"}], "inputs": [], "changedPropIds": []})
+    assert r.status_code == 403
