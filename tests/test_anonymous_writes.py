@@ -122,10 +122,10 @@ def writes(c, callbacks) -> dict:
             ("act-end", "submit_n_clicks"): 1, "bed-user-initials": "ZZ", "bed-state": on_a},
             [("act-end", "submit_n_clicks")]), True),
         "lower spo2_critical to 80": (callback_body(callbacks, "limit-status", {
-            ("limit-save", "n_clicks"): 1, "limit-rule": "spo2_critical", "limit-new": "80",
+            ("limit-save", "n_clicks"): 1, "limit-rule": "spo2_critical:0", "limit-new": "80",
             "bed-user-initials": "ZZ", "bed-state": on_a}, [("limit-save", "n_clicks")]), True),
         "raise hr_critical to 160": (callback_body(callbacks, "limit-status", {
-            ("limit-save", "n_clicks"): 1, "limit-rule": "hr_critical", "limit-new": "160",
+            ("limit-save", "n_clicks"): 1, "limit-rule": "hr_critical:0", "limit-new": "160",
             "bed-user-initials": "ZZ", "bed-state": on_a}, [("limit-save", "n_clicks")]), True),
         "set a baseline": (callback_body(callbacks, "bl-status", {
             ("bl-save", "n_clicks"): 1, "bl-hr": "70", "bl-spo2": "97", "bl-sbp": "120", "bl-dbp": "80",
