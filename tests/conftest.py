@@ -55,11 +55,27 @@ ADMIN = Actor("admin1", "admin", "AD", "test")
 TEST_USERS = {"nurse": NURSE, "clinician": CLINICIAN, "admin": ADMIN}
 
 
+_TEST_USER_ROWS: list[dict] = []
+
+
 def add_test_users(store) -> None:
-    """The three test users (TEST_USERS, password TEST_PASSWORD), unless already there."""
-    for role, a in TEST_USERS.items():
-        if people.user(store, a.name) is None:
-            people.add_user(store, a.name, role, TEST_PASSWORD, a.initials)
+    """The three test users (TEST_USERS, password TEST_PASSWORD), unless already there.
+
+    They are made once per test run through people.add_user (argon2 at its real cost, a few
+    tenths of a second each) and copied as rows into every other database, so a hundred
+    test servers do not spend minutes hashing the same three passwords."""
+    if not _TEST_USER_ROWS:
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            template = Store(Path(d) / "users.db")
+            for role, a in TEST_USERS.items():
+                people.add_user(template, a.name, role, TEST_PASSWORD, a.initials)
+            _TEST_USER_ROWS.extend(template._query("SELECT name, role, initials, password_hash, created_at FROM users"))
+            template.close()
+    with store._transaction() as conn:
+        for r in _TEST_USER_ROWS:
+            conn.execute("INSERT OR IGNORE INTO users (name, role, initials, password_hash, created_at) "
+                         "VALUES (?, ?, ?, ?, ?)", tuple(r.values()))
 
 
 @pytest.fixture(scope="session")
