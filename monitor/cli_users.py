@@ -117,10 +117,7 @@ def password(c: Context, name: str, password_stdin: bool):
 @pass_ctx
 def disable(c: Context, name: str):
     """Stop NAME signing in (their entries and audit rows stay; ends their current sign-ins)."""
-    from .store import people
-    store = c.store(existing=True)
-    _rules(lambda: people.change_user(store, name, by=operator(), active=False))
-    click.echo(f"{name} can no longer sign in", err=True)
+    _set_active(c, name, False)
 
 
 @users.command("enable")
@@ -128,7 +125,11 @@ def disable(c: Context, name: str):
 @pass_ctx
 def enable(c: Context, name: str):
     """Let a disabled NAME sign in again."""
+    _set_active(c, name, True)
+
+
+def _set_active(c: Context, name: str, active: bool) -> None:
     from .store import people
     store = c.store(existing=True)
-    _rules(lambda: people.change_user(store, name, by=operator(), active=True))
-    click.echo(f"{name} can sign in again", err=True)
+    _rules(lambda: people.change_user(store, name, by=operator(), active=active))
+    click.echo(f"{name} can sign in again" if active else f"{name} can no longer sign in", err=True)

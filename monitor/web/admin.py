@@ -23,7 +23,7 @@ from ..formatting import fmt_date, fmt_datetime
 from ..sessions import RuleError
 from ..store import StoreError, people, queries
 from . import auth
-from .review import session_href
+from .review import session_href, turned_page
 
 PAGE_SIZE = 100
 OUTCOMES = ("ok", "refused", "failed")
@@ -282,13 +282,7 @@ def register(app, store, protocol) -> None:
                   Input("adm-next", "n_clicks"), Input("adm-changed", "data"), State("adm-page", "data"),
                   prevent_initial_call=True)
     def filter_audit(user, action, outcome, chair, sid, start, end, _prev, _next, _changed, state):
-        page_no, total = (state or {}).get("page", 0), (state or {}).get("total", 0)
-        if ctx.triggered_id == "adm-prev":
-            page_no = max(0, page_no - 1)
-        elif ctx.triggered_id == "adm-next":
-            page_no = page_no + 1 if (page_no + 1) * PAGE_SIZE < total else page_no
-        else:
-            page_no = 0
+        page_no = turned_page(state, ctx.triggered_id, "adm", PAGE_SIZE)
         actor = auth.current_actor()
         access.check(actor, "audit")
         table, count, total = audit_view(store, actor, _filters(user, action, outcome, chair, sid, start, end),

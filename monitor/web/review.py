@@ -315,6 +315,17 @@ def patient_layout(store, protocol, rest: str):
     ])
 
 
+def turned_page(state: Optional[dict], trigger, prefix: str, page_size: int) -> int:
+    """The page of a paged table after a click on its `<prefix>-prev`/`-next` button; any other
+    trigger (a filter changed) goes back to the first page."""
+    page, total = (state or {}).get("page", 0), (state or {}).get("total", 0)
+    if trigger == f"{prefix}-prev":
+        return max(0, page - 1)
+    if trigger == f"{prefix}-next":
+        return page + 1 if (page + 1) * page_size < total else page
+    return 0
+
+
 # ------------------------------------------------------------------ callbacks
 def register(app, store, protocol) -> None:
     @app.callback(Output("sl-table", "children"), Output("sl-count", "children"), Output("sl-page", "data"),
@@ -323,14 +334,7 @@ def register(app, store, protocol) -> None:
                   Input("sl-next", "n_clicks"), State("sl-page", "data"), prevent_initial_call=True)
     def filter_sessions(patient, chair, start_date, end_date, high, _prev, _next, state):
         access.check(auth.current_actor(), "review")  # the gate let it through for review; ask again
-        page = (state or {}).get("page", 0)
-        total = (state or {}).get("total", 0)
-        if ctx.triggered_id == "sl-prev":
-            page = max(0, page - 1)
-        elif ctx.triggered_id == "sl-next":
-            page = page + 1 if (page + 1) * PAGE_SIZE < total else page
-        else:
-            page = 0
+        page = turned_page(state, ctx.triggered_id, "sl", PAGE_SIZE)
         table, count, total = _list_view(store, page, patient=patient, chair=chair, start_date=start_date,
                                          end_date=end_date, high="high" in (high or []))
         return table, count, {"page": page, "total": total}
