@@ -54,12 +54,15 @@ COMMAND_ACTIONS = {"nibp:stat": "stat_bp", "nibp:abort": "stat_bp"}
 REFUSAL = "{action} needs {least} login; you are signed in as {name} ({role})"
 
 # Login throttle (OWASP's advice: slow a guesser down without locking a nurse out for long):
-# after this many failed passwords for one name, or from one address, within the window,
-# each further try waits LOGIN_FIRST_WAIT_S after the last failure, doubling with every
-# failure beyond, never more than the window. A nurse who mistyped five times waits half a
-# minute; a guesser gets about a dozen tries a quarter hour. A successful login for the
-# name clears its count.
+# after this many failed passwords for one name within the window, each further try for it
+# waits LOGIN_FIRST_WAIT_S after the last failure, doubling with every failure beyond, never
+# more than the window. A nurse who mistyped five times waits half a minute; a guesser gets
+# about a dozen tries a quarter hour at one name. One address (a shared bedside computer,
+# every screen of a loopback install) may fail LOGIN_FAILURES_PER_ADDRESS times across
+# names before it waits, so one person's typos do not lock out the next nurse at it; that
+# bounds a guesser spraying many names. A successful login for the name clears its count.
 LOGIN_FAILURES_ALLOWED = 5
+LOGIN_FAILURES_PER_ADDRESS = 20
 LOGIN_FIRST_WAIT_S = 30
 LOGIN_WINDOW_S = 15 * 60
 
@@ -164,11 +167,12 @@ def check_password(password: str) -> str:
     return password
 
 
-def login_wait(failures: list[float], now: float) -> float:
+def login_wait(failures: list[float], now: float, allowed: int = LOGIN_FAILURES_ALLOWED) -> float:
     """Seconds before another password may be tried, given the times of the recent failed
-    tries (for one name, or from one address) since its last success; 0: try now."""
+    tries (for one name since its last success, or from one address with
+    allowed=LOGIN_FAILURES_PER_ADDRESS); 0: try now."""
     recent = sorted(t for t in failures if now - t < LOGIN_WINDOW_S)
-    beyond = len(recent) - LOGIN_FAILURES_ALLOWED
+    beyond = len(recent) - allowed
     if beyond < 0:
         return 0.0
     wait = min(LOGIN_WINDOW_S, LOGIN_FIRST_WAIT_S * 2 ** min(beyond, 20))

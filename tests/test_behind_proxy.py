@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from conftest import TEST_PASSWORD, Server, login_form_token
+from monitor import access
 from monitor.store import Store, people
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,7 @@ def test_one_clients_typos_do_not_lock_out_the_clinic_behind_the_proxy(db_path):
     srv = Server(db_path, "serve", ("--behind-tls",))
     try:
         typo = {"X-Forwarded-For": "10.0.0.1", "X-Forwarded-Proto": "https"}
-        for k in range(5):
+        for k in range(access.LOGIN_FAILURES_PER_ADDRESS):
             _, r = _sign_in(srv.url, f"somebody{k}", "wrong password", typo)
             assert r.status_code == 401
         _, r = _sign_in(srv.url, "someone", "wrong password", typo)
@@ -54,7 +55,7 @@ def test_one_clients_typos_do_not_lock_out_the_clinic_behind_the_proxy(db_path):
 def test_without_the_flag_a_forwarded_header_changes_nothing(db_path):
     srv = Server(db_path, "serve")
     try:
-        for k in range(5):
+        for k in range(access.LOGIN_FAILURES_PER_ADDRESS):
             _sign_in(srv.url, f"somebody{k}", "wrong password", {"X-Forwarded-For": f"10.0.1.{k}"})
         _, r = _sign_in(srv.url, "doc1", TEST_PASSWORD, {"X-Forwarded-For": "10.0.9.9"})
         assert r.status_code == 429  # all from 127.0.0.1, whatever they claim

@@ -157,15 +157,17 @@ def end_login(store, token: str, actor: Optional[Actor] = None) -> None:
             _append(conn, actor.name, actor.role, "logout", "ok", address=actor.address)
 
 
-def failed_logins(store, name: str, address: str, since: float) -> list[float]:
-    """Times of the failed logins for this name, or from this address, since `since`
-    (each counted from the name's last successful login)."""
+def failed_logins(store, name: str, address: str, since: float) -> tuple[list[float], list[float]]:
+    """Times of the failed logins since `since`: (for this name, any case, since its last
+    successful login; from this address, any name)."""
     last_ok = store._one("SELECT MAX(ts) AS ts FROM audit WHERE action = 'login' AND outcome = 'ok' "
                          "AND user = ? COLLATE NOCASE", (name,))
     start = max(since, (last_ok or {}).get("ts") or 0)
-    rows = store._query("SELECT ts FROM audit WHERE action = 'login' AND outcome = 'failed' AND ts > ? "
-                        "AND (user = ? COLLATE NOCASE OR address = ?)", (start, name, address))
-    return [r["ts"] for r in rows]
+    by_name = store._query("SELECT ts FROM audit WHERE action = 'login' AND outcome = 'failed' AND ts > ? "
+                           "AND user = ? COLLATE NOCASE", (start, name))
+    by_address = store._query("SELECT ts FROM audit WHERE action = 'login' AND outcome = 'failed' AND ts > ? "
+                              "AND address = ?", (since, address))
+    return [r["ts"] for r in by_name], [r["ts"] for r in by_address]
 
 
 def recently_refused(store, address: str, since: float) -> bool:
@@ -208,7 +210,7 @@ def refusals_recorded(store, actor: Optional[Actor], action: str, chair: Optiona
     """Around a person's write: a write the rules or the role refuse is itself audited."""
     try:
         yield
-    except RuleError as e:
+    except (RuleError, Conflict, NotFound) as e:  # not StoreUnavailable: that refused nothing
         if actor is not None:
             with contextlib.suppress(Exception):  # the refusal is what the caller must see
                 if chair is None and isinstance(session_id, int):

@@ -162,14 +162,20 @@ def add_user_action(store, actor: Actor, name, role, initials, password, again) 
 
 
 def change_user_action(store, actor: Actor, name, role: Optional[str] = None,
-                       active: Optional[bool] = None) -> tuple[str, bool]:
-    """Change a user's role, or disable/enable their login: (message, changed)."""
+                       active: Optional[bool] = None, password: Optional[str] = None,
+                       again: Optional[str] = None) -> tuple[str, bool]:
+    """Change a user's role or password, or disable/enable their login: (message, changed)."""
     try:
         with people.refusals_recorded(store, actor, "users"):
             access.check(actor, "users")
             current = people.user(store, name) if name else None
             if current is None:
                 raise RuleError("User: choose one from the list")
+            if password is not None:
+                if password != (again or ""):
+                    raise RuleError("Password: the two entries differ")
+                people.change_user(store, current["name"], by=actor, password=password)
+                return f"New password set for {current['name']}; their current sign-in has ended.", True
             if role is not None and role not in ROLES:
                 raise RuleError(f"Role: one of {', '.join(ROLE_LABELS[r] for r in ROLES)}")
             if role is not None and role == current["role"]:
@@ -233,6 +239,9 @@ def page(store, actor: Actor):
             html.Button("Set role", id="adm-set-role", className="btn"),
             html.Button("Disable", id="adm-disable", className="btn"),
             html.Button("Enable", id="adm-enable", className="btn"),
+            html.Label(["New password ", dcc.Input(id="adm-target-password", **password)]),
+            html.Label(["Again ", dcc.Input(id="adm-target-again", **password)]),
+            html.Button("Set password", id="adm-set-password", className="btn"),
         ]),
         html.P(id="adm-user-status", className="form-status", role="status"),
         dcc.Store(id="adm-changed", data=0),
@@ -303,22 +312,28 @@ def register(app, store, protocol) -> None:
     @app.callback(Output("adm-users", "children"), Output("adm-user-status", "children"),
                   Output("adm-user-status", "className"), Output("adm-new-password", "value"),
                   Output("adm-new-again", "value"), Output("adm-target", "options"), Output("adm-f-user", "options"),
-                  Output("adm-changed", "data"),
+                  Output("adm-changed", "data"), Output("adm-target-password", "value"),
+                  Output("adm-target-again", "value"),
                   Input("adm-add", "n_clicks"), Input("adm-set-role", "n_clicks"), Input("adm-disable", "n_clicks"),
-                  Input("adm-enable", "n_clicks"), State("adm-new-name", "value"), State("adm-new-role", "value"),
+                  Input("adm-enable", "n_clicks"), Input("adm-set-password", "n_clicks"),
+                  State("adm-new-name", "value"), State("adm-new-role", "value"),
                   State("adm-new-initials", "value"), State("adm-new-password", "value"),
                   State("adm-new-again", "value"), State("adm-target", "value"), State("adm-target-role", "value"),
+                  State("adm-target-password", "value"), State("adm-target-again", "value"),
                   State("adm-changed", "data"), prevent_initial_call=True)
-    def change_users(_add, _role, _disable, _enable, name, role, initials, password, again, target, target_role,
-                     changed):
+    def change_users(_add, _role, _disable, _enable, _password, name, role, initials, password, again, target,
+                     target_role, target_password, target_again, changed):
         actor = auth.current_actor()
         access.check(actor, "users")
         if ctx.triggered_id == "adm-add":
             message, ok = add_user_action(store, actor, name, role, initials, password, again)
+        elif ctx.triggered_id == "adm-set-password":
+            message, ok = change_user_action(store, actor, target, password=target_password or "",
+                                             again=target_again)
         elif ctx.triggered_id == "adm-set-role":
             message, ok = change_user_action(store, actor, target, role=target_role or "")
         else:
             message, ok = change_user_action(store, actor, target, active=ctx.triggered_id == "adm-enable")
         names = _user_options(store)
         return (_users_table(store, actor), message, "form-status" + ("" if ok else " form-error"), "", "",
-                names, names, (changed or 0) + 1)
+                names, names, (changed or 0) + 1, "", "")

@@ -22,7 +22,7 @@ from .. import sessions
 from ..access import Actor
 from ..formatting import fmt_time
 from ..model import PRIORITY, priority_mark, priority_table
-from ..store import NotFound, StoreError, people, queries
+from ..store import NotFound, StoreError, queries
 from . import auth
 from .forms import FormError, not_stored, page_session, session_now
 
@@ -184,12 +184,7 @@ def acknowledge_action(store, alert_id, actor: Actor, state: dict, now=None):
     now = session_now(store, sid) if now is None else now  # the session's clock, as alarms use
     try:
         done = [i for i in ids if store.acknowledge(i, actor.initials, now, session_id=sid, actor=actor)]
-    except NotFound:
-        try:
-            people.record(store, actor, "acknowledge", "refused", state.get("chair"), sid,
-                          f"alarm {alert_id} is not on this chair")
-        except StoreError:
-            pass
+    except NotFound:  # the store audited the refusal
         return "That alarm is not on this chair.", "form-status form-error"
     except sessions.RuleError as e:  # the role (AccessError) or the session rules
         return f"Not acknowledged: {e}", "form-status form-error"

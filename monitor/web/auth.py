@@ -191,7 +191,9 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
         try:
             with signing_in:
                 now = time.time()
-                wait = access.login_wait(people.failed_logins(store, name, address, now - access.LOGIN_WINDOW_S), now)
+                by_name, by_address = people.failed_logins(store, name, address, now - access.LOGIN_WINDOW_S)
+                wait = max(access.login_wait(by_name, now),
+                           access.login_wait(by_address, now, access.LOGIN_FAILURES_PER_ADDRESS))
                 if wait > 0:
                     if not people.recently_refused(store, address, now - 60):
                         people.record(store, None, "login", "refused", user=name, address=address,
