@@ -37,10 +37,11 @@
     return plainFetch.apply(this, arguments).then(function (res) {
       delete watch.pending[id];
       if (res.ok) {
-        watch.lastOk = Date.now(); watch.failedAt = null; watch.reason = "";
+        watch.lastOk = Date.now(); watch.failedAt = null; watch.reason = ""; watch.signedOut = false;
         check();
       } else {
         watch.failedAt = Date.now();
+        watch.signedOut = res.status === 401;
         watch.reason = res.status === 401 ? "this screen is signed out: reload the page and sign in again"
           : res.status === 403 ? "this screen's login may not see this page (HTTP 403)"
           : "the monitor answers with an error (HTTP " + res.status + ")";
@@ -49,7 +50,7 @@
     }, function (err) {
       delete watch.pending[id];
       watch.failedAt = Date.now();
-      watch.reason = "the monitor does not answer";
+      watch.reason = "the monitor does not answer"; watch.signedOut = false;
       throw err;
     });
   };
@@ -89,9 +90,13 @@
 
   function show(now) {
     var age = ageText(now - watch.lastOk);
-    banner().textContent = "\u26A0 CONNECTION TO THE MONITOR LOST (" + (watch.reason || "the monitor does not answer") +
-      ") \u2014 the values on this page are from " + clockText(watch.lastOk) + ", " + age +
-      " old, and no new alarm can reach this page. Watch the patients and their devices; check the monitor computer.";
+    var stale = ") \u2014 the values on this page are from " + clockText(watch.lastOk) + ", " + age +
+      " old, and no new alarm can reach this page. ";
+    banner().textContent = watch.signedOut
+      ? "\u26A0 SIGNED OUT: THIS SCREEN IS NOT MONITORING (the login ended" + stale +
+        "Reload the page and sign in again to resume alarms; watch the patients and their devices meanwhile."
+      : "\u26A0 CONNECTION TO THE MONITOR LOST (" + (watch.reason || "the monitor does not answer") + stale +
+        "Watch the patients and their devices; check the monitor computer.";
     var stale = document.querySelectorAll(".numeric, .tile");
     for (var i = 0; i < stale.length; i++) { stale[i].setAttribute("data-stale-age", age + " old"); }
   }

@@ -235,13 +235,29 @@ def end_session(c: Context, session_id: int, author: str, note: str, override: O
     now = session_rules.session_clock(time.time(), queries.newest_reading_ts(store, session_id))
     try:
         store.record_event(session_id, Event(now, "session_end", note, by), override=override,
-                           actor=dataclasses.replace(operator(), initials=by))
+                           actor=_signer(store, by))
     except session_rules.RuleError as e:
-        way_out = "; to end it anyway: --override REASON" if s["state"] != "ended" else ""
+        from .access import AccessError
+        way_out = "; to end it anyway: --override REASON" if s["state"] != "ended" and not isinstance(
+            e, AccessError) else ""
         raise InputError(f"--session {session_id}: {str(e).rstrip('.')}{way_out}") from None
     for a in session_rules.unacknowledged_high(queries.alarm_board(store, session_id)):
         click.echo(f"warning: ended over an unacknowledged HIGH alarm ({override}): {a['message']}", err=True)
     click.echo(session_id)
+
+
+def _signer(store, by: str):
+    """Who signs a command-line entry with --by: once the clinic has users, the active user
+    with those initials, whose role the store checks (an entry is never signed as someone
+    who could not have made it); the audit names the command line's operator too."""
+    from .store import people
+    op = operator()
+    if not people.has_users(store):
+        return dataclasses.replace(op, initials=by)
+    u = people.user_by_initials(store, by)
+    if u is None or not u["active"]:
+        raise InputError(f"--by {by}: no active user signs with {by} (see: infusion-monitor users list)")
+    return dataclasses.replace(op, name=f"{u['name']} ({op.name})", role=u["role"], initials=by)
 
 
 # ----------------------------------------------------------------- live

@@ -206,3 +206,21 @@ def test_signing_out_returns_to_the_login_page_and_ends_the_login(browser, clini
     assert "login-password" in replayed.text, "the cookie from before signing out still signs in"
     layout = requests.get(srv.url + "/_dash-layout", cookies={"infusion_monitor_session": cookie}, timeout=10)
     assert layout.status_code == 401
+
+
+def test_a_live_bedside_whose_login_ends_says_so_and_sounds(browser, clinic):
+    """An administrator disables the nurse signed in at a bedside: within seconds that screen
+    says it is signed out and not monitoring, greys its values and sounds (connection-watch.js)."""
+    srv, store = clinic["srv"], clinic["store"]
+    if people.user(store, "nurse9") is None:
+        people.add_user(store, "nurse9", "nurse", TEST_PASSWORD, "NN")
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    try_password(browser, srv, "nurse9", TEST_PASSWORD)
+    browser.get(srv.url + "/chair/1")
+    wait_until(lambda: OPEN_REF in text_of(browser, "#bed-header"), timeout=30)
+    people.change_user(store, "nurse9", active=False)
+    wait_until(lambda: "SIGNED OUT: THIS SCREEN IS NOT MONITORING" in text_of(browser, "#connection-banner"),
+               timeout=20)
+    assert "sign in again" in text_of(browser, "#connection-banner")
+    wait_until(lambda: browser.execute_script("return window.infusionAudio && window.infusionAudio.level()")
+               in ("medium", "high"), timeout=10)

@@ -109,3 +109,29 @@ def test_listening_beyond_this_machine_needs_an_administrator(monitor_cli, db_pa
         assert "login-password" in page  # listening on every address, behind the login page
     finally:
         assert interrupt(proc), "it did not stop on Ctrl-C"
+
+
+def test_end_session_is_signed_by_a_user_who_may_end_it(monitor_cli, db_path):
+    """Once the clinic has users, `end-session --by XX` names one of them, and their role decides
+    (a nurse's initials cannot end a session from the command line either)."""
+    import time
+    from conftest import add_test_users
+    from monitor.store import Store, people
+    store = Store(db_path)
+    add_test_users(store)
+    sid = store.open_session("PT-CLI", "7", "ketamine-iv", time.time() - 600)[0]
+    store.close()
+    unknown = one_line_error(monitor_cli("end-session", "--session", sid, "--by", "ZZ"))
+    assert "--by ZZ: no active user signs with ZZ" in unknown
+    nurse = one_line_error(monitor_cli("end-session", "--session", sid, "--by", "RN"))
+    assert "needs a clinician login" in nurse and "--override" not in nurse
+    done = monitor_cli("end-session", "--session", sid, "--by", "DR")
+    assert done.returncode == 0, done.stderr
+    store = Store(db_path, readonly=True)
+    try:
+        row = people.audit_rows(store, action="session_end", outcome="ok")[0]
+        refused = people.audit_rows(store, action="session_end", outcome="refused")[0]
+    finally:
+        store.close()
+    assert row["user"].startswith("doc1 (cli:") and row["session_id"] == sid and row["chair"] == "7"
+    assert refused["user"].startswith("nurse1 (cli:")

@@ -66,6 +66,10 @@ def user_by_id(store, user_id: int) -> Optional[dict]:
     return store._one(f"SELECT {USER_COLS}, login_version FROM users WHERE id = ?", (user_id,))
 
 
+def user_by_initials(store, initials: str) -> Optional[dict]:
+    return store._one(f"SELECT {USER_COLS}, login_version FROM users WHERE initials = ?", (str(initials),))
+
+
 def users(store) -> list[dict]:
     return store._query(f"SELECT {USER_COLS} FROM users ORDER BY name")
 
