@@ -188,7 +188,7 @@ def test_patient_reference_rule_everywhere(store, protocol, db_path, tmp_path, r
 def test_initials_rule_for_users_and_cli(store, db_path, raw, ok):
     """A user's initials (what the pages sign with) and the CLI's --by follow one rule."""
     try:
-        people.add_user(store, "initials.test", "nurse", "a long password", initials=raw)
+        people.add_user(store, "initials.test", "clinician", "a long password", initials=raw)
         made = True
     except sessions.RuleError:
         made = False
