@@ -144,6 +144,12 @@ def unacknowledged_high(board: Iterable[dict]) -> list[dict]:
     return [a for a in board if a["priority"] == TOP_PRIORITY and a["acknowledged_at"] is None]
 
 
+def check_signoff(signed_by: Iterable[str], initials: str) -> None:
+    """A reviewer signs a record once: a second signature by the same person adds nothing."""
+    if initials in set(signed_by):
+        raise RuleError(f"Already signed by {initials}: a reviewer signs a record once.")
+
+
 def check_end(board: Iterable[dict], override: Optional[str] = None) -> dict:
     """May the session end? Returns the audit data the end event carries.
 

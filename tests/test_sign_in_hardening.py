@@ -126,3 +126,16 @@ def test_a_signed_in_nurse_is_refused_the_session_list_callback(app_client):
         "outputs": [{"id": "sl-table", "property": "children"}, {"id": "sl-count", "property": "children"},
                     {"id": "sl-page", "property": "data"}], "inputs": [], "changedPropIds": []})
     assert r.status_code == 403
+
+
+def test_a_reviewer_signs_a_record_once(store):
+    from monitor.store import queries
+    from monitor.web.review import sign_off_action
+    add_test_users(store)
+    sid = _session_with_alarm(store, "5")
+    store.record_event(sid, Event(time.time(), "session_end", "", "DR"))
+    assert sign_off_action(store, sid, CLINICIAN) == ("Signed by doc1 (DR).", True)
+    again = sign_off_action(store, sid, CLINICIAN)
+    assert again == ("Not signed: Already signed by DR: a reviewer signs a record once.", False)
+    assert len([e for e in queries.events(store, sid) if e["type"] == "review_signoff"]) == 1
+    assert people.audit_rows(store, action="review_signoff", outcome="refused")[0]["user"] == "doc1"

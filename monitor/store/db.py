@@ -204,6 +204,10 @@ class Store:
             data = dict(data or {})
             if event.type == "session_end":
                 data.update(sessions.check_end(alarm_board(conn, session_id), override))
+            if event.type == "review_signoff":
+                sessions.check_signoff([r["author"] for r in conn.execute(
+                    "SELECT author FROM events WHERE session_id = ? AND type = 'review_signoff'", (session_id,))],
+                    event.author)
             if event.type == "correction":
                 struck_type = strike(conn, session_id, data, event.author)
                 if actor is not None:

@@ -55,7 +55,8 @@ def role_refusal(role: str, action: str) -> Optional[str]:
     """Why this role may not do a control's action (access.permits decides), or None."""
     if access.permits(role, action):
         return None
-    return f"{access.action_label(action)} needs a {access.ROLE_LABELS[access.LEAST_ROLE[action]]} login"
+    least = access.ROLE_LABELS[access.LEAST_ROLE[action]]
+    return f"{access.action_label(action)} needs {access.with_article(least)} login"
 
 
 def layout(store, protocol, rest: str):
