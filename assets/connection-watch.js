@@ -29,13 +29,23 @@
     return url.indexOf("_dash-update-component") >= 0;
   }
 
+  // Only the live tick's answer says the page is current: a form's answer (which may report a
+  // database problem with HTTP 200) during an outage must not end the banner and its sound.
+  function isTick(init) {
+    var body = init && typeof init.body === "string" ? init.body : "";
+    return /"(bed|ov)-tick\.n_intervals"/.test(body);
+  }
+
   var plainFetch = window.fetch;
-  window.fetch = function (input) {
+  window.fetch = function (input, init) {
     if (!isUpdate(input)) { return plainFetch.apply(this, arguments); }
-    var id = ++watch.nextId;
+    var id = ++watch.nextId, tick = isTick(init);
     watch.pending[id] = Date.now();
     return plainFetch.apply(this, arguments).then(function (res) {
       delete watch.pending[id];
+      if (res.ok && !tick) {
+        return res;
+      }
       if (res.ok) {
         watch.lastOk = Date.now(); watch.failedAt = null; watch.reason = ""; watch.signedOut = false;
         check();
@@ -97,8 +107,8 @@
         "Reload the page and sign in again to resume alarms; watch the patients and their devices meanwhile."
       : "\u26A0 CONNECTION TO THE MONITOR LOST (" + (watch.reason || "the monitor does not answer") + stale +
         "Watch the patients and their devices; check the monitor computer.";
-    var stale = document.querySelectorAll(".numeric, .tile");
-    for (var i = 0; i < stale.length; i++) { stale[i].setAttribute("data-stale-age", age + " old"); }
+    var numerics = document.querySelectorAll(".numeric, .tile");
+    for (var i = 0; i < numerics.length; i++) { numerics[i].setAttribute("data-stale-age", age + " old"); }
   }
 
   function recover() {

@@ -120,6 +120,32 @@ def test_readings_the_hold_lets_go_of_are_charted_where_they_were_lost(db_path):
     store.close()
 
 
+def test_a_loss_that_cannot_be_charted_yet_is_charted_by_a_later_flush(db_path):
+    """The note that readings were lost is itself never lost: while the database still refuses
+    it, the count goes back into the hold (HeldRows.drop_again) for the next flush."""
+    store = Store(db_path, busy_timeout_s=0.1)
+    sid, _ = store.open_session("P1", "B5", "ketamine-iv", 1000.0)
+    blocker = _hold_write_lock(db_path)
+    try:
+        store._record_loss(sid, 3, 1000.0, 1002.0)  # as flush does after the hold let 3 go
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert queries.events(store, sid) == []
+    store.flush()
+    (gap,) = queries.events(store, sid)
+    assert gap["type"] == "monitoring_interrupted" and gap["data"]["lost"] == 3
+    store.close()
+
+
+def test_losses_counted_again_merge_with_later_ones():
+    held = HeldRows(max_readings=1)
+    held.drop_again(7, 3, 100.0, 102.0)
+    for k in range(3):
+        held.add_reading(("r", 7, Reading(110.0 + k, "hr", 70, "ok", "ox")))
+    assert held.take_dropped() == {7: [5, 100.0, 111.0]}
+
+
 def test_a_note_that_cannot_be_stored_says_so(db_path):
     store = Store(db_path, busy_timeout_s=0.2)
     sid, _ = store.open_session("P1", "B3", "ketamine-iv", time.time() - 60)

@@ -404,7 +404,11 @@ class Store:
         try:
             self.record_event(session_id, Event(first, "monitoring_interrupted", text, "system"),
                               {"since": first, "seconds": round(last - first, 1), "lost": n})
-        except (sessions.RuleError, StoreError) as e:  # an ended session: the log keeps it
+        except StoreUnavailable as e:  # still cannot write: charted by a later flush, never forgotten
+            log.error("%s: the loss will be charted on session %d when the database takes it: %s",
+                      self.path, session_id, e)
+            self._held.drop_again(session_id, n, first, last)
+        except (sessions.RuleError, StoreError) as e:  # a session that no longer takes it: the log keeps it
             log.error("%s: the loss could not be charted on session %d: %s", self.path, session_id, e)
 
     def _commit(self, readings: list, changes: list) -> None:

@@ -89,10 +89,19 @@ class HeldRows:
             dropped, self.dropped = self.dropped, {}
         return dropped
 
+    def drop_again(self, session_id: int, n: int, first, last) -> None:
+        """A loss that could not be charted yet: counted again, so the next flush charts it."""
+        with self._lock:
+            lost = self.dropped.setdefault(session_id, [0, first, last])
+            if lost[0]:  # merge with what was lost since
+                lost[1] = first
+            lost[0] += n
+
     def problem(self, error: Optional[str]) -> Optional[str]:
         """One line for the page while rows wait because writing fails, else None."""
         if not error:
             return None
-        lost = sum(n for n, _, _ in self.dropped.values())
+        with self._lock:  # a device thread may be adding a session's count (_bound)
+            lost = sum(n for n, _, _ in self.dropped.values())
         return (f"cannot store readings: {error}; {self.readings} readings held in memory"
                 + (f", {lost} oldest lost" if lost else ""))

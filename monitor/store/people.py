@@ -12,6 +12,7 @@ happen; a refused write is audited on its own (`refused`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets as _secrets
 import time
 from typing import Iterator, Optional
@@ -22,8 +23,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from .. import access
 from ..access import Actor
 from ..sessions import RuleError, initials as session_initials
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, StoreError
 
+log = logging.getLogger("infusion_monitor.store")
 _hasher = PasswordHasher()
 # Verified against when the name is unknown, so an unknown name costs the same time as a
 # wrong password and the login page does not tell which names exist.
@@ -60,10 +62,6 @@ def add_user(store, name: str, role: str, password: str, initials: Optional[str]
 
 def user(store, name: str) -> Optional[dict]:
     return store._one(f"SELECT {USER_COLS}, login_version FROM users WHERE name = ?", (str(name),))
-
-
-def user_by_id(store, user_id: int) -> Optional[dict]:
-    return store._one(f"SELECT {USER_COLS}, login_version FROM users WHERE id = ?", (user_id,))
 
 
 def user_by_initials(store, initials: str) -> Optional[dict]:
@@ -164,8 +162,8 @@ def end_login(store, token: str, actor: Optional[Actor] = None) -> None:
 def failed_logins(store, name: str, address: str, since: float) -> tuple[list[float], list[float]]:
     """Times of the failed logins since `since`: (for this name, any case, since its last
     successful login; from this address, any name)."""
-    last_ok = store._one("SELECT MAX(ts) AS ts FROM audit WHERE action = 'login' AND outcome = 'ok' "
-                         "AND user = ? COLLATE NOCASE", (name,))
+    last_ok = store._one("SELECT MAX(ts) AS ts FROM audit WHERE ts > ? AND action = 'login' AND outcome = 'ok' "
+                         "AND user = ? COLLATE NOCASE", (since, name))  # bounded: the trail only grows
     start = max(since, (last_ok or {}).get("ts") or 0)
     by_name = store._query("SELECT ts FROM audit WHERE action = 'login' AND outcome = 'failed' AND ts > ? "
                            "AND user = ? COLLATE NOCASE", (start, name))
@@ -192,10 +190,10 @@ def _append(conn, user: Optional[str], role: Optional[str], action: str, outcome
 
 
 def permit(conn, actor: Actor, action: str, chair: Optional[str] = None, session_id: Optional[int] = None,
-           detail: str = "", least_action: Optional[str] = None) -> None:
-    """Inside a write's transaction: refuse it (AccessError) unless the actor's role allows
-    `least_action` (default: the action itself), and log it in the audit trail with the write."""
-    access.check(actor, least_action or action)
+           detail: str = "") -> None:
+    """Inside a write's transaction: refuse it (AccessError) unless the actor's role allows the
+    action, and log it in the audit trail with the write."""
+    access.check(actor, action)
     _append(conn, actor.name, actor.role, action, "ok", chair, session_id, detail, actor.address)
 
 
@@ -216,10 +214,12 @@ def refusals_recorded(store, actor: Optional[Actor], action: str, chair: Optiona
         yield
     except (RuleError, Conflict, NotFound) as e:  # not StoreUnavailable: that refused nothing
         if actor is not None:
-            with contextlib.suppress(Exception):  # the refusal is what the caller must see
+            try:
                 if chair is None and isinstance(session_id, int):
                     chair = (store._one("SELECT chair FROM sessions WHERE id = ?", (session_id,)) or {}).get("chair")
                 record(store, actor, action, "refused", chair, session_id, str(e))
+            except StoreError as failed:  # the refusal is what the caller must see; the log keeps this
+                log.error("the refusal of %s by %s could not be audited: %s", action, actor.name, failed)
         raise
 
 

@@ -127,10 +127,19 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
     def load(user_id: str):
         try:
             uid, version, token = user_id.split(":", 2)
-            row = people.signed_in_user(store, int(uid), int(version), token)
-        except (ValueError, StoreError):
+            uid, version = int(uid), int(version)
+        except ValueError:
             return None
+        # a StoreError propagates (503 below): a database that cannot answer is not a sign-out
+        row = people.signed_in_user(store, uid, version, token)
         return WebUser(row, token) if row is not None else None
+
+    @server.errorhandler(StoreError)
+    def database_unavailable(e):
+        """The database could not say who is signed in (busy, full, gone): 503, which a live page
+        shows as the monitor answering with an error (connection-watch.js), not as signed out."""
+        return Response(json.dumps({"error": f"the monitor's database cannot answer: {e}"}), status=503,
+                        mimetype="application/json")
 
     def anonymous_answer():
         if request.path.startswith(DASH_PREFIX):

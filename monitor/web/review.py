@@ -248,7 +248,7 @@ def export_action(store, protocol, session_id, fmt: str, actor: Actor) -> tuple[
             access.check(actor, "export")
         text = exports.render(store, session_id, fmt, protocol)
         people.record(store, actor, "export", chair=s["chair"], session_id=session_id, detail=fmt)
-    except sessions.RuleError as e:
+    except (sessions.RuleError, exports.ExportError) as e:  # ExportError: e.g. FHIR without a patient
         return None, f"Not exported: {e}"
     except StoreError as e:
         return None, not_stored("Not exported", e)
