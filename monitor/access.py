@@ -50,8 +50,6 @@ LEAST_ROLE = {
 # A device command asked for from the page, as the action it is.
 COMMAND_ACTIONS = {"nibp:stat": "stat_bp", "nibp:abort": "stat_bp"}
 
-# Why each role boundary is where it is, shown when a write is refused.
-REFUSAL = "{action} needs {least} login; you are signed in as {name} ({role})"
 
 # Login throttle (OWASP's advice: slow a guesser down without locking a nurse out for long):
 # after this many failed passwords for one name within the window, each further try for it
@@ -63,6 +61,9 @@ REFUSAL = "{action} needs {least} login; you are signed in as {name} ({role})"
 # bounds a guesser spraying many names. A successful login for the name clears its count.
 LOGIN_FAILURES_ALLOWED = 5
 LOGIN_FAILURES_PER_ADDRESS = 20
+# A throttled try is written to the audit trail at most this often per address, so a
+# guesser hammering the login page cannot flood the trail (or hold its write lock).
+REFUSED_SIGN_IN_AUDIT_S = 60
 LOGIN_FIRST_WAIT_S = 30
 LOGIN_WINDOW_S = 15 * 60
 
@@ -103,14 +104,29 @@ def with_article(word: str) -> str:
     return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
+def refusal(role: Optional[str], action: str) -> Optional[str]:
+    """Why this role may not do the action ("Limit change needs a clinician login"), or None."""
+    if permits(role, action):
+        return None
+    least = LEAST_ROLE.get(action)
+    if least is None:
+        return f"{action_label(action)}: charted by the monitor, not by a person"
+    return _needs(action_label(action), least)
+
+
+def _needs(what: str, least: str) -> str:
+    return f"{what} needs {with_article(ROLE_LABELS[least])} login"
+
+
+def _signed_in_as(actor: Actor) -> str:
+    return f"; you are signed in as {actor.name} ({ROLE_LABELS.get(actor.role, actor.role)})"
+
+
 def check(actor: Actor, action: str) -> None:
     """Raise AccessError unless the actor's role may do the action."""
-    if not permits(actor.role, action):
-        least = LEAST_ROLE.get(action)
-        if least is None:
-            raise AccessError(f"{action_label(action)}: charted by the monitor, not by a person")
-        raise AccessError(REFUSAL.format(action=action_label(action), least=with_article(ROLE_LABELS[least]),
-                                         name=actor.name, role=ROLE_LABELS.get(actor.role, actor.role)))
+    why = refusal(actor.role, action)
+    if why is not None:
+        raise AccessError(why + (_signed_in_as(actor) if action in LEAST_ROLE else ""))
 
 
 def needed_for_correction(struck_type: Optional[str]) -> str:
@@ -124,8 +140,7 @@ def check_correction(actor: Actor, struck_type: Optional[str]) -> None:
     least = needed_for_correction(struck_type)
     if actor.role not in ROLES or rank(actor.role) < rank(least):
         what = f"Striking a {action_label(struck_type or 'entry').lower()}"
-        raise AccessError(REFUSAL.format(action=what, least=with_article(ROLE_LABELS[least]), name=actor.name,
-                                         role=ROLE_LABELS.get(actor.role, actor.role)))
+        raise AccessError(_needs(what, least) + _signed_in_as(actor))
 
 
 def user_name(raw) -> str:
@@ -177,3 +192,8 @@ def login_wait(failures: list[float], now: float, allowed: int = LOGIN_FAILURES_
         return 0.0
     wait = min(LOGIN_WINDOW_S, LOGIN_FIRST_WAIT_S * 2 ** min(beyond, 20))
     return max(0.0, recent[-1] + wait - now)
+
+
+def sign_in_wait(by_name: list[float], by_address: list[float], now: float) -> float:
+    """Seconds before a password may be tried: the longer of the name's wait and the address's."""
+    return max(login_wait(by_name, now), login_wait(by_address, now, LOGIN_FAILURES_PER_ADDRESS))

@@ -201,10 +201,9 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
             with signing_in:
                 now = time.time()
                 by_name, by_address = people.failed_logins(store, name, address, now - access.LOGIN_WINDOW_S)
-                wait = max(access.login_wait(by_name, now),
-                           access.login_wait(by_address, now, access.LOGIN_FAILURES_PER_ADDRESS))
+                wait = access.sign_in_wait(by_name, by_address, now)
                 if wait > 0:
-                    if not people.recently_refused(store, address, now - 60):
+                    if not people.recently_refused(store, address, now - access.REFUSED_SIGN_IN_AUDIT_S):
                         people.record(store, None, "login", "refused", user=name, address=address,
                                       detail=f"too many failed tries: wait {wait:.0f} s")
                     return login_page(429, f"Too many failed sign-ins: try again in {_wait_text(wait)}.",

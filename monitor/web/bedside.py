@@ -45,18 +45,10 @@ def control_outputs(phase: Optional[str], role: Optional[str] = None) -> dict:
     user signed in with `role` (None: the session rules alone, as a benchmark or a rule test asks)."""
     out = {}
     for control, entry in CONTROLS.items():
-        why = role_refusal(role, access.COMMAND_ACTIONS.get(entry, entry)) if role is not None else None
+        why = access.refusal(role, access.COMMAND_ACTIONS.get(entry, entry)) if role is not None else None
         why = why or sessions.refusal(entry, phase)
         out[f"{control}.disabled"], out[f"{control}.title"] = why is not None, why or ""
     return out
-
-
-def role_refusal(role: str, action: str) -> Optional[str]:
-    """Why this role may not do a control's action (access.permits decides), or None."""
-    if access.permits(role, action):
-        return None
-    least = access.ROLE_LABELS[access.LEAST_ROLE[action]]
-    return f"{access.action_label(action)} needs {access.with_article(least)} login"
 
 
 def layout(store, protocol, rest: str):
@@ -181,7 +173,8 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
     out["bed-trend.figure"] = trend.full_figure(rows, events, limits.effective_protocol(protocol, settings), bl)
     state = {"chair": chair, "session_id": sid, "cursor": queries.max_reading_id(store, sid),
              "event_cursor": max([e["id"] for e in events], default=0), "baseline_sig": _baseline_sig(bl),
-             "last": _latest_values(store, sid), "board_sig": None, "alert_max": -1, "settings": settings,
+             "last": _latest_values(store, sid), "board_sig": None, "history_sig": None, "alert_max": -1,
+             "settings": settings,
              "manual": {}, "phase": None, "aldrete": None, "baseline_by": None, "baseline_view": None,
              "limit_log": {}}
     _refold(protocol, state, events, out)
@@ -262,9 +255,12 @@ def _alarm_outputs(store, s: dict, state: dict, out: dict, standing: list[dict])
         out.update({"bed-alarms.children": phys, "bed-technical.children": tech,
                     # an ended session no longer sounds; its unacknowledged alarms stay shown
                     "bed-alarm-data.data": [] if s["state"] == "ended" else alarms.board_data(shown, state["chair"])})
-    if bsig != state["board_sig"] or amax != state["alert_max"]:
+    # the history is the stored alarms only: a standing row's text that changes each second (the
+    # count of readings held while the disk is full) must not re-read the session's alarms each tick
+    hsig = alarms.board_signature(board) + f"|{s['state']}"
+    if hsig != state.get("history_sig") or amax != state["alert_max"]:
         out["bed-history.children"] = alarms.history(store, sid)
-    state["board_sig"], state["alert_max"] = bsig, amax
+    state["board_sig"], state["history_sig"], state["alert_max"] = bsig, hsig, amax
     state["_board"] = board
     state["_advisory"] = next(({"message": a["message"], "priority": a["priority"]} for a in board
                                if a["rule"] == "baseline_bp_high" and a["ended_at"] is None), None)
