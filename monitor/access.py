@@ -45,6 +45,7 @@ LEAST_ROLE = {
     # the clinic's administration
     "users": "admin",
     "audit": "admin",
+    "import": "admin",            # a CSV export as a new session: the command line's operator
 }
 
 # A device command asked for from the page, as the action it is.

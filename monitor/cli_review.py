@@ -13,6 +13,7 @@ from typing import Optional
 import click
 
 from .cli_context import Context, InputError, pass_ctx
+from .cli_users import operator
 from .exports import FORMATS, ExportError, render, write_atomic
 
 
@@ -79,13 +80,10 @@ def import_(c: Context, file: str, patient_ref: Optional[str], as_json: bool):
         raise InputError(str(e)) from None
     try:
         sid = insert_session(c.store(), parsed.session, parsed.baselines, parsed.readings, parsed.alerts,
-                             parsed.events)
+                             parsed.events, actor=operator(),
+                             detail=f"{Path(file).name}: {len(parsed.readings)} readings, {len(parsed.events)} events")
     except Conflict as e:  # a backstop: parse_file checks the keys; the transaction rolled back
         raise InputError(f"{file}: cannot import: {e}; nothing was written") from None
-    from .cli_users import operator
-    from .store import people
-    people.record(c.store(), operator(), "import", chair=parsed.session.get("chair"), session_id=sid,
-                  detail=f"{Path(file).name}: {len(parsed.readings)} readings, {len(parsed.events)} events")
     if parsed.closed_on_import:
         click.echo("note: the session was still running when exported; the imported copy is marked ended",
                    err=True)

@@ -26,7 +26,7 @@ def operator():
     return Actor(f"cli:{who}", "admin", "CLI", "cli")
 
 
-def _password(password_stdin: bool, confirm: bool = True) -> str:
+def _password(password_stdin: bool) -> str:
     if password_stdin:
         line = sys.stdin.readline()
         if not line:
@@ -34,7 +34,7 @@ def _password(password_stdin: bool, confirm: bool = True) -> str:
         return line.rstrip("\r\n")
     if not sys.stdin.isatty():
         raise InputError("no terminal to ask for the password on: give it with --password-stdin")
-    return click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
 def _rules(call):

@@ -139,3 +139,18 @@ def test_a_reviewer_signs_a_record_once(store):
     assert again == ("Not signed: Already signed by DR: a reviewer signs a record once.", False)
     assert len([e for e in queries.events(store, sid) if e["type"] == "review_signoff"]) == 1
     assert people.audit_rows(store, action="review_signoff", outcome="refused")[0]["user"] == "doc1"
+
+
+def test_an_import_and_its_audit_row_commit_together(store):
+    """The row naming who imported a session is written by the transaction that makes it visible."""
+    from monitor.store.transfer import insert_session
+    session = {"patient_ref": "PT-IMP", "chair": "9", "protocol": "ketamine-iv", "state": "ended",
+               "started_at": 1000.0, "ended_at": 2000.0, "source": "import"}
+    sid = insert_session(store, session, [], [(1001.0, "hr", 70.0, "ox", "ok", None)], [], [],
+                         actor=access.Actor("cli:test", "admin", "CL", "cli"), detail="x.csv")
+    (row,) = people.audit_rows(store, action="import")
+    assert (row["user"], row["chair"], row["session_id"], row["detail"]) == ("cli:test", "9", sid, "x.csv")
+    with pytest.raises(access.AccessError):  # nobody but the command line's operator imports
+        insert_session(store, session, [], [], [], [], actor=CLINICIAN)
+    from monitor.store import queries
+    assert [s["id"] for s in queries.sessions(store)] == [sid]  # the refused one left nothing

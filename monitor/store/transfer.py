@@ -16,10 +16,12 @@ import socket
 import time
 from typing import Iterable, Iterator, Optional
 
-from .. import sessions
+from .. import access, sessions
+from ..access import Actor
 from ..processes import process_alive
 from . import queries
 from .db import Store, StoreError
+from .people import permit
 
 SESSION_COLS = ("patient_ref", "chair", "protocol", "state", "started_at", "infusion_start", "infusion_end",
                 "ended_at", "ended_by", "source")
@@ -35,14 +37,17 @@ _ROWS_PER_CHECK = 500
 
 
 def insert_session(store: Store, session: dict, baselines: list[dict], readings: Iterable[tuple],
-                   alerts: list[dict], events: list[dict]) -> int:
+                   alerts: list[dict], events: list[dict], actor: Optional[Actor] = None, detail: str = "") -> int:
     """Insert a session and its rows; returns the new session id.
 
     readings: (ts, parameter, value, source, status, detail) in the order to keep (any
     iterable: a generator keeps memory flat). Nothing of it is listed anywhere until the
     last chunk lands; a failure part-way removes what was written, and what a killed
-    writer left behind is removed by the next one (remove_abandoned).
+    writer left behind is removed by the next one (remove_abandoned). actor: who imports it;
+    the audit row commits with the transaction that makes the session visible.
     """
+    if actor is not None:
+        access.check(actor, "import")  # before any chunk is written; permit below audits it
     store.flush()  # the writer's held rows go first, so ids stay in arrival order
     remove_abandoned(store)
     with store._transaction() as conn:
@@ -56,6 +61,8 @@ def insert_session(store: Store, session: dict, baselines: list[dict], readings:
             _insert_the_rest(conn, sid, baselines, alerts, events)
             conn.execute("UPDATE sessions SET state = ?, ended_by = ? WHERE id = ?",
                          (session.get("state"), session.get("ended_by"), sid))
+            if actor is not None:
+                permit(conn, actor, "import", session.get("chair"), sid, detail)
     except BaseException:
         with contextlib.suppress(StoreError):  # else it stays hidden, and the next writer removes it
             _remove(store, sid)
