@@ -146,6 +146,8 @@ class Chair:
     def tick(self) -> None:
         with self._lock:
             self._notice_pause()
+            if self.recorder is not None:
+                self.recorder.chart_interruption()  # a pause a device thread noticed first
             now = self.clock()
             current = queries.current_session(self.store, self.name)
             open_id = current["id"] if sessions.recorded_by_devices(current) else None

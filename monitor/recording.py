@@ -28,6 +28,7 @@ class SessionRecorder:
         self.readings = 0
         self.alert_keys: set[str] = set()
         self.event_cursor = 0
+        self._uncharted_gap: Optional[tuple[float, float]] = None  # a pause to chart at the next tick
 
     @classmethod
     def resume(cls, store: Store, session_id: int, protocol: Protocol, ts: float) -> "SessionRecorder":
@@ -74,10 +75,20 @@ class SessionRecorder:
     def watching_resumed(self, since: float, ts: float, sources) -> None:
         """The acquisition process was stopped (hung, paused) from `since` to ts: chart the
         interruption and restart the devices' disconnection timers (AlertEngine.watching_resumed),
-        so the watcher's own silence raises no false device_disconnected."""
+        so the watcher's own silence raises no false device_disconnected.
+
+        A device thread may be the first to notice, and no device thread waits for the database:
+        the interruption is charted by the next tick (chart_interruption), not here."""
         self.engine.watching_resumed(ts, sources)
+        self._uncharted_gap = (since, ts)
+
+    def chart_interruption(self) -> None:
+        """Chart a pause noticed since the last tick (watching_resumed); called by the tick."""
+        gap, self._uncharted_gap = self._uncharted_gap, None
+        if gap is None:
+            return
         try:
-            self._chart_interruption(since, since, ts, "acquisition was not running")
+            self._chart_interruption(gap[0], gap[0], gap[1], "acquisition was not running")
         except (sessions.RuleError, StoreError) as e:  # the page already showed monitoring stopped
             log.error("session %d: the interruption could not be charted: %s", self.session_id, e)
 
