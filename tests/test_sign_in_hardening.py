@@ -154,3 +154,13 @@ def test_an_import_and_its_audit_row_commit_together(store):
         insert_session(store, session, [], [], [], [], actor=CLINICIAN)
     from monitor.store import queries
     assert [s["id"] for s in queries.sessions(store)] == [sid]  # the refused one left nothing
+
+
+def test_setting_the_role_a_user_already_has_ends_nobodys_sign_in(store):
+    add_test_users(store)
+    before = people.user(store, NURSE.name)["login_version"]
+    with pytest.raises(RuleError, match="nothing to change: nurse1 is already nurse"):
+        people.change_user(store, NURSE.name, role="nurse")
+    with pytest.raises(RuleError, match="already enabled"):
+        people.change_user(store, NURSE.name, active=True)
+    assert people.user(store, NURSE.name)["login_version"] == before

@@ -102,6 +102,11 @@ def change_user(store, name: str, by: Optional[Actor] = None, role: Optional[str
         row = conn.execute("SELECT id, role, active FROM users WHERE name = ?", (str(name),)).fetchone()
         if row is None:
             raise NotFound(f"no user {name}")
+        if "password_hash" not in fields and all(row[k] == v for k, v in fields.items()):
+            # the same role or status again changes nothing, and ends nobody's sign-in
+            raise RuleError(f"nothing to change: {name} is already "
+                            + ", ".join(str(v) if k == "role" else ("enabled" if v else "disabled")
+                                        for k, v in fields.items()))
         demoted = row["role"] == "admin" and row["active"] and (fields.get("role", "admin") != "admin"
                                                                   or fields.get("active", 1) == 0)
         if demoted and conn.execute("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND active = 1"

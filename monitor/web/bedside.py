@@ -350,9 +350,7 @@ def bedside_action(store, trigger: str, state: dict, actor: Actor) -> str:
         except StoreError as e:
             return not_stored("Not requested", e)
         return "STAT BP requested."
-    kind = ACTION_EVENTS.get(trigger)
-    if kind is None:
-        return no_update
+    kind = action  # an event type: start, stop, end
     advisory = [a["message"] for a in queries.alarm_board(store, sid)
                 if a["rule"] == "baseline_bp_high" and a["ended_at"] is None] if kind == "infusion_start" else []
     try:

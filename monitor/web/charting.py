@@ -7,6 +7,8 @@ event log pick it up on the next tick.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from dash import Input, Output, State, dcc, html, no_update
 
 from ..access import Actor
@@ -129,12 +131,15 @@ def baseline_panel():
 
 
 # ----------------------------------------------------------------- actions (pure over the store)
-def sign_and_chart(store, state: dict, actor: Actor, kind: str, validate) -> tuple[str, bool]:
-    """Validate the entry, then write one event signed by `actor`: (message, ok)."""
+def sign_and_chart(store, state: dict, actor: Actor, kind: str, validate,
+                   session_id: Optional[int] = None) -> tuple[str, bool]:
+    """Validate the entry, then write one event signed by `actor`: (message, ok). session_id:
+    what page_session already answered for this entry (else asked here)."""
     try:
-        page_session(store, state, actor, kind)  # the role first: a nurse's baseline is refused, not checked
+        if session_id is None:  # the role first: a nurse's baseline is refused, not checked
+            session_id = page_session(store, state, actor, kind)
         data, text = validate()
-        chart(store, state, kind, data, text, actor)
+        chart(store, state, kind, data, text, actor, session_id=session_id)
     except FormError as e:
         return "; ".join(e.errors), False
     return f"Recorded: {text} ({actor.initials}).", True

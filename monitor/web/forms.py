@@ -273,10 +273,10 @@ def page_session(store, state: Optional[dict], actor: Optional[Actor] = None, ac
         if current is None or current["id"] != session_id:
             raise FormError(["This page is out of date: the chair's session has changed. Reload the page."])
     except (FormError, access.AccessError) as e:
-        if actor is not None:
+        if actor is not None and action is not None:
             text = "; ".join(e.errors) if isinstance(e, FormError) else str(e)
             try:
-                people.record(store, actor, action or "page_write", "refused", str(chair)[:40] if chair else None,
+                people.record(store, actor, action, "refused", str(chair)[:40] if chair else None,
                               session_id if isinstance(session_id, int) and not isinstance(session_id, bool)
                               else None, text)
             except StoreError:
@@ -288,11 +288,12 @@ def page_session(store, state: Optional[dict], actor: Optional[Actor] = None, ac
 
 
 def chart(store, state: Optional[dict], kind: str, data: dict, text: str, actor: Actor,
-          ts: Optional[float] = None) -> int:
+          ts: Optional[float] = None, session_id: Optional[int] = None) -> int:
     """Record one event (all or nothing) for the page's session, signed by the signed-in
     user (their role checked and the entry audited by the store); raises FormError with a
-    message the page can show."""
-    session_id = page_session(store, state, actor, kind)
+    message the page can show. session_id: what page_session already answered for this entry."""
+    if session_id is None:
+        session_id = page_session(store, state, actor, kind)
     ts = session_now(store, session_id) if ts is None else ts
     try:
         return store.record_event(session_id, Event(ts, kind, text, actor.initials), data or None, actor=actor)

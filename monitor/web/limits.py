@@ -154,7 +154,7 @@ def limit_action(store, protocol: Protocol, key, new, actor: Actor, state: dict)
         sid = page_session(store, state, actor, "limit_change")
         rows = [e for e in queries.events(store, sid) if e["type"] == "limit_change"]
         data, text = validate_limit_change(protocol, settings_from_events(protocol, rows), key, new)
-        chart(store, state, "limit_change", data, text, actor)
+        chart(store, state, "limit_change", data, text, actor, session_id=sid)
     except FormError as e:
         return "; ".join(e.errors), "form-status form-error"
     return f"Recorded: {text} (by {actor.initials}).", "form-status form-ok"

@@ -129,4 +129,5 @@ def aldrete_action(store, protocol: Protocol, state, actor: Actor, raw: dict):
     pre = prefill(store, sid, session_now(store, sid), protocol)
     basis = {k: v[1] for k, v in pre.items()}
     return sign_and_chart(store, state, actor, "aldrete",
-                          lambda: validate_aldrete(raw, basis, minimum=protocol.aldrete_discharge_min, prefilled=pre))
+                          lambda: validate_aldrete(raw, basis, minimum=protocol.aldrete_discharge_min, prefilled=pre),
+                          session_id=sid)
