@@ -13,9 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
 from dash._utils import to_json  # noqa: E402
+
+from bench_machine import MachineLoad  # noqa: E402
 
 from adapters.nibp_cycle import NibpCycle  # noqa: E402
 from adapters.sim import Patient, SimBedside  # noqa: E402
@@ -24,7 +26,9 @@ from monitor.protocol import load_protocol  # noqa: E402
 from monitor.recording import SessionRecorder  # noqa: E402
 from monitor.store import Store, queries  # noqa: E402
 from monitor.web import trend  # noqa: E402
-from monitor.web.bedside import bedside_tick  # noqa: E402
+from monitor.web.bedside import KEYS, bedside_tick  # noqa: E402
+
+STATE = KEYS.index("bed-state.data")  # the page's cursor among the tick's outputs
 
 REPEAT = 30
 
@@ -71,6 +75,7 @@ def measure(fn):
 
 def main() -> None:
     protocol = load_protocol()
+    load = MachineLoad()
     tmp = Path(tempfile.mkdtemp())
     rows = []
 
@@ -86,7 +91,7 @@ def main() -> None:
         live = LiveSession(store, protocol, time.time() - 4000)
         live.run_until(minute * 60 - 1)
         state = {"chair": "1", "session_id": None}
-        state = bedside_tick(store, protocol, state)[-1]  # the page has been open
+        state = bedside_tick(store, protocol, state)[STATE]  # the page has been open
         live.run_until(minute * 60)  # one more second of data arrives
 
         def incremental():
@@ -99,17 +104,23 @@ def main() -> None:
 
         inc_ms, inc_out = measure(incremental)
         naive_ms, naive_out = measure(naive)
-        inc_bytes = len(to_json(list(inc_out[:-1])))
+        inc_bytes = len(to_json([o for k, o in enumerate(inc_out) if k != STATE]))
         fig_bytes = len(to_json(inc_out[0]))
         naive_bytes = len(to_json(naive_out))
         rows.append((minute, inc_ms, inc_bytes, fig_bytes, naive_ms, naive_bytes))
 
-    print(f"ingest: {ingest:,.0f} readings/s through engine + store (60-min session, 1 Hz oximeter + NIBP)\n")
+    load.stop()
+    print(load.line() + "\n")
+    print(f"ingest: {ingest:,.0f} readings/s through engine + store, in one process with no devices or pages "
+          "(60-min session, 1 Hz oximeter + NIBP)\n")
     print("| session minute | incremental tick ms | tick bytes (all outputs) | of which trend patch | "
           "naive rebuild ms | naive figure bytes |")
     print("|---:|---:|---:|---:|---:|---:|")
     for m, a, b, c, d, e in rows:
         print(f"| {m} | {a:.1f} | {b:,} | {c:,} | {d:.1f} | {e:,} |")
+    print("\nServer side only: what the browser then does with the answer is benchmarks/browser_cost.py; the bytes "
+          "here are the answer's outputs, without the request (which carries `bed-state` up again) or headers: "
+          "the wire, both ways, is benchmarks/live_latency.py.")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-HELPERS = ("run.py", "__init__.py", "load_harness.py", "page_clients.py")  # shared code, not benchmarks
+HELPERS = ("run.py", "__init__.py", "load_harness.py", "page_clients.py",  # shared code, not benchmarks
+           "bench_machine.py", "live_harness.py")
 
 here = Path(__file__).resolve().parent
 for script in sorted(here.glob("*.py")):
