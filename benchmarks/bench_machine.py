@@ -2,8 +2,8 @@
 
 A figure without its load is not a figure: the same ingest run gave ~46,000 readings/s
 on a quiet machine and ~29,700 on a shared one. `MachineLoad` records the load average
-before and after a run and how much CPU other processes (everything outside this
-process and its children) took while it ran, read from /proc.
+before and after a run, how busy the CPUs were in all (/proc/stat), and how much of that
+was this process and its children and how much other processes still running at its end.
 """
 from __future__ import annotations
 
@@ -114,8 +114,8 @@ class MachineLoad:
         return (f"Machine: {machine()}. Load average {self.load_before[0]:.2f} before, {self.load_after[0]:.2f} after. "
                 f"Over the {self.seconds:.0f} s run the CPUs were {self.machine_cpu:.2f} cores busy in all: this "
                 f"benchmark and its children {self.own_cpu:.2f}, other processes visible here {self.other_cpu:.2f}, "
-                f"the rest ({max(0.0, self.machine_cpu - self.own_cpu - self.other_cpu):.2f}) outside this "
-                "process namespace.")
+                f"the rest ({max(0.0, self.machine_cpu - self.own_cpu - self.other_cpu):.2f}) processes that "
+                "ended before the run did, or ones this /proc cannot see.")
 
 
 def percentiles(values: list[float]) -> dict:

@@ -1,20 +1,20 @@
-"""The browser's cost of a bedside page as the session gets long: main thread per tick,
-JS heap and DOM nodes at session minute 1, 60 and 240 (issue 12 item 3's figure).
+"""The browser's cost of one bedside page kept open while its session gets long: main
+thread per tick, JS heap and DOM nodes at session minute 1, 60 and 240 (issue 12 item 3).
 
-Three chairs on one temp database, each with a simulated session already 1, 60 or 240
-minutes old: its history written at full speed through the same recorder acquisition uses
-(engine + store), then fed live once a second with a heartbeat, as acquisition would
-(`LiveFeed`, in this process). `infusion-monitor serve` shows them; a signed-in headless
-Chromium opens each bedside page in turn, lets it draw and tick for WARMUP_S, then
-samples Chrome's own counters (CDP Performance.getMetrics) every second for SAMPLE_S:
-TaskDuration and ScriptDuration (main-thread time, per 1 s tick), JSHeapUsedSize and
-Nodes after a forced garbage collection, and the page's long tasks (> 50 ms).
+One simulated session on a temp database, written through the same recorder acquisition
+uses (engine + store's batched writer) with a heartbeat a second (`LiveFeed`, in this
+process); `infusion-monitor serve` shows it; a signed-in headless Chromium keeps its
+bedside page open from minute 1. At each sampling point the session runs in real time
+(one second of readings a second) and Chrome's own counters (CDP Performance.getMetrics)
+are read every second for SAMPLE_S: TaskDuration (main thread busy, less the
+benchmark's own DevTools calls), ScriptDuration, ThreadTime (main thread CPU), and
+JSHeapUsedSize and Nodes after a forced garbage collection; the page's long tasks
+(> 50 ms) are counted. Between sampling points the session is accelerated (`--speed`
+session seconds per wall second, the readings stamped ahead of the wall clock, which
+the session clock allows), so the page is extended tick by tick to four hours of data
+as a page open for four hours would be, in a few minutes.
 
-A page opened at minute 240 holds the whole history at once, as a page open for four
-hours does; what it does not show is growth that only a page kept open would accumulate
-(the heap's growth while it ticks is printed as kB per minute for that).
-
-    .venv/bin/python benchmarks/browser_cost.py [--sample 20] [--minutes 1 60 240]
+    .venv/bin/python benchmarks/browser_cost.py [--sample 20] [--minutes 1 60 240] [--speed 240]
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -34,13 +35,19 @@ from bench_machine import MachineLoad  # noqa: E402
 from live_harness import (Product, chromium, close_chromium, metrics, page_record, prepare_database,  # noqa: E402
                           sign_in)
 
-WARMUP_S = 8
+WARMUP_S = 5
+DRAW_TIMEOUT_S = 180
+# drawn: the HR numeric and at least one trend trace with points (Plotly's SVG or WebGL layer)
+DRAWN_JS = """return !!document.getElementById('num-hr') && [...document.querySelectorAll('#bed-trend .js-plotly-plot')]
+  .some(p => (p.data || []).some(t => (t.x || []).length > 0))"""
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sample", type=int, default=20, help="seconds of ticks sampled per page")
-    p.add_argument("--minutes", type=int, nargs="+", default=[1, 60, 240], help="session ages to open")
+    p.add_argument("--minutes", type=int, nargs="+", default=[1, 60, 240], help="session minutes to sample at")
+    p.add_argument("--speed", type=float, default=240.0, help="session seconds per wall second between samples")
+    p.add_argument("--screenshots", metavar="DIR", help="save each page as it was sampled (to check what was drawn)")
     return p.parse_args(argv)
 
 
@@ -79,28 +86,47 @@ class SimSession:
 
 
 class LiveFeed:
-    """Sessions 1, 60, 240 minutes old on chairs m1, m60, m240, fed once a second with a heartbeat."""
+    """One session on chair "long", started a minute ago, fed every wall second with `rate`
+    session seconds of readings (1: real time), with acquisition's heartbeat."""
 
-    def __init__(self, db: Path, minutes: list[int]):
+    CHAIR = "long"
+
+    def __init__(self, db: Path):
         from monitor.protocol import load_protocol
         from monitor.store import Store
         self.store = Store(db)
-        protocol = load_protocol()
         now = time.time()
-        self.chairs = {f"m{m}": SimSession(self.store, protocol, f"m{m}", now - m * 60) for m in minutes}
-        self.readings = sum(s.run_until(now) for s in self.chairs.values())
+        self.session = SimSession(self.store, load_protocol(), self.CHAIR, now - 55)
+        self.clock = now  # the session's newest second
+        self.readings = self.session.run_until(self.clock)
         self.store.flush()
-        self.started = now
+        self.store.start_writer()  # the batched writer acquisition runs (Acquisition.start)
+        self.started, self.rate, self.target = now, 1.0, now
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-feed", daemon=True)
         self._thread.start()
 
+    @property
+    def minute(self) -> float:
+        return (self.clock - self.session.t0) / 60
+
     def _run(self) -> None:
         while not self._stop.wait(1.0 - (time.time() % 1.0)):
+            self.clock = min(self.clock + self.rate, self.target) if self.rate > 1 else self.clock + 1
+            self.readings += self.session.run_until(self.clock)
             now = time.time()
-            for s in self.chairs.values():
-                s.run_until(now)
-            self.store.heartbeat(list(self.chairs), now, os.getpid(), socket.gethostname(), self.started)
+            self.store.heartbeat([self.CHAIR], now, os.getpid(), socket.gethostname(), self.started)
+
+    def run_to(self, minute: float, speed: float) -> float:
+        """Accelerate until the session reaches `minute`; then real time again. Returns wall s."""
+        began = time.monotonic()
+        if self.minute < minute:
+            self.target = self.session.t0 + minute * 60
+            self.rate = speed
+            while self.clock < self.target:
+                time.sleep(0.2)
+            self.rate = 1.0
+        return time.monotonic() - began
 
     def stop(self) -> None:
         self._stop.set()
@@ -108,9 +134,20 @@ class LiveFeed:
         self.store.close()
 
 
-def sample_page(drv, url: str, seconds: int) -> dict:
-    """Open the page, let it draw and tick, then one getMetrics a second."""
+def open_page(drv, url: str) -> float:
+    """Open the page and wait for its first tick to be drawn (numerics and trend); seconds taken."""
+    opened = time.time()
     drv.get(url)
+    end = time.monotonic() + DRAW_TIMEOUT_S
+    while not drv.execute_script(DRAWN_JS):
+        if time.monotonic() > end:
+            raise RuntimeError(f"{url}: not drawn in {DRAW_TIMEOUT_S} s")
+        time.sleep(0.1)
+    return time.time() - opened
+
+
+def sample_page(drv, seconds: int, screenshot: Optional[Path] = None) -> dict:
+    """The open page ticking in real time: WARMUP_S to settle, then one getMetrics a second."""
     time.sleep(WARMUP_S)
     drv.execute_cdp_cmd("HeapProfiler.collectGarbage", {})
     first = metrics(drv)
@@ -122,6 +159,8 @@ def sample_page(drv, url: str, seconds: int) -> dict:
     ended = time.time()
     drv.execute_cdp_cmd("HeapProfiler.collectGarbage", {})
     last = metrics(drv)
+    if screenshot:
+        drv.save_screenshot(str(screenshot))
     pairs = list(zip(samples, samples[1:]))
     delta = lambda key: [(b[key] - a[key]) * 1000 for a, b in pairs]  # noqa: E731
     # the benchmark's own getMetrics calls run on the main thread too: taken out
@@ -133,8 +172,7 @@ def sample_page(drv, url: str, seconds: int) -> dict:
     return {"task_ms": statistics.median(per_s), "task_max": max(per_s), "script_ms": statistics.median(script),
             "cpu_ms": statistics.median(cpu),
             "ticks": len(ticks), "seconds": ended - began,
-            "heap_mb": last["JSHeapUsedSize"] / 1e6, "heap_growth_kb_min": (last["JSHeapUsedSize"] - first["JSHeapUsedSize"])
-            / 1e3 / ((ended - began) / 60), "nodes": int(last["Nodes"]),
+            "heap_mb": last["JSHeapUsedSize"] / 1e6, "nodes": int(last["Nodes"]),
             "long_n": len(long_tasks), "long_max": max(long_tasks, default=0.0)}
 
 
@@ -144,17 +182,19 @@ def main(argv=None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="im-browser-cost-"))
     db = tmp / "monitor.db"
     prepare_database(db)
-    t = time.perf_counter()
-    feed = LiveFeed(db, args.minutes)
-    prefill_s = time.perf_counter() - t
+    feed = LiveFeed(db)
     web = drv = None
-    rows = {}
+    rows, reach = {}, {}
     try:
         web = Product(db, "serve", log=tmp / "serve.log")
         drv = chromium(perf_log=False)
         sign_in(drv, web.url, "/")
+        first_draw = open_page(drv, f"{web.url}/chair/{LiveFeed.CHAIR}")
         for m in args.minutes:
-            rows[m] = sample_page(drv, f"{web.url}/chair/m{m}", args.sample)
+            reach[m] = feed.run_to(m, args.speed)
+            at = feed.minute
+            shot = Path(args.screenshots) / f"minute-{m}.png" if args.screenshots else None
+            rows[m] = dict(sample_page(drv, args.sample, shot), minute=at)
         load.stop()
     finally:
         if drv:
@@ -164,17 +204,17 @@ def main(argv=None) -> None:
         feed.stop()
     first = rows[args.minutes[0]]
     print(load.line())
-    print(f"\nSessions prefilled through engine + store ({feed.readings:,} readings in {prefill_s:.1f} s), then fed "
-          f"live at 1 Hz; `serve` in a subprocess; each bedside page sampled {args.sample} s after {WARMUP_S} s "
-          "to draw (Chrome DevTools Protocol Performance.getMetrics; heap and nodes after a forced GC).\n")
-    print("| session minute | main thread busy ms per tick (1 s), median / max | of which script | main thread CPU "
-          "ms per tick | ticks answered | long tasks (> 50 ms): n, longest | JS heap MB | heap growth while ticking "
-          "kB/min | DOM nodes |")
+    print(f"\nOne bedside page kept open (`serve` in a subprocess; first drawn {first_draw:.1f} s after opening) while "
+          f"its simulated session ran to minute {args.minutes[-1]} ({feed.readings:,} readings), accelerated "
+          f"{args.speed:g}× between sampling points; at each, {WARMUP_S} s in real time to settle, then {args.sample} "
+          "s sampled (Chrome DevTools Protocol Performance.getMetrics; heap and nodes after a forced GC).\n")
+    print("| session minute | main thread busy ms per 1 s tick, median / max | of which script | main thread CPU ms "
+          "per tick | ticks answered / s | long tasks (> 50 ms): n, longest | JS heap MB | DOM nodes | wall s to get here |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for m, r in rows.items():
-        print(f"| {m} | {r['task_ms']:.0f} / {r['task_max']:.0f} | {r['script_ms']:.0f} | {r['cpu_ms']:.0f} | {r['ticks']} "
-              f"| {r['long_n']}, {r['long_max']:.0f} ms | {r['heap_mb']:.1f} | {r['heap_growth_kb_min']:+.0f} "
-              f"| {r['nodes']:,} |")
+        print(f"| {r['minute']:.0f} | {r['task_ms']:.0f} / {r['task_max']:.0f} | {r['script_ms']:.0f} | {r['cpu_ms']:.0f} "
+              f"| {r['ticks']} / {r['seconds']:.0f} | {r['long_n']}, {r['long_max']:.0f} ms | {r['heap_mb']:.1f} "
+              f"| {r['nodes']:,} | {reach[m]:.0f} |")
     last = rows[args.minutes[-1]]
     print(f"\n**main thread per tick, minute {args.minutes[-1]} / minute {args.minutes[0]}: "
           f"{last['task_ms'] / max(first['task_ms'], 1e-9):.2f}×** busy time (issue 12 asks ≤ 1.5×), "
