@@ -34,8 +34,9 @@ test: $(STAMP) browser
 quick: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not browser and not serial and not slow"
 
+# make bench BENCH="live_latency ingest_chairs": only those (names of scripts in benchmarks/)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
