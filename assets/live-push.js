@@ -66,6 +66,8 @@
     state.timer = null;
     var api = window.dash_clientside;
     if (!api || !api.set_props || !state.channel) { return; }
+    // the page's own layout must be drawn first: Dash cannot set a component it has not placed
+    if (!document.querySelector(state.channel.page === "bed" ? ".bedside" : ".overview")) { return; }
     if (busy()) { state.timer = window.setTimeout(pushTick, 20); return; }
     state.lastTick = Date.now(); state.ticks += 1;
     api.set_props(state.channel.page + "-push", { data: state.ticks });
