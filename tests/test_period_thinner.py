@@ -108,7 +108,7 @@ def batched(reads):
     return arrivals
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(reads)
 def test_for_any_arrivals_readings_are_inputs_in_time_order_and_none_lost_but_to_a_newer_one(reads):
     arrivals = batched(reads)
@@ -126,7 +126,7 @@ def test_for_any_arrivals_readings_are_inputs_in_time_order_and_none_lost_but_to
     assert thinner.merged == sum(len(s) - 1 for _, s in arrivals)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(min_value=0.001, max_value=OWN_PACE * PERIOD * 0.999, allow_nan=False),
                 min_size=1, max_size=200))
 def test_a_device_faster_than_its_pace_gives_about_one_reading_a_period(gaps):
@@ -155,7 +155,7 @@ once_a_second_with_doublets = st.lists(
     min_size=1, max_size=60).map(_with_doublets)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(once_a_second_with_doublets)
 def test_a_once_a_second_device_with_jitter_and_doublets_loses_nothing(gaps):
     ts_list = times(gaps)
@@ -173,7 +173,7 @@ def _no_two_short_running(gaps):
     return out
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(min_value=0.001, max_value=3.0, allow_nan=False), min_size=1, max_size=60)
        .map(_no_two_short_running))
 def test_a_device_never_twice_running_faster_than_its_pace_loses_nothing(gaps):
