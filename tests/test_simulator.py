@@ -144,13 +144,14 @@ class PausingClock:
         self.t += seconds + 0.01  # the thread wakes a little late
 
 
-def test_live_sim_stamps_each_step_when_taken_and_makes_up_no_missed_seconds():
+def test_live_sim_keeps_its_beat_and_makes_up_no_seconds_missed_in_a_pause():
     from adapters.nibp_cycle import NibpCycle
     from adapters.sim.devices import SimBedside
     clock = PausingClock(steps=6, pause_at=4, pause_s=30.0)
     SimBedside(Patient("normal", 1), NibpCycle(), t0=1000.0).run(clock, clock)
     ts = sorted({r.ts for r in clock.readings if r.parameter == "hr"})
     gaps = [round(b - a, 2) for a, b in zip(ts, ts[1:])]
-    # the step after the pause is stamped after it, then the beat goes on: no burst of back-dated steps
-    assert len(gaps) == 5 and 30.0 <= gaps[2] <= 31.0
-    assert all(0.98 <= g <= 1.02 for k, g in enumerate(gaps) if k != 2), gaps
+    # a thread waking a little late stays on the beat; after the pause, no burst of back-dated
+    # steps: the next is stamped after it (the chair charts the gap as an interruption)
+    assert len(gaps) == 5 and 30.0 <= gaps[2] <= 32.0
+    assert [g for k, g in enumerate(gaps) if k != 2] == [1.0] * 4, gaps

@@ -1,7 +1,7 @@
 """The `sim` device: a simulated oximeter and NIBP cuff on one patient.
 
 `SimBedside.step(ts)` produces what the devices report during one second; the live
-thread calls it once a wall-clock second (stamped when it runs), `simulate` once a virtual second.
+thread calls it once a wall-clock second, `simulate` once a virtual second.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..nibp_cycle import NibpCycle
 from .physiology import Patient
 
 MEASUREMENT_S = 30.0
+CATCH_UP_S = 3.0  # behind the beat by more than this, the live sim skips ahead (monitor/chairs.py PAUSE_S charts such a gap)
 
 
 class SimBedside:
@@ -81,22 +82,23 @@ class SimBedside:
                 Reading(ts, "map", r.map, "ok", src), Reading(ts, "nibp_hr", r.hr, "ok", src)]
 
     def run(self, ctx, stop: threading.Event) -> None:
-        """Live: one step a wall-clock second until stopped, stamped when it is taken (as a real
-        device's reading is when its bytes arrive). Seconds missed while the process was held up
-        are not made up afterwards with past times: a real device never sends what nobody read."""
+        """Live: one step per wall-clock second until stopped, on the simulated device's own
+        one-second beat. After the process was held up longer than `CATCH_UP_S` (stopped,
+        suspended) the missed seconds are not made up with past times: the chair charts that
+        gap as an interruption, and a real device never sends what nobody read."""
         next_t = ctx.now()
         while not stop.is_set():
             session_id, state = ctx.phase()
             self.cycle.follow(session_id, state)
             cmds = ctx.take_commands("nibp")
             now = ctx.now()
-            items, pressure = self.step(now, stat="stat" in cmds, abort="abort" in cmds)
+            if now - next_t > CATCH_UP_S:
+                next_t = now
+            items, pressure = self.step(next_t, stat="stat" in cmds, abort="abort" in cmds)
             for item in items:
                 (ctx.reading if isinstance(item, Reading) else ctx.signal)(item)
             ctx.cuff_pressure(self.cuff_source, pressure)
-            next_t += 1.0  # the one-second beat
-            if next_t <= now:  # held up a second or more: go on from now, never a burst of late steps
-                next_t = now + 1.0
+            next_t += 1.0
             stop.wait(max(0.0, next_t - ctx.now()))
 
 
