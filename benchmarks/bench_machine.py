@@ -50,6 +50,17 @@ def _process_ticks() -> dict[int, tuple[int, int]]:
     return out
 
 
+def code_version() -> str:
+    """The commit measured (`git describe`), marked when the work tree differs from it."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def _machine_ticks() -> tuple[int, int]:
     """(busy, total) clock ticks of all CPUs since boot (/proc/stat: machine-wide, even in a
     container whose /proc lists only its own processes)."""
@@ -111,7 +122,7 @@ class MachineLoad:
         return self
 
     def line(self) -> str:
-        return (f"Machine: {machine()}. Load average {self.load_before[0]:.2f} before, {self.load_after[0]:.2f} after. "
+        return (f"Code {code_version()}. Machine: {machine()}. Load average {self.load_before[0]:.2f} before, {self.load_after[0]:.2f} after. "
                 f"Over the {self.seconds:.0f} s run the CPUs were {self.machine_cpu:.2f} cores busy in all: this "
                 f"benchmark and its children {self.own_cpu:.2f}, other processes visible here {self.other_cpu:.2f}, "
                 f"the rest ({max(0.0, self.machine_cpu - self.own_cpu - self.other_cpu):.2f}) processes that "

@@ -278,7 +278,7 @@ def match_writes(writes: list[tuple[float, int]], rows: list[dict], within_s: fl
 INSTRUMENT_JS = r"""
 (() => {
   const T = () => performance.timeOrigin + performance.now();
-  const rec = window.__bench = {hr: [], alerts: {}, net: [], push: [], longtasks: []};
+  const rec = window.__bench = {hr: [], alerts: {}, net: [], push: [], longtasks: [], modes: []};
   const size = v => v === undefined ? 0 : JSON.stringify(v).length;
   const origFetch = window.fetch;
   window.fetch = function (input, init) {
@@ -331,6 +331,8 @@ INSTRUMENT_JS = r"""
     const el = document.getElementById('num-hr');
     const text = el ? el.textContent.trim() : null;
     if (text !== lastHr) { lastHr = text; rec.hr.push({t, text}); }
+    const mode = document.body && document.body.getAttribute('data-live');  // the page's own word: push or poll
+    if (mode && (!rec.modes.length || rec.modes[rec.modes.length - 1].mode !== mode)) rec.modes.push({t, mode});
     document.querySelectorAll('#bed-alarms [data-alert-id]').forEach(tile => {
       const id = tile.getAttribute('data-alert-id');
       if (!(id in rec.alerts)) rec.alerts[id] = t;

@@ -124,8 +124,9 @@ def shown_at(record, t_write: float, hr: int, next_same: float):
 
 def value_stages(result, matches) -> dict:
     record, watcher = result["record"], result["watcher"]
-    stages = {k: [] for k in ("ts", "commit", "to_page", "request", "to_dom", "total")}
-    channels = {"tick": 0, "push": 0}
+    stages = {k: [] for k in ("ts", "commit", "to_page", "request", "to_dom", "total", "push_to_request",
+                              "commit_to_push")}
+    channels = {"tick": 0, "push": 0, "pushed tick": 0}
     shown = 0
     for n, (t, hr, row) in enumerate(matches):
         later = [u for u, v, _ in matches[n + 1:] if v == hr]
@@ -146,6 +147,12 @@ def value_stages(result, matches) -> dict:
         stages["to_dom"].append((d - arrived) * 1000)
         if sent is not None:
             stages["request"].append((arrived - sent) * 1000)
+            told = [p["t"] / 1000 for p in record["push"] if t <= p["t"] / 1000 <= sent]
+            if told:  # a push message made the page ask (assets/live-push.js); else the 1 s tick did
+                stages["push_to_request"].append((sent - told[-1]) * 1000)
+                channels["pushed tick"] += 1
+            if commit is not None and told:
+                stages["commit_to_push"].append((told[-1] - commit) * 1000)
         if commit is not None:
             stages["to_page"].append((arrived - commit) * 1000)
     stages["shown"], stages["channels"] = shown, channels
@@ -222,9 +229,12 @@ def report(result) -> str:
     al = alarm_stages(result, matches)
     b = wire_bytes(result)
     where = "a separate `serve`" if args.server == "serve" else "`run` itself"
-    channel = ("push messages" if v["channels"]["push"] and not v["channels"]["tick"] else
-               "the 1 s tick" if not v["channels"]["push"] else
-               f"push for {v['channels']['push']}, the tick for {v['channels']['tick']}")
+    c = v["channels"]
+    channel = (f"a tick request: {c['pushed tick']} of {c['tick']} asked at once on a push message, the rest by "
+               f"the 1 s tick" + (f"; {c['push']} by a push message's own data" if c["push"] else ""))
+    modes = result["record"].get("modes") or []
+    channel += (f". The page said it was on: {' → '.join(m['mode'] for m in modes)}" if modes else
+                ". The page shows no push/poll state (no push channel in this version)")
     rows = [
         result["load"].line(),
         f"{args.chairs} emulated Masimos (one line a second each) under `run --config`; chair 1's page from "
@@ -240,6 +250,10 @@ def report(result) -> str:
         "| stage | ms p50 / p95 / max | n |", "|---|---:|---:|",
         f"| commit → the first tick answer carrying the value (or the push message) reached the page | "
         f"{pct_cells(v['to_page'])} | {len(v['to_page'])} |",
+        f"| of which commit → push message at the page | {pct_cells(v['commit_to_push'])} | "
+        f"{len(v['commit_to_push'])} |",
+        f"| of which push message → tick request sent | {pct_cells(v['push_to_request'])} | "
+        f"{len(v['push_to_request'])} |",
         f"| of which the tick request itself (sent → answer) | {pct_cells(v['request'])} | {len(v['request'])} |",
         f"| answer (or push message) → value in the DOM | {pct_cells(v['to_dom'])} | {len(v['to_dom'])} |", "",
         f"Values shown / sent for chair 1: {v['shown']} / {len(matches)} (a value never shown was dropped "
