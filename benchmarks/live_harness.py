@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
 import shutil
 import signal
 import socket
@@ -389,6 +390,24 @@ def sign_in(drv, url: str, path: str) -> None:
         if time.monotonic() > end:
             raise RuntimeError("the benchmark's nurse could not sign in")
         time.sleep(0.1)
+
+
+def chromium_cpu(drv) -> dict[str, float]:
+    """CPU seconds so far of this Chromium's processes by kind (renderer, gpu-process, browser...),
+    from /proc: the page's cost also lands outside its main thread (WebGL drawn by the GPU
+    process, here in software)."""
+    from bench_machine import CLOCK_TICKS, _descendants, _process_ticks
+    procs = _process_ticks()
+    out: dict[str, float] = {}
+    for pid in _descendants(procs, drv.service.process.pid) - {drv.service.process.pid}:
+        try:  # Chromium rewrites its title: arguments separated by spaces, not NULs
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        kind = re.search(r"--type=(\S+)", cmd)
+        kind = kind.group(1) if kind else "browser"
+        out[kind] = out.get(kind, 0.0) + procs[pid][1] / CLOCK_TICKS
+    return out
 
 
 def page_record(drv) -> dict:
