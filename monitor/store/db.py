@@ -27,6 +27,7 @@ from ..model import MANUAL, Alert, Event, Reading, manual_detail
 from .errors import NotFound, ReadOnlyStore, StoreError, StoreUnavailable, driver_errors
 from .held import CHUNK_ROWS, MAX_HELD_READINGS, HeldRows
 from .people import permit, refusals_recorded
+from .readers import READERS, ReaderPool
 from .rows import alarm_board, marks, strike, write_batch
 from .schema import migrate
 
@@ -58,7 +59,7 @@ def _connect(path: str, readonly: bool, busy_timeout_s: float = BUSY_TIMEOUT_S) 
 
 
 class Store:
-    """Writes go through one connection under a lock; reads use per-thread connections."""
+    """Writes go through one connection under a lock; reads borrow from a small pool (store/readers.py)."""
 
     def __init__(self, path: str | Path, readonly: bool = False, flush_interval: float = 1.0,
                  busy_timeout_s: float = BUSY_TIMEOUT_S, held: Optional[HeldRows] = None,
@@ -67,7 +68,8 @@ class Store:
         self.readonly = readonly
         self.flush_interval = flush_interval
         self.busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
+        self._readers = ReaderPool(lambda: _connect(self.path, readonly=True, busy_timeout_s=busy_timeout_s),
+                                   READERS, busy_timeout_s, self.path)
         self._lock = threading.RLock()
         # flush_every: a private store with no writer thread (a playback's staging database)
         # writes as it goes, so a long recording never piles up in memory and needs no bound
@@ -95,22 +97,24 @@ class Store:
             raise StoreError(f"{self.path}: cannot open database: {e}") from None
 
     # ---------------------------------------------------------------- reading
-    def _reader(self) -> sqlite3.Connection:
-        """A connection for the calling thread (read-only when the store is)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            with driver_errors(self.path):
-                conn = _connect(self.path, readonly=True, busy_timeout_s=self.busy_timeout_s)
-            self._local.conn = conn
-        return conn
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection, lent for one read (statements in autocommit: each its own
+        WAL snapshot); driver errors leave as StoreErrors."""
+        with driver_errors(self.path), self._readers.borrow() as conn:
+            yield conn
 
     def _query(self, sql: str, params: Iterable = ()) -> list[dict]:
-        with driver_errors(self.path):
-            return [dict(r) for r in self._reader().execute(sql, tuple(params))]
+        with self._reading() as conn:
+            return [dict(r) for r in conn.execute(sql, tuple(params))]
 
     def _one(self, sql: str, params: Iterable = ()) -> Optional[dict]:
-        with driver_errors(self.path):
-            row = self._reader().execute(sql, tuple(params)).fetchone()
+        with self._reading() as conn:
+            cur = conn.execute(sql, tuple(params))
+            try:
+                row = cur.fetchone()
+            finally:
+                cur.close()  # its statement ends here, not when the cursor is collected
         return dict(row) if row is not None else None
 
     # ---------------------------------------------------------- immediate writes
@@ -447,10 +451,7 @@ class Store:
             self._writer_thread = None
         if self._conn is not None:
             self.flush()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._readers.close()
 
 
 class _Transaction:
