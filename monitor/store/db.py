@@ -26,6 +26,7 @@ from ..access import Actor
 from ..model import MANUAL, Alert, Event, Reading, manual_detail
 from .errors import NotFound, ReadOnlyStore, StoreError, StoreUnavailable, driver_errors
 from .held import CHUNK_ROWS, MAX_HELD_READINGS, HeldRows
+from .pending_commands import PendingCommands
 from .people import permit, refusals_recorded
 from .readers import READERS, ReaderPool
 from .rows import alarm_board, marks, strike, write_batch
@@ -70,6 +71,8 @@ class Store:
         self.busy_timeout_s = busy_timeout_s
         self._readers = ReaderPool(lambda: _connect(self.path, readonly=True, busy_timeout_s=busy_timeout_s),
                                    READERS, busy_timeout_s, self.path)
+        self._pending_commands = PendingCommands(lambda: {r["chair"] for r in self._query(
+            "SELECT DISTINCT chair FROM commands WHERE done_at IS NULL")}, COMMAND_WAIT_S)
         self._lock = threading.RLock()
         # flush_every: a private store with no writer thread (a playback's staging database)
         # writes as it goes, so a long recording never piles up in memory and needs no bound
@@ -294,16 +297,20 @@ class Store:
                 (row["chair"], command, ts, by)).fetchall()[0]["id"]
             if actor is not None:
                 permit(conn, actor, action, row["chair"], session_id, f"command {command}")
-            return command_id
+        self._pending_commands.queued(row["chair"])
+        return command_id
 
     def take_commands(self, chair: str, kind: str, ts: float) -> list[str]:
         """The chair's pending commands of one kind (e.g. "nibp"), marked done as they are taken.
 
         Called from a device thread between reads of its port, so it never waits more than
         COMMAND_WAIT_S: when the database is busy the answer is "none yet" and the commands
-        stay pending for the next call.
+        stay pending for the next call. Only a chair with something waiting writes (one read
+        for all chairs says which, store/pending_commands.py).
         """
         try:
+            if not self._pending_commands.waiting(chair):
+                return []
             with self._waiting_at_most(COMMAND_WAIT_S), self._transaction() as conn:
                 rows = conn.execute("SELECT id, command FROM commands WHERE chair = ? AND done_at IS NULL "
                                     "ORDER BY id", (chair,)).fetchall()
