@@ -86,17 +86,21 @@ class Acquisition:
         due = time.monotonic() + 1.0
         while not self.stop_event.wait(max(0.0, due - time.monotonic())):
             due = max(due + 1.0, time.monotonic())  # a pass longer than a second is not caught up in a burst
-            opened, newest = self._clinic_now()
-            for chair in self.chairs:
-                try:
-                    if opened is None:
-                        chair.tick()
-                    else:
-                        session = opened.get(chair.name)
-                        chair.tick(session, newest.get(session["id"]) if session else None)
-                except Exception:
-                    log.exception("chair %s tick failed", chair.name)
+            self.tick_all()
             self._beat()  # after the ticks: a hung tick stops the beat, and the page says so
+
+    def tick_all(self) -> None:
+        """One pass of every chair's tick, with what one read for all of them found."""
+        opened, newest = self._clinic_now()
+        for chair in self.chairs:
+            try:
+                if opened is None:
+                    chair.tick()
+                else:
+                    session = opened.get(chair.name)
+                    chair.tick(session, newest.get(session["id"]) if session else None)
+            except Exception:
+                log.exception("chair %s tick failed", chair.name)
 
     def _clinic_now(self) -> tuple[Optional[dict], dict]:
         """Every chair's open session and each one's newest event id, in a few queries for all
