@@ -160,6 +160,34 @@ def test_asking_for_commands_when_none_wait_writes_nothing(store, db_path):
     assert taken == ["stat"]
 
 
+def test_a_device_asking_for_commands_does_not_wait_for_a_busy_pool(db_path):
+    store = Store(db_path, busy_timeout_s=5.0)
+    sid = store.open_session("P1", "B1", "ketamine-iv", 1.0)[0]
+    Store(db_path).request_command(sid, "nibp:stat", 2.0, "RN")  # queued by another process
+    lent, release = threading.Barrier(READERS + 1), threading.Event()
+
+    def hold():
+        with store._readers.borrow():
+            lent.wait(5)
+            release.wait(10)
+
+    holders = [threading.Thread(target=hold) for _ in range(READERS)]
+    for h in holders:
+        h.start()
+    lent.wait(5)  # every read connection lent out (long reads on the pages)
+    try:
+        t = time.monotonic()
+        assert store.take_commands("B1", "nibp", 3.0) == []  # not now: the device goes on reading
+        waited = time.monotonic() - t
+    finally:
+        release.set()
+        for h in holders:
+            h.join()
+    assert waited < 2.5, f"a device thread waited {waited:.1f} s for a read connection (busy timeout 5 s)"
+    assert store.take_commands("B1", "nibp", 3.0) == ["stat"]  # and it was not lost
+    store.close()
+
+
 def _chairs(store, protocol, n: int) -> list:
     chairs = []
     for i in range(n):

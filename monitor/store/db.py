@@ -71,8 +71,7 @@ class Store:
         self.busy_timeout_s = busy_timeout_s
         self._readers = ReaderPool(lambda: _connect(self.path, readonly=True, busy_timeout_s=busy_timeout_s),
                                    READERS, busy_timeout_s, self.path)
-        self._pending_commands = PendingCommands(lambda: {r["chair"] for r in self._query(
-            "SELECT DISTINCT chair FROM commands WHERE done_at IS NULL")}, COMMAND_WAIT_S)
+        self._pending_commands = PendingCommands(self._chairs_with_commands, COMMAND_WAIT_S)
         self._lock = threading.RLock()
         # flush_every: a private store with no writer thread (a playback's staging database)
         # writes as it goes, so a long recording never piles up in memory and needs no bound
@@ -101,11 +100,18 @@ class Store:
 
     # ---------------------------------------------------------------- reading
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
+    def _reading(self, wait_s: Optional[float] = None) -> Iterator[sqlite3.Connection]:
         """A read-only connection, lent for one read (statements in autocommit: each its own
-        WAL snapshot); driver errors leave as StoreErrors."""
-        with driver_errors(self.path), self._readers.borrow() as conn:
+        WAL snapshot); driver errors leave as StoreErrors. wait_s: at most this long for a
+        connection to come free (a device thread's read), else StoreUnavailable."""
+        with driver_errors(self.path), self._readers.borrow(wait_s) as conn:
             yield conn
+
+    def _chairs_with_commands(self) -> set[str]:
+        """For PendingCommands, asked from a device thread: waits for a connection no longer
+        than a device may wait (COMMAND_WAIT_S)."""
+        with self._reading(COMMAND_WAIT_S) as conn:
+            return {r["chair"] for r in conn.execute("SELECT DISTINCT chair FROM commands WHERE done_at IS NULL")}
 
     def _query(self, sql: str, params: Iterable = ()) -> list[dict]:
         with self._reading() as conn:

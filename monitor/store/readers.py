@@ -21,9 +21,9 @@ from typing import Callable, Iterator, Optional
 from .errors import StoreUnavailable
 
 # Enough for the reads that run at the same moment on two cores (page requests, the
-# acquisition's tick, the exports); a read takes milliseconds, so a thread that finds
-# them all lent out waits that long, not for a connection of its own.
-READERS = 4
+# acquisition's tick, an export's longer read); a read takes milliseconds, so a thread that
+# finds them all lent out waits that long, not for a connection of its own.
+READERS = 8
 
 
 class ReaderPool:
@@ -48,13 +48,14 @@ class ReaderPool:
         return len(self._opened)
 
     @contextlib.contextmanager
-    def borrow(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one read; back in the pool when the block ends."""
+    def borrow(self, wait_s: Optional[float] = None) -> Iterator[sqlite3.Connection]:
+        """A connection for one read; back in the pool when the block ends. wait_s: at most this
+        long for one to come free (default: the pool's), else StoreUnavailable."""
         held = getattr(self._mine, "conn", None)
         if held is not None:
             yield held
             return
-        conn = self._take()
+        conn = self._take(self._wait_s if wait_s is None else wait_s)
         self._mine.conn = conn
         try:
             yield conn
@@ -62,8 +63,8 @@ class ReaderPool:
             self._mine.conn = None
             self._give_back(conn)
 
-    def _take(self) -> sqlite3.Connection:
-        deadline = time.monotonic() + self._wait_s
+    def _take(self, wait_s: float) -> sqlite3.Connection:
+        deadline = time.monotonic() + wait_s
         with self._ready:
             while True:
                 if self._idle:
@@ -76,7 +77,7 @@ class ReaderPool:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise StoreUnavailable(f"{self._path}: all {self.size} read connections busy "
-                                           f"for more than {self._wait_s:g} s")
+                                           f"for more than {wait_s:g} s")
                 self._ready.wait(left)
 
     def _give_back(self, conn: sqlite3.Connection) -> None:
