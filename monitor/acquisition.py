@@ -48,6 +48,7 @@ class Acquisition:
         self.started_at = time.time()
         self._beat()  # the page sees this process from the start, not a second later
         for chair in self.chairs:
+            chair.start_watching()
             for device in chair.devices:
                 t = threading.Thread(target=self._supervise, args=(chair, device),
                                      name=f"device-{device.source}", daemon=True)

@@ -107,6 +107,13 @@ class Chair:
         for source in self._device_state:
             self.recorder.signal(DeviceSignal(self.clock(), source, False))
 
+    def start_watching(self) -> None:
+        """Its devices start now: the pause clock (PAUSE_S) counts from here, not from when the
+        chair was built, so a long start-up (a thousand chairs opening or resuming their
+        sessions first) is not charted as the acquisition not running."""
+        with self._lock:
+            self._last_heard = self.monotonic()
+
     # ------------------------------------------------------------ DeviceContext
     def reading(self, r: Reading) -> None:
         lo_hi = PHYSICAL_RANGES.get(r.parameter)

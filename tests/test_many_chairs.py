@@ -220,6 +220,30 @@ def test_a_tick_of_every_chair_costs_the_same_reads_for_2_or_20_chairs(store, pr
     assert first.phase()[1] == "infusion" and second.phase()[1] == "baseline"
 
 
+def test_a_long_start_up_is_not_charted_as_an_interruption(store, protocol):
+    now = [1000.0]
+    chair = build_chair(store, protocol, "S1", [{"spec": "sim:normal"}])
+    chair.monotonic = lambda: now[0]
+    chair.start_watching()  # built: as load_clinic leaves it
+    sid, _ = chair.session_for("P-S1")
+    now[0] += 30.0  # a thousand other chairs opened their sessions meanwhile
+    acq = Acquisition(store, [chair])
+    acq.start()
+    try:
+        wait_until(lambda: chair.recorder.readings > 0)
+        acq.tick_all()  # a pause a device thread noticed would be charted here
+    finally:
+        acq.stop()
+    assert [e for e in queries.events(store, sid) if e["type"] == "monitoring_interrupted"] == []
+
+    # the pause rule itself still stands once watching: 30 s without a word is charted
+    chair.start_watching()
+    now[0] += 30.0
+    chair.tick()
+    assert [e["text"] for e in queries.events(store, sid) if e["type"] == "monitoring_interrupted"] == \
+        ["No monitoring for 30 s: acquisition was not running"]
+
+
 def test_device_states_written_together_keep_each_fields_last_value(store):
     store.device_status("ox-1", chair="1", kind="nonin", port="/dev/x", connected=1, last_seen=1.0, updated_at=1.0)
     store.device_status("ox-1", connected=0, error="unplugged", updated_at=2.0)
