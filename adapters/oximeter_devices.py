@@ -1,7 +1,9 @@
 """Serial pulse-oximeter adapters: Nonin DF2/DF8, Masimo ASCII 1, Contec CMS50D+.
 
 Each adapter sits on one shared SerialLink and turns its codec's samples into hr/spo2
-(and pi) Readings, at most one per parameter a second, the newest winning. Decoded
+(and pi) Readings stamped with the arrival time of their bytes: a device that sends once a
+second gives every sample at once, a faster one about one a second, never losing the last
+of a second (adapters/period_thinner.py). Decoded
 frames are reported as a DeviceSignal about once a second (the link's FrameWatch:
 bytes alone are not "connected"), bytes that never decode as an error after a few
 seconds, a lost port at once, so the engine can raise and clear `device_disconnected`.
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import replace
-from typing import Optional
+from typing import Iterable, Optional
 
 from monitor.model import DeviceSignal, Reading
 
@@ -20,33 +22,8 @@ from .frame_check import ONE_PER_SECOND, REPEATED_60_HZ, CrossFrameCheck
 from .masimo import MasimoDecoder
 from .nonin import Df2Decoder, Df8Decoder
 from .oximeter_sample import OximetrySample
+from .period_thinner import PeriodThinner
 from .serial_link import FrameWatch, SerialLink, SerialSettings
-
-READING_EVERY_S = 1.0
-
-
-class NewestPerPeriod:
-    """At most one sample per period, the newest winning; the first after a quiet spell goes out at once."""
-
-    def __init__(self, period: float = READING_EVERY_S):
-        self.period = period
-        self._pending: Optional[OximetrySample] = None
-        self._next_due = -math.inf
-
-    def offer(self, sample: OximetrySample) -> None:
-        self._pending = sample
-
-    def take(self, ts: float) -> Optional[OximetrySample]:
-        """The sample to emit at ts, if one is pending and the period has passed."""
-        if self._pending is None or ts < self._next_due:
-            return None
-        sample, self._pending = self._pending, None
-        self._next_due = ts + self.period
-        return sample
-
-    def clear(self) -> None:
-        self._pending = None
-
 
 class SerialOximeter:
     """Base adapter (a Device and a LinkProtocol): subclasses name the kind, the codec and the settings."""
@@ -67,7 +44,7 @@ class SerialOximeter:
         self.samples_in = 0
         self.readings_out = 0
         self._ctx = None
-        self._throttle = NewestPerPeriod()
+        self.thinner: PeriodThinner[OximetrySample] = PeriodThinner()
         self.watch = FrameWatch(f"{self.format_name} at {self.settings.baudrate} baud")
         self._reported_error: Optional[str] = None
 
@@ -79,20 +56,21 @@ class SerialOximeter:
         """Read the port until stop is set; the link reopens it whenever it goes away."""
         self._ctx = ctx
         self.link = SerialLink(self.port, self.settings, clock=ctx.now, backoff=self.backoff)
-        self.link.run(self, stop)
+        try:
+            self.link.run(self, stop)
+        finally:
+            self._emit(self.thinner.flush())  # stopping: a sample that arrived is still recorded
 
     # ------------------------------------------------------------ LinkProtocol
     def connection_made(self, link: SerialLink) -> None:
         self.decoder = self.new_decoder()  # a fresh port: no half frame carried over
-        self._throttle.clear()
+        self._emit(self.thinner.flush())  # nothing is held here (connection_lost flushed); never dropped
         self.watch.reset()
 
     def data_received(self, data: bytes, ts: float) -> None:
         frames_before = self.decoder.stats.frames
         samples = self.decoder.feed(data)
-        if samples:
-            self.samples_in += len(samples)
-            self._throttle.offer(samples[-1])
+        self.samples_in += len(samples)
         if self.decoder.stats.frames > frames_before:  # frames the cross-frame check holds back count too
             if self.watch.decoded(ts):
                 self._reported_error = None
@@ -102,22 +80,22 @@ class SerialOximeter:
             if error:
                 self._reported_error = error
                 self._ctx.signal(DeviceSignal(ts, self.source, False, error))
-        self._emit(ts)
+        self._emit(self.thinner.arrived(ts, samples))
 
     def idle(self, ts: float) -> None:
-        self._emit(ts)
+        self._emit(self.thinner.window_closed(ts))
 
     def connection_lost(self, error: str, ts: float) -> None:
-        self._throttle.clear()
+        # What arrived before the port went away was the device speaking: record it, at its own time.
+        self._emit(self.thinner.flush())
         self.watch.reset()
         if error != self._reported_error:  # the link retries every few seconds: report each new failure once
             self._reported_error = error
             self._ctx.signal(DeviceSignal(ts, self.source, False, error))
 
     # ------------------------------------------------------------ readings
-    def _emit(self, ts: float) -> None:
-        sample = self._throttle.take(ts)
-        if sample is not None:
+    def _emit(self, stamped: Iterable[tuple[float, OximetrySample]]) -> None:
+        for ts, sample in stamped:
             for r in self.readings(sample, ts):
                 self._ctx.reading(r)
                 self.readings_out += 1
@@ -139,7 +117,7 @@ class SerialOximeter:
 
 
 class NoninDf2Oximeter(SerialOximeter):
-    """Nonin Data Format 2: three packets a second, the newest kept."""
+    """Nonin Data Format 2: three packets a second, the last of each second kept."""
 
     kind = "nonin"
     format_name = "Nonin DF2"

@@ -79,6 +79,7 @@ class CuffDriver:
         self.state = IDLE
         self.deadline: Optional[float] = None
         self.measure_deadline: Optional[float] = None
+        self.completed_at: Optional[float] = None  # when the module said the measurement was done
         self.fetch_retries = 0
         self.next_poll = 0.0
         self.next_control = 0.0
@@ -107,7 +108,7 @@ class CuffDriver:
     def idle(self, ts: float) -> None:
         if self.decoder.pending and self.last_bytes is not None and ts - self.last_bytes >= self.timing.quiet_s:
             for msg in self.decoder.expire():
-                self._handle(msg, ts)
+                self._handle(msg, self.last_bytes)  # its bytes arrived then, not now
         if ts >= self.next_control:
             self.next_control = ts + self.timing.control_s
             self._control(ts)
@@ -140,6 +141,7 @@ class CuffDriver:
         if not self._send(codec.START_ADULT):
             return
         self.cycle.started(ts)
+        self.completed_at = None
         self.state = STARTING
         self.deadline = ts + self.timing.ack_timeout_s
         self.measure_deadline = ts + self.timing.measure_timeout_s
@@ -163,6 +165,7 @@ class CuffDriver:
                 self.state, self.deadline = MEASURING, self.measure_deadline
                 self.next_poll = ts
             elif msg.code == codec.ACK_COMPLETE and self.state in (STARTING, MEASURING):
+                self.completed_at = ts
                 self.fetch_retries = 0
                 self._fetch(ts)
             elif msg.code == codec.ACK_ABORTED and self.state == ABORTING:
@@ -176,18 +179,21 @@ class CuffDriver:
         self._set_pressure(None)
 
     def _result(self, data: codec.BpData, ts: float) -> None:
+        # The measurement's time is when the module said it was done: the fetch that follows,
+        # retried after a lost answer, brings the same measurement seconds later.
+        measured = ts if self.completed_at is None else self.completed_at
         if not data.ok:
-            self._fail(ts, data.error_detail)
+            self._fail(measured, data.error_detail)
         elif not (30 <= data.sbp <= 300 and 10 <= data.dbp < data.sbp):
-            self._fail(ts, IMPLAUSIBLE_DETAIL)
+            self._fail(measured, IMPLAUSIBLE_DETAIL)
         else:
             src = self.source
-            self.ctx.reading(Reading(ts, "sbp", float(data.sbp), "ok", src))
-            self.ctx.reading(Reading(ts, "dbp", float(data.dbp), "ok", src))
+            self.ctx.reading(Reading(measured, "sbp", float(data.sbp), "ok", src))
+            self.ctx.reading(Reading(measured, "dbp", float(data.dbp), "ok", src))
             if data.map:
-                self.ctx.reading(Reading(ts, "map", float(data.map), "ok", src))
+                self.ctx.reading(Reading(measured, "map", float(data.map), "ok", src))
             if data.pulse:
-                self.ctx.reading(Reading(ts, "nibp_hr", float(data.pulse), "ok", src))
+                self.ctx.reading(Reading(measured, "nibp_hr", float(data.pulse), "ok", src))
             self.cycle.finished(True)
         self._go_idle(ts)
 

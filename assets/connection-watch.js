@@ -29,11 +29,11 @@
     return url.indexOf("_dash-update-component") >= 0;
   }
 
-  // Only the live tick's answer says the page is current: a form's answer (which may report a
+  // Only the live tick's answer (the 1 s tick's or a pushed one, assets/live-push.js) says the page is current: a form's answer (which may report a
   // database problem with HTTP 200) during an outage must not end the banner and its sound.
   function isTick(init) {
     var body = init && typeof init.body === "string" ? init.body : "";
-    return /"(bed|ov)-tick\.n_intervals"/.test(body);
+    return /"(bed|ov)-(tick\.n_intervals|push\.data)"/.test(body);
   }
 
   var plainFetch = window.fetch;

@@ -325,7 +325,7 @@ def acquire(c: Context, devices: tuple, chair: str, patient_ref: Optional[str], 
               help="clinic.toml with chairs and devices; default: one simulated chair with a demo session.")
 @listen_options
 @pass_ctx
-def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: bool):
+def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: bool, live_streams: int):
     """Acquisition and dashboard in one process."""
     from .clinic_config import ConfigError, demo_chairs, load_clinic
     protocol = c.protocol
@@ -341,7 +341,7 @@ def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: boo
     importlib.import_module(".web", __package__)
     acq = _start_acquisition(c, chairs)
     try:
-        serve_dashboard(c, store, host, port, behind_tls)
+        serve_dashboard(c, store, host, port, behind_tls, live_streams)
     finally:
         acq.stop()
 

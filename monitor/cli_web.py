@@ -14,7 +14,15 @@ if TYPE_CHECKING:
     from .store import Store
 
 
+def _max_streams() -> int:
+    from .web.live import MAX_STREAMS  # asked only when serving: --help stays light (test_cli_startup)
+    return MAX_STREAMS
+
+
 def listen_options(f):
+    f = click.option("--live-streams", default=_max_streams, type=click.IntRange(0, 1000),
+                     help="Pages that may hold an instant-update channel at once (each holds a server thread); "
+                          "the others, and every page with 0, update every second.  [default: 48]")(f)
     f = click.option("--behind-tls", is_flag=True, envvar="INFUSION_MONITOR_BEHIND_TLS",
                      help="Served through a TLS reverse proxy on this machine: trust its X-Forwarded-* "
                           "headers and send cookies only over HTTPS (README, Security).")(f)
@@ -27,21 +35,22 @@ def listen_options(f):
 @click.command()
 @listen_options
 @pass_ctx
-def serve(c: Context, host: str, port: int, behind_tls: bool):
+def serve(c: Context, host: str, port: int, behind_tls: bool, live_streams: int):
     """Serve the dashboard over an existing database (no acquisition)."""
     store = c.store(existing=True)
     check_listen_host(store, host)
-    serve_dashboard(c, store, host, port, behind_tls)
+    serve_dashboard(c, store, host, port, behind_tls, live_streams)
 
 
-def serve_dashboard(c: Context, store: "Store", host: str, port: int, behind_tls: bool) -> None:
+def serve_dashboard(c: Context, store: "Store", host: str, port: int, behind_tls: bool,
+                    live_streams: int) -> None:
     import secrets
     from waitress import create_server
     from .store import people
     from .web import create_app
     from .web.auth import is_loopback
     setup_token = None if people.has_admin(store) else secrets.token_urlsafe(24)
-    app = create_app(store, c.protocol, behind_tls=behind_tls, setup_token=setup_token)
+    app = create_app(store, c.protocol, behind_tls=behind_tls, setup_token=setup_token, live_streams=live_streams)
     proxy = {}
     if behind_tls:  # X-Forwarded-For/Proto/Host believed only from the proxy on this machine
         proxy = {"trusted_proxy": "127.0.0.1", "trusted_proxy_count": 1, "clear_untrusted_proxy_headers": True,
@@ -50,9 +59,11 @@ def serve_dashboard(c: Context, store: "Store", host: str, port: int, behind_tls
         click.echo(f"infusion-monitor: warning: serving on {host} without TLS: passwords and patient data cross "
                    "the network in clear; put a TLS proxy in front and use --behind-tls (README, Security)", err=True)
     try:
+        # threads: the pages' requests, plus one for each open push channel (web/live.py);
         # poll(), not select(): select() refuses a descriptor numbered 1024 or more, and a process
         # watching many chairs (serial ports, the database) gets there (README, "Many chairs")
-        server = create_server(app.server, host=host, port=port, threads=8, asyncore_use_poll=True, **proxy)
+        server = create_server(app.server, host=host, port=port, threads=8 + live_streams, asyncore_use_poll=True,
+                               **proxy)
     except OSError as e:
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     url = f"http://{host}:{server.effective_port}/"
@@ -66,6 +77,7 @@ def serve_dashboard(c: Context, store: "Store", host: str, port: int, behind_tls
     except KeyboardInterrupt:
         pass
     finally:
+        app.server.config["infusion_live"].close()
         server.close()
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from adapters.base import DeviceSpecError
 from adapters.contec import KEEP_ALIVE, START_LIVE, live_packet
+from adapters.emulators.masimo import MasimoEmulator
 from adapters.masimo import masimo_line
 from adapters.nibp_cycle import NibpCycle
 from adapters.nonin import df2_packet, df8_packet
@@ -58,7 +59,7 @@ def test_registry_builds_each_kind_with_its_serial_settings(kind, cls, baud):
 
 
 # ------------------------------------------------------------------ once a second
-def test_df2_keeps_the_newest_of_three_packets_each_second():
+def test_df2_keeps_the_last_of_three_packets_each_second_at_its_arrival_time():
     adapter = NoninDf2Oximeter("loop://", source="ox")
     ctx = attach(adapter)
     for k, hr in enumerate((70, 71, 72, 73, 74, 75, 76)):  # 3 packets a second
@@ -67,10 +68,32 @@ def test_df2_keeps_the_newest_of_three_packets_each_second():
         adapter.idle(ctx.t)
     ctx.t = 7 / 3
     adapter.idle(ctx.t)
-    hr = [(r.ts, r.value) for r in ctx.readings if r.parameter == "hr"]
-    assert hr == [(0.0, 70.0), (1.0, 73.0), (2.0, 76.0)]
+    hr = [(round(r.ts, 6), r.value) for r in ctx.readings if r.parameter == "hr"]
+    # the first at once, then the last of each second, stamped when it arrived (76 still waits for its second to end)
+    assert hr == [(0.0, 70.0), (round(2 / 3, 6), 72.0), (round(5 / 3, 6), 75.0)]
     assert all(r.source == "ox" and r.status == "ok" for r in ctx.readings)
     assert {r.parameter for r in ctx.readings} == {"hr", "spo2"}  # DF2 sends no perfusion index
+    adapter.connection_lost("/dev/x: read failed", 2.5)  # what arrived before the port went away is kept
+    assert [(round(r.ts, 6), r.value) for r in ctx.readings if r.parameter == "hr"][-1] == (2.0, 76.0)
+
+
+def test_a_once_a_second_device_gives_every_line_at_once_with_its_arrival_time():
+    adapter = MasimoOximeter("loop://")
+    ctx = attach(adapter)
+    arrivals = [10.0, 11.2, 12.05, 12.55, 13.5, 14.4]  # jitter, and a doublet 0.5 s apart
+    for k, t in enumerate(arrivals):
+        ctx.t = t
+        adapter.data_received(masimo_line(OximetrySample(70 + k, 97, pi=2.0)), t)
+        adapter.idle(t)
+        ctx.t = t + 0.1
+        adapter.idle(ctx.t)
+    adapter.idle(16.0)
+    hr = [(r.ts, r.value) for r in ctx.readings if r.parameter == "hr"]
+    assert hr == [(t, 70.0 + k) for k, t in enumerate(arrivals)]
+    lines = masimo_line(OximetrySample(80, 97, pi=2.0)) + masimo_line(OximetrySample(81, 97, pi=2.0))
+    adapter.data_received(lines, 17.0)  # one read, two lines (a reader that fell behind): one instant
+    assert [(r.ts, r.value) for r in ctx.readings if r.parameter == "hr"][-1] == (17.0, 81.0)
+    assert adapter.thinner.merged == 1
 
 
 def test_masimo_sends_pi_and_statuses_reach_every_parameter():
@@ -177,12 +200,38 @@ def test_readings_land_in_sqlite_with_the_values_each_device_sent(store, emulato
             assert len(values) >= 3
             assert set(values) <= {float(getattr(s, field)) for s in sent}, (kind, parameter, values)
         ts = [r["ts"] for r in rows if r["parameter"] == "hr"]
-        assert all(b - a >= 1.0 for a, b in zip(ts, ts[1:])), f"{kind}: more than one reading a second"
+        assert ts == sorted(set(ts)), kind
+        assert len(ts) <= ts[-1] - ts[0] + 2, f"{kind}: more than about one reading a second"
     wait_until(lambda: all(d["connected"] == 1 for d in store._query("SELECT * FROM devices WHERE chair IN "
                                                                     "('nonin','nonin-df8','masimo','contec')")))
     kinds = {d["source"]: d["kind"] for d in store._query("SELECT source, kind FROM devices")}
     assert {kinds[f"chair{k}-{k}"] for k in OXIMETER_KINDS} == set(OXIMETER_KINDS)
     assert emus["contec"].starts >= 1
+
+
+class SteppingMasimo(MasimoEmulator):
+    """A Masimo whose pulse rate steps up by one every line, so each stored value names its line."""
+
+    def sample_at(self, t):
+        truth, _ = super().sample_at(t)
+        return truth, OximetrySample(hr=60 + int(t), spo2=97, status="ok", pi=2.0)
+
+
+@pytest.mark.serial
+def test_every_line_of_a_once_a_second_device_is_stored_at_its_arrival(store, live_chairs):
+    lines = 6
+    emulator = SteppingMasimo(scenario="normal", seed=1).start()
+    try:
+        chair, session_id = live_chairs({"m": [{"kind": "masimo", "port": emulator.path}]})["m"]
+        store.flush_interval = 0.1
+        rows = wait_until(lambda: (lambda r: len(r) >= lines and r)(_rows(store, session_id, "hr")), timeout=30)
+        written = dict(emulator.written_at)  # session second -> when its line was written
+    finally:
+        emulator.stop()
+    seconds = [int(r["value"]) - 60 for r in rows]
+    assert seconds == list(range(seconds[0], seconds[0] + len(rows))), "every line after the first stored, in order"
+    late = {s: round(r["ts"] - written[s], 3) for s, r in zip(seconds, rows)}
+    assert all(0 <= d <= 0.05 for d in late.values()), f"stamped when the line arrived: {late}"
 
 
 @pytest.mark.serial

@@ -106,3 +106,52 @@ def test_paced_playback_matches_max_speed(store, protocol, monkeypatch):
         return [(x["rule"], round(x["started_at"] - s0, 3), round(x["ended_at"] - s0, 3), x["value"])
                 for x in queries.alerts(store, sid)]
     assert rel(a.session_id) == rel(b.session_id)
+
+
+class PausingClock:
+    """The live sim's context and stop event on a clock the test moves: `wait` advances it,
+    and before step `pause_at` the process is held up for `pause_s`."""
+
+    def __init__(self, steps: int, pause_at: int, pause_s: float):
+        self.t, self.steps, self.pause_at, self.pause_s = 1000.0, steps, pause_at, pause_s
+        self.readings, self.taken = [], 0
+
+    def now(self):
+        return self.t
+
+    def phase(self):
+        return None, None
+
+    def take_commands(self, kind):
+        self.taken += 1
+        if self.taken == self.pause_at:
+            self.t += self.pause_s
+        return []
+
+    def reading(self, r):
+        self.readings.append(r)
+
+    def signal(self, sig):
+        pass
+
+    def cuff_pressure(self, source, mmhg):
+        pass
+
+    def is_set(self):
+        return self.taken >= self.steps
+
+    def wait(self, seconds):
+        self.t += seconds + 0.01  # the thread wakes a little late
+
+
+def test_live_sim_keeps_its_beat_and_makes_up_no_seconds_missed_in_a_pause():
+    from adapters.nibp_cycle import NibpCycle
+    from adapters.sim.devices import SimBedside
+    clock = PausingClock(steps=6, pause_at=4, pause_s=30.0)
+    SimBedside(Patient("normal", 1), NibpCycle(), t0=1000.0).run(clock, clock)
+    ts = sorted({r.ts for r in clock.readings if r.parameter == "hr"})
+    gaps = [round(b - a, 2) for a, b in zip(ts, ts[1:])]
+    # a thread waking a little late stays on the beat; after the pause, no burst of back-dated
+    # steps: the next is stamped after it (the chair charts the gap as an interruption)
+    assert len(gaps) == 5 and 30.0 <= gaps[2] <= 32.0
+    assert [g for k, g in enumerate(gaps) if k != 2] == [1.0] * 4, gaps

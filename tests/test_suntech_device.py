@@ -1,7 +1,8 @@
 """The SunTech adapter over a real pty against the emulator, into a real SQLite store.
 
 Every test runs the whole live path: emulator bytes → pty → SerialLink → codec →
-adapter state machine → Chair → alarm engine → batched writer → SQLite file.
+adapter state machine → Chair → alarm engine → batched writer → SQLite file; but the
+test of when a BP is stamped drives the state machine alone, on a clock it sets.
 """
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from adapters.base import DeviceSpecError
 from adapters.nibp_cycle import NibpCycle
 from adapters.registry import make_device, split_spec
 from adapters.sim.physiology import INFUSION_START_S
-from adapters.suntech_device import LINK_LOST_DETAIL, TIMEOUT_DETAIL, SunTechNibp
+from adapters import suntech_codec as codec
+from adapters.suntech_device import LINK_LOST_DETAIL, TIMEOUT_DETAIL, CuffDriver, SunTechNibp
 from monitor.acquisition import Acquisition
 from monitor.clinic_config import build_chair
 from monitor.store import queries
 
-from conftest import wait_until
+from conftest import RecordingContext, wait_until
 
 BP = ("sbp", "dbp", "map", "nibp_hr")
 SOURCE = "chair1-suntech"
@@ -70,6 +72,7 @@ def test_full_cycle_writes_a_bp_measurement_to_sqlite(store, protocol, suntech_e
     assert {p: by_param[p]["value"] for p in BP} == \
         {"sbp": result.sbp, "dbp": result.dbp, "map": result.map, "nibp_hr": result.hr}
     assert len({r["ts"] for r in rows}) == 1
+    assert 0 <= rows[0]["ts"] - emulator.completed_at[0] <= 0.05  # stamped when the module said it was done
     assert all(r["status"] == "ok" and r["source"] == SOURCE for r in rows)
     # start → pressure polls while measuring → BP data, in that order
     commands = emulator.commands
@@ -179,6 +182,49 @@ def test_unplug_mid_measurement_fails_it_and_replug_reconnects(store, protocol, 
     assert [(r["parameter"], r["status"], r["detail"]) for r in rows] == [("sbp", "error", LINK_LOST_DETAIL)]
     assert lost["error"]
     assert chair.pressures[-1] is None
+
+
+class CuffContext(RecordingContext):
+    """The chair as the cuff sees it: a session in infusion, no page commands."""
+
+    def phase(self):
+        return 1, "infusion"
+
+    def take_commands(self, kind):
+        return []
+
+    def cuff_pressure(self, source, mmhg):
+        pass
+
+
+class CuffLink:
+    def __init__(self):
+        self.written = []
+
+    def write(self, data):
+        self.written.append(data)
+        return True
+
+
+def test_a_bp_is_stamped_when_the_measurement_completed_even_when_its_fetch_is_retried():
+    ctx = CuffContext()
+    driver = CuffDriver(SunTechNibp("loop://", NibpCycle(), source=SOURCE), ctx)
+    link = CuffLink()
+    driver.connection_made(link)
+    driver.idle(0.0)  # the session is open and nothing measured yet: the first measurement starts
+    assert codec.START_ADULT in link.written
+    driver.data_received(codec.ACK_START_FRAME, 0.1)
+    # 'K' behind the start of a frame that never comes: found only once the line has gone quiet
+    driver.data_received(bytes([codec.MODULE_START, 24]) + codec.COMPLETE_FRAME, 30.0)
+    driver.idle(30.1)
+    assert link.written.count(codec.GET_BP_DATA) == 0
+    driver.idle(30.3)  # quiet: the 'K' is salvaged, at the time its bytes arrived, and the data asked for
+    assert link.written.count(codec.GET_BP_DATA) == 1
+    driver.idle(33.5)  # no answer within the reply timeout: asked again
+    assert link.written.count(codec.GET_BP_DATA) == 2
+    driver.data_received(codec.bp_data_frame(128, 82, 97, 70), 34.0)
+    got = {r.parameter: (r.ts, r.value) for r in ctx.readings}
+    assert got == {"sbp": (30.0, 128.0), "dbp": (30.0, 82.0), "map": (30.0, 97.0), "nibp_hr": (30.0, 70.0)}
 
 
 def test_registry_builds_the_suntech_device_from_a_spec():

@@ -57,6 +57,7 @@ class OximeterEmulator(PtyEmulator):
         super().__init__(port, scenario, seed, speed, start_s)
         self._rng = random.Random(f"{seed}:junk")
         self.sent: deque = deque(maxlen=4096)  # (session second, OximetrySample) put on the wire
+        self.written_at: deque = deque(maxlen=4096)  # (session second, wall-clock time of its write), as `sent`
         self.units_sent = 0
         self.units_dropped = 0
         self.junk_bytes = 0
@@ -112,10 +113,12 @@ class OximeterEmulator(PtyEmulator):
                     sent.append((t, sample))
                 next_index += 1
             logged, second = 0, self._logged_second
+            wall = time.time()
             for t, s in sent:  # logged before the write: a reader may decode it before write returns
                 if int(t) != self._logged_second:  # one entry per session second: the same sample all second
                     self._logged_second = int(t)
                     self.sent.append((t, s))
+                    self.written_at.append((t, wall))
                     logged += 1
             if chunk and self._port.write(bytes(chunk)):
                 self.units_sent += len(sent)
@@ -123,6 +126,7 @@ class OximeterEmulator(PtyEmulator):
                 self.units_dropped += len(sent)  # unplugged, or nobody reading and the pty is full
                 for _ in range(logged):  # not on the wire after all
                     self.sent.pop()
+                    self.written_at.pop()
                 self._logged_second = second
             self._stop.wait(tick)
 

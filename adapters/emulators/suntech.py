@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from typing import Optional
 
 from .. import suntech_codec as codec
@@ -43,6 +44,7 @@ class SunTechEmulator(PtyEmulator):
         self.measurements_started = 0
         self.measurements_completed = 0
         self.results: list = []  # NibpResult of each completed measurement
+        self.completed_at: list[float] = []  # wall-clock time each completion ('K') was written
 
     def on_unplug(self) -> None:
         """A running measurement is lost with the cable."""
@@ -106,6 +108,7 @@ class SunTechEmulator(PtyEmulator):
                 self._last_result = codec.bp_data_frame(0, 0, 0, 0, r.error)
             else:
                 self._last_result = codec.bp_data_frame(int(r.sbp), int(r.dbp), int(r.map), int(r.hr))
+            self.completed_at.append(time.time())
             self._send(codec.COMPLETE_FRAME)
 
     def _pressure(self) -> int:

@@ -14,6 +14,7 @@ from ..nibp_cycle import NibpCycle
 from .physiology import Patient
 
 MEASUREMENT_S = 30.0
+CATCH_UP_S = 3.0  # behind the beat by more than this, the live sim skips ahead (monitor/chairs.py PAUSE_S charts such a gap)
 
 
 class SimBedside:
@@ -81,12 +82,18 @@ class SimBedside:
                 Reading(ts, "map", r.map, "ok", src), Reading(ts, "nibp_hr", r.hr, "ok", src)]
 
     def run(self, ctx, stop: threading.Event) -> None:
-        """Live: one step per wall-clock second until stopped."""
+        """Live: one step per wall-clock second until stopped, on the simulated device's own
+        one-second beat. After the process was held up longer than `CATCH_UP_S` (stopped,
+        suspended) the missed seconds are not made up with past times: the chair charts that
+        gap as an interruption, and a real device never sends what nobody read."""
         next_t = ctx.now()
         while not stop.is_set():
             session_id, state = ctx.phase()
             self.cycle.follow(session_id, state)
             cmds = ctx.take_commands("nibp")
+            now = ctx.now()
+            if now - next_t > CATCH_UP_S:
+                next_t = now
             items, pressure = self.step(next_t, stat="stat" in cmds, abort="abort" in cmds)
             for item in items:
                 (ctx.reading if isinstance(item, Reading) else ctx.signal)(item)

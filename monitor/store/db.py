@@ -1,9 +1,11 @@
 """The one owner of the SQLite file: a single batched writer and read-only readers.
 
-Readings arrive at several per second per chair; committing each one would cost
-an fsync apiece. They are held here (store/held.py) and a writer thread commits about
-once a second, in chunks, so a crash loses at most the last second and never half a
-chunk. Nothing a device thread calls waits for the database: a busy, full or missing
+Readings arrive at several per second per chair. They are held here (store/held.py)
+and a writer thread commits what is held within PROMPT_COMMIT_S of the first row, in
+chunks: whatever arrived meanwhile from every chair goes in one transaction, so the
+cost per reading stays low at a thousand chairs, while a single chair's reading reaches
+the page in milliseconds (the live path, docs/ARCHITECTURE.md). A crash loses at most
+what was held, never half a chunk. Nothing a device thread calls waits for the database: a busy, full or missing
 database holds readings back, it never drops them or stalls a device.
 
 The interface is driver-neutral: callers get plain dicts and `StoreError`s, never a
@@ -46,6 +48,10 @@ COMMAND_WAIT_S = 0.25
 # The acquisition's heartbeat (Store.heartbeat) waits at most this long for the database: a
 # missed beat is retried a second later, and pages allow several (sessions.MONITORING_STALE_S).
 HEARTBEAT_WAIT_S = 0.5
+# The writer commits held rows this long after the first of them arrives: long enough to
+# gather what the other chairs send at the same moment into the same transaction, short
+# next to the page's 250 ms budget from device to screen.
+PROMPT_COMMIT_S = 0.01
 
 
 def _connect(path: str, readonly: bool, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
@@ -82,6 +88,7 @@ class Store:
         self._flush_lock = threading.Lock()
         self._writer_thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
+        self._rows_held = threading.Event()  # wakes the writer (put_reading, put_change, device_status)
         self._conn: Optional[sqlite3.Connection] = None
         if readonly:
             if not Path(self.path).exists():
@@ -330,6 +337,7 @@ class Store:
         """A device's state for the page (connected, last seen, cuff pressure), written with
         the next batch: the device's state is the device's, never held up by the database."""
         self._held.add_change(("d", source, fields))
+        self._rows_held.set()
 
     def heartbeat(self, chairs: Iterable[str], ts: float, pid: int, host: str, started_at: float,
                   problem: Optional[str] = None, stopped: bool = False) -> None:
@@ -374,11 +382,13 @@ class Store:
     # ----------------------------------------------------------- batched writes
     def put_reading(self, session_id: int, r: Reading) -> None:
         self._held.add_reading(("r", session_id, r))
+        self._rows_held.set()
         if self._flush_every and len(self._held) >= self._flush_every:
             self.flush()
 
     def put_change(self, session_id: int, change) -> None:
         self._held.add_change(("a" if isinstance(change, Alert) else "b", session_id, change))
+        self._rows_held.set()
 
     def start_writer(self) -> None:
         self._require_writer()
@@ -443,8 +453,14 @@ class Store:
         return self._held.problem(self._write_error)
 
     def _write_loop(self) -> None:
+        """Commit promptly after rows arrive (PROMPT_COMMIT_S); at least every flush_interval
+        anyway (a loss still to chart), and no more often than that while the database refuses."""
         last_error = ""
-        while not self._stop.wait(self.flush_interval):
+        while not self._stop.is_set():
+            self._rows_held.wait(self.flush_interval)
+            if self._stop.wait(PROMPT_COMMIT_S):
+                break
+            self._rows_held.clear()  # before taking: a row held during the flush wakes the next one
             try:
                 self.flush()
                 last_error = ""
@@ -452,6 +468,7 @@ class Store:
                 if str(e) != last_error:
                     log.error("writing %s failed, will retry (%d rows waiting): %s", self.path, self.pending, e)
                 last_error = str(e)
+                self._stop.wait(self.flush_interval)
         try:
             self.flush()
         except StoreError as e:
@@ -460,6 +477,7 @@ class Store:
     def close(self) -> None:
         if self._writer_thread is not None:
             self._stop.set()
+            self._rows_held.set()
             self._writer_thread.join(timeout=10)
             self._writer_thread = None
         if self._conn is not None:

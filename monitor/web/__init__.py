@@ -41,12 +41,14 @@ PAGE_ACTIONS = {"/": "view", "/chair/": "view", "/sessions": "review", "/session
                 "/patient/": "review", "/admin": "audit"}
 
 
-def create_app(store: Store, protocol: Protocol, behind_tls: bool = False, setup_token: Optional[str] = None) -> Dash:
-    from . import admin, auth, bedside, overview, review
+def create_app(store: Store, protocol: Protocol, behind_tls: bool = False, setup_token: Optional[str] = None,
+               live_streams: Optional[int] = None) -> Dash:
+    from . import admin, auth, bedside, live, overview, review
     app = Dash(__name__, assets_folder=assets_path(), serve_locally=True, title="infusion-monitor",
                update_title=None, suppress_callback_exceptions=True, assets_ignore=r".*\.py$")
     app.index_string = app.index_string.replace("{%css%}", "{%css%}\n        <style>" + priority_css() + "</style>")
     auth.install(app, store, behind_tls=behind_tls, setup_token=setup_token)
+    live.install(app, store, live.MAX_STREAMS if live_streams is None else live_streams)
     app.layout = lambda: _shell(auth.current_role())
     # (prefix, layout, found): found(store, rest) says whether the page names something stored;
     # None: every name is a page (a chair's bedside can open its first session).

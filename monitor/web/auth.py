@@ -40,8 +40,10 @@ CSRF_COOKIE = "_csrf_token"  # the name dash-renderer reads (its default csrf_to
 # Served to anyone: the login page and the static files (no patient data in any of them).
 PUBLIC_PATHS = ("/login", "/setup", "/_favicon.ico")
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
-# Dash's own JSON endpoints: an anonymous request gets 401, not the login page.
+# Dash's own JSON endpoints and the live pages' push channel (web/live.py): an anonymous
+# request gets 401, not the login page.
 DASH_PREFIX = "/_dash-"
+LIVE_PREFIX = "/live/"
 
 # A callback is let through for the action its outputs' ids belong to (the text before the
 # first "-", or the pattern id's "type"). An id not listed is refused: every new page names
@@ -142,7 +144,7 @@ def install(app, store, behind_tls: bool = False, setup_token: Optional[str] = N
                         mimetype="application/json")
 
     def anonymous_answer():
-        if request.path.startswith(DASH_PREFIX):
+        if request.path.startswith((DASH_PREFIX, LIVE_PREFIX)):
             return Response(json.dumps({"error": "signed out: sign in again"}), status=401,
                             mimetype="application/json")
         if request.method not in ("GET", "HEAD"):

@@ -56,6 +56,7 @@ def layout(store, protocol, rest: str):
     return html.Div(className="bedside", children=[
         dcc.Store(id="bed-state", data={"chair": chair, "session_id": None}),
         dcc.Interval(id="bed-tick", interval=1000),
+        dcc.Store(id="bed-push"),  # set by assets/live-push.js when this chair changes: tick now
         html.Div(id="bed-header", className="bed-header"),
         alarms.controls("bed", protocol),
         html.Div(className="alarm-zones", children=[
@@ -97,8 +98,8 @@ def layout(store, protocol, rest: str):
 
 def register(app, store, protocol) -> None:
     @app.callback(*[Output(i, p) for i, p in TICK_OUTPUTS], Input("bed-tick", "n_intervals"),
-                  State("bed-state", "data"))
-    def tick(_n, state):
+                  Input("bed-push", "data"), State("bed-state", "data"))
+    def tick(_n, _pushed, state):
         return bedside_tick(store, protocol, state, auth.current_role())
 
     @app.callback(Output("act-status", "children"),

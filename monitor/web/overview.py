@@ -27,6 +27,7 @@ def layout(store, protocol, rest: str):
     chairs = queries.chairs(store)
     return html.Div(className="overview", children=[
         dcc.Interval(id="ov-tick", interval=1000),
+        dcc.Store(id="ov-push"),  # set by assets/live-push.js when any chair changes: tick now
         dcc.Store(id="ov-chairs", data=chairs),
         html.H1("All chairs", className="page-title"),
         controls("ov", protocol, with_ack=False),
@@ -50,8 +51,9 @@ def register(app, store, protocol) -> None:
                   Output({"type": "ov-wrap", "chair": ALL}, "data-priority"),
                   Output({"type": "ov-wrap", "chair": ALL}, "data-phase"),
                   Output("ov-alarm-data", "data"),
-                  Input("ov-tick", "n_intervals"), State({"type": "ov-link", "chair": ALL}, "id"))
-    def update(_n, ids):
+                  Input("ov-tick", "n_intervals"), Input("ov-push", "data"),
+                  State({"type": "ov-link", "chair": ALL}, "id"))
+    def update(_n, _pushed, ids):
         return overview_tick(store, [i["chair"] for i in ids], protocol)
 
 

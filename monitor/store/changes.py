@@ -1,0 +1,76 @@
+"""Which chairs have new rows: the live pages' push channel asks here (monitor/web/live.py).
+
+One `ChangeFeed` per web process, polled by one thread, whatever the number of pages:
+`PRAGMA data_version` costs no I/O and changes only when another connection (this
+process's writer or another process's) has committed. Only then are the new rows
+placed, by id from the last cursors (readings, events, alerts, sessions: each an
+index range over the new rows alone), and their sessions mapped to chairs.
+
+What it places: a reading, a charted event, a newly raised alarm, a new session. An
+update in place (an acknowledgement from another screen, a cleared alarm with no
+reading beside it) is not placed here; the pages' 1 s tick shows it, as it always did.
+A PostgreSQL store would answer the same question with LISTEN/NOTIFY.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Optional
+
+from .errors import driver_errors
+
+# (table, the column naming its session): new ids in each mean new things to show.
+WATCHED = (("readings", "session_id"), ("events", "session_id"), ("alerts", "session_id"), ("sessions", "id"))
+
+
+class ChangeFeed:
+    """Chairs with new rows since the last `poll` (not thread-safe: one poller owns it)."""
+
+    def __init__(self, store):
+        from .db import _connect
+        self.path = store.path
+        with driver_errors(self.path):
+            self._conn: Optional[sqlite3.Connection] = _connect(self.path, readonly=True,
+                                                                busy_timeout_s=store.busy_timeout_s)
+            self._version = self._data_version()
+            self._cursors = {table: self._max_id(table) for table, _ in WATCHED}
+        self._chair_of: dict[int, str] = {}
+
+    def _data_version(self) -> int:
+        return self._conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def _max_id(self, table: str) -> int:
+        return self._conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
+
+    def poll(self) -> set[str]:
+        """Chairs whose new rows were committed since the last call; empty when nothing was
+        (the usual answer, from one PRAGMA). StoreError when the database cannot answer."""
+        with driver_errors(self.path):
+            version = self._data_version()
+            if version == self._version:
+                return set()
+            self._version = version
+            sessions: set[int] = set()
+            # ids grow in commit order (one writer at a time), so a cursor never passes a row
+            # not yet seen; a commit landing between these queries changes data_version again
+            for table, column in WATCHED:
+                rows = self._conn.execute(
+                    f"SELECT {column} AS sid, MAX(id) AS top FROM {table} WHERE id > ? GROUP BY {column}",
+                    (self._cursors[table],)).fetchall()
+                for r in rows:
+                    if r["sid"] is not None:
+                        sessions.add(r["sid"])
+                    self._cursors[table] = max(self._cursors[table], r["top"])
+            return self._chairs(sessions)
+
+    def _chairs(self, sessions: set[int]) -> set[str]:
+        unknown = [s for s in sessions if s not in self._chair_of]
+        if unknown:
+            marks = ", ".join("?" * len(unknown))
+            for r in self._conn.execute(f"SELECT id, chair FROM sessions WHERE id IN ({marks})", unknown):
+                self._chair_of[r["id"]] = r["chair"]
+        return {self._chair_of[s] for s in sessions if self._chair_of.get(s) is not None}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
