@@ -12,12 +12,19 @@ import os
 import socket
 import threading
 import time
+from typing import Optional
 
 from .chairs import Chair
 from .model import DeviceSignal
-from .store import Store, StoreError
+from .processes import allow_open_files
+from .store import Store, StoreError, queries
 
 log = logging.getLogger("infusion_monitor.acquisition")
+
+# Open files a serial device holds (its port, and pyserial's two wake-up pipes), and what the
+# rest of the process holds beside its devices (database, web server, logs), with room to spare.
+FILES_PER_SERIAL_DEVICE = 5
+FILES_BESIDE_DEVICES = 256
 
 
 class Acquisition:
@@ -36,10 +43,12 @@ class Acquisition:
         (sessions.check_watcher), raised before anything starts."""
         for chair in self.chairs:
             chair.check_not_watched()
+        self._check_open_files()
         self.store.start_writer()
         self.started_at = time.time()
         self._beat()  # the page sees this process from the start, not a second later
         for chair in self.chairs:
+            chair.start_watching()
             for device in chair.devices:
                 t = threading.Thread(target=self._supervise, args=(chair, device),
                                      name=f"device-{device.source}", daemon=True)
@@ -48,6 +57,17 @@ class Acquisition:
         t = threading.Thread(target=self._tick_loop, name="acquisition-tick", daemon=True)
         t.start()
         self.threads.append(t)
+
+    def _check_open_files(self) -> None:
+        """Raise the open-files limit to what the system allows (processes.allow_open_files) and
+        say so at start when even that is too few for these devices: a port that cannot be opened
+        is then a device_disconnected alarm on its chair, and this line says why."""
+        serial = sum(1 for chair in self.chairs for d in chair.devices if d.kind != "sim")
+        need = FILES_BESIDE_DEVICES + FILES_PER_SERIAL_DEVICE * serial
+        allowed = allow_open_files()
+        if allowed < need:
+            log.warning("%d serial devices may need %d open files, but this process may open only %d: "
+                        "raise its hard limit (ulimit -Hn, LimitNOFILE= in a systemd unit)", serial, need, allowed)
 
     def _supervise(self, chair: Chair, device) -> None:
         backoff = 1.0
@@ -62,13 +82,37 @@ class Acquisition:
                 backoff = min(backoff * 2, 10.0)
 
     def _tick_loop(self) -> None:
-        while not self.stop_event.wait(1.0):
-            for chair in self.chairs:
-                try:
-                    chair.tick()
-                except Exception:
-                    log.exception("chair %s tick failed", chair.name)
+        """Every chair's tick, then the heartbeat, once a second on the clock (not a second after
+        the last pass ended, so the beat keeps its pace while the pass takes time)."""
+        due = time.monotonic() + 1.0
+        while not self.stop_event.wait(max(0.0, due - time.monotonic())):
+            due = max(due + 1.0, time.monotonic())  # a pass longer than a second is not caught up in a burst
+            self.tick_all()
             self._beat()  # after the ticks: a hung tick stops the beat, and the page says so
+
+    def tick_all(self) -> None:
+        """One pass of every chair's tick, with what one read for all of them found."""
+        opened, newest = self._clinic_now()
+        for chair in self.chairs:
+            try:
+                if opened is None:
+                    chair.tick()
+                else:
+                    session = opened.get(chair.name)
+                    chair.tick(session, newest.get(session["id"]) if session else None)
+            except Exception:
+                log.exception("chair %s tick failed", chair.name)
+
+    def _clinic_now(self) -> tuple[Optional[dict], dict]:
+        """Every chair's open session and each one's newest event id, in a few queries for all
+        chairs; (None, {}) when the database cannot answer (each chair's tick then asks, and
+        says so)."""
+        try:
+            opened = queries.open_sessions(self.store, [c.name for c in self.chairs])
+            return opened, queries.newest_event_ids(self.store, [s["id"] for s in opened.values()])
+        except StoreError as e:
+            log.error("the chairs' sessions could not be read for this tick: %s", e)
+            return None, {}
 
     def _beat(self, stopped: bool = False) -> None:
         """The heartbeat: these chairs are watched, with the store's write problem if any."""

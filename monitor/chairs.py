@@ -28,6 +28,8 @@ log = logging.getLogger("infusion_monitor.acquisition")
 # machine), and the devices' silence in that time was not theirs.
 PAUSE_S = 3.0
 
+_ASK = object()  # Chair.tick: not given, ask the store
+
 
 class Chair:
     """A chair's devices and the recorder for its open session (the DeviceContext)."""
@@ -105,6 +107,13 @@ class Chair:
         for source in self._device_state:
             self.recorder.signal(DeviceSignal(self.clock(), source, False))
 
+    def start_watching(self) -> None:
+        """Its devices start now: the pause clock (PAUSE_S) counts from here, not from when the
+        chair was built, so a long start-up (a thousand chairs opening or resuming their
+        sessions first) is not charted as the acquisition not running."""
+        with self._lock:
+            self._last_heard = self.monotonic()
+
     # ------------------------------------------------------------ DeviceContext
     def reading(self, r: Reading) -> None:
         lo_hi = PHYSICAL_RANGES.get(r.parameter)
@@ -143,13 +152,18 @@ class Chair:
         return self.clock()
 
     # ------------------------------------------------------------ once a second
-    def tick(self) -> None:
+    def tick(self, open_session=_ASK, newest_event_id=_ASK) -> None:
+        """Once a second: follow the chair's open session, apply events charted by others, advance
+        the engine's clock. The acquisition passes what one read for all its chairs found
+        (open_session: this chair's open session or None; newest_event_id: that session's newest
+        event id or None), so a thousand chairs cost a few queries a second, not two thousand;
+        called alone, the chair asks for itself."""
         with self._lock:
             self._notice_pause()
             if self.recorder is not None:
                 self.recorder.chart_interruption()  # a pause a device thread noticed first
             now = self.clock()
-            current = queries.current_session(self.store, self.name)
+            current = queries.current_session(self.store, self.name) if open_session is _ASK else open_session
             open_id = current["id"] if sessions.recorded_by_devices(current) else None
             if self.recorder is not None and self.recorder.session_id != open_id:
                 self.recorder.poll_events()  # the end (from the page or the CLI) reaches the engine
@@ -158,8 +172,9 @@ class Chair:
             if self.recorder is None and open_id is not None:
                 self._attach(open_id, current["started_at"])
             if self.recorder is not None:
-                self._run_script(now)
-                self.recorder.poll_events()
+                charted = self._run_script(now)
+                if charted or newest_event_id is _ASK or (newest_event_id or 0) > self.recorder.event_cursor:
+                    self.recorder.poll_events()
                 self.recorder.advance(now)
             for source, st in self._device_state.items():
                 if self._written_state.get(source) != st:
@@ -176,12 +191,16 @@ class Chair:
             connected = [s for s, st in self._device_state.items() if st.get("connected")]
             self.recorder.watching_resumed(now - gap, now, connected)
 
-    def _run_script(self, now: float) -> None:
+    def _run_script(self, now: float) -> bool:
+        """Chart the demo's events that are due; whether any was."""
+        charted = False
         while self.script and self.session_started is not None \
                 and self.session_started + self.script[0][0] <= now:
             _, kind, text = self.script.pop(0)
             ts = self.session_started + _
             try:
                 self.store.record_event(self.recorder.session_id, Event(ts, kind, text, "demo"))
+                charted = True
             except sessions.RuleError as e:  # the nurse may have done it already
                 log.info("demo event %s skipped: %s", kind, e)
+        return charted

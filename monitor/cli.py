@@ -9,6 +9,7 @@ the engine, the adapters and the web stack are imported inside the commands that
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import logging
 import math
@@ -335,6 +336,9 @@ def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: boo
         chairs = load_clinic(config, store, protocol) if config else demo_chairs(store, protocol)
     except ConfigError as e:
         raise InputError(str(e)) from None
+    # the dashboard's code, loaded before the device threads start: beside a thousand of them
+    # the same imports took seconds longer (README, "Many chairs")
+    importlib.import_module(".web", __package__)
     acq = _start_acquisition(c, chairs)
     try:
         serve_dashboard(c, store, host, port, behind_tls, live_streams)

@@ -59,8 +59,11 @@ def serve_dashboard(c: Context, store: "Store", host: str, port: int, behind_tls
         click.echo(f"infusion-monitor: warning: serving on {host} without TLS: passwords and patient data cross "
                    "the network in clear; put a TLS proxy in front and use --behind-tls (README, Security)", err=True)
     try:
-        # threads: the pages' requests, plus one for each open push channel (web/live.py)
-        server = create_server(app.server, host=host, port=port, threads=8 + live_streams, **proxy)
+        # threads: the pages' requests, plus one for each open push channel (web/live.py);
+        # poll(), not select(): select() refuses a descriptor numbered 1024 or more, and a process
+        # watching many chairs (serial ports, the database) gets there (README, "Many chairs")
+        server = create_server(app.server, host=host, port=port, threads=8 + live_streams, asyncore_use_poll=True,
+                               **proxy)
     except OSError as e:
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     url = f"http://{host}:{server.effective_port}/"

@@ -110,11 +110,11 @@ def test_statements_per_tick_do_not_depend_on_session_length(store, protocol):
         store.record_event(sid, Event(t, "note", "x", "RN"))
         state = tick(store, protocol, {"chair": chair, "session_id": None})["bed-state.data"]
         seen: list[str] = []
-        store._reader().set_trace_callback(seen.append)
+        store._readers.set_trace_callback(seen.append)
         try:
             tick(store, protocol, state)
         finally:
-            store._reader().set_trace_callback(None)
+            store._readers.set_trace_callback(None)
         history = [s for s in seen if "FROM readings" in s and "id >" not in s and "LIMIT 1" not in s
                    and "max(" not in s]
         assert history == []  # readings only by cursor or single-row lookups

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("monitor", "adapters")
 SQL = re.compile(r"\b(SELECT\s+.+\s+FROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
                  r"CREATE\s+(TABLE|INDEX)|PRAGMA\s+\w+)\b", re.IGNORECASE | re.DOTALL)
-PRIVATE_STORE = re.compile(r"\.(_query|_one|_execute|_transaction|_reader|_conn)\b")
+PRIVATE_STORE = re.compile(r"\.(_query|_one|_execute|_transaction|_reading|_readers|_conn)\b")
 
 
 def _sources():

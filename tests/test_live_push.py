@@ -68,7 +68,8 @@ def test_the_feed_names_the_chairs_with_new_rows_and_nothing_else(db_path):
         store.close()
 
 
-def test_the_feed_sees_another_process_commit(db_path, tmp_path):
+@pytest.mark.slow
+def test_the_feed_sees_another_process_commit(db_path):
     store = Store(db_path)
     sid = _session(store, "7")
     store.close()

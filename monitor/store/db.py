@@ -28,7 +28,9 @@ from ..access import Actor
 from ..model import MANUAL, Alert, Event, Reading, manual_detail
 from .errors import NotFound, ReadOnlyStore, StoreError, StoreUnavailable, driver_errors
 from .held import CHUNK_ROWS, MAX_HELD_READINGS, HeldRows
+from .pending_commands import PendingCommands
 from .people import permit, refusals_recorded
+from .readers import READERS, ReaderPool
 from .rows import alarm_board, marks, strike, write_batch
 from .schema import migrate
 
@@ -64,7 +66,7 @@ def _connect(path: str, readonly: bool, busy_timeout_s: float = BUSY_TIMEOUT_S) 
 
 
 class Store:
-    """Writes go through one connection under a lock; reads use per-thread connections."""
+    """Writes go through one connection under a lock; reads borrow from a small pool (store/readers.py)."""
 
     def __init__(self, path: str | Path, readonly: bool = False, flush_interval: float = 1.0,
                  busy_timeout_s: float = BUSY_TIMEOUT_S, held: Optional[HeldRows] = None,
@@ -73,7 +75,9 @@ class Store:
         self.readonly = readonly
         self.flush_interval = flush_interval
         self.busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
+        self._readers = ReaderPool(lambda: _connect(self.path, readonly=True, busy_timeout_s=busy_timeout_s),
+                                   READERS, busy_timeout_s, self.path)
+        self._pending_commands = PendingCommands(self._chairs_with_commands, COMMAND_WAIT_S)
         self._lock = threading.RLock()
         # flush_every: a private store with no writer thread (a playback's staging database)
         # writes as it goes, so a long recording never piles up in memory and needs no bound
@@ -102,22 +106,31 @@ class Store:
             raise StoreError(f"{self.path}: cannot open database: {e}") from None
 
     # ---------------------------------------------------------------- reading
-    def _reader(self) -> sqlite3.Connection:
-        """A connection for the calling thread (read-only when the store is)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            with driver_errors(self.path):
-                conn = _connect(self.path, readonly=True, busy_timeout_s=self.busy_timeout_s)
-            self._local.conn = conn
-        return conn
+    @contextlib.contextmanager
+    def _reading(self, wait_s: Optional[float] = None) -> Iterator[sqlite3.Connection]:
+        """A read-only connection, lent for one read (statements in autocommit: each its own
+        WAL snapshot); driver errors leave as StoreErrors. wait_s: at most this long for a
+        connection to come free (a device thread's read), else StoreUnavailable."""
+        with driver_errors(self.path), self._readers.borrow(wait_s) as conn:
+            yield conn
+
+    def _chairs_with_commands(self) -> set[str]:
+        """For PendingCommands, asked from a device thread: waits for a connection no longer
+        than a device may wait (COMMAND_WAIT_S)."""
+        with self._reading(COMMAND_WAIT_S) as conn:
+            return {r["chair"] for r in conn.execute("SELECT DISTINCT chair FROM commands WHERE done_at IS NULL")}
 
     def _query(self, sql: str, params: Iterable = ()) -> list[dict]:
-        with driver_errors(self.path):
-            return [dict(r) for r in self._reader().execute(sql, tuple(params))]
+        with self._reading() as conn:
+            return [dict(r) for r in conn.execute(sql, tuple(params))]
 
     def _one(self, sql: str, params: Iterable = ()) -> Optional[dict]:
-        with driver_errors(self.path):
-            row = self._reader().execute(sql, tuple(params)).fetchone()
+        with self._reading() as conn:
+            cur = conn.execute(sql, tuple(params))
+            try:
+                row = cur.fetchone()
+            finally:
+                cur.close()  # its statement ends here, not when the cursor is collected
         return dict(row) if row is not None else None
 
     # ---------------------------------------------------------- immediate writes
@@ -297,16 +310,20 @@ class Store:
                 (row["chair"], command, ts, by)).fetchall()[0]["id"]
             if actor is not None:
                 permit(conn, actor, action, row["chair"], session_id, f"command {command}")
-            return command_id
+        self._pending_commands.queued(row["chair"])
+        return command_id
 
     def take_commands(self, chair: str, kind: str, ts: float) -> list[str]:
         """The chair's pending commands of one kind (e.g. "nibp"), marked done as they are taken.
 
         Called from a device thread between reads of its port, so it never waits more than
         COMMAND_WAIT_S: when the database is busy the answer is "none yet" and the commands
-        stay pending for the next call.
+        stay pending for the next call. Only a chair with something waiting writes (one read
+        for all chairs says which, store/pending_commands.py).
         """
         try:
+            if not self._pending_commands.waiting(chair):
+                return []
             with self._waiting_at_most(COMMAND_WAIT_S), self._transaction() as conn:
                 rows = conn.execute("SELECT id, command FROM commands WHERE chair = ? AND done_at IS NULL "
                                     "ORDER BY id", (chair,)).fetchall()
@@ -465,10 +482,7 @@ class Store:
             self._writer_thread = None
         if self._conn is not None:
             self.flush()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._readers.close()
 
 
 class _Transaction:

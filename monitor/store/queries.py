@@ -48,6 +48,35 @@ def current_session(store: Store, chair: str) -> Optional[dict]:
         f"SELECT * FROM sessions WHERE chair = ? AND {LISTED} ORDER BY started_at DESC, id DESC LIMIT 1", (chair,))
 
 
+def open_sessions(store: Store, chairs: list[str]) -> dict[str, dict]:
+    """Each of these chairs' open session (the newest, as current_session picks it), by chair;
+    a chair with none is left out. The acquisition's tick asks this for all its chairs once a
+    second: one indexed lookup per chair inside the database, not two queries per chair."""
+    found: dict[str, dict] = {}
+    for i in range(0, len(chairs), _IN_LIST):
+        part = chairs[i:i + _IN_LIST]
+        for r in store._query(f"SELECT * FROM sessions WHERE chair IN ({', '.join('?' * len(part))}) AND {OPEN} "
+                              "ORDER BY started_at, id", part):
+            found[r["chair"]] = r  # the newest last
+    return found
+
+
+def newest_event_ids(store: Store, session_ids: list[int]) -> dict[int, int]:
+    """The id of each session's newest event (sessions without events left out): the tick
+    asks a session for its new events (`events`) only when this has moved."""
+    found: dict[int, int] = {}
+    for i in range(0, len(session_ids), _IN_LIST):
+        part = session_ids[i:i + _IN_LIST]
+        for r in store._query(f"SELECT session_id, max(id) AS top FROM events WHERE session_id IN "
+                              f"({', '.join('?' * len(part))}) GROUP BY session_id", part):
+            found[r["session_id"]] = r["top"]
+    return found
+
+
+# Values bound in one IN list: well under any SQLite's limit on a statement's parameters.
+_IN_LIST = 500
+
+
 def chairs(store: Store) -> list[str]:
     rows = store._query(f"SELECT DISTINCT chair FROM sessions WHERE {LISTED} UNION SELECT DISTINCT chair FROM devices "
                        "WHERE chair IS NOT NULL")

@@ -13,11 +13,16 @@ from .conditions import ALARM_BOARD_SQL
 
 def write_batch(conn: sqlite3.Connection, readings: list, changes: list) -> None:
     """Held rows (store/held.py): readings ("r", session id, Reading) and changes: alarms
-    ("a", session id, Alert), baselines ("b", session id, Baseline), device states ("d", source, fields)."""
-    conn.executemany(
-        "INSERT INTO readings (session_id, ts, parameter, value, source, status, detail) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(sid, r.ts, r.parameter, r.value, r.source, r.status, r.detail) for _, sid, r in readings])
+    ("a", session id, Alert), baselines ("b", session id, Baseline), device states ("d", source, fields).
+
+    Many rows go in each statement (ROWS_PER_STATEMENT): the driver lets other threads run
+    at every statement step, and with a thread per device a step-per-row writer waited
+    for them thousands of times a second (a thousand chairs' second took ten to write)."""
+    rows = [(sid, r.ts, r.parameter, r.value, r.source, r.status, r.detail) for _, sid, r in readings]
+    for part in _parts(rows):
+        conn.execute("INSERT INTO readings (session_id, ts, parameter, value, source, status, detail) "
+                     f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?)'] * len(part))}", [v for row in part for v in row])
+    devices: dict[str, dict] = {}
     for kind, key, c in changes:
         if kind == "a":
             upsert_alert(conn, key, c)
@@ -27,14 +32,34 @@ def write_batch(conn: sqlite3.Connection, readings: list, changes: list) -> None
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(session_id, parameter) DO UPDATE SET "
                 "value = excluded.value, source = excluded.source, ts = excluded.ts, n = excluded.n",
                 (key, c.parameter, c.value, c.source, c.ts, c.n))
-        elif kind == "d":
-            cols = ", ".join(c)
-            updates = ", ".join(f"{k} = excluded.{k}" for k in c)
-            conn.execute(f"INSERT INTO devices (source, {cols}) VALUES (?, {marks(c)}) "
-                         f"ON CONFLICT(source) DO UPDATE SET {updates}", (key, *c.values()))
+        elif kind == "d":  # a device's states in order come to its last value of each field
+            devices.setdefault(key, {}).update(c)
+    _write_devices(conn, devices)
     # A cached review summary is stale once more of its session lands (summaries.py).
-    touched = {sid for _, sid, _ in readings} | {sid for kind, sid, _ in changes if kind != "d"}
-    conn.executemany("DELETE FROM session_summaries WHERE session_id = ?", [(sid,) for sid in touched])
+    touched = sorted({sid for _, sid, _ in readings} | {sid for kind, sid, _ in changes if kind != "d"})
+    for part in _parts(touched):
+        conn.execute(f"DELETE FROM session_summaries WHERE session_id IN ({marks(part)})", part)
+
+
+# Rows in one statement: 7 values a reading, well under any SQLite's limit on a statement's values.
+ROWS_PER_STATEMENT = 100
+
+
+def _parts(rows: list) -> list[list]:
+    return [rows[i:i + ROWS_PER_STATEMENT] for i in range(0, len(rows), ROWS_PER_STATEMENT)]
+
+
+def _write_devices(conn: sqlite3.Connection, devices: dict[str, dict]) -> None:
+    """Each device's latest fields, devices with the same fields in one statement."""
+    by_fields: dict[tuple, list] = {}
+    for source, fields in devices.items():
+        by_fields.setdefault(tuple(sorted(fields)), []).append((source, *(fields[k] for k in sorted(fields))))
+    for cols, rows in by_fields.items():
+        one = f"(?, {marks(cols)})"
+        updates = ", ".join(f"{k} = excluded.{k}" for k in cols)
+        for part in _parts(rows):
+            conn.execute(f"INSERT INTO devices (source, {', '.join(cols)}) VALUES {', '.join([one] * len(part))} "
+                         f"ON CONFLICT(source) DO UPDATE SET {updates}", [v for row in part for v in row])
 
 
 def strike(conn: sqlite3.Connection, session_id: int, data: dict, author: str) -> str:

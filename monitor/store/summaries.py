@@ -24,7 +24,6 @@ from typing import Iterable, Optional
 
 from ..model import PRIORITIES, TOP_PRIORITY
 from .db import Store
-from .errors import driver_errors
 from .conditions import LISTED, VALID
 
 SUMMARY_COLS = ("last_reading_at", "baseline_sbp", "baseline_dbp", "baseline_hr", "baseline_spo2",
@@ -93,8 +92,8 @@ def fill(store: Store, rows: list[dict]) -> list[dict]:
             if row["state"] == "ended" and not store.readonly:
                 fresh = _store_summary(store, row["id"])
             else:
-                with driver_errors(store.path):
-                    fresh = _compute(store._reader(), row["id"])
+                with store._reading() as conn:
+                    fresh = _compute(conn, row["id"])
             row.update(fresh or {})
         _durations(row)
     return rows
