@@ -23,7 +23,7 @@ from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, he
 from .forms import FormError, not_stored, page_session, session_now
 
 TICK_OUTPUTS = (
-    ("bed-trend", "figure"), ("bed-header", "children"), ("bed-numerics", "children"),
+    ("bed-trend", "figure"), ("bed-trend-new", "data"), ("bed-header", "children"), ("bed-numerics", "children"),
     ("bed-news2", "children"), ("bed-alarms", "children"), ("bed-technical", "children"),
     ("bed-alarm-data", "data"), ("bed-history", "children"), ("bed-events", "children"),
     ("bed-baseline", "children"), ("bed-limits", "children"), ("bed-recovery", "children"),
@@ -69,6 +69,7 @@ def layout(store, protocol, rest: str):
         html.Div(className="numerics-row", children=[
             html.Div(id="bed-numerics", className="numerics"), html.Div(id="bed-news2", className="news2-box")]),
         dcc.Graph(id="bed-trend", config={"displaylogo": False, "scrollZoom": False}, className="trend"),
+        *trend.stores(),
         html.Div(className="actions", children=[
             html.Button("Start infusion", id="act-start", className="btn btn-go"),
             dcc.ConfirmDialogProvider(
@@ -112,6 +113,7 @@ def register(app, store, protocol) -> None:
     def open_session(_n, patient, state):
         return open_session_action(store, protocol, patient, state, auth.current_actor())
 
+    trend.register(app)
     alarms.register(app, store)
     charting.register(app, store, protocol)
     limits.register(app, store, protocol)
@@ -170,8 +172,10 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
     rows = queries.readings(store, sid, ("hr", "spo2", "sbp", "dbp"))
     events = queries.events(store, sid)
     settings = limits.settings_from_events(protocol, events)
-    out["bed-trend.figure"] = trend.full_figure(rows, events, limits.effective_protocol(protocol, settings), bl)
-    state = {"chair": chair, "session_id": sid, "cursor": queries.max_reading_id(store, sid),
+    cursor = queries.max_reading_id(store, sid)
+    out["bed-trend.figure"], trend_state = trend.start(rows, events, limits.effective_protocol(protocol, settings), bl,
+                                                       f"{sid}.{cursor}.{time.time_ns()}")
+    state = {"trend": trend_state, "chair": chair, "session_id": sid, "cursor": cursor,
              "event_cursor": max([e["id"] for e in events], default=0), "baseline_sig": _baseline_sig(bl),
              "last": _latest_values(store, sid), "board_sig": None, "history_sig": None, "alert_max": -1,
              "settings": settings,
@@ -211,9 +215,9 @@ def _next_tick(store, protocol, sid: int, bl: dict, state: dict, out: dict) -> N
     if sig != state["baseline_sig"]:
         shapes = trend.limit_shapes(limits.effective_protocol(protocol, state["settings"]), bl)
         state["baseline_sig"] = _baseline_sig(bl)
-    patch = trend.increment(rows, new_events, shapes)
-    if patch is not None:
-        out["bed-trend.figure"] = patch
+    message = trend.increment(state["trend"], rows, new_events, shapes)
+    if message is not None:  # applied in place in the browser: the figure prop is set only by _first_tick
+        out["bed-trend-new.data"] = message
     if rows:
         state["cursor"] = rows[-1]["id"]
         _remember(state["last"], rows)
