@@ -87,7 +87,8 @@
       }
     }
     var Plotly = window.Plotly;
-    if (indices.length) { Plotly.extendTraces(gd, {x: xs, y: ys}, indices, maxPoints); }
+    // maxPoints per attribute and trace: each trace keeps its length plus what is new, less what retired
+    if (indices.length) { Plotly.extendTraces(gd, {x: xs, y: ys}, indices, {x: maxPoints, y: maxPoints}); }
     if (msg.marks) {
       Plotly.extendTraces(gd, {x: [msg.marks[0]], y: [msg.marks[1]], text: [msg.marks[2]]}, [st.events]);
     }
