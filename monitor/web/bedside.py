@@ -8,6 +8,7 @@ when what they show has changed.
 """
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Optional
 
@@ -174,7 +175,7 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
     settings = limits.settings_from_events(protocol, events)
     cursor = queries.max_reading_id(store, sid)
     out["bed-trend.figure"], trend_state = trend.start(rows, events, limits.effective_protocol(protocol, settings), bl,
-                                                       f"{sid}.{cursor}.{time.time_ns()}")
+                                                       f"{sid}.{secrets.token_hex(4)}")
     state = {"trend": trend_state, "chair": chair, "session_id": sid, "cursor": cursor,
              "event_cursor": max([e["id"] for e in events], default=0), "baseline_sig": _baseline_sig(bl),
              "last": _latest_values(store, sid), "board_sig": None, "history_sig": None, "alert_max": -1,
@@ -276,7 +277,7 @@ def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, n
     last = state["aldrete"]
     ready, why = sessions.discharge_readiness(last and last["data"], board, s["infusion_end"], now,
                                               protocol.minimum_observation_s)
-    view = f"{s['state']}|{ready}|{why}|{last and last['ts']}"
+    view = alarms.digest(f"{s['state']}|{ready}|{why}|{last and last['ts']}")  # bed-state travels each tick
     if view != state.get("discharge_view"):
         out["bed-discharge.children"] = recovery.discharge(last, s["state"], ready, why)
         state["discharge_view"] = view
