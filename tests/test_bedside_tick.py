@@ -142,3 +142,13 @@ def test_limit_lines_are_labelled_and_the_limits_in_force_listed(store, protocol
     assert "!! HR > 130" in labels and "!!! SpO2 < 88" in labels
     shown = str(out["bed-limits.children"])
     assert "Limits in force" in shown and "hr_high: HR > 130" in shown and "changed this session" in shown
+
+
+def test_a_page_without_trend_state_is_sent_a_whole_figure(store, protocol):
+    """A page opened before the trend kept its state in bed-state (an upgrade under an open
+    page) is drawn again, not extended from nothing."""
+    make_session(store, 10, chair="U")
+    state = tick(store, protocol, {"chair": "U", "session_id": None})["bed-state.data"]
+    del state["trend"]
+    out = tick(store, protocol, state)
+    assert out["bed-trend.figure"]["data"][trend.TRACE_INDEX["hr"]]["y"] and "trend" in out["bed-state.data"]

@@ -11,7 +11,7 @@ import pytest
 from conftest import wait_until
 from monitor.model import Event, Reading
 from monitor.store import Store
-from monitor.web.trend import BUCKET_S, HISTORY_TRACE, TRACE_INDEX, WINDOW_S
+from monitor.web.trend import BUCKET_S, EVENT_TRACE, HISTORY_TRACE, TRACE_INDEX, WINDOW_S
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +25,8 @@ def plotted(browser) -> dict:
         "if (!m || !m.id || !g.data) return null;"
         "return {id: m.id, seq: g._infusionTrend && g._infusionTrend.id === m.id ? g._infusionTrend.seq : 0,"
         " data: g.data.map(t => ({x: Array.from(t.x || []), y: Array.from(t.y || [])})),"
-        " shapes: (g.layout.shapes || []).map(s => s.name)};")
+        " shapes: (g.layout.shapes || []).map(s => s.name),"
+        " labels: (g.layout.annotations || []).map(a => a.text)};")
 
 
 def write_seconds(store, sid, t0, seconds, spo2=lambda s: 97, hr=lambda s: 70 + s % 7):
@@ -62,12 +63,15 @@ def test_long_page_extends_in_place_with_a_bounded_window(browser, server, db_pa
             time.sleep(0.6)
         store.record_event(sid, Event(t0 + end, "limit_change", "hr_high 120 → 130", "DR"),
                            {"rule": "hr_high", "clause": 0, "old": 120, "new": 130})
+        store.record_event(sid, Event(t0 + end, "note", "settled", "RN"))
         now = wait_until(lambda: (lambda p: p if p and p["data"][hr]["y"][-1:] == [133]
                                   and "!! HR > 130" in p["shapes"] else None)(plotted(browser)), timeout=60)
         assert now["id"] == first["id"] and now["seq"] >= 3  # one figure, extended by many messages
         assert len(now["data"][hr]["x"]) <= WINDOW_S + BUCKET_S  # bounded, though 4 minutes were added
         assert now["data"][hr]["x"][0] > first["data"][hr]["x"][0]  # the oldest minutes left the window
         assert "!! HR > 120" not in now["shapes"]
+        wait_until(lambda: "Note" in plotted(browser)["labels"], timeout=30)  # an entry's label, added in place
+        now = plotted(browser)
         # ... and joined the decimated trace, the peak with them, at its own time
         assert len(now["data"][older_hr]["x"]) > len(first["data"][older_hr]["x"])
         assert 150 not in now["data"][hr]["y"] and 150 in now["data"][older_hr]["y"]
@@ -77,7 +81,8 @@ def test_long_page_extends_in_place_with_a_bounded_window(browser, server, db_pa
         browser.refresh()
         fresh = wait_until(lambda: (lambda p: p if p and p["id"] != now["id"] else None)(plotted(browser)),
                            timeout=30)
-        for t in (hr, TRACE_INDEX["spo2"], older_hr, older_spo2):
+        for t in (hr, TRACE_INDEX["spo2"], older_hr, older_spo2, TRACE_INDEX["sbp"], EVENT_TRACE):
             assert fresh["data"][t] == now["data"][t], t
+        assert fresh["labels"] == now["labels"] and fresh["shapes"] == now["shapes"]
     finally:
         store.close()

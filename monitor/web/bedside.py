@@ -147,7 +147,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
         return tuple(out[k] for k in KEYS)
     sid = s["id"]
     bl = queries.baselines(store, sid)
-    if state.get("session_id") != sid:
+    if state.get("session_id") != sid or "trend" not in state:  # (a page from before the trend kept state)
         state = _first_tick(store, protocol, chair, sid, bl, out)
     else:
         _next_tick(store, protocol, sid, bl, state, out)
