@@ -84,5 +84,14 @@ def test_long_page_extends_in_place_with_a_bounded_window(browser, server, db_pa
         for t in (hr, TRACE_INDEX["spo2"], older_hr, older_spo2, TRACE_INDEX["sbp"], EVENT_TRACE):
             assert fresh["data"][t] == now["data"][t], t
         assert fresh["labels"] == now["labels"] and fresh["shapes"] == now["shapes"]
+
+        # a message that cannot be placed in order (one was missed) is never drawn with a hole:
+        # the page asks for a whole figure again
+        browser.execute_script("window.dash_clientside.infusionTrend.apply("
+                               "{base: arguments[0], seq: 99, extend: {}, closed: {}, boundary: null},"
+                               " {chair: 'T', session_id: arguments[1]});", fresh["id"], sid)
+        again = wait_until(lambda: (lambda p: p if p and p["id"] != fresh["id"] else None)(plotted(browser)),
+                           timeout=30)
+        assert again["data"][hr] == fresh["data"][hr]
     finally:
         store.close()
