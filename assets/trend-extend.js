@@ -118,7 +118,13 @@
       }
       queue.shift();
       if (item.msg.seq <= st.seq) { continue; }  // already applied
-      if (item.msg.seq !== st.seq + 1 || !place(gd, st, item.msg)) { resync(); return; }
+      var placed = false;
+      try {
+        placed = item.msg.seq === st.seq + 1 && place(gd, st, item.msg);
+      } catch (err) {
+        if (window.console) { window.console.error("trend: message not placed", err); }
+      }
+      if (!placed) { resync(); return; }
     }
   }
 
