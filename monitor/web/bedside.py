@@ -170,10 +170,10 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
 
 def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> dict:
     """A new page or a new session: draw the history once and set the cursors."""
-    rows = queries.readings(store, sid, ("hr", "spo2", "sbp", "dbp"))
+    cursor = queries.max_reading_id(store, sid)  # first: a reading stored meanwhile comes with the next tick
+    rows = [r for r in queries.readings(store, sid, ("hr", "spo2", "sbp", "dbp")) if r["id"] <= cursor]
     events = queries.events(store, sid)
     settings = limits.settings_from_events(protocol, events)
-    cursor = queries.max_reading_id(store, sid)
     out["bed-trend.figure"], trend_state = trend.start(rows, events, limits.effective_protocol(protocol, settings), bl,
                                                        f"{sid}.{secrets.token_hex(4)}")
     state = {"trend": trend_state, "chair": chair, "session_id": sid, "cursor": cursor,
