@@ -51,9 +51,8 @@ def test_long_page_extends_in_place_with_a_bounded_window(browser, server, db_pa
         srv.login(browser, "nurse", "/chair/T")
         first = wait_until(lambda: plotted(browser), timeout=60)
         hr, older_hr, older_spo2 = TRACE_INDEX["hr"], HISTORY_TRACE["hr"], HISTORY_TRACE["spo2"]
-        assert (83 in first["data"][older_spo2]["y"])  # the 1 s desaturation at minute 2, decimated, kept
+        assert 83 in first["data"][older_spo2]["y"]  # the 1 s desaturation at minute 2, decimated, kept
         assert len(first["data"][hr]["x"]) <= WINDOW_S + BUCKET_S
-
         assert 150 in first["data"][hr]["y"] and 150 not in first["data"][older_hr]["y"]
 
         # four more minutes arrive, a few seconds of data per tick
@@ -69,14 +68,13 @@ def test_long_page_extends_in_place_with_a_bounded_window(browser, server, db_pa
         assert now["id"] == first["id"] and now["seq"] >= 2  # one figure, extended by several messages
         assert len(now["data"][hr]["x"]) <= WINDOW_S + BUCKET_S  # bounded, though 4 minutes were added
         assert now["data"][hr]["x"][0] > first["data"][hr]["x"][0]  # the oldest minutes left the window
-        assert "!! HR > 120" not in now["shapes"]
+        # ... and joined the decimated trace, the peak with them
+        assert len(now["data"][older_hr]["x"]) > len(first["data"][older_hr]["x"])
+        assert 150 not in now["data"][hr]["y"] and 150 in now["data"][older_hr]["y"]
+        assert 83 in now["data"][older_spo2]["y"] and "!! HR > 120" not in now["shapes"]
         # an entry's label, added in place
         wait_until(lambda: "Note" in (plotted(browser) or {}).get("labels", []), timeout=60)
         now = plotted(browser)
-        # ... and joined the decimated trace, the peak with them, at its own time
-        assert len(now["data"][older_hr]["x"]) > len(first["data"][older_hr]["x"])
-        assert 150 not in now["data"][hr]["y"] and 150 in now["data"][older_hr]["y"]
-        assert 83 in now["data"][older_spo2]["y"]
 
         # a page opened now is sent what the long-open one built tick by tick
         browser.refresh()
