@@ -45,7 +45,7 @@ def test_first_tick_draws_history_then_only_new_points_and_events(store, protoco
     assert state["cursor"] == queries.max_reading_id(store, sid)
 
     out = tick(store, protocol, state)  # nothing new: nothing re-sent but the clock and numerics
-    for key in ("bed-trend.figure", "bed-alarms.children", "bed-history.children", "bed-events.children",
+    for key in ("bed-trend.figure", "bed-trend-new.data", "bed-alarms.children", "bed-history.children", "bed-events.children",
                 "bed-baseline.children", "bed-limits.children", "bed-recovery.children"):
         assert out[key] is no_update, key
     state = out["bed-state.data"]
@@ -55,10 +55,12 @@ def test_first_tick_draws_history_then_only_new_points_and_events(store, protoco
     store.flush()
     store.record_event(sid, Event(t + 1, "medication", "Ondansetron 4 mg IV", "RN"))
     out = tick(store, protocol, state)
-    operations = ops(out["bed-trend.figure"])
-    extended = {tuple(o["location"]): o["params"]["value"] for o in operations if o["operation"] == "Extend"}
-    assert extended[("data", 0, "y")] == [88] and extended[("data", 2, "y")] == [131]
-    assert extended[("data", trend.EVENT_TRACE, "text")][0] == "Medication: Ondansetron 4 mg IV (RN)"
+    assert out["bed-trend.figure"] is no_update  # the figure is sent once; the browser extends it in place
+    new = out["bed-trend-new.data"]
+    assert new["base"] == fig["layout"]["meta"]["trend"]["id"] and new["seq"] == 1
+    assert new["extend"]["0"][1] == [88] and new["extend"]["2"][1] == [131]
+    assert new["marks"][2][0] == "Medication: Ondansetron 4 mg IV (RN)"
+    assert [n["text"] for n in new["notes"]] == ["Medication"]
     assert [o["operation"] for o in ops(out["bed-events.children"])] == ["Prepend"]
     assert out["bed-numerics.children"][0].children[1].children == "88"
 
@@ -69,8 +71,7 @@ def test_limit_change_and_baseline_redraw_lines_and_show_who(store, protocol):
     store.record_event(sid, Event(t, "limit_change", "Limit hr_high", "DR"),
                        {"rule": "hr_high", "clause": 0, "old": 120, "new": 130})
     out = tick(store, protocol, state)
-    shapes = [o for o in ops(out["bed-trend.figure"]) if o["location"] == ["layout", "shapes"]]
-    names = [s["name"] for s in shapes[0]["params"]["value"]]
+    names = [s["name"] for s in out["bed-trend-new.data"]["shapes"]]
     assert "!! HR > 130" in names and "!! HR > 120" not in names
     log = str(out["bed-limits.children"])
     assert "hr_high: HR > 120" in log and "130" in log and "DR" in log
@@ -141,3 +142,13 @@ def test_limit_lines_are_labelled_and_the_limits_in_force_listed(store, protocol
     assert "!! HR > 130" in labels and "!!! SpO2 < 88" in labels
     shown = str(out["bed-limits.children"])
     assert "Limits in force" in shown and "hr_high: HR > 130" in shown and "changed this session" in shown
+
+
+def test_a_page_without_trend_state_is_sent_a_whole_figure(store, protocol):
+    """A page opened before the trend kept its state in bed-state (an upgrade under an open
+    page) is drawn again, not extended from nothing."""
+    make_session(store, 10, chair="U")
+    state = tick(store, protocol, {"chair": "U", "session_id": None})["bed-state.data"]
+    del state["trend"]
+    out = tick(store, protocol, state)
+    assert out["bed-trend.figure"]["data"][trend.TRACE_INDEX["hr"]]["y"] and "trend" in out["bed-state.data"]

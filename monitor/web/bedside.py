@@ -8,6 +8,7 @@ when what they show has changed.
 """
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Optional
 
@@ -23,7 +24,7 @@ from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, he
 from .forms import FormError, not_stored, page_session, session_now
 
 TICK_OUTPUTS = (
-    ("bed-trend", "figure"), ("bed-header", "children"), ("bed-numerics", "children"),
+    ("bed-trend", "figure"), ("bed-trend-new", "data"), ("bed-header", "children"), ("bed-numerics", "children"),
     ("bed-news2", "children"), ("bed-alarms", "children"), ("bed-technical", "children"),
     ("bed-alarm-data", "data"), ("bed-history", "children"), ("bed-events", "children"),
     ("bed-baseline", "children"), ("bed-limits", "children"), ("bed-recovery", "children"),
@@ -70,6 +71,7 @@ def layout(store, protocol, rest: str):
         html.Div(className="numerics-row", children=[
             html.Div(id="bed-numerics", className="numerics"), html.Div(id="bed-news2", className="news2-box")]),
         dcc.Graph(id="bed-trend", config={"displaylogo": False, "scrollZoom": False}, className="trend"),
+        *trend.stores(),
         html.Div(className="actions", children=[
             html.Button("Start infusion", id="act-start", className="btn btn-go"),
             dcc.ConfirmDialogProvider(
@@ -113,6 +115,7 @@ def register(app, store, protocol) -> None:
     def open_session(_n, patient, state):
         return open_session_action(store, protocol, patient, state, auth.current_actor())
 
+    trend.register(app)
     alarms.register(app, store)
     charting.register(app, store, protocol)
     limits.register(app, store, protocol)
@@ -145,7 +148,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
         return tuple(out[k] for k in KEYS)
     sid = s["id"]
     bl = queries.baselines(store, sid)
-    if state.get("session_id") != sid:
+    if state.get("session_id") != sid or "trend" not in state:  # (a page from before the trend kept state)
         state = _first_tick(store, protocol, chair, sid, bl, out)
     else:
         _next_tick(store, protocol, sid, bl, state, out)
@@ -168,11 +171,13 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
 
 def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> dict:
     """A new page or a new session: draw the history once and set the cursors."""
-    rows = queries.readings(store, sid, ("hr", "spo2", "sbp", "dbp"))
+    cursor = queries.max_reading_id(store, sid)  # first: a reading stored meanwhile comes with the next tick
+    rows = [r for r in queries.readings(store, sid, ("hr", "spo2", "sbp", "dbp")) if r["id"] <= cursor]
     events = queries.events(store, sid)
     settings = limits.settings_from_events(protocol, events)
-    out["bed-trend.figure"] = trend.full_figure(rows, events, limits.effective_protocol(protocol, settings), bl)
-    state = {"chair": chair, "session_id": sid, "cursor": queries.max_reading_id(store, sid),
+    out["bed-trend.figure"], trend_state = trend.start(rows, events, limits.effective_protocol(protocol, settings), bl,
+                                                       f"{sid}.{secrets.token_hex(4)}")
+    state = {"trend": trend_state, "chair": chair, "session_id": sid, "cursor": cursor,
              "event_cursor": max([e["id"] for e in events], default=0), "baseline_sig": _baseline_sig(bl),
              "last": _latest_values(store, sid), "board_sig": None, "history_sig": None, "alert_max": -1,
              "settings": settings,
@@ -212,9 +217,9 @@ def _next_tick(store, protocol, sid: int, bl: dict, state: dict, out: dict) -> N
     if sig != state["baseline_sig"]:
         shapes = trend.limit_shapes(limits.effective_protocol(protocol, state["settings"]), bl)
         state["baseline_sig"] = _baseline_sig(bl)
-    patch = trend.increment(rows, new_events, shapes)
-    if patch is not None:
-        out["bed-trend.figure"] = patch
+    message = trend.increment(state["trend"], rows, new_events, shapes)
+    if message is not None:  # applied in place in the browser: the figure prop is set only by _first_tick
+        out["bed-trend-new.data"] = message
     if rows:
         state["cursor"] = rows[-1]["id"]
         _remember(state["last"], rows)
@@ -273,7 +278,7 @@ def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, n
     last = state["aldrete"]
     ready, why = sessions.discharge_readiness(last and last["data"], board, s["infusion_end"], now,
                                               protocol.minimum_observation_s)
-    view = f"{s['state']}|{ready}|{why}|{last and last['ts']}"
+    view = alarms.digest(f"{s['state']}|{ready}|{why}|{last and last['ts']}")  # bed-state travels each tick
     if view != state.get("discharge_view"):
         out["bed-discharge.children"] = recovery.discharge(last, s["state"], ready, why)
         state["discharge_view"] = view

@@ -1,27 +1,42 @@
-"""The bedside trend figure: built once per session, then extended tick by tick.
+"""The bedside trend: the figure is sent once per page or session, then extended in place.
 
-`full_figure` draws the history when a page opens; `increment` turns the readings
-and events that arrived since the cursor into a Dash Patch, so a tick's payload
-depends on what is new, never on how long the session has run.
+A dcc.Graph whose `figure` prop changes is re-plotted whole (Plotly.react), so a figure
+that grew every second cost the browser more every minute. Here the server sends the
+figure only on a page's first tick (`start`): the newest `WINDOW_S` of HR and SpO2 at
+full resolution and everything older DECIMATED, each `BUCKET_S` minute kept as its
+lowest and highest reading (their true values at their true times, so a desaturation or
+a peak is never hidden). After that each tick sends only what is new (`increment`) to a
+small dcc.Store, and `assets/trend-extend.js` appends it in place with Plotly's
+extendTraces, moving each minute that leaves the window into the decimated trace. So the
+browser redraws a figure whose size is bounded by the window, not by the session.
+
+Decimation is decided here and only here (`_fold`, `decimated`): the server folds each
+reading into its minute's bucket as it arrives (the open bucket per trace travels in the
+page's bed-state) and sends a closed minute's decimated points with the tick that closes
+it; the browser keeps them aside until the window boundary passes that minute.
 
 Charted events are a trace of vertical marks (hover shows the entry) plus a label
-annotation each, both extended by the patch; limit and baseline lines are the
-layout's shapes, replaced only when a baseline or a per-session limit changes.
+annotation each, both extended by the tick; limit and baseline lines are the layout's
+shapes, replaced (Plotly.relayout) only when a baseline or a per-session limit changes.
 """
 from __future__ import annotations
 
 import time
 from typing import Optional
 
-from dash import Patch
+from dash import ClientsideFunction, Input, Output, State, dcc
 
 from ..formatting import local_iso
 from ..model import LABELS, MANUAL, OPERATOR_SYMBOLS, PRIORITY, UNCHARTED_EVENTS, event_label, is_valid
 
-# Trace order is part of the incremental protocol: indices into figure["data"].
+# Trace order is part of the protocol with assets/trend-extend.js: indices into figure["data"].
 TRACES = ("hr", "spo2", "sbp", "dbp")
 TRACE_INDEX = {p: i for i, p in enumerate(TRACES)}
 EVENT_TRACE = len(TRACES)
+WINDOWED = ("hr", "spo2")  # 1 Hz lines; a BP is one point per cuff cycle (a few dozen a session) and stays whole
+HISTORY_TRACE = {p: EVENT_TRACE + 1 + i for i, p in enumerate(WINDOWED)}  # their decimated older part
+WINDOW_S = 30 * 60  # the newest half hour at full resolution
+BUCKET_S = 60  # older minutes: lowest and highest reading of each
 COLORS = {"hr": "#39d353", "spo2": "#4fc3f7", "sbp": "#ff8a65", "dbp": "#ffb74d"}
 # Event mark colours on the dark screen; the words are model.EVENT_LABELS.
 EVENT_COLORS = {"infusion_start": "#7ee787", "infusion_stop": "#f0883e", "dose_change": "#d2a8ff",
@@ -36,23 +51,72 @@ def event_mark(event_type: str) -> tuple[str, str]:
     return event_label(event_type), EVENT_COLORS.get(event_type, EVENT_COLOR)
 
 
-def _columns(rows: list[dict]) -> dict:
-    cols = {p: ([], []) for p in TRACES}
+def _points(rows: list[dict]) -> dict[str, list[tuple]]:
+    """(ts, value) per trace in row order; a flagged HR/SpO2 is (ts, None), a gap in the line."""
+    points: dict[str, list[tuple]] = {p: [] for p in TRACES}
     for r in rows:
         p = r["parameter"]
-        if p not in cols:
+        if p not in points:
             continue
-        xs, ys = cols[p]
         ok = is_valid(r["status"], r["value"])
-        if p in ("hr", "spo2"):
-            xs.append(local_iso(r["ts"]))
-            ys.append(r["value"] if ok else None)  # a gap where the signal was flagged
+        if p in WINDOWED:
+            points[p].append((r["ts"], r["value"] if ok else None))  # a gap where the signal was flagged
         elif ok and r.get("source") != MANUAL:  # a typed BP is the "Manual obs" mark, not a cuff point
-            xs.append(local_iso(r["ts"]))
-            ys.append(r["value"])
-    return cols
+            points[p].append((r["ts"], r["value"]))
+    return points
 
 
+def _xy(points) -> list[list]:
+    return [[local_iso(t) for t, _ in points], [v for _, v in points]]
+
+
+# ----------------------------------------------------------------- decimation
+def _fold(bucket: Optional[dict], points: list[tuple]) -> tuple[list[dict], Optional[dict]]:
+    """Fold readings, in the order they are charted, into minute buckets: (closed buckets, open one).
+
+    A reading opens a new bucket when it is at or past the end of the open one; an earlier
+    (late) reading joins the open bucket, so a bucket always holds the `n` consecutive
+    points of the full-resolution trace that the browser later takes out of the window.
+    """
+    closed = []
+    for ts, v in points:
+        if bucket is None or ts >= bucket["start"] + BUCKET_S:
+            if bucket is not None:
+                closed.append(bucket)
+            bucket = {"start": ts - ts % BUCKET_S, "n": 0, "lo": None, "hi": None, "gap": None}
+        bucket["n"] += 1
+        if v is None:
+            if bucket["gap"] is None:
+                bucket["gap"] = ts
+        else:
+            if bucket["lo"] is None or v < bucket["lo"][1]:
+                bucket["lo"] = [ts, v]
+            if bucket["hi"] is None or v > bucket["hi"][1]:
+                bucket["hi"] = [ts, v]
+    return closed, bucket
+
+
+def decimated(bucket: dict) -> list[tuple]:
+    """A minute as its lowest and highest valid reading (true values at their true times) and,
+    if the signal was flagged in it, a gap where that began; in time order."""
+    points = {tuple(p) for p in (bucket["lo"], bucket["hi"]) if p is not None}
+    if bucket["gap"] is not None:
+        points.add((bucket["gap"], None))
+    return sorted(points, key=lambda p: (p[0], p[1] is None))
+
+
+def _closed_json(bucket: dict) -> dict:
+    """A closed minute as the browser keeps it until it leaves the window."""
+    x, y = _xy(decimated(bucket))
+    return {"end": bucket["start"] + BUCKET_S, "n": bucket["n"], "x": x, "y": y}
+
+
+def window_start(newest: Optional[float]) -> Optional[float]:
+    """Where full resolution begins: minutes ending at or before it are shown decimated."""
+    return None if newest is None else newest - newest % BUCKET_S - WINDOW_S
+
+
+# ----------------------------------------------------------------- the figure
 def limit_shapes(protocol, baselines: dict) -> list[dict]:
     """Horizontal lines: absolute limits (dashed) and baselines (dotted)."""
     shapes = []
@@ -107,12 +171,33 @@ def event_marks(events: list[dict]) -> tuple[list, list, list, list]:
 
 
 def full_figure(rows: list[dict], events: list[dict], protocol, baselines: dict) -> dict:
-    cols = _columns(rows)
+    """The figure a page opens with (see `start`), for callers that keep no trend state."""
+    return start(rows, events, protocol, baselines, "")[0]
+
+
+def start(rows: list[dict], events: list[dict], protocol, baselines: dict, figure_id: str) -> tuple[dict, dict]:
+    """(figure, trend state): the whole session, decimated before the window, and the state
+    `increment` continues from (kept in the page's bed-state; a few hundred bytes).
+
+    `figure_id` names this figure: each increment says which figure it extends, so the
+    browser never applies one to another session's figure."""
+    points = _points(rows)
+    newest = max((points[p][-1][0] for p in WINDOWED if points[p]), default=None)
+    boundary = window_start(newest)
+    history, pending, open_buckets, shown = {}, {}, {}, {}
+    for p in WINDOWED:
+        closed, open_buckets[p] = _fold(None, points[p])
+        retired = 0
+        while retired < len(closed) and closed[retired]["start"] + BUCKET_S <= boundary:
+            retired += 1
+        history[p] = _xy([pt for b in closed[:retired] for pt in decimated(b)])
+        pending[str(TRACE_INDEX[p])] = [_closed_json(b) for b in closed[retired:]]
+        shown[p] = points[p][sum(b["n"] for b in closed[:retired]):]
     data = []
     for p in TRACES:
-        xs, ys = cols[p]
-        trace = {"type": "scattergl" if p in ("hr", "spo2") else "scatter", "name": p.upper(),
-                 "x": xs, "y": ys, "line": {"color": COLORS[p], "width": 2}}
+        xs, ys = _xy(shown.get(p, points[p]))
+        trace = {"type": "scattergl", "name": p.upper(), "legendgroup": p, "x": xs, "y": ys,
+                 "line": {"color": COLORS[p], "width": 2}}
         if p == "spo2":
             trace["yaxis"] = "y2"
         if p in ("sbp", "dbp"):
@@ -123,9 +208,14 @@ def full_figure(rows: list[dict], events: list[dict], protocol, baselines: dict)
             trace["mode"] = "lines"
         data.append(trace)
     exs, eys, etexts, notes = event_marks(events)
-    data.append({"type": "scatter", "name": "Charted", "x": exs, "y": eys, "text": etexts, "yaxis": "y3",
+    data.append({"type": "scattergl", "name": "Charted", "x": exs, "y": eys, "text": etexts, "yaxis": "y3",
                  "mode": "lines", "hoverinfo": "text", "showlegend": False,
                  "line": {"color": "#d2a8ff", "width": 1.5}})
+    for p in WINDOWED:  # the decimated older part: same colour and legend entry as its live line
+        data.append({"type": "scattergl", "name": f"{p.upper()} (lowest and highest of each minute)",
+                     "legendgroup": p, "showlegend": False, "x": history[p][0], "y": history[p][1],
+                     "mode": "lines", "line": {"color": COLORS[p], "width": 1.5},
+                     **({"yaxis": "y2"} if p == "spo2" else {})})
     layout = {
         "uirevision": "bedside", "paper_bgcolor": "#0d1117", "plot_bgcolor": "#0d1117",
         "font": {"color": "#c9d1d9", "size": 14}, "margin": {"l": 50, "r": 50, "t": 30, "b": 40},
@@ -137,28 +227,51 @@ def full_figure(rows: list[dict], events: list[dict], protocol, baselines: dict)
                    "showgrid": False, "tickmode": "linear", "tick0": 70, "dtick": 5},
         "yaxis3": {"range": [0, 1], "overlaying": "y", "visible": False, "fixedrange": True},
         "shapes": limit_shapes(protocol, baselines), "annotations": notes,
+        # read by assets/trend-extend.js: which figure this is, where each live line's older part
+        # goes, and the closed minutes still inside the window
+        "meta": {"trend": {"id": figure_id, "events": EVENT_TRACE, "pending": pending,
+                           "history": {str(TRACE_INDEX[p]): HISTORY_TRACE[p] for p in WINDOWED}}},
     }
-    return {"data": data, "layout": layout}
+    state = {"id": figure_id, "seq": 0, "newest": newest, "open": open_buckets}
+    return {"data": data, "layout": layout}, state
 
 
-def increment(rows: list[dict], events: Optional[list] = None,
-              shapes: Optional[list] = None) -> Optional[Patch]:
-    """A Patch appending only the new points and event marks (and new limit lines); None if nothing is new."""
-    cols = _columns(rows)
+def increment(state: dict, rows: list[dict], events: Optional[list] = None,
+              shapes: Optional[list] = None) -> Optional[dict]:
+    """What the browser appends to the figure `state` continues (None if nothing is new):
+    new points per trace, the minutes this closed (decimated), where the window now starts,
+    new event marks and labels, and new limit lines. Updates `state` in place."""
+    points = _points(rows)
     exs, eys, etexts, notes = event_marks(events or [])
-    if not any(xs for xs, _ in cols.values()) and not exs and shapes is None:
+    if not any(points.values()) and not exs and shapes is None:
         return None
-    patch = Patch()
-    for p, (xs, ys) in cols.items():
-        if xs:
-            i = TRACE_INDEX[p]
-            patch["data"][i]["x"].extend(xs)
-            patch["data"][i]["y"].extend(ys)
+    state["seq"] += 1
+    message: dict = {"base": state["id"], "seq": state["seq"], "extend": {}, "closed": {}}
+    for p in TRACES:
+        if points[p]:
+            message["extend"][str(TRACE_INDEX[p])] = _xy(points[p])
+    for p in WINDOWED:
+        if points[p]:
+            closed, state["open"][p] = _fold(state["open"].get(p), points[p])
+            if closed:
+                message["closed"][str(TRACE_INDEX[p])] = [_closed_json(b) for b in closed]
+            state["newest"] = max(state["newest"] or points[p][-1][0], max(t for t, _ in points[p]))
+    message["boundary"] = window_start(state["newest"])
     if exs:
-        patch["data"][EVENT_TRACE]["x"].extend(exs)
-        patch["data"][EVENT_TRACE]["y"].extend(eys)
-        patch["data"][EVENT_TRACE]["text"].extend(etexts)
-        patch["layout"]["annotations"].extend(notes)
+        message["marks"], message["notes"] = [exs, eys, etexts], notes
     if shapes is not None:
-        patch["layout"]["shapes"] = shapes
-    return patch
+        message["shapes"] = shapes
+    return message
+
+
+# ----------------------------------------------------------------- the page's parts
+def stores() -> list:
+    """The page's store the tick writes increments to, and the one the browser answers with
+    the last increment it applied (tests and the benchmark read it)."""
+    return [dcc.Store(id="bed-trend-new"), dcc.Store(id="bed-trend-applied")]
+
+
+def register(app) -> None:
+    """Apply each increment in the browser (assets/trend-extend.js), never through the figure prop."""
+    app.clientside_callback(ClientsideFunction("infusionTrend", "apply"), Output("bed-trend-applied", "data"),
+                            Input("bed-trend-new", "data"), State("bed-state", "data"), prevent_initial_call=True)
