@@ -29,6 +29,7 @@ from monitor.web import trend  # noqa: E402
 from monitor.web.bedside import KEYS, bedside_tick  # noqa: E402
 
 STATE = KEYS.index("bed-state.data")  # the page's cursor among the tick's outputs
+TREND_NEW = KEYS.index("bed-trend-new.data")  # the trend's new points, which the browser adds in place
 
 REPEAT = 30
 
@@ -105,7 +106,7 @@ def main() -> None:
         inc_ms, inc_out = measure(incremental)
         naive_ms, naive_out = measure(naive)
         inc_bytes = len(to_json([o for k, o in enumerate(inc_out) if k != STATE]))
-        fig_bytes = len(to_json(inc_out[0]))
+        fig_bytes = len(to_json(inc_out[TREND_NEW]))
         naive_bytes = len(to_json(naive_out))
         rows.append((minute, inc_ms, inc_bytes, fig_bytes, naive_ms, naive_bytes))
 
