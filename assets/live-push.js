@@ -14,10 +14,11 @@
 (function () {
   "use strict";
   var REOPEN_MS = 5000;           // after a refused or failed channel, try again this often
+  var RECONNECT_GRACE_MS = 2500;  // a channel back within this is no change of mode worth showing
   var GAP_MS = { bed: 60, ov: 250 }; // at most one pushed tick per gap; a push in between waits for it
   var state = {
     mode: "poll", channel: null, source: null, pushes: 0, ticks: 0, lastTick: 0, timer: null,
-    reopenAt: 0, reason: "starting"
+    reopenAt: 0, reason: "starting", reconnecting: null
   };
   window.infusionLive = state;
 
@@ -91,15 +92,24 @@
     var source = new EventSource("/live/" + encodeURIComponent(want.chair));
     state.source = source; state.channel = want;
     setMode("poll", "connecting");
-    source.addEventListener("hello", function () { if (state.source === source) { setMode("push"); } });
+    source.addEventListener("hello", function () {
+      if (state.source === source) { setMode("push"); }
+    });
     source.addEventListener("changed", function () { if (state.source === source) { onChanged(); } });
     source.onerror = function () {
       if (state.source !== source) { return; }
       if (source.readyState === EventSource.CLOSED) { // refused (503, 401) or not a stream: try later
         state.source = null; state.channel = null; state.reopenAt = Date.now() + REOPEN_MS;
         setMode("poll", "instant channel refused");
-      } else {
-        setMode("poll", "instant channel reconnecting"); // EventSource retries by itself
+      } else if (state.mode === "push" && !state.reconnecting) {
+        // EventSource retries by itself; a stream the server ends on schedule (web/live.py,
+        // STREAM_LIFETIME_S) is back within RETRY_MS: say "every second" only if it is not
+        state.reconnecting = window.setTimeout(function () {
+          state.reconnecting = null;
+          if (state.source === source && source.readyState !== EventSource.OPEN) {
+            setMode("poll", "instant channel reconnecting");
+          }
+        }, RECONNECT_GRACE_MS);
       }
     };
   }

@@ -32,7 +32,7 @@ from typing import Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_machine import MachineLoad  # noqa: E402
-from live_harness import (Product, chromium, chromium_cpu, close_chromium, metrics, page_record, prepare_database,  # noqa: E402
+from live_harness import (SimSession, Product, chromium, chromium_cpu, close_chromium, metrics, page_record, prepare_database,  # noqa: E402
                           sign_in)
 
 WARMUP_S = 5
@@ -50,40 +50,6 @@ def parse_args(argv=None):
     p.add_argument("--speed", type=float, default=240.0, help="session seconds per wall second between samples")
     p.add_argument("--screenshots", metavar="DIR", help="save each page as it was sampled (to check what was drawn)")
     return p.parse_args(argv)
-
-
-class SimSession:
-    """A simulated patient's session fed second by second through the recorder (as
-    benchmarks/live_tick.py's LiveSession): infusion from minute 5."""
-
-    def __init__(self, store, protocol, chair: str, t0: float):
-        from adapters.nibp_cycle import NibpCycle
-        from adapters.sim import Patient, SimBedside
-        from monitor.recording import SessionRecorder
-        self.t0 = t0
-        self.sid = store.open_session(f"COST-{chair}", chair, protocol.name, t0)[0]
-        self.rec = SessionRecorder(store, self.sid, protocol)
-        self.cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
-        self.bed = SimBedside(Patient("normal", 1), self.cycle, t0)
-        self.k = 0
-
-    def run_until(self, ts: float) -> int:
-        from monitor.model import Event, Reading
-        n = 0
-        while self.t0 + self.k <= ts:
-            t = self.t0 + self.k
-            if self.k == 300:
-                self.rec.event(Event(t, "infusion_start", "", "bench"))
-            self.cycle.follow(self.sid, self.rec.engine.state)
-            items, _ = self.bed.step(t)
-            for it in items:
-                if isinstance(it, Reading):
-                    self.rec.reading(it)
-                    n += 1
-                else:
-                    self.rec.signal(it)
-            self.k += 1
-        return n
 
 
 class LiveFeed:

@@ -417,3 +417,37 @@ def page_record(drv) -> dict:
 def metrics(drv) -> dict:
     """CDP Performance.getMetrics as a dict (TaskDuration, ScriptDuration: cumulative seconds)."""
     return {m["name"]: m["value"] for m in drv.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}
+
+
+class SimSession:
+    """A simulated patient's session fed second by second through the recorder, as
+    acquisition would (browser_cost.py, live_tick.py): infusion from minute 5."""
+
+    def __init__(self, store, protocol, chair: str, t0: float):
+        from adapters.nibp_cycle import NibpCycle
+        from adapters.sim import Patient, SimBedside
+        from monitor.recording import SessionRecorder
+        self.t0 = t0
+        self.sid = store.open_session(f"COST-{chair}", chair, protocol.name, t0)[0]
+        self.rec = SessionRecorder(store, self.sid, protocol)
+        self.cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
+        self.bed = SimBedside(Patient("normal", 1), self.cycle, t0)
+        self.k = 0
+
+    def run_until(self, ts: float) -> int:
+        from monitor.model import Event, Reading
+        n = 0
+        while self.t0 + self.k <= ts:
+            t = self.t0 + self.k
+            if self.k == 300:
+                self.rec.event(Event(t, "infusion_start", "", "bench"))
+            self.cycle.follow(self.sid, self.rec.engine.state)
+            items, _ = self.bed.step(t)
+            for it in items:
+                if isinstance(it, Reading):
+                    self.rec.reading(it)
+                    n += 1
+                else:
+                    self.rec.signal(it)
+            self.k += 1
+        return n

@@ -18,12 +18,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 from dash._utils import to_json  # noqa: E402
 
 from bench_machine import MachineLoad  # noqa: E402
+from live_harness import SimSession  # noqa: E402
 
-from adapters.nibp_cycle import NibpCycle  # noqa: E402
-from adapters.sim import Patient, SimBedside  # noqa: E402
-from monitor.model import Event, Reading  # noqa: E402
 from monitor.protocol import load_protocol  # noqa: E402
-from monitor.recording import SessionRecorder  # noqa: E402
 from monitor.store import Store, queries  # noqa: E402
 from monitor.web import trend  # noqa: E402
 from monitor.web.bedside import KEYS, bedside_tick  # noqa: E402
@@ -34,32 +31,15 @@ TREND_NEW = KEYS.index("bed-trend-new.data")  # the trend's new points, which th
 REPEAT = 30
 
 
-class LiveSession:
-    """A session fed second by second, as acquisition would."""
+class LiveSession(SimSession):
+    """A session on chair 1, fed second by second as acquisition would, counted from its start."""
 
     def __init__(self, store, protocol, t0):
-        self.store, self.t0 = store, t0
-        self.sid = store.open_session("BENCH", "1", protocol.name, t0)[0]
-        self.rec = SessionRecorder(store, self.sid, protocol)
-        self.cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
-        self.bed = SimBedside(Patient("normal", 1), self.cycle, t0)
-        self.k = 0
+        self.store = store
+        super().__init__(store, protocol, "1", t0)
 
-    def run_until(self, seconds: int) -> int:
-        n = 0
-        while self.k <= seconds:
-            ts = self.t0 + self.k
-            if self.k == 300:
-                self.rec.event(Event(ts, "infusion_start", "", "bench"))
-            self.cycle.follow(self.sid, self.rec.engine.state)
-            items, _ = self.bed.step(ts)
-            for it in items:
-                if isinstance(it, Reading):
-                    self.rec.reading(it)
-                    n += 1
-                else:
-                    self.rec.signal(it)
-            self.k += 1
+    def run_until(self, seconds: int) -> int:  # noqa: D401 (seconds into the session, then committed)
+        n = super().run_until(self.t0 + seconds)
         self.store.flush()
         return n
 
