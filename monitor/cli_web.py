@@ -73,11 +73,15 @@ def serve_dashboard(c: Context, store: "Store", host: str, port: int, behind_tls
                    "(or: infusion-monitor users add NAME --role admin)", err=True)
     sys.stderr.flush()
     try:  # Ctrl-C or SIGTERM (_stop_like_ctrl_c): leave the loop, then close
-        server.run()
+        # waitress's own run() would wait up to 5 s on shutdown for the threads the open push
+        # channels hold: its loop is run here, so the channels are ended first
+        server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
+                             use_poll=server.adj.asyncore_use_poll)
     except KeyboardInterrupt:
         pass
     finally:
         app.server.config["infusion_live"].close()
+        server.task_dispatcher.shutdown()
         server.close()
 
 
