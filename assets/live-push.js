@@ -75,7 +75,7 @@
   }
 
   function onChanged() {
-    state.pushes += 1; state.lastPushAt = Date.now();
+    state.pushes += 1;
     if (state.timer !== null) { return; } // one is already due: it reads this change too
     var wait = state.lastTick + GAP_MS[state.channel.page] - Date.now();
     state.timer = window.setTimeout(pushTick, Math.max(0, wait));

@@ -5,8 +5,8 @@ and a writer thread commits what is held within PROMPT_COMMIT_S of the first row
 chunks: whatever arrived meanwhile from every chair goes in one transaction, so the
 cost per reading stays low at a thousand chairs, while a single chair's reading reaches
 the page in milliseconds (the live path, docs/ARCHITECTURE.md). A crash loses at most
-what was held, never half a chunk. Nothing a device thread calls waits for the database: a busy, full or missing
-database holds readings back, it never drops them or stalls a device.
+what was held, never half a chunk. Nothing a device thread calls waits for the database:
+a busy, full or missing database holds readings back, it never drops them or stalls a device.
 
 The interface is driver-neutral: callers get plain dicts and `StoreError`s, never a
 sqlite3 row, cursor, connection or exception, so a PostgreSQL store can stand in.

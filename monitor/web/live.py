@@ -24,6 +24,7 @@ from flask import Response
 
 from ..store import StoreError
 from ..store.changes import ChangeFeed
+from .auth import LIVE_PREFIX
 
 log = logging.getLogger("infusion_monitor.web")
 
@@ -33,7 +34,6 @@ KEEPALIVE_S = 15.0        # a comment line this often: a dead client is found, a
 STREAM_LIFETIME_S = 120.0  # then the browser reconnects (EventSource does), through the gate again
 RETRY_MS = 1000           # how soon EventSource reconnects after a stream ends
 ANY_CHAIR = "*"           # the overview's channel: any chair
-ROUTE = "/live/"          # /live/<chair>, or /live/* for every chair
 
 
 class LiveChanges:
@@ -45,16 +45,17 @@ class LiveChanges:
         self._cond = threading.Condition()
         self._seq: dict[str, int] = {}
         self._any = 0
-        self.max_streams = max_streams
         self._streams = threading.BoundedSemaphore(max_streams) if max_streams else None
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._start_lock = threading.Lock()
-        self.problem: Optional[str] = None  # why the feed cannot answer now, while it cannot
 
     def seq(self, chair: str) -> int:
         with self._cond:
-            return self._any if chair == ANY_CHAIR else self._seq.get(chair, 0)
+            return self._count(chair)
+
+    def _count(self, chair: str) -> int:  # under self._cond
+        return self._any if chair == ANY_CHAIR else self._seq.get(chair, 0)
 
     def changed(self, chairs: set[str]) -> None:
         """Called by the poller (or a test) with the chairs that have new rows."""
@@ -71,7 +72,7 @@ class LiveChanges:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not self._stop.is_set():
-                now = self._any if chair == ANY_CHAIR else self._seq.get(chair, 0)
+                now = self._count(chair)
                 left = deadline - time.monotonic()
                 if now != after or left <= 0:
                     return now
@@ -85,17 +86,17 @@ class LiveChanges:
                 self._thread.start()
 
     def _poll_loop(self) -> None:
-        feed = None
+        feed, problem = None, None
         while not self._stop.wait(self.poll_s):
             try:
                 if feed is None:
                     feed = ChangeFeed(self.store)
                 self.changed(feed.poll())
-                self.problem = None
+                problem = None
             except StoreError as e:  # the pages' own ticks say what the database's trouble is
-                if self.problem != str(e):
+                if problem != str(e):
                     log.warning("live changes: %s", e)
-                self.problem = str(e)
+                problem = str(e)
                 if feed is not None:
                     feed.close()
                     feed = None
@@ -155,7 +156,7 @@ def install(app, store, max_streams: int = MAX_STREAMS) -> LiveChanges:
     live = LiveChanges(store, max_streams)
     server = app.server
 
-    @server.route(ROUTE + "<path:chair>")
+    @server.route(LIVE_PREFIX + "<path:chair>")  # /live/<chair>, or /live/* for every chair
     def live_stream(chair: str):
         events = live.stream(chair)
         if events is None:
