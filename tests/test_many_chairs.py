@@ -317,3 +317,29 @@ def test_run_with_a_thousand_sim_chairs_serves_and_stores_every_chair(tmp_path):
     finally:
         assert interrupt(proc, timeout=60), "run did not stop on Ctrl-C"
     assert proc.returncode == 0, proc.stderr.read()
+
+
+def test_a_connection_that_cannot_roll_back_gives_its_slot_to_a_fresh_one(tmp_path):
+    """A broken read connection is not lent again, and the pool does not shrink for good."""
+    import sqlite3
+    from monitor.store.readers import ReaderPool
+
+    class Unrollable(sqlite3.Connection):
+        def rollback(self):
+            raise sqlite3.OperationalError("disk I/O error")
+
+    db = tmp_path / "r.db"
+    sqlite3.connect(db).execute("CREATE TABLE t (x)")
+    made = []
+
+    def connect():
+        conn = sqlite3.connect(db, factory=Unrollable if not made else sqlite3.Connection, check_same_thread=False)
+        made.append(conn)
+        return conn
+    pool = ReaderPool(connect, 1, 1.0, str(db))
+    with pool.borrow() as conn:
+        conn.execute("BEGIN")
+        conn.execute("SELECT * FROM t").fetchall()
+    with pool.borrow(0.5) as conn:  # the only slot, free again: a fresh connection, not the broken one
+        assert conn is made[1] and conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
+    pool.close()

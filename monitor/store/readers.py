@@ -81,10 +81,17 @@ class ReaderPool:
                 self._ready.wait(left)
 
     def _give_back(self, conn: sqlite3.Connection) -> None:
+        broken = False
         if conn.in_transaction:  # never lend out a connection still holding a snapshot
-            conn.rollback()
+            try:
+                conn.rollback()
+            except sqlite3.Error:  # not lent again: its slot goes to a fresh connection
+                broken = True
         with self._ready:
-            if conn not in self._opened:  # lent out when the pool was closed
+            if broken or conn not in self._opened:  # broken, or lent out when the pool was closed
+                if conn in self._opened:
+                    self._opened.remove(conn)
+                    self._ready.notify()
                 conn.close()
                 return
             self._idle.append(conn)
