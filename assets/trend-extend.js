@@ -20,8 +20,8 @@
  */
 (function () {
   "use strict";
-  var RETRY_MS = 100, RETRY_MAX = 50;
-  var queue = [], timer = null, lastState = null;
+  var RETRY_MS = 100, RETRY_MAX = 50, RESYNC_MS = 1500, RESYNC_TRIES = 20;
+  var queue = [], timer = null, lastState = null, resyncing = false;
 
   function graphDiv() { return document.querySelector("#bed-trend .js-plotly-plot"); }
 
@@ -42,12 +42,22 @@
     return st;
   }
 
+  // Ask for a whole figure until one comes: a tick already on its way when the page clears its
+  // session in bed-state answers with the old bed-state and would undo a single ask.
   function resync() {
-    // the next tick then answers with a whole figure (bedside._first_tick)
     queue = [];
-    if (lastState && window.dash_clientside && window.dash_clientside.set_props) {
-      window.dash_clientside.set_props("bed-state", {data: {chair: lastState.chair, session_id: null}});
-    }
+    if (resyncing) { return; }
+    var from = (stateOf(graphDiv()) || {}).id, tries = 0;
+    resyncing = true;
+    (function ask() {
+      var now = stateOf(graphDiv());
+      if ((now && now.id !== from) || ++tries > RESYNC_TRIES) { resyncing = false; return; }
+      if (lastState && window.dash_clientside && window.dash_clientside.set_props) {
+        // the next tick then answers with a whole figure (bedside._first_tick)
+        window.dash_clientside.set_props("bed-state", {data: {chair: lastState.chair, session_id: null}});
+      }
+      setTimeout(ask, RESYNC_MS);
+    }());
   }
 
   function place(gd, st, msg) {
