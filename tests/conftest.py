@@ -248,11 +248,17 @@ class Server:
         from selenium.webdriver.common.by import By
         user = TEST_USERS[role]
         # cookies are per host, not per port: whoever this browser was signed in as, on any
-        # test server, is forgotten first (else /login sends a signed-in browser on to `path`)
+        # test server, is forgotten first (else /login sends a signed-in browser on to `path`).
+        # The page left goes first: a tick of a live page still in flight when the cookies are
+        # cleared comes back with the session cookie refreshed, signing the browser in again.
+        driver.get("about:blank")
         driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
         driver.get(self.url + "/login?next=" + quote(path, safe="/"))
-        # the form once the login page is the one shown (the page left may still be unloading)
-        wait_until(lambda: driver.find_elements(By.ID, "login-name"), timeout=15)[0].send_keys(user.name)
+        try:
+            form = wait_until(lambda: driver.find_elements(By.ID, "login-name"), timeout=15)
+        except AssertionError:
+            raise AssertionError(f"no login form at {driver.current_url}: {driver.page_source[:300]!r}") from None
+        form[0].send_keys(user.name)
         driver.find_element(By.ID, "login-password").send_keys(TEST_PASSWORD)
         driver.find_element(By.ID, "login-submit").click()
         wait_until(lambda: "/login" not in driver.current_url, timeout=15)
