@@ -18,7 +18,7 @@
   var GAP_MS = { bed: 60, ov: 250 }; // at most one pushed tick per gap; a push in between waits for it
   var state = {
     mode: "poll", channel: null, source: null, pushes: 0, ticks: 0, lastTick: 0, timer: null,
-    reopenAt: 0, reason: "starting", reconnecting: null
+    reopenAt: 0, reason: "starting", reconnecting: null, renewals: 0
   };
   window.infusionLive = state;
 
@@ -88,14 +88,25 @@
     setMode("poll", reason);
   }
 
-  function open(want) {
-    var source = new EventSource("/live/" + encodeURIComponent(want.chair));
+  // since: the id of the last event of the stream this one follows (on "renew"), so the server
+  // tells at once what changed between the two; the page stays "instant" meanwhile.
+  function open(want, since) {
+    var url = "/live/" + encodeURIComponent(want.chair);
+    var source = new EventSource(since ? url + "?since=" + encodeURIComponent(since) : url);
     state.source = source; state.channel = want;
-    setMode("poll", "connecting");
+    if (!since) { setMode("poll", "connecting"); }
     source.addEventListener("hello", function () {
       if (state.source === source) { setMode("push"); }
     });
     source.addEventListener("changed", function () { if (state.source === source) { onChanged(); } });
+    // the server ends each stream after a while (through the sign-in gate again): the next
+    // one is opened now, not after EventSource's own reconnect delay, in which nothing is pushed
+    source.addEventListener("renew", function (ev) {
+      if (state.source !== source) { return; }
+      source.close();
+      state.renewals += 1;
+      open(want, ev.lastEventId || "renew");
+    });
     source.onerror = function () {
       if (state.source !== source) { return; }
       if (source.readyState === EventSource.CLOSED) { // refused (503, 401) or not a stream: try later

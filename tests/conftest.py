@@ -244,25 +244,7 @@ class Server:
 
     def login(self, driver, role: str = "clinician", path: str = "/"):
         """Sign the browser in as the test user of this role, then open `path` (login.html.j2)."""
-        from urllib.parse import quote
-        from selenium.webdriver.common.by import By
-        user = TEST_USERS[role]
-        # cookies are per host, not per port: whoever this browser was signed in as, on any
-        # test server, is forgotten first (else /login sends a signed-in browser on to `path`).
-        # The page left goes first: a tick of a live page still in flight when the cookies are
-        # cleared comes back with the session cookie refreshed, signing the browser in again.
-        driver.get("about:blank")
-        driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
-        driver.get(self.url + "/login?next=" + quote(path, safe="/"))
-        try:
-            form = wait_until(lambda: driver.find_elements(By.ID, "login-name"), timeout=15)
-        except AssertionError:
-            raise AssertionError(f"no login form at {driver.current_url}: {driver.page_source[:300]!r}") from None
-        form[0].send_keys(user.name)
-        driver.find_element(By.ID, "login-password").send_keys(TEST_PASSWORD)
-        driver.find_element(By.ID, "login-submit").click()
-        wait_until(lambda: "/login" not in driver.current_url, timeout=15)
-        return driver
+        return sign_in_browser(driver, self.url, role, path)
 
     def http(self, role: Optional[str] = "clinician"):
         """A requests.Session signed in as the test user of this role (None: anonymous), sending
@@ -271,6 +253,30 @@ class Server:
 
     def stop(self):
         interrupt(self.proc)
+
+
+def sign_in_browser(driver, url: str, role: str = "clinician", path: str = "/"):
+    """Sign the browser in, on the server at `url`, as the test user of this role, then open
+    `path` (login.html.j2)."""
+    from urllib.parse import quote
+    from selenium.webdriver.common.by import By
+    user = TEST_USERS[role]
+    # cookies are per host, not per port: whoever this browser was signed in as, on any
+    # test server, is forgotten first (else /login sends a signed-in browser on to `path`).
+    # The page left goes first: a tick of a live page still in flight when the cookies are
+    # cleared comes back with the session cookie refreshed, signing the browser in again.
+    driver.get("about:blank")
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    driver.get(url + "/login?next=" + quote(path, safe="/"))
+    try:
+        form = wait_until(lambda: driver.find_elements(By.ID, "login-name"), timeout=15)
+    except AssertionError:
+        raise AssertionError(f"no login form at {driver.current_url}: {driver.page_source[:300]!r}") from None
+    form[0].send_keys(user.name)
+    driver.find_element(By.ID, "login-password").send_keys(TEST_PASSWORD)
+    driver.find_element(By.ID, "login-submit").click()
+    wait_until(lambda: "/login" not in driver.current_url, timeout=15)
+    return driver
 
 
 def signed_in_http(url: str, role: Optional[str] = "clinician"):

@@ -7,6 +7,7 @@ Speed itself is measured in benchmarks/, never here: these check that the path e
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Server, signed_in_http, wait_until
+from conftest import ROOT, Server, add_test_users, free_port, sign_in_browser, signed_in_http, wait_until
 from monitor.model import Alert, Event, Reading
 from monitor.store import Store, queries
 from monitor.store.changes import ChangeFeed
@@ -96,8 +97,8 @@ def test_a_stream_says_hello_then_only_its_own_chairs_changes(db_path, monkeypat
         changes.changed({"4"})
         assert next(it).startswith(": still here")  # chair 4's news is not chair 3's
         changes.changed({"3", "4"})
-        news = next(it)
-        assert news.startswith("event: changed") and '"chair": "3"' in news
+        news = _event(next(it))
+        assert news["event"] == "changed" and '"chair": "3"' in news["data"]
         everything = changes.stream("*")
         first = iter(everything)
         assert "hello" in next(first)
@@ -105,6 +106,65 @@ def test_a_stream_says_hello_then_only_its_own_chairs_changes(db_path, monkeypat
         assert "event: changed" in next(first)
         events.close()
         everything.close()
+    finally:
+        changes.close()
+        changes.store.close()
+
+
+def _event(text: str) -> dict:
+    """The fields of one server-sent event as the stream yields it."""
+    fields = {}
+    for line in text.splitlines():
+        if ": " in line and not line.startswith(":"):
+            k, v = line.split(": ", 1)
+            fields[k] = v
+    return fields
+
+
+def test_a_page_back_from_a_reconnect_is_told_what_changed_meanwhile(db_path):
+    changes = LiveChanges(Store(db_path), max_streams=4)
+    try:
+        first = iter(changes.stream("3"))
+        told = _event(next(first))["id"]  # the hello carries the chair's count: what the page knows
+        changes.changed({"3"})
+        missed = changes.stream("3", since=told)  # the page reconnects after that change
+        it = iter(missed)
+        assert _event(next(it))["event"] == "hello"
+        news = _event(next(it))
+        assert news["event"] == "changed" and news["id"] != told  # at once, not at the next reading
+        caught_up = iter(changes.stream("3", since=news["id"]))
+        assert _event(next(caught_up))["event"] == "hello"
+        changes.changed({"4"})
+        changes.changed({"3"})
+        assert _event(next(caught_up))["event"] == "changed"  # nothing invented in between: the next is new
+        # an id from another server process (restarted) never matches: told at once
+        other = iter(changes.stream("4", since="0000beef.1"))
+        next(other)
+        assert _event(next(other))["event"] == "changed"
+    finally:
+        changes.close()
+        changes.store.close()
+
+
+def test_a_stream_at_its_lifetime_says_renew_and_frees_its_slot_first(db_path, monkeypatch):
+    monkeypatch.setattr(live, "STREAM_LIFETIME_S", 0.3)
+    monkeypatch.setattr(live, "KEEPALIVE_S", 0.1)
+    changes = LiveChanges(Store(db_path), max_streams=1)
+    try:
+        stream = changes.stream("5")
+        it = iter(stream)
+        hello = _event(next(it))
+        last = next(e for e in map(_event, it) if e.get("event") == "renew")
+        assert last["id"] == hello["id"]  # nothing changed: the next stream starts where this one ends
+        # the page's next stream comes while the server is still closing this one: it is not
+        # refused for want of the slot this one held (a bound of 1 here)
+        following = changes.stream("5", since=last["id"])
+        assert following is not None
+        assert list(it) == []  # and this one has ended
+        stream.close()
+        stream.close()
+        assert changes.stream("6") is None  # the slot was given back once, not twice
+        following.close()
     finally:
         changes.close()
         changes.store.close()
@@ -256,6 +316,60 @@ def test_without_the_channel_the_page_says_so_and_still_updates_every_second(bro
         acquire.terminate()
         acquire.wait(10)
         srv.stop()
+
+
+@pytest.fixture
+def short_lived_streams(db_path, protocol, monkeypatch):
+    """The dashboard on a real waitress in this process, its streams renewed every 1.5 s
+    (web.live.STREAM_LIFETIME_S is 120 s in service): the page's renewals can be watched."""
+    from waitress import create_server
+    from monitor.web import create_app
+    monkeypatch.setattr(live, "STREAM_LIFETIME_S", 1.5)
+    store = Store(db_path)
+    add_test_users(store)
+    app = create_app(store, protocol, live_streams=4)
+    server = create_server(app.server, host="127.0.0.1", port=free_port(), threads=8)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            server.asyncore.loop(timeout=0.1, map=server._map, count=1)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    app.server.config["infusion_live"].close()
+    stop.set()
+    thread.join(5)
+    server.task_dispatcher.shutdown()
+    server.close()
+    store.close()
+
+
+@pytest.mark.browser
+def test_a_renewed_stream_keeps_the_page_instant(browser, db_path, short_lived_streams):
+    acquire = _acquire(db_path, "R")
+    try:
+        sign_in_browser(browser, short_lived_streams, "nurse", "/chair/R")
+        wait_until(lambda: _page(browser)["live"] == "push", timeout=30)
+        browser.execute_script("""
+            window.__modes = [];
+            new MutationObserver(() => window.__modes.push(document.body.dataset.live))
+              .observe(document.body, {attributes: true, attributeFilter: ['data-live']});""")
+        renewals = lambda: browser.execute_script("return window.infusionLive.renewals")  # noqa: E731
+        wait_until(lambda: renewals() >= 3, timeout=30)
+        ticks = _page(browser)["ticks"]
+        wait_until(lambda: _page(browser)["ticks"] > ticks + 1, timeout=15)  # still pushed after them
+        p = _page(browser)
+        assert p["live"] == "push" and p["badge"] == "Updates: instant"
+        # each renewal opened the next stream at once: the page never said it was polling
+        assert "poll" not in browser.execute_script("return window.__modes")
+        # ... naming the last event it had, so the server tells what changed in between
+        renewed = browser.execute_script("""return performance.getEntriesByType('resource')
+            .map(e => e.name).filter(n => n.includes('/live/R?since='));""")
+        assert len(renewed) >= 2 and all(re.search(r"since=[0-9a-f]{8}\.\d+$", n) for n in renewed), renewed
+    finally:
+        acquire.terminate()
+        acquire.wait(10)
 
 
 def test_the_documented_default_is_the_one_served():

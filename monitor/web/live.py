@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
-from flask import Response
+from flask import Response, request
 
 from ..store import StoreError
 from ..store.changes import ChangeFeed
@@ -31,8 +32,8 @@ log = logging.getLogger("infusion_monitor.web")
 POLL_S = 0.02             # how often the feed asks whether anything was committed
 MAX_STREAMS = 48          # open push channels per web process (each holds a server thread)
 KEEPALIVE_S = 15.0        # a comment line this often: a dead client is found, a proxy keeps the line
-STREAM_LIFETIME_S = 120.0  # then the browser reconnects (EventSource does), through the gate again
-RETRY_MS = 1000           # how soon EventSource reconnects after a stream ends
+STREAM_LIFETIME_S = 120.0  # then the page opens a new stream ("renew"), through the gate again
+RETRY_MS = 1000           # how soon EventSource reconnects after a stream breaks
 ANY_CHAIR = "*"           # the overview's channel: any chair
 
 
@@ -42,6 +43,8 @@ class LiveChanges:
     def __init__(self, store, max_streams: int = MAX_STREAMS, poll_s: float = POLL_S):
         self.store = store
         self.poll_s = poll_s
+        # event ids are "<epoch>.<count>": a page back from a restarted server never matches
+        self.epoch = secrets.token_hex(4)
         self._cond = threading.Condition()
         self._seq: dict[str, int] = {}
         self._any = 0
@@ -112,43 +115,64 @@ class LiveChanges:
             self._thread.join(timeout=2)
 
     # ------------------------------------------------------------ the stream
-    def stream(self, chair: str) -> Optional["EventStream"]:
-        """The event stream for a chair's page, or None when max_streams are open."""
+    def stream(self, chair: str, since: Optional[str] = None) -> Optional["EventStream"]:
+        """The event stream for a chair's page, or None when max_streams are open. since: the
+        id of the last event the page had (Last-Event-ID), so a change made while it was
+        reconnecting is told at once, not left for the 1 s tick."""
         if self._streams is None or not self._streams.acquire(blocking=False):
             return None
         self.ensure_started()
-        return EventStream(self, chair)
+        return EventStream(self, chair, since)
 
-    def _events(self, chair: str) -> Iterator[str]:
+    def _event_id(self, seq: int) -> str:
+        return f"{self.epoch}.{seq}"
+
+    def _events(self, chair: str, since: Optional[str], give_back: Callable[[], None]) -> Iterator[str]:
         seq = self.seq(chair)
-        yield f"retry: {RETRY_MS}\nevent: hello\ndata: {json.dumps({'chair': chair})}\n\n"
+        yield (f"retry: {RETRY_MS}\nid: {self._event_id(seq)}\nevent: hello\n"
+               f"data: {json.dumps({'chair': chair})}\n\n")
+        if since is not None and since != self._event_id(seq):  # changed while the page was away
+            yield f"id: {self._event_id(seq)}\nevent: changed\ndata: {json.dumps({'chair': chair, 'seq': seq})}\n\n"
         ends = time.monotonic() + STREAM_LIFETIME_S
         while not self._stop.is_set() and time.monotonic() < ends:
             now = self.wait(chair, seq, min(KEEPALIVE_S, max(0.0, ends - time.monotonic())))
             if now != seq:
                 seq = now
-                yield f"event: changed\ndata: {json.dumps({'chair': chair, 'seq': seq})}\n\n"
+                yield (f"id: {self._event_id(seq)}\nevent: changed\n"
+                       f"data: {json.dumps({'chair': chair, 'seq': seq})}\n\n")
             else:
                 yield ": still here\n\n"
+        if not self._stop.is_set():
+            # Lifetime over: the page opens its next stream at once on "renew" (EventSource's own
+            # reconnect would leave RETRY_MS in which an alarm is not pushed), naming this id so
+            # whatever changes in between is told on the new one. The slot is given back first,
+            # so the next stream of a server at its bound is not refused by this one.
+            give_back()
+            yield f"id: {self._event_id(seq)}\nevent: renew\ndata: {json.dumps({'chair': chair})}\n\n"
 
 
 class EventStream:
     """A WSGI body that gives its stream slot back when the server closes it, whether or not
     it was ever iterated (a client gone before the first byte closes an unstarted body)."""
 
-    def __init__(self, live: LiveChanges, chair: str):
+    def __init__(self, live: LiveChanges, chair: str, since: Optional[str] = None):
         self._live = live
-        self._events = live._events(chair)
-        self._open = True
+        self._events = live._events(chair, since, self._give_back)
+        self._slot_held = True
+        self._lock = threading.Lock()
 
     def __iter__(self) -> Iterator[str]:
         return self._events
 
-    def close(self) -> None:
-        if self._open:
-            self._open = False
-            self._events.close()
+    def _give_back(self) -> None:
+        with self._lock:
+            held, self._slot_held = self._slot_held, False
+        if held:
             self._live._streams.release()
+
+    def close(self) -> None:
+        self._events.close()
+        self._give_back()
 
 
 def install(app, store, max_streams: int = MAX_STREAMS) -> LiveChanges:
@@ -158,7 +182,8 @@ def install(app, store, max_streams: int = MAX_STREAMS) -> LiveChanges:
 
     @server.route(LIVE_PREFIX + "<path:chair>")  # /live/<chair>, or /live/* for every chair
     def live_stream(chair: str):
-        events = live.stream(chair)
+        # EventSource's own reconnect sends Last-Event-ID; a page renewing names it as ?since=
+        events = live.stream(chair, request.headers.get("Last-Event-ID") or request.args.get("since"))
         if events is None:
             return Response(json.dumps({"error": "no instant channel free (serve --live-streams): "
                                                  "this page updates every second"}),
