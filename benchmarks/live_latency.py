@@ -13,7 +13,7 @@ Prints: samples stored/sent for every chair; device -> page p50/p95/max with the
 breakdown; alarm raised -> tile visible; the bytes of one tick both ways (Chrome's own
 Network events: headers and bodies, and how much of it is `bed-state`).
 
-    .venv/bin/python benchmarks/live_latency.py [--seconds 150] [--chairs 12] [--server serve|run]
+    .venv/bin/python benchmarks/live_latency.py [--seconds 300] [--chairs 12] [--server serve|run]
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ TAIL_S = 3  # after the last counted write, for it to reach page and database
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=int, default=150, help="values counted (one a second)")
+    p.add_argument("--seconds", type=int, default=300, help="values counted (one a second; an alarm about every 70 s)")
     p.add_argument("--chairs", type=int, default=12, help="chairs under acquisition (chair 1 is watched)")
     p.add_argument("--server", choices=("serve", "run"), default="serve",
                    help="the page from a separate `serve` (default) or from `run` itself")
