@@ -25,6 +25,7 @@ from . import __version__
 from . import sessions as session_rules  # `sessions` is also a command below
 from .cli_context import Context, InputError, parse_speed, pass_ctx
 from .cli_devices import devices, emulate
+from .cli_profiles import profiles
 from .cli_review import export, import_
 from .cli_users import operator, users
 from .cli_web import check_listen_host, listen_options, serve, serve_dashboard
@@ -65,8 +66,9 @@ class _Commands(click.Group):
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", default=DEFAULT_DB, show_default=True, envvar="INFUSION_MONITOR_DB",
               help="SQLite database file.")
-@click.option("--protocol", "protocol_path", default=None, metavar="FILE",
-              help="Alarm protocol profile (TOML); default: the shipped ketamine-iv profile.")
+@click.option("--protocol", "protocol_path", default=None, metavar="NAME|FILE",
+              help="Alarm protocol profile: a shipped one by name (ketamine-iv, esketamine-rems, "
+                   "ketamine-pain; `profiles` lists them) or a TOML file; default: ketamine-iv.")
 @click.version_option(__version__, prog_name="infusion-monitor")
 @click.pass_context
 def main(ctx: click.Context, db: str, protocol_path: Optional[str]) -> None:
@@ -181,7 +183,7 @@ def sessions(c: Context, as_json: bool):
         click.echo("no sessions", err=True)
     for r in rows:
         click.echo(f"{r['id']:>5}  {r['patient_ref'] or '-':<12} chair {r['chair'] or '-':<6} "
-                   f"{r['state']:<9} {r['started_at']}")
+                   f"{r['state']:<9} {r['started_at']}  {r.get('protocol') or '-'}")
 
 
 @main.command()
@@ -346,7 +348,7 @@ def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: boo
         acq.stop()
 
 
-for _command in (devices, emulate, export, import_, serve, users):
+for _command in (devices, emulate, export, import_, profiles, serve, users):
     main.add_command(_command)
 
 

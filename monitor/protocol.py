@@ -34,6 +34,9 @@ OPS = {
 }
 TECHNICAL_RULES = ("oximeter_signal_lost", "device_disconnected", "nibp_failed", "nibp_overdue")
 DEFAULT_PROFILE = "ketamine-iv"
+# Shipped with the package, each citing its sources (monitor/profiles/<name>.toml); a clinic
+# picks one by name (--protocol NAME) or copies and edits it (--protocol FILE).
+SHIPPED_PROFILES = ("ketamine-iv", "esketamine-rems", "ketamine-pain")
 
 
 class ProtocolError(ValueError):
@@ -140,13 +143,32 @@ class Protocol:
         raise KeyError(rule_id)
 
 
+def shipped_profile_path(name: str) -> Path:
+    """The file of a profile shipped with the package (monitor/profiles/<name>.toml)."""
+    return Path(str(resources.files("monitor.profiles").joinpath(f"{name}.toml")))
+
+
 def default_profile_path() -> Path:
-    return Path(str(resources.files("monitor.profiles").joinpath(f"{DEFAULT_PROFILE}.toml")))
+    return shipped_profile_path(DEFAULT_PROFILE)
+
+
+def profile_file(name_or_path: Optional[str | Path] = None) -> Path:
+    """Where a profile is: a shipped profile's name (SHIPPED_PROFILES) wins over a file of the
+    same name in the working directory; anything else is a file path. None: the default."""
+    if name_or_path is None or str(name_or_path) == "":
+        return default_profile_path()
+    if str(name_or_path) in SHIPPED_PROFILES:
+        return shipped_profile_path(str(name_or_path))
+    p = Path(name_or_path)
+    if not p.exists() and p.suffix == "" and len(p.parts) == 1:  # meant as a name: say which exist
+        raise ProtocolError(f"{name_or_path}: no such protocol profile: neither a shipped one "
+                            f"({', '.join(SHIPPED_PROFILES)}) nor a file")
+    return p
 
 
 def load_protocol(path: Optional[str | Path] = None) -> Protocol:
-    """Load and validate a profile; the shipped ketamine profile when path is None."""
-    p = Path(path) if path else default_profile_path()
+    """Load and validate a profile: a shipped one by name, or a file; the default when None."""
+    p = profile_file(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:

@@ -19,7 +19,9 @@ def test_wheel_installs_with_profile_and_assets(tmp_path):
                     ROOT], check=True, capture_output=True, timeout=300)
     (wheel,) = wheels.glob("infusion_monitor-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "monitor/profiles/ketamine-iv.toml" in names
+    from monitor.protocol import SHIPPED_PROFILES
+    for profile in SHIPPED_PROFILES:  # --protocol NAME works from an installed wheel
+        assert f"monitor/profiles/{profile}.toml" in names
     assert "monitor/assets/monitor.css" in names
     assert "monitor/exports/templates/report.html.j2" in names
     for init in list(ROOT.glob("monitor/**/__init__.py")) + list(ROOT.glob("adapters/**/__init__.py")):
@@ -30,10 +32,10 @@ def test_wheel_installs_with_profile_and_assets(tmp_path):
     code = ("import monitor, monitor.web as w, monitor.protocol as p, os;"
             "from monitor.exports.html_report import _environment;"
             "assert monitor.__file__.startswith(os.environ['T']), monitor.__file__;"
-            "print(p.load_protocol().name); print(sorted(os.listdir(w.assets_path())));"
+            "print(p.load_protocol().name, p.load_protocol('esketamine-rems').name); print(sorted(os.listdir(w.assets_path())));"
             "print(_environment().get_template('report.html.j2').filename)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": str(target), "T": str(target)}, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "ketamine-iv" in out.stdout and "monitor.css" in out.stdout
+    assert "ketamine-iv esketamine-rems" in out.stdout and "monitor.css" in out.stdout
     assert out.stdout.strip().splitlines()[-1].startswith(str(target)), out.stdout  # the installed template

@@ -13,7 +13,7 @@ from .conditions import ALARM_BOARD_SQL, LISTED, OPEN, VALID
 from .db import Store
 
 SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_start",
-                "infusion_end", "ended_at")
+                "infusion_end", "ended_at", "protocol")  # protocol: the profile's name the session ran
 
 
 def sessions(store: Store, limit: Optional[int] = None) -> list[dict]:

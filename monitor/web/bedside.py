@@ -160,7 +160,8 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
     _alarm_outputs(store, s, state, out, standing)
     _panel_outputs(store, protocol, s, bl, state, out, now, role)
     device_rows = queries.devices(store, chair)
-    out.update({"bed-header.children": header(chair, s, now, access.permits(role, "review") if role else True),
+    out.update({"bed-header.children": header(chair, s, now, access.permits(role, "review") if role else True,
+                                              protocol.name),
                 "bed-numerics.children": numerics(state["last"] if live else {}, now, protocol,
                                                   {p: b["value"] for p, b in bl.items()},
                                                   cuff_pressure(device_rows) if live and watched else None),

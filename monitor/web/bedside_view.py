@@ -35,7 +35,9 @@ def elapsed_text(s: dict, now: float) -> str:
     return f"Ended {fmt_time(s['ended_at'], seconds=False)}" if s["ended_at"] else "Ended"
 
 
-def header(chair: str, s: Optional[dict], now: float, may_review: bool = True):
+def header(chair: str, s: Optional[dict], now: float, may_review: bool = True, page_profile: str = ""):
+    """page_profile: the profile whose limits this page draws (the server's --protocol); a
+    session that ran under another one says so beside its own."""
     back = dcc.Link("← All chairs", href="/", className="navlink back-link")
     if s is None:
         return [back, html.Span(f"Chair {chair}", className="chair-name"),
@@ -44,7 +46,13 @@ def header(chair: str, s: Optional[dict], now: float, may_review: bool = True):
     out = [back, html.Span(f"Chair {chair}", className="chair-name"),
            html.Span(s["patient_ref"] or "", className="patient-ref"),
            html.Span(phase.upper(), className=f"phase phase-{phase}"),
-           html.Span(elapsed_text(s, now), id="elapsed-clock", className="elapsed")]
+           html.Span(elapsed_text(s, now), id="elapsed-clock", className="elapsed"),
+           html.Span(f"profile {s['protocol'] or '–'}", id="bed-profile", className="profile muted",
+                     title="The alarm protocol profile this session runs under")]
+    if page_profile and s["protocol"] and s["protocol"] != page_profile:
+        out.append(html.Span(f"limits drawn here are {page_profile}'s", className="profile-mismatch warn",
+                             title="This server was started with another profile (--protocol): the "
+                                   "alarms are the session's own, the limit lines and panels are not"))
     if phase == "ended" and s.get("ended_by"):
         out.append(html.Span(f"ended by {s['ended_by']}", className="muted"))
     if may_review:  # the session chart is review: a clinician's page (access.LEAST_ROLE)
