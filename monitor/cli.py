@@ -26,7 +26,7 @@ from . import sessions as session_rules  # `sessions` is also a command below
 from .cli_context import Context, InputError, parse_speed, pass_ctx
 from .cli_devices import devices, emulate
 from .cli_profiles import profiles
-from .cli_review import export, import_
+from .cli_review import alarms_report, export, import_
 from .cli_users import operator, users
 from .cli_web import check_listen_host, listen_options, serve, serve_dashboard
 
@@ -348,7 +348,7 @@ def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: boo
         acq.stop()
 
 
-for _command in (devices, emulate, export, import_, profiles, serve, users):
+for _command in (alarms_report, devices, emulate, export, import_, profiles, serve, users):
     main.add_command(_command)
 
 

@@ -1,4 +1,5 @@
-"""Review commands: `export` a session (CSV, HTML report, FHIR R4) and `import` a CSV export.
+"""Review commands: `export` a session (CSV, HTML report, FHIR R4), `import` a CSV export,
+and `alarms-report`, the alarm burden across sessions.
 
 Both check everything before writing: an export is built whole and replaces its
 file atomically; an import validates the whole file, then writes one transaction.
@@ -15,6 +16,7 @@ import click
 from .cli_context import Context, InputError, pass_ctx
 from .cli_users import operator
 from .exports import FORMATS, ExportError, render, write_atomic
+from .formatting import fmt_duration, iso_utc
 
 
 def _existing_store(c: Context):
@@ -94,3 +96,57 @@ def import_(c: Context, file: str, patient_ref: Optional[str], as_json: bool):
     else:
         click.echo(f"{counts['readings']} readings, {counts['alerts']} alerts, {counts['events']} events", err=True)
         click.echo(sid)
+
+
+@click.command("alarms-report")
+@click.option("--since", default=None, metavar="DATE",
+              help="Only sessions started on or after this local date (YYYY-MM-DD) or time (ISO 8601).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@pass_ctx
+def alarms_report(c: Context, since: Optional[str], as_json: bool):
+    """Alarm burden: alarms per monitored hour by rule and priority, time in alarm, share
+    acknowledged and time to acknowledge, alarms over within 30 s that nobody acted on."""
+    from .alarm_burden import burden
+    from .formatting import parse_when
+    from .store import queries
+    try:
+        start = parse_when(since) if since is not None else None
+    except ValueError as e:
+        raise InputError(f"--since {e}") from None
+    store = _existing_store(c)
+    sessions = queries.sessions_since(store, start)
+    report = burden(sessions, queries.alerts_of_sessions(store, [s["id"] for s in sessions]))
+    if as_json:
+        report["since"] = iso_utc(start)
+        for row in report["by_session"]:
+            row["started_at"] = iso_utc(row["started_at"])
+        click.echo(json.dumps(report, indent=1))
+        return
+    click.echo("\n".join(burden_lines(report, since)))
+
+
+def burden_lines(r: dict, since: Optional[str]) -> list[str]:
+    """The report as text: the totals, a table per rule, the sessions busiest first."""
+    pct = lambda x: "–" if x is None else f"{100 * x:.0f} %"  # noqa: E731
+    num = lambda x: "–" if x is None else f"{x:.2f}"  # noqa: E731
+    lines = [f"Alarm burden{' since ' + since if since else ''}: {r['sessions']} sessions, "
+             f"{r['monitored_h']:.1f} h monitored, {r['alarms']} alarms ({num(r['per_hour'])} per hour); "
+             f"in alarm {fmt_duration(r['time_in_alarm_s'])}; acknowledged {pct(r['acknowledged_share'])}, "
+             f"median {fmt_duration(r['median_to_ack_s'])} after the start; "
+             f"{r['ended_within_short_unacknowledged']} over within {r['short_s']:g} s with nobody acting"]
+    if not r["by_rule"]:
+        return lines
+    lines += ["", f"{'rule':<24} {'kind':<13} {'priority':<8} {'alarms':>6} {'per h':>6} {'in alarm':>12} "
+                  f"{'ack':>5} {'to ack':>9} {'<' + format(r['short_s'], 'g') + ' s unacted':>14}"]
+    for x in r["by_rule"]:
+        lines.append(f"{x['rule']:<24} {x['kind']:<13} {x['priority']:<8} {x['alarms']:>6} {num(x['per_hour']):>6} "
+                     f"{fmt_duration(x['time_in_alarm_s']):>12} {pct(x['acknowledged_share']):>5} "
+                     f"{fmt_duration(x['median_to_ack_s']):>9} {x['ended_within_short_unacknowledged']:>14}")
+    pw = max([12] + [len(x["patient_ref"] or "") for x in r["by_session"]])
+    lines += ["", f"{'session':>7}  {'patient':<{pw}} {'chair':<6} {'profile':<16} {'hours':>6} {'alarms':>6} "
+                  f"{'per h':>6} {'in alarm':>12}"]
+    for x in r["by_session"]:
+        lines.append(f"{x['session_id']:>7}  {x['patient_ref'] or '-':<{pw}} {x['chair'] or '-':<6} "
+                     f"{x['protocol'] or '-':<16} {x['monitored_h']:>6.2f} {x['alarms']:>6} {num(x['per_hour']):>6} "
+                     f"{fmt_duration(x['time_in_alarm_s']):>12}")
+    return lines

@@ -104,6 +104,19 @@ def local_iso(ts: float) -> str:
     return datetime.fromtimestamp(ts).isoformat(timespec="seconds")
 
 
+def parse_when(text: str) -> float:
+    """A date or time a person typed, as epoch seconds: 'YYYY-MM-DD' is local midnight; an
+    ISO 8601 time ('2026-03-05T14:00', '...Z', '...+01:00') is local unless it names its zone.
+    ValueError saying what is expected."""
+    raw = (text or "").strip()
+    try:
+        when = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
+    except ValueError:
+        raise ValueError(f"{text!r}: not a date (YYYY-MM-DD, or YYYY-MM-DDTHH:MM, local time "
+                         "unless a zone is given)") from None
+    return when.timestamp()  # a naive datetime is taken as local time
+
+
 # ------------------------------------------------------------------ UTC (machines)
 def iso_utc(ts: Optional[float]) -> Optional[str]:
     """ISO 8601 UTC to the second (more if the time has them) with Z, for the CLI's JSON;

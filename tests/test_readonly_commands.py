@@ -13,7 +13,8 @@ from monitor.playback import replay
 from monitor.replay_csv import parse_text
 
 READ_ONLY = [["sessions"], ["sessions", "--json"], ["alerts", "--session", "1"],
-             ["export", "--session", "1", "--format", "csv"], ["export", "--session", "1", "--format", "fhir"]]
+             ["export", "--session", "1", "--format", "csv"], ["export", "--session", "1", "--format", "fhir"],
+             ["alarms-report"], ["alarms-report", "--json"]]
 FILES = {
     "empty.db": (b"", "not an infusion-monitor database (an empty file)"),
     "notes.txt": (b"ward 3 rota\n", "not an infusion-monitor database (file is not a database)"),

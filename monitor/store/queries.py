@@ -222,3 +222,23 @@ def alert_json(row: dict, infusion_start: Optional[float]) -> dict:
         "value": row["value"], "limit": row["limit_value"], "message": row["message"],
         "acknowledged_at": iso_utc(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
     }
+
+
+# ----------------------------------------------------------------- alarm burden (monitor/alarm_burden.py)
+def sessions_since(store: Store, since: Optional[float] = None) -> list[dict]:
+    """Sessions started at or after `since` (all when None), each with `last_ts`: the newest
+    reading's time, which bounds how long a session still open has been monitored."""
+    where, args = (f"s.{LISTED}", ()) if since is None else (f"s.{LISTED} AND s.started_at >= ?", (since,))
+    return store._query(
+        "SELECT s.*, (SELECT MAX(ts) FROM readings r WHERE r.session_id = s.id) AS last_ts "
+        f"FROM sessions s WHERE {where} ORDER BY s.started_at, s.id", args)
+
+
+def alerts_of_sessions(store: Store, session_ids: list[int]) -> list[dict]:
+    """Every alert of these sessions, in start order (chunked: SQLite caps the parameters)."""
+    out: list[dict] = []
+    for i in range(0, len(session_ids), 500):
+        chunk = session_ids[i:i + 500]
+        out += store._query(f"SELECT * FROM alerts WHERE session_id IN ({', '.join('?' * len(chunk))}) "
+                            "ORDER BY started_at, id", tuple(chunk))
+    return out
