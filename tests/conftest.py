@@ -276,6 +276,11 @@ def sign_in_browser(driver, url: str, role: str = "clinician", path: str = "/"):
     driver.find_element(By.ID, "login-password").send_keys(TEST_PASSWORD)
     driver.find_element(By.ID, "login-submit").click()
     wait_until(lambda: "/login" not in driver.current_url, timeout=15)
+    # and the page asked for has drawn its layout (Dash replaces its "Loading..." placeholder):
+    # a test looking for the page's elements at once does not race the script
+    wait_until(lambda: driver.execute_script(
+        "return document.readyState === 'complete' && !document.querySelector('#react-entry-point ._dash-loading');"),
+        timeout=30)
     return driver
 
 

@@ -27,7 +27,7 @@ NOT_FOUND = [
     ("/patient/%00%FF", "No sessions for patient"), ("/patient/" + "x" * 3000, "No sessions for patient"),
     ("/nosuchpage", "Page not found"), ("/sessions/1", "Page not found"),
 ]
-FOUND = ["/", "/sessions", "/session/1", "/patient/PT-404", "/chair/1", "/chair/a-new-chair", "/admin"]
+FOUND = ["/", "/sessions", "/session/1", "/patient/PT-404", "/chair/1", "/chair/a-new-chair", "/alarms", "/admin"]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from ..store import Store, StoreError
 # Page paths, each documented in the README and docs/ARCHITECTURE.md (tests/test_docs.py).
 # A prefix ending in "/" takes the rest of the path (a chair name, a session id, a patient).
 PAGES = {"/": "overview", "/chair/": "bedside", "/sessions": "session list", "/session/": "session chart",
-         "/patient/": "patient course", "/admin": "administration"}
+         "/patient/": "patient course", "/alarms": "alarm burden", "/admin": "administration"}
 
 
 # Dash's endpoints that answer a page path with the page shell.
@@ -38,12 +38,12 @@ def priority_css() -> str:
 
 # The action (access.LEAST_ROLE) each page needs: the bedside work is a nurse's, review a clinician's.
 PAGE_ACTIONS = {"/": "view", "/chair/": "view", "/sessions": "review", "/session/": "review",
-                "/patient/": "review", "/admin": "audit"}
+                "/patient/": "review", "/alarms": "review", "/admin": "audit"}
 
 
 def create_app(store: Store, protocol: Protocol, behind_tls: bool = False, setup_token: Optional[str] = None,
                live_streams: Optional[int] = None) -> Dash:
-    from . import admin, auth, bedside, live, overview, review
+    from . import admin, auth, bedside, burden, live, overview, review
     app = Dash(__name__, assets_folder=assets_path(), serve_locally=True, title="infusion-monitor",
                update_title=None, suppress_callback_exceptions=True, assets_ignore=r".*\.py$")
     app.index_string = app.index_string.replace("{%css%}", "{%css%}\n        <style>" + priority_css() + "</style>")
@@ -54,9 +54,10 @@ def create_app(store: Store, protocol: Protocol, behind_tls: bool = False, setup
     # None: every name is a page (a chair's bedside can open its first session).
     routes = [("/chair/", bedside.layout, None), ("/sessions", review.sessions_layout, None),
               ("/session/", review.session_layout, review.session_found),
-              ("/patient/", review.patient_layout, review.patient_found), ("/admin", admin.layout, None)]
+              ("/patient/", review.patient_layout, review.patient_found), ("/alarms", burden.layout, None),
+              ("/admin", admin.layout, None)]
     assert {p for p, _, _ in routes} | {"/"} == set(PAGES) == set(PAGE_ACTIONS)
-    for module in (bedside, overview, review, admin):
+    for module in (bedside, overview, review, burden, admin):
         module.register(app, store, protocol)
 
     def page(path: str):
@@ -111,6 +112,7 @@ def _shell(role: Optional[str]):
     links = [html.A("All chairs", href="/", className="navlink")]
     if access.permits(role, "review"):
         links.append(html.A("Sessions", href="/sessions", className="navlink"))
+        links.append(html.A("Alarms", href="/alarms", className="navlink"))
     if access.permits(role, "audit"):
         links.append(html.A("Admin", href="/admin", className="navlink"))
     who = []
