@@ -52,7 +52,7 @@ CALLBACK_ACTIONS = {
     "page": "view", "bed": "view", "act": "view", "open": "view", "note": "view", "strike": "view",
     "chart": "view", "med": "view", "dose": "view", "mv": "view", "bl": "view", "limit": "view", "ald": "view",
     "ov": "view",
-    "sl": "review", "sv": "review", "pc": "review",
+    "sl": "review", "sv": "review", "pc": "review", "ab": "review",
     "adm": "audit",
 }
 
