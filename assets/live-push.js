@@ -94,7 +94,15 @@
     var url = "/live/" + encodeURIComponent(want.chair);
     var source = new EventSource(since ? url + "?since=" + encodeURIComponent(since) : url);
     state.source = source; state.channel = want;
-    if (!since) { setMode("poll", "connecting"); }
+    if (!since) {
+      setMode("poll", "connecting");
+    } else { // a renewal still "instant": unless the next stream says hello within the grace
+      window.setTimeout(function () {
+        if (state.source === source && source.readyState !== EventSource.OPEN) {
+          setMode("poll", "instant channel reconnecting");
+        }
+      }, RECONNECT_GRACE_MS);
+    }
     source.addEventListener("hello", function () {
       if (state.source === source) { setMode("push"); }
     });

@@ -9,7 +9,7 @@ Pure: sessions and alerts as the store returns them (dicts) in, plain numbers ou
 `alarms-report` command and the `/alarms` page render what `burden` returns. The rules for
 what counts are here and nowhere else (docs/ARCHITECTURE.md, "Alarm burden"):
 - a session's monitored time runs from its start to its end; one still open to its newest
-  reading (never to the clock: a report must not grow while nothing is recorded);
+  reading or alarm (never to the clock: a report must not grow while nothing is recorded);
 - an alarm still active counts as in alarm until that same end;
 - acknowledged means acknowledged at all; time to acknowledge is from its start;
 - "ended within SHORT_S without action": over within SHORT_S seconds and not acknowledged
@@ -24,9 +24,12 @@ import pandas as pd
 SHORT_S = 30.0  # an alarm over within this long, unacknowledged: self-limiting
 
 
-def _monitored(sessions: pd.DataFrame) -> pd.Series:
-    """Each session's end of monitoring: ended_at, else its newest reading, else its start."""
-    end = sessions["ended_at"].fillna(sessions["last_ts"]).fillna(sessions["started_at"])
+def _monitored(sessions: pd.DataFrame, newest_alarm: pd.Series) -> pd.Series:
+    """Each session's end of monitoring: ended_at; else the later of its newest reading and
+    its newest alarm (an alarm about the data stopping starts after the last reading); else
+    its start."""
+    still_open = pd.concat([sessions["last_ts"], sessions["id"].map(newest_alarm)], axis=1).max(axis=1)
+    end = sessions["ended_at"].fillna(still_open).fillna(sessions["started_at"])
     return end.where(end >= sessions["started_at"], sessions["started_at"])
 
 
@@ -36,12 +39,14 @@ def burden(sessions: list[dict], alerts: list[dict], short_s: float = SHORT_S) -
     s = pd.DataFrame(sessions, columns=["id", "patient_ref", "chair", "protocol", "started_at", "ended_at",
                                         "last_ts"])
     s = s.astype({"started_at": float, "ended_at": float, "last_ts": float})
-    s["end"] = _monitored(s)
-    s["monitored_s"] = s["end"] - s["started_at"]
-    hours = float(s["monitored_s"].sum()) / 3600.0
     a = pd.DataFrame(alerts, columns=["id", "session_id", "rule", "kind", "priority", "started_at", "ended_at",
                                       "acknowledged_at"])
     a = a[a["session_id"].isin(s["id"])].astype({"started_at": float, "ended_at": float, "acknowledged_at": float})
+    # a row imported with a blank rule, kind or priority is still an alarm: counted, under "?"
+    a[["rule", "kind", "priority"]] = a[["rule", "kind", "priority"]].fillna("?").replace("", "?")
+    s["end"] = _monitored(s, a.groupby("session_id")["started_at"].max())
+    s["monitored_s"] = s["end"] - s["started_at"]
+    hours = float(s["monitored_s"].sum()) / 3600.0
     session_end = a["session_id"].map(s.set_index("id")["end"])
     a["until"] = a["ended_at"].fillna(session_end).clip(lower=a["started_at"])
     a["in_alarm_s"] = a["until"] - a["started_at"]

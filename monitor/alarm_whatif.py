@@ -66,13 +66,18 @@ class WhatIf:
         self.skipped.append({"session_id": session["id"], "protocol": session.get("protocol"), "why": why})
 
     def result(self) -> dict:
-        keys = sorted(set(self.before) | set(self.after),
-                      key=lambda k: (-abs(self.after[k] - self.before[k]), k))
+        # a rule only the record has (neither run raised it) is a row too: that is a difference
+        keys = sorted(set(self.stored) | set(self.before) | set(self.after),
+                      key=lambda k: (-abs(self.after[k] - self.before[k]), str(k[0]), str(k[1])))
         rows = [{"rule": r, "priority": p, "stored": self.stored[(r, p)], "own_profile": self.before[(r, p)],
                  "edited_profile": self.after[(r, p)], "change": self.after[(r, p)] - self.before[(r, p)]}
                 for r, p in keys]
         before, after = sum(self.before.values()), sum(self.after.values())
         return {"edited_profile": self.edited.name, "sessions": self.sessions, "own_profile_alarms": before,
                 "edited_profile_alarms": after, "change": after - before,
+                # the re-run under the own profile should give back the record; where it does not,
+                # the profile of that name was edited since (or the record was), and the change is
+                # measured against the profile as it is now
+                "record_differs": [f"{r['rule']} ({r['priority']})" for r in rows if r["stored"] != r["own_profile"]],
                 "stored_alarms": sum(self.stored.values()), "by_rule": rows, "skipped": self.skipped,
                 "not_rerun": ["device_disconnected"]}

@@ -164,6 +164,9 @@ def what_if_lines(w: dict, named: str) -> list[str]:
     lines = [f"What if: {w['sessions']} sessions re-run under their own profile and under {named} "
              f"(\"{w['edited_profile']}\"): {w['own_profile_alarms']} alarms → {w['edited_profile_alarms']} "
              f"({w['change']:+d}); device_disconnected is not in the record and not re-run"]
+    if w["record_differs"]:
+        lines.append("  note: re-run under their own profile, these differ from what was recorded (the profile of "
+                     "that name, or the record, changed since): " + ", ".join(w["record_differs"]))
     if w["skipped"]:
         lines.append(f"  skipped {len(w['skipped'])} sessions: " + "; ".join(
             f"{x['session_id']} ({x['why']})" for x in w["skipped"][:5]) + (" …" if len(w["skipped"]) > 5 else ""))

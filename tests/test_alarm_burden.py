@@ -98,3 +98,21 @@ def test_alarms_report_agrees_with_the_sessions_alerts(cli):
     assert later["sessions"] == 0 and later["since"][:4] in ("2998", "2999")  # local midnight, in UTC
     bad = cli("alarms-report", "--since", "soon")
     assert bad.returncode == 2 and "--since 'soon': not a date" in bad.stderr
+
+
+def test_every_alarm_has_a_row_even_one_imported_without_a_priority():
+    s = [_session(1, T0, T0 + H)]
+    alerts = [_alert(1, 1, "spo2_low", T0 + 10, T0 + 100), _alert(2, 1, "spo2_low", T0 + 200, T0 + 300, priority=None),
+              _alert(3, 1, None, T0 + 400, T0 + 500, kind=None)]
+    r = burden(s, alerts)
+    assert sum(x["alarms"] for x in r["by_rule"]) == r["alarms"] == 3  # the table adds up to the headline
+    assert {(x["rule"], x["priority"]) for x in r["by_rule"]} == {("spo2_low", "medium"), ("spo2_low", "?"),
+                                                                  ("?", "medium")}
+
+
+def test_an_open_session_is_monitored_up_to_its_newest_alarm_when_that_is_later():
+    # the oximeter stopped sending at +10 min; its signal-lost alarm began 10 s later and is still on
+    s = [_session(1, T0, None, last=T0 + 600)]
+    r = burden(s, [_alert(1, 1, "oximeter_signal_lost", T0 + 610, None, kind="technical")])
+    assert r["monitored_h"] == round(610 / H, 2) and r["time_in_alarm_s"] == 0.0
+    assert r["by_session"][0]["alarms"] == 1

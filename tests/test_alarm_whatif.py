@@ -116,3 +116,15 @@ def test_alarms_report_what_if_from_the_command_line(db_path, protocol, cli, tmp
     assert "What if: 1 sessions re-run" in text and "spo2_low" in text and "-3" in text
     bad = cli("alarms-report", "--what-if", "nonesuch")
     assert bad.returncode == 2 and "--what-if nonesuch: no such protocol profile" in bad.stderr
+
+
+def test_a_rule_only_the_record_has_is_shown_and_said(store, protocol):
+    sid = _record(store, protocol)
+    stored = queries.alerts(store, sid) + [{"rule": "hr_low", "priority": "medium"}]  # as if edited since
+    w = WhatIf(protocol)
+    w.add(protocol, queries.readings(store, sid), queries.events(store, sid), stored)
+    r = w.result()
+    row = next(x for x in r["by_rule"] if x["rule"] == "hr_low")
+    assert (row["stored"], row["own_profile"], row["edited_profile"]) == (1, 0, 0)
+    assert r["record_differs"] == ["hr_low (medium)"]
+    assert sum(x["stored"] for x in r["by_rule"]) == r["stored_alarms"]
