@@ -228,10 +228,10 @@ def alert_json(row: dict, infusion_start: Optional[float]) -> dict:
 def sessions_since(store: Store, since: Optional[float] = None) -> list[dict]:
     """Sessions started at or after `since` (all when None), each with `last_ts`: the newest
     reading's time, which bounds how long a session still open has been monitored."""
-    where, args = (f"s.{LISTED}", ()) if since is None else (f"s.{LISTED} AND s.started_at >= ?", (since,))
+    where, args = (LISTED, ()) if since is None else (f"{LISTED} AND started_at >= ?", (since,))
     return store._query(
-        "SELECT s.*, (SELECT MAX(ts) FROM readings r WHERE r.session_id = s.id) AS last_ts "
-        f"FROM sessions s WHERE {where} ORDER BY s.started_at, s.id", args)
+        "SELECT *, (SELECT MAX(ts) FROM readings WHERE readings.session_id = sessions.id) AS last_ts "
+        f"FROM sessions WHERE {where} ORDER BY started_at, id", args)
 
 
 def alerts_of_sessions(store: Store, session_ids: list[int]) -> list[dict]:
