@@ -13,11 +13,11 @@ Pure: rows as the store returns them (readings, events) in; alarms and counts ou
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Optional
 
 from .alerts import AlertEngine
 from .model import MANUAL, Alert, Event, Reading
-from .protocol import Protocol
+from .protocol import SHIPPED_PROFILES, Protocol, load_protocol
 
 
 def rerun(protocol: Protocol, readings: Iterable[dict], events: Iterable[dict]) -> list[Alert]:
@@ -45,15 +45,36 @@ def _counts(alerts: Iterable) -> Counter:
 
 
 class WhatIf:
-    """Accumulates sessions re-run under their own profile and an edited one."""
+    """Accumulates sessions re-run under their own profile and an edited one.
 
-    def __init__(self, edited: Protocol):
+    A session's own profile is the one its row names: the profile given (`at_hand`, the
+    command's --protocol) when the name is its name, else a shipped profile of that name;
+    any other is not at hand and the session is skipped, saying so. Names are all a session
+    keeps: a profile edited since under the same name re-runs as it is now (`record_differs`)."""
+
+    def __init__(self, edited: Protocol, at_hand: Optional[Protocol] = None):
         self.edited = edited
+        self._own: dict[str, Protocol] = {at_hand.name: at_hand} if at_hand is not None else {}
         self.sessions = 0
         self.stored: Counter = Counter()
         self.before: Counter = Counter()
         self.after: Counter = Counter()
         self.skipped: list[dict] = []  # sessions whose own profile is not at hand
+
+    def own_profile(self, session: dict) -> Optional[Protocol]:
+        """The profile this session ran under, if it is at hand (see the class)."""
+        name = session.get("protocol")
+        if name not in self._own and name in SHIPPED_PROFILES:
+            self._own[name] = load_protocol(name)
+        return self._own.get(name)
+
+    def add_session(self, session: dict, readings: list[dict], events: list[dict], stored_alerts: list[dict]) -> None:
+        """One session as stored, re-run under its own profile, or skipped when that is not at hand."""
+        own = self.own_profile(session)
+        if own is None:
+            self._skip(session, f"its profile {session.get('protocol')!r} is neither shipped nor the --protocol given")
+        else:
+            self.add(own, readings, events, stored_alerts)
 
     def add(self, own: Protocol, readings: list[dict], events: list[dict], stored_alerts: list[dict]) -> None:
         """One session: its record, the profile it ran under and the alarms it stored."""
@@ -62,7 +83,7 @@ class WhatIf:
         self.before += _counts(a for a in rerun(own, readings, events) if a.rule != "device_disconnected")
         self.after += _counts(a for a in rerun(self.edited, readings, events) if a.rule != "device_disconnected")
 
-    def skip(self, session: dict, why: str) -> None:
+    def _skip(self, session: dict, why: str) -> None:
         self.skipped.append({"session_id": session["id"], "protocol": session.get("protocol"), "why": why})
 
     def result(self) -> dict:

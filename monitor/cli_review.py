@@ -139,22 +139,14 @@ def alarms_report(c: Context, since: Optional[str], what_if: Optional[str], as_j
 
 
 def _what_if(c: Context, store, sessions: list[dict], edited) -> dict:
-    """Each session re-run under the profile it ran under (a shipped one by its name, or
-    the --protocol given) and under `edited`, one session in memory at a time."""
+    """Each session re-run under its own profile and under `edited` (alarm_whatif.WhatIf),
+    one session's record in memory at a time."""
     from .alarm_whatif import WhatIf
-    from .protocol import SHIPPED_PROFILES, load_protocol
     from .store import queries
-    own = {c.protocol.name: c.protocol}
-    result = WhatIf(edited)
+    result = WhatIf(edited, at_hand=c.protocol)
     for s in sessions:
-        name = s["protocol"]
-        if name not in own and name in SHIPPED_PROFILES:
-            own[name] = load_protocol(name)
-        if name not in own:
-            result.skip(s, f"its profile {name!r} is neither shipped nor the --protocol given")
-            continue
-        result.add(own[name], queries.readings(store, s["id"]), queries.events(store, s["id"]),
-                   queries.alerts(store, s["id"]))
+        result.add_session(s, queries.readings(store, s["id"]), queries.events(store, s["id"]),
+                           queries.alerts(store, s["id"]))
     return result.result()
 
 

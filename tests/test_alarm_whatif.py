@@ -128,3 +128,14 @@ def test_a_rule_only_the_record_has_is_shown_and_said(store, protocol):
     assert (row["stored"], row["own_profile"], row["edited_profile"]) == (1, 0, 0)
     assert r["record_differs"] == ["hr_low (medium)"]
     assert sum(x["stored"] for x in r["by_rule"]) == r["stored_alarms"]
+
+
+def test_a_sessions_own_profile_is_the_one_given_or_a_shipped_one_by_its_name(protocol):
+    clinic = replace(protocol, name="clinic-own")
+    w = WhatIf(protocol, at_hand=clinic)
+    assert w.own_profile({"id": 1, "protocol": "clinic-own"}) is clinic
+    assert w.own_profile({"id": 2, "protocol": "esketamine-rems"}).name == "esketamine-rems"
+    assert w.own_profile({"id": 3, "protocol": "elsewhere"}) is None
+    w.add_session({"id": 3, "protocol": "elsewhere"}, [], [], [])
+    assert w.result()["skipped"] == [{"session_id": 3, "protocol": "elsewhere",
+                                      "why": "its profile 'elsewhere' is neither shipped nor the --protocol given"}]
