@@ -16,7 +16,7 @@ import click
 from .cli_context import Context, InputError, pass_ctx
 from .cli_users import operator
 from .exports import FORMATS, ExportError, render, write_atomic
-from .formatting import fmt_duration, iso_utc
+from .formatting import fmt_duration, fmt_rate, fmt_share, iso_utc
 
 
 def _existing_store(c: Context):
@@ -163,34 +163,41 @@ def what_if_lines(w: dict, named: str) -> list[str]:
         lines.append(f"  skipped {len(w['skipped'])} sessions: " + "; ".join(
             f"{x['session_id']} ({x['why']})" for x in w["skipped"][:5]) + (" …" if len(w["skipped"]) > 5 else ""))
     if w["by_rule"]:
-        lines.append(f"{'rule':<24} {'priority':<8} {'stored':>7} {'own':>6} {'what if':>8} {'change':>7}")
-        lines += [f"{x['rule']:<24} {x['priority']:<8} {x['stored']:>7} {x['own_profile']:>6} "
-                  f"{x['edited_profile']:>8} {x['change']:>+7d}" for x in w["by_rule"]]
+        lines += _text_table([("rule", 24, "<", lambda x: x["rule"]), ("priority", 8, "<", lambda x: x["priority"]),
+                              ("stored", 7, ">", lambda x: x["stored"]), ("own", 6, ">", lambda x: x["own_profile"]),
+                              ("what if", 8, ">", lambda x: x["edited_profile"]),
+                              ("change", 7, ">", lambda x: f"{x['change']:+d}")], w["by_rule"])
     return lines
 
 
 def burden_lines(r: dict, since: Optional[str]) -> list[str]:
     """The report as text: the totals, a table per rule, the sessions busiest first."""
-    pct = lambda x: "–" if x is None else f"{100 * x:.0f} %"  # noqa: E731
-    num = lambda x: "–" if x is None else f"{x:.2f}"  # noqa: E731
     lines = [f"Alarm burden{' since ' + since if since else ''}: {r['sessions']} sessions, "
-             f"{r['monitored_h']:.1f} h monitored, {r['alarms']} alarms ({num(r['per_hour'])} per hour); "
-             f"in alarm {fmt_duration(r['time_in_alarm_s'])}; acknowledged {pct(r['acknowledged_share'])}, "
+             f"{r['monitored_h']:.1f} h monitored, {r['alarms']} alarms ({fmt_rate(r['per_hour'])} per hour); "
+             f"in alarm {fmt_duration(r['time_in_alarm_s'])}; acknowledged {fmt_share(r['acknowledged_share'])}, "
              f"median {fmt_duration(r['median_to_ack_s'])} after the start; "
              f"{r['ended_within_short_unacknowledged']} over within {r['short_s']:g} s with nobody acting"]
     if not r["by_rule"]:
         return lines
-    lines += ["", f"{'rule':<24} {'kind':<13} {'priority':<8} {'alarms':>6} {'per h':>6} {'in alarm':>12} "
-                  f"{'ack':>5} {'to ack':>9} {'<' + format(r['short_s'], 'g') + ' s unacted':>14}"]
-    for x in r["by_rule"]:
-        lines.append(f"{x['rule']:<24} {x['kind']:<13} {x['priority']:<8} {x['alarms']:>6} {num(x['per_hour']):>6} "
-                     f"{fmt_duration(x['time_in_alarm_s']):>12} {pct(x['acknowledged_share']):>5} "
-                     f"{fmt_duration(x['median_to_ack_s']):>9} {x['ended_within_short_unacknowledged']:>14}")
-    pw = max([12] + [len(x["patient_ref"] or "") for x in r["by_session"]])
-    lines += ["", f"{'session':>7}  {'patient':<{pw}} {'chair':<6} {'profile':<16} {'hours':>6} {'alarms':>6} "
-                  f"{'per h':>6} {'in alarm':>12}"]
-    for x in r["by_session"]:
-        lines.append(f"{x['session_id']:>7}  {x['patient_ref'] or '-':<{pw}} {x['chair'] or '-':<6} "
-                     f"{x['protocol'] or '-':<16} {x['monitored_h']:>6.2f} {x['alarms']:>6} {num(x['per_hour']):>6} "
-                     f"{fmt_duration(x['time_in_alarm_s']):>12}")
+    lines += [""] + _text_table([
+        ("rule", 24, "<", lambda x: x["rule"]), ("kind", 13, "<", lambda x: x["kind"]),
+        ("priority", 8, "<", lambda x: x["priority"]), ("alarms", 6, ">", lambda x: x["alarms"]),
+        ("per h", 6, ">", lambda x: fmt_rate(x["per_hour"])),
+        ("in alarm", 12, ">", lambda x: fmt_duration(x["time_in_alarm_s"])),
+        ("ack", 5, ">", lambda x: fmt_share(x["acknowledged_share"])),
+        ("to ack", 9, ">", lambda x: fmt_duration(x["median_to_ack_s"])),
+        (f"<{r['short_s']:g} s unacted", 14, ">", lambda x: x["ended_within_short_unacknowledged"])], r["by_rule"])
+    patient_w = max([12] + [len(x["patient_ref"] or "") for x in r["by_session"]])
+    lines += [""] + _text_table([
+        ("session", 7, ">", lambda x: x["session_id"]), ("patient", patient_w, "<", lambda x: x["patient_ref"] or "-"),
+        ("chair", 6, "<", lambda x: x["chair"] or "-"), ("profile", 16, "<", lambda x: x["protocol"] or "-"),
+        ("hours", 6, ">", lambda x: f"{x['monitored_h']:.2f}"), ("alarms", 6, ">", lambda x: x["alarms"]),
+        ("per h", 6, ">", lambda x: fmt_rate(x["per_hour"])),
+        ("in alarm", 12, ">", lambda x: fmt_duration(x["time_in_alarm_s"]))], r["by_session"])
     return lines
+
+
+def _text_table(columns: list[tuple], rows: list[dict]) -> list[str]:
+    """Fixed-width text columns: (heading, width, "<" or ">", cell(row)) each; a heading line, then a line a row."""
+    return [" ".join(f"{heading:{align}{width}}" for heading, width, align, _ in columns)] + [
+        " ".join(f"{str(cell(row)):{align}{width}}" for _, width, align, cell in columns) for row in rows]

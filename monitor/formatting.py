@@ -49,6 +49,16 @@ def fmt_min(m: Optional[float]) -> str:
     return f"{m:+.1f} min".replace("-", "−")
 
 
+def fmt_share(x: Optional[float]) -> str:
+    """A fraction as a whole percentage: '55 %'; '–' when there is nothing to divide."""
+    return MISSING if x is None else f"{100 * x:.0f} %"
+
+
+def fmt_rate(x: Optional[float]) -> str:
+    """A rate such as alarms per hour, to 0.01: '2.31'; '–' when there is no time to divide by."""
+    return MISSING if x is None else f"{x:.2f}"
+
+
 def fmt_duration(seconds: Optional[float]) -> str:
     """A length of time in words: '45 s', '3 min 05 s', '1 h 02 min'."""
     if seconds is None:

@@ -23,7 +23,7 @@ from ..formatting import fmt_date, fmt_datetime
 from ..sessions import RuleError
 from ..store import StoreError, people, queries
 from . import auth
-from .review import session_href, turned_page
+from .review import review_table, session_href, turned_page
 
 PAGE_SIZE = 100
 OUTCOMES = ("ok", "refused", "failed")
@@ -109,7 +109,7 @@ def audit_view(store, actor: Actor, filters: Optional[dict], page: int = 0):
         return html.P("No audit entries match these filters.", className="empty"), "No entries match.", total
     first = page * PAGE_SIZE
     count = f"Entries {first + 1}–{first + len(rows)} of {total} matching, newest first"
-    return _table(AUDIT_HEAD, rows, "audit-table"), count, total
+    return review_table(AUDIT_HEAD, rows, "audit-table"), count, total
 
 
 def audit_csv_text(store, actor: Actor, filters: Optional[dict]) -> str:
@@ -142,7 +142,7 @@ def users_table_rows(store, actor: Actor) -> list:
 
 
 def _users_table(store, actor: Actor):
-    return _table(USERS_HEAD, users_table_rows(store, actor), "user-table")
+    return review_table(USERS_HEAD, users_table_rows(store, actor), "user-table")
 
 
 def add_user_action(store, actor: Actor, name, role, initials, password, again) -> tuple[str, bool]:
@@ -193,11 +193,6 @@ def change_user_action(store, actor: Actor, name, role: Optional[str] = None,
 
 
 # ------------------------------------------------------------------ the page
-def _table(head: list[str], rows: list, cls: str):
-    return html.Table(className=f"review-table {cls}", children=[
-        html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)])
-
-
 def _user_options(store) -> list:
     return [u["name"] for u in people.users(store)]
 

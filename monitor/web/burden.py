@@ -13,11 +13,11 @@ from dash import Input, Output, dcc, html
 
 from .. import access
 from ..alarm_burden import burden
-from ..formatting import fmt_date, fmt_duration, parse_when
+from ..formatting import fmt_date, fmt_duration, fmt_rate, fmt_share, parse_when
 from ..model import PRIORITIES, PRIORITY
 from ..store import queries
 from . import auth
-from .review import _table, patient_href, session_href
+from .review import patient_href, review_table, session_href
 
 ACTION_COLOURS = {"acknowledged": "#2e7d32", "over within 30 s, nobody acted": "#9e9e9e",
                   "not acknowledged": "#6d4c41"}
@@ -42,10 +42,9 @@ def view(store, since: Optional[float]) -> list:
     r = burden(sessions, queries.alerts_of_sessions(store, [s["id"] for s in sessions]))
     if not r["sessions"]:
         return [html.P("No sessions started in this period.", className="empty", id="ab-summary")]
-    pct = lambda x: "–" if x is None else f"{100 * x:.0f} %"  # noqa: E731
-    rate = "" if r["per_hour"] is None else f" ({r['per_hour']:.2f} per hour)"
+    rate = "" if r["per_hour"] is None else f" ({fmt_rate(r['per_hour'])} per hour)"
     summary = (f"{r['sessions']} sessions, {r['monitored_h']:.1f} h monitored: {r['alarms']} alarms{rate}; "
-               f"in alarm {fmt_duration(r['time_in_alarm_s'])}; acknowledged {pct(r['acknowledged_share'])}; "
+               f"in alarm {fmt_duration(r['time_in_alarm_s'])}; acknowledged {fmt_share(r['acknowledged_share'])}; "
                f"{r['ended_within_short_unacknowledged']} over within {r['short_s']:g} s with nobody acting.")
     out = [html.P(summary, id="ab-summary", className="count-text", role="status")]
     if not r["by_rule"]:
@@ -53,17 +52,21 @@ def view(store, since: Optional[float]) -> list:
     out += [dcc.Graph(id="ab-rate", figure=rate_figure(r), config={"displaylogo": False}, className="burden-chart"),
             dcc.Graph(id="ab-action", figure=action_figure(r), config={"displaylogo": False},
                       className="burden-chart"),
-            html.H2("By rule"), _table(["Rule", "Kind", "Priority", "Alarms", "Per hour", "Time in alarm",
+            html.H2("By rule"), review_table(["Rule", "Kind", "Priority", "Alarms", "Per hour", "Time in alarm",
                                         "Acknowledged", "Median to acknowledge", "Over < 30 s, unacted"],
                                        [_rule_row(x) for x in r["by_rule"]], "burden-rules"),
             html.H2("By session, busiest first"),
-            _table(["Started", "Patient", "Chair", "Profile", "Hours", "Alarms", "Per hour", "Time in alarm"],
+            review_table(["Started", "Patient", "Chair", "Profile", "Hours", "Alarms", "Per hour", "Time in alarm"],
                    [_session_row(x) for x in r["by_session"]], "burden-sessions")]
     return out
 
 
+def _symbol(priority: str) -> str:
+    return PRIORITY[priority].symbol if priority in PRIORITY else "?"
+
+
 def _label(x: dict) -> str:
-    return f"{PRIORITY[x['priority']].symbol} {x['rule']}" if x["priority"] in PRIORITY else x["rule"]
+    return f"{_symbol(x['priority'])} {x['rule']}"
 
 
 def rate_figure(r: dict) -> dict:
@@ -105,11 +108,11 @@ def action_figure(r: dict) -> dict:
 
 def _rule_row(x: dict):
     return html.Tr(className=f"burden-rule prio-{x['priority']}", **{"data-rule": x["rule"]}, children=[
-        html.Td(x["rule"]), html.Td(x["kind"]), html.Td(_label(x).split(" ")[0] + " " + x["priority"]),
+        html.Td(x["rule"]), html.Td(x["kind"]), html.Td(f"{_symbol(x['priority'])} {x['priority']}"),
         html.Td(str(x["alarms"]), className="num"),
-        html.Td("–" if x["per_hour"] is None else f"{x['per_hour']:.2f}", className="num"),
+        html.Td(fmt_rate(x["per_hour"]), className="num"),
         html.Td(fmt_duration(x["time_in_alarm_s"]), className="num"),
-        html.Td(f"{x['acknowledged']} ({100 * x['acknowledged_share']:.0f} %)", className="num"),
+        html.Td(f"{x['acknowledged']} ({fmt_share(x['acknowledged_share'])})", className="num"),
         html.Td(fmt_duration(x["median_to_ack_s"]), className="num"),
         html.Td(str(x["ended_within_short_unacknowledged"]), className="num")])
 
@@ -120,7 +123,7 @@ def _session_row(x: dict):
         html.Td(dcc.Link(x["patient_ref"], href=patient_href(x["patient_ref"])) if x["patient_ref"] else "–"),
         html.Td(x["chair"] or "–"), html.Td(x["protocol"] or "–"),
         html.Td(f"{x['monitored_h']:.2f}", className="num"), html.Td(str(x["alarms"]), className="num"),
-        html.Td("–" if x["per_hour"] is None else f"{x['per_hour']:.2f}", className="num"),
+        html.Td(fmt_rate(x["per_hour"]), className="num"),
         html.Td(fmt_duration(x["time_in_alarm_s"]), className="num")])
 
 

@@ -71,7 +71,8 @@ def _cells(row: dict) -> list:
 SUMMARY_HEAD = ["Duration", "Baseline BP", "Peak SBP", "Peak DBP", "Peak HR", "Lowest SpO₂", "Alarms"]
 
 
-def _table(head: list[str], rows: list, cls: str):
+def review_table(head: list[str], rows: list, cls: str):
+    """A table of the review and admin pages: a heading row, then the rows given."""
     return html.Table(className=f"review-table {cls}", children=[
         html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)])
 
@@ -120,7 +121,7 @@ def _list_view(store, page: int = 0, **filters):
         count = "No sessions match."
     else:
         count = f"{first + 1}–{first + len(rows)} of {total} sessions"
-    table = _table(["Started", "Patient", "Chair", "State", *SUMMARY_HEAD], rows, "session-list") if rows \
+    table = review_table(["Started", "Patient", "Chair", "State", *SUMMARY_HEAD], rows, "session-list") if rows \
         else html.P("No sessions match these filters.", className="empty")
     return table, count, total
 
@@ -272,7 +273,7 @@ def _alarm_table(review):
             html.Td(a["acknowledged_by"] or "–")]))
     if not rows:
         return html.P("No alarms in this session.", className="empty", id="sv-alarms")
-    return html.Div(_table(["Priority", "Rule", "Kind", "Start", "End", "Duration", "Worst", "Message",
+    return html.Div(review_table(["Priority", "Rule", "Kind", "Start", "End", "Duration", "Worst", "Message",
                             "Time to ack", "By"], rows, "alarm-table"), id="sv-alarms")
 
 
@@ -283,7 +284,7 @@ def _event_table(review):
         html.Td(e["text"] or ""), html.Td(e["author"] or "")]) for e in review.events]
     if not rows:
         return html.P("No events charted.", className="empty", id="sv-events")
-    return html.Div(_table(["Minute", "Time", "Event", "Text", "By"], rows, "event-table"), id="sv-events")
+    return html.Div(review_table(["Minute", "Time", "Event", "Text", "By"], rows, "event-table"), id="sv-events")
 
 
 # ------------------------------------------------------------------ /patient/<ref>
@@ -310,7 +311,7 @@ def patient_layout(store, protocol, rest: str):
         dcc.Graph(id="pv-bp", figure=review_figures.bp_overlay_figure(rows, series),
                   config={"displaylogo": False, "scrollZoom": True}),
         html.H2("Sessions"),
-        _table(["#", "Started", "Chair", *SUMMARY_HEAD], table_rows, "patient-sessions"),
+        review_table(["#", "Started", "Chair", *SUMMARY_HEAD], table_rows, "patient-sessions"),
         dcc.Link("All sessions", href="/sessions", className="back-link"),
     ])
 
