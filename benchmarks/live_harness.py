@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tests")]  # tests/: headless_chromium
 
 BENCH_USER, BENCH_PASSWORD = "bench-nurse", "bench nurse password"
 CLI = str(Path(sys.executable).parent / "infusion-monitor")
@@ -347,24 +347,10 @@ INSTRUMENT_JS = r"""
 
 
 def chromium(perf_log: bool = True):
-    """Headless Debian Chromium, as tests/conftest.py's `browser` fixture makes it."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not (binary and driver_path):
-        raise RuntimeError("needs chromium and chromium-driver (make browser installs them)")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    profile = tempfile.mkdtemp(prefix="im-bench-chromium-")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--no-first-run",
-                "--window-size=1400,1000", f"--user-data-dir={profile}", "--autoplay-policy=no-user-gesture-required",
-                "--enable-precise-memory-info"):
-        opts.add_argument(arg)
-    if perf_log:
-        opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    drv = webdriver.Chrome(service=Service(driver_path), options=opts)
+    """Headless Debian Chromium, the tests' own (tests/headless_chromium.py), with precise memory figures."""
+    from headless_chromium import start
+    drv, profile = start("im-bench-chromium-", "--enable-precise-memory-info",
+                         capabilities={"goog:loggingPrefs": {"performance": "ALL"}} if perf_log else None)
     drv.set_page_load_timeout(60)
     drv.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": INSTRUMENT_JS})
     drv.execute_cdp_cmd("Performance.enable", {"timeDomain": "timeTicks"})

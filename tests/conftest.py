@@ -343,23 +343,10 @@ def server(db_path):
 
 @pytest.fixture(scope="session")
 def browser():
-    """Headless Debian Chromium through its chromedriver (installed by `make test`)."""
+    """Headless Debian Chromium through its chromedriver (installed by `make test`; tests/headless_chromium.py)."""
     import shutil
-    import tempfile
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    assert chromium and driver_path, "browser tests need chromium and chromium-driver (make test installs them)"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="im-chromium-")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--no-first-run",
-                "--window-size=1400,1000", f"--user-data-dir={profile}", "--autoplay-policy=no-user-gesture-required",
-                "--disable-features=BackForwardCache"):  # a page left is gone, its requests with it
-        opts.add_argument(arg)
-    drv = webdriver.Chrome(service=Service(driver_path), options=opts)
+    from headless_chromium import start
+    drv, profile = start("im-chromium-")
     drv.set_page_load_timeout(30)
     yield drv
     drv.quit()
