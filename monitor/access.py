@@ -34,6 +34,10 @@ LEAST_ROLE = {
     "dose_change": "nurse",
     "manual_vitals": "nurse",
     "aldrete": "nurse",
+    "moaas": "nurse",             # structured observations (monitor/observations.py)
+    "cadss6": "nurse",
+    "side_effect": "nurse",
+    "intervention": "nurse",
     "correction": "nurse",        # and the role of the entry it strikes (needed_for_correction)
     # the prescriber's decisions and the record
     "limit_change": "clinician",

@@ -38,6 +38,8 @@ EVENT_TYPES = (
     "infusion_start", "infusion_stop", "note", "medication", "dose_change",
     "manual_vitals", "baseline_set", "session_end", "limit_change", "acknowledge", "aldrete",
     "correction", "review_signoff", "monitoring_interrupted",
+    # structured observations (monitor/observations.py)
+    "moaas", "cadss6", "side_effect", "intervention",
 )
 # How every page, chart and report names a charted event (the CSV and FHIR keep the type).
 EVENT_LABELS = {
@@ -46,6 +48,7 @@ EVENT_LABELS = {
     "baseline_set": "Baseline", "session_end": "Session end", "limit_change": "Limit",
     "acknowledge": "Acknowledged", "aldrete": "Aldrete", "correction": "Correction",
     "review_signoff": "Reviewer sign-off", "monitoring_interrupted": "Monitoring interrupted",
+    "moaas": "MOAA/S", "cadss6": "CADSS-6", "side_effect": "Side effect", "intervention": "Intervention",
 }
 UNCHARTED_EVENTS = ("acknowledge", "correction", "review_signoff")  # in event tables, not drawn on charts
 STATES = ("baseline", "infusion", "recovery", "ended")

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Optional
 from adapters.nibp_cycle import NibpCycle
 from adapters.sim import Patient, SimBedside
 
-from . import sessions
+from . import observations, sessions
 from .model import Event, Reading
 from .processes import process_alive
 from .protocol import Protocol
@@ -131,6 +131,20 @@ def _run_whole(store: Store, protocol: Protocol, patient_ref: str, chair: str, s
     return PlaybackResult(session_id, rec.readings, len(rec.alert_keys))
 
 
+SIMULATED_NURSE = "SIM"  # the initials a scenario's charted observations are signed with
+
+
+def scenario_script(scenario) -> list[tuple]:
+    """A scenario's timeline as (second, type, text, data, author), in time order: its phase
+    events, and its observations made into entries the way the page makes them
+    (observations.entry), so a scenario can never chart what a nurse could not."""
+    script = [(t, kind, text, None, "script") for t, kind, text in scenario.events]
+    for t, kind, raw in scenario.observations:
+        data, text = observations.entry(kind, raw)
+        script.append((t, kind, text, data, SIMULATED_NURSE))
+    return sorted(script, key=lambda item: item[0])
+
+
 def simulate(store: Store, protocol: Protocol, scenario: str, seed: int = 0, speed: Optional[float] = None,
              patient_ref: str = "SIM", chair: str = "sim") -> PlaybackResult:
     patient = Patient(scenario, seed)
@@ -139,15 +153,15 @@ def simulate(store: Store, protocol: Protocol, scenario: str, seed: int = 0, spe
     def body(rec: SessionRecorder, t0: float, pacer: Pacer) -> None:
         cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
         bedside = SimBedside(patient, cycle, t0)
-        script = sorted(patient.scenario.events)
+        script = scenario_script(patient.scenario)
         for k in range(int(length) + 1):
             pacer.wait_for(k)
             if pacer.speed and rec.poll_events() and rec.engine.state == "ended":
                 break  # ended (or charted on) from the page or the CLI while playing
             ts = t0 + k
             while script and script[0][0] <= k:
-                _, kind, text = script.pop(0)
-                rec.event(Event(ts, kind, text, "script"), override=END_OVERRIDE)
+                _, kind, text, data, author = script.pop(0)
+                rec.event(Event(ts, kind, text, author), data, override=END_OVERRIDE)
             if rec.engine.state == "ended":
                 break
             cycle.follow(rec.session_id, rec.engine.state)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .formatting import fmt_bp, fmt_duration, fmt_min, fmt_num
-from .model import CONTINUOUS, LABELS, MANUAL, PRIORITIES, PRIORITY, is_valid, priority_rank
+from . import observations
+from .model import CONTINUOUS, LABELS, MANUAL, PRIORITIES, PRIORITY, is_valid, priority_rank, struck_entries
 from .store import Store, queries, summaries
 
 CHART_PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map")
@@ -119,6 +120,30 @@ def load(store: Store, session_id: int, parameters: Optional[tuple] = CHART_PARA
 
 def summary_items(review: SessionReview) -> list[tuple[str, str, str]]:
     """(label, value, detail) cards shown at the top of the page and the report."""
+    return [*_vital_items(review), *observation_items(review)]
+
+
+def observation_items(review: SessionReview) -> list[tuple[str, str, str]]:
+    """The sedation, dissociation and side-effect cards (observations.summary); none when the
+    session charted no observation."""
+    seen = observations.summary(review.events, struck_entries(review.events))
+    if not seen["count"]:
+        return []
+    def at(worst):
+        return f"at {fmt_min(review.minutes(worst['ts']))}" if worst else "not scored"
+
+    effects = seen["side_effects"]
+    return [
+        ("Lowest MOAA/S", fmt_num(seen["moaas"]["value"]) if seen["moaas"] else "–", at(seen["moaas"])),
+        ("Highest CADSS-6", f"{seen['cadss6']['value']}/{observations.CADSS6_MAX}" if seen["cadss6"] else "–",
+         at(seen["cadss6"])),
+        ("Side effects", str(len(effects)), ", ".join(e["words"] for e in effects) or "none charted"),
+        ("Interventions", str(len(seen["interventions"])),
+         ", ".join(i["text"].removeprefix("Intervention: ") for i in seen["interventions"]) or "none charted"),
+    ]
+
+
+def _vital_items(review: SessionReview) -> list[tuple[str, str, str]]:
     s = review.session
 
     def when(col):

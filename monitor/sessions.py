@@ -42,7 +42,8 @@ ENTRY_PHASES = {
 }
 # What a correction may strike: what a person typed. Phase changes, alarms, limits and
 # baselines are corrected by a new entry of their own kind, not struck.
-STRIKEABLE = ("note", "medication", "dose_change", "manual_vitals", "aldrete")
+STRIKEABLE = ("note", "medication", "dose_change", "manual_vitals", "aldrete",
+              "moaas", "cadss6", "side_effect", "intervention")
 SIGNOFF_STATEMENT = "I have reviewed this session record."
 LATE_ENTRIES = ("note", "acknowledge", "correction")
 

@@ -54,6 +54,9 @@ class Scenario:
         (INFUSION_START_S + INFUSION_LENGTH_S, "infusion_stop", ""),
         (SESSION_LENGTH_S, "session_end", ""),
     )
+    # what the scenario's nurse charts: (session second, observation type, its data as
+    # monitor/observations.entry takes it), e.g. (t, "moaas", {"score": 2})
+    observations: tuple = ()
 
     @property
     def length_s(self) -> float:
@@ -63,6 +66,11 @@ class Scenario:
 def _m(minutes: float) -> float:
     """Session seconds for a minute of infusion."""
     return INFUSION_START_S + minutes * 60
+
+
+def _cadss(*ratings: int) -> dict:
+    """CADSS-6 ratings in item order (1, 2, 6, 7, 15, 22) as the entry takes them."""
+    return dict(zip(("1", "2", "6", "7", "15", "22"), ratings))
 
 
 SCENARIOS = {s.name: s for s in [
@@ -78,6 +86,31 @@ SCENARIOS = {s.name: s for s in [
                        Episode(_m(10) + 40, _m(10) + 46, "searching"))),
     Scenario("disconnect", "oximeter silent for 45 s at infusion minute 10",
              episodes=(Episode(_m(10), _m(10) + 45, "silent"),)),
+    Scenario("deep-sedation", "sedation deepens to MOAA/S 1 at infusion minute 30 with SpO2 in the low 90s; "
+             "airway support and a rate reduction, awake again in recovery",
+             hr_rise=2.0, episodes=(Episode(_m(27), _m(36), "spo2", 5.0), Episode(_m(27), _m(36), "hr", -8.0)),
+             observations=(
+                 (_m(20), "moaas", {"score": 4}), (_m(20) + 60, "cadss6", {"items": _cadss(1, 2, 1, 1, 2, 1)}),
+                 (_m(30), "moaas", {"score": 1}),
+                 (_m(30) + 30, "intervention", {"intervention": "airway", "detail": "head repositioned, jaw thrust"}),
+                 (_m(31), "intervention", {"intervention": "rate_reduced", "detail": "0.5 to 0.3 mg/kg/h"}),
+                 (_m(38), "moaas", {"score": 3}), (_m(40) + 600, "moaas", {"score": 5}),
+                 (_m(40) + 660, "cadss6", {"items": _cadss(0, 0, 0, 0, 0, 0)}))),
+    Scenario("emergence", "an emergence reaction at infusion minute 22: marked dissociation, agitation and "
+             "anxiety, HR up; midazolam given; nausea in recovery treated with ondansetron",
+             episodes=(Episode(_m(21), _m(29), "hr", 28.0),),
+             observations=(
+                 (_m(20), "moaas", {"score": 5}), (_m(20) + 60, "cadss6", {"items": _cadss(3, 4, 3, 2, 3, 3)}),
+                 (_m(22), "side_effect", {"effects": [{"effect": "agitation", "severity": "severe"},
+                                                      {"effect": "anxiety", "severity": "moderate"},
+                                                      {"effect": "hallucinations", "severity": "moderate"}]}),
+                 (_m(22) + 60, "intervention", {"intervention": "midazolam", "detail": "1 mg IV"}),
+                 (_m(22) + 90, "intervention", {"intervention": "reassurance"}),
+                 (_m(30), "cadss6", {"items": _cadss(1, 2, 1, 1, 1, 1)}), (_m(30) + 30, "moaas", {"score": 4}),
+                 (_m(40) + 300, "side_effect", {"effects": [{"effect": "nausea", "severity": "mild"}]}),
+                 (_m(40) + 360, "intervention", {"intervention": "ondansetron", "detail": "4 mg IV"}),
+                 (_m(40) + 600, "moaas", {"score": 5}),
+                 (_m(40) + 660, "cadss6", {"items": _cadss(0, 0, 0, 0, 0, 0)}))),
     Scenario("artifact", "motion spikes flagged by the device, a cuff motion error",
              episodes=tuple(Episode(_m(k * 3 + 2), _m(k * 3 + 2) + 4, "artifact") for k in range(12))
              + (Episode(_m(10), _m(10) + 60, "nibp_error", 2),

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .. import sessions
+from .. import observations, sessions
 from ..formatting import iso_utc_ms
 from ..model import PARAMETERS, PRIORITIES, STATES, STATUSES
 from ..protocol import TECHNICAL_RULES
@@ -410,5 +410,9 @@ def _event(f: _Fields) -> dict:
     if not EVENT_TYPE.match(kind):
         f.fail(f"event type {kind!r}: expected a lower-case name such as note or infusion_start")
     data = f.json_object("data")
+    if kind in observations.OBSERVATION_TYPES:  # a scale's score must be one its entry could have made
+        why = observations.check_data(kind, data or {})
+        if why:
+            f.fail(f"data: {why}")
     return {"ts": f.time("ts", required=True), "type": kind, "text": f.text("text"),
             "author": f.text("author"), "data": json.dumps(data) if data else None}  # as record_event stores it

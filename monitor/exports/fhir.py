@@ -6,6 +6,8 @@
   the 1 Hz oximeter summarised per clock minute as the median of that minute's valid
   readings, with effectivePeriod covering the minute: a record wants the trend, not
   3,600 rows an hour.
+- The structured observations (MOAA/S, CADSS-6, side effects, interventions), with the
+  codes and local codes listed in fhir_observations.py.
 - Subject: the patient by identifier (the clinic's patient reference), since the
   monitor holds no Patient resource of its own.
 Flagged readings (sensor off, searching, artifact, error) are left out. Plain dicts
@@ -23,7 +25,7 @@ from typing import Optional
 from ..formatting import iso_utc_ms
 from ..model import MANUAL, is_valid
 from ..store import Store, queries
-from . import ExportError
+from . import ExportError, fhir_observations
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -68,20 +70,28 @@ class _Builder:
                         "display": session["patient_ref"]}
 
     def observation(self, kind: str, local_id: str, effective: dict, **body) -> dict:
+        """A vital-signs Observation (FHIR's vital-signs profiles)."""
+        return self.entry(local_id, CATEGORY, effective, code=_code(kind),
+                          meta={"profile": [PROFILE + "vitalsigns", PROFILE + PROFILES[kind]]}, **body)
+
+    def entry(self, local_id: str, category: list, effective: dict, **body) -> dict:
+        """An Observation about this session's patient, its id derived from `local_id` (stable
+        across exports); body: its code, value and the rest."""
         ident = f"{self.seed}|{local_id}"
+        rid = str(uuid.uuid5(NAMESPACE, ident))
+        meta = body.pop("meta", None)
         resource = {
             "resourceType": "Observation",
-            "id": str(uuid.uuid5(NAMESPACE, ident)),
-            "meta": {"profile": [PROFILE + "vitalsigns", PROFILE + PROFILES[kind]]},
-            "identifier": [{"system": OBSERVATION_SYSTEM, "value": str(uuid.uuid5(NAMESPACE, ident))}],
+            "id": rid,
+            **({"meta": meta} if meta else {}),
+            "identifier": [{"system": OBSERVATION_SYSTEM, "value": rid}],
             "status": "final",
-            "category": CATEGORY,
-            "code": _code(kind),
+            "category": category,
             "subject": self.subject,
             **effective,
             **body,
         }
-        return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+        return {"fullUrl": f"urn:uuid:{rid}", "resource": resource}
 
 
 def bp_measurements(readings: list[dict]) -> list[tuple[float, dict]]:
@@ -134,6 +144,7 @@ def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
             entries.append(b.observation(
                 p, f"{p}|{start!r}", period, valueQuantity=_quantity(p, value),
                 note=[{"text": f"Median of {n} valid 1 Hz readings in this minute"}]))
+    entries += fhir_observations.entries(b, queries.events(store, session_id))
     entries.sort(key=lambda e: (e["resource"].get("effectiveDateTime")
                                 or e["resource"]["effectivePeriod"]["start"]))
     out = {

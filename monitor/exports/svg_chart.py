@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from html import escape
 from ..model import PRIORITIES, PRIORITY, UNCHARTED_EVENTS, event_label
+from ..observations import short_label
 from ..session_review import SessionReview, worst_priority_segments
 
 W, H = 1000, 380
@@ -151,7 +152,7 @@ def session_svg(review: SessionReview, protocol) -> str:
         if m is None or not ax.x0 <= m <= ax.x1:
             continue
         x = ax.x(m)
-        label = event_label(e["type"])
+        label = short_label(e) or event_label(e["type"])  # an observation's mark says its value
         parts.append(f'<line class="event" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}"/>'
                      f'<text class="event-label" x="{x + 3:.1f}" y="{TOP - 2 - 11 * (i % 2)}">{escape(label)}'
                      f'<title>{escape(label)} {escape(e["text"] or "")}</title></text>')

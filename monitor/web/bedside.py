@@ -14,11 +14,11 @@ from typing import Optional
 
 from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 
-from .. import access, sessions
+from .. import access, observations, sessions
 from ..access import Actor
 from ..model import Event, is_valid, struck_entries
 from ..store import StoreError, queries
-from . import alarms, auth, charting, limits, recovery, trend
+from . import alarms, auth, charting, limits, observing, recovery, trend
 from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, header, manual_from_events,
                            news2_indicator, numerics, open_form, strike_options)
 from .forms import FormError, not_stored, page_session, session_now
@@ -29,14 +29,15 @@ TICK_OUTPUTS = (
     ("bed-alarm-data", "data"), ("bed-history", "children"), ("bed-events", "children"),
     ("bed-baseline", "children"), ("bed-limits", "children"), ("bed-recovery", "children"),
     ("bed-discharge", "children"), ("bed-devices", "children"), ("bed-open", "children"),
-    ("bed-state", "data"),
+    ("bed-state", "data"), ("obs-latest", "children"),
 )
 # Each control and the entry it makes: enabled only while the signed-in role may make it
 # (access.permits) and the session rules would accept it (sessions.refusal), its title saying why not.
 CONTROLS = {"act-start": "infusion_start", "act-stop-btn": "infusion_stop", "act-end-btn": "session_end",
             "act-stat": "nibp:stat", "note-save": "note", "med-save": "medication", "dose-save": "dose_change",
             "mv-save": "manual_vitals", "bl-save": "baseline_set", "limit-save": "limit_change",
-            "strike-save": "correction"}
+            "strike-save": "correction", "obs-moaas-save": "moaas", "obs-cadss-save": "cadss6",
+            "obs-se-save": "side_effect", "obs-int-save": "intervention"}
 TICK_OUTPUTS += tuple((c, p) for c in CONTROLS for p in ("disabled", "title")) + (("strike-event", "options"),)
 KEYS = [f"{i}.{p}" for i, p in TICK_OUTPUTS]
 
@@ -86,7 +87,7 @@ def layout(store, protocol, rest: str):
         ]),
         html.Div(id="bed-open", className="open-session"),
         html.Div(className="panels", children=[
-            charting.vitals_panel(), charting.charting_panel(protocol), charting.baseline_panel(),
+            charting.vitals_panel(), observing.panel(), charting.charting_panel(protocol), charting.baseline_panel(),
             limits.panel(protocol),
             html.Section(className="panel panel-recovery", children=[
                 html.H3("Recovery and discharge"), html.Div(id="bed-discharge"), html.Div(id="bed-recovery")]),
@@ -118,6 +119,7 @@ def register(app, store, protocol) -> None:
     trend.register(app)
     alarms.register(app, store)
     charting.register(app, store, protocol)
+    observing.register(app, store)
     limits.register(app, store, protocol)
     recovery.register(app, store, protocol)
 
@@ -137,7 +139,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
         if state.get("session_id") != "none":
             out.update({"bed-trend.figure": trend.full_figure([], [], protocol, {}),
                         "bed-open.children": open_form(chair), "bed-alarms.children": [],
-                        "bed-technical.children": [], "bed-alarm-data.data": [],
+                        "bed-technical.children": [], "bed-alarm-data.data": [], "obs-latest.children": [],
                         "bed-news2.children": news2_indicator({}, {}, now, protocol),
                         "bed-recovery.children": recovery.panel_body(store, None, None, now, protocol),
                         **control_outputs(None, role)})
@@ -183,7 +185,7 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
              "last": _latest_values(store, sid), "board_sig": None, "history_sig": None, "alert_max": -1,
              "settings": settings,
              "manual": {}, "phase": None, "aldrete": None, "baseline_by": None, "baseline_view": None,
-             "limit_log": {}}
+             "limit_log": {}, "observed": None}
     _refold(protocol, state, events, out)
     out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"], state["settings"])
     return state
@@ -205,6 +207,8 @@ def _next_tick(store, protocol, sid: int, bl: dict, state: dict, out: dict) -> N
             _refold(protocol, state, queries.events(store, sid), out)
             state["last"] = _latest_values(store, sid)  # a struck manual BP no longer counts
         else:
+            if any(e["type"] in observations.OBSERVATION_TYPES for e in new_events):
+                out["obs-latest.children"] = observing.latest(state["observed"])
             log = Patch()
             for e in new_events:
                 log.prepend(event_item(e))
@@ -230,11 +234,12 @@ def _refold(protocol, state: dict, events: list[dict], out: dict) -> None:
     """Rebuild the page's running summaries and event log from all events, leaving out what
     a correction struck (it no longer feeds NEWS2, the Aldrete verdict or anything else)."""
     struck = struck_entries(events)
-    state.update(manual={}, aldrete=None, baseline_by=None, limit_log={},
+    state.update(manual={}, aldrete=None, baseline_by=None, limit_log={}, observed=None,
                  settings=limits.settings_from_events(protocol, []))
     _absorb_events(protocol, state, [e for e in events if e["id"] not in struck])
     out["bed-events.children"] = [event_item(e, struck) for e in reversed(events)]
     out["strike-event.options"] = strike_options(events)
+    out["obs-latest.children"] = observing.latest(state["observed"])
 
 
 def _absorb_events(protocol, state: dict, events: list[dict]) -> None:
@@ -242,6 +247,7 @@ def _absorb_events(protocol, state: dict, events: list[dict]) -> None:
     state["settings"] = limits.settings_from_events(protocol, events, state["settings"])
     state["limit_log"] = limits.change_log(protocol, events, state["limit_log"])
     state["manual"] = manual_from_events(events, state["manual"])
+    state["observed"] = observations.fold(state.get("observed"), events)
     for e in events:
         if e["type"] == "aldrete":
             state["aldrete"] = {"ts": e["ts"], "data": e["data"], "author": e["author"]}

@@ -8,7 +8,8 @@ and carry a symbol label, so colour is never the only cue.
 from __future__ import annotations
 
 from ..formatting import fmt_day, fmt_duration
-from ..model import PRIORITIES, PRIORITY, UNCHARTED_EVENTS, priority_mark
+from ..model import PRIORITIES, PRIORITY, UNCHARTED_EVENTS, priority_mark, struck_entries
+from ..observations import SCALE_NAMES, scale_value
 from ..session_review import SessionReview, worst_priority_segments
 from . import trend
 
@@ -22,12 +23,13 @@ LANE_H = 0.045  # one lane per priority along the top, most urgent highest
 LANES = {p: (1.0 - LANE_H * (PRIORITY[p].rank + 1), 1.0 - LANE_H * PRIORITY[p].rank) for p in PRIORITIES}
 
 
-def alarm_band(a: dict, x_end: float) -> dict:
+def alarm_band(a: dict, x_end: float, bottom: float = 0.0) -> dict:
     """One alarm's interval in its priority's lane at the top of the plot (technical: a
-    strip at the bottom), labelled with its symbol so colour is never the only cue."""
+    strip at the bottom of the vital signs, `bottom`), labelled with its symbol so colour is
+    never the only cue."""
     technical = a["kind"] == "technical"
     end = a["end_min"] if a["end_min"] is not None else x_end
-    y0, y1 = (0.0, 0.045) if technical else LANES[a["priority"]]
+    y0, y1 = (bottom, bottom + 0.045) if technical else LANES[a["priority"]]
     return {"type": "rect", "xref": "x", "yref": "paper", "x0": a["start_min"], "x1": max(end, a["start_min"] + 0.05),
             "y0": y0, "y1": y1, "fillcolor": PRIORITY_COLORS[a["priority"]], "opacity": 0.75,
             "line": {"width": 0}, "layer": "below",
@@ -36,9 +38,9 @@ def alarm_band(a: dict, x_end: float) -> dict:
                       "font": {"size": 10, "color": "#0d1117"}}}
 
 
-def worst_priority_shading(alarms: list[dict], x_end: float) -> list[dict]:
-    """Full-height shading in the colour of the worst physiological alarm at each moment."""
-    return [{"type": "rect", "xref": "x", "yref": "paper", "x0": lo, "x1": hi, "y0": 0, "y1": 1,
+def worst_priority_shading(alarms: list[dict], x_end: float, bottom: float = 0.0) -> list[dict]:
+    """Shading over the vital signs in the colour of the worst physiological alarm at each moment."""
+    return [{"type": "rect", "xref": "x", "yref": "paper", "x0": lo, "x1": hi, "y0": bottom, "y1": 1,
              "fillcolor": PRIORITY_COLORS[p], "opacity": 0.13, "line": {"width": 0}, "layer": "below",
              "name": f"shade:{p}"} for lo, hi, p in worst_priority_segments(alarms, x_end)]
 
@@ -80,14 +82,17 @@ def session_figure(review: SessionReview, protocol) -> dict:
     data.append({"type": "scatter", "mode": "markers", "name": "Events", "yaxis": "y3",
                  "x": [review.minutes(e["ts"]) for e in events], "y": [0.9] * len(events),
                  "marker": {"symbol": "line-ns-open", "size": 14, "color": "#c9d1d9"},
-                 "hovertext": [f"{trend.event_mark(e['type'])[0]}"
+                 "hovertext": [f"{trend.event_mark(e)[0]}"
                                + (f": {e['text']}" if e["text"] else "") + (f" ({e['author']})" if e["author"] else "")
                                for e in events],
                  "hovertemplate": "%{hovertext}<extra></extra>"})
-    shapes = worst_priority_shading(alarms, x_end) + [alarm_band(a, x_end) for a in alarms]
+    lane = observation_lane(review)
+    bottom = OBS_LANE_TOP + 0.06 if lane else 0.0
+    data += lane
+    shapes = worst_priority_shading(alarms, x_end, bottom) + [alarm_band(a, x_end, bottom) for a in alarms]
     annotations = []
     for i, e in enumerate(events):
-        label, color = trend.event_mark(e["type"])
+        label, color = trend.event_mark(e)
         x = review.minutes(e["ts"])
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
                        "name": f"event:{e['type']}",
@@ -109,7 +114,43 @@ def session_figure(review: SessionReview, protocol) -> dict:
         "yaxis3": {"range": [0, 1], "overlaying": "y", "visible": False, "fixedrange": True},
         "shapes": shapes, "annotations": annotations,
     }
+    if lane:  # the vital signs above, the sedation and dissociation scales in a lane below
+        layout["yaxis"]["domain"] = [bottom, 1]
+        layout["xaxis"]["anchor"] = "y4"  # the time axis under the lane
+        layout["height"] += 120
+        layout.update({
+            "yaxis4": {"domain": [0, OBS_LANE_TOP], "anchor": "x", "range": [-0.5, 5.5], "title": {"text": "MOAA/S"},
+                       "tickvals": list(range(6)), "gridcolor": "#30363d", "fixedrange": True},
+            "yaxis5": {"overlaying": "y4", "side": "right", "range": [-1, 25], "title": {"text": "CADSS-6"},
+                       "tickvals": [0, 8, 16, 24], "showgrid": False, "fixedrange": True},
+        })
     return {"data": data, "layout": layout}
+
+
+OBS_LANE_TOP = 0.2  # the observation lane's share of the plot's height, at the bottom
+
+
+def observation_lane(review: SessionReview) -> list[dict]:
+    """MOAA/S (0-5, left) and CADSS-6 total (0-24, right) as points in a lane under the vital
+    signs; none when the session has neither (struck entries left out)."""
+    struck = struck_entries(review.events)
+    points: dict[str, list] = {"moaas": [], "cadss6": []}
+    for e in review.events:
+        value = scale_value(e)
+        if value is not None and e.get("id") not in struck:
+            points[value[0]].append((review.minutes(e["ts"]), value[1], e))
+    if not any(points.values()):
+        return []
+    out = []
+    for scale, axis, color, symbol in (("moaas", "y4", "#79c0ff", "circle"), ("cadss6", "y5", "#d2a8ff", "square")):
+        pts = points[scale]
+        out.append({"type": "scatter", "mode": "lines+markers+text", "name": SCALE_NAMES[scale], "yaxis": axis,
+                    "x": [m for m, _, _ in pts], "y": [v for _, v, _ in pts], "text": [str(v) for _, v, _ in pts],
+                    "textposition": "top center", "marker": {"symbol": symbol, "size": 9, "color": color},
+                    "line": {"color": color, "width": 1, "dash": "dot"},
+                    "hovertext": [f"{e['text']} ({e['author'] or '?'})" for _, _, e in pts],
+                    "hovertemplate": "%{hovertext}<extra></extra>"})
+    return out
 
 
 # ------------------------------------------------------------------ a patient's course

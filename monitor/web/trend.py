@@ -28,6 +28,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc
 
 from ..formatting import local_iso
 from ..model import LABELS, MANUAL, OPERATOR_SYMBOLS, PRIORITY, UNCHARTED_EVENTS, event_label, is_valid
+from ..observations import short_label
 
 # Trace order is part of the protocol with assets/trend-extend.js: indices into figure["data"].
 TRACES = ("hr", "spo2", "sbp", "dbp")
@@ -42,13 +43,16 @@ COLORS = {"hr": "#39d353", "spo2": "#4fc3f7", "sbp": "#ff8a65", "dbp": "#ffb74d"
 EVENT_COLORS = {"infusion_start": "#7ee787", "infusion_stop": "#f0883e", "dose_change": "#d2a8ff",
                 "medication": "#d2a8ff", "note": "#8b949e", "manual_vitals": "#ffb74d", "baseline_set": "#8b949e",
                 "limit_change": "#8b949e", "aldrete": "#7ee787", "session_end": "#8b949e",
-                "monitoring_interrupted": "#ff7b72"}
+                "monitoring_interrupted": "#ff7b72", "moaas": "#79c0ff", "cadss6": "#d2a8ff",
+                "side_effect": "#ffa657", "intervention": "#7ee787"}
 EVENT_COLOR = "#8b949e"
 
 
-def event_mark(event_type: str) -> tuple[str, str]:
-    """(label, colour) of an event's mark on the trend and the review chart."""
-    return event_label(event_type), EVENT_COLORS.get(event_type, EVENT_COLOR)
+def event_mark(event: dict) -> tuple[str, str]:
+    """(label, colour) of an event's mark on the trend and the review chart: an observation's
+    label carries its value ("MOAA/S 3", observations.short_label)."""
+    label = short_label(event) or event_label(event["type"])
+    return label, EVENT_COLORS.get(event["type"], EVENT_COLOR)
 
 
 def _points(rows: list[dict]) -> dict[str, list[tuple]]:
@@ -158,7 +162,7 @@ def event_marks(events: list[dict]) -> tuple[list, list, list, list]:
     for ev in events:
         if ev["type"] in UNCHARTED_EVENTS:
             continue
-        label, color = event_mark(ev["type"])
+        label, color = event_mark(ev)
         x = local_iso(ev["ts"])
         hover = f"{label}: {ev.get('text') or ''}".rstrip(": ") + (f" ({ev['author']})" if ev.get("author") else "")
         xs += [x, x, None]
