@@ -22,7 +22,8 @@ from typing import Optional
 from .formatting import fmt_entered
 from .limit_order import missing_high_alarm, order_conflict, profile_order_problem, technical_floor_problem
 from .model import CONTINUOUS, PARAMETERS, PRIORITIES, STATES
-from .sane_ranges import FOR_S, HYSTERESIS, LIMITS, Range, side
+from .observation_schedule import parse_schedule
+from .sane_ranges import FOR_S, HYSTERESIS, LIMITS, SCHEDULE_AT_S, Range, side
 from .sane_ranges import PROFILE as PROFILE_RANGES
 from .scores import NEWS2_PARAMETERS
 
@@ -133,6 +134,7 @@ class Protocol:
     manual_bp_counts: bool  # does a manual BP count toward the BP rules and the baseline?
     minimum_observation_s: float  # observed at least this long after infusion stop before discharge
     infusion_rates: dict  # {rate unit: (lowest, highest) a nurse may chart}, first unit the default
+    schedule: tuple = ()  # observation_schedule.DueItem: when each observation is due
     source: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -193,7 +195,7 @@ TABLE_KEYS = {
     "news2": {"max_age_s"},
     "aldrete": {"spo2_max_age_s", "bp_max_age_s", "discharge_min", "minimum_observation_s"},
 }
-TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", *TABLE_KEYS}
+TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", "schedule", *TABLE_KEYS}
 
 
 def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
@@ -258,6 +260,7 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
         manual_bp_counts=_flag(n.get("manual_bp_counts"), "nibp.manual_bp_counts", where),
         minimum_observation_s=num(ald, "aldrete.minimum_observation_s"),
         infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
+        schedule=_parse_schedule(data, where),
         source=source,
         raw=data,
     )
@@ -285,6 +288,19 @@ class _Where:
     def setting(self, table: dict, key: str) -> float:
         """One of the profile's fixed numbers (`continuous.clear_for_s`), checked against its range."""
         return self.number(table.get(key.rpartition(".")[2]), key, PROFILE_RANGES[key])
+
+
+def _parse_schedule(data: dict, where: _Where) -> tuple:
+    """[schedule] (optional: a profile written before it had one schedules nothing)."""
+    if "schedule" not in data:
+        return ()
+
+    def fail(message: str):
+        raise ProtocolError(f"{where.source}: {message}")
+    return parse_schedule(where.table(data, "schedule"), fail,
+                          lambda v, range_key, shown=None: where.number(
+                              v, shown or range_key, SCHEDULE_AT_S if range_key == "schedule.due.at_s"
+                              else PROFILE_RANGES[range_key]))
 
 
 def _flag(v, key: str, where: _Where) -> bool:

@@ -80,7 +80,13 @@ PROFILE = {
                                    "could be shown ready (Aldrete 1995: 9)", whole=True),
     "aldrete.minimum_observation_s": Range(15 * MIN, 4 * HOUR, "s", "ketamine's dissociation outlasts the "
                                            "infusion: at least 15 min of observation"),
+    # the observation schedule (observation_schedule.py): a reminder, never an alarm, but one that
+    # comes hours late or an item due days away would leave a scale unasked
+    "schedule.early_s": Range(0, 30 * MIN, "s", "an entry made up to half an hour early still counts"),
+    "schedule.late_s": Range(MIN, 30 * MIN, "s", "an item is called overdue within half an hour of its time"),
 }
+# When a scheduled observation is due, from its moment (schedule.due[n].at_s).
+SCHEDULE_AT_S = Range(-4 * HOUR, 4 * HOUR, "s", "an item falls within the 4 hours around its moment")
 
 # ----------------------------------------------------------------- profile: per rule
 # How long a sustained rule's condition must hold, by the rule's priority.

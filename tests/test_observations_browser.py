@@ -9,7 +9,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from conftest import wait_until
-from monitor.model import Reading
+from monitor.model import Event, Reading
 from monitor.store import Store, queries
 
 pytestmark = pytest.mark.browser
@@ -77,4 +77,31 @@ def test_cadss6_and_side_effects_from_the_page(browser, server, db_path):
         "Recorded: Side effects: nausea (moderate), tingling lips (mild) (RN).")
     wait_until(lambda: "Nausea +1" in trend_labels(browser))
     assert [e["type"] for e in queries.events(store, sid)] == ["cadss6", "side_effect"]
+    store.close()
+
+
+def test_an_overdue_score_is_a_silent_reminder_until_charted(browser, server, db_path):
+    store = Store(db_path)
+    now = time.time()
+    # a replayed session: no acquisition process is expected, so nothing else is on the board
+    sid = store.open_session("P-R", "R", "ketamine-iv", now - 40 * 60, source="replay")[0]
+    store.record_event(sid, Event(now - 31 * 60, "infusion_start", "", "RN"))
+    for i in range(60):
+        store.put_reading(sid, Reading(now - 60 + i, "hr", 72, "ok", "ox"))
+    store.flush()
+    srv = server("serve")
+    srv.login(browser, "nurse", "/chair/R")
+    overdue = '#obs-due li[data-state="overdue"]'
+    wait_until(lambda: "MOAA/S 20 min after infusion start" in text_of(browser, overdue), timeout=30)
+    reminder = '#bed-technical [data-state="reminder"]'
+    wait_until(lambda: "Reminder: MOAA/S 20 min after infusion start is overdue" in text_of(browser, reminder))
+    assert "LOW" in text_of(browser, reminder)
+    state = browser.find_element(By.ID, "bed-alarm-state")
+    assert state.get_attribute("data-highest") == "none"  # shown, never sounded
+
+    pick(browser, "obs-moaas", 4)
+    assert save(browser, "obs-moaas-save", "Recorded").startswith("Recorded: MOAA/S 4")
+    wait_until(lambda: "MOAA/S 20 min after infusion start" in text_of(browser, '#obs-due li[data-state="done_late"]'))
+    wait_until(lambda: "Reminder: MOAA/S" not in text_of(browser, "#bed-technical"))
+    assert "Reminder: CADSS-6 20 min after infusion start is overdue" in text_of(browser, reminder)
     store.close()

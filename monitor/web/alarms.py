@@ -42,9 +42,20 @@ def digest(text: str) -> str:
 
 
 def board_data(board: list[dict], chair: str = "") -> list[dict]:
-    """What the browser's sound and pause logic needs, nothing more."""
+    """What the browser's sound and pause logic needs, nothing more. A reminder is shown, never
+    sounded: it is not in it."""
     return [{"id": a["id"], "priority": a["priority"], "kind": a["kind"], "chair": chair,
-             "latched": a["ended_at"] is not None, "acked": a["acknowledged_at"] is not None} for a in board]
+             "latched": a["ended_at"] is not None, "acked": a["acknowledged_at"] is not None}
+            for a in board if not a.get("reminder")]
+
+
+def reminder_rows(reminders: list[dict], chair: str) -> list[dict]:
+    """Board rows for overdue observations (observation_schedule.reminders): technical, at their
+    LOW priority, shown with the technical alarms, never sounded on their own, gone once done."""
+    return [{"id": f"reminder:{r['label']}:{chair}", "rule": r["rule"], "priority": r["priority"],
+             "kind": "technical", "message": r["message"], "started_at": r["since"], "ended_at": None,
+             "acknowledged_at": None, "acknowledged_by": None, "standing": True, "reminder": True}
+            for r in reminders]
 
 
 def standing_alarms(session: Optional[dict], beat: Optional[dict], now: float, protocol, chair: str) -> list[dict]:
@@ -64,7 +75,9 @@ def alarm_tile(a: dict):
     technical = a["kind"] == "technical"
     acked = a["acknowledged_at"] is not None
     latched = a["ended_at"] is not None
-    if a.get("standing"):
+    if a.get("reminder"):
+        status, state = f"overdue since {fmt_time(a['started_at'])} · a reminder: shown, not sounded", "reminder"
+    elif a.get("standing"):
         since = f"since {fmt_time(a['started_at'])} · " if a["started_at"] else ""
         status, state = since + "until monitoring resumes (Pause audio silences it for 2 min)", "active"
     elif latched:

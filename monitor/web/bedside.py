@@ -14,7 +14,7 @@ from typing import Optional
 
 from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 
-from .. import access, observations, sessions
+from .. import access, observation_schedule, observations, sessions
 from ..access import Actor
 from ..model import Event, is_valid, struck_entries
 from ..store import StoreError, queries
@@ -29,7 +29,7 @@ TICK_OUTPUTS = (
     ("bed-alarm-data", "data"), ("bed-history", "children"), ("bed-events", "children"),
     ("bed-baseline", "children"), ("bed-limits", "children"), ("bed-recovery", "children"),
     ("bed-discharge", "children"), ("bed-devices", "children"), ("bed-open", "children"),
-    ("bed-state", "data"), ("obs-latest", "children"),
+    ("bed-state", "data"), ("obs-latest", "children"), ("obs-due", "children"),
 )
 # Each control and the entry it makes: enabled only while the signed-in role may make it
 # (access.permits) and the session rules would accept it (sessions.refusal), its title saying why not.
@@ -140,6 +140,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
             out.update({"bed-trend.figure": trend.full_figure([], [], protocol, {}),
                         "bed-open.children": open_form(chair), "bed-alarms.children": [],
                         "bed-technical.children": [], "bed-alarm-data.data": [], "obs-latest.children": [],
+                        "obs-due.children": [],
                         "bed-news2.children": news2_indicator({}, {}, now, protocol),
                         "bed-recovery.children": recovery.panel_body(store, None, None, now, protocol),
                         **control_outputs(None, role)})
@@ -150,7 +151,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
         return tuple(out[k] for k in KEYS)
     sid = s["id"]
     bl = queries.baselines(store, sid)
-    if state.get("session_id") != sid or "trend" not in state:  # (a page from before the trend kept state)
+    if state.get("session_id") != sid or "trend" not in state or "due_entries" not in state:  # (or an older page)
         state = _first_tick(store, protocol, chair, sid, bl, out)
     else:
         _next_tick(store, protocol, sid, bl, state, out)
@@ -159,6 +160,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
     live = s["state"] != "ended"
     if live:  # the newest reading this page holds, so the tick needs no query for it
         now = sessions.session_clock(now, latest_ts)
+    standing += _schedule_outputs(protocol, s, state, out, now)
     _alarm_outputs(store, s, state, out, standing)
     _panel_outputs(store, protocol, s, bl, state, out, now, role)
     device_rows = queries.devices(store, chair)
@@ -185,7 +187,8 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
              "last": _latest_values(store, sid), "board_sig": None, "history_sig": None, "alert_max": -1,
              "settings": settings,
              "manual": {}, "phase": None, "aldrete": None, "baseline_by": None, "baseline_view": None,
-             "limit_log": {}, "observed": None}
+             "limit_log": {}, "observed": None,
+             "due_entries": observation_schedule.fold_bp({}, rows), "due_view": None}
     _refold(protocol, state, events, out)
     out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"], state["settings"])
     return state
@@ -228,12 +231,26 @@ def _next_tick(store, protocol, sid: int, bl: dict, state: dict, out: dict) -> N
     if rows:
         state["cursor"] = rows[-1]["id"]
         _remember(state["last"], rows)
+        observation_schedule.fold_bp(state["due_entries"], rows)
+
+
+def _schedule_outputs(protocol, s: dict, state: dict, out: dict, now: float) -> list[dict]:
+    """The observation schedule's list (sent only when it changed) and its overdue items as
+    reminder rows for the technical zone."""
+    due = observation_schedule.status(protocol.schedule, s, state["due_entries"], now,
+                                      protocol.minimum_observation_s)
+    view = alarms.digest(repr([(r["label"], r["state"], r["done_at"]) for r in due]))
+    if view != state.get("due_view"):
+        out["obs-due.children"] = observing.due_list(due)
+        state["due_view"] = view
+    return alarms.reminder_rows(observation_schedule.reminders(due), state["chair"])
 
 
 def _refold(protocol, state: dict, events: list[dict], out: dict) -> None:
     """Rebuild the page's running summaries and event log from all events, leaving out what
     a correction struck (it no longer feeds NEWS2, the Aldrete verdict or anything else)."""
     struck = struck_entries(events)
+    state["due_entries"] = observation_schedule.without_struck(state.get("due_entries") or {}, events)
     state.update(manual={}, aldrete=None, baseline_by=None, limit_log={}, observed=None,
                  settings=limits.settings_from_events(protocol, []))
     _absorb_events(protocol, state, [e for e in events if e["id"] not in struck])
@@ -248,6 +265,7 @@ def _absorb_events(protocol, state: dict, events: list[dict]) -> None:
     state["limit_log"] = limits.change_log(protocol, events, state["limit_log"])
     state["manual"] = manual_from_events(events, state["manual"])
     state["observed"] = observations.fold(state.get("observed"), events)
+    observation_schedule.fold_events(state["due_entries"], events)
     for e in events:
         if e["type"] == "aldrete":
             state["aldrete"] = {"ts": e["ts"], "data": e["data"], "author": e["author"]}

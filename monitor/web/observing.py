@@ -1,7 +1,8 @@
 """The bedside's observation panel: MOAA/S, CADSS-6, side effects and interventions.
 
-The scales and what counts as a complete entry are monitor/observations.py's; this module
-lays out the form, and each save is validated there and written as one signed event through
+The scales and what counts as a complete entry are monitor/observations.py's, when each is
+due monitor/observation_schedule.py's (shown here as the "due" list); this module lays out
+the form, and each save is validated there and written as one signed event through
 charting.sign_and_chart (role checked and audited by the store). The panel's head, the
 "lane", shows the newest of each observation and the worst so far; the page's tick keeps it
 (bedside._absorb_events folds new events with observations.fold).
@@ -30,6 +31,7 @@ def panel():
     return html.Section(className="panel panel-observations", children=[
         html.H3("Sedation, dissociation, side effects"),
         html.Div(id="obs-latest", className="obs-latest", **{"aria-live": "polite"}),
+        html.Ul(id="obs-due", className="obs-due"),
         html.Div(className="subform", children=[
             html.H4("MOAA/S (sedation)"),
             dcc.RadioItems(id="obs-moaas", className="obs-scale",
@@ -91,6 +93,29 @@ def latest(seen: Optional[dict]):
     if not items:
         return html.Span("No sedation, dissociation or side-effect entry yet.", className="muted")
     return [*items, html.Div(" · ".join(worst), className="muted obs-worst")] if worst else items
+
+
+STATE_WORDS = {"waiting": "waiting", "upcoming": "upcoming", "due": "DUE NOW", "overdue": "OVERDUE",
+               "done": "done", "done_late": "done late", "missed": "missed", "not_needed": "not needed"}
+
+
+def due_list(rows: list[dict]):
+    """The profile's schedule for this session (observation_schedule.status), one line per item."""
+    if not rows:
+        return [html.Li("This profile schedules no observation.", className="muted")]
+    items = []
+    for r in rows:
+        when = f"due {fmt_time(r['due_at'])}" if r["due_at"] is not None else "time set when its moment comes"
+        if r["state"] in ("done", "done_late"):
+            when = f"{when} · {STATE_WORDS[r['state']]} {fmt_time(r['done_at'])} ({r['done_by']})"
+        elif r["state"] == "overdue":
+            when = f"{when} · overdue since {fmt_time(r['overdue_at'])}"
+        elif r["state"] == "not_needed":
+            when = "the infusion had stopped"
+        items.append(html.Li(className=f"due due-{r['state']}", **{"data-state": r["state"]}, children=[
+            html.B(STATE_WORDS[r["state"]], className="due-state"), html.Span(r["label"], className="due-label"),
+            html.Span(when, className="muted due-when")]))
+    return items
 
 
 def _checked(make):
