@@ -38,11 +38,14 @@ LEAST_ROLE = {
     "cadss6": "nurse",
     "side_effect": "nurse",
     "intervention": "nurse",
+    "padss": "nurse",
+    "discharge": "nurse",         # when the patient is ready (discharge.readiness)
     "correction": "nurse",        # and the role of the entry it strikes (needed_for_correction)
     # the prescriber's decisions and the record
     "limit_change": "clinician",
     "baseline_set": "clinician",
     "session_end": "clinician",
+    "discharge_override": "clinician",  # discharging a patient the criteria do not call ready, with a reason
     "review": "clinician",        # the session list, a session's chart, a patient's course
     "review_signoff": "clinician",
     "export": "clinician",

@@ -40,6 +40,8 @@ EVENT_TYPES = (
     "correction", "review_signoff", "monitoring_interrupted",
     # structured observations (monitor/observations.py)
     "moaas", "cadss6", "side_effect", "intervention",
+    # going home (monitor/discharge.py)
+    "padss", "discharge",
 )
 # How every page, chart and report names a charted event (the CSV and FHIR keep the type).
 EVENT_LABELS = {
@@ -49,6 +51,7 @@ EVENT_LABELS = {
     "acknowledge": "Acknowledged", "aldrete": "Aldrete", "correction": "Correction",
     "review_signoff": "Reviewer sign-off", "monitoring_interrupted": "Monitoring interrupted",
     "moaas": "MOAA/S", "cadss6": "CADSS-6", "side_effect": "Side effect", "intervention": "Intervention",
+    "padss": "PADSS", "discharge": "Discharge",
 }
 UNCHARTED_EVENTS = ("acknowledge", "correction", "review_signoff")  # in event tables, not drawn on charts
 STATES = ("baseline", "infusion", "recovery", "ended")

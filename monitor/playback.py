@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Optional
 from adapters.nibp_cycle import NibpCycle
 from adapters.sim import Patient, SimBedside
 
-from . import observations, sessions
+from . import discharge, observations, sessions
 from .model import Event, Reading
 from .processes import process_alive
 from .protocol import Protocol
@@ -140,7 +140,8 @@ def scenario_script(scenario) -> list[tuple]:
     (observations.entry), so a scenario can never chart what a nurse could not."""
     script = [(t, kind, text, None, "script") for t, kind, text in scenario.events]
     for t, kind, raw in scenario.observations:
-        data, text = observations.entry(kind, raw)
+        data, text = (discharge.padss_entry(raw["items"], raw["minimum"]) if kind == "padss"
+                      else observations.entry(kind, raw))
         script.append((t, kind, text, data, SIMULATED_NURSE))
     return sorted(script, key=lambda item: item[0])
 

@@ -21,6 +21,7 @@ from typing import Optional
 
 from .formatting import fmt_entered
 from .limit_order import missing_high_alarm, order_conflict, profile_order_problem, technical_floor_problem
+from .discharge import PadssRule
 from .model import CONTINUOUS, PARAMETERS, PRIORITIES, STATES
 from .observation_schedule import parse_schedule
 from .sane_ranges import FOR_S, HYSTERESIS, LIMITS, SCHEDULE_AT_S, Range, side
@@ -135,6 +136,7 @@ class Protocol:
     minimum_observation_s: float  # observed at least this long after infusion stop before discharge
     infusion_rates: dict  # {rate unit: (lowest, highest) a nurse may chart}, first unit the default
     schedule: tuple = ()  # observation_schedule.DueItem: when each observation is due
+    padss: Optional[PadssRule] = None  # [padss]: the PADSS scores discharge needs (None: none)
     source: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -195,7 +197,9 @@ TABLE_KEYS = {
     "news2": {"max_age_s"},
     "aldrete": {"spo2_max_age_s", "bp_max_age_s", "discharge_min", "minimum_observation_s"},
 }
-TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", "schedule", *TABLE_KEYS}
+OPTIONAL_TABLE_KEYS = {"padss": {"discharge_min", "scores_needed", "interval_s"}}  # a profile may leave them out
+TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", "schedule", *TABLE_KEYS,
+            *OPTIONAL_TABLE_KEYS}
 
 
 def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
@@ -203,7 +207,7 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
     unknown = set(data) - TOP_KEYS
     if unknown:
         raise ProtocolError(f"{source}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(TOP_KEYS))})")
-    for table, keys in TABLE_KEYS.items():
+    for table, keys in (*TABLE_KEYS.items(), *((t, k) for t, k in OPTIONAL_TABLE_KEYS.items() if t in data)):
         bad = set(where.table(data, table)) - keys
         if bad:
             raise ProtocolError(f"{source}: {table}.{sorted(bad)[0]}: unknown key")
@@ -261,6 +265,7 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
         minimum_observation_s=num(ald, "aldrete.minimum_observation_s"),
         infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
         schedule=_parse_schedule(data, where),
+        padss=_parse_padss(data, where),
         source=source,
         raw=data,
     )
@@ -288,6 +293,15 @@ class _Where:
     def setting(self, table: dict, key: str) -> float:
         """One of the profile's fixed numbers (`continuous.clear_for_s`), checked against its range."""
         return self.number(table.get(key.rpartition(".")[2]), key, PROFILE_RANGES[key])
+
+
+def _parse_padss(data: dict, where: _Where) -> Optional[PadssRule]:
+    """[padss] (optional: without it discharge asks for no PADSS score, as before it existed)."""
+    if "padss" not in data:
+        return None
+    t, num = where.table(data, "padss"), where.setting
+    return PadssRule(int(num(t, "padss.discharge_min")), int(num(t, "padss.scores_needed")),
+                     num(t, "padss.interval_s"))
 
 
 def _parse_schedule(data: dict, where: _Where) -> tuple:

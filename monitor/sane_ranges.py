@@ -80,6 +80,10 @@ PROFILE = {
                                    "could be shown ready (Aldrete 1995: 9)", whole=True),
     "aldrete.minimum_observation_s": Range(15 * MIN, 4 * HOUR, "s", "ketamine's dissociation outlasts the "
                                            "infusion: at least 15 min of observation"),
+    "padss.discharge_min": Range(7, 10, "", "below 7 a patient still dizzy, in pain or vomiting could be shown "
+                                 "ready (Chung 1995: 9)", whole=True),
+    "padss.scores_needed": Range(1, 3, "", "one score, or a series of up to three in a row", whole=True),
+    "padss.interval_s": Range(0, HOUR, "s", "the series spans up to an hour (one protocol: 20 min)"),
     # the observation schedule (observation_schedule.py): a reminder, never an alarm, but one that
     # comes hours late or an item due days away would leave a scale unasked
     "schedule.early_s": Range(0, 30 * MIN, "s", "an entry made up to half an hour early still counts"),

@@ -28,8 +28,11 @@ TRANSITIONS = {
 }
 # Other entries and the phases they may be charted in; anything not listed: while open.
 ENTRY_PHASES = {
-    # the discharge checklist scores a patient in recovery, once the infusion has stopped
+    # the discharge checklists score a patient in recovery, once the infusion has stopped, and
+    # the discharge decision is taken then (discharge.check_discharge)
     "aldrete": ("recovery",),
+    "padss": ("recovery",),
+    "discharge": ("recovery",),
     # after the end only a late note (marked late) and signing for an alarm already shown
     "note": OPEN_STATES + ("ended",),
     # the system's own record of a gap in monitoring may land after the end (a backlog written late)
@@ -43,7 +46,7 @@ ENTRY_PHASES = {
 # What a correction may strike: what a person typed. Phase changes, alarms, limits and
 # baselines are corrected by a new entry of their own kind, not struck.
 STRIKEABLE = ("note", "medication", "dose_change", "manual_vitals", "aldrete",
-              "moaas", "cadss6", "side_effect", "intervention")
+              "moaas", "cadss6", "side_effect", "intervention", "padss", "discharge")
 SIGNOFF_STATEMENT = "I have reviewed this session record."
 LATE_ENTRIES = ("note", "acknowledge", "correction")
 
@@ -252,29 +255,6 @@ def monitoring_alarms(session: Optional[dict], beat: Optional[dict], now: float,
         return [{"rule": "storage_problem", "priority": priority, "message": f"Monitoring impaired: {problem}",
                  "since": beat.get("problem_since") or beat["beat_at"]}]
     return []
-
-
-# ----------------------------------------------------------------- discharge
-def discharge_readiness(assessment: Optional[dict], board: Iterable[dict], infusion_end: Optional[float],
-                        now: float, minimum_observation_s: float) -> tuple[bool, list[str]]:
-    """(ready, why not): "ready for discharge" is shown only when the last modified Aldrete
-    assessment says so, no patient alarm is active or waiting to be signed for, and the
-    patient has been observed for the profile's minimum time since the infusion stopped."""
-    why = []
-    if not assessment:
-        why.append("no Aldrete assessment recorded yet")
-    elif not assessment.get("ready"):
-        why.append(f"modified Aldrete {assessment.get('total')}/10 (needs ≥ {assessment.get('minimum')})")
-    for a in board:
-        if a["kind"] == "physiological":
-            state = "active" if a["ended_at"] is None else "not acknowledged"
-            why.append(f"alarm {state}: {a['message']}")
-    if infusion_end is None:
-        why.append("the infusion has not been stopped")
-    elif now - infusion_end < minimum_observation_s:
-        why.append(f"observed {int((now - infusion_end) // 60)} of {minimum_observation_s / 60:g} min "
-                   "since the infusion stopped")
-    return not why, why
 
 
 # ----------------------------------------------------------------- who and whom

@@ -72,6 +72,8 @@ def test_a_struck_aldrete_no_longer_decides_discharge(store, protocol, open_sess
     store.record_event(sid, Event(now - 5400, "infusion_start", "", "RN"))
     store.record_event(sid, Event(now - 3600, "infusion_stop", "", "RN"))
     scores = {k: 2 for k in ("activity", "respiration", "circulation", "consciousness", "spo2")}
+    for ago in (1500, 90):  # the profile's two qualifying PADSS scores, 20 min apart
+        store.record_event(sid, Event(now - ago, "padss", "PADSS 10/10", "RN"), {"total": 10, "qualifies": True})
     store.record_event(sid, Event(now - 60, "aldrete", "Modified Aldrete 10/10", "RN"),
                        {**scores, "total": 10, "ready": True, "minimum": 9})
     out = tick(store, protocol, {"chair": "CR", "session_id": None})

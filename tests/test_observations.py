@@ -172,6 +172,7 @@ def test_deep_sedation_charts_a_moaas_of_1_and_airway_support(scenarios):
     assert [e["data"]["intervention"] for e in events if e["type"] == "intervention"] == ["airway", "rate_reduced"]
     assert {e["author"] for e in events if e["type"] in obs.OBSERVATION_TYPES} == {SIMULATED_NURSE}
     assert any(a["parameter"] == "spo2" for a in queries.alerts(store, ids["deep-sedation"]))
+    assert [(e["data"]["total"], e["data"]["activity"]) for e in events if e["type"] == "padss"] == [(9, 1), (10, 2)]
 
 
 def test_emergence_charts_side_effects_and_their_treatment(scenarios):
@@ -241,6 +242,8 @@ def test_fhir_observations_carry_snomed_findings_and_local_scale_codes(scenarios
     cadss = next(r for r in ours if r["code"]["coding"][0]["code"] == "cadss6" and r["valueInteger"] == 18)
     assert [c["valueInteger"] for c in cadss["component"]] == [3, 4, 3, 2, 3, 3]
     assert {r["category"][0]["coding"][0]["code"] for r in ours} == {"survey", "exam", "therapy"}
+    padss = next(r for r in ours if r["code"]["coding"][0]["code"] == "padss")
+    assert padss["valueInteger"] == 9 and len(padss["component"]) == 5
 
 
 def test_bedside_layout_ids_are_unique(store, protocol):

@@ -392,17 +392,23 @@ def test_overview_agrees_with_the_bedside_about_an_ended_chair(store, protocol):
 
 # ----------------------------------------------------------------- discharge
 def test_discharge_readiness_rule():
+    from monitor.discharge import readiness as decide
+
+    def readiness(*args):
+        r = decide(*args)
+        return r.ready, r.why
     ready = {"total": 10, "minimum": 9, "ready": True}
     alarm = {"kind": "physiological", "ended_at": None, "acknowledged_at": None, "message": "BP 195/105: SBP 195 ≥ 180"}
-    assert sessions.discharge_readiness(ready, [], T0, T0 + 1800, 1800) == (True, [])
-    assert sessions.discharge_readiness(ready, [alarm], T0, T0 + 3600, 1800) == \
-        (False, ["alarm active: BP 195/105: SBP 195 ≥ 180"])
-    assert sessions.discharge_readiness(ready, [], T0, T0 + 600, 1800) == \
-        (False, ["observed 10 of 30 min since the infusion stopped"])
-    assert sessions.discharge_readiness({"total": 8, "minimum": 9, "ready": False}, [], T0, T0 + 3600, 1800)[1] == \
-        ["modified Aldrete 8/10 (needs ≥ 9)"]
+    # a profile without [padss] (rule None) asks for the Aldrete alone
+    assert readiness(ready, [], None, [], T0, T0 + 1800, 1800) == (True, ())
+    assert readiness(ready, [], None, [alarm], T0, T0 + 3600, 1800) == \
+        (False, ("alarm active: BP 195/105: SBP 195 ≥ 180",))
+    assert readiness(ready, [], None, [], T0, T0 + 600, 1800) == \
+        (False, ("observed 10 of 30 min since the infusion stopped",))
+    assert readiness({"total": 8, "minimum": 9, "ready": False}, [], None, [], T0, T0 + 3600, 1800)[1] == \
+        ("modified Aldrete 8/10 (needs ≥ 9)",)
     technical = {**alarm, "kind": "technical", "message": "Oximeter signal lost"}
-    assert sessions.discharge_readiness(ready, [technical], T0, T0 + 3600, 1800) == (True, [])
+    assert readiness(ready, [], None, [technical], T0, T0 + 3600, 1800) == (True, ())
 
 
 def test_scoring_against_the_data_needs_a_reason():
@@ -430,6 +436,8 @@ def test_the_page_never_shows_ready_during_an_alarm_or_too_soon(store, protocol)
     scores = {k: 2 for k in ("activity", "respiration", "circulation", "consciousness", "spo2")}
     store.record_event(sid, Event(now - 30, "aldrete", "Modified Aldrete 10/10", "RN"),
                        {**scores, "total": 10, "ready": True, "minimum": 9})
+    for ago in (1500, 20):  # the profile's two qualifying PADSS scores, 20 min apart
+        store.record_event(sid, Event(now - ago, "padss", "PADSS 10/10", "RN"), {"total": 10, "qualifies": True})
     out = dict(zip(KEYS, bedside_tick(store, protocol, {"chair": "DS", "session_id": None})))
     shown = str(out["bed-discharge.children"])
     assert "NOT READY" in shown and "alarm active: BP 195/105" in shown and "READY FOR DISCHARGE" not in shown

@@ -73,6 +73,12 @@ def _cadss(*ratings: int) -> dict:
     return dict(zip(("1", "2", "6", "7", "15", "22"), ratings))
 
 
+def _padss(**scores: int) -> dict:
+    """A PADSS as a scenario charts it: every item 2 unless given, discharge at 9."""
+    items = {k: 2 for k in ("vital_signs", "activity", "nausea_vomiting", "pain", "bleeding")}
+    return {"items": {**items, **scores}, "minimum": 9}
+
+
 SCENARIOS = {s.name: s for s in [
     Scenario("normal", "typical response, no physiological alarm"),
     Scenario("hypertensive", "SBP beyond 180 around minute 25",
@@ -95,7 +101,8 @@ SCENARIOS = {s.name: s for s in [
                  (_m(30) + 30, "intervention", {"intervention": "airway", "detail": "head repositioned, jaw thrust"}),
                  (_m(31), "intervention", {"intervention": "rate_reduced", "detail": "0.5 to 0.3 mg/kg/h"}),
                  (_m(38), "moaas", {"score": 3}), (_m(40) + 600, "moaas", {"score": 5}),
-                 (_m(40) + 660, "cadss6", {"items": _cadss(0, 0, 0, 0, 0, 0)}))),
+                 (_m(40) + 660, "cadss6", {"items": _cadss(0, 0, 0, 0, 0, 0)}),
+                 (_m(40) + 720, "padss", _padss(activity=1)), (_m(40) + 1140, "padss", _padss()))),
     Scenario("emergence", "an emergence reaction at infusion minute 22: marked dissociation, agitation and "
              "anxiety, HR up; midazolam given; nausea in recovery treated with ondansetron",
              episodes=(Episode(_m(21), _m(29), "hr", 28.0),),
@@ -110,7 +117,8 @@ SCENARIOS = {s.name: s for s in [
                  (_m(40) + 300, "side_effect", {"effects": [{"effect": "nausea", "severity": "mild"}]}),
                  (_m(40) + 360, "intervention", {"intervention": "ondansetron", "detail": "4 mg IV"}),
                  (_m(40) + 600, "moaas", {"score": 5}),
-                 (_m(40) + 660, "cadss6", {"items": _cadss(0, 0, 0, 0, 0, 0)}))),
+                 (_m(40) + 660, "cadss6", {"items": _cadss(0, 0, 0, 0, 0, 0)}),
+                 (_m(40) + 720, "padss", _padss(nausea_vomiting=1)))),
     Scenario("artifact", "motion spikes flagged by the device, a cuff motion error",
              episodes=tuple(Episode(_m(k * 3 + 2), _m(k * 3 + 2) + 4, "artifact") for k in range(12))
              + (Episode(_m(10), _m(10) + 60, "nibp_error", 2),

@@ -10,6 +10,7 @@ Codes, where a terminology has one, else this program's own, clearly local:
   local `side-effect-other` with the nurse's words as text), category `exam`, its
   severity as the value, coded with SNOMED CT's severity qualifiers (mild 255604002,
   moderate 6736007, severe 24484000).
+- PADSS: local `padss` (total, integer) with each item a component (`padss-<item>`).
 - An intervention is an Observation with a local code `intervention-<kind>` (no single
   terminology codes "infusion paused" or "reassurance"), category `therapy`, the charted
   detail as valueString.
@@ -18,6 +19,7 @@ as everywhere a record is read.
 """
 from __future__ import annotations
 
+from ..discharge import PADSS_ITEMS, PADSS_LABELS
 from ..formatting import iso_utc_ms
 from ..model import struck_entries
 from ..observations import CADSS6_ITEMS, INTERVENTIONS, MOAAS_LEVELS, OBSERVATION_TYPES, SIDE_EFFECTS
@@ -25,7 +27,9 @@ from ..observations import CADSS6_ITEMS, INTERVENTIONS, MOAAS_LEVELS, OBSERVATIO
 SNOMED = "http://snomed.info/sct"
 LOCAL_SYSTEM = "urn:infusion-monitor:code"
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
-CATEGORIES = {"moaas": "survey", "cadss6": "survey", "side_effect": "exam", "intervention": "therapy"}
+CATEGORIES = {"moaas": "survey", "cadss6": "survey", "side_effect": "exam", "intervention": "therapy",
+              "padss": "survey"}
+EXPORTED = (*OBSERVATION_TYPES, "padss")
 CATEGORY_TEXT = {"survey": "Survey", "exam": "Exam", "therapy": "Therapy"}
 SIDE_EFFECT_SNOMED = {"nausea": ("422587007", "Nausea"), "vomiting": ("422400008", "Vomiting"),
                       "anxiety": ("48694002", "Anxiety"), "agitation": ("24199005", "Feeling agitated"),
@@ -60,6 +64,10 @@ def _resources(e: dict) -> list[tuple[str, dict]]:
         return [("", {"code": _local("cadss6", "CADSS-6 dissociation total (0-24)"), "valueInteger": data["total"],
                       "component": [{"code": _local(f"cadss-item-{n}", f"CADSS item {n}: {CADSS6_ITEMS[n][1]}"),
                                      "valueInteger": data["items"][str(n)]} for n in CADSS6_ITEMS]})]
+    if e["type"] == "padss":
+        return [("", {"code": _local("padss", "PADSS discharge score (0-10)"), "valueInteger": data["total"],
+                      "component": [{"code": _local(f"padss-{k}", PADSS_LABELS[k]), "valueInteger": data[k]}
+                                    for k in PADSS_ITEMS if k in data]})]
     if e["type"] == "side_effect":
         out = []
         for eff in data["effects"]:
@@ -83,7 +91,7 @@ def entries(builder, events: list[dict]) -> list[dict]:
     struck = struck_entries(events)
     out = []
     for e in events:
-        if e["type"] not in OBSERVATION_TYPES or e.get("id") in struck:
+        if e["type"] not in EXPORTED or e.get("id") in struck:
             continue
         for suffix, body in _resources(e):
             performer = {"performer": [{"display": e["author"]}]} if e.get("author") else {}

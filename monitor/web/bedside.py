@@ -14,7 +14,7 @@ from typing import Optional
 
 from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 
-from .. import access, observation_schedule, observations, sessions
+from .. import access, discharge, observation_schedule, observations, sessions
 from ..access import Actor
 from ..model import Event, is_valid, struck_entries
 from ..store import StoreError, queries
@@ -29,7 +29,7 @@ TICK_OUTPUTS = (
     ("bed-alarm-data", "data"), ("bed-history", "children"), ("bed-events", "children"),
     ("bed-baseline", "children"), ("bed-limits", "children"), ("bed-recovery", "children"),
     ("bed-discharge", "children"), ("bed-devices", "children"), ("bed-open", "children"),
-    ("bed-state", "data"), ("obs-latest", "children"), ("obs-due", "children"),
+    ("bed-state", "data"), ("obs-latest", "children"), ("obs-due", "children"), ("dis-countdown", "children"),
 )
 # Each control and the entry it makes: enabled only while the signed-in role may make it
 # (access.permits) and the session rules would accept it (sessions.refusal), its title saying why not.
@@ -90,7 +90,9 @@ def layout(store, protocol, rest: str):
             charting.vitals_panel(), observing.panel(), charting.charting_panel(protocol), charting.baseline_panel(),
             limits.panel(protocol),
             html.Section(className="panel panel-recovery", children=[
-                html.H3("Recovery and discharge"), html.Div(id="bed-discharge"), html.Div(id="bed-recovery")]),
+                html.H3("Recovery and discharge"),
+                html.Div(id="dis-countdown", className="dis-countdown", role="timer", **{"aria-live": "off"}),
+                html.Div(id="bed-discharge"), html.Div(id="bed-recovery")]),
             html.Section(className="panel panel-history", children=[
                 html.H3("Alarm history"), html.Div(id="bed-history", className="history"),
                 html.H3("Charted events"), html.Ul(id="bed-events", className="event-log")]),
@@ -140,7 +142,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
             out.update({"bed-trend.figure": trend.full_figure([], [], protocol, {}),
                         "bed-open.children": open_form(chair), "bed-alarms.children": [],
                         "bed-technical.children": [], "bed-alarm-data.data": [], "obs-latest.children": [],
-                        "obs-due.children": [],
+                        "obs-due.children": [], "dis-countdown.children": "",
                         "bed-news2.children": news2_indicator({}, {}, now, protocol),
                         "bed-recovery.children": recovery.panel_body(store, None, None, now, protocol),
                         **control_outputs(None, role)})
@@ -186,7 +188,7 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
              "event_cursor": max([e["id"] for e in events], default=0), "baseline_sig": _baseline_sig(bl),
              "last": _latest_values(store, sid), "board_sig": None, "history_sig": None, "alert_max": -1,
              "settings": settings,
-             "manual": {}, "phase": None, "aldrete": None, "baseline_by": None, "baseline_view": None,
+             "manual": {}, "phase": None, "assessed": None, "baseline_by": None, "baseline_view": None,
              "limit_log": {}, "observed": None,
              "due_entries": observation_schedule.fold_bp({}, rows), "due_view": None}
     _refold(protocol, state, events, out)
@@ -251,7 +253,7 @@ def _refold(protocol, state: dict, events: list[dict], out: dict) -> None:
     a correction struck (it no longer feeds NEWS2, the Aldrete verdict or anything else)."""
     struck = struck_entries(events)
     state["due_entries"] = observation_schedule.without_struck(state.get("due_entries") or {}, events)
-    state.update(manual={}, aldrete=None, baseline_by=None, limit_log={}, observed=None,
+    state.update(manual={}, assessed=None, baseline_by=None, limit_log={}, observed=None,
                  settings=limits.settings_from_events(protocol, []))
     _absorb_events(protocol, state, [e for e in events if e["id"] not in struck])
     out["bed-events.children"] = [event_item(e, struck) for e in reversed(events)]
@@ -265,11 +267,10 @@ def _absorb_events(protocol, state: dict, events: list[dict]) -> None:
     state["limit_log"] = limits.change_log(protocol, events, state["limit_log"])
     state["manual"] = manual_from_events(events, state["manual"])
     state["observed"] = observations.fold(state.get("observed"), events)
+    state["assessed"] = discharge.fold_assessments(state.get("assessed"), events)
     observation_schedule.fold_events(state["due_entries"], events)
     for e in events:
-        if e["type"] == "aldrete":
-            state["aldrete"] = {"ts": e["ts"], "data": e["data"], "author": e["author"]}
-        elif e["type"] == "baseline_set":
+        if e["type"] == "baseline_set":
             state["baseline_by"] = {"by": e["author"] or "?", "at": e["ts"]}
 
 
@@ -300,13 +301,16 @@ def _alarm_outputs(store, s: dict, state: dict, out: dict, standing: list[dict])
 def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, now: float,
                    role: Optional[str]) -> None:
     advisory, board = state.pop("_advisory", None), state.pop("_board", [])
-    last = state["aldrete"]
-    ready, why = sessions.discharge_readiness(last and last["data"], board, s["infusion_end"], now,
-                                              protocol.minimum_observation_s)
-    view = alarms.digest(f"{s['state']}|{ready}|{why}|{last and last['ts']}")  # bed-state travels each tick
+    assessed = state["assessed"]
+    ready = discharge.readiness((assessed["aldrete"] or {}).get("data"), assessed["padss"], protocol.padss, board,
+                                s["infusion_end"], now, protocol.minimum_observation_s)
+    view = alarms.digest(f"{s['state']}|{ready.ready}|{ready.why}|{assessed}")  # bed-state travels each tick
     if view != state.get("discharge_view"):
-        out["bed-discharge.children"] = recovery.discharge(last, s["state"], ready, why)
+        out["bed-discharge.children"] = recovery.readiness_view(assessed, s["state"], ready)
         state["discharge_view"] = view
+    countdown = recovery.countdown(s["state"], ready.left_s, protocol.minimum_observation_s)
+    if countdown != state.get("countdown"):
+        out["dis-countdown.children"] = state["countdown"] = countdown
     view = f"{_baseline_sig(bl)}|{s['state']}|{advisory}|{state['baseline_by']}"
     if view != state["baseline_view"]:
         out["bed-baseline.children"] = baseline_body(bl, s["state"], advisory, state["baseline_by"], protocol)

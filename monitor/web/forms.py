@@ -16,7 +16,8 @@ from .. import access, sessions
 from ..access import Actor
 from ..formatting import fmt_entered
 from ..model import Event, mean_arterial
-from ..scores import ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
+from ..discharge import PADSS_CHOICES, PADSS_ITEMS, PADSS_LABELS, padss_entry
+from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
 from ..store import StoreError, StoreUnavailable, people, queries
 
 NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
@@ -208,31 +209,38 @@ def validate_baseline(raw: dict) -> tuple[dict, str]:
     return data, "Baseline set: " + " · ".join(parts) + (f" ({reason})" if reason else "")
 
 
+def _checklist(raw: dict, items: tuple, labels: dict, choices: dict, prefilled: Optional[dict],
+               errors: list) -> tuple[dict, dict, str]:
+    """A scored checklist (Aldrete, PADSS): every item scored with one of its choices; scoring an
+    item otherwise than the data suggests (prefilled: {item: (score, basis)}) needs a reason.
+    Returns (scores, overridden {item: the data's score}, reason); problems go to `errors`."""
+    scores = {}
+    for k in items:
+        v = raw.get(k)
+        if v is None or v == "":
+            errors.append(f"{labels[k]}: choose a score")
+            continue
+        text = str(v).strip()
+        if text not in {str(c) for c in choices[k]}:
+            allowed = [str(c) for c in sorted(choices[k])]
+            errors.append(f"{labels[k]}: score must be {', '.join(allowed[:-1])} or {allowed[-1]}")
+            continue
+        scores[k] = int(text)
+    reason = clean_text(raw.get("reason"), "Reason", errors, max_len=200)
+    overridden = {k: score for k, (score, _) in (prefilled or {}).items()
+                  if score is not None and k in scores and scores[k] != score}
+    if overridden and not reason:
+        errors += [f"{labels[k]}: the data suggests {score} ({prefilled[k][1]}); give a reason to score "
+                   f"{scores[k]}" for k, score in overridden.items()]
+    return scores, overridden, reason
+
+
 def validate_aldrete(raw: dict, basis: Optional[dict] = None, *, minimum: int,
                      prefilled: Optional[dict] = None) -> tuple[dict, str]:
     """The recovery checklist: every item scored 0-2. prefilled: {item: (score, basis)} from the
     data (scores.aldrete_prefill); scoring an item otherwise than the data says needs a reason."""
     errors: list[str] = []
-    items = {}
-    for k in ALDRETE_ITEMS:
-        v = raw.get(k)
-        if v is None or v == "":
-            errors.append(f"{ALDRETE_LABELS[k]}: choose a score")
-            continue
-        try:
-            iv = int(v)
-        except (TypeError, ValueError):
-            iv = -1
-        if iv not in (0, 1, 2) or str(v).strip() not in ("0", "1", "2"):
-            errors.append(f"{ALDRETE_LABELS[k]}: score must be 0, 1 or 2")
-            continue
-        items[k] = iv
-    reason = clean_text(raw.get("reason"), "Reason", errors, max_len=200)
-    overridden = {k: score for k, (score, _) in (prefilled or {}).items()
-                  if score is not None and k in items and items[k] != score}
-    if overridden and not reason:
-        errors += [f"{ALDRETE_LABELS[k]}: the data suggests {score} ({prefilled[k][1]}); give a reason to score "
-                   f"{items[k]}" for k, score in overridden.items()]
+    items, overridden, reason = _checklist(raw, ALDRETE_ITEMS, ALDRETE_LABELS, ALDRETE_CHOICES, prefilled, errors)
     if errors:
         raise FormError(errors)
     a = aldrete(items, minimum)
@@ -244,6 +252,21 @@ def validate_aldrete(raw: dict, basis: Optional[dict] = None, *, minimum: int,
     verdict = "ready for discharge" if a.ready else f"not ready (needs ≥ {a.minimum})"
     against = f" · scored against the data: {reason}" if overridden else ""
     return data, f"Modified Aldrete {a.total}/10: {verdict}{against}"
+
+
+def validate_padss(raw: dict, *, minimum: int, prefilled: Optional[dict] = None) -> tuple[dict, str]:
+    """PADSS: every item scored; prefilled: discharge.padss_prefill's (vital signs, nausea)."""
+    errors: list[str] = []
+    items, overridden, reason = _checklist(raw, PADSS_ITEMS, PADSS_LABELS, PADSS_CHOICES, prefilled, errors)
+    if errors:
+        raise FormError(errors)
+    data, text = padss_entry(items, minimum)
+    basis = {k: b for k, (_, b) in (prefilled or {}).items()}
+    if basis:
+        data["basis"] = basis
+    if overridden:
+        data["overridden"] = {"items": overridden, "reason": reason}
+    return data, text + (f" · scored against the data: {reason}" if overridden else "")
 
 
 # ----------------------------------------------------------------- writing
