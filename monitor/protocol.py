@@ -133,6 +133,7 @@ class Protocol:
     manual_bp_counts: bool  # does a manual BP count toward the BP rules and the baseline?
     minimum_observation_s: float  # observed at least this long after infusion stop before discharge
     infusion_rates: dict  # {rate unit: (lowest, highest) a nurse may chart}, first unit the default
+    manual_rr_counts: bool = False  # does a charted (counted) RR feed the RR rules? ([respiration])
     source: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -192,7 +193,9 @@ TABLE_KEYS = {
     "freshness": {"monitored_s"},
     "news2": {"max_age_s"},
     "aldrete": {"spo2_max_age_s", "bp_max_age_s", "discharge_min", "minimum_observation_s"},
+    "respiration": {"manual_rr_counts"},
 }
+OPTIONAL_TABLES = ("respiration",)  # added after profiles were in use: a file without it keeps its meaning
 TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", *TABLE_KEYS}
 
 
@@ -202,6 +205,8 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
     if unknown:
         raise ProtocolError(f"{source}: {sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(TOP_KEYS))})")
     for table, keys in TABLE_KEYS.items():
+        if table in OPTIONAL_TABLES and table not in data:
+            continue
         bad = set(where.table(data, table)) - keys
         if bad:
             raise ProtocolError(f"{source}: {table}.{sorted(bad)[0]}: unknown key")
@@ -256,6 +261,8 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
         aldrete_bp_max_age_s=num(ald, "aldrete.bp_max_age_s"),
         aldrete_discharge_min=int(num(ald, "aldrete.discharge_min")),
         manual_bp_counts=_flag(n.get("manual_bp_counts"), "nibp.manual_bp_counts", where),
+        manual_rr_counts=_flag(where.table(data, "respiration").get("manual_rr_counts", False)
+                               if "respiration" in data else False, "respiration.manual_rr_counts", where),
         minimum_observation_s=num(ald, "aldrete.minimum_observation_s"),
         infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
         source=source,
