@@ -294,6 +294,10 @@ def test_review_report_and_summary_show_respiration(depression, protocol):
     assert {s["name"] for s in resp["layout"]["shapes"] if s["name"].startswith("alarm:")} >= {
         "alarm:rr_low:medium", "alarm:apnea:high", "alarm:etco2_high:high"}
     assert resp["layout"]["xaxis"]["range"] == main_chart["layout"]["xaxis"]["range"]
+    # each chart draws the limit lines of its own axes only (an axis it lacks would be made up)
+    assert {s["yref"] for s in main_chart["layout"]["shapes"] if s["type"] == "line" and s["xref"] == "paper"} <= {"y", "y2"}
+    assert {s["name"] for s in resp["layout"]["shapes"] if s["type"] == "line"} == {"!! RR < 8", "!!! RR < 1",
+                                                                                 "!!! EtCO2 > 50"}
     items = {label: value for label, value, _ in summary_items(review)}
     assert items["Lowest RR"] == "0" and int(items["Highest EtCO₂"]) > 50
     html = report_html(store, sid, protocol)

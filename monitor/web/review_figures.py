@@ -98,7 +98,8 @@ def session_figure(review: SessionReview, protocol) -> dict:
         annotations.append({"x": x, "xref": "x", "y": 1.0 + 0.06 * (i % 2), "yref": "paper", "text": label,
                             "showarrow": False, "xanchor": "left", "yanchor": "bottom",
                             "font": {"color": color, "size": 12}})
-    shapes += trend.limit_shapes(protocol, review.baselines)
+    # the lines of this chart's axes: RR and EtCO2's are on the respiration chart (respiration_figure)
+    shapes += [line for line in trend.limit_shapes(protocol, review.baselines) if line["yref"] in ("y", "y2")]
     x0 = min([review.minutes(s["started_at"])] + [t for t in data[0]["x"][:1]])
     layout = {
         **DARK, "uirevision": f"session-{review.id}", "height": 480, "hovermode": "closest",
