@@ -18,6 +18,7 @@ from monitor.exports.fhir import bundle
 from monitor.exports.html_report import report_html
 from monitor.model import CONTINUOUS, PARAMETERS, PHYSICAL_RANGES, Alert, Event, Reading
 from monitor.protocol import ProtocolError, parse_protocol
+from monitor.scores import news2_inputs
 from monitor.replay_csv import ReplayError, parse_text as parse_replay
 from monitor.session_review import load, summary_items
 from monitor.store import Store, queries
@@ -339,3 +340,14 @@ def test_bedside_tiles_for_a_capnograph(protocol):
     tiles = numerics(last, now, protocol)
     text = str(tiles[3:])
     assert len(tiles) == 5 and "NO BREATH" in text and "no data" in text  # a stale EtCO2 is not shown as current
+
+
+def test_news2_takes_the_capnographs_rr_or_the_charted_one_whichever_is_newer(protocol):
+    now, ages = T0 + 1000, protocol.news2_max_age_s
+    device = {"rr": {"v": 6.0, "ts": now - 1, "status": "ok"}}
+    assert news2_inputs(device, {}, now, ages)["rr"] == 6.0
+    assert news2_inputs(device, {"rr": {"v": 14, "ts": now - 600}}, now, ages)["rr"] == 6.0
+    assert news2_inputs(device, {"rr": {"v": 14, "ts": now}}, now, ages)["rr"] == 14
+    flagged = {"rr": {"v": 0.0, "ts": now - 1, "status": "artifact"}}
+    assert "rr" not in news2_inputs(flagged, {}, now, ages)
+    assert news2_inputs(flagged, {"rr": {"v": 12, "ts": now - 60}}, now, ages)["rr"] == 12
