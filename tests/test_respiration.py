@@ -351,3 +351,16 @@ def test_news2_takes_the_capnographs_rr_or_the_charted_one_whichever_is_newer(pr
     flagged = {"rr": {"v": 0.0, "ts": now - 1, "status": "artifact"}}
     assert "rr" not in news2_inputs(flagged, {}, now, ages)
     assert news2_inputs(flagged, {"rr": {"v": 12, "ts": now - 60}}, now, ages)["rr"] == 12
+
+
+def test_the_overview_tile_shows_rr_only_with_a_capnograph(store, protocol):
+    from monitor.web.overview import chair_summary, _view
+    sid = store.open_session("P-44", "4", protocol.name, T0)[0]
+    now = T0 + 30
+    for r in (Reading(now, "hr", 70.0, "ok", "ox"), Reading(now, "spo2", 97.0, "ok", "ox")):
+        store.put_reading(sid, r)
+    store.flush()
+    assert "RR " not in str(_view(chair_summary(store, "4", None, now, protocol), now, protocol)[1])
+    store.put_reading(sid, Reading(now, "rr", 7.0, "ok", "capno"))
+    store.flush()
+    assert "['RR ', B('7')]" in str(_view(chair_summary(store, "4", None, now, protocol), now, protocol)[1])
