@@ -116,7 +116,7 @@ class AlertEngine:
                                            clause.op, clause)
                 st.alert.message += " (counted)"
                 out.append(copy(st.alert))
-            elif met and (value < st.alert.value if side_low(clause.op) else value > st.alert.value):
+            elif met and (value < st.alert.value if _low_side(clause.op) else value > st.alert.value):
                 st.alert.value = value
                 st.alert.message = self._message("rr", value, clause.op, st.alert.limit, clause) + " (counted)"
                 out.append(copy(st.alert))
@@ -465,7 +465,7 @@ class AlertEngine:
         return out
 
 
-def side_low(op: str) -> bool:
+def _low_side(op: str) -> bool:
     return op in ("<", "<=")
 
 
