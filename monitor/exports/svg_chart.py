@@ -201,6 +201,10 @@ def respiration_svg(review: SessionReview, protocol) -> str:
         parts.append(f'<text class="tick tick-rr" x="{LEFT - 6}" y="{y("rr", v) + 4:.1f}" text-anchor="end">{v:g}</text>')
     for v in _ticks(0, 80, 20):
         parts.append(f'<text class="tick tick-etco2" x="{W - RIGHT + 6}" y="{y("etco2", v) + 4:.1f}">{v:g}</text>')
+    parts.append('<g class="legend">' + "".join(
+        f'<rect x="{x}" y="4" width="12" height="8" fill="{COLORS[p]}"/><text x="{x + 16}" y="12">{text}</text>'
+        for x, p, text in ((LEFT + 190, "rr", "RR (left axis)"), (LEFT + 330, "etco2", "EtCO₂ (right axis)")))
+        + "</g>")
     parts.append(f'<text class="axis-title" x="12" y="{top - 4}" fill="{COLORS["rr"]}">RR /min</text>'
                  f'<text class="axis-title" x="{W - 8}" y="{top - 4}" text-anchor="end" fill="{COLORS["etco2"]}">'
                  f'EtCO₂ mmHg</text>')
