@@ -224,6 +224,12 @@ def depression(tmp_path_factory):
     store.close()
 
 
+def test_simulate_help_names_every_scenario():
+    from adapters.sim import SCENARIOS
+    text = " ".join(CliRunner().invoke(main, ["simulate", "--help"]).output.split())
+    assert [name for name in SCENARIOS if name not in text] == []
+
+
 def test_simulate_stores_rr_and_etco2_and_the_engine_raises_the_alarms(depression, protocol):
     store, sid = depression
     readings = queries.readings(store, sid, ("rr", "etco2"))
