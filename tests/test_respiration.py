@@ -370,3 +370,17 @@ def test_the_overview_tile_shows_rr_only_with_a_capnograph(store, protocol):
     store.put_reading(sid, Reading(now, "rr", 7.0, "ok", "capno"))
     store.flush()
     assert "['RR ', B('7')]" in str(_view(chair_summary(store, "4", None, now, protocol), now, protocol)[1])
+
+
+def test_rr_and_etco2_older_than_the_window_are_decimated_like_hr(protocol):
+    """40 min of 1 Hz RR: the minutes before the window are the older-part trace (lowest and highest
+    of each minute, an apnea's 0 kept), the window's closed minutes wait in the figure's meta."""
+    n = 40 * 60
+    rows = [{"id": k, "ts": T0 + k, "parameter": "rr", "value": 0.0 if 300 <= k < 330 else 14.0, "status": "ok",
+             "source": "s"} for k in range(n)]
+    fig, _ = trend.start(rows, [], protocol, {}, "f2")
+    live, older = fig["data"][trend.TRACE_INDEX["rr"]], fig["data"][trend.HISTORY_TRACE["rr"]]
+    assert 0.0 in older["y"] and len(older["x"]) < 2 * 12  # a few points a minute, the apnea's 0 among them
+    boundary = trend.window_start(T0 + n - 1)
+    assert len(live["x"]) == sum(r["ts"] >= boundary for r in rows)  # the window at full resolution
+    assert sum(b["n"] for b in fig["layout"]["meta"]["trend"]["pending"]["7"]) == trend.WINDOW_S  # its closed minutes
