@@ -80,7 +80,7 @@ def main() -> None:
 
         def naive():
             sid = live.sid
-            return trend.full_figure(queries.readings(store, sid, ("hr", "spo2", "sbp", "dbp")),
+            return trend.full_figure(queries.readings(store, sid, trend.TRACES),
                                      queries.events(store, sid), protocol, queries.baselines(store, sid))
 
         inc_ms, inc_out = measure(incremental)

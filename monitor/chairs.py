@@ -52,7 +52,7 @@ class Chair:
         self._written_state: dict[str, dict] = {}
         self._pressure: dict[str, Optional[float]] = {}
         for d in devices:
-            for source in getattr(d, "sources", (d.source,)):  # a sim bedside is two devices
+            for source in getattr(d, "sources", (d.source,)):  # a sim bedside is three devices
                 self._device_state[source] = {"chair": name, "kind": d.kind, "port": d.port,
                                               "connected": 0, "last_seen": None, "error": None}
 

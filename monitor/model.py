@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map", "pi", "nibp_hr")
-CONTINUOUS = ("hr", "spo2", "pi")
+PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map", "pi", "nibp_hr", "rr", "etco2")
+# Sent about once a second by a device: the oximeter (hr, spo2, pi) and the capnograph
+# (rr: breaths/min, 0 when it detects no breath; etco2: end-tidal CO2, mmHg).
+CONTINUOUS = ("hr", "spo2", "pi", "rr", "etco2")
+RESPIRATION = ("rr", "etco2")  # the capnograph's
 EPISODIC = ("sbp", "dbp", "map", "nibp_hr")
 STATUSES = ("ok", "sensor_off", "searching", "artifact", "low_perfusion", "error")
 # Readings with these statuses never raise or extend a physiological alert, and every
@@ -129,11 +132,11 @@ def priority_table() -> list[dict]:
 OPERATOR_SYMBOLS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
 # Plausible physical ranges: a value outside is a decoding fault or a corrupt file, not a patient.
 PHYSICAL_RANGES = {"hr": (0, 350), "spo2": (0, 100), "sbp": (0, 350), "dbp": (0, 300), "map": (0, 300),
-                   "pi": (0, 100), "nibp_hr": (0, 350)}
+                   "pi": (0, 100), "nibp_hr": (0, 350), "rr": (0, 150), "etco2": (0, 150)}
 UNITS = {"hr": "bpm", "spo2": "%", "sbp": "mmHg", "dbp": "mmHg", "map": "mmHg",
-         "pi": "%", "nibp_hr": "bpm"}
+         "pi": "%", "nibp_hr": "bpm", "rr": "/min", "etco2": "mmHg"}
 LABELS = {"hr": "HR", "spo2": "SpO2", "sbp": "SBP", "dbp": "DBP", "map": "MAP",
-          "pi": "PI", "nibp_hr": "NIBP pulse"}
+          "pi": "PI", "nibp_hr": "NIBP pulse", "rr": "RR", "etco2": "EtCO2"}
 
 
 @dataclass(frozen=True)

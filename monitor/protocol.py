@@ -135,6 +135,7 @@ class Protocol:
     manual_bp_counts: bool  # does a manual BP count toward the BP rules and the baseline?
     minimum_observation_s: float  # observed at least this long after infusion stop before discharge
     infusion_rates: dict  # {rate unit: (lowest, highest) a nurse may chart}, first unit the default
+    manual_rr_counts: bool = False  # does a charted (counted) RR feed the RR rules? ([respiration])
     schedule: tuple = ()  # observation_schedule.DueItem: when each observation is due
     padss: Optional[PadssRule] = None  # [padss]: the PADSS scores discharge needs (None: none)
     source: str = ""
@@ -197,7 +198,8 @@ TABLE_KEYS = {
     "news2": {"max_age_s"},
     "aldrete": {"spo2_max_age_s", "bp_max_age_s", "discharge_min", "minimum_observation_s"},
 }
-OPTIONAL_TABLE_KEYS = {"padss": {"discharge_min", "scores_needed", "interval_s"}}  # a profile may leave them out
+# Tables added after profiles were in use: a file without one keeps its meaning.
+OPTIONAL_TABLE_KEYS = {"respiration": {"manual_rr_counts"}, "padss": {"discharge_min", "scores_needed", "interval_s"}}
 TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", "schedule", *TABLE_KEYS,
             *OPTIONAL_TABLE_KEYS}
 
@@ -262,6 +264,8 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
         aldrete_bp_max_age_s=num(ald, "aldrete.bp_max_age_s"),
         aldrete_discharge_min=int(num(ald, "aldrete.discharge_min")),
         manual_bp_counts=_flag(n.get("manual_bp_counts"), "nibp.manual_bp_counts", where),
+        manual_rr_counts=_flag(where.table(data, "respiration").get("manual_rr_counts", False)
+                               if "respiration" in data else False, "respiration.manual_rr_counts", where),
         minimum_observation_s=num(ald, "aldrete.minimum_observation_s"),
         infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
         schedule=_parse_schedule(data, where),

@@ -130,6 +130,11 @@ LIMITS = {
     ("map", "high", "limit"): Range(80, 150, "mmHg", "above 150 mmHg is a hypertensive emergency"),
     ("map", "low", "limit"): Range(45, 80, "mmHg", "below 45 mmHg is shock; 65 is the usual floor"),
     ("map", "low", "baseline_factor"): Range(0.6, 0.95, "× baseline", "a 40 % fall is hypotension already"),
+    # A capnograph reports rr 0 when it detects no breath: "rr < 1" is apnea (no breath).
+    ("rr", "low", "limit"): Range(1, 12, "/min", "below 1/min is no breath at all (apnea); above 12/min "
+                                  "an alarm sounds for a normal breathing rate"),
+    ("etco2", "high", "limit"): Range(40, 80, "mmHg", "EtCO2 35-45 mmHg is normal ventilation; above 80 mmHg "
+                                      "is severe hypercapnia: an alarm set there is off"),
 }
 
 # How far on the safe side a value must come back before an alarm ends, by parameter.
@@ -141,6 +146,8 @@ HYSTERESIS = {
     "dbp": Range(0, 10, "mmHg", "wider keeps an alarm active after recovery"),
     "map": Range(0, 10, "mmHg", "wider keeps an alarm active after recovery"),
     "nibp_hr": Range(0, 10, "bpm", "wider keeps an alarm active after recovery"),
+    "rr": Range(0, 3, "/min", "wider keeps an alarm active after recovery"),
+    "etco2": Range(0, 5, "mmHg", "wider keeps an alarm active after recovery"),
 }
 
 # ----------------------------------------------------------------- clinic.toml: per device

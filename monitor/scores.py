@@ -153,9 +153,10 @@ CHARTED = ("rr", "temp", "consciousness", "o2")
 def news2_inputs(monitored: dict, manual: dict, now: float, max_age_s: dict) -> dict:
     """The values NEWS2 uses now, each no older than its maximum age (the profile's news2.max_age_s).
 
-    monitored: latest monitor values {parameter: {"v", "ts", "status"}} (SpO2, HR and the
-    cuff's SBP); manual: latest charted values {parameter: {"v", "ts"}}. SpO2 and HR count
-    when valid (model.is_valid); SBP is the cuff's or a manual cuff's, whichever is newer.
+    monitored: latest monitor values {parameter: {"v", "ts", "status"}} (SpO2, HR, the
+    cuff's SBP and a capnograph's RR); manual: latest charted values {parameter: {"v", "ts"}}.
+    SpO2 and HR count when valid (model.is_valid); SBP is the cuff's or a manual cuff's,
+    whichever is newer; RR likewise the capnograph's (when valid) or the charted count.
     """
     vals = {}
     for p in MONITORED:
@@ -170,6 +171,10 @@ def news2_inputs(monitored: dict, manual: dict, now: float, max_age_s: dict) -> 
         m = manual.get(p)
         if m and now - m["ts"] <= max_age_s[p]:
             vals[p] = m["v"]
+    rr = monitored.get("rr")
+    if rr and is_valid(rr.get("status"), rr["v"]) and now - rr["ts"] <= max_age_s["rr"] \
+            and ("rr" not in vals or rr["ts"] >= manual["rr"]["ts"]):
+        vals["rr"] = rr["v"]
     return vals
 
 

@@ -15,7 +15,7 @@ from . import observations
 from .model import CONTINUOUS, LABELS, MANUAL, PRIORITIES, PRIORITY, is_valid, priority_rank, struck_entries
 from .store import Store, queries, summaries
 
-CHART_PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map")
+CHART_PARAMETERS = ("hr", "spo2", "sbp", "dbp", "map", "rr", "etco2")
 
 
 @dataclass
@@ -158,9 +158,25 @@ def _vital_items(review: SessionReview) -> list[tuple[str, str, str]]:
         ("Peak DBP", fmt_num(s["peak_dbp"]), when("peak_dbp")),
         ("Peak HR", fmt_num(s["peak_hr"]), when("peak_hr")),
         ("Lowest SpO₂", fmt_num(s["min_spo2"]), when("min_spo2")),
+        *respiration_items(review),
         ("Alarms", "  ".join(f"{PRIORITY[p].symbol} {s[f'alarms_{p}']}" for p in PRIORITIES),
          f"{' · '.join(PRIORITIES)}; {s['alarms_technical']} technical"),
     ]
+
+
+def respiration_items(review: SessionReview) -> list[tuple[str, str, str]]:
+    """Lowest RR and highest EtCO2 with when, from the capnograph's valid readings (none without
+    a capnograph: no card saying "–" for a device the clinic does not use)."""
+    if review.parameters is not None and "rr" not in review.parameters:
+        return []
+    out = []
+    for p, title, sign in (("rr", "Lowest RR", 1), ("etco2", "Highest EtCO₂", -1)):
+        values = [(sign * r["value"], r["ts"]) for r in review.readings  # the first time it was reached
+                  if r["parameter"] == p and is_valid(r["status"], r["value"])]
+        if values:
+            v, ts = min(values)
+            out.append((title, fmt_num(sign * v), f"at {fmt_min(review.minutes(ts))}"))
+    return out
 
 
 def label(parameter: str) -> str:

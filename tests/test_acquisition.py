@@ -55,7 +55,7 @@ def test_sim_chair_records_and_reports_device_status(store, protocol, acquisitio
     acquisition([chair])
     wait_until(lambda: count(store, sid) >= 2)
     devs = wait_until(lambda: [d for d in queries.devices(store, "1") if d["connected"]])
-    assert {d["source"] for d in devs} == {"chair1-sim-oximeter", "chair1-sim-nibp"}
+    assert {d["source"] for d in devs} == {"chair1-sim-oximeter", "chair1-sim-nibp", "chair1-sim-capnograph"}
     r = queries.latest(store, sid, "spo2")
     assert r["status"] == "ok" and 90 <= r["value"] <= 100
 

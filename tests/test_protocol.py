@@ -32,7 +32,7 @@ def test_shipped_profile_holds_design_defaults(protocol):
     assert protocol.rule("sbp_low").clauses[0].limit == 90
     adv = protocol.rule("baseline_bp_high")
     assert adv.of_baseline and adv.states == ("baseline",)
-    assert protocol.hysteresis == {"spo2": 1.0, "hr": 5.0}
+    assert protocol.hysteresis == {"spo2": 1.0, "hr": 5.0, "rr": 1.0, "etco2": 2.0}
     assert protocol.clear_for_s == 10 and protocol.signal_lost_s == 10 and protocol.disconnect_s == 10
     assert (protocol.baseline_window_s, protocol.nibp_baseline_window_s) == (600, 900)
     assert (protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s, protocol.nibp_overdue_factor) == (300, 600, 1.5)

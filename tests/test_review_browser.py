@@ -62,6 +62,7 @@ def test_filter_list_open_chart_and_patient_series(browser, server, two_patients
         "return Array.from(document.querySelectorAll('#sv-alarms tr.alarm-row')).map(r => r.innerText)")
     assert len(alarm_rows) == 5 and any("!!! HIGH" in r and "bp_critical" in r for r in alarm_rows)
     assert "patient anxious" in browser.execute_script("return document.getElementById('sv-events').innerText")
+    assert browser.execute_script("return document.getElementById('sv-resp-chart')") is None  # no capnograph
     browser.save_screenshot(str(tmp_path / "session-chart.png"))
 
     browser.find_element(By.CSS_SELECTOR, "a.patient-link").click()
@@ -72,6 +73,16 @@ def test_filter_list_open_chart_and_patient_series(browser, server, two_patients
     assert traces == 4  # SBP and DBP for each of PT-ALPHA's two sessions
     assert "Patient PT-ALPHA · 2 sessions" in browser.execute_script(
         "return document.querySelector('.review-patient h1').innerText")
+
+    # a simulated session had a capnograph: its RR and EtCO2 under the chart, on the same minutes
+    browser.get(f"{srv.url}/session/{calm}")
+    names = wait_until(lambda: browser.execute_script(
+        "const g = document.querySelector('#sv-resp-chart .js-plotly-plot');"
+        "return g && g.data && g.data.map(t => t.name)"), timeout=30)
+    assert names == ["RR", "EtCO₂"]
+    ranges = browser.execute_script("return ['#sv-chart', '#sv-resp-chart'].map(s => "
+                                    "document.querySelector(s + ' .js-plotly-plot').layout.xaxis.range)")
+    assert ranges[0] == ranges[1]
 
 
 def test_session_page_downloads_csv(browser, server, two_patients, tmp_path):

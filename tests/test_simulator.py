@@ -61,6 +61,7 @@ def test_normal_session_shape(store, protocol):
     ("sensor-off", {"oximeter_signal_lost"}, {"spo2_low", "spo2_critical", "hr_high"}),
     ("disconnect", {"device_disconnected"}, {"spo2_low", "hr_high"}),
     ("artifact", {"nibp_failed"}, {"hr_high", "hr_critical", "spo2_low", "spo2_critical", "spo2_drop"}),
+    ("respiratory-depression", {"rr_low", "apnea", "etco2_high"}, {"spo2_low", "spo2_critical", "hr_critical"}),
 ])
 def test_scenario_raises_its_alerts(store, protocol, scenario, expected, absent):
     r = simulate(store, protocol, scenario, seed=0)
@@ -87,7 +88,7 @@ def test_hypertensive_crosses_180_around_minute_25(store, protocol):
 
 def test_every_scenario_is_listed_and_has_a_description():
     assert set(SCENARIOS) >= {"normal", "hypertensive", "tachycardia", "desaturation", "sensor-off",
-                              "disconnect", "artifact"}
+                              "disconnect", "artifact", "respiratory-depression"}
     assert all(s.description for s in SCENARIOS.values())
 
 

@@ -29,10 +29,12 @@ def plotted(browser) -> dict:
         " labels: (g.layout.annotations || []).map(a => a.text)};")
 
 
-def write_seconds(store, sid, t0, seconds, spo2=lambda s: 97, hr=lambda s: 70 + s % 7):
+def write_seconds(store, sid, t0, seconds, spo2=lambda s: 97, hr=lambda s: 70 + s % 7,
+                  rr=lambda s: 0 if s == 200 else 14):
     for s in seconds:
         store.put_reading(sid, Reading(t0 + s, "hr", hr(s), "ok", "ox"))
         store.put_reading(sid, Reading(t0 + s, "spo2", spo2(s), "ok", "ox"))
+        store.put_reading(sid, Reading(t0 + s, "rr", rr(s), "ok", "capno"))  # the lower panel, windowed alike
     store.flush()
 
 
@@ -54,6 +56,8 @@ def test_long_page_extends_in_place_with_a_bounded_window(browser, server, db_pa
         assert 83 in first["data"][older_spo2]["y"]  # the 1 s desaturation at minute 2, decimated, kept
         assert len(first["data"][hr]["x"]) <= WINDOW_S + BUCKET_S
         assert 150 in first["data"][hr]["y"] and 150 not in first["data"][older_hr]["y"]
+        rr, older_rr = TRACE_INDEX["rr"], HISTORY_TRACE["rr"]
+        assert 0 in first["data"][older_rr]["y"] and len(first["data"][rr]["x"]) == len(first["data"][hr]["x"])
 
         # four more minutes arrive, a few seconds of data per tick
         end = opened + 4 * 60
@@ -72,6 +76,8 @@ def test_long_page_extends_in_place_with_a_bounded_window(browser, server, db_pa
         assert len(now["data"][older_hr]["x"]) > len(first["data"][older_hr]["x"])
         assert 150 not in now["data"][hr]["y"] and 150 in now["data"][older_hr]["y"]
         assert 83 in now["data"][older_spo2]["y"] and "!! HR > 120" not in now["shapes"]
+        assert now["data"][rr]["x"] == now["data"][hr]["x"]  # RR's window moved with HR's
+        assert len(now["data"][older_rr]["x"]) > len(first["data"][older_rr]["x"]) and 0 in now["data"][older_rr]["y"]
         # an entry's label, added in place
         wait_until(lambda: "Note" in (plotted(browser) or {}).get("labels", []), timeout=60)
         now = plotted(browser)
@@ -80,7 +86,7 @@ def test_long_page_extends_in_place_with_a_bounded_window(browser, server, db_pa
         browser.refresh()
         fresh = wait_until(lambda: (lambda p: p if p and p["id"] != now["id"] else None)(plotted(browser)),
                            timeout=60)
-        for t in (hr, TRACE_INDEX["spo2"], older_hr, older_spo2, TRACE_INDEX["sbp"], EVENT_TRACE):
+        for t in (hr, TRACE_INDEX["spo2"], older_hr, older_spo2, TRACE_INDEX["sbp"], EVENT_TRACE, rr, older_rr):
             assert fresh["data"][t] == now["data"][t], t
         assert fresh["labels"] == now["labels"] and fresh["shapes"] == now["shapes"]
 

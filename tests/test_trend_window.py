@@ -64,7 +64,7 @@ def apply(figure: dict, pending: dict, message: dict) -> None:
     for k, queue in pending.items():
         while queue and queue[0]["end"] <= message["boundary"]:
             b = queue.pop(0)
-            live, older = figure["data"][int(k)], figure["data"][trend.HISTORY_TRACE[trend.TRACES[int(k)]]]
+            live, older = figure["data"][int(k)], figure["data"][trend.HISTORY_TRACE[trend.TRACE_PARAMETER[int(k)]]]
             del live["x"][:b["n"]], live["y"][:b["n"]]
             older["x"] += b["x"]
             older["y"] += b["y"]

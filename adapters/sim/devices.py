@@ -1,4 +1,4 @@
-"""The `sim` device: a simulated oximeter and NIBP cuff on one patient.
+"""The `sim` device: a simulated oximeter, capnograph and NIBP cuff on one patient.
 
 `SimBedside.step(ts)` produces what the devices report during one second; the live
 thread calls it once a wall-clock second, `simulate` once a virtual second.
@@ -30,11 +30,15 @@ class SimBedside:
 
     @property
     def sources(self) -> tuple:
-        return (self.oximeter_source, self.cuff_source)
+        return (self.oximeter_source, self.cuff_source, self.capnograph_source)
 
     @property
     def oximeter_source(self) -> str:
         return f"{self.source}-oximeter"
+
+    @property
+    def capnograph_source(self) -> str:
+        return f"{self.source}-capnograph"
 
     @property
     def cuff_source(self) -> str:
@@ -51,6 +55,10 @@ class SimBedside:
                 if param == "pi" and s.status in ("sensor_off", "searching"):
                     continue
                 out.append(Reading(ts, param, value, s.status, self.oximeter_source))
+        c = self.patient.capnograph(t)
+        out.append(DeviceSignal(ts, self.capnograph_source, True))
+        out += [Reading(ts, "rr", c.rr, c.status, self.capnograph_source),
+                Reading(ts, "etco2", c.etco2, c.status, self.capnograph_source)]
         out.append(DeviceSignal(ts, self.cuff_source, True))
         if stat:
             self.cycle.stat()

@@ -1,11 +1,12 @@
 """A simulated patient under IV ketamine: deterministic, random-access in time.
 
-`Patient(scenario, seed).oximeter(t)` and `.nibp(t)` answer for any second t since
+`Patient(scenario, seed).oximeter(t)`, `.capnograph(t)` and `.nibp(t)` answer for any second t since
 session start without replaying the past, so the `sim` adapter, the `simulate`
 command and every serial emulator agree on what the patient is doing.
 
 The response follows published figures: BP peaking about +16/+11 mmHg near
-minute 40 of infusion, HR up a few beats, SpO2 down a point at most.
+minute 40 of infusion, HR up a few beats, SpO2 down a point at most; breathing
+unchanged (RR 12-18/min, EtCO2 35-45 mmHg) unless a scenario depresses it.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class Episode:
     start_s: float
     end_s: float
     kind: str  # hr | spo2 | sensor_off | searching | silent | artifact | nibp_error | garbage
+    #            | rr (breaths/min fewer) | etco2 (mmHg more) | apnea (no breath at all)
     amount: float = 0.0
 
 
@@ -45,6 +47,8 @@ class Scenario:
     base_spo2: float = 97.0
     base_sbp: float = 122.0
     base_dbp: float = 76.0
+    base_rr: float = 15.0
+    base_etco2: float = 39.0
     bp_rise: tuple = (16.0, 11.0)
     hr_rise: float = 8.0
     peak_s: float = INFUSION_START_S + INFUSION_LENGTH_S  # response peak, session time
@@ -123,6 +127,11 @@ SCENARIOS = {s.name: s for s in [
              episodes=tuple(Episode(_m(k * 3 + 2), _m(k * 3 + 2) + 4, "artifact") for k in range(12))
              + (Episode(_m(10), _m(10) + 60, "nibp_error", 2),
                 Episode(_m(20), _m(20) + 2, "garbage"))),
+    Scenario("respiratory-depression",
+             "RR falls to about 6/min and EtCO2 rises past 50 mmHg from infusion minute 12 for about "
+             "8 min, with 35 s without a breath at minute 16; SpO2 stays normal (as on oxygen)",
+             episodes=(Episode(_m(12), _m(22), "rr", 9.0), Episode(_m(12), _m(22), "etco2", 18.0),
+                       Episode(_m(16), _m(16) + 35, "apnea"))),
 ]}
 
 
@@ -134,6 +143,15 @@ class OximeterSample:
     status: str  # ok | sensor_off | searching | artifact
     silent: bool = False
     garbage: bool = False
+
+
+@dataclass(frozen=True)
+class CapnoSample:
+    """What a capnograph reports for one second: rr 0 (and no exhaled CO2) when it detects no breath."""
+
+    rr: Optional[float]
+    etco2: Optional[float]
+    status: str = "ok"
 
 
 @dataclass(frozen=True)
@@ -163,6 +181,10 @@ class Patient:
         # Slow drifts: three sinusoids per channel with seeded periods and phases.
         self._waves = {ch: [(rng.uniform(60, 600), rng.uniform(0, 2 * math.pi), rng.uniform(0.3, 1.0))
                             for _ in range(3)] for ch in ("hr", "spo2", "pi")}
+        # breathing has its own stream, so adding it left every oximeter value as it was
+        rng = random.Random(f"{seed}:breath")
+        self._waves.update({ch: [(rng.uniform(60, 600), rng.uniform(0, 2 * math.pi), rng.uniform(0.3, 1.0))
+                                 for _ in range(3)] for ch in ("rr", "etco2")})
 
     # ------------------------------------------------------------ the body
     def response(self, t: float) -> float:
@@ -204,7 +226,33 @@ class Patient:
             spo2 -= e.amount * _bump(t, e)
         return spo2
 
+    def true_rr(self, t: float) -> float:
+        """Breaths a minute at session time t; 0 during an apnea."""
+        if self._episode(t, "apnea"):
+            return 0.0
+        rr = self.scenario.base_rr + self._drift("rr", t, 1.5)
+        e = self._episode(t, "rr")
+        if e:
+            rr -= e.amount * _bump(t, e)
+        return max(1.0, rr)
+
+    def true_etco2(self, t: float) -> float:
+        """End-tidal CO2 (mmHg) of the breaths at session time t (CO2 builds up as breathing slows)."""
+        etco2 = self.scenario.base_etco2 + self._drift("etco2", t, 2.0)
+        e = self._episode(t, "etco2")
+        if e:
+            etco2 += e.amount * _bump(t, e)
+        return etco2
+
     # ------------------------------------------------------------ devices
+    def capnograph(self, t: float) -> CapnoSample:
+        """What a sidestream capnograph reports for second t: no breath detected is rr 0, EtCO2 0."""
+        if self._episode(t, "apnea"):
+            return CapnoSample(0.0, 0.0)
+        rr = round(self.true_rr(t) + self._jitter("rr", t, 0.4))
+        etco2 = round(self.true_etco2(t) + self._jitter("etco2", t, 0.6))
+        return CapnoSample(float(max(1, rr)), float(etco2))
+
     def oximeter(self, t: float) -> OximeterSample:
         """What a pulse oximeter reports for second t."""
         if self._episode(t, "silent"):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from ..formatting import fmt_measured
-from ..model import CONTINUOUS, LABELS, OPERATOR_SYMBOLS, Alert, Baseline, DeviceSignal, Event, Reading
+from ..model import CONTINUOUS, LABELS, MANUAL, OPERATOR_SYMBOLS, Alert, Baseline, DeviceSignal, Event, Reading
 from ..protocol import Protocol, Rule
 from ..sessions import TRANSITIONS, phase_after
 from .baseline import BaselineTracker
@@ -63,7 +63,7 @@ class AlertEngine:
     def feed(self, reading: Reading) -> list[Change]:
         """Take one reading (in timestamp order)."""
         out = self.advance(reading.ts)
-        if reading.source and reading.parameter in CONTINUOUS:
+        if reading.source and reading.source != MANUAL and reading.parameter in CONTINUOUS:
             self._seen(reading.source, reading.ts, out)
         if reading.parameter in NIBP_PARAMS:
             if self._pending is not None and self._pending.ts != reading.ts:
@@ -89,6 +89,41 @@ class AlertEngine:
         for rule in self.protocol.rules:
             if not rule.measurement and rule.parameter == reading.parameter:
                 out += self._sustained_step(rule, reading, gap)
+        return out
+
+    def _counted_rr(self, ts: float, value: float) -> list[Change]:
+        """A respiratory rate a nurse counted and charted (profile `respiration.manual_rr_counts`).
+
+        A count is a rate over its own counting period (30-60 s), so it is not one more point in
+        a device's sustain window: it meets an RR rule at once when its value does, and ends that
+        rule's alarm at once when it does not (a capnograph's readings, if any, go on by the usual
+        sustain and clear rules). Never a device: it registers none, so no disconnection follows.
+        """
+        out = self.advance(ts)
+        if self.state == "ended":
+            return out
+        for rule in self.protocol.rules:
+            if rule.measurement or rule.parameter != "rr" or (rule.states and self.state not in rule.states):
+                continue
+            st, clause = self._sustained[rule.id], rule.clauses[0]
+            limit = clause.resolve(self.baselines.get("rr"))
+            if limit is None:
+                continue
+            met = clause.met(value, limit)
+            st.run_start = st.clear_start = None  # a device's window restarts around a count
+            if met and st.alert is None:
+                st.alert = self._new_alert(rule, "rr", "physiological", rule.priority, ts, value, limit,
+                                           clause.op, clause)
+                st.alert.message += " (counted)"
+                out.append(copy(st.alert))
+            elif met and (value < st.alert.value if _low_side(clause.op) else value > st.alert.value):
+                st.alert.value = value
+                st.alert.message = self._message("rr", value, clause.op, st.alert.limit, clause) + " (counted)"
+                out.append(copy(st.alert))
+            elif not met and st.alert is not None:
+                st.alert.ended_at = max(ts, st.alert.started_at)
+                out.append(copy(st.alert))
+                st.alert = None
         return out
 
     def signal(self, sig: DeviceSignal) -> list[Change]:
@@ -180,6 +215,8 @@ class AlertEngine:
                     out += self.feed(Reading(event.ts, k, float(data[k]), "ok", "manual"))
             if any(k in data for k in ("sbp", "dbp")):
                 out += self._flush()
+        if t == "manual_vitals" and self.protocol.manual_rr_counts and _number(data.get("rr")):
+            out += self._counted_rr(event.ts, float(data["rr"]))
         return out
 
     def restore(self, state: str, infusion_start: Optional[float], baselines: list, last_bp: Optional[float],
@@ -426,6 +463,14 @@ class AlertEngine:
         self._measured.clear()
         self._technical.clear()
         return out
+
+
+def _low_side(op: str) -> bool:
+    return op in ("<", "<=")
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _beyond(value: float, limit: float) -> float:

@@ -3,11 +3,13 @@
 - One blood-pressure panel (LOINC 85354-9) per NIBP measurement, with SBP 8480-6,
   DBP 8462-4 and MAP 8478-0 components in mm[Hg].
 - Heart rate (8867-4, /min) and SpO2 (59408-5 pulse oximetry plus 2708-6, %) from
-  the 1 Hz oximeter summarised per clock minute as the median of that minute's valid
-  readings, with effectivePeriod covering the minute: a record wants the trend, not
-  3,600 rows an hour.
-- The structured observations (MOAA/S, CADSS-6, side effects, interventions), with the
-  codes and local codes listed in fhir_observations.py.
+  the 1 Hz oximeter, respiratory rate (9279-1, /min) and end-tidal CO2 (19889-5,
+  mm[Hg]) from the 1 Hz capnograph, each summarised per clock minute as the median of
+  that minute's valid readings, with effectivePeriod covering the minute: a record
+  wants the trend, not 3,600 rows an hour. (A median hides a short apnea: the alarms,
+  in the report and the CSV, are where one is recorded.)
+- The structured observations (MOAA/S, CADSS-6, side effects, interventions, PADSS), with
+  the codes and local codes listed in fhir_observations.py.
 - Subject: the patient by identifier (the clinic's patient reference), since the
   monitor holds no Patient resource of its own.
 Flagged readings (sensor off, searching, artifact, error) are left out. Plain dicts
@@ -44,12 +46,19 @@ CODES = {
     "hr": [(LOINC, "8867-4", "Heart rate")],
     "spo2": [(LOINC, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
              (LOINC, "2708-6", "Oxygen saturation in Arterial blood")],
+    "rr": [(LOINC, "9279-1", "Respiratory rate")],
+    "etco2": [(LOINC, "19889-5", "Carbon dioxide [Partial pressure] in Exhaled gas --at end expiration")],
 }
-UNITS = {"sbp": "mm[Hg]", "dbp": "mm[Hg]", "map": "mm[Hg]", "hr": "/min", "spo2": "%"}
+UNITS = {"sbp": "mm[Hg]", "dbp": "mm[Hg]", "map": "mm[Hg]", "hr": "/min", "spo2": "%", "rr": "/min",
+         "etco2": "mm[Hg]"}
 UNIT_TEXT = {"mm[Hg]": "mmHg", "/min": "beats/minute", "%": "%"}
+UNIT_TEXT_OF = {"rr": "breaths/minute"}  # where the same UCUM unit reads otherwise
 TEXT = {"bp": "Blood pressure", "sbp": "Systolic blood pressure", "dbp": "Diastolic blood pressure",
-        "map": "Mean blood pressure", "hr": "Heart rate", "spo2": "Oxygen saturation (pulse oximetry)"}
-PROFILES = {"bp": "bp", "hr": "heartrate", "spo2": "oxygensat"}
+        "map": "Mean blood pressure", "hr": "Heart rate", "spo2": "Oxygen saturation (pulse oximetry)",
+        "rr": "Respiratory rate", "etco2": "End-tidal CO2 (capnography)"}
+# The vital-signs profile each kind also claims; EtCO2 has none of its own (only vitalsigns).
+PROFILES = {"bp": "bp", "hr": "heartrate", "spo2": "oxygensat", "rr": "resprate"}
+PER_MINUTE = ("hr", "spo2", "rr", "etco2")  # the 1 Hz devices' parameters, summarised per minute
 
 
 def _code(kind: str) -> dict:
@@ -59,7 +68,7 @@ def _code(kind: str) -> dict:
 def _quantity(parameter: str, value: float) -> dict:
     unit = UNITS[parameter]
     v = int(value) if float(value).is_integer() else round(float(value), 2)
-    return {"value": v, "unit": UNIT_TEXT[unit], "system": UCUM, "code": unit}
+    return {"value": v, "unit": UNIT_TEXT_OF.get(parameter, UNIT_TEXT[unit]), "system": UCUM, "code": unit}
 
 
 class _Builder:
@@ -71,8 +80,8 @@ class _Builder:
 
     def observation(self, kind: str, local_id: str, effective: dict, **body) -> dict:
         """A vital-signs Observation (FHIR's vital-signs profiles)."""
-        return self.entry(local_id, CATEGORY, effective, code=_code(kind),
-                          meta={"profile": [PROFILE + "vitalsigns", PROFILE + PROFILES[kind]]}, **body)
+        profiles = [PROFILE + "vitalsigns"] + ([PROFILE + PROFILES[kind]] if kind in PROFILES else [])
+        return self.entry(local_id, CATEGORY, effective, code=_code(kind), meta={"profile": profiles}, **body)
 
     def entry(self, local_id: str, category: list, effective: dict, **body) -> dict:
         """An Observation about this session's patient, its id derived from `local_id` (stable
@@ -121,7 +130,7 @@ def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
     if not s["patient_ref"]:
         raise ExportError(f"session {session_id} has no patient reference; a FHIR Observation needs a subject")
     b = _Builder(s)
-    readings = queries.readings(store, session_id, ("hr", "spo2", "sbp", "dbp", "map"))
+    readings = queries.readings(store, session_id, ("sbp", "dbp", "map") + PER_MINUTE)
     entries = []
     absent = {"dataAbsentReason": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
                                                "code": "unknown", "display": "Unknown"}]}}
@@ -138,7 +147,7 @@ def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
             manual = {"method": {"text": values["manual"]}, "performer": [{"display": who}]}
         entries.append(b.observation("bp", f"bp|{ts!r}", {"effectiveDateTime": iso_utc_ms(ts)},
                                      component=components, **manual))
-    for p in ("hr", "spo2"):
+    for p in PER_MINUTE:
         for start, value, n in per_minute(readings, p):
             period = {"effectivePeriod": {"start": iso_utc_ms(start), "end": iso_utc_ms(start + 60)}}
             entries.append(b.observation(

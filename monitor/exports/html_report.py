@@ -23,7 +23,7 @@ from ..model import MANUAL, entry_label, is_valid, priority_mark, struck_entries
 from ..sessions import SIGNOFF_STATEMENT
 from ..session_review import SessionReview, label, load, summary_items
 from . import ExportError
-from .svg_chart import session_svg
+from .svg_chart import respiration_svg, session_svg
 
 TEMPLATE = "report.html.j2"
 
@@ -89,6 +89,7 @@ def render(review: SessionReview, protocol=None, generated_at: float | None = No
         infusion_end=fmt_time(s["infusion_end"]), ended=fmt_time(s["ended_at"]),
         cards=summary_items(review), baselines=baselines,
         chart=Markup(session_svg(review, protocol)),  # svg_chart escapes every text it draws
+        resp_chart=Markup(respiration_svg(review, protocol)),
         alarms=alarm_rows(review), events=event_rows(review), bp_rows=bp_rows(review),
         page_header=f"Patient {s['patient_ref'] or '–'} · session {s['id']} · {fmt_date(s['started_at'])}",
         signoffs=[{"statement": e["text"], "name": e["data"].get("name", ""), "author": e["author"],

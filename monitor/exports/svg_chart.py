@@ -2,12 +2,13 @@
 
 Hand-made rather than plotly: a few tens of kilobytes, no script, prints crisply,
 and shows the same layers as the page: HR and SpO2 lines, BP measurements,
-alarm intervals shaded by priority, events, baselines and limits.
+alarm intervals shaded by priority, events, baselines and limits; and, for a session with
+a capnograph, a second smaller chart of RR and EtCO2 on the same minutes (`respiration_svg`).
 """
 from __future__ import annotations
 
 from html import escape
-from ..model import PRIORITIES, PRIORITY, UNCHARTED_EVENTS, event_label
+from ..model import LABELS, PRIORITIES, PRIORITY, RESPIRATION, UNCHARTED_EVENTS, event_label
 from ..observations import short_label
 from ..session_review import SessionReview, worst_priority_segments
 
@@ -15,7 +16,10 @@ W, H = 1000, 380
 LEFT, RIGHT, TOP, BOTTOM = 52, 48, 34, 40
 Y_RANGE = (30.0, 240.0)  # HR /min and BP mmHg share the left axis
 Y2_RANGE = (70.0, 104.0)  # SpO2 % on the right
-COLORS = {"hr": "#1b7f3b", "spo2": "#0b6aa8", "sbp": "#c2410c", "dbp": "#b45309", "map": "#92400e"}
+COLORS = {"hr": "#1b7f3b", "spo2": "#0b6aa8", "sbp": "#c2410c", "dbp": "#b45309", "map": "#92400e",
+          "rr": "#8a6d00", "etco2": "#a8326e"}
+RESP_H = 190
+RESP_RANGE = {"rr": (0.0, 40.0), "etco2": (0.0, 80.0)}  # RR /min on the left, EtCO2 mmHg on the right
 BAND = {p: PRIORITY[p].print_colour for p in PRIORITIES}
 LANE_H = 10
 
@@ -27,7 +31,7 @@ def protocol_limits(protocol) -> list[tuple[str, float, str]]:
     out, seen = [], set()
     for rule in protocol.rules:
         for c in rule.clauses:
-            if c.limit is None or rule.of_baseline or c.parameter not in ("hr", "spo2", "sbp"):
+            if c.limit is None or rule.of_baseline or c.parameter not in ("hr", "spo2", "sbp", "rr", "etco2"):
                 continue
             if (c.parameter, c.limit) not in seen:
                 seen.add((c.parameter, c.limit))
@@ -121,6 +125,8 @@ def session_svg(review: SessionReview, protocol) -> str:
                  f'<text class="axis-title" x="{W - 8}" y="{TOP - 12}" text-anchor="end">SpO₂ %</text>')
     # limits (dashed, by priority colour) and baselines (dotted)
     for parameter, limit, priority in protocol_limits(protocol):
+        if parameter in RESPIRATION:
+            continue
         y = ax.y(limit, parameter == "spo2")
         parts.append(f'<line class="limit" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="{BAND[priority]}" stroke-dasharray="6 4"><title>{parameter.upper()} limit {limit:g}'
@@ -157,6 +163,70 @@ def session_svg(review: SessionReview, protocol) -> str:
                      f'<text class="event-label" x="{x + 3:.1f}" y="{TOP - 2 - 11 * (i % 2)}">{escape(label)}'
                      f'<title>{escape(label)} {escape(e["text"] or "")}</title></text>')
     parts.append(_legend())
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def respiration_svg(review: SessionReview, protocol) -> str:
+    """RR and EtCO2 under the main chart, on its minutes, with the respiratory alarms' bands and
+    limit lines; "" for a session without capnograph readings."""
+    series = {p: review.series(p) for p in RESPIRATION}
+    if not any(xs for xs, _ in series.values()):
+        return ""
+    s = review.session
+    hr_x, sp_x = review.series("hr")[0], review.series("spo2")[0]
+    ax = _Axes(min([review.minutes(s["started_at"])] + hr_x[:1] + sp_x[:1]), review.minutes(review.end_ts))
+    top = 16  # the plot runs from top to RESP_H - 30; x as in the main chart
+
+    def y(p: str, v: float) -> float:
+        lo, hi = RESP_RANGE[p]
+        return top + (hi - min(max(v, lo), hi)) / (hi - lo) * (RESP_H - 30 - top)
+
+    plot_h = RESP_H - 30 - top
+    parts = [f'<svg class="chart chart-resp" viewBox="0 0 {W} {RESP_H}" width="100%" role="img" '
+             f'aria-label="Respiration: RR and EtCO2 by minute">', "<title>Respiration</title>",
+             f'<rect x="{LEFT}" y="{top}" width="{W - LEFT - RIGHT}" height="{plot_h}" class="plot-bg"/>']
+    rows = [a for a in review.alarm_rows() if a["parameter"] in RESPIRATION]
+    for a in rows:
+        x0, x1 = ax.x(a["start_min"]), ax.x(a["end_min"] if a["end_min"] is not None else ax.x1)
+        parts.append(f'<g class="band band-{a["priority"]}" data-rule="{escape(a["rule"])}">'
+                     f'<rect x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 2.0):.1f}" height="{plot_h}" '
+                     f'fill="{BAND[a["priority"]]}" fill-opacity="0.18"/>'
+                     f'<text class="lane-symbol" x="{x0 + 2:.1f}" y="{top + 10}">{PRIORITY[a["priority"]].symbol}</text>'
+                     f'<title>{escape(PRIORITY[a["priority"]].word)}: {escape(a["message"] or a["rule"])}</title></g>')
+    for t in _ticks(ax.x0, ax.x1, _step(ax.x1 - ax.x0)):
+        x = ax.x(t)
+        parts.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}"/>'
+                     f'<text class="tick" x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle">{t:g}</text>')
+    for v in _ticks(0, 40, 10):
+        parts.append(f'<text class="tick tick-rr" x="{LEFT - 6}" y="{y("rr", v) + 4:.1f}" text-anchor="end">{v:g}</text>')
+    for v in _ticks(0, 80, 20):
+        parts.append(f'<text class="tick tick-etco2" x="{W - RIGHT + 6}" y="{y("etco2", v) + 4:.1f}">{v:g}</text>')
+    parts.append('<g class="legend">' + "".join(
+        f'<rect x="{x}" y="4" width="12" height="8" fill="{COLORS[p]}"/><text x="{x + 16}" y="12">{text}</text>'
+        for x, p, text in ((LEFT + 190, "rr", "RR (left axis)"), (LEFT + 330, "etco2", "EtCO₂ (right axis)")))
+        + "</g>")
+    parts.append(f'<text class="axis-title" x="12" y="{top - 4}" fill="{COLORS["rr"]}">RR /min</text>'
+                 f'<text class="axis-title" x="{W - 8}" y="{top - 4}" text-anchor="end" fill="{COLORS["etco2"]}">'
+                 f'EtCO₂ mmHg</text>')
+    for parameter, limit, priority in protocol_limits(protocol):
+        if parameter in RESPIRATION:
+            ly = y(parameter, limit)
+            parts.append(f'<line class="limit" x1="{LEFT}" x2="{W - RIGHT}" y1="{ly:.1f}" y2="{ly:.1f}" '
+                         f'stroke="{BAND[priority]}" stroke-dasharray="6 4"><title>{LABELS[parameter]} limit '
+                         f'{limit:g}</title></line>')
+    for p in RESPIRATION:
+        xs, ys = series[p]
+        pts, runs = [], []
+        for xm, v in zip(xs, ys):
+            if v is None:
+                runs.append(pts)
+                pts = []
+            else:
+                pts.append(f"{ax.x(xm):.1f},{y(p, v):.1f}")
+        runs.append(pts)
+        parts += [f'<polyline class="line-{p}" fill="none" stroke="{COLORS[p]}" stroke-width="1.2" '
+                  f'points="{" ".join(r)}"/>' for r in runs if len(r) > 1]
     parts.append("</svg>")
     return "\n".join(parts)
 

@@ -40,6 +40,7 @@ CONTROLS = {"act-start": "infusion_start", "act-stop-btn": "infusion_stop", "act
             "obs-se-save": "side_effect", "obs-int-save": "intervention"}
 TICK_OUTPUTS += tuple((c, p) for c in CONTROLS for p in ("disabled", "title")) + (("strike-event", "options"),)
 KEYS = [f"{i}.{p}" for i, p in TICK_OUTPUTS]
+MONITORED = ("hr", "spo2", "pi", "rr", "etco2")  # device parameters a tile shows as they come, flagged or not
 
 
 def control_outputs(phase: Optional[str], role: Optional[str] = None) -> dict:
@@ -179,7 +180,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
 def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> dict:
     """A new page or a new session: draw the history once and set the cursors."""
     cursor = queries.max_reading_id(store, sid)  # first: a reading stored meanwhile comes with the next tick
-    rows = [r for r in queries.readings(store, sid, ("hr", "spo2", "sbp", "dbp")) if r["id"] <= cursor]
+    rows = [r for r in queries.readings(store, sid, trend.TRACES) if r["id"] <= cursor]
     events = queries.events(store, sid)
     settings = limits.settings_from_events(protocol, events)
     out["bed-trend.figure"], trend_state = trend.start(rows, events, limits.effective_protocol(protocol, settings), bl,
@@ -328,7 +329,7 @@ def _baseline_sig(bl: dict) -> str:
 
 def _latest_values(store, sid) -> dict:
     last = {}
-    for p in ("hr", "spo2", "pi"):
+    for p in MONITORED:
         r = queries.latest(store, sid, p)
         if r:
             last[p] = {"v": r["value"], "ts": r["ts"], "status": r["status"]}
@@ -345,7 +346,7 @@ def _latest_values(store, sid) -> dict:
 def _remember(last: dict, rows: list[dict]) -> None:
     for r in rows:
         p = r["parameter"]
-        if p in ("hr", "spo2", "pi"):
+        if p in MONITORED:
             last[p] = {"v": r["value"], "ts": r["ts"], "status": r["status"]}
         elif p in ("sbp", "dbp", "map"):
             if is_valid(r["status"], r["value"]):

@@ -105,9 +105,17 @@ def numerics(last: dict, now: float, protocol: Protocol, baselines: Optional[dic
         bp_note, bp_cls = f"measuring · cuff {cuff:.0f} mmHg", "note-live"
     pi = last.get("pi")
     pi_text = f"PI {pi['v']:.1f} %" if pi and pi["v"] is not None and now - pi["ts"] <= fresh_s else ""
-    return [_numeric("HR", "/min", hr, "hr", hr_note, hr_cls),
-            _numeric("SpO₂", "%", spo2, "spo2", spo2_note or pi_text, spo2_cls),
-            _numeric("NIBP", "mmHg", bp, "bp", bp_note, bp_cls)]
+    tiles = [_numeric("HR", "/min", hr, "hr", hr_note, hr_cls),
+             _numeric("SpO₂", "%", spo2, "spo2", spo2_note or pi_text, spo2_cls),
+             _numeric("NIBP", "mmHg", bp, "bp", bp_note, bp_cls)]
+    if "rr" in last or "etco2" in last:  # a capnograph reported in this session: its tiles, kept once seen
+        rr, rr_note, rr_cls = cont("rr")
+        etco2, etco2_note, etco2_cls = cont("etco2")
+        if rr == "0" and not rr_cls:  # the capnograph detects no breath: say so, not only "0"
+            rr_note, rr_cls = "NO BREATH", "note-warn"
+        tiles += [_numeric("RR", "/min", rr, "rr", rr_note, rr_cls),
+                  _numeric("EtCO₂", "mmHg", etco2, "etco2", etco2_note, etco2_cls)]
+    return tiles
 
 
 # ----------------------------------------------------------------- NEWS2

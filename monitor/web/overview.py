@@ -80,7 +80,7 @@ def chair_summary(store, chair: str, beat, now: float, protocol) -> dict:
     if s["state"] == "ended":  # free, unless the bedside still shows an alarm nobody signed for
         _board(store, s["id"], out)
         return out
-    for p in ("hr", "spo2"):
+    for p in ("hr", "spo2", "rr"):  # rr: only a session with a capnograph has one
         r = queries.latest(store, s["id"], p)
         if r:
             out["values"][p] = r
@@ -159,7 +159,7 @@ def _view(info: dict, now: float, protocol) -> tuple[str, list, str, str]:
         bp += f" · {int(max(0, now - v['sbp']['ts']) // 60)} min"
     body = html.Div(className="tile-nums", children=[
         html.Span(["HR ", html.B(num("hr"))]), html.Span(["SpO₂ ", html.B(num("spo2"))]),
-        html.Span(["BP ", html.B(bp)])])
+        html.Span(["BP ", html.B(bp)]), *([html.Span(["RR ", html.B(num("rr"))])] if "rr" in v else [])])
     if a:
         extra = " (latched)" if a["ended_at"] is not None else (
             f" (ack {a['acknowledged_by']})" if a["acknowledged_at"] is not None else "")

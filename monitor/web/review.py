@@ -176,6 +176,8 @@ def session_layout(store, protocol, rest: str):
     if review is None:
         return _not_found(f"No session {sid}")
     s = review.session
+    chart = review_figures.session_figure(review, protocol)
+    resp = review_figures.respiration_figure(review, protocol, chart)
     cards = [html.Div(className="card", **{"data-item": label}, children=[
         html.Div(label, className="card-label"), html.Div(value, className="card-value"),
         html.Div(detail, className="card-detail")]) for label, value, detail in summary_items(review)]
@@ -198,8 +200,10 @@ def session_layout(store, protocol, rest: str):
             html.Span(id="sv-dl-status", className="form-status", role="status"),
             dcc.Link("All sessions", href="/sessions", className="back-link"),
         ]),
-        dcc.Graph(id="sv-chart", figure=review_figures.session_figure(review, protocol),
-                  config={"displaylogo": False, "scrollZoom": True}, className="review-chart"),
+        dcc.Graph(id="sv-chart", figure=chart, config={"displaylogo": False, "scrollZoom": True},
+                  className="review-chart"),
+        *([dcc.Graph(id="sv-resp-chart", figure=resp, config={"displaylogo": False, "scrollZoom": True},
+                     className="review-chart review-resp-chart")] if resp else []),
         html.H2("Alarms"),
         _alarm_table(review),
         html.H2("Events"),

@@ -3,12 +3,15 @@
 The session chart puts everything on one axis in minutes from infusion start.
 HR and SpO2 (1 Hz, thousands of points) are WebGL lines; BP, alarms and events are
 a few dozen SVG marks. Alarm intervals are shaded bands in their priority colour
-and carry a symbol label, so colour is never the only cue.
+and carry a symbol label, so colour is never the only cue. A capnograph's RR and EtCO2
+are a second chart under it on the same time axis (`respiration_figure`).
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from ..formatting import fmt_day, fmt_duration
-from ..model import PRIORITIES, PRIORITY, UNCHARTED_EVENTS, priority_mark, struck_entries
+from ..model import LABELS, PRIORITIES, PRIORITY, RESPIRATION, UNCHARTED_EVENTS, priority_mark, struck_entries
 from ..observations import SCALE_NAMES, scale_value
 from ..session_review import SessionReview, worst_priority_segments
 from . import trend
@@ -100,7 +103,8 @@ def session_figure(review: SessionReview, protocol) -> dict:
         annotations.append({"x": x, "xref": "x", "y": 1.0 + 0.06 * (i % 2), "yref": "paper", "text": label,
                             "showarrow": False, "xanchor": "left", "yanchor": "bottom",
                             "font": {"color": color, "size": 12}})
-    shapes += trend.limit_shapes(protocol, review.baselines)
+    # the lines of this chart's axes: RR and EtCO2's are on the respiration chart (respiration_figure)
+    shapes += [line for line in trend.limit_shapes(protocol, review.baselines) if line["yref"] in ("y", "y2")]
     x0 = min([review.minutes(s["started_at"])] + [t for t in data[0]["x"][:1]])
     layout = {
         **DARK, "uirevision": f"session-{review.id}", "height": 480, "hovermode": "closest",
@@ -151,6 +155,40 @@ def observation_lane(review: SessionReview) -> list[dict]:
                     "hovertext": [f"{e['text']} ({e['author'] or '?'})" for _, _, e in pts],
                     "hovertemplate": "%{hovertext}<extra></extra>"})
     return out
+
+
+def respiration_figure(review: SessionReview, protocol, main: dict) -> Optional[dict]:
+    """RR and EtCO2 (a capnograph's, 1 Hz) under the session chart, on its time axis (`main`'s
+    x range), with the respiratory alarms' bands and the limit lines; None when the session
+    has no capnograph readings (a clinic without one sees no empty panel)."""
+    series = {p: review.series(p) for p in RESPIRATION}
+    if not any(xs for xs, _ in series.values()):
+        return None
+    x_end = review.minutes(review.end_ts)
+    data = []
+    for p in RESPIRATION:
+        xs, ys = series[p]
+        unit = "/min" if p == "rr" else "mmHg"
+        data.append({"type": "scattergl", "mode": "lines", "name": "EtCO₂" if p == "etco2" else "RR",
+                     "x": xs, "y": ys, "yaxis": "y2" if p == "etco2" else "y",
+                     "line": {"color": COLORS[p], "width": 1.5}, "connectgaps": False,
+                     "hovertemplate": f"%{{y:.0f}} {unit}<extra>{LABELS[p]}</extra>"})
+    alarms = [a for a in review.alarm_rows() if a["parameter"] in RESPIRATION]
+    shapes = worst_priority_shading(alarms, x_end) + [alarm_band(a, x_end) for a in alarms]
+    shapes += [{**line, "yref": "y2" if line["yref"] == "y5" else "y"}
+               for line in trend.limit_shapes(protocol, {}) if line["yref"] in ("y4", "y5")]
+    layout = {
+        **DARK, "uirevision": f"session-resp-{review.id}", "height": 240, "hovermode": "closest",
+        "margin": {"l": 60, "r": 60, "t": 20, "b": 40}, "dragmode": "zoom",
+        "legend": {"orientation": "h", "y": -0.3},
+        "xaxis": {"title": {"text": review.axis_title}, "range": main["layout"]["xaxis"]["range"],
+                  "gridcolor": "#30363d", "zeroline": True, "zerolinecolor": "#7ee787"},
+        "yaxis": {"title": {"text": "RR /min"}, "range": [0, 40], "gridcolor": "#30363d"},
+        "yaxis2": {"title": {"text": "EtCO₂ mmHg"}, "range": [0, 80], "overlaying": "y", "side": "right",
+                   "showgrid": False},
+        "shapes": shapes,
+    }
+    return {"data": data, "layout": layout}
 
 
 # ------------------------------------------------------------------ a patient's course

@@ -2,7 +2,7 @@
 
 A dcc.Graph whose `figure` prop changes is re-plotted whole (Plotly.react), so a figure
 that grew every second cost the browser more every minute. Here the server sends the
-figure only on a page's first tick (`start`): the newest `WINDOW_S` of HR and SpO2 at
+figure only on a page's first tick (`start`): the newest `WINDOW_S` of HR, SpO2, RR and EtCO2 at
 full resolution and everything older DECIMATED, each `BUCKET_S` minute kept as its
 lowest and highest reading (their true values at their true times, so a desaturation or
 a peak is never hidden). After that each tick sends only what is new (`increment`) to a
@@ -31,14 +31,24 @@ from ..model import LABELS, MANUAL, OPERATOR_SYMBOLS, PRIORITY, UNCHARTED_EVENTS
 from ..observations import short_label
 
 # Trace order is part of the protocol with assets/trend-extend.js: indices into figure["data"].
-TRACES = ("hr", "spo2", "sbp", "dbp")
-TRACE_INDEX = {p: i for i, p in enumerate(TRACES)}
-EVENT_TRACE = len(TRACES)
-WINDOWED = ("hr", "spo2")  # 1 Hz lines; a BP is one point per cuff cycle (a few dozen a session) and stays whole
-HISTORY_TRACE = {p: EVENT_TRACE + 1 + i for i, p in enumerate(WINDOWED)}  # their decimated older part
+# 0-3 the vital signs, 4 the event marks, 5-6 HR and SpO2's older part; the capnograph's
+# (respiration, added later) come after them, so the first seven never moved: 7-8 RR and
+# EtCO2, 9-10 their older part. The script learns which trace's older part is which from
+# the figure's meta, so it needs no change when a windowed line is added.
+TRACE_INDEX = {"hr": 0, "spo2": 1, "sbp": 2, "dbp": 3, "rr": 7, "etco2": 8}
+TRACES = tuple(TRACE_INDEX)  # the parameters drawn, in trace order
+EVENT_TRACE = 4
+WINDOWED = ("hr", "spo2", "rr", "etco2")  # 1 Hz lines; a BP is one point per cuff cycle and stays whole
+HISTORY_TRACE = {"hr": 5, "spo2": 6, "rr": 9, "etco2": 10}  # the windowed lines' decimated older part
+TRACE_PARAMETER = {i: p for p, i in TRACE_INDEX.items()}
 WINDOW_S = 30 * 60  # the newest half hour at full resolution
 BUCKET_S = 60  # older minutes: lowest and highest reading of each
-COLORS = {"hr": "#39d353", "spo2": "#4fc3f7", "sbp": "#ff8a65", "dbp": "#ffb74d"}
+COLORS = {"hr": "#39d353", "spo2": "#4fc3f7", "sbp": "#ff8a65", "dbp": "#ffb74d", "rr": "#e3b341",
+          "etco2": "#f778ba"}
+# The y axis of each parameter: HR and BP share the upper panel's left axis, SpO2 its right;
+# RR and EtCO2 have the lower panel (RR left, EtCO2 right).
+YAXIS = {"hr": "y", "sbp": "y", "dbp": "y", "spo2": "y2", "rr": "y4", "etco2": "y5"}
+UPPER, LOWER = [0.36, 1.0], [0.0, 0.27]  # the two panels' vertical domains (fractions of the plot)
 # Event mark colours on the dark screen; the words are model.EVENT_LABELS.
 EVENT_COLORS = {"infusion_start": "#7ee787", "infusion_stop": "#f0883e", "dose_change": "#d2a8ff",
                 "medication": "#d2a8ff", "note": "#8b949e", "manual_vitals": "#ffb74d", "baseline_set": "#8b949e",
@@ -68,6 +78,11 @@ def _points(rows: list[dict]) -> dict[str, list[tuple]]:
         elif ok and r.get("source") != MANUAL:  # a typed BP is the "Manual obs" mark, not a cuff point
             points[p].append((r["ts"], r["value"]))
     return points
+
+
+def _name(p: str) -> str:
+    """A trace's legend name: 'HR', 'SPO2' (as they always were), 'RR', 'EtCO2'."""
+    return LABELS[p] if p in ("rr", "etco2") else p.upper()
 
 
 def _xy(points) -> list[list]:
@@ -127,14 +142,14 @@ def limit_shapes(protocol, baselines: dict) -> list[dict]:
     drawn = set()
     for rule in protocol.rules:
         for clause in rule.clauses:
-            if clause.limit is None or rule.of_baseline or clause.parameter not in ("hr", "spo2", "sbp"):
+            if clause.limit is None or rule.of_baseline or clause.parameter not in ("hr", "spo2", "sbp", "rr", "etco2"):
                 continue
             key = (clause.parameter, clause.limit)
             if key in drawn:
                 continue
             drawn.add(key)
             color = PRIORITY[rule.priority].colour
-            shapes.append(_hline(clause.limit, "y2" if clause.parameter == "spo2" else "y", color, "dash",
+            shapes.append(_hline(clause.limit, YAXIS[clause.parameter], color, "dash",
                                  f"{PRIORITY[rule.priority].symbol} {LABELS.get(clause.parameter, clause.parameter)} "
                                  f"{OPERATOR_SYMBOLS[clause.op]} {clause.limit:g}"))
     for p, b in baselines.items():
@@ -197,39 +212,44 @@ def start(rows: list[dict], events: list[dict], protocol, baselines: dict, figur
         history[p] = _xy([pt for b in closed[:retired] for pt in decimated(b)])
         pending[str(TRACE_INDEX[p])] = [_closed_json(b) for b in closed[retired:]]
         shown[p] = points[p][sum(b["n"] for b in closed[:retired]):]
-    data = []
+    data: list = [None] * (max(HISTORY_TRACE.values()) + 1)
     for p in TRACES:
         xs, ys = _xy(shown.get(p, points[p]))
-        trace = {"type": "scattergl", "name": p.upper(), "legendgroup": p, "x": xs, "y": ys,
+        trace = {"type": "scattergl", "name": _name(p), "legendgroup": p, "x": xs, "y": ys,
                  "line": {"color": COLORS[p], "width": 2}}
-        if p == "spo2":
-            trace["yaxis"] = "y2"
+        if YAXIS[p] != "y":
+            trace["yaxis"] = YAXIS[p]
         if p in ("sbp", "dbp"):
             trace.update(mode="markers+lines", marker={"symbol": "triangle-down" if p == "sbp" else "triangle-up",
                                                        "size": 11, "color": COLORS[p]},
                          line={"color": COLORS[p], "width": 1, "dash": "dot"})
         else:
             trace["mode"] = "lines"
-        data.append(trace)
+        data[TRACE_INDEX[p]] = trace
     exs, eys, etexts, notes = event_marks(events)
-    data.append({"type": "scattergl", "name": "Charted", "x": exs, "y": eys, "text": etexts, "yaxis": "y3",
-                 "mode": "lines", "hoverinfo": "text", "showlegend": False,
-                 "line": {"color": "#d2a8ff", "width": 1.5}})
+    data[EVENT_TRACE] = {"type": "scattergl", "name": "Charted", "x": exs, "y": eys, "text": etexts, "yaxis": "y3",
+                         "mode": "lines", "hoverinfo": "text", "showlegend": False,
+                         "line": {"color": "#d2a8ff", "width": 1.5}}
     for p in WINDOWED:  # the decimated older part: same colour and legend entry as its live line
-        data.append({"type": "scattergl", "name": f"{p.upper()} (lowest and highest of each minute)",
-                     "legendgroup": p, "showlegend": False, "x": history[p][0], "y": history[p][1],
-                     "mode": "lines", "line": {"color": COLORS[p], "width": 1.5},
-                     **({"yaxis": "y2"} if p == "spo2" else {})})
+        data[HISTORY_TRACE[p]] = {"type": "scattergl", "name": f"{_name(p)} (lowest and highest of each minute)",
+                                  "legendgroup": p, "showlegend": False, "x": history[p][0], "y": history[p][1],
+                                  "mode": "lines", "line": {"color": COLORS[p], "width": 1.5},
+                                  **({"yaxis": YAXIS[p]} if YAXIS[p] != "y" else {})}
     layout = {
         "uirevision": "bedside", "paper_bgcolor": "#0d1117", "plot_bgcolor": "#0d1117",
         "font": {"color": "#c9d1d9", "size": 14}, "margin": {"l": 50, "r": 50, "t": 30, "b": 40},
-        "legend": {"orientation": "h", "y": -0.12}, "height": 360,
-        "xaxis": {"type": "date", "gridcolor": "#30363d",
+        "legend": {"orientation": "h", "y": -0.12}, "height": 460,
+        "xaxis": {"type": "date", "gridcolor": "#30363d", "anchor": "y4",  # the time axis under the lower panel
                   **({} if rows else {"range": [local_iso(time.time() - 600), local_iso(time.time() + 60)]})},
-        "yaxis": {"title": {"text": "HR /min · BP mmHg"}, "range": [30, 220], "gridcolor": "#30363d"},
+        "yaxis": {"title": {"text": "HR /min · BP mmHg"}, "range": [30, 220], "gridcolor": "#30363d",
+                  "domain": UPPER},
         "yaxis2": {"title": {"text": "SpO2 %"}, "range": [70, 101], "overlaying": "y", "side": "right",
                    "showgrid": False, "tickmode": "linear", "tick0": 70, "dtick": 5},
         "yaxis3": {"range": [0, 1], "overlaying": "y", "visible": False, "fixedrange": True},
+        "yaxis4": {"title": {"text": "RR /min"}, "range": [0, 40], "gridcolor": "#30363d", "domain": LOWER,
+                   "anchor": "x"},
+        "yaxis5": {"title": {"text": "EtCO2 mmHg"}, "range": [0, 80], "overlaying": "y4", "side": "right",
+                   "showgrid": False, "anchor": "x"},
         "shapes": limit_shapes(protocol, baselines), "annotations": notes,
         # read by assets/trend-extend.js: which figure this is, where each live line's older part
         # goes, and the closed minutes still inside the window
