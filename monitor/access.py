@@ -45,7 +45,8 @@ LEAST_ROLE = {
     "limit_change": "clinician",
     "baseline_set": "clinician",
     "session_end": "clinician",
-    "discharge_override": "clinician",  # discharging a patient the criteria do not call ready, with a reason
+    "discharge_override": "clinician",
+    "choose_profile": "clinician",  # open a session under another profile than the chair's own  # discharging a patient the criteria do not call ready, with a reason
     "review": "clinician",        # the session list, a session's chart, a patient's course
     "review_signoff": "clinician",
     "export": "clinician",

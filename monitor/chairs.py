@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from typing import Callable, Optional
 
-from . import sessions
+from . import profile_choice, sessions
 from .model import PHYSICAL_RANGES, DeviceSignal, Event, Reading
 from .processes import process_alive
 from .protocol import Protocol
@@ -36,9 +36,10 @@ class Chair:
 
     def __init__(self, store: Store, protocol: Protocol, name: str, devices: list,
                  clock: Callable[[], float] = time.time, script: tuple = (),
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic, cycles: tuple = ()):
         self.store = store
-        self.protocol = protocol
+        self.protocol = protocol  # the chair's own: what a session opened here runs under unless picked otherwise
+        self.cycles = cycles  # the cuffs' measurement cycles: they follow the session's profile (_attach)
         self.name = name
         self.devices = devices
         self.clock = clock
@@ -102,7 +103,15 @@ class Chair:
                 self.recorder = None
 
     def _attach(self, session_id: int, started: float) -> None:
-        self.recorder = SessionRecorder.resume(self.store, session_id, self.protocol, self.clock())
+        """Record into this session, under the profile it was opened with (profile_choice)."""
+        row = queries.session(self.store, session_id)
+        protocol = profile_choice.session_profile(self.protocol, row["protocol"] if row else None)
+        if row and row["protocol"] and protocol.name != row["protocol"]:
+            log.warning("chair %s: session %s names profile %r, unknown to this process: recording under %r",
+                        self.name, session_id, row["protocol"], protocol.name)
+        for cycle in self.cycles:
+            cycle.interval_infusion_s, cycle.interval_other_s = protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s
+        self.recorder = SessionRecorder.resume(self.store, session_id, protocol, self.clock())
         self.session_started = started
         for source in self._device_state:
             self.recorder.signal(DeviceSignal(self.clock(), source, False))

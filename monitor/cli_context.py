@@ -40,6 +40,8 @@ class Context:
         if self._protocol is None:
             try:
                 self._protocol = load_protocol(self.protocol_path)
+                from . import profile_choice
+                profile_choice.start_with(self._protocol)  # sessions recording its name run under it
             except ProtocolError as e:
                 raise InputError(str(e)) from None
         return self._protocol

@@ -8,6 +8,7 @@ clinic.toml:
     [chairs.2]
     devices = ["sim:hypertensive"]
     patient = "DEMO-2"     # optional: open a session at start
+    protocol = "esketamine-rems"   # optional: this chair's profile (a shipped name or a file)
 """
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from typing import Optional
 from adapters.nibp_cycle import NibpCycle
 from adapters.registry import DeviceSpecError, make_device, split_spec
 
-from . import sessions
+from . import profile_choice, sessions
 from .chairs import Chair
-from .protocol import Protocol
+from .protocol import Protocol, ProtocolError, load_protocol, profile_file
 from .sane_ranges import BAUD_RATES
 from .sane_ranges import DEVICE as DEVICE_RANGES
 from .store import Store, queries
@@ -33,7 +34,7 @@ class ConfigError(ValueError):
 
 def build_chair(store: Store, protocol: Protocol, name: str, device_specs: list[dict],
                 script: tuple = (), t0: Optional[float] = None) -> Chair:
-    devices, seen_ports = [], {}
+    devices, seen_ports, cycles = [], {}, []
     for i, spec in enumerate(device_specs):
         if "spec" in spec:
             kind, port = split_spec(spec["spec"])
@@ -45,8 +46,9 @@ def build_chair(store: Store, protocol: Protocol, name: str, device_specs: list[
         options = {k: v for k, v in spec.items() if k not in ("kind", "port", "spec")}
         options.setdefault("source", f"chair{name}-{kind}{i + 1 if i else ''}")
         cycle = NibpCycle(protocol.nibp_cycle_infusion_s, protocol.nibp_cycle_other_s)
+        cycles.append(cycle)
         devices.append(make_device(kind, port, name, cycle, options, t0=t0))
-    return Chair(store, protocol, name, devices, script=script)
+    return Chair(store, protocol, name, devices, script=script, cycles=tuple(cycles))
 
 
 def demo_chairs(store: Store, protocol: Protocol) -> list[Chair]:
@@ -97,7 +99,7 @@ def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chai
         key = f"chairs.{name}"
         if not isinstance(spec, dict):
             raise ConfigError(f"{p}: {key}: expected a table")
-        unknown = set(spec) - {"devices", "patient"}
+        unknown = set(spec) - {"devices", "patient", "protocol"}
         if unknown:
             raise ConfigError(f"{p}: {key}: unknown key {sorted(unknown)[0]!r}")
         devs = spec.get("devices")
@@ -110,8 +112,9 @@ def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chai
                 patient = sessions.patient_ref(patient if isinstance(patient, str) else "")
             except sessions.RuleError as e:
                 raise ConfigError(f"{p}: {key}.patient: {e}") from None
+        own = _chair_protocol(p, key, spec.get("protocol"), protocol)
         try:
-            chair = build_chair(store, protocol, str(name), normalised)
+            chair = build_chair(store, own, str(name), normalised)
         except (DeviceSpecError, ValueError, TypeError) as e:
             raise ConfigError(f"{p}: {key}: {e}") from None
         built.append((chair, patient))
@@ -120,9 +123,28 @@ def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chai
         if why:
             raise ConfigError(f"{p}: chairs.{chair.name}.patient: {why}")
     for chair, patient in built:  # only now, with every chair valid, write anything
+        profile_choice.remember_chair(chair.name, chair.protocol)
         if patient is not None:
             chair.session_for(patient)
     return [chair for chair, _ in built]
+
+
+def _chair_protocol(p: Path, key: str, value, default: Protocol) -> Protocol:
+    """A chair's own profile (`protocol = "esketamine-rems"`, or a file relative to clinic.toml),
+    or the process's when it names none."""
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{p}: {key}.protocol: expected a shipped profile's name or a file")
+    name = value.strip()
+    if "/" in name or name.endswith(".toml"):
+        name = str((p.parent / name).resolve())
+    try:
+        chosen = default if name == default.name else load_protocol(profile_file(name))
+        profile_choice.remember(chosen)  # refused here when its name is another profile's
+    except ProtocolError as e:
+        raise ConfigError(f"{p}: {key}.protocol: {e}") from None
+    return chosen
 
 
 def _device_entry(p: Path, dkey: str, d, seen_ports: dict) -> dict:

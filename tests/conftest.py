@@ -78,6 +78,15 @@ def add_test_users(store) -> None:
                          "VALUES (?, ?, ?, ?, ?)", tuple(r.values()))
 
 
+@pytest.fixture(autouse=True)
+def profiles_known_afresh():
+    """The profiles a process knows by name (monitor/profile_choice.py) are process-wide: each
+    test starts from none, as a process does."""
+    from monitor import profile_choice
+    profile_choice.forget_all()
+    yield
+
+
 @pytest.fixture(scope="session")
 def protocol():
     return load_protocol()

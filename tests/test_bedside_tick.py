@@ -9,7 +9,7 @@ from dash import Patch, no_update
 from conftest import NURSE, watched
 from monitor.model import Alert, Baseline, Event, Reading
 from monitor.store import queries
-from monitor.web import bedside, trend
+from monitor.web import bedside, opening, trend
 from monitor.web.bedside import KEYS, bedside_tick
 
 
@@ -128,7 +128,7 @@ def test_no_session_shows_the_open_form(store, protocol):
     out = tick(store, protocol, {"chair": "9", "session_id": None})
     assert out["bed-state.data"]["session_id"] == "none"
     assert "open-patient" in str(out["bed-open.children"])
-    assert bedside.open_session_action(store, protocol, "P-9", out["bed-state.data"], NURSE).startswith("Session ")
+    assert opening.open_session_action(store, protocol, "P-9", out["bed-state.data"], NURSE).startswith("Session ")
     out = tick(store, protocol, out["bed-state.data"])
     assert isinstance(out["bed-state.data"]["session_id"], int) and out["bed-open.children"] == []
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import CLINICIAN, NURSE
 from monitor.model import Alert, Event
 from monitor.store import people, queries
-from monitor.web import alarms, bedside, charting, limits, recovery, review
+from monitor.web import alarms, bedside, charting, limits, opening, recovery, review
 from monitor.web.bedside import KEYS, bedside_tick
 
 ALDRETE = {"activity": "2", "respiration": "2", "circulation": "2", "consciousness": "2", "spo2": "2"}
@@ -50,7 +50,7 @@ def _refused(store, sid: int, actor, action: str, events_before: list) -> None:
 
 # ----------------------------------------------------------------- a nurse's bedside work
 def test_a_nurses_bedside_writes_are_signed_and_audited(store, protocol):
-    assert "Session " in bedside.open_session_action(store, protocol, "P-N", {"chair": "N"}, NURSE)
+    assert "Session " in opening.open_session_action(store, protocol, "P-N", {"chair": "N"}, NURSE)
     sid = queries.current_session(store, "N")["id"]
     state = {"chair": "N", "session_id": sid}
     _signed(store, sid, NURSE, "open_session", None)
@@ -179,9 +179,9 @@ def test_a_forged_page_state_cannot_reach_another_chairs_ended_session(store):
 
 
 def test_a_chair_named_by_the_page_follows_the_chair_rule(store, protocol):
-    msg = bedside.open_session_action(store, protocol, "P-LONG", {"chair": "9" * 5000}, NURSE)
+    msg = opening.open_session_action(store, protocol, "P-LONG", {"chair": "9" * 5000}, NURSE)
     assert msg.startswith("Chair name: 1–32 letters")
-    assert bedside.open_session_action(store, protocol, "P-X", None, NURSE).startswith("Chair name:")
+    assert opening.open_session_action(store, protocol, "P-X", None, NURSE).startswith("Chair name:")
     assert queries.sessions(store) == []
     assert people.audit_rows(store, action="open_session", outcome="refused", limit=1)[0]["user"] == "nurse1"
 

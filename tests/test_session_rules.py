@@ -16,7 +16,7 @@ from monitor.model import Alert, Event, Reading
 from monitor.protocol import load_protocol
 from monitor.replay_csv import ReplayError, parse_text
 from monitor.store import people, queries
-from monitor.web import bedside, charting, recovery
+from monitor.web import bedside, charting, opening, recovery
 
 T0 = 1_700_000_000.0
 PATHS = {"baseline": (), "infusion": ("infusion_start",), "recovery": ("infusion_start", "infusion_stop"),
@@ -146,15 +146,15 @@ def test_the_one_override_is_signed_and_on_the_record(store, db_path):
 
 # ----------------------------------------------------------------- open or resume
 def test_open_or_resume_same_answer_for_page_acquire_and_clinic_file(store, protocol, tmp_path):
-    assert bedside.open_session_action(store, protocol, "PT-A", {"chair": "9"}, NURSE).startswith("Session ")
+    assert opening.open_session_action(store, protocol, "PT-A", {"chair": "9"}, NURSE).startswith("Session ")
     sid = queries.current_session(store, "9")["id"]
     chair = build_chair(store, protocol, "9", [{"spec": "sim:normal"}])
     # the same patient: resumed by every entry point
     assert chair.session_for("PT-A") == (sid, True)
-    assert bedside.open_session_action(store, protocol, "PT-A", {"chair": "9"}, NURSE) == \
+    assert opening.open_session_action(store, protocol, "PT-A", {"chair": "9"}, NURSE) == \
         f"Session {sid} for this patient is already open on this chair."
     # another patient: refused by every entry point, with the way out
-    assert "has open session" in bedside.open_session_action(store, protocol, "PT-B", {"chair": "9"}, NURSE)
+    assert "has open session" in opening.open_session_action(store, protocol, "PT-B", {"chair": "9"}, NURSE)
     with pytest.raises(sessions.RuleError, match="end it first"):
         chair.session_for("PT-B")
     clinic = tmp_path / "clinic.toml"
@@ -167,7 +167,7 @@ def test_open_or_resume_same_answer_for_page_acquire_and_clinic_file(store, prot
 @pytest.mark.parametrize("ref,ok", [("PT-1", True), ("  PT-2 ", True), ("", False), ("x" * 41, False),
                                     ('a"b', False), ("<script>", False)])
 def test_patient_reference_rule_everywhere(store, protocol, db_path, tmp_path, ref, ok):
-    page = bedside.open_session_action(store, protocol, ref, {"chair": "Q"}, NURSE)
+    page = opening.open_session_action(store, protocol, ref, {"chair": "Q"}, NURSE)
     assert page.startswith("Session ") is ok
     cli = CliRunner().invoke(main, ["--db", str(db_path), "simulate", "--scenario", "normal", "--patient", ref,
                                     "--chair", "QC"])

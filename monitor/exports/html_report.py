@@ -17,7 +17,7 @@ from functools import lru_cache
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
-from .. import __version__
+from .. import __version__, profile_choice
 from ..formatting import fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
 from ..model import MANUAL, entry_label, is_valid, priority_mark, struck_entries
 from ..sessions import SIGNOFF_STATEMENT
@@ -101,4 +101,6 @@ def report_html(store, session_id: int, protocol=None) -> str:
     review = load(store, session_id)
     if review is None:
         raise ExportError(f"no session {session_id}")
+    if protocol is not None:  # the limit lines of the profile the session ran under, when known here
+        protocol = profile_choice.session_profile(protocol, review.session["protocol"])
     return render(review, protocol)

@@ -14,13 +14,14 @@ from typing import Optional
 
 from dash import Input, Output, Patch, State, ctx, dcc, html, no_update
 
-from .. import access, discharge, observation_schedule, observations, sessions
+from .. import access, discharge, observation_schedule, observations, profile_choice, sessions
 from ..access import Actor
 from ..model import Event, is_valid, struck_entries
 from ..store import StoreError, queries
-from . import alarms, auth, charting, limits, observing, recovery, trend
+from . import alarms, auth, charting, limits, observing, opening, recovery, trend
+from .opening import open_form
 from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, header, manual_from_events,
-                           news2_indicator, numerics, open_form, strike_options)
+                           news2_indicator, numerics, strike_options)
 from .forms import FormError, not_stored, page_session, session_now
 
 TICK_OUTPUTS = (
@@ -30,6 +31,8 @@ TICK_OUTPUTS = (
     ("bed-baseline", "children"), ("bed-limits", "children"), ("bed-recovery", "children"),
     ("bed-discharge", "children"), ("bed-devices", "children"), ("bed-open", "children"),
     ("bed-state", "data"), ("obs-latest", "children"), ("obs-due", "children"), ("dis-countdown", "children"),
+    # what depends on the session's profile, set when the page meets a session
+    ("limit-rule", "options"), ("dose-unit", "options"), ("dose-unit", "value"),
 )
 # Each control and the entry it makes: enabled only while the signed-in role may make it
 # (access.permits) and the session rules would accept it (sessions.refusal), its title saying why not.
@@ -114,14 +117,10 @@ def register(app, store, protocol) -> None:
     def act(_a, _b, _c, _d, state):
         return bedside_action(store, ctx.triggered_id, state, auth.current_actor())
 
-    @app.callback(Output("open-status", "children"), Input("open-session", "n_clicks"),
-                  State("open-patient", "value"), State("bed-state", "data"), prevent_initial_call=True)
-    def open_session(_n, patient, state):
-        return open_session_action(store, protocol, patient, state, auth.current_actor())
-
     trend.register(app)
     alarms.register(app, store)
     charting.register(app, store, protocol)
+    opening.register(app, store, protocol)
     observing.register(app, store)
     limits.register(app, store, protocol)
     recovery.register(app, store, protocol)
@@ -141,7 +140,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
     if s is None:
         if state.get("session_id") != "none":
             out.update({"bed-trend.figure": trend.full_figure([], [], protocol, {}),
-                        "bed-open.children": open_form(chair), "bed-alarms.children": [],
+                        "bed-open.children": open_form(chair, protocol), "bed-alarms.children": [],
                         "bed-technical.children": [], "bed-alarm-data.data": [], "obs-latest.children": [],
                         "obs-due.children": [], "dis-countdown.children": "",
                         "bed-news2.children": news2_indicator({}, {}, now, protocol),
@@ -153,6 +152,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
                     "bed-state.data": {"chair": chair, "session_id": "none"}})
         return tuple(out[k] for k in KEYS)
     sid = s["id"]
+    protocol = profile_choice.session_profile(protocol, s["protocol"])  # the session's own, when known here
     bl = queries.baselines(store, sid)
     if state.get("session_id") != sid or "trend" not in state or "due_entries" not in state:  # (or an older page)
         state = _first_tick(store, protocol, chair, sid, bl, out)
@@ -194,6 +194,8 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
              "due_entries": observation_schedule.fold_bp({}, rows), "due_view": None}
     _refold(protocol, state, events, out)
     out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"], state["settings"])
+    out["limit-rule.options"] = limits.rule_options(protocol)
+    out["dose-unit.options"], out["dose-unit.value"] = list(protocol.infusion_rates), next(iter(protocol.infusion_rates))
     return state
 
 
@@ -318,7 +320,7 @@ def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, n
         state["baseline_view"] = view
     if s["state"] != state["phase"]:
         out["bed-recovery.children"] = recovery.panel_body(store, state, s["state"], now, protocol)
-        out["bed-open.children"] = open_form(state["chair"]) if s["state"] == "ended" else []
+        out["bed-open.children"] = open_form(state["chair"], protocol) if s["state"] == "ended" else []
         out.update(control_outputs(s["state"], role))
         state["phase"] = s["state"]
 
@@ -398,20 +400,3 @@ def bedside_action(store, trigger: str, state: dict, actor: Actor) -> str:
     except StoreError as e:
         return not_stored("Not recorded", e)
     return f"{DONE[kind]} ({actor.initials})" + (f" Baseline advisory was active: {advisory[0]}." if advisory else "")
-
-
-def open_session_action(store, protocol, patient: Optional[str], state: dict, actor: Actor) -> str:
-    """Open a session on this chair, or find this patient's open one (sessions.open_or_resume).
-    The chair named by the page is checked by the store (sessions.chair_name), as is the role."""
-    chair = (state or {}).get("chair") if isinstance(state, dict) else None
-    try:
-        sid, resumed = store.open_session(patient, chair, protocol.name, time.time(), actor=actor)
-    except access.AccessError as e:
-        return f"Not opened: {e}"
-    except sessions.RuleError as e:
-        return str(e)
-    except StoreError as e:
-        return not_stored("Not opened", e)
-    if resumed:
-        return f"Session {sid} for this patient is already open on this chair."
-    return f"Session {sid} opened for {sessions.patient_ref(patient)}."

@@ -12,7 +12,7 @@ from typing import Optional
 from dash import dcc, html
 
 from ..formatting import fmt_clock, fmt_time
-from ..sessions import PATIENT_REF_MAX, STRIKEABLE
+from ..sessions import STRIKEABLE
 from ..model import MANUAL, entry_label, is_valid, priority_mark, struck_entries
 from ..protocol import Protocol
 from ..scores import CHARTED, CONSCIOUSNESS, NEWS2_LABELS, news2, news2_inputs
@@ -36,8 +36,9 @@ def elapsed_text(s: dict, now: float) -> str:
 
 
 def header(chair: str, s: Optional[dict], now: float, may_review: bool = True, page_profile: str = ""):
-    """page_profile: the profile whose limits this page draws (the server's --protocol); a
-    session that ran under another one says so beside its own."""
+    """page_profile: the profile whose limits this page draws (the session's own when this
+    process knows it, profile_choice.session_profile; else the process's --protocol); a session
+    whose profile this process does not know says so beside its own."""
     back = dcc.Link("← All chairs", href="/", className="navlink back-link")
     if s is None:
         return [back, html.Span(f"Chair {chair}", className="chair-name"),
@@ -51,8 +52,9 @@ def header(chair: str, s: Optional[dict], now: float, may_review: bool = True, p
                      title="The alarm protocol profile this session runs under")]
     if page_profile and s["protocol"] and s["protocol"] != page_profile:
         out.append(html.Span(f"limits drawn here are {page_profile}'s", className="profile-mismatch warn",
-                             title="This server was started with another profile (--protocol): the "
-                                   "alarms are the session's own, the limit lines and panels are not"))
+                             title="This server does not know the session's profile (a file another "
+                                   "process was started with): the alarms are the session's own, the limit "
+                                   "lines and panels are this server's --protocol"))
     if phase == "ended" and s.get("ended_by"):
         out.append(html.Span(f"ended by {s['ended_by']}", className="muted"))
     if may_review:  # the session chart is review: a clinician's page (access.LEAST_ROLE)
@@ -240,15 +242,6 @@ def devices(rows: list[dict], watched: bool):
             txt += f" · cuff {d['cuff_pressure']:.0f} mmHg"
         items.append(html.Span(txt, className=f"device device-{state}", **{"data-state": state}))
     return items
-
-
-def open_form(chair: str):
-    return html.Div(className="open-form", children=[
-        html.Label(f"New session on chair {chair} — patient reference:", htmlFor="open-patient"),
-        dcc.Input(id="open-patient", type="text", maxLength=PATIENT_REF_MAX, debounce=False),
-        html.Button("Open session", id="open-session", className="btn btn-go"),
-        html.Span(id="open-status", role="status"),
-    ])
 
 
 def consciousness_options():

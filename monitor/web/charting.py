@@ -14,7 +14,8 @@ from dash import Input, Output, State, dcc, html, no_update
 from ..access import Actor
 from . import auth
 from .bedside_view import consciousness_options
-from .forms import (MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, clean_text, page_session, validate_baseline,
+from .forms import (MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, clean_text, page_protocol, page_session,
+                    validate_baseline,
                     validate_dose_change, validate_manual_vitals, validate_medication, validate_note)
 
 OK, ERR = "form-status form-ok", "form-status form-error"
@@ -190,7 +191,8 @@ def register(app, store, protocol) -> None:
         elif trig == "dose-save":
             msg, ok = sign_and_chart(store, state, auth.current_actor(), "dose_change",
                                      lambda: validate_dose_change(rate, rate_unit, rate_note,
-                                                                  rates=protocol.infusion_rates))
+                                                                  rates=page_protocol(store, state,
+                                                                                      protocol).infusion_rates))
             cleared = [no_update, no_update, no_update, "", ""]
         else:
             return (no_update, no_update, *keep)

@@ -12,7 +12,7 @@ import re
 import time
 from typing import Optional
 
-from .. import access, sessions
+from .. import access, profile_choice, sessions
 from ..access import Actor
 from ..formatting import fmt_entered
 from ..model import Event, mean_arterial
@@ -275,6 +275,15 @@ def session_now(store, session_id: int) -> float:
     s = queries.session(store, session_id)
     return sessions.session_clock(time.time(), queries.newest_reading_ts(store, session_id),
                                   s["ended_at"] if s else None)
+
+
+def page_protocol(store, state: Optional[dict], default):
+    """The profile the page's session runs under (profile_choice.session_profile): what its
+    entries are checked against (infusion rates, limit bounds, discharge scores); the
+    process's own when the page shows no session."""
+    sid = state.get("session_id") if isinstance(state, dict) else None
+    s = queries.session(store, sid) if isinstance(sid, int) and not isinstance(sid, bool) else None
+    return profile_choice.session_profile(default, s["protocol"] if s else None)
 
 
 def page_session(store, state: Optional[dict], actor: Optional[Actor] = None, action: Optional[str] = None) -> int:

@@ -15,7 +15,7 @@ from ..formatting import fmt_entered, fmt_time
 from ..model import LABELS, OPERATOR_SYMBOLS, priority_mark
 from ..protocol import Clause, Protocol, Rule, clause_key, effective_protocol, priority_order_errors
 from . import auth
-from .forms import FormError, chart, page_session, parse_number
+from .forms import FormError, chart, page_protocol, page_session, parse_number
 
 
 def adjustable(protocol: Protocol) -> list[dict]:
@@ -91,9 +91,15 @@ def change_log(protocol: Protocol, events: list[dict], log: Optional[dict] = Non
 
 
 # ----------------------------------------------------------------- page
+def rule_options(protocol: Protocol) -> list[dict]:
+    """The limits a clinician may move in a session under this profile (the tick sets them from
+    the session's own, profile_choice.session_profile)."""
+    return [{"label": f"{a['label']}  (allowed {fmt_entered(a['bounds'][0])} to {fmt_entered(a['bounds'][1])})",
+             "value": a["key"]} for a in adjustable(protocol)]
+
+
 def panel(protocol: Protocol):
-    opts = [{"label": f"{a['label']}  (allowed {fmt_entered(a['bounds'][0])} to {fmt_entered(a['bounds'][1])})", "value": a["key"]}
-            for a in adjustable(protocol)]
+    opts = rule_options(protocol)
     return html.Section(className="panel panel-limits", children=[
         html.H3("Alarm limits for this session"),
         html.Div(id="bed-limits", className="limit-log"),
@@ -145,7 +151,7 @@ def register(app, store, protocol: Protocol) -> None:
                   Input("limit-save", "n_clicks"), State("limit-rule", "value"), State("limit-new", "value"),
                   State("bed-state", "data"), prevent_initial_call=True)
     def save(_n, key, new, state):
-        return limit_action(store, protocol, key, new, auth.current_actor(), state)
+        return limit_action(store, page_protocol(store, state, protocol), key, new, auth.current_actor(), state)
 
 
 def limit_action(store, protocol: Protocol, key, new, actor: Actor, state: dict):

@@ -26,7 +26,7 @@ from ..sessions import RuleError
 from ..store import queries
 from . import auth
 from .charting import ERR, OK, sign_and_chart
-from .forms import FormError, page_session, session_now, validate_aldrete, validate_padss
+from .forms import FormError, page_protocol, page_session, session_now, validate_aldrete, validate_padss
 
 
 def prefill(store, session_id: int, now: float, protocol: Protocol) -> dict:
@@ -220,14 +220,15 @@ def register(app, store, protocol: Protocol) -> None:
     def save_padss(_n, *args):
         *values, reason, state = args
         raw = {**dict(zip(discharge.PADSS_ITEMS, values)), "reason": reason}
-        msg, ok = padss_action(store, protocol, state, auth.current_actor(), raw)
+        msg, ok = padss_action(store, page_protocol(store, state, protocol), state, auth.current_actor(), raw)
         return msg, OK if ok else ERR
 
     @app.callback(Output("dis-status", "children"), Output("dis-status", "className"),
                   Input("dis-save", "n_clicks"), State("dis-override", "value"), State("bed-state", "data"),
                   prevent_initial_call=True)
     def save_discharge(_n, override, state):
-        msg, ok = discharge_action(store, protocol, state, auth.current_actor(), override)
+        msg, ok = discharge_action(store, page_protocol(store, state, protocol), state, auth.current_actor(),
+                                   override)
         return msg, OK if ok else ERR
 
     @app.callback(Output("ald-status", "children"), Output("ald-status", "className"),
@@ -236,13 +237,14 @@ def register(app, store, protocol: Protocol) -> None:
     def save(_n, *args):
         *values, reason, state = args
         raw = {**dict(zip(ALDRETE_ITEMS, values)), "reason": reason}
-        msg, ok = aldrete_action(store, protocol, state, auth.current_actor(), raw)
+        msg, ok = aldrete_action(store, page_protocol(store, state, protocol), state, auth.current_actor(), raw)
         return msg, OK if ok else ERR
 
     @app.callback(Output("ald-total", "children"), *[Input(f"ald-{k}", "value") for k in ALDRETE_ITEMS],
-                  prevent_initial_call=True)
+                  State("bed-state", "data"), prevent_initial_call=True)
     def running_total(*values):
-        return total_text(dict(zip(ALDRETE_ITEMS, values)), protocol.aldrete_discharge_min)
+        *scores, state = values
+        return total_text(dict(zip(ALDRETE_ITEMS, scores)), page_protocol(store, state, protocol).aldrete_discharge_min)
 
     @app.callback(Output("ald-circulation", "value"), Output("ald-spo2", "value"),
                   Output("ald-basis-circulation", "children"), Output("ald-basis-spo2", "children"),
@@ -252,7 +254,7 @@ def register(app, store, protocol: Protocol) -> None:
             sid = page_session(store, state)
         except FormError:
             return no_update, no_update, no_update, no_update
-        pre = prefill(store, sid, session_now(store, sid), protocol)
+        pre = prefill(store, sid, session_now(store, sid), page_protocol(store, state, protocol))
         (c, cb), (s, sb) = pre["circulation"], pre["spo2"]
         return (no_update if c is None else str(c), no_update if s is None else str(s),
                 f"prefilled: {cb}", f"prefilled: {sb}")

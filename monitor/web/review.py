@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from .. import access, exports, sessions
+from .. import access, exports, profile_choice, sessions
 from ..access import Actor
 from ..formatting import fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
 from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, Event, entry_label, priority_mark, struck_entries
@@ -176,6 +176,7 @@ def session_layout(store, protocol, rest: str):
     if review is None:
         return _not_found(f"No session {sid}")
     s = review.session
+    protocol = profile_choice.session_profile(protocol, s["protocol"])  # its limit lines are its own profile's
     chart = review_figures.session_figure(review, protocol)
     resp = review_figures.respiration_figure(review, protocol, chart)
     cards = [html.Div(className="card", **{"data-item": label}, children=[

@@ -1,0 +1,73 @@
+"""Opening a session from the bedside page: the patient, and the profile it runs under.
+
+A session runs under the chair's own profile (its clinic.toml `protocol`, else the process's
+`--protocol`); a clinician may pick another shipped or known profile when opening it
+(profile_choice.choices; access: `choose_profile`). The store records the name
+(Store.open_session), and everything that decides or draws for the session follows it
+(profile_choice.session_profile).
+"""
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from dash import Input, Output, State, dcc, html
+
+from .. import access, profile_choice, sessions
+from ..access import Actor
+from ..sessions import PATIENT_REF_MAX
+from ..store import StoreError
+from . import auth
+from .forms import not_stored
+
+
+def open_form(chair: str, protocol):
+    """The form an empty chair shows: patient reference and, preset to the chair's own, the profile."""
+    own = profile_choice.chair_profile(chair, protocol).name
+    return html.Div(className="open-form", children=[
+        html.Label(f"New session on chair {chair} — patient reference:", htmlFor="open-patient"),
+        dcc.Input(id="open-patient", type="text", maxLength=PATIENT_REF_MAX, debounce=False),
+        html.Label("Profile (another than the chair's needs a clinician):", htmlFor="open-profile"),
+        dcc.Dropdown(id="open-profile", options=[{"label": n + (" (this chair's)" if n == own else ""), "value": n}
+                                                 for n in profile_choice.choices(protocol)],
+                     value=own, clearable=False, className="limit-dropdown open-profile"),
+        html.Button("Open session", id="open-session", className="btn btn-go"),
+        html.Span(id="open-status", role="status"),
+    ])
+
+
+def open_session_action(store, protocol, patient: Optional[str], state: dict, actor: Actor,
+                        profile: Optional[str] = None) -> str:
+    """Open a session on this chair under `profile` (None: the chair's own), or find this
+    patient's open one (sessions.open_or_resume). The chair named by the page is checked by
+    the store (sessions.chair_name), as is the role; another profile than the chair's own needs
+    the role that may choose one."""
+    chair = (state or {}).get("chair") if isinstance(state, dict) else None
+    own = profile_choice.chair_profile(str(chair or ""), protocol)
+    name = own.name if profile in (None, "") else str(profile)
+    if name != own.name:
+        if profile_choice.known(name) is None:
+            return f"Not opened: no profile {name!r} here (known: {', '.join(profile_choice.choices(protocol))})"
+        try:
+            access.check(actor, "choose_profile")
+        except access.AccessError as e:
+            return f"Not opened: {e}"
+    try:
+        sid, resumed = store.open_session(patient, chair, name, time.time(), actor=actor)
+    except access.AccessError as e:
+        return f"Not opened: {e}"
+    except sessions.RuleError as e:
+        return str(e)
+    except StoreError as e:
+        return not_stored("Not opened", e)
+    if resumed:
+        return f"Session {sid} for this patient is already open on this chair."
+    return f"Session {sid} opened for {sessions.patient_ref(patient)} under profile {name}."
+
+
+def register(app, store, protocol) -> None:
+    @app.callback(Output("open-status", "children"), Input("open-session", "n_clicks"),
+                  State("open-patient", "value"), State("open-profile", "value"), State("bed-state", "data"),
+                  prevent_initial_call=True)
+    def open_session(_n, patient, profile, state):
+        return open_session_action(store, protocol, patient, state, auth.current_actor(), profile)
