@@ -4,10 +4,13 @@ record lacks reads "not charted"; `export --format rems` writes the page atomica
 session page's download is a clinician's and audited."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import time
 
 import pytest
+from plotly.utils import PlotlyJSONEncoder
 
 from conftest import CLINICIAN, NURSE
 from monitor import rems_facts, session_review
@@ -145,6 +148,29 @@ def test_the_page_shows_each_fact_and_the_check_statement(esk):
     assert "submit" in html and "profile esketamine-rems" in html
     assert "<script" not in html and "http" not in html.split("</style>")[0]  # self-contained
     assert "@media print" in html
+
+
+def test_a_discharge_entry_ends_monitoring_and_a_struck_dose_is_left_out(esk, esk_profile):
+    _, _, r, f = esk
+    med = next(e for e in r.events if e["type"] == "medication")
+    leave = f.ready_at + 120
+    events = [*r.events,
+              {"id": 10**6, "ts": leave, "type": "discharge", "text": "Discharged", "author": "DR",
+               "data": {"ready": True}},
+              {"id": 10**6 + 1, "ts": leave + 1, "type": "correction", "text": "wrong patient", "author": "DR",
+               "data": {"strikes": med["id"], "reason": "wrong patient"}}]
+    g = rems_facts.facts(dataclasses.replace(r, events=events), esk_profile)
+    assert g.monitoring_end == leave and g.monitoring_end_source == "the discharge entry"
+    assert g.bp_end.ts == max(ts for ts in _bps(r) if ts <= leave)
+    assert g.medications == [] and g.discharge["author"] == "DR"
+    rows = {x["key"]: x for x in rems_report.rows(g)}
+    assert rows["dose1"]["value"] == "not charted" and rows["discharge"]["how"] == "ready; signed DR"
+
+
+def test_the_session_page_offers_the_download(esk, esk_profile):
+    store, sid, _, _ = esk
+    page = json.dumps(review.session_layout(store, esk_profile, str(sid)), cls=PlotlyJSONEncoder, ensure_ascii=False)
+    assert "sv-dl-rems" in page and "REMS form facts" in page
 
 
 # ----------------------------------------------------------------- missing facts
