@@ -208,6 +208,16 @@ def test_the_medication_form_takes_an_optional_lot():
         medication_entry("Esketamine", "56", "mg", "IN", "<b>")
 
 
+def test_a_nurse_charts_the_lot_on_the_page(store):
+    from monitor.web import charting
+    sid = store.open_session("PT-LOT", "L", "esketamine-rems", time.time() - 600)[0]
+    msg, ok = charting.sign_and_chart(store, {"chair": "L", "session_id": sid}, NURSE, "medication",
+                                      lambda: validate_medication("Esketamine", "28", "mg", "IN", "LOT 7/B"))
+    assert ok, msg
+    med = [e for e in queries.events(store, sid) if e["type"] == "medication"][-1]
+    assert (med["data"]["lot"], med["text"], med["author"]) == ("LOT 7/B", "Esketamine 28 mg IN (lot LOT 7/B)", "RN")
+
+
 # ----------------------------------------------------------------- reachable
 def test_rems_is_an_export_format():
     assert "rems" in FORMATS
@@ -237,3 +247,17 @@ def test_the_session_pages_download_is_a_clinicians_and_audited(esk, esk_profile
     row = people.audit_rows(store, user=CLINICIAN.name, action="export", limit=1)[0]
     assert (row["outcome"], row["detail"], row["session_id"]) == ("ok", "rems", sid)
     assert queries.session(store, sid)["state"] == "ended"
+
+
+@pytest.mark.browser
+def test_the_page_renders_and_prints_in_chromium(browser, esk, tmp_path):
+    store, sid, _, f = esk
+    path = tmp_path / "rems.html"
+    path.write_text(rems_report.rems_html(store, sid), encoding="utf-8")
+    browser.get(path.as_uri())
+    facts = browser.execute_script("return document.getElementById('facts').innerText")
+    assert f"{f.bp_40.sbp:.0f}/{f.bp_40.dbp:.0f} mmHg" in facts and "SIM-ESK-0042" in facts
+    assert "submit" in browser.execute_script("return document.getElementById('statement').innerText")
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    pdf = browser.execute_cdp_cmd("Page.printToPDF", {"printBackground": True})
+    assert len(pdf["data"]) > 10_000
