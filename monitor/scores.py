@@ -271,4 +271,5 @@ def aldrete_entry(items: dict, minimum: int = DISCHARGE_MIN) -> tuple[dict, str]
     if a.missing:
         raise ValueError(f"{ALDRETE_LABELS[a.missing[0]]}: choose a score")
     verdict = "ready for discharge" if a.ready else f"not ready (needs ≥ {a.minimum})"
-    return {**a.items, "total": a.total, "ready": a.ready, "minimum": a.minimum}, f"Modified Aldrete {a.total}/10: {verdict}"
+    data = {**a.items, "total": a.total, "ready": a.ready, "minimum": a.minimum}
+    return data, f"Modified Aldrete {a.total}/10: {verdict}"

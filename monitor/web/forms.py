@@ -16,7 +16,8 @@ from .. import access, sessions
 from ..access import Actor
 from ..formatting import fmt_entered
 from ..model import Event, mean_arterial
-from ..medication import LOT_MAX, MED_ROUTES, MED_UNITS, MedicationError, medication_entry  # noqa: F401 (the page's choices)
+from ..medication import (LOT_MAX, MED_ROUTES, MED_UNITS,  # noqa: F401 (the page's choices, for charting)
+                          MedicationError, medication_entry)
 from ..discharge import PADSS_CHOICES, PADSS_ITEMS, PADSS_LABELS, padss_entry
 from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete_entry
 from ..store import StoreError, StoreUnavailable, people, queries

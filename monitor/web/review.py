@@ -357,7 +357,8 @@ def register(app, store, protocol) -> None:
                   Input("sv-dl-fhir", "n_clicks"), Input("sv-dl-rems", "n_clicks"), State("sv-session", "data"),
                   prevent_initial_call=True)
     def download(_csv, _html, _fhir, _rems, sid):
-        fmt = {"sv-dl-csv": "csv", "sv-dl-html": "html", "sv-dl-fhir": "fhir", "sv-dl-rems": "rems"}.get(ctx.triggered_id)
+        fmt = {"sv-dl-csv": "csv", "sv-dl-html": "html", "sv-dl-fhir": "fhir",
+               "sv-dl-rems": "rems"}.get(ctx.triggered_id)
         if fmt is None:
             return no_update, no_update
         data, msg = export_action(store, protocol, sid, fmt, auth.current_actor())
