@@ -94,7 +94,8 @@ def simulate(c: Context, scenario: str, seed: int, speed: str, patient_ref: str,
     """Run a complete simulated session (baseline, infusion, recovery) through the engine.
 
     Scenarios: normal, hypertensive, tachycardia, desaturation, sensor-off,
-    disconnect, artifact, deep-sedation, emergence, respiratory-depression.
+    disconnect, artifact, deep-sedation, emergence, respiratory-depression,
+    esketamine (run it with --protocol esketamine-rems).
     """
     from adapters.sim import SCENARIOS
     from .playback import simulate as run_sim

@@ -1,4 +1,4 @@
-"""Review commands: `export` a session (CSV, HTML report, FHIR R4), `import` a CSV export,
+"""Review commands: `export` a session (CSV, HTML report, FHIR R4, REMS facts page), `import` a CSV export,
 and `alarms-report`, the alarm burden across sessions.
 
 Both check everything before writing: an export is built whole and replaces its
@@ -27,11 +27,15 @@ def _existing_store(c: Context):
 @click.command()
 @click.option("--session", "session_id", required=True, type=int, help="Session id.")
 @click.option("--format", "fmt", required=True, type=click.Choice(FORMATS),
-              help="csv: tidy rows (re-importable); html: printable report; fhir: FHIR R4 Bundle (JSON).")
+              help="csv: tidy rows (re-importable); html: printable report; fhir: FHIR R4 Bundle (JSON); "
+                   "rems: the esketamine REMS monitoring form's facts, a printable page to check and submit "
+                   "yourself.")
 @click.option("--out", default=None, metavar="FILE", help="Write here (atomically) instead of stdout.")
 @pass_ctx
 def export(c: Context, session_id: int, fmt: str, out: Optional[str]):
-    """Export one session as CSV, a self-contained HTML report or FHIR R4 JSON."""
+    """Export one session as CSV, a self-contained HTML report, FHIR R4 JSON or the
+    esketamine REMS facts page (the form's facts from the record, for the clinician to check
+    and submit; nothing is submitted)."""
     if out is not None:
         target = Path(out)
         if not (target.parent if str(target.parent) else Path(".")).is_dir():
@@ -42,7 +46,7 @@ def export(c: Context, session_id: int, fmt: str, out: Optional[str]):
     store = _existing_store(c)
     if queries.session(store, session_id) is None:
         raise InputError(f"--session {session_id}: no such session in {c.db}")
-    protocol = c.protocol if fmt == "html" else None
+    protocol = c.protocol if fmt in ("html", "rems") else None
     try:
         text = render(store, session_id, fmt, protocol)
         if out is None:

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Optional
 from adapters.nibp_cycle import NibpCycle
 from adapters.sim import Patient, SimBedside
 
-from . import discharge, observations, sessions
+from . import discharge, medication, observations, scores, sessions
 from .model import Event, Reading
 from .processes import process_alive
 from .protocol import Protocol
@@ -136,14 +136,27 @@ SIMULATED_NURSE = "SIM"  # the initials a scenario's charted observations are si
 
 def scenario_script(scenario) -> list[tuple]:
     """A scenario's timeline as (second, type, text, data, author), in time order: its phase
-    events, and its observations made into entries the way the page makes them
-    (observations.entry), so a scenario can never chart what a nurse could not."""
+    events, and its observations (scales, side effects, interventions, Aldrete, PADSS and
+    medications given) made into entries the way the page makes them (observations.entry,
+    scores.aldrete_entry, discharge.padss_entry, medication.entry), so a scenario can never
+    chart what a nurse could not."""
     script = [(t, kind, text, None, "script") for t, kind, text in scenario.events]
     for t, kind, raw in scenario.observations:
-        data, text = (discharge.padss_entry(raw["items"], raw["minimum"]) if kind == "padss"
-                      else observations.entry(kind, raw))
-        script.append((t, kind, text, data, SIMULATED_NURSE))
+        script.append((t, kind, *_entry(kind, raw), SIMULATED_NURSE))
     return sorted(script, key=lambda item: item[0])
+
+
+def _entry(kind: str, raw: dict) -> tuple[str, dict]:
+    """(text, data) of one scripted entry, made by the check the page's form uses."""
+    if kind == "padss":
+        data, text = discharge.padss_entry(raw["items"], raw["minimum"])
+    elif kind == "aldrete":
+        data, text = scores.aldrete_entry(raw["items"], raw["minimum"])
+    elif kind == "medication":
+        data, text = medication.entry(raw)
+    else:
+        data, text = observations.entry(kind, raw)
+    return text, data
 
 
 def simulate(store: Store, protocol: Protocol, scenario: str, seed: int = 0, speed: Optional[float] = None,

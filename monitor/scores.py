@@ -262,3 +262,14 @@ def aldrete(items: dict, minimum: int = DISCHARGE_MIN) -> Aldrete:
     missing = tuple(k for k in ALDRETE_ITEMS if k not in scored)
     total = sum(scored.values())
     return Aldrete(scored, total, not missing and total >= minimum, minimum, missing)
+
+
+def aldrete_entry(items: dict, minimum: int = DISCHARGE_MIN) -> tuple[dict, str]:
+    """A complete modified Aldrete as an event's data and chart text (the page adds the basis and
+    any reason scored against the data); ValueError naming the first item not scored."""
+    a = aldrete(items, minimum)
+    if a.missing:
+        raise ValueError(f"{ALDRETE_LABELS[a.missing[0]]}: choose a score")
+    verdict = "ready for discharge" if a.ready else f"not ready (needs ≥ {a.minimum})"
+    data = {**a.items, "total": a.total, "ready": a.ready, "minimum": a.minimum}
+    return data, f"Modified Aldrete {a.total}/10: {verdict}"

@@ -139,13 +139,14 @@ def test_review_sign_off_is_a_clinicians(store):
     assert [e["data"] for e in queries.events(store, sid) if e["type"] == "review_signoff"] == [{"name": "doc1"}]
 
 
-@pytest.mark.parametrize("fmt", ["csv", "html", "fhir"])
+@pytest.mark.parametrize("fmt", ["csv", "html", "fhir", "rems"])
 def test_an_export_is_a_clinicians_and_audited(store, protocol, fmt):
     sid, _ = _session(store, "X", "session_end")
     (data, msg), (allowed, said) = _nurse_then_clinician(
         store, sid, lambda who: review.export_action(store, protocol, sid, fmt, who), "export", None)
     assert data is None and msg == "Not exported: Export needs a clinician login; you are signed in as nurse1 (nurse)"
-    assert allowed["content"] and allowed["filename"].endswith({"csv": ".csv", "html": ".html", "fhir": ".json"}[fmt])
+    assert allowed["content"] and allowed["filename"].endswith({"csv": ".csv", "html": ".html", "fhir": ".json",
+                                                                           "rems": ".rems.html"}[fmt])
     assert said == f"Exported {fmt.upper()} (DR)."
     assert people.audit_rows(store, user="doc1", action="export", limit=1)[0]["detail"] == fmt
 

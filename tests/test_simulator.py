@@ -88,7 +88,8 @@ def test_hypertensive_crosses_180_around_minute_25(store, protocol):
 
 def test_every_scenario_is_listed_and_has_a_description():
     assert set(SCENARIOS) >= {"normal", "hypertensive", "tachycardia", "desaturation", "sensor-off",
-                              "disconnect", "artifact", "respiratory-depression"}
+                              "disconnect", "artifact", "respiratory-depression", "deep-sedation", "emergence",
+                              "esketamine"}
     assert all(s.description for s in SCENARIOS.values())
 
 
@@ -156,3 +157,15 @@ def test_live_sim_keeps_its_beat_and_makes_up_no_seconds_missed_in_a_pause():
     # steps: the next is stamped after it (the chair charts the gap as an interruption)
     assert len(gaps) == 5 and 30.0 <= gaps[2] <= 32.0
     assert [g for k, g in enumerate(gaps) if k != 2] == [1.0] * 4, gaps
+
+
+def test_esketamine_bp_peaks_near_minute_40_of_dosing():
+    """The esketamine scenario's cuff: the pressor response is highest about 40 min after the
+    first device (Patient.nibp over a whole session, seeded), well past the pre-dose value."""
+    p = Patient("esketamine", seed=0)
+    start = next(t for t, kind, _ in p.scenario.events if kind == "infusion_start")
+    sbp = {t: p.nibp(t).sbp for t in range(0, int(p.scenario.length_s), 60)}
+    peak = max(sbp, key=sbp.get)
+    assert 35 <= (peak - start) / 60 <= 45
+    assert sbp[peak] >= p.nibp(start - 60).sbp + 40
+    assert p.scenario.length_s - next(t for t, kind, _ in p.scenario.events if kind == "infusion_stop") >= 7200

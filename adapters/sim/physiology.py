@@ -22,6 +22,8 @@ INFUSION_LENGTH_S = 2400    # 40 min infusion
 RECOVERY_S = 1200           # 20 min recovery
 SESSION_LENGTH_S = INFUSION_START_S + INFUSION_LENGTH_S + RECOVERY_S
 
+ESKETAMINE_OBSERVATION_S = 7200  # the esketamine REMS: at least 2 h after the last device
+
 NIBP_ERRORS = {
     1: "weak signal", 2: "motion artifact", 3: "out of range", 4: "measurement timeout",
     85: "air leak or blockage", 87: "cuff error", 89: "over-pressure", 90: "hardware fault",
@@ -58,8 +60,9 @@ class Scenario:
         (INFUSION_START_S + INFUSION_LENGTH_S, "infusion_stop", ""),
         (SESSION_LENGTH_S, "session_end", ""),
     )
-    # what the scenario's nurse charts: (session second, observation type, its data as
-    # monitor/observations.entry takes it), e.g. (t, "moaas", {"score": 2})
+    # what the scenario's nurse charts: (session second, entry type, its data as the entry's
+    # check takes it: monitor/observations.entry, or for "padss", "aldrete" and "medication"
+    # their own, playback._entry), e.g. (t, "moaas", {"score": 2})
     observations: tuple = ()
 
     @property
@@ -75,6 +78,12 @@ def _m(minutes: float) -> float:
 def _cadss(*ratings: int) -> dict:
     """CADSS-6 ratings in item order (1, 2, 6, 7, 15, 22) as the entry takes them."""
     return dict(zip(("1", "2", "6", "7", "15", "22"), ratings))
+
+
+def _aldrete(**scores: int) -> dict:
+    """A modified Aldrete as a scenario charts it: every item 2 unless given, ready at 9."""
+    items = {k: 2 for k in ("activity", "respiration", "circulation", "consciousness", "spo2")}
+    return {"items": {**items, **scores}, "minimum": 9}
 
 
 def _padss(**scores: int) -> dict:
@@ -123,6 +132,27 @@ SCENARIOS = {s.name: s for s in [
                  (_m(40) + 600, "moaas", {"score": 5}),
                  (_m(40) + 660, "cadss6", {"items": _cadss(0, 0, 0, 0, 0, 0)}),
                  (_m(40) + 720, "padss", _padss(nausea_vomiting=1)))),
+    # Esketamine nasal spray, 56 mg as two 28 mg devices five minutes apart (SPRAVATO label): "Start
+    # infusion" is the first device, "Stop infusion" the last (monitor/profiles/esketamine-rems.toml).
+    # BP peaks about 40 min after the first device; the rise (+46/+24 mmHg at the peak) crosses the
+    # profile's bp_rise_from_predose (SBP >= pre-dose + 40). Then the REMS's 2 h of observation after
+    # the last device, with the scores a clinic charts, an Aldrete, and PADSS twice 20 min apart.
+    Scenario("esketamine", "esketamine nasal spray 56 mg (two devices, minutes 0 and 5): BP peaks near "
+             "minute 40 past the pre-dose value + 40 mmHg, sedation and dissociation at 40 min resolved by "
+             "the end; 2 h observation after the last device (run it with --protocol esketamine-rems)",
+             base_sbp=112, base_dbp=70, bp_rise=(46.0, 24.0), hr_rise=6.0, peak_s=_m(40),
+             events=((_m(0), "infusion_start", "first device (28 mg)"),
+                     (_m(5), "infusion_stop", "last device (28 mg); 56 mg given"),
+                     (_m(5) + ESKETAMINE_OBSERVATION_S + 600, "session_end", "")),
+             observations=(
+                 (_m(0), "medication", {"drug": "Esketamine nasal spray", "dose": 56, "unit": "mg", "route": "IN",
+                                        "lot": "SIM-ESK-0042"}),
+                 (_m(40), "moaas", {"score": 4}), (_m(40) + 60, "cadss6", {"items": _cadss(1, 2, 1, 1, 1, 0)}),
+                 (_m(5) + 3600, "aldrete", _aldrete()),
+                 (_m(5) + ESKETAMINE_OBSERVATION_S - 900, "padss", _padss()),
+                 (_m(5) + ESKETAMINE_OBSERVATION_S - 600, "moaas", {"score": 5}),
+                 (_m(5) + ESKETAMINE_OBSERVATION_S - 540, "cadss6", {"items": _cadss(0, 0, 0, 0, 0, 0)}),
+                 (_m(5) + ESKETAMINE_OBSERVATION_S + 300, "padss", _padss()))),
     Scenario("artifact", "motion spikes flagged by the device, a cuff motion error",
              episodes=tuple(Episode(_m(k * 3 + 2), _m(k * 3 + 2) + 4, "artifact") for k in range(12))
              + (Episode(_m(10), _m(10) + 60, "nibp_error", 2),

@@ -1,4 +1,4 @@
-"""Session exports (CSV, HTML report, FHIR R4) and the CSV import.
+"""Session exports (CSV, HTML report, FHIR R4, the esketamine REMS facts page) and the CSV import.
 
 Every export is built as a whole string first and written with `write_atomic`, so a
 failed export never leaves half a file behind.
@@ -9,8 +9,8 @@ import errno
 import os
 from pathlib import Path
 
-FORMATS = ("csv", "html", "fhir")
-SUFFIX = {"csv": "csv", "html": "html", "fhir": "fhir.json"}
+FORMATS = ("csv", "html", "fhir", "rems")
+SUFFIX = {"csv": "csv", "html": "html", "fhir": "fhir.json", "rems": "rems.html"}
 
 
 class ExportError(ValueError):
@@ -86,4 +86,7 @@ def render(store, session_id: int, fmt: str, protocol=None) -> str:
     if fmt == "fhir":
         from .fhir import bundle_json
         return bundle_json(store, session_id)
+    if fmt == "rems":
+        from .rems_report import rems_html
+        return rems_html(store, session_id, protocol)
     raise ExportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")

@@ -14,8 +14,8 @@ from dash import Input, Output, State, dcc, html, no_update
 from ..access import Actor
 from . import auth
 from .bedside_view import consciousness_options
-from .forms import (MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, clean_text, page_protocol, page_session,
-                    validate_baseline,
+from .forms import (LOT_MAX, MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, clean_text, page_protocol,
+                    page_session, validate_baseline,
                     validate_dose_change, validate_manual_vitals, validate_medication, validate_note)
 
 OK, ERR = "form-status form-ok", "form-status form-error"
@@ -52,6 +52,8 @@ def charting_panel(protocol):
                                             className="small-dropdown"), "med-unit"),
                 _field("Route", dcc.Dropdown(id="med-route", options=list(MED_ROUTES), value="IV", clearable=False,
                                              className="small-dropdown"), "med-route"),
+                _field("Lot (optional)", dcc.Input(id="med-lot", type="text", maxLength=LOT_MAX,
+                                                   className="text-input", autoComplete="off"), "med-lot"),
             ]),
             html.Button("Record medication", id="med-save", className="btn"),
         ]),
@@ -171,29 +173,30 @@ def register(app, store, protocol) -> None:
 
     @app.callback(Output("chart-status", "children"), Output("chart-status", "className"),
                   Output("note-text", "value"), Output("med-drug", "value"), Output("med-dose", "value"),
-                  Output("dose-rate", "value"), Output("dose-note", "value"),
+                  Output("dose-rate", "value"), Output("dose-note", "value"), Output("med-lot", "value"),
                   Input("note-save", "n_clicks"), Input("med-save", "n_clicks"), Input("dose-save", "n_clicks"),
                   State("note-text", "value"), State("med-drug", "value"), State("med-dose", "value"),
-                  State("med-unit", "value"), State("med-route", "value"), State("dose-rate", "value"),
+                  State("med-unit", "value"), State("med-route", "value"), State("med-lot", "value"),
+                  State("dose-rate", "value"),
                   State("dose-unit", "value"), State("dose-note", "value"),
                   State("bed-state", "data"), prevent_initial_call=True)
-    def chart_event(_a, _b, _c, note, drug, dose, unit, route, rate, rate_unit, rate_note, state):
+    def chart_event(_a, _b, _c, note, drug, dose, unit, route, lot, rate, rate_unit, rate_note, state):
         from dash import ctx
         trig = ctx.triggered_id
-        keep = [no_update] * 5
+        keep = [no_update] * 6
         if trig == "note-save":
             msg, ok = sign_and_chart(store, state, auth.current_actor(), "note", lambda: validate_note(note))
-            cleared = ["", no_update, no_update, no_update, no_update]
+            cleared = ["", no_update, no_update, no_update, no_update, no_update]
         elif trig == "med-save":
             msg, ok = sign_and_chart(store, state, auth.current_actor(), "medication",
-                                     lambda: validate_medication(drug, dose, unit, route))
-            cleared = [no_update, "", "", no_update, no_update]
+                                     lambda: validate_medication(drug, dose, unit, route, lot))
+            cleared = [no_update, "", "", no_update, no_update, ""]
         elif trig == "dose-save":
             msg, ok = sign_and_chart(store, state, auth.current_actor(), "dose_change",
                                      lambda: validate_dose_change(rate, rate_unit, rate_note,
                                                                   rates=page_protocol(store, state,
                                                                                       protocol).infusion_rates))
-            cleared = [no_update, no_update, no_update, "", ""]
+            cleared = [no_update, no_update, no_update, "", "", no_update]
         else:
             return (no_update, no_update, *keep)
         return (msg, OK if ok else ERR, *(cleared if ok else keep))

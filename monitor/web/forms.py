@@ -16,8 +16,10 @@ from .. import access, profile_choice, sessions
 from ..access import Actor
 from ..formatting import fmt_entered
 from ..model import Event, mean_arterial
+from ..medication import (LOT_MAX, MED_ROUTES, MED_UNITS,  # noqa: F401 (the page's choices, for charting)
+                          MedicationError, medication_entry)
 from ..discharge import PADSS_CHOICES, PADSS_ITEMS, PADSS_LABELS, padss_entry
-from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete
+from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete_entry
 from ..store import StoreError, StoreUnavailable, people, queries
 
 NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
@@ -35,8 +37,6 @@ BASELINE_RANGES = {
     "hr": ("Baseline HR", 30, 200, "/min"), "spo2": ("Baseline SpO2", 88, 100, "%"),
     "sbp": ("Baseline SBP", 60, 250, "mmHg"), "dbp": ("Baseline DBP", 30, 150, "mmHg"),
 }
-MED_UNITS = ("mg", "mcg", "g", "mL", "units")
-MED_ROUTES = ("IV", "PO", "IM", "SC", "SL", "IN", "inhaled")
 
 
 class FormError(ValueError):
@@ -153,20 +153,12 @@ def validate_note(raw) -> tuple[dict, str]:
     return {}, text
 
 
-def validate_medication(drug, dose, unit, route) -> tuple[dict, str]:
-    errors: list[str] = []
-    name = clean_text(drug, "Medication", errors, required=True, max_len=60)
-    amount = parse_number(dose, "Dose", 0.001, 10000, "", errors, required=True)
-    if amount is not None and amount <= 0:
-        errors.append("Dose: must be more than 0")
-    if unit not in MED_UNITS:
-        errors.append(f"Dose unit: choose one of {', '.join(MED_UNITS)}")
-    if route not in MED_ROUTES:
-        errors.append(f"Route: choose one of {', '.join(MED_ROUTES)}")
-    if errors:
-        raise FormError(errors)
-    data = {"drug": name, "dose": amount, "unit": unit, "route": route}
-    return data, f"{name} {fmt_entered(amount)} {unit} {route}"
+def validate_medication(drug, dose, unit, route, lot=None) -> tuple[dict, str]:
+    """A medication given, with its lot number when typed (medication.medication_entry decides)."""
+    try:
+        return medication_entry(drug, dose, unit, route, lot)
+    except MedicationError as e:
+        raise FormError(e.errors) from None
 
 
 def validate_dose_change(rate, unit, note="", *, rates: dict) -> tuple[dict, str]:
@@ -243,15 +235,13 @@ def validate_aldrete(raw: dict, basis: Optional[dict] = None, *, minimum: int,
     items, overridden, reason = _checklist(raw, ALDRETE_ITEMS, ALDRETE_LABELS, ALDRETE_CHOICES, prefilled, errors)
     if errors:
         raise FormError(errors)
-    a = aldrete(items, minimum)
-    data = {**items, "total": a.total, "ready": a.ready, "minimum": a.minimum}
+    data, text = aldrete_entry(items, minimum)
     if basis:
         data["basis"] = basis
     if overridden:
         data["overridden"] = {"items": overridden, "reason": reason}
-    verdict = "ready for discharge" if a.ready else f"not ready (needs ≥ {a.minimum})"
     against = f" · scored against the data: {reason}" if overridden else ""
-    return data, f"Modified Aldrete {a.total}/10: {verdict}{against}"
+    return data, text + against
 
 
 def validate_padss(raw: dict, *, minimum: int, prefilled: Optional[dict] = None) -> tuple[dict, str]:

@@ -24,7 +24,7 @@ from . import auth, review_figures
 from .forms import not_stored, session_now
 
 PAGE_SIZE = 50
-MIME = {"csv": "text/csv", "html": "text/html", "fhir": "application/fhir+json"}
+MIME = {"csv": "text/csv", "html": "text/html", "fhir": "application/fhir+json", "rems": "text/html"}
 
 
 # ------------------------------------------------------------------ shared pieces
@@ -197,6 +197,8 @@ def session_layout(store, protocol, rest: str):
             html.Button("CSV", id="sv-dl-csv", className="btn"),
             html.Button("Report (HTML, prints to PDF)", id="sv-dl-html", className="btn"),
             html.Button("FHIR R4 (JSON)", id="sv-dl-fhir", className="btn"),
+            html.Button("REMS form facts (esketamine, HTML)", id="sv-dl-rems", className="btn",
+                        title="The REMS patient monitoring form's facts from this record, to check and submit yourself"),
             dcc.Download(id="sv-download"),
             html.Span(id="sv-dl-status", className="form-status", role="status"),
             dcc.Link("All sessions", href="/sessions", className="back-link"),
@@ -353,9 +355,11 @@ def register(app, store, protocol) -> None:
 
     @app.callback(Output("sv-download", "data"), Output("sv-dl-status", "children"),
                   Input("sv-dl-csv", "n_clicks"), Input("sv-dl-html", "n_clicks"),
-                  Input("sv-dl-fhir", "n_clicks"), State("sv-session", "data"), prevent_initial_call=True)
-    def download(_csv, _html, _fhir, sid):
-        fmt = {"sv-dl-csv": "csv", "sv-dl-html": "html", "sv-dl-fhir": "fhir"}.get(ctx.triggered_id)
+                  Input("sv-dl-fhir", "n_clicks"), Input("sv-dl-rems", "n_clicks"), State("sv-session", "data"),
+                  prevent_initial_call=True)
+    def download(_csv, _html, _fhir, _rems, sid):
+        fmt = {"sv-dl-csv": "csv", "sv-dl-html": "html", "sv-dl-fhir": "fhir",
+               "sv-dl-rems": "rems"}.get(ctx.triggered_id)
         if fmt is None:
             return no_update, no_update
         data, msg = export_action(store, protocol, sid, fmt, auth.current_actor())

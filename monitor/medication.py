@@ -1,0 +1,94 @@
+"""A medication given, as charted: the one check of an entry, whether a nurse typed it on the
+bedside page (web/forms.validate_medication) or a simulated scenario charts it
+(playback.scenario_script). Pure: raw values in, the event's data and chart text out.
+
+The data is {drug, dose, unit, route} and, when given, {lot}: the lot (batch) number on the
+pack, which the esketamine REMS monitoring form asks for. Entries charted before the lot field
+existed have none and stay valid; a report shows "not charted" for it.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Optional
+
+from .formatting import fmt_entered
+
+MED_UNITS = ("mg", "mcg", "g", "mL", "units")
+MED_ROUTES = ("IV", "PO", "IM", "SC", "SL", "IN", "inhaled")
+DRUG_MAX = 60
+LOT_MAX = 40
+LOT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$")  # what packs print: letters, digits, - / .
+NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
+DOSE_RANGE = (0.001, 10000)
+
+
+class MedicationError(ValueError):
+    """Every problem with one medication entry, each message naming its field."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors))
+
+
+def _text(raw) -> str:
+    return " ".join(str(raw or "").split())  # no control characters or line breaks
+
+
+def _dose(raw, errors: list) -> Optional[float]:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        errors.append("Dose: required")
+        return None
+    if isinstance(raw, bool):
+        errors.append("Dose: enter a number")
+        return None
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+    else:
+        text = str(raw).strip()
+        if not NUMBER.match(text):
+            errors.append(f"Dose: {text[:20]!r} is not a number")
+            return None
+        value = float(text.replace(",", "."))
+    if not math.isfinite(value) or value <= 0:
+        errors.append("Dose: must be more than 0")
+        return None
+    low, high = DOSE_RANGE
+    if not low <= value <= high:
+        errors.append(f"Dose: {fmt_entered(value)} is outside {fmt_entered(low)}–{fmt_entered(high)}")
+        return None
+    return value
+
+
+def medication_entry(drug, dose, unit, route, lot=None) -> tuple[dict, str]:
+    """(data, text) of one medication given; MedicationError listing every problem."""
+    errors: list[str] = []
+    name = _text(drug)
+    if not name:
+        errors.append("Medication: required")
+    elif len(name) > DRUG_MAX:
+        errors.append(f"Medication: at most {DRUG_MAX} characters (got {len(name)})")
+    amount = _dose(dose, errors)
+    if unit not in MED_UNITS:
+        errors.append(f"Dose unit: choose one of {', '.join(MED_UNITS)}")
+    if route not in MED_ROUTES:
+        errors.append(f"Route: choose one of {', '.join(MED_ROUTES)}")
+    batch = _text(lot)
+    if len(batch) > LOT_MAX:
+        errors.append(f"Lot: at most {LOT_MAX} characters (got {len(batch)})")
+    elif batch and not LOT.match(batch):
+        errors.append(f"Lot: {batch[:20]!r}: letters, digits, spaces and - / . only")
+    if errors:
+        raise MedicationError(errors)
+    data = {"drug": name, "dose": amount, "unit": unit, "route": route}
+    text = f"{name} {fmt_entered(amount)} {unit} {route}"
+    if batch:
+        data["lot"] = batch
+        text += f" (lot {batch})"
+    return data, text
+
+
+def entry(raw: dict) -> tuple[dict, str]:
+    """A medication from its data's own shape (a scenario's): (data, text)."""
+    raw = raw if isinstance(raw, dict) else {}
+    return medication_entry(raw.get("drug"), raw.get("dose"), raw.get("unit"), raw.get("route"), raw.get("lot"))
