@@ -66,7 +66,7 @@ def padss(items: dict, minimum: int) -> Padss:
         v = items.get(k)
         if v is None:
             continue
-        if isinstance(v, bool) or v not in PADSS_CHOICES[k]:
+        if isinstance(v, bool) or not isinstance(v, int) or v not in PADSS_CHOICES[k]:
             raise ValueError(f"{PADSS_LABELS[k]}: score must be one of {', '.join(map(str, PADSS_CHOICES[k]))}, "
                              f"got {v!r}")
         scored[k] = int(v)

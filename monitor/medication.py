@@ -8,18 +8,17 @@ existed have none and stay valid; a report shows "not charted" for it.
 """
 from __future__ import annotations
 
-import math
 import re
 from typing import Optional
 
 from .formatting import fmt_entered
+from .typed_number import typed_number
 
 MED_UNITS = ("mg", "mcg", "g", "mL", "units")
 MED_ROUTES = ("IV", "PO", "IM", "SC", "SL", "IN", "inhaled")
 DRUG_MAX = 60
 LOT_MAX = 40
 LOT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$")  # what packs print: letters, digits, - / .
-NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
 DOSE_RANGE = (0.001, 10000)
 
 
@@ -36,28 +35,7 @@ def _text(raw) -> str:
 
 
 def _dose(raw, errors: list) -> Optional[float]:
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        errors.append("Dose: required")
-        return None
-    if isinstance(raw, bool):
-        errors.append("Dose: enter a number")
-        return None
-    if isinstance(raw, (int, float)):
-        value = float(raw)
-    else:
-        text = str(raw).strip()
-        if not NUMBER.match(text):
-            errors.append(f"Dose: {text[:20]!r} is not a number")
-            return None
-        value = float(text.replace(",", "."))
-    if not math.isfinite(value) or value <= 0:
-        errors.append("Dose: must be more than 0")
-        return None
-    low, high = DOSE_RANGE
-    if not low <= value <= high:
-        errors.append(f"Dose: {fmt_entered(value)} is outside {fmt_entered(low)}–{fmt_entered(high)}")
-        return None
-    return value
+    return typed_number(raw, "Dose", *DOSE_RANGE, "", errors, required=True)
 
 
 def medication_entry(drug, dose, unit, route, lot=None) -> tuple[dict, str]:

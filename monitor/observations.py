@@ -93,6 +93,9 @@ def _whole(raw, label: str, low: int, high: int, errors: list) -> Optional[int]:
 
 
 def _detail(raw, label: str, errors: list, required: bool = False) -> str:
+    if raw is not None and not isinstance(raw, str):
+        errors.append(f"{label}: expected text")
+        return ""
     text = " ".join(str(raw or "").split())
     if required and not text:
         errors.append(f"{label}: say what it was")
@@ -139,11 +142,11 @@ def side_effect_entry(effects, other: str = "") -> tuple[dict, str]:
     for name, severity in effects.items():
         if not severity:
             continue
-        if name not in SIDE_EFFECTS:
-            errors.append(f"Side effect {name!r}: one of {', '.join(SIDE_EFFECTS)}")
+        if not isinstance(name, str) or name not in SIDE_EFFECTS:
+            errors.append(f"Side effect {str(name)[:40]!r}: one of {', '.join(SIDE_EFFECTS)}")
             continue
-        if severity not in SEVERITIES:
-            errors.append(f"{SIDE_EFFECTS[name]}: severity one of {', '.join(SEVERITIES)}, got {severity!r}")
+        if not isinstance(severity, str) or severity not in SEVERITIES:
+            errors.append(f"{SIDE_EFFECTS[name]}: severity one of {', '.join(SEVERITIES)}, got {str(severity)[:40]!r}")
             continue
         entry = {"effect": name, "severity": severity}
         if name == "other":
@@ -167,7 +170,7 @@ def effect_words(effect: dict) -> str:
 
 def intervention_entry(kind, detail: str = "") -> tuple[dict, str]:
     errors: list[str] = []
-    if kind not in INTERVENTIONS:
+    if not isinstance(kind, str) or kind not in INTERVENTIONS:
         raise EntryError([f"Intervention: choose one of {', '.join(INTERVENTIONS)}"])
     text = _detail(detail, "Intervention detail", errors, required=kind == "other")
     if errors:
@@ -186,7 +189,8 @@ def entry(kind: str, raw: dict) -> tuple[dict, str]:
         return cadss6_entry(raw.get("items"))
     if kind == "side_effect":
         effects = raw.get("effects")
-        if not isinstance(effects, list) or not all(isinstance(e, dict) for e in effects):
+        if not isinstance(effects, list) or not all(isinstance(e, dict) and isinstance(e.get("effect"), str)
+                                                    for e in effects):
             raise EntryError(["Side effects: expected a list of {effect, severity}"])
         other = next((e.get("detail", "") for e in effects if e.get("effect") == "other"), "")
         return side_effect_entry({e.get("effect"): e.get("severity") for e in effects}, other)

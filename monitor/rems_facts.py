@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from . import discharge, observations
+from . import discharge, observations, sessions
 from .model import MANUAL, is_valid, struck_entries
 from .protocol import Protocol
 from .session_review import SessionReview
@@ -156,21 +156,6 @@ def bp_windows(protocol: Protocol, first_dose: Optional[float],
     return before, at_40, last
 
 
-def _board_at(alerts: list[dict], t: float) -> list[dict]:
-    """The alarm board as it stood at t (store.queries.alarm_board's rule, asked of the past):
-    active alarms, and ended HIGH physiological ones not yet signed for."""
-    out = []
-    for a in alerts:
-        if a["started_at"] > t:
-            continue
-        active = a["ended_at"] is None or a["ended_at"] > t
-        unsigned = (a["priority"] == "high" and a["kind"] == "physiological"
-                    and (a["acknowledged_at"] is None or a["acknowledged_at"] > t))
-        if active or unsigned:
-            out.append(a)
-    return out
-
-
 def first_ready(events: list[dict], alerts: list[dict], infusion_end: Optional[float], until: Optional[float],
                 protocol: Protocol) -> Optional[float]:
     """The first moment `discharge.readiness` held between the last dose and `until`, or None.
@@ -187,7 +172,7 @@ def first_ready(events: list[dict], alerts: list[dict], infusion_end: Optional[f
     for t in sorted(m for m in moments if infusion_end <= m <= until):
         assessed = discharge.fold_assessments(None, [e for e in kept if e["ts"] <= t])
         ready = discharge.readiness((assessed["aldrete"] or {}).get("data"), assessed["padss"], protocol.padss,
-                                    _board_at(alerts, t), infusion_end, t, protocol.minimum_observation_s)
+                                    [a for a in alerts if sessions.on_alarm_board(a, t)], infusion_end, t, protocol.minimum_observation_s)
         if ready.ready:
             return t
     return None

@@ -256,12 +256,28 @@ def aldrete(items: dict, minimum: int = DISCHARGE_MIN) -> Aldrete:
         v = items.get(k)
         if v is None:
             continue
-        if isinstance(v, bool) or v not in (0, 1, 2):
+        if isinstance(v, bool) or not isinstance(v, int) or v not in (0, 1, 2):
             raise ValueError(f"{ALDRETE_LABELS[k]}: score must be 0, 1 or 2, got {v!r}")
         scored[k] = int(v)
     missing = tuple(k for k in ALDRETE_ITEMS if k not in scored)
     total = sum(scored.values())
     return Aldrete(scored, total, not missing and total >= minimum, minimum, missing)
+
+
+def checklist_problem(data, items: tuple, entry) -> Optional[str]:
+    """Why a scored checklist's stored data (an Aldrete, a PADSS in a file edited by hand) is not
+    what its entry makes of its items (entry: aldrete_entry, discharge.padss_entry), or None."""
+    if not isinstance(data, dict):
+        return "expected a JSON object"
+    minimum = data.get("minimum")
+    if isinstance(minimum, bool) or not isinstance(minimum, int):
+        return f"minimum: expected a whole number, got {str(minimum)[:20]!r}"
+    try:
+        expected, _ = entry({k: data.get(k) for k in items}, minimum)
+    except ValueError as e:
+        return str(e)
+    wrong = next((k for k, v in expected.items() if data.get(k) != v or type(data.get(k)) is not type(v)), None)
+    return None if wrong is None else f"{wrong} is {str(data.get(wrong))[:20]}, its items make it {expected[wrong]}"
 
 
 def aldrete_entry(items: dict, minimum: int = DISCHARGE_MIN) -> tuple[dict, str]:

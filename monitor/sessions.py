@@ -142,6 +142,20 @@ def session_fields_for(event: Event, state: str) -> dict:
     return {"state": nxt, **fields}
 
 
+# ----------------------------------------------------------------- the alarm board
+def on_alarm_board(alert: dict, at: Optional[float] = None) -> bool:
+    """Is this alarm on the board (at time `at`; None: now, as stored)? While active, and an ended
+    HIGH physiological alarm until someone signs for it. The store asks the same in SQL
+    (store.conditions.ALARM_BOARD_SQL); a report asks it of the past (rems_facts)."""
+    if at is not None and alert["started_at"] > at:
+        return False
+    ended, signed = alert["ended_at"], alert["acknowledged_at"]
+    if at is not None:
+        ended = ended if ended is not None and ended <= at else None
+        signed = signed if signed is not None and signed <= at else None
+    return ended is None or (alert["priority"] == TOP_PRIORITY and alert["kind"] == "physiological" and signed is None)
+
+
 # ----------------------------------------------------------------- ending
 def unacknowledged_high(board: Iterable[dict]) -> list[dict]:
     """HIGH alarms on the board nobody has signed for."""

@@ -264,6 +264,12 @@ class Server:
         interrupt(self.proc)
 
 
+def text_of(browser, css: str) -> str:
+    """An element's innerText, read in one script call (a re-render in between cannot go stale); "" if none."""
+    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+                                  css) or ""
+
+
 def sign_in_browser(driver, url: str, role: str = "clinician", path: str = "/"):
     """Sign the browser in, on the server at `url`, as the test user of this role, then open
     `path` (login.html.j2)."""

@@ -14,7 +14,7 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from conftest import Server, Watching, wait_until
+from conftest import Server, Watching, text_of, wait_until
 from monitor.model import Alert
 from monitor.store import Store
 
@@ -31,11 +31,6 @@ def live(tmp_path_factory):
     srv.stop()
     beats.stop()
     store.close()
-
-
-def text_of(browser, css):
-    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-                                  css) or ""
 
 
 def alarm_state(browser) -> dict:

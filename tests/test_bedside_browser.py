@@ -8,15 +8,9 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
-from conftest import ROOT, wait_until
+from conftest import ROOT, text_of, wait_until
 
 pytestmark = pytest.mark.browser
-
-
-def text_of(browser, css):
-    """innerText read in one script call, so a re-render in between cannot go stale."""
-    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-                                  css) or ""
 
 
 def trace_points(browser, index=0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from dash import Patch, no_update
 
 from conftest import NURSE, watched
@@ -142,6 +143,16 @@ def test_limit_lines_are_labelled_and_the_limits_in_force_listed(store, protocol
     assert "!! HR > 130" in labels and "!!! SpO2 < 88" in labels
     shown = str(out["bed-limits.children"])
     assert "Limits in force" in shown and "hr_high: HR > 130" in shown and "changed this session" in shown
+
+
+@pytest.mark.parametrize("missing", bedside.PAGE_STATE_KEYS)
+def test_a_page_from_an_older_version_is_drawn_again(store, protocol, missing):
+    """A page open across an upgrade lacks what the new version keeps: it gets a whole view."""
+    make_session(store, 10, chair="V")
+    state = tick(store, protocol, {"chair": "V", "session_id": None})["bed-state.data"]
+    del state[missing]
+    out = tick(store, protocol, state)
+    assert missing in out["bed-state.data"] and out["bed-trend.figure"]["data"]
 
 
 def test_a_page_without_trend_state_is_sent_a_whole_figure(store, protocol):

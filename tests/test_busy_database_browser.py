@@ -9,7 +9,7 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from conftest import wait_until
+from conftest import text_of, wait_until
 from monitor.model import Reading
 from monitor.store import Store, queries
 
@@ -18,11 +18,6 @@ pytestmark = pytest.mark.browser
 
 def value_of(browser, element_id):
     return browser.execute_script("return document.getElementById(arguments[0]).value;", element_id)
-
-
-def text_of(browser, css):
-    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-                                  css) or ""
 
 
 def test_a_note_during_a_long_foreign_write_is_refused_and_kept_then_recorded(browser, server, db_path):

@@ -8,16 +8,11 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from conftest import wait_until
+from conftest import text_of, wait_until
 from monitor.model import Reading
 from monitor.store import Store, queries
 
 pytestmark = pytest.mark.browser
-
-
-def text_of(browser, css):
-    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-                                  css) or ""
 
 
 def type_into(browser, element_id, value):

@@ -14,7 +14,7 @@ from monitor import discharge as dis
 from monitor.model import Alert, Baseline, Event, Reading
 from monitor.protocol import ProtocolError, parse_protocol
 from monitor.sessions import RuleError
-from monitor.store import queries
+from monitor.store import people, queries
 from monitor.web import recovery
 from monitor.web.forms import FormError, validate_padss
 
@@ -146,6 +146,8 @@ def test_discharge_needs_readiness_or_a_clinicians_reason(store, protocol, recov
     assert not ok and msg.startswith("Not discharged: not ready (no PADSS score yet")
     msg, ok = recovery.discharge_action(store, protocol, state, NURSE, "taxi waiting")
     assert not ok and msg.startswith("Discharge override needs a clinician login")
+    refused = [(r["user"], r["action"], r["session_id"]) for r in people.audit_rows(store) if r["outcome"] == "refused"]
+    assert refused == [("nurse1", "discharge", sid), ("nurse1", "discharge", sid)]  # not ready, then the override
     msg, ok = recovery.discharge_action(store, protocol, state, CLINICIAN, "escort here, reviewed: fit")
     assert ok and msg.startswith("Recorded: Discharged home NOT READY: escort here, reviewed: fit (Aldrete 10/10, "
                                  "observed 31 min) (DR)")
@@ -170,3 +172,20 @@ def test_a_ready_patient_is_discharged_by_the_nurse(store, protocol, recovering)
                                 88.0, "SpO2 85 < 88", ended_at=now - 5))
     store.flush()
     assert not recovery.readiness_now(store, sid, time.time(), protocol)[0].ready
+
+
+def test_import_refuses_a_padss_no_form_could_have_made(store, protocol, recovering):
+    from monitor.exports.csv_export import CsvImportError, parse_text, to_csv
+    sid, state = recovering
+    recovery.padss_action(store, protocol, state, NURSE, {**ALL_TWO, "vital_signs": "2", "nausea_vomiting": "2"})
+    text = to_csv(store, sid)
+    assert parse_text(text, "ok.csv").events  # as exported: accepted
+    lines = text.splitlines()
+    n = next(i for i, line in enumerate(lines) if ",padss," in line)
+    for before, after, why in (('""total"": 10', '""total"": 12', "padss data: total is 12, its items make it 10"),
+                               ('""pain"": 2', '""pain"": [2]', "Pain: score must be one of 2, 1"),
+                               ('""minimum"": 9', '""minimum"": ""9""', "padss data: minimum: expected a whole number")):
+        edited = lines[:n] + [lines[n].replace(before, after)] + lines[n + 1:]
+        assert edited[n] != lines[n]
+        with pytest.raises(CsvImportError, match=rf"edited.csv: line {n + 1}: data: .*{why}"):
+            parse_text("\n".join(edited) + "\n", "edited.csv")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import text_of, wait_until
 from selenium.webdriver.common.by import By
 
 from monitor.model import Alert, Baseline, Event, Reading
@@ -50,11 +50,6 @@ def test_not_ready_during_an_alarm_then_ready(browser, server, db_path):
     shown = wait_until(lambda: (discharge(browser) or {}).get("ready") == "true" and discharge(browser), timeout=15)
     assert "READY FOR DISCHARGE" in shown["text"] and shown["why"] == ""
     store.close()
-
-
-def text_of(browser, css):
-    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-                                  css) or ""
 
 
 def test_countdown_padss_from_the_page_and_a_signed_discharge(browser, server, db_path):

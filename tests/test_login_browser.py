@@ -10,7 +10,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import TEST_PASSWORD, Server, Watching, wait_until
+from conftest import Server, TEST_PASSWORD, Watching, text_of, wait_until
 from monitor.model import Alert, Event
 from monitor.store import Store, people, queries
 
@@ -39,11 +39,6 @@ def clinic(tmp_path_factory):
     srv.stop()
     beats.stop()
     store.close()
-
-
-def text_of(browser, css) -> str:
-    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-                                  css) or ""
 
 
 def nav_links(browser) -> list[str]:

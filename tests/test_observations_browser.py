@@ -8,16 +8,11 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from conftest import wait_until
+from conftest import text_of, wait_until
 from monitor.model import Event, Reading
 from monitor.store import Store, queries
 
 pytestmark = pytest.mark.browser
-
-
-def text_of(browser, css):
-    return browser.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-                                  css) or ""
 
 
 def pick(browser, radio_id, value):

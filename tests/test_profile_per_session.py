@@ -13,7 +13,7 @@ from monitor import profile_choice
 from monitor.clinic_config import ConfigError, build_chair, load_clinic
 from monitor.model import Event
 from monitor.protocol import load_protocol
-from monitor.store import queries
+from monitor.store import people, queries
 from monitor.web import bedside, charting, opening
 from monitor.web.forms import page_protocol, validate_dose_change
 
@@ -76,6 +76,8 @@ def test_picking_another_profile_needs_a_clinician(store, protocol):
     msg = opening.open_session_action(store, protocol, "PT-1", {"chair": "4"}, NURSE, "ketamine-pain")
     assert msg.startswith("Not opened: Choose profile needs a clinician login")
     assert queries.current_session(store, "4") is None
+    (refused,) = [r for r in people.audit_rows(store) if r["outcome"] == "refused"]
+    assert (refused["user"], refused["action"], refused["chair"]) == ("nurse1", "open_session", "4")
     msg = opening.open_session_action(store, protocol, "PT-1", {"chair": "4"}, NURSE, "ketamine-iv")
     assert msg.endswith("under profile ketamine-iv.")  # the chair's own: a nurse's choice
     store.record_event(queries.current_session(store, "4")["id"], Event(time.time(), "session_end", "", "DR"))

@@ -167,6 +167,24 @@ def test_a_charted_rr_feeds_the_rr_rules_when_the_profile_says_so(protocol):
     assert engine.active == [] and alerts_of(engine.advance(T0 + 900)) == []
 
 
+def test_a_count_never_ends_an_alarm_the_capnograph_still_holds(protocol):
+    """A nurse's 12/min does not silence an apnea the capnograph still sees; it ends only an
+    alarm that stands on counts alone."""
+    engine = AlertEngine(replace(protocol, manual_rr_counts=True), state="infusion")
+    run_capnograph(engine, "rr", [0.0] * 60)
+    assert {a.rule for a in engine.active} >= {"apnea", "rr_low"}
+    assert alerts_of(engine.event(Event(T0 + 60, "manual_vitals", "", "RN"), {"rr": 12})) == []
+    later = run_capnograph(engine, "rr", [0.0] * 30, start=T0 + 61)
+    assert later == {} and {a.rule for a in engine.active} >= {"apnea", "rr_low"}  # the same alarms go on
+    counted = AlertEngine(replace(protocol, manual_rr_counts=True), state="infusion")
+    (raised,) = [a for a in alerts_of(counted.event(Event(T0, "manual_vitals", "", "RN"), {"rr": 6}))
+                 if a.parameter == "rr"]
+    assert raised.rule == "rr_low" and raised.message.endswith("(counted)")
+    (ended,) = [a for a in alerts_of(counted.event(Event(T0 + 300, "manual_vitals", "", "RN"), {"rr": 14}))
+                if a.parameter == "rr"]
+    assert ended.rule == "rr_low" and ended.ended_at == T0 + 300
+
+
 def test_the_what_if_rerun_counts_a_charted_rr_only_under_a_profile_that_says_so(protocol):
     events = [{"ts": T0, "type": "manual_vitals", "text": "RR 5", "author": "RN", "data": {"rr": 5}}]
     assert rerun(protocol, [], events) == []

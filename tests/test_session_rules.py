@@ -487,3 +487,29 @@ def test_an_entry_after_the_end_is_never_dated_before_it(store):
     late = [e for e in queries.events(store, sid) if e["type"] in ("acknowledge", "note")]
     assert len(late) == 2 and all(e["ts"] >= ahead and e["data"]["late"] for e in late)
     assert queries.alerts(store, sid)[0]["acknowledged_at"] >= ahead
+
+
+def test_the_alarm_board_in_python_and_in_sql_agree(store):
+    """sessions.on_alarm_board (a report asks it of the past) and the store's SQL board are one rule."""
+    now = time.time()
+    sid = store.open_session("P-B", "BB", "ketamine-iv", now - 600)[0]
+    cases = [("hr_high", "medium", "physiological", None, None), ("bp_critical", "high", "physiological", now - 5, None),
+             ("spo2_critical", "high", "physiological", now - 9, now - 2), ("spo2_low", "medium", "physiological",
+                                                                           now - 50, None),
+             ("device_disconnected", "high", "technical", now - 3, None), ("hr_critical", "high", "physiological",
+                                                                           None, now - 1)]
+    for i, (rule, priority, kind, ended, acked) in enumerate(cases):
+        store.put_change(sid, Alert(f"{rule}#{i}", rule, "hr", kind, priority, now - 100 + i, 1.0, 1.0, rule,
+                                    ended_at=ended))
+    store.flush()
+    for i, (_, _, _, _, acked) in enumerate(cases):
+        if acked is not None:
+            aid = [a for a in queries.alerts(store, sid) if a["key"].endswith(f"#{i}")][0]["id"]
+            store.acknowledge(aid, "RN", acked, session_id=sid)
+    stored = queries.alerts(store, sid)
+    assert {a["id"] for a in queries.alarm_board(store, sid)} == {a["id"] for a in stored
+                                                                  if sessions.on_alarm_board(a)}
+    # asked of the past: before the bp_critical ended it was active; the signed spo2_critical still unsigned then
+    earlier = {a["rule"] for a in stored if sessions.on_alarm_board(a, now - 6)}
+    assert earlier == {"hr_high", "bp_critical", "spo2_critical", "device_disconnected", "hr_critical"}
+    assert {a["rule"] for a in stored if sessions.on_alarm_board(a, now - 99.5)} == {"hr_high"}  # only it had begun

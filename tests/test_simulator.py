@@ -62,6 +62,8 @@ def test_normal_session_shape(store, protocol):
     ("disconnect", {"device_disconnected"}, {"spo2_low", "hr_high"}),
     ("artifact", {"nibp_failed"}, {"hr_high", "hr_critical", "spo2_low", "spo2_critical", "spo2_drop"}),
     ("respiratory-depression", {"rr_low", "apnea", "etco2_high"}, {"spo2_low", "spo2_critical", "hr_critical"}),
+    ("deep-sedation", {"spo2_drop"}, {"hr_critical", "bp_critical", "rr_low", "apnea"}),
+    ("emergence", {"hr_rise"}, {"spo2_low", "spo2_critical", "bp_critical"}),
 ])
 def test_scenario_raises_its_alerts(store, protocol, scenario, expected, absent):
     r = simulate(store, protocol, scenario, seed=0)

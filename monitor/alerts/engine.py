@@ -28,6 +28,7 @@ class _Sustained:
     worst: Optional[float] = None
     clear_start: Optional[float] = None
     alert: Optional[Alert] = None
+    counted: bool = False  # the alert stands on a nurse's count alone (no device reading has met the rule since)
 
 
 @dataclass
@@ -95,9 +96,11 @@ class AlertEngine:
         """A respiratory rate a nurse counted and charted (profile `respiration.manual_rr_counts`).
 
         A count is a rate over its own counting period (30-60 s), so it is not one more point in
-        a device's sustain window: it meets an RR rule at once when its value does, and ends that
-        rule's alarm at once when it does not (a capnograph's readings, if any, go on by the usual
-        sustain and clear rules). Never a device: it registers none, so no disconnection follows.
+        a device's sustain window: it meets an RR rule at once when its value does, and ends at
+        once an alarm that stands on counts alone when it does not. An alarm a capnograph's
+        readings raised or hold is never ended by a count: the device's own readings end it by the
+        usual clear rules (a nurse's 12/min does not silence an apnea the capnograph still sees).
+        Never a device: it registers none, so no disconnection follows.
         """
         out = self.advance(ts)
         if self.state == "ended":
@@ -110,20 +113,20 @@ class AlertEngine:
             if limit is None:
                 continue
             met = clause.met(value, limit)
-            st.run_start = st.clear_start = None  # a device's window restarts around a count
             if met and st.alert is None:
                 st.alert = self._new_alert(rule, "rr", "physiological", rule.priority, ts, value, limit,
                                            clause.op, clause)
                 st.alert.message += " (counted)"
+                st.counted, st.run_start, st.clear_start = True, None, None
                 out.append(copy(st.alert))
             elif met and (value < st.alert.value if _low_side(clause.op) else value > st.alert.value):
                 st.alert.value = value
                 st.alert.message = self._message("rr", value, clause.op, st.alert.limit, clause) + " (counted)"
                 out.append(copy(st.alert))
-            elif not met and st.alert is not None:
+            elif not met and st.alert is not None and st.counted:
                 st.alert.ended_at = max(ts, st.alert.started_at)
                 out.append(copy(st.alert))
-                st.alert = None
+                st.alert, st.counted, st.run_start, st.clear_start = None, False, None, None
         return out
 
     def signal(self, sig: DeviceSignal) -> list[Change]:
@@ -307,11 +310,13 @@ class AlertEngine:
             if r.ts - st.run_start >= rule.for_s:
                 st.alert = self._new_alert(rule, clause.parameter, "physiological", rule.priority,
                                            r.ts, st.worst, limit, clause.op, clause)
-                st.clear_start = None
+                st.clear_start, st.counted = None, False
                 return [copy(st.alert)]
             return []
         out: list[Change] = []
         a = st.alert
+        if met:
+            st.counted = False  # a device reading holds it now: only the device's readings end it
         if met and (v < a.value if low else v > a.value):
             a.value = v
             a.message = self._message(clause.parameter, v, clause.op, a.limit, clause)
@@ -326,7 +331,7 @@ class AlertEngine:
         if r.ts - st.clear_start >= p.clear_for_s:
             a.ended_at = r.ts
             out.append(copy(a))
-            st.alert, st.run_start, st.clear_start = None, None, None
+            st.alert, st.run_start, st.clear_start, st.counted = None, None, None, False
         return out
 
     def _signal_check(self, r: Reading) -> list[Change]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .. import observations, sessions
+from .. import discharge, observations, scores, sessions
 from ..formatting import iso_utc_ms
 from ..model import PARAMETERS, PRIORITIES, STATES, STATUSES
 from ..protocol import TECHNICAL_RULES
@@ -410,9 +410,15 @@ def _event(f: _Fields) -> dict:
     if not EVENT_TYPE.match(kind):
         f.fail(f"event type {kind!r}: expected a lower-case name such as note or infusion_start")
     data = f.json_object("data")
-    if kind in observations.OBSERVATION_TYPES:  # a scale's score must be one its entry could have made
+    why = None  # a score must be one its entry could have made: a file edited by hand is refused
+    if kind in observations.OBSERVATION_TYPES:
         why = observations.check_data(kind, data or {})
-        if why:
-            f.fail(f"data: {why}")
+    elif kind in ("aldrete", "padss"):
+        items, entry = ((scores.ALDRETE_ITEMS, scores.aldrete_entry) if kind == "aldrete"
+                        else (discharge.PADSS_ITEMS, discharge.padss_entry))
+        problem = scores.checklist_problem(data, items, entry)
+        why = problem and f"{kind} data: {problem}"
+    if why:
+        f.fail(f"data: {why}")
     return {"ts": f.time("ts", required=True), "type": kind, "text": f.text("text"),
             "author": f.text("author"), "data": json.dumps(data) if data else None}  # as record_event stores it

@@ -8,6 +8,8 @@ a capnograph, a second smaller chart of RR and EtCO2 on the same minutes (`respi
 from __future__ import annotations
 
 from html import escape
+from typing import Optional
+
 from ..model import LABELS, PRIORITIES, PRIORITY, RESPIRATION, UNCHARTED_EVENTS, event_label
 from ..observations import short_label
 from ..session_review import SessionReview, worst_priority_segments
@@ -102,12 +104,7 @@ def session_svg(review: SessionReview, protocol) -> str:
         end = ax.x(a["end_min"] if a["end_min"] is not None else ax.x1)
         tech = a["kind"] == "technical"
         y0 = H - BOTTOM - LANE_H if tech else TOP + LANE_H * PRIORITY[a["priority"]].rank
-        parts.append(f'<g class="band band-{a["priority"]}{" band-technical" if tech else ""}" '
-                     f'data-rule="{escape(a["rule"])}"><rect x="{start:.1f}" y="{y0}" '
-                     f'width="{max(end - start, 2.0):.1f}" height="{LANE_H}" fill="{BAND[a["priority"]]}"/>'
-                     f'<text class="lane-symbol" x="{start + 2:.1f}" y="{y0 + LANE_H - 2}">'
-                     f'{PRIORITY[a["priority"]].symbol}</text>'
-                     f'<title>{escape(PRIORITY[a["priority"]].word)}: {escape(a["message"] or a["rule"])}</title></g>')
+        parts.append(_band(a, start, end, y0, LANE_H, y0 + LANE_H - 2, " band-technical" if tech else ""))
     # grid and axes
     for t in _ticks(ax.x0, ax.x1, _step(ax.x1 - ax.x0)):
         x = ax.x(t)
@@ -189,11 +186,7 @@ def respiration_svg(review: SessionReview, protocol) -> str:
     rows = [a for a in review.alarm_rows() if a["parameter"] in RESPIRATION]
     for a in rows:
         x0, x1 = ax.x(a["start_min"]), ax.x(a["end_min"] if a["end_min"] is not None else ax.x1)
-        parts.append(f'<g class="band band-{a["priority"]}" data-rule="{escape(a["rule"])}">'
-                     f'<rect x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 2.0):.1f}" height="{plot_h}" '
-                     f'fill="{BAND[a["priority"]]}" fill-opacity="0.18"/>'
-                     f'<text class="lane-symbol" x="{x0 + 2:.1f}" y="{top + 10}">{PRIORITY[a["priority"]].symbol}</text>'
-                     f'<title>{escape(PRIORITY[a["priority"]].word)}: {escape(a["message"] or a["rule"])}</title></g>')
+        parts.append(_band(a, x0, x1, top, plot_h, top + 10, opacity=0.18))
     for t in _ticks(ax.x0, ax.x1, _step(ax.x1 - ax.x0)):
         x = ax.x(t)
         parts.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}"/>'
@@ -229,6 +222,19 @@ def respiration_svg(review: SessionReview, protocol) -> str:
                   f'points="{" ".join(r)}"/>' for r in runs if len(r) > 1]
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _band(a: dict, x0: float, x1: float, y: float, height: float, symbol_y: float, extra_class: str = "",
+          opacity: Optional[float] = None) -> str:
+    """One alarm's interval as a band in its priority's colour, with its symbol (never colour
+    alone) and its message on hover."""
+    p = PRIORITY[a["priority"]]
+    fill = f' fill-opacity="{opacity}"' if opacity is not None else ""
+    return (f'<g class="band band-{a["priority"]}{extra_class}" data-rule="{escape(a["rule"])}">'
+            f'<rect x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 2.0):.1f}" height="{height}" '
+            f'fill="{BAND[a["priority"]]}"{fill}/>'
+            f'<text class="lane-symbol" x="{x0 + 2:.1f}" y="{symbol_y}">{p.symbol}</text>'
+            f'<title>{escape(p.word)}: {escape(a["message"] or a["rule"])}</title></g>')
 
 
 def _step(span: float) -> float:

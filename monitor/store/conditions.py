@@ -16,6 +16,7 @@ LISTED = f"state != '{IMPORTING}'"
 _PRIORITY_ORDER = "CASE priority " + " ".join(f"WHEN '{p}' THEN {i}" for i, p in enumerate(PRIORITIES)) + \
     f" ELSE {len(PRIORITIES)} END"
 # What the bedside must show: active alerts, and ended high ones not yet acknowledged.
+# sessions.on_alarm_board, as SQL (tests/test_session_rules.py checks they agree)
 ALARM_BOARD_SQL = (
     "SELECT * FROM alerts WHERE session_id = ? AND (ended_at IS NULL OR "
     f"(priority = '{TOP_PRIORITY}' AND kind = 'physiological' AND acknowledged_at IS NULL)) "

@@ -43,6 +43,9 @@ CONTROLS = {"act-start": "infusion_start", "act-stop-btn": "infusion_stop", "act
             "obs-se-save": "side_effect", "obs-int-save": "intervention"}
 TICK_OUTPUTS += tuple((c, p) for c in CONTROLS for p in ("disabled", "title")) + (("strike-event", "options"),)
 KEYS = [f"{i}.{p}" for i, p in TICK_OUTPUTS]
+# What a page's bed-state holds once it met its session (_first_tick): a page from an older
+# version lacking one (open across an upgrade) is sent a whole new view, never a KeyError.
+PAGE_STATE_KEYS = ("trend", "due_entries", "assessed", "observed", "settings", "manual", "last")
 MONITORED = ("hr", "spo2", "pi", "rr", "etco2")  # device parameters a tile shows as they come, flagged or not
 
 
@@ -154,7 +157,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
     sid = s["id"]
     protocol = profile_choice.session_profile(protocol, s["protocol"])  # the session's own, when known here
     bl = queries.baselines(store, sid)
-    if state.get("session_id") != sid or "trend" not in state or "due_entries" not in state:  # (or an older page)
+    if state.get("session_id") != sid or any(k not in state for k in PAGE_STATE_KEYS):  # (or an older page's)
         state = _first_tick(store, protocol, chair, sid, bl, out)
     else:
         _next_tick(store, protocol, sid, bl, state, out)

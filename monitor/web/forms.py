@@ -7,14 +7,13 @@ so a rejected or failed entry writes nothing.
 """
 from __future__ import annotations
 
-import math
-import re
 import time
 from typing import Optional
 
 from .. import access, profile_choice, sessions
 from ..access import Actor
 from ..formatting import fmt_entered
+from ..typed_number import typed_number
 from ..model import Event, mean_arterial
 from ..medication import (LOT_MAX, MED_ROUTES, MED_UNITS,  # noqa: F401 (the page's choices, for charting)
                           MedicationError, medication_entry)
@@ -22,7 +21,6 @@ from ..discharge import PADSS_CHOICES, PADSS_ITEMS, PADSS_LABELS, padss_entry
 from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete_entry
 from ..store import StoreError, StoreUnavailable, people, queries
 
-NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
 MAX_TEXT = 500
 
 # field: (label, low, high, unit)
@@ -54,7 +52,7 @@ def parse_number(raw, label: str, low: float, high: float, unit: str = "",
     Problems are appended to `errors`, or raised as FormError when no list is given.
     """
     errs: list[str] = []
-    value = _number(raw, label, low, high, unit, errs, required)
+    value = typed_number(raw, label, low, high, unit, errs, required)
     if errors is None and errs:
         raise FormError(errs)
     if errors is not None:
@@ -62,30 +60,6 @@ def parse_number(raw, label: str, low: float, high: float, unit: str = "",
     return value
 
 
-def _number(raw, label, low, high, unit, errs: list, required: bool) -> Optional[float]:
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        if required:
-            errs.append(f"{label}: required")
-        return None
-    if isinstance(raw, bool):
-        errs.append(f"{label}: enter a number")
-        return None
-    if isinstance(raw, (int, float)):
-        value = float(raw)
-    else:
-        text = str(raw).strip()
-        if not NUMBER.match(text):
-            errs.append(f"{label}: {text[:20]!r} is not a number")
-            return None
-        value = float(text.replace(",", "."))
-    if not math.isfinite(value):
-        errs.append(f"{label}: enter a number")
-        return None
-    if not low <= value <= high:
-        u = f" {unit}" if unit else ""
-        errs.append(f"{label}: {fmt_entered(value)} is outside {fmt_entered(low)}–{fmt_entered(high)}{u}")
-        return None
-    return value
 
 
 def clean_text(raw, label: str, errors: list, required: bool = False, max_len: int = MAX_TEXT) -> str:

@@ -16,7 +16,7 @@ from dash import Input, Output, State, dcc, html
 from .. import access, profile_choice, sessions
 from ..access import Actor
 from ..sessions import PATIENT_REF_MAX
-from ..store import StoreError
+from ..store import StoreError, people
 from . import auth
 from .forms import not_stored
 
@@ -46,11 +46,13 @@ def open_session_action(store, protocol, patient: Optional[str], state: dict, ac
     own = profile_choice.chair_profile(str(chair or ""), protocol)
     name = own.name if profile in (None, "") else str(profile)
     if name != own.name:
-        if profile_choice.known(name) is None:
-            return f"Not opened: no profile {name!r} here (known: {', '.join(profile_choice.choices(protocol))})"
         try:
-            access.check(actor, "choose_profile")
-        except access.AccessError as e:
+            with people.refusals_recorded(store, actor, "open_session", chair=str(chair or "")[:40] or None):
+                if profile_choice.known(name) is None:
+                    raise sessions.RuleError(f"no profile {name[:40]!r} here (known: "
+                                             f"{', '.join(profile_choice.choices(protocol))})")
+                access.check(actor, "choose_profile")
+        except sessions.RuleError as e:  # the audit trail has it as refused
             return f"Not opened: {e}"
     try:
         sid, resumed = store.open_session(patient, chair, name, time.time(), actor=actor)

@@ -23,7 +23,7 @@ from ..model import struck_entries
 from ..protocol import Protocol
 from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, aldrete, aldrete_prefill
 from ..sessions import RuleError
-from ..store import queries
+from ..store import people, queries
 from . import auth
 from .charting import ERR, OK, sign_and_chart
 from .forms import FormError, page_protocol, page_session, session_now, validate_aldrete, validate_padss
@@ -184,9 +184,10 @@ def discharge_action(store, protocol: Protocol, state, actor: Actor, override: O
     ready, assessed = readiness_now(store, sid, now, protocol)
     reason = " ".join(str(override or "").split())
     try:
-        if reason and not ready.ready:
-            access.check(actor, "discharge_override")
-        data = discharge.check_discharge(ready, reason, assessed["discharge"])
+        with people.refusals_recorded(store, actor, "discharge", session_id=sid):  # a refusal is audited too
+            if reason and not ready.ready:
+                access.check(actor, "discharge_override")
+            data = discharge.check_discharge(ready, reason, assessed["discharge"])
     except RuleError as e:
         return str(e), False
     s = queries.session(store, sid)
