@@ -211,14 +211,12 @@ def readiness(aldrete: Optional[dict], padss_history: list[dict], rule: Optional
     return Readiness(not why, tuple(why), left)
 
 
-def check_discharge(ready: Readiness, override: Optional[str], previous: Optional[dict] = None) -> dict:
+def check_discharge(ready: Readiness, override: Optional[str]) -> dict:
     """May the patient be discharged now? The data the `discharge` event carries.
 
-    Once per session (previous: an unstruck discharge already charted). Ready: yes. Not
-    ready: only with an override's reason (a clinician's: access decides who may give one),
-    kept with the event together with every reason it was not ready."""
-    if previous is not None:
-        raise RuleError(f"Already discharged by {previous.get('author') or '?'}; strike that entry to correct it.")
+    Ready: yes. Not ready: only with an override's reason (a clinician's: access decides who
+    may give one), kept with the event together with every reason it was not ready. Once per
+    session: sessions.check_discharged_once, in the store's write."""
     if ready.ready:
         return {"ready": True}
     reason = " ".join(str(override or "").split())

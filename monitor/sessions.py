@@ -162,6 +162,14 @@ def unacknowledged_high(board: Iterable[dict]) -> list[dict]:
     return [a for a in board if a["priority"] == TOP_PRIORITY and a["acknowledged_at"] is None]
 
 
+def check_discharged_once(previous: Iterable[str]) -> None:
+    """A patient is discharged once a session: a second discharge, while the first stands (not
+    struck), is refused. previous: who signed the discharges still standing."""
+    standing = list(previous)
+    if standing:
+        raise RuleError(f"Already discharged by {standing[0] or '?'}; strike that entry to correct it.")
+
+
 def check_signoff(signed_by: Iterable[str], initials: str) -> None:
     """A reviewer signs a record once: a second signature by the same person adds nothing."""
     if initials in set(signed_by):

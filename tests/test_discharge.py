@@ -10,12 +10,12 @@ from dataclasses import replace
 import pytest
 
 from conftest import CLINICIAN, NURSE
-from monitor import discharge as dis
+from monitor import discharge as dis, sessions
 from monitor.model import Alert, Baseline, Event, Reading
 from monitor.protocol import ProtocolError, parse_protocol
 from monitor.sessions import RuleError
 from monitor.store import people, queries
-from monitor.web import recovery
+from monitor.web import charting, recovery
 from monitor.web.forms import FormError, validate_padss
 
 RULE = dis.PadssRule(discharge_min=9, scores_needed=2, interval_s=1200)
@@ -90,7 +90,8 @@ def test_the_decision_ready_or_a_reason_and_once():
     assert dis.check_discharge(not_ready, "escort waiting, reviewed by Dr B") == {
         "ready": False, "override": "escort waiting, reviewed by Dr B", "not_ready": ["PADSS 8/10 (needs ≥ 9)"]}
     with pytest.raises(RuleError, match="Already discharged by RN"):
-        dis.check_discharge(ready, None, {"author": "RN"})
+        sessions.check_discharged_once(["RN"])
+    sessions.check_discharged_once([])  # none standing: allowed
 
 
 def test_padss_form_needs_every_item_and_a_reason_against_the_data():
@@ -156,6 +157,16 @@ def test_discharge_needs_readiness_or_a_clinicians_reason(store, protocol, recov
     assert ev["data"]["not_ready"][0].startswith("no PADSS score yet")
     msg, ok = recovery.discharge_action(store, protocol, state, CLINICIAN, "again")
     assert (msg, ok) == ("Already discharged by DR; strike that entry to correct it.", False)
+    # the store itself refuses a second one (two clicks at once both passed the page's check)
+    with pytest.raises(RuleError, match="Already discharged by DR"):
+        store.record_event(sid, Event(time.time(), "discharge", "again", "RN"), {"ready": True}, actor=NURSE)
+    # a nurse cannot strike a clinician's discharge against the criteria; the clinician can
+    (ev,) = [e for e in queries.events(store, sid) if e["type"] == "discharge"]
+    msg, ok = charting.strike_action(store, state, NURSE, ev["id"], "wrong")
+    assert not ok and "Striking a discharge override needs a clinician login" in msg
+    assert charting.strike_action(store, state, CLINICIAN, ev["id"], "charted on the wrong patient")[1]
+    store.record_event(sid, Event(time.time(), "discharge", "", "DR"), {"ready": False, "override": "x"},
+                       actor=CLINICIAN)  # struck, so a new discharge may be charted
 
 
 def test_a_ready_patient_is_discharged_by_the_nurse(store, protocol, recovering):

@@ -31,7 +31,7 @@ from .held import CHUNK_ROWS, MAX_HELD_READINGS, HeldRows
 from .pending_commands import PendingCommands
 from .people import permit, refusals_recorded
 from .readers import READERS, ReaderPool
-from .rows import alarm_board, marks, strike, write_batch
+from .rows import alarm_board, marks, standing_authors, strike, write_batch
 from .schema import migrate
 
 log = logging.getLogger("infusion_monitor.store")
@@ -228,6 +228,8 @@ class Store:
                 sessions.check_signoff([r["author"] for r in conn.execute(
                     "SELECT author FROM events WHERE session_id = ? AND type = 'review_signoff'", (session_id,))],
                     event.author)
+            if event.type == "discharge":  # in the write's own transaction: two clicks, one discharge
+                sessions.check_discharged_once(standing_authors(conn, session_id, "discharge"))
             if event.type == "correction":
                 struck_type = strike(conn, session_id, data, event.author)
                 if actor is not None:

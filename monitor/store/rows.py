@@ -62,10 +62,20 @@ def _write_devices(conn: sqlite3.Connection, devices: dict[str, dict]) -> None:
                          f"ON CONFLICT(source) DO UPDATE SET {updates}", [v for row in part for v in row])
 
 
+def standing_authors(conn: sqlite3.Connection, session_id: int, event_type: str) -> list[str]:
+    """Who signed this session's entries of a type that no correction has struck, oldest first."""
+    struck = {json.loads(r["data"] or "{}").get("strikes") for r in conn.execute(
+        "SELECT data FROM events WHERE session_id = ? AND type = 'correction'", (session_id,))}
+    return [r["author"] for r in conn.execute(
+        "SELECT id, author FROM events WHERE session_id = ? AND type = ? ORDER BY ts, id", (session_id, event_type))
+        if r["id"] not in struck]
+
+
 def strike(conn: sqlite3.Connection, session_id: int, data: dict, author: str) -> str:
     """A correction's target, checked by the session rules; a struck manual BP stops counting
     as a value anywhere (flagged, its detail saying who struck it and why) but stays stored.
-    Returns the struck entry's type (striking it needs the role that may make it)."""
+    Returns the action the struck entry was (its type; `discharge_override` for a discharge a
+    clinician made against the criteria): striking it needs the role that may make it."""
     target_id = data.get("strikes")
     row = conn.execute("SELECT id, ts, type FROM events WHERE id = ? AND session_id = ?",
                        (target_id, session_id)).fetchone() if isinstance(target_id, int) else None
@@ -75,6 +85,10 @@ def strike(conn: sqlite3.Connection, session_id: int, data: dict, author: str) -
     if row["type"] == "manual_vitals":
         conn.execute("UPDATE readings SET status = 'artifact', detail = ? WHERE session_id = ? AND ts = ? "
                      "AND source = ?", (f"struck by {author}: {data['reason']}", session_id, row["ts"], MANUAL))
+    if row["type"] == "discharge":
+        struck_data = conn.execute("SELECT data FROM events WHERE id = ?", (target_id,)).fetchone()["data"]
+        if json.loads(struck_data or "{}").get("override"):
+            return "discharge_override"
     return row["type"]
 
 

@@ -16,7 +16,7 @@ from typing import Optional
 
 from dash import Input, Output, State, dcc, html, no_update
 
-from .. import access, discharge, observations
+from .. import access, discharge, observations, sessions
 from ..access import Actor
 from ..formatting import fmt_time
 from ..model import struck_entries
@@ -187,7 +187,9 @@ def discharge_action(store, protocol: Protocol, state, actor: Actor, override: O
         with people.refusals_recorded(store, actor, "discharge", session_id=sid):  # a refusal is audited too
             if reason and not ready.ready:
                 access.check(actor, "discharge_override")
-            data = discharge.check_discharge(ready, reason, assessed["discharge"])
+            if assessed["discharge"] is not None:  # asked first, so the reason says so (the store decides again)
+                sessions.check_discharged_once([assessed["discharge"].get("author")])
+            data = discharge.check_discharge(ready, reason)
     except RuleError as e:
         return str(e), False
     s = queries.session(store, sid)
