@@ -12,7 +12,7 @@ import re
 from typing import Optional
 
 from .formatting import fmt_entered
-from .typed_number import typed_number
+from .typed_entry import EntryError, typed_number
 
 MED_UNITS = ("mg", "mcg", "g", "mL", "units")
 MED_ROUTES = ("IV", "PO", "IM", "SC", "SL", "IN", "inhaled")
@@ -22,12 +22,8 @@ LOT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$")  # what packs print: letters,
 DOSE_RANGE = (0.001, 10000)
 
 
-class MedicationError(ValueError):
+class MedicationError(EntryError):
     """Every problem with one medication entry, each message naming its field."""
-
-    def __init__(self, errors: list[str]):
-        self.errors = list(errors)
-        super().__init__("; ".join(self.errors))
 
 
 def _text(raw) -> str:

@@ -139,8 +139,11 @@ def fold_events(entries: dict, events: Iterable[dict]) -> dict:
     return entries
 
 
-def fold_bp(entries: dict, rows: Iterable[dict]) -> dict:
-    """Add each valid cuff or manual SBP among reading `rows` as a BP done."""
+def fold_bp(entries: dict, rows: Iterable[dict], schedule: Optional[Iterable[DueItem]] = None) -> dict:
+    """Add each valid cuff or manual SBP among reading `rows` as a BP done; none kept when the
+    `schedule` asks for no BP (the page's state then does not grow with every cuff cycle)."""
+    if schedule is not None and not any(item.observation == "nibp" for item in schedule):
+        return entries
     for r in rows:
         if r.get("parameter") == "sbp" and is_valid(r.get("status"), r.get("value")):
             entries.setdefault("nibp", []).append([r["ts"], "manual" if r.get("source") == MANUAL else "cuff"])

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from .typed_entry import EntryError
+
 # ----------------------------------------------------------------- MOAA/S
 MOAAS_LEVELS = {
     5: "responds readily to name spoken in normal tone",
@@ -63,14 +65,6 @@ INTERVENTIONS = {
 DETAIL_MAX = 200
 
 OBSERVATION_TYPES = ("moaas", "cadss6", "side_effect", "intervention")
-
-
-class EntryError(ValueError):
-    """Every problem with one observation, each message naming its field."""
-
-    def __init__(self, errors: list[str]):
-        self.errors = list(errors)
-        super().__init__("; ".join(self.errors))
 
 
 def _whole(raw, label: str, low: int, high: int, errors: list) -> Optional[int]:

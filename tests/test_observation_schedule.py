@@ -195,3 +195,18 @@ def test_a_profile_without_a_schedule_says_so(store, iv):
     bare = replace(iv, schedule=())
     out = dict(zip(bedside.KEYS, bedside.bedside_tick(store, bare, {"chair": "N", "session_id": None}, "nurse")))
     assert "This profile schedules no observation." in str(out["obs-due.children"])
+
+
+def test_the_page_keeps_no_bp_entries_when_the_schedule_asks_for_none(store, iv):
+    """bed-state travels every tick: a profile that schedules no BP keeps no list of them."""
+    now = time.time()
+    sid = store.open_session("P-K", "K", "ketamine-iv", now - 600)[0]
+    for k in range(5):
+        store.put_reading(sid, Reading(now - 500 + k * 60, "sbp", 120 + k, "ok", "cuff"))
+    store.flush()
+    state = dict(zip(bedside.KEYS, bedside.bedside_tick(store, iv, {"chair": "K", "session_id": None},
+                                                        "nurse")))["bed-state.data"]
+    assert not state["due_entries"].get("nibp")
+    rems = load_protocol("esketamine-rems")
+    assert len(sched.fold_bp({}, [{"parameter": "sbp", "value": 120, "status": "ok", "ts": now}],
+                             rems.schedule)["nibp"]) == 1

@@ -22,7 +22,7 @@ from . import alarms, auth, charting, limits, observing, opening, recovery, tren
 from .opening import open_form
 from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, header, manual_from_events,
                            news2_indicator, numerics, strike_options)
-from .forms import FormError, not_stored, page_session, session_now
+from .forms import FormError, refusal_text, page_session, session_now
 
 TICK_OUTPUTS = (
     ("bed-trend", "figure"), ("bed-trend-new", "data"), ("bed-header", "children"), ("bed-numerics", "children"),
@@ -194,7 +194,7 @@ def _first_tick(store, protocol, chair: str, sid: int, bl: dict, out: dict) -> d
              "settings": settings,
              "manual": {}, "phase": None, "assessed": None, "baseline_by": None, "baseline_view": None,
              "limit_log": {}, "observed": None,
-             "due_entries": observation_schedule.fold_bp({}, rows), "due_view": None}
+             "due_entries": observation_schedule.fold_bp({}, rows, protocol.schedule), "due_view": None}
     _refold(protocol, state, events, out)
     out["bed-limits.children"] = limits.render_log(protocol, state["limit_log"], state["settings"])
     out["limit-rule.options"] = limits.rule_options(protocol)
@@ -239,7 +239,7 @@ def _next_tick(store, protocol, sid: int, bl: dict, state: dict, out: dict) -> N
     if rows:
         state["cursor"] = rows[-1]["id"]
         _remember(state["last"], rows)
-        observation_schedule.fold_bp(state["due_entries"], rows)
+        observation_schedule.fold_bp(state["due_entries"], rows, protocol.schedule)
 
 
 def _schedule_outputs(protocol, s: dict, state: dict, out: dict, now: float) -> list[dict]:
@@ -384,22 +384,14 @@ def bedside_action(store, trigger: str, state: dict, actor: Actor) -> str:
     if trigger == "act-stat":
         try:
             store.request_command(sid, "nibp:stat", session_now(store, sid), actor.initials, actor=actor)
-        except access.AccessError as e:
-            return f"Not requested: {e}"
-        except sessions.RuleError as e:
-            return str(e)
-        except StoreError as e:
-            return not_stored("Not requested", e)
+        except (sessions.RuleError, StoreError) as e:  # AccessError is a RuleError
+            return refusal_text("Not requested", e)
         return "STAT BP requested."
     kind = action  # an event type: start, stop, end
     advisory = [a["message"] for a in queries.alarm_board(store, sid)
                 if a["rule"] == "baseline_bp_high" and a["ended_at"] is None] if kind == "infusion_start" else []
     try:
         store.record_event(sid, Event(session_now(store, sid), kind, "", actor.initials), actor=actor)
-    except access.AccessError as e:
-        return f"Not recorded: {e}"
-    except sessions.RuleError as e:
-        return str(e)
-    except StoreError as e:
-        return not_stored("Not recorded", e)
+    except (sessions.RuleError, StoreError) as e:  # AccessError is a RuleError
+        return refusal_text("Not recorded", e)
     return f"{DONE[kind]} ({actor.initials})" + (f" Baseline advisory was active: {advisory[0]}." if advisory else "")

@@ -12,10 +12,10 @@ from typing import Optional
 from dash import Input, Output, State, dcc, html, no_update
 
 from ..access import Actor
+from ..medication import LOT_MAX, MED_ROUTES, MED_UNITS
 from . import auth
 from .bedside_view import consciousness_options
-from .forms import (LOT_MAX, MAX_TEXT, MED_ROUTES, MED_UNITS, FormError, chart, clean_text, page_protocol,
-                    page_session, validate_baseline,
+from .forms import (MAX_TEXT, FormError, chart, clean_text, page_protocol, page_session, validate_baseline,
                     validate_dose_change, validate_manual_vitals, validate_medication, validate_note)
 
 OK, ERR = "form-status form-ok", "form-status form-error"

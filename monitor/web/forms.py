@@ -13,10 +13,9 @@ from typing import Optional
 from .. import access, profile_choice, sessions
 from ..access import Actor
 from ..formatting import fmt_entered
-from ..typed_number import typed_number
+from ..typed_entry import EntryError, typed_number
 from ..model import Event, mean_arterial
-from ..medication import (LOT_MAX, MED_ROUTES, MED_UNITS,  # noqa: F401 (the page's choices, for charting)
-                          MedicationError, medication_entry)
+from ..medication import medication_entry
 from ..discharge import PADSS_CHOICES, PADSS_ITEMS, PADSS_LABELS, padss_entry
 from ..scores import ALDRETE_CHOICES, ALDRETE_ITEMS, ALDRETE_LABELS, CONSCIOUSNESS, aldrete_entry
 from ..store import StoreError, StoreUnavailable, people, queries
@@ -127,12 +126,20 @@ def validate_note(raw) -> tuple[dict, str]:
     return {}, text
 
 
+def entry_checked(make):
+    """A pure entry check (observations, medication) as a form's validate step: its problems
+    (EntryError) become the form's."""
+    def validate():
+        try:
+            return make()
+        except EntryError as e:
+            raise FormError(e.errors) from None
+    return validate
+
+
 def validate_medication(drug, dose, unit, route, lot=None) -> tuple[dict, str]:
     """A medication given, with its lot number when typed (medication.medication_entry decides)."""
-    try:
-        return medication_entry(drug, dose, unit, route, lot)
-    except MedicationError as e:
-        raise FormError(e.errors) from None
+    return entry_checked(lambda: medication_entry(drug, dose, unit, route, lot))()
 
 
 def validate_dose_change(rate, unit, note="", *, rates: dict) -> tuple[dict, str]:
@@ -297,6 +304,16 @@ def chart(store, state: Optional[dict], kind: str, data: dict, text: str, actor:
         raise FormError([f"Not recorded: {e}"]) from None
     except StoreError as e:
         raise FormError([not_stored("Not recorded", e)]) from None
+
+
+def refusal_text(what: str, e: Exception) -> str:
+    """What the page says when the store refused a write (`what`: "Not recorded"): the role's
+    refusal after `what`, a session rule's in its own words, the database's with not_stored."""
+    if isinstance(e, access.AccessError):
+        return f"{what}: {e}"
+    if isinstance(e, sessions.RuleError):
+        return str(e)
+    return not_stored(what, e)
 
 
 def not_stored(what: str, e: Exception) -> str:

@@ -17,10 +17,10 @@ from .. import observations
 from ..access import Actor
 from ..formatting import fmt_time
 from ..observations import (CADSS6_ITEMS, CADSS6_MAX, CADSS_ANCHORS, INTERVENTIONS, MOAAS_LEVELS, SEVERITIES,
-                            SIDE_EFFECTS, EntryError)
+                            SIDE_EFFECTS)
 from . import auth
 from .charting import ERR, OK, sign_and_chart
-from .forms import FormError
+from .forms import entry_checked
 
 CADSS_IDS = {n: f"obs-cadss-{n}" for n in CADSS6_ITEMS}
 EFFECT_IDS = {name: f"obs-se-{name}" for name in SIDE_EFFECTS}
@@ -118,16 +118,6 @@ def due_list(rows: list[dict]):
     return items
 
 
-def _checked(make):
-    """An observations check as the form's validate step: its problems become the form's."""
-    def validate():
-        try:
-            return make()
-        except EntryError as e:
-            raise FormError(e.errors) from None
-    return validate
-
-
 def observation_action(store, state, actor: Actor, kind: str, raw: dict) -> tuple[str, bool]:
     """Record one observation from the form's raw values (observations decides what is complete)."""
     makers = {
@@ -137,7 +127,7 @@ def observation_action(store, state, actor: Actor, kind: str, raw: dict) -> tupl
             {k: v for k, v in (raw.get("effects") or {}).items() if v and v != NONE}, raw.get("other", "")),
         "intervention": lambda: observations.intervention_entry(raw.get("intervention"), raw.get("detail", "")),
     }
-    return sign_and_chart(store, state, actor, kind, _checked(makers[kind]))
+    return sign_and_chart(store, state, actor, kind, entry_checked(makers[kind]))
 
 
 CADSS_TOTAL = """function () {

@@ -18,7 +18,7 @@ from ..access import Actor
 from ..sessions import PATIENT_REF_MAX
 from ..store import StoreError, people
 from . import auth
-from .forms import not_stored
+from .forms import refusal_text
 
 
 def open_form(chair: str, protocol):
@@ -56,12 +56,8 @@ def open_session_action(store, protocol, patient: Optional[str], state: dict, ac
             return f"Not opened: {e}"
     try:
         sid, resumed = store.open_session(patient, chair, name, time.time(), actor=actor)
-    except access.AccessError as e:
-        return f"Not opened: {e}"
-    except sessions.RuleError as e:
-        return str(e)
-    except StoreError as e:
-        return not_stored("Not opened", e)
+    except (sessions.RuleError, StoreError) as e:  # AccessError is a RuleError
+        return refusal_text("Not opened", e)
     if resumed:
         return f"Session {sid} for this patient is already open on this chair."
     return f"Session {sid} opened for {sessions.patient_ref(patient)} under profile {name}."

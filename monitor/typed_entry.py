@@ -1,6 +1,7 @@
-"""A number as a person types it, checked against its range: the one reading of a typed number
-for the page's forms (web/forms.parse_number) and the pure entry checks (medication). A dot or
-a comma for decimals; never NaN or infinite; each problem a message naming the field. Pure."""
+"""What a person types, as the pure entry checks and the page's forms read it: `EntryError`, an
+entry's problems each naming its field (observations, medication; web/forms turns it into the
+form's), and `typed_number`, a number as typed (a dot or a comma for decimals; never NaN or
+infinite) within its range (web/forms.parse_number, medication). Pure."""
 from __future__ import annotations
 
 import math
@@ -10,6 +11,14 @@ from typing import Optional
 from .formatting import fmt_entered
 
 NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
+
+
+class EntryError(ValueError):
+    """Every problem with one entry, each message naming its field."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors))
 
 
 def typed_number(raw, label: str, low: float, high: float, unit: str, errs: list,
