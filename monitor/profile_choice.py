@@ -17,6 +17,7 @@ import threading
 from typing import Optional
 
 from .protocol import SHIPPED_PROFILES, Protocol, ProtocolError, load_protocol
+from .sessions import RuleError
 
 _known: dict[str, Protocol] = {}
 _chair_defaults: dict[str, str] = {}
@@ -55,6 +56,19 @@ def remember_chair(chair: str, protocol: Protocol) -> None:
 def chair_profile(chair: str, default: Protocol) -> Protocol:
     """The profile a new session on this chair runs under unless a clinician picks another."""
     return session_profile(default, _chair_defaults.get(chair))
+
+
+def for_new_session(chair: str, requested: Optional[str], default: Protocol) -> tuple[str, Optional[str]]:
+    """(the profile's name a new session on this chair records, the action picking it needs or
+    None): the chair's own unless another known profile is requested, which is a clinician's
+    choice (access `choose_profile`). A name this process does not know is a RuleError."""
+    own = chair_profile(chair, default).name
+    name = own if requested in (None, "") else str(requested)
+    if name == own:
+        return name, None
+    if known(name) is None:
+        raise RuleError(f"no profile {name[:40]!r} here (known: {', '.join(choices(default))})")
+    return name, "choose_profile"
 
 
 def known(name: Optional[str]) -> Optional[Protocol]:

@@ -43,17 +43,13 @@ def open_session_action(store, protocol, patient: Optional[str], state: dict, ac
     the store (sessions.chair_name), as is the role; another profile than the chair's own needs
     the role that may choose one."""
     chair = (state or {}).get("chair") if isinstance(state, dict) else None
-    own = profile_choice.chair_profile(str(chair or ""), protocol)
-    name = own.name if profile in (None, "") else str(profile)
-    if name != own.name:
-        try:
-            with people.refusals_recorded(store, actor, "open_session", chair=str(chair or "")[:40] or None):
-                if profile_choice.known(name) is None:
-                    raise sessions.RuleError(f"no profile {name[:40]!r} here (known: "
-                                             f"{', '.join(profile_choice.choices(protocol))})")
-                access.check(actor, "choose_profile")
-        except sessions.RuleError as e:  # the audit trail has it as refused
-            return f"Not opened: {e}"
+    try:
+        with people.refusals_recorded(store, actor, "open_session", chair=str(chair or "")[:40] or None):
+            name, needs = profile_choice.for_new_session(str(chair or ""), profile, protocol)
+            if needs:
+                access.check(actor, needs)
+    except sessions.RuleError as e:  # the audit trail has it as refused
+        return f"Not opened: {e}"
     try:
         sid, resumed = store.open_session(patient, chair, name, time.time(), actor=actor)
     except (sessions.RuleError, StoreError) as e:  # AccessError is a RuleError
