@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test quick browser bench clean
+.PHONY: run test quick browser postgres bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,12 +27,25 @@ browser:
 	  fi; \
 	fi
 
-test: $(STAMP) browser
+# Debian's PostgreSQL server binaries for the postgres tests (installed when missing and root). The tests
+# run initdb and pg_ctl themselves in a temporary directory (tests/pg_server.py); the system service and
+# cluster a Debian install may start are harmless and unused.
+postgres:
+	@if ! { command -v pg_config >/dev/null 2>&1 && [ -x "$$(pg_config --bindir)/initdb" ]; } \
+	    && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "postgres tests need the PostgreSQL server: sudo apt-get install postgresql" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest -q
 
-# The in-process layer alone (no browser, no pseudo-terminals, nothing over about a second): the inner loop.
+# The in-process layer alone (no browser, no pseudo-terminals, no PostgreSQL, nothing over about a second): the inner loop.
 quick: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not browser and not serial and not slow"
+	$(BIN)/python -m pytest -q -m "not browser and not serial and not slow and not postgres"
 
 # make bench BENCH="live_latency ingest_chairs": only those (names of scripts in benchmarks/)
 bench: $(STAMP)

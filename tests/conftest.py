@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # --- test layers ---
 # Markers (registered in pyproject.toml): `browser` drives headless Chromium, `serial` does real
-# serial I/O over pseudo-terminals, `slow` is anything else over about a second (the CLI in a
+# serial I/O over pseudo-terminals, `postgres` runs against a real PostgreSQL server the tests
+# start, `slow` is anything else over about a second (the CLI in a
 # subprocess, a real server, several whole simulated sessions, big property runs). `make quick` runs the rest,
 # the in-process layer. A test that reaches one of these fixtures cannot be in that layer, so a
 # missing marker is a collection error rather than a slow inner loop.
@@ -30,6 +31,8 @@ LAYER_OF_FIXTURE = {
     "live_chairs": {"serial", "slow"},
     "cli": {"slow", "browser"},
     "server": {"slow", "browser"},
+    "pg_server": {"postgres"},
+    "pg_url": {"postgres"},
 }
 
 
@@ -366,6 +369,31 @@ def browser():
     yield drv
     drv.quit()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+# --- PostgreSQL ---
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real PostgreSQL server for the whole run (tests/pg_server.py: initdb and pg_ctl in a
+    temporary directory, Debian's `postgresql` binaries, installed by `make test`); about 1.4 s
+    to start, so it is started once, on the first test that asks, and removed at the end.
+    Tests that stop or crash a server start their own, so this one stays up for the others."""
+    from pg_server import PostgresServer
+    server = PostgresServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(pg_server, request):
+    """The URL of a fresh, empty database on pg_server for this test alone (a CREATE DATABASE is
+    about 0.05 s), dropped afterwards even with connections left open."""
+    import re
+    import uuid
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+    url = pg_server.create_database(name)
+    yield url
+    pg_server.drop_database(name)
 
 
 # --- serial devices ---
