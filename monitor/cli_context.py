@@ -51,12 +51,14 @@ class Context:
         error, not a new database, and nothing is written to it. readonly: the command only
         reads (an older schema is still upgraded first)."""
         from .store import SCHEMA_VERSION, Store, StoreError
+        from .store.backends import is_postgres_url
         from .store.existing import database_version
-        if existing and not Path(self.db).is_file():
+        if existing and not is_postgres_url(self.db) and not Path(self.db).is_file():
             raise InputError(f"--db {self.db}: no such database")
         if existing and self._store is None:
             try:
-                readonly = readonly and database_version(self.db) == SCHEMA_VERSION
+                version = database_version(self.db)  # a foreign or empty database is refused, never written
+                readonly = readonly and version == SCHEMA_VERSION
             except StoreError as e:
                 raise InputError(f"--db {e}") from None
         if self._store is None:

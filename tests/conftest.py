@@ -77,8 +77,8 @@ def add_test_users(store) -> None:
             template.close()
     with store._transaction() as conn:
         for r in _TEST_USER_ROWS:
-            conn.execute("INSERT OR IGNORE INTO users (name, role, initials, password_hash, created_at) "
-                         "VALUES (?, ?, ?, ?, ?)", tuple(r.values()))
+            conn.execute("INSERT INTO users (name, role, initials, password_hash, created_at) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", tuple(r.values()))
 
 
 @pytest.fixture(autouse=True)
@@ -95,9 +95,39 @@ def protocol():
     return load_protocol()
 
 
+# --- which database ---
+# A test module marked `both_engines` runs each of its tests twice: on a SQLite file and on a
+# fresh database of the real PostgreSQL server (pg_server below); `db_path` is then the file's
+# path or the database's URL, and `store` opens either. A test about the SQLite file itself
+# (its locks, its -wal, a full disk under it) is marked `sqlite_only`.
+def pytest_generate_tests(metafunc):
+    if ("engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines")
+            and not metafunc.definition.get_closest_marker("sqlite_only")):
+        metafunc.parametrize("engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+                             indirect=True)
+
+
 @pytest.fixture
-def db_path(tmp_path) -> Path:
+def engine(request) -> str:
+    """The database engine this test runs on: "sqlite" unless parametrized (both_engines)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def db_path(tmp_path, engine, request):
+    if engine == "postgresql":
+        return request.getfixturevalue("pg_url")
     return tmp_path / "monitor.db"
+
+
+def nothing_written(db) -> bool:
+    """Was nothing written to this database? A SQLite file: it does not exist; a PostgreSQL
+    database: it has no tables (not even the schema's version)."""
+    if str(db).startswith("postgresql://"):
+        import psycopg
+        with psycopg.connect(str(db)) as conn:
+            return conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
+    return not Path(db).exists()
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from monitor.sessions import RuleError
 from monitor.store import Store, people
 from monitor.store.errors import Conflict
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -214,6 +216,7 @@ def test_the_last_administrator_cannot_be_disabled_or_demoted(users_store):
 
 
 # ----------------------------------------------------------------- the audit trail
+@pytest.mark.sqlite_only  # its PostgreSQL twin: tests/test_postgres_store.py
 def test_the_audit_trail_refuses_update_and_delete_in_the_database_itself(store, db_path):
     people.record(store, NURSE, "login")
     raw = sqlite3.connect(db_path)

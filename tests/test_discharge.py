@@ -18,6 +18,8 @@ from monitor.store import people, queries
 from monitor.web import charting, recovery
 from monitor.web.forms import FormError, validate_padss
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 RULE = dis.PadssRule(discharge_min=9, scores_needed=2, interval_s=1200)
 T = 1_800_000_000.0
 ALL_TWO = dict.fromkeys(dis.PADSS_ITEMS, 2)

@@ -15,6 +15,8 @@ from monitor.store.transfer import insert_session
 
 from review_data import replay_hand_session
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 # Rows in the order the app reads them (by time, then arrival), without local ids.
 TABLES = {
     "readings": "SELECT ts, parameter, value, source, status, detail FROM readings WHERE session_id = ? "

@@ -14,6 +14,8 @@ from monitor.store import queries
 
 from review_data import replay_hand_session
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 fhir_bundle = pytest.importorskip("fhir.resources.R4B.bundle")
 fhir_observation = pytest.importorskip("fhir.resources.R4B.observation")
 

@@ -19,9 +19,11 @@ import pytest
 from conftest import ROOT, Server, add_test_users, free_port, sign_in_browser, signed_in_http, wait_until
 from monitor.model import Alert, Event, Reading
 from monitor.store import Store, queries
-from monitor.store.changes import ChangeFeed
+from monitor.store.changes import change_feed
 from monitor.web import live
 from monitor.web.live import LiveChanges
+
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
 
 
 def _session(store, chair: str) -> int:
@@ -48,7 +50,7 @@ def test_the_feed_names_the_chairs_with_new_rows_and_nothing_else(db_path):
     store = Store(db_path)
     try:
         s3, s4 = _session(store, "3"), _session(store, "4")
-        feed = ChangeFeed(store)
+        feed = change_feed(store)
         assert feed.poll() == set()  # nothing committed since it started
         store.put_reading(s3, Reading(time.time(), "hr", 70.0, "ok", "sim"))
         store.flush()
@@ -75,7 +77,7 @@ def test_the_feed_sees_another_process_commit(db_path):
     sid = _session(store, "7")
     store.close()
     reader = Store(db_path, readonly=True)
-    feed = ChangeFeed(reader)
+    feed = change_feed(reader)
     script = ("import sys, time; sys.path.insert(0, %r)\n"
               "from monitor.store import Store; from monitor.model import Reading\n"
               "s = Store(%r); s.put_reading(%d, Reading(time.time(), 'hr', 80.0, 'ok', 'sim')); s.flush(); s.close()\n"

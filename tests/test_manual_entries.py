@@ -17,6 +17,8 @@ from monitor.store import queries
 from monitor.web import charting
 from monitor.web.bedside import KEYS, bedside_tick
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 fhir_observation = pytest.importorskip("fhir.resources.R4B.observation")
 
 

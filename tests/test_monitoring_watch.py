@@ -24,6 +24,8 @@ from monitor.store import SCHEMA_VERSION, Store, queries
 from monitor.web.bedside import KEYS, bedside_tick
 from monitor.web.overview import overview_tick
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 NOW = 1_800_000_000.0
 LIVE = {"id": 1, "state": "infusion", "source": "live", "started_at": NOW - 600}
 
@@ -85,6 +87,7 @@ def test_heartbeat_keeps_when_a_problem_began(store):
     assert queries.heartbeat(store, "A")["stopped_at"] is None
 
 
+@pytest.mark.sqlite_only  # its PostgreSQL twin: tests/test_postgres_store.py
 def test_a_version_2_database_is_upgraded_with_the_heartbeat_table(db_path):
     import sqlite3
     from monitor.store.schema import MIGRATIONS
@@ -99,6 +102,7 @@ def test_a_version_2_database_is_upgraded_with_the_heartbeat_table(db_path):
     s.close()
 
 
+@pytest.mark.sqlite_only  # its PostgreSQL twin: tests/test_postgres_store.py
 def test_a_busy_database_costs_a_beat_not_the_acquisition_tick(store):
     """Another program holding the write lock: the beat gives up quickly (the tick goes on and
     the next beat follows); pages allow for several missed beats."""

@@ -15,6 +15,8 @@ from monitor.protocol import ProtocolError, load_protocol, parse_protocol
 from monitor.store import queries
 from monitor.web import alarms, bedside, charting, observing
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 MIN = 60.0
 T = 1_800_000_000.0  # infusion start
 

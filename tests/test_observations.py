@@ -22,6 +22,8 @@ from monitor.store import Store, queries
 from monitor.store.transfer import insert_session
 from monitor.web import bedside, charting, observing, review_figures
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 fhir_observation = pytest.importorskip("fhir.resources.R4B.observation")
 
 

@@ -14,6 +14,8 @@ from monitor.store import people, queries
 from monitor.web import alarms, bedside, charting, limits, opening, recovery, review
 from monitor.web.bedside import KEYS, bedside_tick
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 ALDRETE = {"activity": "2", "respiration": "2", "circulation": "2", "consciousness": "2", "spo2": "2"}
 
 

@@ -17,6 +17,8 @@ from monitor.store import people, queries
 from monitor.web import bedside, charting, opening
 from monitor.web.forms import page_protocol, validate_dose_change
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 
 def tick(store, protocol, chair):
     return dict(zip(bedside.KEYS, bedside.bedside_tick(store, protocol, {"chair": chair, "session_id": None},

@@ -7,6 +7,8 @@ from monitor.playback import PARTIAL_END, replay, simulate
 from monitor.replay_csv import ReplayError, parse_file, parse_text, session_to_csv
 from monitor.store import queries
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 GOOD = """t_s,parameter,value,status
 0,hr,72,
 0,spo2,97,ok

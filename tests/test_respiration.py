@@ -29,6 +29,8 @@ from monitor.web.bedside_view import numerics
 from adapters.sim import Patient, SimBedside
 from adapters.sim.physiology import INFUSION_START_S, SESSION_LENGTH_S
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 T0 = 1_700_000_000.0
 CAPNO = "capno"
 

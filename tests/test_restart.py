@@ -30,6 +30,8 @@ from monitor.store.transfer import insert_session
 from monitor.web import trend
 from monitor.web.review_figures import session_figure
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 T0 = 1_700_000_000.0
 LAST = 90  # the first process's last reading, seconds after T0
 RESTART = 103  # the new process starts 13 s later

@@ -11,6 +11,8 @@ from monitor.store import Store
 
 from review_data import replay_hand_session
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 
 @pytest.fixture
 def session_db(db_path, protocol):

@@ -11,6 +11,8 @@ from monitor.web import review as review_page
 
 from review_data import EXPECTED, replay_hand_session
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 
 def _minutes(row, col):
     return (row[f"{col}_at"] - row["infusion_start"]) / 60.0

@@ -18,6 +18,8 @@ from monitor.replay_csv import ReplayError, parse_text
 from monitor.store import people, queries
 from monitor.web import bedside, charting, opening, recovery
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 T0 = 1_700_000_000.0
 PATHS = {"baseline": (), "infusion": ("infusion_start",), "recovery": ("infusion_start", "infusion_stop"),
          "ended": ("session_end",)}

@@ -16,6 +16,8 @@ from monitor.web import create_app
 from monitor.web.alarms import acknowledge_action
 from monitor.web.bedside import bedside_action
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 
 @pytest.fixture
 def app_client(store, protocol):

@@ -7,6 +7,8 @@ from adapters.sim import SCENARIOS, Patient
 from monitor.playback import simulate
 from monitor.store import queries
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 
 def session_rows(store, sid):
     return [(round(r["ts"] - queries.session(store, sid)["started_at"], 3), r["parameter"], r["value"], r["status"])

@@ -10,6 +10,8 @@ from monitor.model import Alert, Baseline, Event, Reading
 from monitor.sessions import RuleError
 from monitor.store import SCHEMA_VERSION, Store, StoreError, StoreUnavailable, queries
 
+pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
+
 CONTRACT_COLUMNS = {
     "sessions": ["id", "patient_ref", "chair", "protocol", "state", "started_at", "infusion_start",
                  "infusion_end", "ended_at"],
@@ -20,6 +22,7 @@ CONTRACT_COLUMNS = {
 }
 
 
+@pytest.mark.sqlite_only  # its PostgreSQL twin: tests/test_postgres_store.py
 def test_schema_matches_design(store, db_path):
     # plain sqlite3 introspection: sqlite-utils would import pandas (over a second) for this one test
     db = sqlite3.connect(db_path)
@@ -45,6 +48,7 @@ def test_reopen_is_idempotent(db_path):
     s.close()
 
 
+@pytest.mark.sqlite_only  # its PostgreSQL twin: tests/test_postgres_store.py
 def test_newer_schema_is_refused(db_path):
     Store(db_path).close()
     conn = sqlite3.connect(db_path)
@@ -61,6 +65,7 @@ def test_not_a_database_is_a_clear_error(tmp_path):
         Store(bad)
 
 
+@pytest.mark.sqlite_only  # its PostgreSQL twin: tests/test_postgres_store.py
 def test_readonly_store_cannot_write(store, db_path):
     ro = Store(db_path, readonly=True)
     assert ro._query("SELECT count(*) AS n FROM sessions")[0]["n"] == 0
@@ -147,6 +152,7 @@ def test_delete_session_removes_everything(store):
         assert store._query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0
 
 
+@pytest.mark.sqlite_only  # its PostgreSQL twin: tests/test_postgres_store.py
 def test_failed_commit_keeps_the_batch_for_the_next_flush(store, monkeypatch):
     import monitor.store.rows as dbmod
     sid = store.open_session("P1", "1", "ketamine-iv", 0.0)[0]

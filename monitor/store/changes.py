@@ -1,6 +1,6 @@
 """Which chairs have new rows: the live pages' push channel asks here (monitor/web/live.py).
 
-One `ChangeFeed` per web process, polled by one thread, whatever the number of pages:
+One change feed per web process, polled by one thread, whatever the number of pages:
 `PRAGMA data_version` costs no I/O and changes only when another connection (this
 process's writer or another process's) has committed. Only then are the new rows
 placed, by id from the last cursors (readings, events, alerts, sessions: each an
@@ -9,28 +9,35 @@ index range over the new rows alone), and their sessions mapped to chairs.
 What it places: a reading, a charted event, a newly raised alarm, a new session. An
 update in place (an acknowledgement from another screen, a cleared alarm with no
 reading beside it) is not placed here; the pages' 1 s tick shows it, as it always did.
-A PostgreSQL store would answer the same question with LISTEN/NOTIFY.
+
+On PostgreSQL (`NotifyFeed`) nothing is asked of the tables at all: the schema's
+triggers NOTIFY the sessions each committed statement touched (store/postgres_schema.py),
+an alarm's update in place included, and the feed reads what has arrived on its own
+connection's socket.
 """
 from __future__ import annotations
 
-import sqlite3
 from typing import Optional
 
+from .conditions import OPEN
 from .errors import driver_errors
 
 # (table, the column naming its session): new ids in each mean new things to show.
 WATCHED = (("readings", "session_id"), ("events", "session_id"), ("alerts", "session_id"), ("sessions", "id"))
 
 
-class ChangeFeed:
-    """Chairs with new rows since the last `poll` (not thread-safe: one poller owns it)."""
+def change_feed(store):
+    """The feed for this store's database: `poll()` → chairs changed, `close()`."""
+    return NotifyFeed(store) if store.is_postgres else DataVersionFeed(store)
+
+
+class DataVersionFeed:
+    """SQLite: chairs with new rows since the last `poll` (not thread-safe: one poller owns it)."""
 
     def __init__(self, store):
-        from .db import _connect
         self.path = store.path
         with driver_errors(self.path):
-            self._conn: Optional[sqlite3.Connection] = _connect(self.path, readonly=True,
-                                                                busy_timeout_s=store.busy_timeout_s)
+            self._conn = store.backend.connect_reader(store.busy_timeout_s)
             self._version = self._data_version()
             self._cursors = {table: self._max_id(table) for table, _ in WATCHED}
         self._chair_of: dict[int, str] = {}
@@ -67,6 +74,43 @@ class ChangeFeed:
         if unknown:
             marks = ", ".join("?" * len(unknown))
             for r in self._conn.execute(f"SELECT id, chair FROM sessions WHERE id IN ({marks})", unknown):
+                self._chair_of[r["id"]] = r["chair"]
+        return {self._chair_of[s] for s in sessions if self._chair_of.get(s) is not None}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class NotifyFeed:
+    """PostgreSQL: chairs whose sessions were named by a NOTIFY since the last `poll`."""
+
+    def __init__(self, store):
+        from .postgres_backend import notification_connection
+        from .postgres_schema import CHANGES_CHANNEL
+        self.path = store.path
+        self._store = store
+        with driver_errors(self.path):
+            self._conn = notification_connection(store.backend.url, CHANGES_CHANNEL)
+        self._chair_of: dict[int, str] = {}
+
+    def poll(self) -> set[str]:
+        """Chairs named since the last call (no query unless a session is new to it). A broken
+        connection is a StoreError: the poller opens a new feed, the pages' tick carries on."""
+        from .postgres_backend import pending_notifications
+        with driver_errors(self.path):
+            payloads = pending_notifications(self._conn)
+        sessions: set[int] = set()
+        for payload in payloads:
+            if payload == "*":  # too many sessions for one notification: every open session
+                return {r["chair"] for r in self._store._query(
+                    f"SELECT DISTINCT chair FROM sessions WHERE {OPEN}") if r["chair"] is not None}
+            sessions.update(int(s) for s in payload.split(",") if s.isdigit())
+        unknown = [s for s in sessions if s not in self._chair_of]
+        if unknown:
+            for r in self._store._query(f"SELECT id, chair FROM sessions WHERE id IN ({', '.join('?' * len(unknown))})",
+                                        unknown):
                 self._chair_of[r["id"]] = r["chair"]
         return {self._chair_of[s] for s in sessions if self._chair_of.get(s) is not None}
 

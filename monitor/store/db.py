@@ -1,4 +1,4 @@
-"""The one owner of the SQLite file: a single batched writer and read-only readers.
+"""The one owner of the database: a single batched writer and read-only readers.
 
 Readings arrive at several per second per chair. They are held here (store/held.py)
 and a writer thread commits what is held within PROMPT_COMMIT_S of the first row, in
@@ -9,18 +9,18 @@ what was held, never half a chunk. Nothing a device thread calls waits for the d
 a busy, full or missing database holds readings back, it never drops them or stalls a device.
 
 The interface is driver-neutral: callers get plain dicts and `StoreError`s, never a
-sqlite3 row, cursor, connection or exception, so a PostgreSQL store can stand in.
-SQL stays in this package (see docs/ARCHITECTURE.md, "The store").
+row, cursor, connection or exception of the driver. The database is a SQLite file (the
+default) or PostgreSQL (`--db postgresql://…`): the same SQL runs on both, and only what
+the two engines do differently is in a backend (store/backends.py). SQL stays in this
+package (see docs/ARCHITECTURE.md, "The store").
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-import sqlite3
 import sys
 import threading
-from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from .. import access, sessions
@@ -31,8 +31,9 @@ from .held import CHUNK_ROWS, MAX_HELD_READINGS, HeldRows
 from .pending_commands import PendingCommands
 from .people import permit, refusals_recorded
 from .readers import READERS, ReaderPool
+from .backends import backend_for
 from .rows import alarm_board, marks, standing_authors, strike, write_batch
-from .schema import migrate
+from .sqlite_backend import connect as _connect  # noqa: F401  (tests open a SQLite file by hand)
 
 log = logging.getLogger("infusion_monitor.store")
 
@@ -54,28 +55,18 @@ HEARTBEAT_WAIT_S = 0.5
 PROMPT_COMMIT_S = 0.01
 
 
-def _connect(path: str, readonly: bool, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
-    if readonly:
-        uri = Path(path).resolve().as_uri() + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=busy_timeout_s)
-    else:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_s, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-    return conn
-
-
 class Store:
     """Writes go through one connection under a lock; reads borrow from a small pool (store/readers.py)."""
 
     def __init__(self, path: str | Path, readonly: bool = False, flush_interval: float = 1.0,
                  busy_timeout_s: float = BUSY_TIMEOUT_S, held: Optional[HeldRows] = None,
                  flush_every: Optional[int] = None):
-        self.path = str(path)
+        self.backend = backend_for(path)
+        self.path = self.backend.display  # what every message names (a URL without its password)
         self.readonly = readonly
         self.flush_interval = flush_interval
         self.busy_timeout_s = busy_timeout_s
-        self._readers = ReaderPool(lambda: _connect(self.path, readonly=True, busy_timeout_s=busy_timeout_s),
+        self._readers = ReaderPool(lambda: self.backend.connect_reader(busy_timeout_s),
                                    READERS, busy_timeout_s, self.path)
         self._pending_commands = PendingCommands(self._chairs_with_commands, COMMAND_WAIT_S)
         self._lock = threading.RLock()
@@ -89,25 +80,33 @@ class Store:
         self._writer_thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._rows_held = threading.Event()  # wakes the writer (put_reading, put_change, device_status)
-        self._conn: Optional[sqlite3.Connection] = None
+        self._conn = None
         if readonly:
-            if not Path(self.path).exists():
-                raise StoreError(f"{self.path}: no such database")
+            self.backend.check_exists()
             return
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn = _connect(self.path, readonly=False, busy_timeout_s=busy_timeout_s)
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(self._conn)
+            self._conn = self.backend.open_writer(busy_timeout_s)
+        except StoreError:
+            raise
         except RuntimeError as e:  # a newer schema than this program knows
             raise StoreError(f"{self.path}: {e}") from None
-        except (sqlite3.DatabaseError, OSError) as e:
-            raise StoreError(f"{self.path}: cannot open database: {e}") from None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.backend.name == "postgresql"
+
+    def _writer(self):
+        """The writer's connection, opened afresh when the old one broke (a server restart):
+        held rows wait for it, they are never lost to a dropped connection."""
+        if self._tx_depth == 0 and self.backend.broken(self._conn):
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = self.backend.open_writer(self.busy_timeout_s)
+        return self._conn
 
     # ---------------------------------------------------------------- reading
     @contextlib.contextmanager
-    def _reading(self, wait_s: Optional[float] = None) -> Iterator[sqlite3.Connection]:
+    def _reading(self, wait_s: Optional[float] = None) -> Iterator:
         """A read-only connection, lent for one read (statements in autocommit: each its own
         WAL snapshot); driver errors leave as StoreErrors. wait_s: at most this long for a
         connection to come free (a device thread's read), else StoreUnavailable."""
@@ -146,18 +145,18 @@ class Store:
         with self._lock, driver_errors(self.path):
             if self._tx_depth:
                 return  # inside a transaction: it has written already
-            self._conn.execute("BEGIN IMMEDIATE")
+            conn = self._writer()
+            self.backend.begin_write(conn)
             try:
-                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-                self._conn.execute(f"PRAGMA user_version = {int(version)}")  # the cheapest real write
+                self.backend.probe_write(conn)
             finally:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
 
-    def _execute(self, sql: str, params: Iterable = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: Iterable = ()):
         self._require_writer()
         with self._lock, driver_errors(self.path):
-            return self._conn.execute(sql, tuple(params))
+            return self._writer().execute(sql, tuple(params))
 
     def _transaction(self):
         """`with store._transaction() as conn:` all-or-nothing under the writer lock."""
@@ -362,11 +361,15 @@ class Store:
         if not self._lock.acquire(timeout=seconds):
             raise StoreUnavailable(f"{self.path}: busy for more than {seconds:g} s")
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+            with driver_errors(self.path):
+                conn = self._writer()
+                self.backend.set_wait(conn, seconds)
             try:
                 yield
             finally:
-                self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+                with driver_errors(self.path), contextlib.suppress(StoreUnavailable):
+                    if not self.backend.broken(conn):
+                        self.backend.set_wait(conn, self.busy_timeout_s)
         finally:
             self._lock.release()
 
@@ -494,13 +497,13 @@ class _Transaction:
     def __init__(self, store: Store):
         self.store = store
 
-    def __enter__(self) -> sqlite3.Connection:
+    def __enter__(self):
         st = self.store
         st._lock.acquire()
         if st._tx_depth == 0:
             try:
                 with driver_errors(st.path):
-                    st._conn.execute("BEGIN IMMEDIATE")
+                    st.backend.begin_write(st._writer())
             except BaseException:
                 st._lock.release()
                 raise
@@ -517,9 +520,9 @@ class _Transaction:
                     # "cannot rollback - no transaction is active"
                     if not exc_type:
                         st._conn.execute("COMMIT")
-                    elif st._conn.in_transaction:
+                    elif st._conn.in_transaction and not st.backend.broken(st._conn):
                         st._conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
+                if isinstance(exc, st.backend.error_types):
                     raise exc
         finally:
             st._lock.release()

@@ -1,12 +1,13 @@
 """The store's failures, and the one place the driver's exceptions become them.
 
-Callers get these, never a sqlite3 exception, so a PostgreSQL store can stand in; each
-message names the database file.
+Callers get these, never a sqlite3 or psycopg exception, whichever database is behind the
+store; each message names the database (a file, or a URL with its password hidden).
 """
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
 from typing import Iterator
 
 
@@ -35,6 +36,8 @@ def driver_errors(path: str) -> Iterator[None]:
     """Turn the driver's exceptions into StoreErrors that name the file."""
     try:
         yield
+    except StoreError:
+        raise
     except sqlite3.IntegrityError as e:
         raise Conflict(f"{path}: {e}") from None
     except sqlite3.OperationalError as e:  # locked, busy, disk full, I/O
@@ -45,3 +48,24 @@ def driver_errors(path: str) -> Iterator[None]:
         raise StoreError(f"{path}: {e}") from None
     except OverflowError:  # an id beyond 64 bits (a forged page state) names nothing stored
         raise NotFound(f"{path}: no such record (id out of range)") from None
+    except Exception as e:
+        psycopg = sys.modules.get("psycopg")  # imported only when a PostgreSQL store was opened
+        if psycopg is not None and isinstance(e, psycopg.Error):
+            raise _from_postgres(path, e, psycopg) from None
+        raise
+
+
+def _from_postgres(path: str, e: Exception, psycopg) -> StoreError:
+    """The same families for PostgreSQL's errors (by SQLSTATE class), one line each."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    pe = psycopg.errors
+    if isinstance(e, (pe.ReadOnlySqlTransaction, pe.InsufficientPrivilege)):
+        return ReadOnlyStore(f"{path}: cannot write: {text}")
+    if isinstance(e, (psycopg.IntegrityError, pe.RaiseException)):  # a constraint, the audit trail's trigger
+        return Conflict(f"{path}: {text}")
+    if isinstance(e, psycopg.DataError):  # an id out of range or not a number names nothing stored
+        return NotFound(f"{path}: no such record ({text})")
+    if isinstance(e, (psycopg.OperationalError, psycopg.InterfaceError, pe.TransactionRollback)):
+        # the server gone, restarting or refusing connections; a lock not had in time; a full disk
+        return StoreUnavailable(f"{path}: {text}")
+    return StoreError(f"{path}: {text}")

@@ -46,7 +46,7 @@ def add_user(store, name: str, role: str, password: str, initials: Optional[str]
     with store._transaction() as conn:
         if by is not None:
             permit(conn, by, "users", detail=f"add {name} as {role}")
-        if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+        if conn.execute("SELECT 1 FROM users WHERE lower(name) = lower(?)", (name,)).fetchone():
             raise Conflict(f"user {name} already exists")
         # an entry is signed with initials: two users must not sign alike
         taken = {r["initials"]: r["name"] for r in conn.execute("SELECT initials, name FROM users")}
@@ -61,7 +61,7 @@ def add_user(store, name: str, role: str, password: str, initials: Optional[str]
 
 
 def user(store, name: str) -> Optional[dict]:
-    return store._one(f"SELECT {USER_COLS}, login_version FROM users WHERE name = ?", (str(name),))
+    return store._one(f"SELECT {USER_COLS}, login_version FROM users WHERE lower(name) = lower(?)", (str(name),))
 
 
 def user_by_initials(store, initials: str) -> Optional[dict]:
@@ -69,7 +69,7 @@ def user_by_initials(store, initials: str) -> Optional[dict]:
 
 
 def users(store) -> list[dict]:
-    return store._query(f"SELECT {USER_COLS} FROM users ORDER BY name")
+    return store._query(f"SELECT {USER_COLS} FROM users ORDER BY lower(name)")
 
 
 def has_admin(store) -> bool:
@@ -99,7 +99,8 @@ def change_user(store, name: str, by: Optional[Actor] = None, role: Optional[str
     with store._transaction() as conn:
         if by is not None:
             permit(conn, by, "users", detail=f"change {name}: {what}")
-        row = conn.execute("SELECT id, role, active FROM users WHERE name = ?", (str(name),)).fetchone()
+        row = conn.execute("SELECT id, role, active FROM users WHERE lower(name) = lower(?)",
+                           (str(name),)).fetchone()
         if row is None:
             raise NotFound(f"no user {name}")
         if "password_hash" not in fields and all(row[k] == v for k, v in fields.items()):
@@ -120,7 +121,8 @@ def change_user(store, name: str, by: Optional[Actor] = None, role: Optional[str
 
 def verify_password(store, name: str, password: str) -> Optional[dict]:
     """The active user with this name and password, else None (same cost either way)."""
-    row = store._one(f"SELECT {USER_COLS}, login_version, password_hash FROM users WHERE name = ?", (str(name),))
+    row = store._one(f"SELECT {USER_COLS}, login_version, password_hash FROM users WHERE lower(name) = lower(?)",
+                     (str(name),))
     digest = row["password_hash"] if row else _UNKNOWN_USER_HASH
     try:
         _hasher.verify(digest, str(password))
@@ -168,10 +170,10 @@ def failed_logins(store, name: str, address: str, since: float) -> tuple[list[fl
     """Times of the failed logins since `since`: (for this name, any case, since its last
     successful login; from this address, any name)."""
     last_ok = store._one("SELECT MAX(ts) AS ts FROM audit WHERE ts > ? AND action = 'login' AND outcome = 'ok' "
-                         "AND user = ? COLLATE NOCASE", (since, name))  # bounded: the trail only grows
+                         "AND lower(\"user\") = lower(?)", (since, name))  # bounded: the trail only grows
     start = max(since, (last_ok or {}).get("ts") or 0)
     by_name = store._query("SELECT ts FROM audit WHERE action = 'login' AND outcome = 'failed' AND ts > ? "
-                           "AND user = ? COLLATE NOCASE", (start, name))
+                           "AND lower(\"user\") = lower(?)", (start, name))
     by_address = store._query("SELECT ts FROM audit WHERE action = 'login' AND outcome = 'failed' AND ts > ? "
                               "AND address = ?", (since, address))
     return [r["ts"] for r in by_name], [r["ts"] for r in by_address]
@@ -188,7 +190,7 @@ def recently_refused(store, address: str, since: float) -> bool:
 def _append(conn, user: Optional[str], role: Optional[str], action: str, outcome: str = "ok",
             chair: Optional[str] = None, session_id: Optional[int] = None, detail: str = "",
             address: str = "", ts: Optional[float] = None) -> None:
-    conn.execute("INSERT INTO audit (ts, user, role, action, outcome, chair, session_id, detail, address) "
+    conn.execute("INSERT INTO audit (ts, \"user\", role, action, outcome, chair, session_id, detail, address) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  (time.time() if ts is None else ts, user, role, action, outcome, chair, session_id,
                   (detail or "")[:DETAIL_MAX], (address or "")[:100]))
@@ -231,7 +233,7 @@ def refusals_recorded(store, actor: Optional[Actor], action: str, chair: Optiona
 def _audit_filter(user, action, chair, session_id, outcome, since, until) -> tuple[str, list]:
     """The WHERE clause (with its parameters) shared by audit_rows and audit_count."""
     where, params = [], []
-    for col, value in (("user", user), ("action", action), ("chair", chair), ("session_id", session_id),
+    for col, value in (('"user"', user), ("action", action), ("chair", chair), ("session_id", session_id),
                        ("outcome", outcome)):
         if value not in (None, ""):
             where.append(f"{col} = ?")
@@ -276,5 +278,6 @@ def secret(store, name: str) -> str:
     if row:
         return row["value"]
     with store._transaction() as conn:
-        conn.execute("INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, _secrets.token_hex(32)))
+        conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                     (name, _secrets.token_hex(32)))
     return store._one("SELECT value FROM secrets WHERE name = ?", (name,))["value"]

@@ -13,10 +13,9 @@ read) shares the connection it already holds, so a thread never waits for itself
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 import time
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from .errors import StoreUnavailable
 
@@ -29,15 +28,15 @@ READERS = 8
 class ReaderPool:
     """At most `size` connections from `connect`, lent one read at a time (thread-safe)."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], size: int, wait_s: float, path: str):
+    def __init__(self, connect: Callable[[], Any], size: int, wait_s: float, path: str):
         if size < 1:
             raise ValueError("a reader pool needs at least one connection")
         self._connect = connect
         self.size = size
         self._wait_s = wait_s  # a read that finds every connection lent out this long is StoreUnavailable
         self._path = path
-        self._idle: list[sqlite3.Connection] = []
-        self._opened: list[sqlite3.Connection] = []
+        self._idle: list[Any] = []
+        self._opened: list[Any] = []
         self._ready = threading.Condition(threading.Lock())
         self._mine = threading.local()  # the connection this thread holds, while it reads
         self._trace: Optional[Callable[[str], None]] = None
@@ -48,7 +47,7 @@ class ReaderPool:
         return len(self._opened)
 
     @contextlib.contextmanager
-    def borrow(self, wait_s: Optional[float] = None) -> Iterator[sqlite3.Connection]:
+    def borrow(self, wait_s: Optional[float] = None) -> Iterator[Any]:
         """A connection for one read; back in the pool when the block ends. wait_s: at most this
         long for one to come free (default: the pool's), else StoreUnavailable."""
         held = getattr(self._mine, "conn", None)
@@ -63,7 +62,7 @@ class ReaderPool:
             self._mine.conn = None
             self._give_back(conn)
 
-    def _take(self, wait_s: float) -> sqlite3.Connection:
+    def _take(self, wait_s: float) -> Any:
         deadline = time.monotonic() + wait_s
         with self._ready:
             while True:
@@ -80,12 +79,12 @@ class ReaderPool:
                                            f"for more than {wait_s:g} s")
                 self._ready.wait(left)
 
-    def _give_back(self, conn: sqlite3.Connection) -> None:
-        broken = False
-        if conn.in_transaction:  # never lend out a connection still holding a snapshot
+    def _give_back(self, conn: Any) -> None:
+        broken = getattr(conn, "broken", False)  # a PostgreSQL connection the server dropped
+        if not broken and conn.in_transaction:  # never lend out a connection still holding a snapshot
             try:
                 conn.rollback()
-            except sqlite3.Error:  # not lent again: its slot goes to a fresh connection
+            except Exception:  # the driver's error: not lent again, its slot goes to a fresh connection
                 broken = True
         with self._ready:
             if broken or conn not in self._opened:  # broken, or lent out when the pool was closed

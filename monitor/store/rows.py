@@ -4,14 +4,13 @@ held readings and changes, an alarm's upsert, a correction's strike, the alarm b
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from .. import sessions
 from ..model import MANUAL, Alert
 from .conditions import ALARM_BOARD_SQL
 
 
-def write_batch(conn: sqlite3.Connection, readings: list, changes: list) -> None:
+def write_batch(conn, readings: list, changes: list) -> None:
     """Held rows (store/held.py): readings ("r", session id, Reading) and changes: alarms
     ("a", session id, Alert), baselines ("b", session id, Baseline), device states ("d", source, fields).
 
@@ -49,7 +48,7 @@ def _parts(rows: list) -> list[list]:
     return [rows[i:i + ROWS_PER_STATEMENT] for i in range(0, len(rows), ROWS_PER_STATEMENT)]
 
 
-def _write_devices(conn: sqlite3.Connection, devices: dict[str, dict]) -> None:
+def _write_devices(conn, devices: dict[str, dict]) -> None:
     """Each device's latest fields, devices with the same fields in one statement."""
     by_fields: dict[tuple, list] = {}
     for source, fields in devices.items():
@@ -62,7 +61,7 @@ def _write_devices(conn: sqlite3.Connection, devices: dict[str, dict]) -> None:
                          f"ON CONFLICT(source) DO UPDATE SET {updates}", [v for row in part for v in row])
 
 
-def standing_authors(conn: sqlite3.Connection, session_id: int, event_type: str) -> list[str]:
+def standing_authors(conn, session_id: int, event_type: str) -> list[str]:
     """Who signed this session's entries of a type that no correction has struck, oldest first."""
     struck = {json.loads(r["data"] or "{}").get("strikes") for r in conn.execute(
         "SELECT data FROM events WHERE session_id = ? AND type = 'correction'", (session_id,))}
@@ -71,7 +70,7 @@ def standing_authors(conn: sqlite3.Connection, session_id: int, event_type: str)
         if r["id"] not in struck]
 
 
-def strike(conn: sqlite3.Connection, session_id: int, data: dict, author: str) -> str:
+def strike(conn, session_id: int, data: dict, author: str) -> str:
     """A correction's target, checked by the session rules; a struck manual BP stops counting
     as a value anywhere (flagged, its detail saying who struck it and why) but stays stored.
     Returns the action the struck entry was (its type; `discharge_override` for a discharge a
@@ -96,11 +95,11 @@ def marks(values) -> str:
     return ", ".join("?" for _ in values)
 
 
-def alarm_board(conn: sqlite3.Connection, session_id: int) -> list[dict]:
+def alarm_board(conn, session_id: int) -> list[dict]:
     return [dict(r) for r in conn.execute(ALARM_BOARD_SQL, (session_id,))]
 
 
-def upsert_alert(conn: sqlite3.Connection, session_id: int, a: Alert) -> None:
+def upsert_alert(conn, session_id: int, a: Alert) -> None:
     conn.execute(
         "INSERT INTO alerts (session_id, key, rule, parameter, kind, priority, started_at, ended_at, "
         "value, limit_value, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "

@@ -18,7 +18,6 @@ for the rows on the page, so its cost does not grow with the number of sessions.
 """
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Iterable, Optional
 
@@ -37,7 +36,7 @@ HIGH_ALARM = ("EXISTS (SELECT 1 FROM alerts a WHERE a.session_id = s.id AND a.ki
               f"AND a.priority = '{TOP_PRIORITY}')")
 
 
-def _compute(conn: sqlite3.Connection, session_id: int) -> dict:
+def _compute(conn, session_id: int) -> dict:
     """One session's summary from indexed lookups (readings by session+parameter)."""
     out: dict = dict.fromkeys(SUMMARY_COLS)
     out["last_reading_at"] = conn.execute(
@@ -124,7 +123,7 @@ def _where(patient: Optional[str], chair: Optional[str], start: Optional[float],
     clauses, params = [f"s.{LISTED}"], []
     if patient:
         escaped = patient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        clauses.append("s.patient_ref LIKE ? ESCAPE '\\'")
+        clauses.append("lower(s.patient_ref) LIKE lower(?) ESCAPE '\\'")  # any case, on both engines
         params.append(f"%{escaped}%")
     if chair:
         clauses.append("s.chair = ?")

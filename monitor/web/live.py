@@ -7,7 +7,7 @@ browser reconnects by itself, passes the sign-in gate and a TLS proxy like any p
 needs no second server, port or protocol next to Dash and waitress. Dash's own WebSocket
 callbacks need an ASGI backend, which would replace the Flask server the sign-in is built on.
 
-One `LiveChanges` per web process polls the store's ChangeFeed (one cheap question to the database per POLL_S,
+One `LiveChanges` per web process polls the store's change feed (one cheap question to the database per POLL_S,
 whatever the number of pages) and wakes the streams of the chairs that changed. Each open
 stream holds one of waitress's threads, so there are at most MAX_STREAMS; past that a page
 gets 503 and stays on its 1 s tick, and says so (assets/live-push.js).
@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Optional
 from flask import Response, request
 
 from ..store import StoreError
-from ..store.changes import ChangeFeed
+from ..store.changes import change_feed
 from .auth import LIVE_PREFIX
 
 log = logging.getLogger("infusion_monitor.web")
@@ -93,7 +93,7 @@ class LiveChanges:
         while not self._stop.wait(self.poll_s):
             try:
                 if feed is None:
-                    feed = ChangeFeed(self.store)
+                    feed = change_feed(self.store)
                 self.changed(feed.poll())
                 problem = None
             except StoreError as e:  # the pages' own ticks say what the database's trouble is
