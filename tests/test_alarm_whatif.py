@@ -16,7 +16,6 @@ from monitor.protocol import load_protocol
 from monitor.recording import SessionRecorder
 from monitor.store import queries
 
-pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
 
 T0 = 1_700_000_000.0
 

@@ -18,7 +18,7 @@ from conftest import Server, Watching, text_of, wait_until
 from monitor.model import Alert
 from monitor.store import Store
 
-pytestmark = [pytest.mark.browser, pytest.mark.both_engines]  # on SQLite and on PostgreSQL (conftest.py)
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")

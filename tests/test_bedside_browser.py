@@ -39,7 +39,8 @@ def test_live_numbers_change_and_graph_grows(browser, server, tmp_path):
     assert trace_points(browser, 2) >= 1
 
 
-def test_hypertensive_alert_appears_with_priority_styling(browser, server, db_path):
+@pytest.mark.both_engines  # the page on PostgreSQL too (conftest.py)
+def test_hypertensive_alert_appears_with_priority_styling(browser, server, db_path, tmp_path):
     srv = server("serve")
     sim = subprocess.Popen([str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(db_path),
                             "simulate", "--scenario", "hypertensive", "--speed", "120", "--chair", "3"],
@@ -61,7 +62,7 @@ def test_hypertensive_alert_appears_with_priority_styling(browser, server, db_pa
         # the priority is carried by the colour too: red for high;
         # dark text on the bright phase, white on the dark one (4.5:1 either way: test_alarm_contrast)
         assert high["border"] and high["color"] in ("rgb(17, 17, 17)", "rgb(255, 255, 255)")
-        browser.save_screenshot(str(db_path.parent / "hypertensive.png"))
+        browser.save_screenshot(str(tmp_path / "hypertensive.png"))
     finally:
         sim.kill()
         sim.wait()

@@ -23,7 +23,6 @@ from monitor.store.changes import change_feed
 from monitor.web import live
 from monitor.web.live import LiveChanges
 
-pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
 
 
 def _session(store, chair: str) -> int:

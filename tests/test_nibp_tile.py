@@ -13,7 +13,6 @@ from monitor.store import Store
 from monitor.web.bedside import KEYS, bedside_tick
 from monitor.web.overview import overview_tick
 
-pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
 
 
 def _session_with_bp(store, chair: str, bp_age_s: float) -> int:

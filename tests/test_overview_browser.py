@@ -33,6 +33,7 @@ def ov_state(browser) -> dict:
         "const e = document.getElementById('ov-alarm-state'); return e ? Object.assign({}, e.dataset) : {};")
 
 
+@pytest.mark.both_engines  # the page on PostgreSQL too (conftest.py)
 def test_overview_shows_two_simulated_chairs_alarm_and_click_through(browser, server, db_path):
     store = Store(db_path)  # the schema exists before the three processes share the file
     srv = server("serve")

@@ -23,7 +23,6 @@ from monitor.store import Store, people, queries
 from monitor.web import review
 from monitor.web.forms import FormError, validate_medication
 
-pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from monitor.store import summaries
 
 from review_data import EXPECTED_ALERTS, replay_hand_session
 
-pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from monitor.store import Store
 
 from review_data import replay_hand_session
 
-pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from adapters.sim import SCENARIOS, Patient
 from monitor.playback import simulate
 from monitor.store import queries
 
-pytestmark = pytest.mark.both_engines  # on SQLite and on PostgreSQL (conftest.py)
 
 
 def session_rows(store, sid):

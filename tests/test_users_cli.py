@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, free_port, interrupt, run_cli, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.both_engines]  # on SQLite and on PostgreSQL (conftest.py)
+pytestmark = pytest.mark.slow
 
 PASSWORD = "a long enough password"
 
