@@ -25,6 +25,7 @@ from . import __version__
 from . import sessions as session_rules  # `sessions` is also a command below
 from .cli_context import Context, InputError, parse_speed, pass_ctx
 from .cli_devices import devices, emulate
+from .cli_forward import forward
 from .cli_profiles import profiles
 from .cli_review import alarms_report, export, import_
 from .cli_users import operator, users
@@ -59,13 +60,13 @@ class _Commands(click.Group):
             from .store import StoreError  # imported here, not at start-up (see the module docstring)
             if not isinstance(e, StoreError):
                 raise
-            db = ctx.obj.db if isinstance(ctx.obj, Context) else DEFAULT_DB
+            db = ctx.obj.db_name if isinstance(ctx.obj, Context) else DEFAULT_DB
             raise InputError(str(e) if db in str(e) else f"{db}: {e}") from None
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", default=DEFAULT_DB, show_default=True, envvar="INFUSION_MONITOR_DB",
-              help="SQLite database file.")
+              help="SQLite database file, or a postgresql://… URL (a clinic group's shared database).")
 @click.option("--protocol", "protocol_path", default=None, metavar="NAME|FILE",
               help="Alarm protocol profile: a shipped one by name (ketamine-iv, esketamine-rems, "
                    "ketamine-pain; `profiles` lists them) or a TOML file; default: ketamine-iv.")
@@ -197,7 +198,7 @@ def alerts(c: Context, session_id: int, as_json: bool):
     store = c.store(readonly=True, existing=True)
     s = queries.session(store, session_id)
     if s is None:
-        raise InputError(f"--session {session_id}: no such session in {c.db}")
+        raise InputError(f"--session {session_id}: no such session in {c.db_name}")
     rows = [queries.alert_json(a, s["infusion_start"]) for a in queries.alerts(store, session_id)]
     if as_json:
         click.echo(json.dumps(rows, indent=1))
@@ -229,7 +230,7 @@ def end_session(c: Context, session_id: int, author: str, note: str, override: O
     store = c.store(existing=True)
     s = queries.session(store, session_id)
     if s is None:
-        raise InputError(f"--session {session_id}: no such session in {c.db}")
+        raise InputError(f"--session {session_id}: no such session in {c.db_name}")
     try:
         by = session_rules.initials(author)
     except session_rules.RuleError:
@@ -349,7 +350,7 @@ def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: boo
         acq.stop()
 
 
-for _command in (alarms_report, devices, emulate, export, import_, profiles, serve, users):
+for _command in (alarms_report, devices, emulate, export, forward, import_, profiles, serve, users):
     main.add_command(_command)
 
 

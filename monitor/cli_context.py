@@ -35,6 +35,12 @@ class Context:
         self._protocol = None
 
     @property
+    def db_name(self) -> str:
+        """The --db value as messages show it (a URL's password hidden)."""
+        from .store.backends import display_name
+        return display_name(self.db)
+
+    @property
     def protocol(self):
         from .protocol import ProtocolError, load_protocol
         if self._protocol is None:
@@ -54,7 +60,7 @@ class Context:
         from .store.backends import is_postgres_url
         from .store.existing import database_version
         if existing and not is_postgres_url(self.db) and not Path(self.db).is_file():
-            raise InputError(f"--db {self.db}: no such database")
+            raise InputError(f"--db {self.db_name}: no such database")
         if existing and self._store is None:
             try:
                 version = database_version(self.db)  # a foreign or empty database is refused, never written

@@ -45,7 +45,7 @@ def export(c: Context, session_id: int, fmt: str, out: Optional[str]):
     from .store import queries
     store = _existing_store(c)
     if queries.session(store, session_id) is None:
-        raise InputError(f"--session {session_id}: no such session in {c.db}")
+        raise InputError(f"--session {session_id}: no such session in {c.db_name}")
     protocol = c.protocol if fmt in ("html", "rems") else None
     try:
         text = render(store, session_id, fmt, protocol)

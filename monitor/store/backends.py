@@ -8,6 +8,8 @@ Every query and write is the store's own SQL, written once.
 """
 from __future__ import annotations
 
+import re
+
 
 def is_postgres_url(db) -> bool:
     """The contract: a --db value starting postgresql:// selects PostgreSQL."""
@@ -21,3 +23,8 @@ def backend_for(db):
         return PostgresBackend(str(db))
     from .sqlite_backend import SqliteBackend
     return SqliteBackend(str(db))
+
+
+def display_name(db) -> str:
+    """What messages call a --db value: a URL's password replaced by ***."""
+    return re.sub(r"^(postgresql://[^/@:]*):[^/@]*@", r"\1:***@", str(db))

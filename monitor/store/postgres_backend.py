@@ -22,13 +22,13 @@ What the two engines do differently is decided here:
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any, Callable, Iterable, Optional
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.types.numeric import FloatLoader
 
+from .backends import display_name
 from .errors import ReadOnlyStore, StoreError, StoreUnavailable
 from .postgres_schema import MIGRATIONS
 from .schema import SCHEMA_VERSION
@@ -40,11 +40,6 @@ MIGRATE_LOCK = 0x1F05_10C5
 CONNECT_TIMEOUT_S = 5
 
 assert len(MIGRATIONS) == SCHEMA_VERSION, "store/postgres_schema.py must have every migration of store/schema.py"
-
-
-def display_url(url: str) -> str:
-    """The URL as messages show it: any password replaced by ***."""
-    return re.sub(r"^(postgresql://[^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
 class PgRow:
@@ -147,7 +142,7 @@ class PostgresBackend:
 
     def __init__(self, url: str):
         self.url = url
-        self.display = display_url(url)
+        self.display = display_name(url)
 
     def connect_reader(self, busy_timeout_s: float) -> PgConnection:
         return connect(self.url, readonly=True, wait_s=busy_timeout_s)

@@ -13,7 +13,8 @@ from .conditions import ALARM_BOARD_SQL, LISTED, OPEN, VALID
 from .db import Store
 
 SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_start",
-                "infusion_end", "ended_at", "protocol")  # protocol: the profile's name the session ran
+                "infusion_end", "ended_at", "protocol",  # protocol: the profile's name the session ran
+                "site")  # site: the site a forwarded session came from (store/forwarding.py); None where recorded
 
 
 def sessions(store: Store, limit: Optional[int] = None) -> list[dict]:
@@ -81,6 +82,12 @@ def chairs(store: Store) -> list[str]:
     rows = store._query(f"SELECT DISTINCT chair FROM sessions WHERE {LISTED} UNION SELECT DISTINCT chair FROM devices "
                        "WHERE chair IS NOT NULL")
     return sorted({r["chair"] for r in rows if r["chair"] is not None}, key=_natural)
+
+
+def sites(store: Store) -> list[str]:
+    """The sites whose sessions were forwarded here (store/forwarding.py), by name."""
+    return [r["site"] for r in store._query(
+        f"SELECT DISTINCT site FROM sessions WHERE site IS NOT NULL AND {LISTED} ORDER BY site")]
 
 
 def _natural(s: str):
@@ -209,7 +216,7 @@ def heartbeats(store: Store) -> dict[str, dict]:
 
 
 def session_json(row: dict) -> dict:
-    return {k: (iso_utc(row[k]) if k.endswith(("_at", "_start", "_end")) else row[k]) for k in SESSION_COLS}
+    return {k: (iso_utc(row.get(k)) if k.endswith(("_at", "_start", "_end")) else row.get(k)) for k in SESSION_COLS}
 
 
 def alert_json(row: dict, infusion_start: Optional[float]) -> dict:

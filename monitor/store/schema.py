@@ -104,6 +104,51 @@ MIGRATIONS = [
         address TEXT, ended_at REAL
     );
     """,
+    # 5: store-and-forward (issue 14; monitor/store/forwarding.py, docs/ARCHITECTURE.md "Forwarding").
+    # At a central database a forwarded row keeps the site it came from and its id there
+    # (`site`, `site_id`: unique together, the key of every idempotent upsert); a local row has
+    # neither. At a site, `forward_log` lists what changed in place or was added outside the id
+    # streams (sessions, alarms, events, baselines, a struck reading), in commit order, so the
+    # forwarder ships later acknowledgements and ends too; its triggers fire at every database,
+    # a few rows a session. Rows from before this version are logged once here. `forward_cursors`
+    # (at the central database) is how far each site's streams have landed, written in the same
+    # transaction as the rows: a killed forwarder or a dropped connection resends, never skips.
+    """
+    ALTER TABLE sessions ADD COLUMN site TEXT;
+    ALTER TABLE sessions ADD COLUMN site_id INTEGER;
+    ALTER TABLE readings ADD COLUMN site TEXT;
+    ALTER TABLE readings ADD COLUMN site_id INTEGER;
+    ALTER TABLE alerts ADD COLUMN site TEXT;
+    ALTER TABLE alerts ADD COLUMN site_id INTEGER;
+    ALTER TABLE events ADD COLUMN site TEXT;
+    ALTER TABLE events ADD COLUMN site_id INTEGER;
+    ALTER TABLE audit ADD COLUMN site TEXT;
+    ALTER TABLE audit ADD COLUMN site_id INTEGER;
+    CREATE UNIQUE INDEX IF NOT EXISTS sessions_site ON sessions(site, site_id);
+    CREATE UNIQUE INDEX IF NOT EXISTS readings_site ON readings(site, site_id);
+    CREATE UNIQUE INDEX IF NOT EXISTS alerts_site ON alerts(site, site_id);
+    CREATE UNIQUE INDEX IF NOT EXISTS events_site ON events(site, site_id);
+    CREATE UNIQUE INDEX IF NOT EXISTS audit_site ON audit(site, site_id);
+    CREATE INDEX IF NOT EXISTS sessions_site_started ON sessions(site, started_at);
+    CREATE TABLE IF NOT EXISTS forward_log (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, row_id INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS forward_cursors (
+        site TEXT NOT NULL, stream TEXT NOT NULL, position INTEGER NOT NULL, updated_at REAL,
+        PRIMARY KEY (site, stream)
+    );
+    INSERT INTO forward_log (tbl, row_id) SELECT 'sessions', id FROM sessions ORDER BY id;
+    INSERT INTO forward_log (tbl, row_id) SELECT 'alerts', id FROM alerts ORDER BY id;
+    INSERT INTO forward_log (tbl, row_id) SELECT 'events', id FROM events ORDER BY id;
+    INSERT INTO forward_log (tbl, row_id) SELECT DISTINCT 'baselines', session_id FROM baselines;
+    """ + "".join(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_logged_{when.lower()} AFTER {when} ON {table} "
+        f"BEGIN INSERT INTO forward_log (tbl, row_id) VALUES ('{table}', NEW.{key}); END;\n"
+        for table, key, whens in (("sessions", "id", ("INSERT", "UPDATE")), ("alerts", "id", ("INSERT", "UPDATE")),
+                                  ("events", "id", ("INSERT", "UPDATE")),
+                                  ("baselines", "session_id", ("INSERT", "UPDATE")), ("readings", "id", ("UPDATE",)))
+        for when in whens) + (
+        # an aborted import or simulation (hidden, `importing`) is removed; a purge of ended ones is the site's own
+        "CREATE TRIGGER IF NOT EXISTS sessions_logged_delete AFTER DELETE ON sessions WHEN OLD.state = 'importing' "
+        "BEGIN INSERT INTO forward_log (tbl, row_id) VALUES ('sessions_deleted', OLD.id); END;\n"),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -119,8 +119,11 @@ def summary(store: Store, session_id: int) -> Optional[dict]:
 
 
 def _where(patient: Optional[str], chair: Optional[str], start: Optional[float], end: Optional[float],
-           high_only: bool) -> tuple[str, list]:
+           high_only: bool, site: Optional[str] = None) -> tuple[str, list]:
     clauses, params = [f"s.{LISTED}"], []
+    if site:
+        clauses.append("s.site = ?")
+        params.append(site)
     if patient:
         escaped = patient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         clauses.append("lower(s.patient_ref) LIKE lower(?) ESCAPE '\\'")  # any case, on both engines
@@ -141,14 +144,15 @@ def _where(patient: Optional[str], chair: Optional[str], start: Optional[float],
 
 def list_sessions(store: Store, patient: Optional[str] = None, chair: Optional[str] = None,
                   start: Optional[float] = None, end: Optional[float] = None, high_only: bool = False,
-                  limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+                  limit: int = 50, offset: int = 0, site: Optional[str] = None) -> tuple[list[dict], int]:
     """One page of sessions, newest first, with summaries; and how many match in all.
 
     patient: case-insensitive substring of the patient ref; chair: exact; start/end:
     epoch seconds bounding started_at (end exclusive); high_only: sessions with a
-    physiological high-priority alarm.
+    physiological high-priority alarm; site: only sessions forwarded from that site
+    (store/forwarding.py).
     """
-    where, params = _where(patient, chair, start, end, high_only)
+    where, params = _where(patient, chair, start, end, high_only, site)
     total = store._one(f"SELECT count(*) AS n FROM sessions s{where}", params)["n"]
     rows = store._query(f"{_SELECT}{where} ORDER BY s.started_at DESC, s.id DESC LIMIT ? OFFSET ?",
                        (*params, int(limit), int(offset)))

@@ -92,13 +92,13 @@ def _day_start(date: Optional[str]) -> Optional[float]:
         return None
 
 
-def session_rows(store, patient=None, chair=None, start_date=None, end_date=None, high=False, page=0):
+def session_rows(store, patient=None, chair=None, start_date=None, end_date=None, high=False, page=0, site=None):
     """(table rows, total) for the list; dates are local YYYY-MM-DD, end date inclusive."""
     start = _day_start(start_date)
     end = _day_start(end_date)
     end = None if end is None else (datetime.fromtimestamp(end) + timedelta(days=1)).timestamp()
     rows, total = summaries.list_sessions(store, patient=(patient or "").strip() or None, chair=chair or None,
-                                          start=start, end=end, high_only=bool(high),
+                                          start=start, end=end, high_only=bool(high), site=site or None,
                                           limit=PAGE_SIZE, offset=page * PAGE_SIZE)
     out = []
     for r in rows:
@@ -128,6 +128,7 @@ def _list_view(store, page: int = 0, **filters):
 
 def sessions_layout(store, protocol, rest: str):
     table, count, total = _list_view(store)
+    sites = queries.sites(store)
     return html.Div(className="review review-list", children=[
         html.H1("Sessions", className="page-title"),
         html.Div(className="filters", children=[
@@ -135,6 +136,10 @@ def sessions_layout(store, protocol, rest: str):
                                               maxLength=PATIENT_REF_MAX)]),
             html.Label(["Chair ", dcc.Dropdown(id="sl-chair", options=queries.chairs(store), placeholder="any",
                                                clearable=True, className="chair-select")]),
+            # a central database (store/forwarding.py): which site's sessions; hidden where there are none
+            html.Label(["Site ", dcc.Dropdown(id="sl-site", options=sites, placeholder="any", clearable=True,
+                                              className="site-select")],
+                       style=None if sites else {"display": "none"}),
             html.Div(["Started ", dcc.DatePickerRange(id="sl-dates", display_format="YYYY-MM-DD", clearable=True,
                                                       start_date_placeholder_text="from",
                                                       end_date_placeholder_text="to")], className="date-filter"),
@@ -338,13 +343,14 @@ def turned_page(state: Optional[dict], trigger, prefix: str, page_size: int) -> 
 def register(app, store, protocol) -> None:
     @app.callback(Output("sl-table", "children"), Output("sl-count", "children"), Output("sl-page", "data"),
                   Input("sl-patient", "value"), Input("sl-chair", "value"), Input("sl-dates", "start_date"),
-                  Input("sl-dates", "end_date"), Input("sl-high", "value"), Input("sl-prev", "n_clicks"),
-                  Input("sl-next", "n_clicks"), State("sl-page", "data"), prevent_initial_call=True)
-    def filter_sessions(patient, chair, start_date, end_date, high, _prev, _next, state):
+                  Input("sl-dates", "end_date"), Input("sl-high", "value"), Input("sl-site", "value"),
+                  Input("sl-prev", "n_clicks"), Input("sl-next", "n_clicks"), State("sl-page", "data"),
+                  prevent_initial_call=True)
+    def filter_sessions(patient, chair, start_date, end_date, high, site, _prev, _next, state):
         access.check(auth.current_actor(), "review")  # the gate let it through for review; ask again
         page = turned_page(state, ctx.triggered_id, "sl", PAGE_SIZE)
         table, count, total = _list_view(store, page, patient=patient, chair=chair, start_date=start_date,
-                                         end_date=end_date, high="high" in (high or []))
+                                         end_date=end_date, high="high" in (high or []), site=site)
         return table, count, {"page": page, "total": total}
 
     @app.callback(Output("sv-signoff-status", "children"), Output("sv-signoffs", "children"),

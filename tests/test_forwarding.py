@@ -1,0 +1,218 @@
+"""Store-and-forward (store/forwarding.py, monitor/forwarder.py): a site's SQLite database
+shipped to a central PostgreSQL one, compared table by table, row by row; later
+acknowledgements, ends and corrections follow; a killed forwarder and a stopped central
+server lose and duplicate nothing."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CLINICIAN, NURSE, ROOT, run_cli, wait_until
+from monitor.forwarder import Forwarder
+from monitor.model import Event, Reading
+from monitor.playback import simulate
+from monitor.store import Store, queries, summaries
+from monitor.store import forwarding as fw
+
+pytestmark = pytest.mark.postgres
+
+SITE = "north"
+
+
+@pytest.fixture
+def site(tmp_path):
+    s = Store(tmp_path / "site.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def central(pg_url):
+    s = Store(pg_url)
+    yield s
+    s.close()
+
+
+def open_session_with_entries(site: Store, chair: str = "2") -> int:
+    """An open session with what a nurse adds by hand: an alarm signed for, a typed BP struck."""
+    from monitor.model import Alert
+    sid = site.open_session("PT-7", chair, "ketamine-iv", 1000.0, actor=NURSE)[0]
+    for i in range(30):
+        site.put_reading(sid, Reading(1000.0 + i, "hr", 70.0 + i, "ok", "ox"))
+    site.put_change(sid, Alert("hr_high#1", "hr_high", "hr", "physiological", "medium", 1020.0, 125, 120, "HR 125"))
+    site.flush()
+    alert_id = queries.alerts(site, sid)[0]["id"]
+    site.acknowledge(alert_id, "RN", 1025.0, actor=NURSE)
+    typed = site.record_event(sid, Event(1026.0, "manual_vitals", "BP 210/90", "RN"), {"sbp": 210, "dbp": 90},
+                              actor=NURSE)
+    site.record_event(sid, Event(1027.0, "correction", "typo", "RN"), {"strikes": typed, "reason": "typo"},
+                      actor=NURSE)
+    return sid
+
+
+def _central_of(central: Store, table: str, site_ids) -> dict[int, dict]:
+    rows = central._query(f"SELECT * FROM {table} WHERE site = ?", (SITE,))
+    return {r["site_id"]: r for r in rows}
+
+
+def assert_identical(site: Store, central: Store) -> None:
+    """Every forwarded table, row by row: each site row once at the central database, with the
+    same values (ids mapped to the central ones, chairs named <site>-<chair>), and nothing else."""
+    sessions = _central_of(central, "sessions", None)
+    site_sessions = {r["id"]: r for r in site._query("SELECT * FROM sessions")}
+    assert set(sessions) == set(site_sessions)
+    to_site_session = {c["id"]: sid for sid, c in sessions.items()}
+    for sid, s in site_sessions.items():
+        c = sessions[sid]
+        assert c["chair"] == f"{SITE}-{s['chair']}"
+        assert {k: c[k] for k in fw.SESSION_COLS if k != "chair"} == {k: s[k] for k in fw.SESSION_COLS if k != "chair"}
+    for table, cols in (("readings", fw.READING_COLS), ("alerts", fw.ALERT_COLS), ("events", fw.EVENT_COLS)):
+        here = {r["id"]: r for r in site._query(f"SELECT * FROM {table}")}
+        there = _central_of(central, table, None)
+        assert len(there) == len(here) == central._one(
+            f"SELECT count(*) AS n FROM {table} WHERE site = ?", (SITE,))["n"], table  # none twice, none missing
+        alert_site_id = {c["id"]: i for i, c in _central_of(central, "alerts", None).items()}
+        event_site_id = {c["id"]: i for i, c in _central_of(central, "events", None).items()}
+        for i, r in here.items():
+            c = there[i]
+            assert to_site_session[c["session_id"]] == r["session_id"], (table, i)
+            for col in cols:
+                if col == "data" and c[col]:
+                    d = json.loads(c[col])
+                    if "alert_id" in d:
+                        d["alert_id"] = alert_site_id[d["alert_id"]]
+                    if "strikes" in d:
+                        d["strikes"] = event_site_id[d["strikes"]]
+                    assert d == json.loads(r[col]), (table, i)
+                else:
+                    assert c[col] == r[col], (table, i, col)
+    for sid in site_sessions:
+        here = sorted((b["parameter"], b["value"], b["ts"], b["n"]) for b in queries.baselines(site, sid).values())
+        there = sorted((b["parameter"], b["value"], b["ts"], b["n"])
+                       for b in queries.baselines(central, sessions[sid]["id"]).values())
+        assert here == there, sid
+    audit_here = site._query("SELECT * FROM audit ORDER BY id")
+    audit_there = _central_of(central, "audit", None)
+    assert len(audit_there) == len(audit_here)
+    for r in audit_here:
+        c = audit_there[r["id"]]
+        assert (c["action"], c["user"], c["outcome"], c["detail"], c["ts"]) == \
+               (r["action"], r["user"], r["outcome"], r["detail"], r["ts"])
+        assert c["chair"] == (f"{SITE}-{r['chair']}" if r["chair"] else None)
+        assert (to_site_session[c["session_id"]] if c["session_id"] else None) == r["session_id"]
+
+
+def test_a_site_arrives_whole_and_its_later_changes_follow(site, central, protocol):
+    simulate(site, protocol, "hypertensive", seed=3, speed=None, chair="1", patient_ref="PT-1")
+    open_sid = open_session_with_entries(site)
+    forwarder = Forwarder(site, central, SITE)
+    first = forwarder.forward_pass()
+    assert first.readings == site._one("SELECT count(*) AS n FROM readings")["n"] > 1000
+    assert_identical(site, central)
+    assert forwarder.forward_pass().rows == 0  # nothing new: nothing sent
+
+    # later at the site: a new alarm signed for, the open session ended
+    (alert,) = queries.alerts(site, open_sid)
+    site.put_reading(open_sid, Reading(1100.0, "hr", 72.0, "ok", "ox"))
+    site.flush()
+    site.record_event(open_sid, Event(1200.0, "session_end", "end", "DR"), actor=CLINICIAN)
+    second = forwarder.forward_pass()
+    assert second.readings == 1 and second.sessions >= 1
+    assert_identical(site, central)
+    c = queries.session(central, _central_of(central, "sessions", None)[open_sid]["id"])
+    assert c["state"] == "ended" and c["site"] == SITE
+    struck = [r for r in queries.readings(central, c["id"]) if r["source"] == "manual"]
+    assert struck and all(r["status"] == "artifact" for r in struck)  # the correction followed its reading
+
+    # the central review: its summary, its site filter, the site's chairs apart
+    rows, total = summaries.list_sessions(central, site=SITE)
+    assert total == 2 and {r["chair"] for r in rows} == {f"{SITE}-1", f"{SITE}-2"}
+    assert summaries.list_sessions(central, site="south")[1] == 0
+    assert queries.sites(central) == [SITE]
+
+
+def test_a_heartbeat_follows_under_the_central_chair_name(site, central):
+    site.heartbeat(["1"], 500.0, 4242, "site-host", 400.0)
+    Forwarder(site, central, SITE).forward_pass()
+    assert queries.heartbeat(central, f"{SITE}-1")["beat_at"] == 500.0
+
+
+@pytest.mark.slow
+def test_the_command_forwards_once_and_sessions_json_names_the_site(tmp_path, pg_url):
+    site_db = tmp_path / "site.db"
+    run_cli("simulate", "--scenario", "normal", "--chair", "5", db=site_db, check=True)
+    out = run_cli("forward", "--to", pg_url, "--site", SITE, "--once", "--json", db=site_db, check=True)
+    sent = json.loads(out.stdout)
+    assert sent["site"] == SITE and sent["sessions"] >= 1 and sent["readings"] > 1000
+    again = json.loads(run_cli("forward", "--to", pg_url, "--site", SITE, "--once", "--json", db=site_db,
+                               check=True).stdout)
+    assert again["readings"] == 0 and again["cursors"] == sent["cursors"]
+    (s,) = json.loads(run_cli("sessions", "--json", db=pg_url, check=True).stdout)
+    assert s["site"] == SITE and s["chair"] == f"{SITE}-5"
+    (local,) = json.loads(run_cli("sessions", "--json", db=site_db, check=True).stdout)
+    assert local["site"] is None
+    for bad, said in ((["--site", "no/slash"], "--site"), (["--to", str(site_db)], "this site's own database")):
+        out = run_cli("forward", "--to", pg_url, "--once", *bad, db=site_db)
+        assert out.returncode == 2 and said in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def _forwarder(site_db: Path, url: str) -> subprocess.Popen:
+    return subprocess.Popen([str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(site_db), "forward",
+                             "--to", url, "--site", SITE, "--interval", "0.1"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_a_killed_forwarder_and_a_stopped_central_server_lose_and_duplicate_nothing(tmp_path, protocol):
+    """Kill the forwarder mid-batch (twice), stop the central server while the site records
+    and the forwarder runs, bring both back: site and central identical, row by row."""
+    from pg_server import PostgresServer
+    server = PostgresServer().start()
+    site_db = tmp_path / "site.db"
+    site = Store(site_db)
+    try:
+        url = server.create_database("central")
+        Store(url).close()
+        for seed in range(3):  # a backlog: tens of thousands of readings, many batches
+            simulate(site, protocol, "hypertensive", seed=seed, speed=None, chair=str(seed + 1))
+        central = Store(url)
+        head = fw.site_heads(site)["readings"]
+        for _ in range(2):  # killed mid-batch: what it sent stays, with its cursor; the rest is resent
+            proc = _forwarder(site_db, url)
+            wait_until(lambda: fw.cursors(central, SITE)["readings"] > 0 or proc.poll() is not None, timeout=30)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        landed = fw.cursors(central, SITE)["readings"]
+        assert 0 < landed < head  # it really was cut off part-way
+        proc = _forwarder(site_db, url)
+        try:
+            assert wait_until(lambda: fw.cursors(central, SITE)["readings"] == head, timeout=60)  # caught up
+            sid = site.open_session("PT-9", "9", "ketamine-iv", time.time())[0]
+            server.stop()  # the central server goes away while the site goes on recording
+            for i in range(200):
+                site.put_reading(sid, Reading(time.time() + i, "hr", 80.0, "ok", "ox"))
+            site.flush()
+            time.sleep(3)
+            assert proc.poll() is None, proc.stderr.read()  # the forwarder waits it out
+            server.start_again()
+            total = site._one("SELECT count(*) AS n FROM readings")["n"]
+            central.close()
+            central = Store(url)
+            assert wait_until(lambda: fw.cursors(central, SITE)["readings"] == fw.site_heads(site)["readings"],
+                              timeout=60)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=20)
+        assert "forwarding paused" in err  # it said so, once it could not reach the server
+        assert central._one("SELECT count(*) AS n FROM readings WHERE site = ?", (SITE,))["n"] == total
+        assert_identical(site, central)
+        central.close()
+    finally:
+        site.close()
+        server.close()
