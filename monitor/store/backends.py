@@ -20,7 +20,7 @@ def backend_for(db):
     """The backend for a --db value; psycopg is imported only when PostgreSQL is asked for."""
     if is_postgres_url(db):
         from .postgres_backend import PostgresBackend
-        return PostgresBackend(str(db))
+        return PostgresBackend(str(db), display_name(db))
     from .sqlite_backend import SqliteBackend
     return SqliteBackend(str(db))
 

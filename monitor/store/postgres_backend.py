@@ -28,7 +28,6 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.types.numeric import FloatLoader
 
-from .backends import display_name
 from .errors import ReadOnlyStore, StoreError, StoreUnavailable
 from .postgres_schema import MIGRATIONS
 from .schema import SCHEMA_VERSION
@@ -140,9 +139,9 @@ class PostgresBackend:
     name = "postgresql"
     error_types = (psycopg.Error,)
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, display: str):
         self.url = url
-        self.display = display_name(url)
+        self.display = display  # the URL without its password (backends.display_name)
 
     def connect_reader(self, busy_timeout_s: float) -> PgConnection:
         return connect(self.url, readonly=True, wait_s=busy_timeout_s)
