@@ -49,8 +49,9 @@ def test_sessions_and_alerts_json(cli):
     sessions = json.loads(cli("sessions", "--json").stdout)
     (s,) = sessions
     assert set(s) == {"id", "patient_ref", "chair", "state", "started_at", "infusion_start", "infusion_end",
-                      "ended_at", "protocol"}
+                      "ended_at", "protocol", "site"}
     assert s["protocol"] == "ketamine-iv"  # the profile the session ran under
+    assert s["site"] is None  # recorded here, not forwarded from a site
     assert s["patient_ref"] == "PT-9" and s["state"] == "ended" and s["started_at"].endswith("Z")
     alerts = json.loads(cli("alerts", "--session", str(s["id"]), "--json").stdout)
     keys = {"id", "session_id", "rule", "parameter", "kind", "priority", "started_at", "ended_at", "started_min",

@@ -216,3 +216,23 @@ def test_a_killed_forwarder_and_a_stopped_central_server_lose_and_duplicate_noth
     finally:
         site.close()
         server.close()
+
+
+def test_what_the_site_purges_stays_centrally_and_an_aborted_import_goes(site, central, protocol):
+    """A site's retention is its own: a purged session stays at the central database. A session
+    that never became visible (an import cut short) is removed there too."""
+    from monitor.store import transfer
+    kept = simulate(site, protocol, "normal", seed=1, speed=None, chair="1").session_id
+    forwarder = Forwarder(site, central, SITE)
+    forwarder.forward_pass()
+    hidden = site.open_session("PT-3", "3", "ketamine-iv", 2000.0)[0]
+    site._execute("UPDATE sessions SET state = 'importing' WHERE id = ?", (hidden,))  # as an import begins
+    forwarder.forward_pass()
+    central_hidden = _central_of(central, "sessions", None)[hidden]["id"]
+    assert queries.session(central, central_hidden) is None  # hidden there as here
+    transfer.remove(site, hidden)  # the import is abandoned
+    transfer.remove(site, kept)  # the way retention removes an ended session
+    forwarder.forward_pass()
+    assert _central_of(central, "sessions", None).keys() == {kept}
+    c = queries.session(central, _central_of(central, "sessions", None)[kept]["id"])
+    assert c["state"] == "ended" and len(queries.readings(central, c["id"])) > 1000

@@ -14,9 +14,11 @@ Exactly once, by construction rather than by care:
   too. Ids follow commit order on both engines (one writer at a time), so an id cursor never
   passes a row committed later.
 
-The site's database is only read (and its log trimmed once the central one has it): the
-bedside never waits for the network. A forwarded session's chair is named "<site>-<chair>"
-at the central database, so chairs of two sites never merge on its pages.
+The site's database is only read: the bedside never waits for the network. What a site
+removes is not removed centrally (its retention is its own), except a session that never
+became visible (an aborted import or simulation, `importing` at both ends). A forwarded
+session's chair is named "<site>-<chair>" at the central database, so chairs of two sites
+never merge on its pages.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import json
 import time
 from typing import Optional
 
+from ..sessions import IMPORTING
 from .db import Store
 from .rows import marks
 
@@ -154,6 +157,8 @@ def apply_log(central: Store, site_name: str, site: Store, entries: list[dict]) 
             table, rid = e["tbl"], e["row_id"]
             if table == "sessions" and rid in sessions:
                 s = sessions[rid]
+                if s["state"] == IMPORTING and _central_state(conn, session_ids.get(rid)) not in (None, IMPORTING):
+                    continue  # a session the site is removing (retention): the central copy stays as it was
                 values = tuple(central_chair(site_name, s["chair"]) if c == "chair" else s[c] for c in SESSION_COLS)
                 session_ids[rid] = _upsert(conn, "sessions", SESSION_COLS, site_name, rid, values)
                 written["sessions"] += 1
@@ -183,8 +188,8 @@ def apply_log(central: Store, site_name: str, site: Store, entries: list[dict]) 
                 written["readings"] += conn.execute(
                     "UPDATE readings SET status = ?, detail = ? WHERE site = ? AND site_id = ?",
                     (r["status"], r["detail"], site_name, rid)).rowcount
-            elif table == "sessions_deleted" and rid in session_ids:  # an aborted import at the site
-                central_sid = session_ids.pop(rid)
+            elif table == "sessions_deleted" and _central_state(conn, session_ids.get(rid)) == IMPORTING:
+                central_sid = session_ids.pop(rid)  # an aborted import, never complete: gone here too
                 for t in ("readings", "alerts", "events", "baselines", "session_summaries"):
                     conn.execute(f"DELETE FROM {t} WHERE session_id = ?", (central_sid,))
                 conn.execute("DELETE FROM sessions WHERE id = ?", (central_sid,))
@@ -224,6 +229,13 @@ def apply_audit(central: Store, site_name: str, rows: list[dict]) -> int:
               *(central_chair(site_name, r[c]) if c == "chair" else r[c] for c in AUDIT_COLS)) for r in rows])
         _set_cursor(conn, site_name, "audit", rows[-1]["id"])
     return len(rows)
+
+
+def _central_state(conn, central_sid: Optional[int]) -> Optional[str]:
+    if central_sid is None:
+        return None
+    row = conn.execute("SELECT state FROM sessions WHERE id = ?", (central_sid,)).fetchone()
+    return row["state"] if row else None
 
 
 def _quoted(column: str) -> str:
