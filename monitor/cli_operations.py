@@ -14,6 +14,7 @@ import click
 
 from .cli_context import Context, InputError, pass_ctx
 from .cli_users import operator, signer
+from .formatting import counted
 
 DAY_S = 24 * 3600
 
@@ -46,7 +47,7 @@ def backup(c: Context, to: str):
         done = write_backup(store, target)
     except StoreError as e:
         raise InputError(f"--to {to}: {e}") from None
-    click.echo(f"wrote {done['path']} ({done['bytes']} bytes, {done['sessions']} sessions)")
+    click.echo(f"wrote {done['path']} ({counted(done['bytes'], 'byte')}, {counted(done['sessions'], 'session')})")
 
 
 @click.command()
@@ -72,7 +73,7 @@ def restore(c: Context, source: str):
         sessions = session_count(store)
     finally:
         store.close()
-    click.echo(f"restored {store.path} from {source} ({sessions} sessions)")
+    click.echo(f"restored {store.path} from {source} ({counted(sessions, 'session')})")
 
 
 @click.command()

@@ -113,6 +113,8 @@ def test_once_there_are_users_only_an_administrator_may_purge(store, db_path):
     assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1
     assert refused.output.startswith("infusion-monitor: error: --by DR:") and "administrator" in refused.output
     assert all(queries.session(store, sid) for sid in old)
+    assert [(r["outcome"], r["user"].split(" (")[0]) for r in people.audit_rows(store, action="purge")] == \
+        [("refused", "doc1")]  # a refused purge is on the record too
 
     done = _cli(db_path, "purge", "--before", before, "--by", "AD")
     assert done.exit_code == 0, done.output
@@ -255,7 +257,7 @@ def test_restore_brings_back_a_deleted_session(store, db_path, tmp_path, engine)
     out = _cli(db_path, "restore", "--from", backup)
 
     assert out.exit_code == 0, out.output
-    assert out.output.strip().endswith("(1 sessions)")
+    assert out.output.strip().endswith("(1 session)")
     again = Store(db_path)
     try:
         assert queries.session(again, sid)["patient_ref"] == "P-A"
@@ -322,9 +324,9 @@ def test_backup_and_purge_as_a_user_runs_them(store, db_path, tmp_path, engine):
     backup = _backup_file(tmp_path, engine)
     done = run_cli("backup", "--to", backup, db=db_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"wrote {backup} ({backup.stat().st_size} bytes, 1 sessions)"
+    assert done.stdout.strip() == f"wrote {backup} ({backup.stat().st_size} bytes, 1 session)"
     purged = run_cli("purge", "--before", _day(30)[0], "--by", "AB", db=db_path)
     assert purged.returncode == 0, purged.stderr
-    assert purged.stdout.startswith("removed 1 ended sessions") and queries.session(store, sid) is None
+    assert purged.stdout.startswith("removed 1 ended session started") and queries.session(store, sid) is None
     bad = run_cli("purge", "--before", "notadate", "--by", "AB", db=db_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--before" in bad.stderr

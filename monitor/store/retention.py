@@ -15,7 +15,8 @@ from typing import Optional
 
 from .. import access, sessions
 from ..access import Actor
-from .people import permit
+from ..formatting import counted
+from .people import permit, refusals_recorded
 from .transfer import remove, remove_abandoned, writer_mark
 
 ENDED = "ended"
@@ -39,17 +40,20 @@ def plan(store, before: float) -> dict:
 def describe(found: dict, before_text: str) -> str:
     """The purge in one line, as the audit row and the command's output say it."""
     ids = f" (ids {found['first_id']}–{found['last_id']})" if found["sessions"] else ""
-    return (f"{found['sessions']} ended sessions started before {before_text}{ids}: "
-            f"{found['readings']} readings, {found['alerts']} alerts, {found['events']} events")
+    return (f"{counted(found['sessions'], 'ended session')} started before {before_text}{ids}: "
+            + ", ".join(counted(found[t], t[:-1]) for t in COUNTED))
 
 
 def purge(store, before: float, before_text: str, actor: Actor, dry_run: bool = False) -> dict:
     """Remove every ended session started before `before`, with all its rows; returns what
     went (plan's keys, counted as each session was removed). dry_run: what would go, and
-    nothing written, not even the audit row. The actor's role is checked first (`purge`)."""
-    access.check(actor, "purge")
-    if dry_run:
+    nothing written, not even the audit row. The actor's role is checked first (`purge`);
+    a refusal is audited, as every refused write is."""
+    if dry_run:  # a read-only look: nothing written, not even a refusal
+        access.check(actor, "purge")
         return plan(store, before)
+    with refusals_recorded(store, actor, "purge"):
+        access.check(actor, "purge")
     store.flush()
     remove_abandoned(store)  # a purge or import killed part-way on this machine is finished first
     found = plan(store, before)
