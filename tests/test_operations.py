@@ -330,3 +330,23 @@ def test_backup_and_purge_as_a_user_runs_them(store, db_path, tmp_path, engine):
     assert purged.stdout.startswith("removed 1 ended session started") and queries.session(store, sid) is None
     bad = run_cli("purge", "--before", "notadate", "--by", "AB", db=db_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--before" in bad.stderr
+
+
+@pytest.mark.postgres
+def test_a_failing_pg_dump_is_its_last_line_without_the_password(pg_url, tmp_path):
+    """A role that may read the sessions but not the readings: pg_dump refuses, and says why."""
+    import psycopg
+    Store(pg_url).close()
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw-not-shown'")
+        conn.execute(f"GRANT SELECT ON schema_version, sessions TO {role}")
+    limited = pg_url.replace("postgresql://postgres@", f"postgresql://{role}:pw-not-shown@")
+    target = tmp_path / "monitor.backup"
+
+    out = _cli(limited, "backup", "--to", target)
+
+    assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1
+    assert out.output.startswith(f"infusion-monitor: error: --to {target}: pg_dump failed: ")
+    assert "permission denied" in out.output and "pw-not-shown" not in out.output
+    assert not target.exists() and list(tmp_path.iterdir()) == []

@@ -71,10 +71,21 @@ def backup(store, to: Path) -> dict:
             _sqlite_copy(store.backend.path, partial)
             sessions = _sessions_in_file(partial)
         os.replace(partial, to)
+        _sync_directory(to.parent)
     finally:
         with contextlib.suppress(OSError):
             partial.unlink()
     return {"path": str(to), "bytes": to.stat().st_size, "sessions": sessions}
+
+
+def _sync_directory(folder: Path) -> None:
+    """The rename itself on disk: a power cut right after a backup does not undo it."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder if str(folder) else ".", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _sqlite_copy(db: str, into: Path) -> None:
@@ -204,8 +215,10 @@ def _run_pg_tool(name: str, args: list[str], url: str, display: str) -> None:
     except OSError as e:
         raise StoreError(f"{name}: cannot run {tool}: {e}") from None
     if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        last = lines[-1].strip() if lines else f"exit status {done.returncode}"
+        # its last error line: a "detail:" line after it (the query it ran) does not say why
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        errors = [line for line in lines if "error:" in line.lower()]
+        last = (errors or lines or [f"exit status {done.returncode}"])[-1]
         for secret in filter(None, (url, password)):
             last = last.replace(secret, display if secret == url else "***")
         raise StoreError(f"{name} failed: {last}")
