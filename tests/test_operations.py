@@ -2,6 +2,10 @@
 retention purge (monitor/store/backup.py, monitor/store/retention.py, monitor/cli_operations.py)."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -11,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import add_test_users, run_cli, watched
+from conftest import ROOT, add_test_users, run_cli, wait_until, watched
 from monitor.cli import main
 from monitor.model import Reading
 from monitor.store import Store, people, queries, summaries
@@ -49,6 +53,12 @@ def _rows_of(store, sid: int) -> dict:
     return {t: store._one(f"SELECT COUNT(*) AS n FROM {t} WHERE session_id = ?", (sid,))["n"] for t in ROW_TABLES}
 
 
+def _state(store, sid: int):
+    """The session's state as stored, hidden ones too (queries.session shows no `importing` one)."""
+    row = store._one("SELECT state FROM sessions WHERE id = ?", (sid,))
+    return row["state"] if row else None
+
+
 def _all_counts(store) -> dict:
     return {t: store._one(f"SELECT COUNT(*) AS n FROM {t}")["n"] for t in ("sessions", "audit", *ROW_TABLES)}
 
@@ -83,7 +93,7 @@ def test_purge_removes_exactly_the_old_ended_sessions_and_all_their_rows(store, 
     assert out.output.strip() == (f"removed 2 ended sessions started before {before} (ids {old[0]}–{old[1]}): "
                                   "80 readings, 2 alerts, 2 events")
     for sid in old:
-        assert queries.session(store, sid) is None
+        assert _state(store, sid) is None
         assert _rows_of(store, sid) == {t: 0 for t in ROW_TABLES}
     assert queries.session(store, still_open)["state"] == "baseline"  # open: never purged, however old
     assert queries.session(store, recent)["state"] == "ended"
@@ -119,7 +129,7 @@ def test_once_there_are_users_only_an_administrator_may_purge(store, db_path):
     done = _cli(db_path, "purge", "--before", before, "--by", "AD")
     assert done.exit_code == 0, done.output
     assert people.audit_rows(store, action="purge")[0]["user"].startswith("admin1 (cli:")
-    assert not any(queries.session(store, sid) for sid in old)
+    assert not any(_state(store, sid) for sid in old)
 
 
 def test_a_dry_run_says_what_would_go_and_writes_nothing(store, db_path):
@@ -179,7 +189,7 @@ def test_purge_goes_in_chunks_while_acquisition_keeps_writing(store, db_path, mo
         stop.set()
         thread.join()
         writer.close()
-    assert queries.session(store, big) is None and _rows_of(store, big)["readings"] == 0
+    assert _state(store, big) is None and _rows_of(store, big)["readings"] == 0
     assert len(queries.readings(store, live)) == len(landed) > 5
     assert max(landed) < 2.0  # no commit waited for the whole purge
 
@@ -251,7 +261,7 @@ def test_restore_brings_back_a_deleted_session(store, db_path, tmp_path, engine)
     backup = _backup_file(tmp_path, engine)
     assert _cli(db_path, "backup", "--to", backup).exit_code == 0
     assert _cli(db_path, "purge", "--before", _day(30)[0], "--by", "AB").exit_code == 0
-    assert queries.session(store, sid) is None
+    assert _state(store, sid) is None
     store.close()
 
     out = _cli(db_path, "restore", "--from", backup)
@@ -327,7 +337,7 @@ def test_backup_and_purge_as_a_user_runs_them(store, db_path, tmp_path, engine):
     assert done.stdout.strip() == f"wrote {backup} ({backup.stat().st_size} bytes, 1 session)"
     purged = run_cli("purge", "--before", _day(30)[0], "--by", "AB", db=db_path)
     assert purged.returncode == 0, purged.stderr
-    assert purged.stdout.startswith("removed 1 ended session started") and queries.session(store, sid) is None
+    assert purged.stdout.startswith("removed 1 ended session started") and _state(store, sid) is None
     bad = run_cli("purge", "--before", "notadate", "--by", "AB", db=db_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--before" in bad.stderr
 
@@ -350,3 +360,27 @@ def test_a_failing_pg_dump_is_its_last_line_without_the_password(pg_url, tmp_pat
     assert out.output.startswith(f"infusion-monitor: error: --to {target}: pg_dump failed: ")
     assert "permission denied" in out.output and "pw-not-shown" not in out.output
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_purge_killed_part_way_is_finished_by_the_next(store, db_path, tmp_path, engine):
+    big = _ended(store, time.time() - 40 * DAY, "A", readings=150_000)
+    cmd = [sys.executable, "-m", "monitor.cli", "--db", str(db_path), "purge", "--before", _day(30)[0], "--by", "AB"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def part_removed():
+            assert proc.poll() is None, proc.communicate()
+            return _state(store, big) == "importing" and _rows_of(store, big)["readings"] < 150_000
+        wait_until(part_removed, timeout=30, interval=0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert 0 < _rows_of(store, big)["readings"] < 150_000  # cut part-way
+    assert big not in [s["id"] for s in queries.sessions(store)]  # and shown nowhere meanwhile
+
+    again = _cli(db_path, "purge", "--before", _day(30)[0], "--by", "AB")
+
+    assert again.exit_code == 0, again.output
+    assert _state(store, big) is None and _rows_of(store, big) == {t: 0 for t in ROW_TABLES}
+    assert [r["detail"].split(":")[0] for r in people.audit_rows(store, action="purge")] == \
+        [f"0 ended sessions started before {_day(30)[0]}", f"1 ended session started before {_day(30)[0]} (ids {big}–{big})"]
