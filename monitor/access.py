@@ -54,6 +54,8 @@ LEAST_ROLE = {
     "users": "admin",
     "audit": "admin",
     "import": "admin",            # a CSV export as a new session: the command line's operator
+    "purge": "admin",             # retention: ended sessions before a date removed (store/retention.py)
+    "restore": "admin",           # a backup written over the database (store/backup.py)
 }
 
 # A device command asked for from the page, as the action it is.

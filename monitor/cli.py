@@ -8,7 +8,6 @@ the engine, the adapters and the web stack are imported inside the commands that
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import logging
@@ -26,9 +25,10 @@ from . import sessions as session_rules  # `sessions` is also a command below
 from .cli_context import Context, InputError, parse_speed, pass_ctx
 from .cli_devices import devices, emulate
 from .cli_forward import forward
+from .cli_operations import backup, purge, restore
 from .cli_profiles import profiles
 from .cli_review import alarms_report, export, import_
-from .cli_users import operator, users
+from .cli_users import signer, users
 from .cli_web import check_listen_host, listen_options, serve, serve_dashboard
 
 DEFAULT_DB = "data/monitor.db"
@@ -240,7 +240,7 @@ def end_session(c: Context, session_id: int, author: str, note: str, override: O
     now = session_rules.session_clock(time.time(), queries.newest_reading_ts(store, session_id))
     try:
         store.record_event(session_id, Event(now, "session_end", note, by), override=override,
-                           actor=_signer(store, by))
+                           actor=signer(store, by))
     except session_rules.RuleError as e:
         from .access import AccessError
         way_out = "; to end it anyway: --override REASON" if s["state"] != "ended" and not isinstance(
@@ -249,20 +249,6 @@ def end_session(c: Context, session_id: int, author: str, note: str, override: O
     for a in session_rules.unacknowledged_high(queries.alarm_board(store, session_id)):
         click.echo(f"warning: ended over an unacknowledged HIGH alarm ({override}): {a['message']}", err=True)
     click.echo(session_id)
-
-
-def _signer(store, by: str):
-    """Who signs a command-line entry with --by: once the clinic has users, the active user
-    with those initials, whose role the store checks (an entry is never signed as someone
-    who could not have made it); the audit names the command line's operator too."""
-    from .store import people
-    op = operator()
-    if not people.has_users(store):
-        return dataclasses.replace(op, initials=by)
-    u = people.user_by_initials(store, by)
-    if u is None or not u["active"]:
-        raise InputError(f"--by {by}: no active user signs with {by} (see: infusion-monitor users list)")
-    return dataclasses.replace(op, name=f"{u['name']} ({op.name})", role=u["role"], initials=by)
 
 
 # ----------------------------------------------------------------- live
@@ -350,7 +336,8 @@ def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: boo
         acq.stop()
 
 
-for _command in (alarms_report, devices, emulate, export, forward, import_, profiles, serve, users):
+for _command in (alarms_report, backup, devices, emulate, export, forward, import_, profiles, purge, restore, serve,
+                 users):
     main.add_command(_command)
 
 

@@ -4,6 +4,7 @@ operator (`cli:<login name>`): whoever can run this can already write the databa
 """
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import sys
@@ -24,6 +25,20 @@ def operator():
     except Exception:  # no login name (a container without a passwd entry)
         who = "unknown"
     return Actor(f"cli:{who}", "admin", "CLI", "cli")
+
+
+def signer(store, by: str):
+    """Who signs a command-line entry with --by: once the clinic has users, the active user
+    with those initials, whose role the store checks (an entry is never signed as someone
+    who could not have made it); the audit names the command line's operator too."""
+    from .store import people
+    op = operator()
+    if not people.has_users(store):
+        return dataclasses.replace(op, initials=by)
+    u = people.user_by_initials(store, by)
+    if u is None or not u["active"]:
+        raise InputError(f"--by {by}: no active user signs with {by} (see: infusion-monitor users list)")
+    return dataclasses.replace(op, name=f"{u['name']} ({op.name})", role=u["role"], initials=by)
 
 
 def _password(password_stdin: bool) -> str:

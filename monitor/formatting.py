@@ -41,6 +41,11 @@ def fmt_bp(sbp: Optional[float], dbp: Optional[float]) -> str:
     return MISSING if sbp is None or dbp is None else f"{sbp:.0f}/{dbp:.0f}"
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 session', '2 sessions': a count a person reads, its noun agreeing."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 # ------------------------------------------------------------------ durations
 def fmt_min(m: Optional[float]) -> str:
     """Minutes on the review axis: '+12.5 min', '−3.0 min' (a true minus sign)."""

@@ -53,7 +53,7 @@ def insert_session(store: Store, session: dict, baselines: list[dict], readings:
     with store._transaction() as conn:
         sid = conn.execute(f"INSERT INTO sessions ({', '.join(SESSION_COLS)}) "
                            f"VALUES ({', '.join('?' for _ in SESSION_COLS)}) RETURNING id",
-                           tuple(sessions.IMPORTING if c == "state" else _writer_mark() if c == "ended_by"
+                           tuple(sessions.IMPORTING if c == "state" else writer_mark() if c == "ended_by"
                                  else session.get(c) for c in SESSION_COLS)).fetchall()[0]["id"]
     try:
         _insert_readings(store, sid, readings)
@@ -65,12 +65,12 @@ def insert_session(store: Store, session: dict, baselines: list[dict], readings:
                 permit(conn, actor, "import", session.get("chair"), sid, detail)
     except BaseException:
         with contextlib.suppress(StoreError):  # else it stays hidden, and the next writer removes it
-            _remove(store, sid)
+            remove(store, sid)
         raise
     return sid
 
 
-def _writer_mark() -> str:
+def writer_mark() -> str:
     """Who is writing an importing session, kept in its ended_by until the last chunk."""
     return f"{_MARK}{socket.gethostname()}:{os.getpid()}"
 
@@ -85,15 +85,19 @@ def remove_abandoned(store: Store) -> int:
     for row in store._query("SELECT id, ended_by FROM sessions WHERE state = ?", (sessions.IMPORTING,)):
         host, _, pid = (row["ended_by"] or "")[len(_MARK):].rpartition(":")
         if host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid)):
-            _remove(store, row["id"])
+            remove(store, row["id"])
             removed += 1
     return removed
 
 
-def _remove(store: Store, sid: int) -> None:
-    """Delete a hidden session in chunks, letting go of the lock between them, as it was written."""
-    with store._transaction() as conn:  # hidden first, so nothing shows it half-removed
-        conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (sessions.IMPORTING, sid))
+def remove(store: Store, sid: int) -> None:
+    """Delete a session in chunks, letting go of the lock between them, as it was written
+    (an import that failed, a retention purge). Hidden first, so nothing shows it
+    half-removed, and marked as this process's: if the process is killed part-way, the
+    next writer's remove_abandoned finishes the job."""
+    with store._transaction() as conn:
+        conn.execute("UPDATE sessions SET state = ?, ended_by = ? WHERE id = ?",
+                     (sessions.IMPORTING, writer_mark(), sid))
     while True:
         with store._transaction() as conn:
             gone = conn.execute("DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE session_id = ? "
