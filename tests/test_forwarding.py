@@ -236,3 +236,36 @@ def test_what_the_site_purges_stays_centrally_and_an_aborted_import_goes(site, c
     assert _central_of(central, "sessions", None).keys() == {kept}
     c = queries.session(central, _central_of(central, "sessions", None)[kept]["id"])
     assert c["state"] == "ended" and len(queries.readings(central, c["id"])) > 1000
+
+
+def _readme_example() -> list[list[str]]:
+    """The commands of README's "Running a clinic group" example, as argument lists."""
+    import shlex
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Running a clinic group"):]
+    block = section[section.index("```sh"):].split("```")[1]
+    return [shlex.split(line.split("  #")[0])[1:] for line in block.splitlines() if line.strip().startswith("infusion")]
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs_as_written(tmp_path, pg_url):
+    example = [[pg_url if a == "$CENTRAL" else a for a in args] for args in _readme_example()]
+    assert len(example) == 4 and any("--once" in args for args in example)
+    (tmp_path / "data").mkdir()
+    last = None
+    for args in example:
+        if "forward" in args and "--once" not in args:  # the continuous forwarder: until Ctrl-C
+            proc = subprocess.Popen([str(Path(sys.executable).parent / "infusion-monitor"), *args], cwd=tmp_path,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            central = Store(pg_url)
+            try:
+                assert wait_until(lambda: queries.sessions(central), timeout=30)
+            finally:
+                central.close()
+                proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+            assert proc.returncode == 0, err
+            continue
+        last = run_cli(*args, cwd=tmp_path, check=True)
+    (s,) = json.loads(last.stdout)
+    assert s["site"] == "north" and s["chair"] == "north-1" and s["state"] == "ended"
