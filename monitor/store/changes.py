@@ -26,6 +26,16 @@ from .errors import driver_errors
 WATCHED = (("readings", "session_id"), ("events", "session_id"), ("alerts", "session_id"), ("sessions", "id"))
 
 
+def chairs_of(sessions: set[int], known: dict[int, str], ask) -> set[str]:
+    """The chairs of these sessions; `known` remembers them (a session keeps its chair), so
+    `ask(sql, ids)` is called only for sessions not seen before."""
+    unknown = [s for s in sessions if s not in known]
+    if unknown:
+        for r in ask(f"SELECT id, chair FROM sessions WHERE id IN ({', '.join('?' * len(unknown))})", unknown):
+            known[r["id"]] = r["chair"]
+    return {known[s] for s in sessions if known.get(s) is not None}
+
+
 def change_feed(store):
     """The feed for this store's database: `poll()` → chairs changed, `close()`."""
     return NotifyFeed(store) if store.is_postgres else DataVersionFeed(store)
@@ -70,12 +80,7 @@ class DataVersionFeed:
             return self._chairs(sessions)
 
     def _chairs(self, sessions: set[int]) -> set[str]:
-        unknown = [s for s in sessions if s not in self._chair_of]
-        if unknown:
-            marks = ", ".join("?" * len(unknown))
-            for r in self._conn.execute(f"SELECT id, chair FROM sessions WHERE id IN ({marks})", unknown):
-                self._chair_of[r["id"]] = r["chair"]
-        return {self._chair_of[s] for s in sessions if self._chair_of.get(s) is not None}
+        return chairs_of(sessions, self._chair_of, lambda sql, ids: self._conn.execute(sql, ids))
 
     def close(self) -> None:
         if self._conn is not None:
@@ -107,12 +112,7 @@ class NotifyFeed:
                 return {r["chair"] for r in self._store._query(
                     f"SELECT DISTINCT chair FROM sessions WHERE {OPEN}") if r["chair"] is not None}
             sessions.update(int(s) for s in payload.split(",") if s.isdigit())
-        unknown = [s for s in sessions if s not in self._chair_of]
-        if unknown:
-            for r in self._store._query(f"SELECT id, chair FROM sessions WHERE id IN ({', '.join('?' * len(unknown))})",
-                                        unknown):
-                self._chair_of[r["id"]] = r["chair"]
-        return {self._chair_of[s] for s in sessions if self._chair_of.get(s) is not None}
+        return chairs_of(sessions, self._chair_of, self._store._query)
 
     def close(self) -> None:
         if self._conn is not None:
