@@ -12,8 +12,9 @@ from .cli_context import Context, InputError, pass_ctx
 
 
 @click.command()
-@click.option("--to", "to_db", required=True, metavar="URL",
-              help="The central database: a postgresql://… URL (or a SQLite file, for a trial).")
+@click.option("--to", "to_db", required=True, metavar="URL", envvar="INFUSION_MONITOR_FORWARD_TO",
+              help="The central database: a postgresql://… URL (or a SQLite file, for a trial); also "
+                   "INFUSION_MONITOR_FORWARD_TO, which keeps a password off the command line.")
 @click.option("--site", "site", default=None, metavar="NAME",
               help="This site's name at the central database (default: this machine's name). Keep it: "
                    "its chairs are named <site>-<chair> there and its rows are keyed by it.")
@@ -38,7 +39,7 @@ def forward(c: Context, to_db: str, site: Optional[str], once: bool, interval: f
         name = site_name(site)
     except ValueError as e:
         raise InputError(str(e)) from None
-    if to_db == c.db:
+    if _same_database(to_db, c.db):
         raise InputError(f"--to {display_name(to_db)}: that is this site's own database (--db)")
     site_store = c.store(existing=True)
     central = _open_central(to_db, wait=not once, interval=interval)
@@ -86,3 +87,13 @@ def _open_central(to_db: str, wait: bool, interval: float):
             time.sleep(max(interval, 1.0))
         except StoreError as e:
             raise InputError(f"--to {e}") from None
+
+
+def _same_database(a: str, b: str) -> bool:
+    """The same SQLite file under two spellings, or the same URL: forwarding a database into
+    itself would copy its sessions into it again and again."""
+    from pathlib import Path
+    from .store.backends import is_postgres_url
+    if is_postgres_url(a) or is_postgres_url(b):
+        return a.rstrip("/") == b.rstrip("/")
+    return Path(a).resolve() == Path(b).resolve()

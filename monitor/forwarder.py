@@ -15,21 +15,24 @@ import threading
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .store import Store, StoreError
+from .store import Store, StoreError, people
 from .store import forwarding as fw
 
 log = logging.getLogger("infusion_monitor.forward")
 
-SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,23}$")
+# No '-' in a site's name: "<site>-<chair>" then splits one way only (a chair starts with a letter or digit).
+SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]{0,23}$")
+# The site database's random identity (store/people.secret): which database a site name stands for.
+SITE_IDENTITY = "forward_site_identity"
 INTERVAL_S = 1.0
 
 
 def site_name(raw: Optional[str]) -> str:
-    """--site: 1–24 letters, digits, '.', '_' or '-' (it prefixes the site's chairs centrally);
+    """--site: 1–24 letters, digits, '.' or '_' (it prefixes the site's chairs centrally);
     by default this machine's name."""
-    text = raw if raw is not None else re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:24]
+    text = raw if raw is not None else re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:24]
     if not SITE_NAME.match(text or ""):
-        raise ValueError(f"--site {text!r}: 1-24 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise ValueError(f"--site {text!r}: 1-24 letters, digits, '.' or '_', starting with a letter or digit")
     return text
 
 
@@ -55,12 +58,19 @@ class Forwarder:
         self.name = name
         self.interval_s = interval_s
         self.problem: Optional[str] = None
+        self._claimed = False
 
     def forward_pass(self) -> PassResult:
         """Send everything the site had when the pass began; StoreError when either database fails
-        (what landed stays landed: each batch commits with its cursor)."""
+        (what landed stays landed: each batch commits with its cursor); ForwardRefused when
+        sending would skip or overwrite rows (store/forwarding.py)."""
+        if not self._claimed:
+            fw.claim_site(self.central, self.name, people.secret(self.site, SITE_IDENTITY))
+            self._claimed = True
+        fw.forward_heartbeats(self.central, self.name, self.site)  # first: a long catch-up is not "unwatched"
         heads = fw.site_heads(self.site)
         at = fw.cursors(self.central, self.name)
+        fw.check_not_behind(self.name, heads, at)
         out = PassResult()
         while at["log"] < heads["log"]:
             entries = fw.log_after(self.site, at["log"], heads["log"])
@@ -91,6 +101,8 @@ class Forwarder:
                 self.problem = None
                 if result.rows:
                     log.info("forwarded %d rows (%d readings)", result.rows, result.readings)
+            except fw.ForwardRefused:
+                raise  # not a passing trouble: retrying would not help
             except StoreError as e:
                 if str(e) != self.problem:
                     log.error("forwarding paused, will retry every %g s: %s", self.interval_s, e)

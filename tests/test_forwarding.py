@@ -56,6 +56,16 @@ def open_session_with_entries(site: Store, chair: str = "2") -> int:
     return sid
 
 
+def importing_session(site: Store, patient: str, chair: str) -> int:
+    """A session being imported (hidden, store/transfer.py) with its first chunk of readings committed."""
+    sid = site._execute("INSERT INTO sessions (patient_ref, chair, protocol, state, started_at) "
+                        "VALUES (?, ?, 'ketamine-iv', 'importing', 1000.0) RETURNING id", (patient, chair)).fetchall()[0][0]
+    for i in range(50):
+        site.put_reading(sid, Reading(1000.0 + i, "hr", 60.0, "ok", "ox"))
+    site.flush()
+    return sid
+
+
 def _central_of(central: Store, table: str, site_ids) -> dict[int, dict]:
     rows = central._query(f"SELECT * FROM {table} WHERE site = ?", (SITE,))
     return {r["site_id"]: r for r in rows}
@@ -225,8 +235,7 @@ def test_what_the_site_purges_stays_centrally_and_an_aborted_import_goes(site, c
     kept = simulate(site, protocol, "normal", seed=1, speed=None, chair="1").session_id
     forwarder = Forwarder(site, central, SITE)
     forwarder.forward_pass()
-    hidden = site.open_session("PT-3", "3", "ketamine-iv", 2000.0)[0]
-    site._execute("UPDATE sessions SET state = 'importing' WHERE id = ?", (hidden,))  # as an import begins
+    hidden = importing_session(site, "PT-3", "3")
     forwarder.forward_pass()
     central_hidden = _central_of(central, "sessions", None)[hidden]["id"]
     assert queries.session(central, central_hidden) is None  # hidden there as here
@@ -269,3 +278,68 @@ def test_the_readme_example_runs_as_written(tmp_path, pg_url):
         last = run_cli(*args, cwd=tmp_path, check=True)
     (s,) = json.loads(last.stdout)
     assert s["site"] == "north" and s["chair"] == "north-1" and s["state"] == "ended"
+
+
+def test_an_id_freed_by_an_aborted_import_is_never_given_again(site, central, protocol):
+    """The newest rows removed (an import cut short): the next live readings get new ids, so
+    the cursor that already passed the removed ones does not skip them."""
+    from monitor.store import transfer
+    live = site.open_session("PT-1", "1", "ketamine-iv", 1000.0)[0]
+    forwarder = Forwarder(site, central, SITE)
+    aborted = importing_session(site, "PT-2", "2")
+    forwarder.forward_pass()
+    transfer.remove(site, aborted)
+    for i in range(10):
+        site.put_reading(live, Reading(2000.0 + i, "hr", 70.0 + i, "ok", "ox"))
+    site.flush()
+    forwarder.forward_pass()
+    c = _central_of(central, "sessions", None)[live]["id"]
+    assert [r["value"] for r in queries.readings(central, c)] == [70.0 + i for i in range(10)]
+    assert_identical(site, central)
+
+
+def test_a_second_database_under_a_taken_name_or_a_restored_one_is_refused(site, central, tmp_path):
+    from monitor.store.forwarding import ForwardRefused
+    sid = site.open_session("PT-1", "1", "ketamine-iv", 1000.0)[0]
+    site.put_reading(sid, Reading(1000.0, "hr", 70.0, "ok", "ox"))
+    site.flush()
+    Forwarder(site, central, SITE).forward_pass()
+    other = Store(tmp_path / "other.db")
+    with pytest.raises(ForwardRefused, match="another database"):
+        Forwarder(other, central, SITE).forward_pass()  # another machine under the same name
+    Forwarder(other, central, "south").forward_pass()  # under its own name it goes
+    other.close()
+    import sqlite3
+    with sqlite3.connect(tmp_path / "backup.db") as copy:  # a backup of the site, taken now ...
+        sqlite3.connect(tmp_path / "site.db").backup(copy)
+    site.put_reading(sid, Reading(1001.0, "hr", 71.0, "ok", "ox"))
+    site.flush()
+    Forwarder(site, central, SITE).forward_pass()  # ... then more was sent ...
+    restored = Store(tmp_path / "backup.db")  # ... and the site restored from it: its next ids were sent already
+    with pytest.raises(ForwardRefused, match="restored from a backup"):
+        Forwarder(restored, central, SITE).forward_pass()
+    restored.close()
+
+
+def test_a_nul_in_a_device_text_does_not_stop_the_writer(central):
+    """PostgreSQL refuses NUL in text; one garbled status line must not fail every batch after it."""
+    sid = central.open_session("PT-1", "1", "ketamine-iv", 1000.0)[0]
+    central.device_status("ox", chair="1", error="garbled\x00line")
+    central.put_reading(sid, Reading(1000.0, "hr", 70.0, "ok", "ox", "bad\x00detail"))
+    assert central.flush() == 2
+    assert queries.devices(central, "1")[0]["error"] == "garbled\ufffdline"
+    assert queries.readings(central, sid)[0]["detail"] == "bad\ufffddetail"
+
+
+@pytest.mark.slow
+def test_forward_refuses_a_dashed_site_itself_and_keeps_a_password_off_screen(tmp_path, pg_url):
+    site_db = tmp_path / "site.db"
+    Store(site_db).close()
+    out = run_cli("forward", "--to", pg_url, "--site", "north-a", "--once", db=site_db)
+    assert out.returncode == 2 and "--site 'north-a'" in out.stderr
+    out = run_cli("forward", "--to", str(tmp_path / "." / "site.db"), "--site", "x", "--once", db=site_db)
+    assert out.returncode == 2 and "this site's own database" in out.stderr
+    secret = pg_url + "?password=s3cret-pw"
+    out = run_cli("forward", "--site", "x", "--once", db=site_db, env={"INFUSION_MONITOR_FORWARD_TO": secret})
+    assert out.returncode == 0, out.stderr
+    assert "s3cret-pw" not in out.stdout + out.stderr and "password=***" in out.stdout

@@ -28,11 +28,14 @@ from typing import Optional
 
 from ..sessions import IMPORTING
 from .db import Store
+from .errors import StoreError
 from .rows import marks
 
 STREAMS = ("log", "readings", "audit")
-LOG_BATCH = 500
-ROWS_BATCH = 5000
+# Small batches: each is one central transaction under its one-writer lock, which the central
+# database's own acquisitions and pages wait for (a batch of 1000 readings: about 0.1 s).
+LOG_BATCH = 100
+ROWS_BATCH = 1000
 SESSION_COLS = ("patient_ref", "chair", "protocol", "state", "started_at", "infusion_start", "infusion_end",
                 "ended_at", "ended_by", "source")
 ALERT_COLS = ("rule", "parameter", "kind", "priority", "started_at", "ended_at", "value", "limit_value", "message",
@@ -47,13 +50,21 @@ def central_chair(site: str, chair: Optional[str]) -> Optional[str]:
 
 
 # ----------------------------------------------------------------- the site's side (read)
+_TABLE_OF = {"readings": ("readings", "id"), "audit": ("audit", "id"), "log": ("forward_log", "seq")}
+
+
 def site_heads(site: Store) -> dict[str, int]:
-    """Where each stream ends now. Readings and audit first: every row they hold belongs to a
-    session already in the log up to the log's head read after them."""
+    """The last id each stream has handed out (not the largest left: rows removed since do not
+    move it back, so a restored older copy of the database shows as behind). Readings and audit
+    first: every row they hold belongs to a session already in the log up to the log's head
+    read after them. An id handed out to a row not yet committed is not sent until it is."""
     heads = {}
-    for stream, sql in (("readings", "SELECT COALESCE(MAX(id), 0) AS n FROM readings"),
-                        ("audit", "SELECT COALESCE(MAX(id), 0) AS n FROM audit"),
-                        ("log", "SELECT COALESCE(MAX(seq), 0) AS n FROM forward_log")):
+    for stream in ("readings", "audit", "log"):
+        table, column = _TABLE_OF[stream]
+        if site.is_postgres:
+            sql = (f"SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('{table}', '{column}')), 0) AS n")
+        else:
+            sql = f"SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0) AS n"
         heads[stream] = site._one(sql)["n"]
     return heads
 
@@ -82,7 +93,35 @@ def baselines_of(site: Store, session_ids: list[int]) -> dict[int, list[dict]]:
 
 
 def stream_after(site: Store, table: str, after: int, upto: int) -> list[dict]:
+    """The next rows of a stream, in id order (ids follow commit order on both engines)."""
     return site._query(f"SELECT * FROM {table} WHERE id > ? AND id <= ? ORDER BY id LIMIT ?", (after, upto, ROWS_BATCH))
+
+
+class ForwardRefused(StoreError):
+    """Forwarding would skip or overwrite rows: the central database's rows of this site name
+    come from another database, or from a later state of this one (a restored backup)."""
+
+
+def claim_site(central: Store, site_name: str, identity: str) -> None:
+    """The site name stands for one database (its identity, kept in the site's `secrets`):
+    the first to forward under a name has it; another is refused."""
+    with central._transaction() as conn:
+        row = conn.execute("SELECT identity FROM forward_sites WHERE site = ?", (site_name,)).fetchone()
+        if row is None:
+            conn.execute("INSERT INTO forward_sites (site, identity, first_at) VALUES (?, ?, ?)",
+                         (site_name, identity, time.time()))
+        elif row["identity"] != identity:
+            raise ForwardRefused(f"site {site_name} at {central.path} is another database's: give this one its "
+                                 f"own --site name (two machines, or a database made anew, cannot share one)")
+
+
+def check_not_behind(site_name: str, heads: dict[str, int], at: dict[str, int]) -> None:
+    behind = [s for s in STREAMS if heads[s] < at[s]]
+    if behind:
+        raise ForwardRefused(
+            f"site {site_name}: the central database already has {behind[0]} up to {at[behind[0]]}, this database "
+            f"only to {heads[behind[0]]} (restored from a backup?): new rows would take ids already sent; "
+            f"forward it under a new --site name")
 
 
 # ----------------------------------------------------------------- the central side (write)

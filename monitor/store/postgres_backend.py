@@ -77,8 +77,11 @@ def pg_sql(sql: str, with_params: bool) -> str:
 
 
 def _bound(params: Iterable) -> tuple:
-    # SQLite stores a bool as 0/1 in an integer column; PostgreSQL would refuse a boolean there
-    return tuple(int(v) if isinstance(v, bool) else v for v in params)
+    """Values as SQLite would take them: a bool as 0/1 (PostgreSQL refuses a boolean in an integer
+    column), and a NUL character in text (a device's garbled status line) as U+FFFD: PostgreSQL
+    refuses NUL in text, and one such value would fail its whole batch, again at every retry."""
+    return tuple(int(v) if isinstance(v, bool) else v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v
+                 else v for v in params)
 
 
 class PgConnection:
@@ -139,12 +142,28 @@ class PostgresBackend:
     name = "postgresql"
     error_types = (psycopg.Error,)
 
-    def __init__(self, url: str, display: str):
+    def __init__(self, url: str, display: str, secrets: tuple[str, ...] = ()):
         self.url = url
         self.display = display  # the URL without its password (backends.display_name)
+        self._secrets = tuple(x for x in secrets if x)  # what a message must never show
 
     def connect_reader(self, busy_timeout_s: float) -> PgConnection:
-        return connect(self.url, readonly=True, wait_s=busy_timeout_s)
+        try:
+            return connect(self.url, readonly=True, wait_s=busy_timeout_s)
+        except psycopg.Error as e:
+            raise self._refused(e, "cannot read") from None
+
+    def _refused(self, e: Exception, what: str) -> StoreError:
+        """A failed connection as a StoreError that never shows the password (psycopg's own message
+        may quote the URL it could not parse)."""
+        text = _one_line(e)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        text = text.replace(self.url, self.display)
+        kind = StoreUnavailable if isinstance(e, psycopg.OperationalError) else StoreError
+        if isinstance(e, psycopg.errors.InsufficientPrivilege):
+            kind = ReadOnlyStore
+        return kind(f"{self.display}: {what}: {text}")
 
     def check_exists(self) -> None:
         """A server's database is found (or not) when it is first read."""
@@ -155,11 +174,9 @@ class PostgresBackend:
             conn = connect(self.url, readonly=False, wait_s=busy_timeout_s)
             migrate(conn)
         except psycopg.errors.InsufficientPrivilege as e:  # a role that may not create the schema
-            raise ReadOnlyStore(f"{self.display}: cannot write: {_one_line(e)}") from None
-        except psycopg.OperationalError as e:  # the server down or unreachable: try again later
-            raise StoreUnavailable(f"{self.display}: cannot open database: {_one_line(e)}") from None
-        except psycopg.Error as e:
-            raise StoreError(f"{self.display}: cannot open database: {_one_line(e)}") from None
+            raise self._refused(e, "cannot write") from None
+        except psycopg.Error as e:  # the server down or unreachable (StoreUnavailable): try again later
+            raise self._refused(e, "cannot open database") from None
         return conn
 
     def broken(self, conn: PgConnection) -> bool:

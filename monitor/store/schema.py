@@ -5,6 +5,7 @@ in order, inside one transaction, so a database is never left half-upgraded.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 
 MIGRATIONS = [
@@ -110,7 +111,9 @@ MIGRATIONS = [
     # neither. At a site, `forward_log` lists what changed in place or was added outside the id
     # streams (sessions, alarms, events, baselines, a struck reading), in commit order, so the
     # forwarder ships later acknowledgements and ends too; its triggers fire at every database,
-    # a few rows a session. Rows from before this version are logged once here. `forward_cursors`
+    # a few rows a session. Rows from before this version are logged once here. `forward_sites` (at the
+    # central database) is which database each site name stands for, so two databases never
+    # share one name's rows; `forward_cursors`
     # (at the central database) is how far each site's streams have landed, written in the same
     # transaction as the rows: a killed forwarder or a dropped connection resends, never skips.
     """
@@ -130,7 +133,10 @@ MIGRATIONS = [
     CREATE UNIQUE INDEX IF NOT EXISTS events_site ON events(site, site_id);
     CREATE UNIQUE INDEX IF NOT EXISTS audit_site ON audit(site, site_id);
     CREATE INDEX IF NOT EXISTS sessions_site_started ON sessions(site, started_at);
-    CREATE TABLE IF NOT EXISTS forward_log (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, row_id INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS forward_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, row_id INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS forward_sites (site TEXT PRIMARY KEY, identity TEXT NOT NULL, first_at REAL);
     CREATE TABLE IF NOT EXISTS forward_cursors (
         site TEXT NOT NULL, stream TEXT NOT NULL, position INTEGER NOT NULL, updated_at REAL,
         PRIMARY KEY (site, stream)
@@ -152,6 +158,31 @@ MIGRATIONS = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# Tables whose ids the forwarder's cursors follow (store/forwarding.py). Without AUTOINCREMENT
+# SQLite hands out max(id) + 1, so after the newest rows are removed (an aborted import) their
+# ids would be given again, to rows a cursor already passed: before version 5 adds the site
+# columns, these are rebuilt once with AUTOINCREMENT (an id is never given twice).
+NEVER_REUSED_IDS = ("sessions", "readings", "alerts", "events", "audit")
+# Also forward_log and the central database's `forward_sites` (version 5's script).
+_REBUILT_AT = 4  # before migration index 4 (version 5) runs
+
+
+def _never_reuse_ids(conn: sqlite3.Connection, table: str) -> None:
+    """Rebuild `table` with `id INTEGER PRIMARY KEY AUTOINCREMENT`, its rows, indexes and triggers kept."""
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+    if "AUTOINCREMENT" in sql.upper():
+        return
+    new_sql = re.sub(r"\bid INTEGER PRIMARY KEY\b", "id INTEGER PRIMARY KEY AUTOINCREMENT", sql, count=1)
+    new_sql = re.sub(rf"^CREATE TABLE (IF NOT EXISTS )?{table}\b", f"CREATE TABLE {table}_rebuilt", new_sql.strip())
+    kept = [r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN "
+                                       "('index', 'trigger') AND sql IS NOT NULL", (table,))]
+    conn.execute(new_sql)
+    conn.execute(f"INSERT INTO {table}_rebuilt SELECT * FROM {table}")
+    conn.execute(f"DROP TABLE {table}")  # its indexes and triggers with it (a DROP fires no DELETE trigger)
+    conn.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
+    for statement in kept:
+        conn.execute(statement)
 
 
 def _statements(script: str) -> list[str]:
@@ -176,6 +207,9 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version in range(found, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if version == _REBUILT_AT:
+                for table in NEVER_REUSED_IDS:
+                    _never_reuse_ids(conn, table)
             for stmt in _statements(MIGRATIONS[version]):
                 conn.execute(stmt)
             conn.execute(f"PRAGMA user_version = {version + 1}")
