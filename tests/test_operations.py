@@ -243,6 +243,7 @@ def test_a_backup_taken_while_readings_are_written_has_every_committed_session(s
     target = _backup_file(tmp_path, engine)
     assert out.output.startswith(f"wrote {target} ({target.stat().st_size} bytes, ")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    assert target.stat().st_mode & 0o777 == 0o600  # password hashes and the cookie key in it: its owner's only
 
     restored = _cli(other_db, "restore", "--from", target)
     assert restored.exit_code == 0, restored.output

@@ -70,6 +70,7 @@ def backup(store, to: Path) -> dict:
             store.flush()  # what this process holds goes in too
             _sqlite_copy(store.backend.path, partial)
             sessions = _sessions_in_file(partial)
+        os.chmod(partial, 0o600)  # patients' data, password hashes and the cookie key: its owner's only
         os.replace(partial, to)
         _sync_directory(to.parent)
     finally:
