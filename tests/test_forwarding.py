@@ -5,6 +5,7 @@ server lose and duplicate nothing."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -265,14 +266,19 @@ def test_the_readme_example_runs_as_written(tmp_path, pg_url):
     for args in example:
         if "forward" in args and "--once" not in args:  # the continuous forwarder: until Ctrl-C
             proc = subprocess.Popen([str(Path(sys.executable).parent / "infusion-monitor"), *args], cwd=tmp_path,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # SIGABRT: its stacks
             central = Store(pg_url)
             try:
                 assert wait_until(lambda: queries.sessions(central), timeout=30)
             finally:
                 central.close()
                 proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=20)
+            try:
+                out, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGABRT)
+                raise AssertionError("forward did not stop on Ctrl-C: " + proc.communicate(timeout=20)[1][-3000:])
             assert proc.returncode == 0, err
             continue
         last = run_cli(*args, cwd=tmp_path, check=True)
