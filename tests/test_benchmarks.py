@@ -1,6 +1,6 @@
-"""The nurse-side benchmarks (benchmarks/live_latency.py, browser_cost.py, ingest_chairs.py)
-load, take their options, and drive the devices the way their tables assume. Cheap checks
-only: the benchmarks themselves run under `make bench`, and no speed is asserted here."""
+"""The nurse-side benchmarks (benchmarks/live_latency.py, browser_cost.py, ingest_chairs.py,
+scale_store.py) load, take their options, and drive the devices the way their tables assume.
+Cheap checks only: the benchmarks themselves run under `make bench`, and no speed is asserted here."""
 from __future__ import annotations
 
 import importlib
@@ -17,6 +17,8 @@ sys.path.insert(0, str(BENCH))
     ("live_latency", ["--seconds", "5", "--server", "run"], {"seconds": 5, "chairs": 12, "server": "run"}),
     ("browser_cost", ["--minutes", "1", "240"], {"sample": 20, "minutes": [1, 240]}),
     ("ingest_chairs", [], {"seconds": 30, "chairs": [12, 50, 100]}),
+    ("scale_store", [], {"seconds": 60, "warmup": 10, "chairs": [100], "sqlite_chairs": [100, 200],
+                         "processes": 4, "clients": 20}),
 ])
 def test_each_benchmark_imports_and_takes_its_options(script, argv, expect):
     args = vars(importlib.import_module(script).parse_args(argv))
@@ -27,7 +29,7 @@ def test_run_py_runs_every_new_script_and_skips_the_helpers():
     text = (BENCH / "run.py").read_text()  # read, not imported: importing it runs every benchmark
     for name in ("bench_machine.py", "live_harness.py"):
         assert f'"{name}"' in text
-    for name in ("live_latency.py", "browser_cost.py", "ingest_chairs.py"):
+    for name in ("live_latency.py", "browser_cost.py", "ingest_chairs.py", "scale_store.py"):
         assert (BENCH / name).is_file() and f'"{name}"' not in text
 
 
