@@ -24,6 +24,9 @@ from monitor.store import forwarding as fw
 pytestmark = pytest.mark.postgres
 
 SITE = "north"
+# How long the central server is down in the fault-injection test: a minute, as an outage of
+# a site's network or a central restart would be (connection attempts time out meanwhile).
+OUTAGE_S = 60
 
 
 @pytest.fixture
@@ -209,7 +212,7 @@ def test_a_killed_forwarder_and_a_stopped_central_server_lose_and_duplicate_noth
             for i in range(200):
                 site.put_reading(sid, Reading(time.time() + i, "hr", 80.0, "ok", "ox"))
             site.flush()
-            time.sleep(3)
+            time.sleep(OUTAGE_S)
             assert proc.poll() is None, proc.stderr.read()  # the forwarder waits it out
             server.start_again()
             total = site._one("SELECT count(*) AS n FROM readings")["n"]
