@@ -22,6 +22,7 @@ from adapters.registry import DeviceSpecError, make_device, split_spec
 
 from . import profile_choice, sessions
 from .chairs import Chair
+from .integrations.config import Integrations, IntegrationsError, parse_integrations
 from .protocol import Protocol, ProtocolError, load_protocol, profile_file
 from .sane_ranges import BAUD_RATES
 from .sane_ranges import DEVICE as DEVICE_RANGES
@@ -81,16 +82,8 @@ DEVICE_TYPES = {"kind": str, "port": str, "spec": str, "baudrate": int, "seed": 
 def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chair]:
     """Check the whole file, build every chair, then open sessions: all or nothing."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a text (UTF-8) file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    if set(data) - {"chairs"}:
-        raise ConfigError(f"{p}: {sorted(set(data) - {'chairs'})[0]}: unknown key (only [chairs.NAME] tables)")
+    data = _read(p)
+    load_integrations(p, data)  # checked with the rest: a bad [integrations] stops the start, not the sending
     chairs_tbl = data.get("chairs")
     if not isinstance(chairs_tbl, dict) or not chairs_tbl:
         raise ConfigError(f"{p}: [chairs]: missing; add e.g. [chairs.1] devices = [\"sim:normal\"]")
@@ -127,6 +120,31 @@ def load_clinic(path: str | Path, store: Store, protocol: Protocol) -> list[Chai
         if patient is not None:
             chair.session_for(patient)
     return [chair for chair, _ in built]
+
+
+def _read(p: Path) -> dict:
+    """clinic.toml's tables, its top-level keys known."""
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text (UTF-8) file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    if set(data) - {"chairs", "integrations"}:
+        raise ConfigError(f"{p}: {sorted(set(data) - {'chairs', 'integrations'})[0]}: unknown key "
+                          "(only [chairs.NAME] and [integrations] tables)")
+    return data
+
+
+def load_integrations(path: str | Path, data: Optional[dict] = None) -> Integrations:
+    """The checked [integrations] of a clinic.toml (none configured: an empty Integrations)."""
+    p = Path(path)
+    try:
+        return parse_integrations(p, (_read(p) if data is None else data).get("integrations"))
+    except IntegrationsError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _chair_protocol(p: Path, key: str, value, default: Protocol) -> Protocol:

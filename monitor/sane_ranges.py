@@ -158,6 +158,18 @@ DEVICE = {
     "baudrate": Range(1200, 115200, "baud", "the serial rates these devices speak", whole=True),
     "seed": Range(0, 2 ** 32 - 1, "", "a simulation seed", whole=True),
 }
+# ----------------------------------------------------------------- clinic.toml: [integrations.NAME]
+INTEGRATION = {
+    "port": Range(1, 65535, "", "a TCP port", whole=True),
+    "vitals_every_s": Range(10, HOUR, "s", "shorter sends an interface engine a message per chair every few "
+                            "seconds; longer than an hour is no longer a trend in the chart", whole=True),
+    "connect_timeout_s": Range(1, 120, "s", "shorter fails on a slow network; longer holds every message "
+                               "behind a receiver that is gone"),
+    "ack_timeout_s": Range(1, 300, "s", "an interface engine answers in seconds; longer holds every "
+                           "message behind one that never answers"),
+    "retry_max_s": Range(5, HOUR, "s", "retrying faster hammers a receiver that is down; longer than an "
+                         "hour leaves the chart an hour behind after it is back"),
+}
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
