@@ -228,12 +228,13 @@ def interval_results(session: dict, readings: list[dict], alerts: list[dict], *,
         out.append(_message(session, f"nibp/{ts!r}", ts, identity, now, (ts, None), results))
     by_start: dict[float, list] = {}
     for p in CONTINUOUS:
+        sources = interval_sources(readings, p, every_s)
         for start, value, n in per_minute(readings, p, every_s):
             if since <= start and start + every_s <= until:
                 by_start.setdefault(start, []).append((
                     {"type": "NM", "code": _code(p), "value": value, "units": UNITS[p],
                      "flag": flag(alerts, p, start, start + every_s), "time": start,
-                     "devices": tuple(interval_sources(readings, p, start, every_s))},
+                     "devices": tuple(sources.get(start, ()))},
                     [f"Median of {n} valid readings in the {every_s} s from OBX-14"]))
     for start, results in by_start.items():
         key = f"vitals/{int(start) if float(start).is_integer() else start!r}"

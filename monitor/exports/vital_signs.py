@@ -77,8 +77,11 @@ def per_minute(readings: list[dict], parameter: str,
     return [(k * float(every_s), float(median(vs)), len(vs)) for k, vs in sorted(bins.items())]
 
 
-def interval_sources(readings: list[dict], parameter: str, start: float, every_s: int) -> list[str]:
-    """The devices (reading sources) whose valid readings made one interval's value, sorted."""
-    return sorted({r["source"] for r in readings
-                   if r["parameter"] == parameter and is_valid(r["status"], r["value"])
-                   and int(r["ts"] // every_s) == int(start // every_s) and r["source"]})
+def interval_sources(readings: list[dict], parameter: str, every_s: int = DEFAULT_INTERVAL_S) -> dict[float, list[str]]:
+    """{interval start: the devices (reading sources) whose valid readings made its value, sorted},
+    the intervals of per_minute."""
+    bins: dict[int, set] = defaultdict(set)
+    for r in readings:
+        if r["parameter"] == parameter and is_valid(r["status"], r["value"]) and r["source"]:
+            bins[int(r["ts"] // every_s)].add(r["source"])
+    return {k * float(every_s): sorted(v) for k, v in bins.items()}
