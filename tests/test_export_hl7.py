@@ -274,3 +274,18 @@ def test_cli_export_writes_the_file(hand, cli, tmp_path):
     for chunk, m in zip(chunks, messages):
         parsed = check_message(Hl7Message(m.key, m.ts, m.control_id, chunk))
         assert str(parsed.segment("MSH")[10]) == m.control_id
+
+
+def test_a_manual_cuff_bp_says_so(store):
+    from conftest import NURSE
+    from monitor.web import charting
+    sid = store.open_session("PT-MAN", "M1", "ketamine-iv", time.time() - 600)[0]
+    msg, ok = charting.manual_vitals_action(store, {"chair": "M1", "session_id": sid}, NURSE, "142", "91", "", "",
+                                            None, [])
+    assert ok, msg
+    (m,) = [m for m in session_results(store, sid, now=0) if m.key.startswith("nibp/")]
+    parsed = check_message(m)
+    values = obxs(parsed)
+    assert [(o["parameter"], o["value"], o["device"]) for o in values][:2] == [("sbp", "142", "manual cuff"),
+                                                                               ("dbp", "91", "manual cuff")]
+    assert "RN" in str(parsed.segments("NTE")[0][3])
