@@ -7,7 +7,8 @@ One message per thing a receiver files on its own:
 - `vitals/<interval start>`: one interval of the 1 Hz signals (HR, SpO2, RR, EtCO2), each the
   median of that interval's valid readings (vital_signs.per_minute, the FHIR export's rule),
   with an NTE giving the count; OBX-14 and the message's ts are the interval's START, OBR-7
-  its start and OBR-8 its end; only parameters with data;
+  its start and OBR-8 its end; only parameters with data; OBX-4 (sub-id) is the OBX's
+  number in its message, every message being one observation group of one chair;
 - `event/<id>`: a charted event (which ones and why: hl7_events.py); a struck one is sent as
   `event/<id>/struck` at the correction's time, its OBX-11 `W` (wrong, do not use) with an
   NTE saying who struck it and why, and its `F` message is no longer produced: a receiver
@@ -101,7 +102,9 @@ def dtm(ts: float) -> str:
 
 
 def _number(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{round(float(v), 2):g}"
+    """An NM value: a whole number as one, else at most two decimals (the FHIR export's
+    rounding), never in exponent form."""
+    return str(int(v)) if float(v).is_integer() else f"{float(v):.2f}".rstrip("0").rstrip(".")
 
 
 def _repetition(value) -> hl7.Repetition:
