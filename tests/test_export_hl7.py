@@ -289,3 +289,30 @@ def test_a_manual_cuff_bp_says_so(store):
     assert [(o["parameter"], o["value"], o["device"]) for o in values][:2] == [("sbp", "142", "manual cuff"),
                                                                                ("dbp", "91", "manual cuff")]
     assert "RN" in str(parsed.segments("NTE")[0][3])
+
+
+def test_every_event_type_is_sent_or_left_out_with_a_reason():
+    from monitor.exports.hl7_events import NOT_SENT, SENT
+    from monitor.model import EVENT_TYPES
+    assert set(SENT) | set(NOT_SENT) == set(EVENT_TYPES) and not set(SENT) & set(NOT_SENT)
+
+
+def test_a_charted_session_s_events_are_valid_results(store, protocol):
+    """The emergence scenario charts MOAA/S, CADSS-6, side effects, interventions, PADSS,
+    an Aldrete and the discharge: each a valid message with its values."""
+    sid = simulate(store, protocol, "emergence", seed=3, patient_ref="PT-EM").session_id
+    events = queries.events(store, sid)
+    messages = event_results(queries.session(store, sid), events, now=0)
+    sent = [e for e in events if e["type"] not in ("acknowledge", "limit_change", "baseline_set",
+                                                   "monitoring_interrupted", "correction", "manual_vitals")]
+    assert [m.key for m in messages] == [f"event/{e['id']}" for e in sent]
+    kinds = set()
+    for m, e in zip(messages, sent):
+        values = obxs(check_message(m))
+        kinds.add(e["type"])
+        if e["type"] == "side_effect":
+            assert [v["type"] for v in values] == ["CWE"] * len(e["data"]["effects"])
+        if e["type"] in ("moaas", "cadss6", "padss", "aldrete"):
+            assert values[0]["type"] == "NM" and float(values[0]["value"]) == e["data"].get("score",
+                                                                                          e["data"].get("total"))
+    assert {"moaas", "cadss6", "side_effect", "intervention", "infusion_start", "session_end"} <= kinds

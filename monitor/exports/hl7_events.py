@@ -34,6 +34,17 @@ SNOMED = "SCT"  # HL7 table 0396: SNOMED CT
 SENT = ("infusion_start", "infusion_stop", "dose_change", "medication", "note", "moaas", "cadss6",
         "aldrete", "padss", "side_effect", "intervention", "discharge", "session_end")
 
+# the event types not sent, each with why (every type in model.EVENT_TYPES is in SENT or here)
+NOT_SENT = {
+    "acknowledge": "the monitor's own working: someone signed for an alarm",
+    "limit_change": "the monitor's own working: an alarm limit for this session",
+    "baseline_set": "the monitor's own working: the reference its relative alarms use",
+    "monitoring_interrupted": "the monitor's own working: a gap in acquisition",
+    "review_signoff": "a reviewer's act on the record after the session, not an observation of the patient",
+    "manual_vitals": "its BP is stored as readings (source manual) and sent as an NIBP result",
+    "correction": "sent as the struck entry's results with OBX-11 W",
+}
+
 # score event -> (local code, display, its items: [(data key, item code, item display)])
 SCORES = {
     "moaas": ("moaas", "MOAA/S sedation score (0-5)", "score", []),
