@@ -1,4 +1,4 @@
-"""Review commands: `export` a session (CSV, HTML report, FHIR R4, REMS facts page), `import` a CSV export,
+"""Review commands: `export` a session (CSV, HTML report, FHIR R4, HL7 v2.6 results, REMS facts page), `import` a CSV export,
 and `alarms-report`, the alarm burden across sessions.
 
 Both check everything before writing: an export is built whole and replaces its
@@ -29,11 +29,12 @@ def _existing_store(c: Context):
 @click.option("--format", "fmt", required=True, type=click.Choice(FORMATS),
               help="csv: tidy rows (re-importable); html: printable report; fhir: FHIR R4 Bundle (JSON); "
                    "rems: the esketamine REMS monitoring form's facts, a printable page to check and submit "
-                   "yourself.")
+                   "yourself; hl7: HL7 v2.6 ORU^R01 result messages (IHE PCD-01 style), each message's "
+                   "segments ending in CR and the message followed by one LF.")
 @click.option("--out", default=None, metavar="FILE", help="Write here (atomically) instead of stdout.")
 @pass_ctx
 def export(c: Context, session_id: int, fmt: str, out: Optional[str]):
-    """Export one session as CSV, a self-contained HTML report, FHIR R4 JSON or the
+    """Export one session as CSV, a self-contained HTML report, FHIR R4 JSON, HL7 v2.6 results or the
     esketamine REMS facts page (the form's facts from the record, for the clinician to check
     and submit; nothing is submitted)."""
     if out is not None:

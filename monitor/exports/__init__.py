@@ -1,4 +1,4 @@
-"""Session exports (CSV, HTML report, FHIR R4, the esketamine REMS facts page) and the CSV import.
+"""Session exports (CSV, HTML report, FHIR R4, HL7 v2.6 results, the esketamine REMS facts page) and the CSV import.
 
 Every export is built as a whole string first and written with `write_atomic`, so a
 failed export never leaves half a file behind.
@@ -9,8 +9,8 @@ import errno
 import os
 from pathlib import Path
 
-FORMATS = ("csv", "html", "fhir", "rems")
-SUFFIX = {"csv": "csv", "html": "html", "fhir": "fhir.json", "rems": "rems.html"}
+FORMATS = ("csv", "html", "fhir", "rems", "hl7")
+SUFFIX = {"csv": "csv", "html": "html", "fhir": "fhir.json", "rems": "rems.html", "hl7": "hl7"}
 
 
 class ExportError(ValueError):
@@ -86,6 +86,9 @@ def render(store, session_id: int, fmt: str, protocol=None) -> str:
     if fmt == "fhir":
         from .fhir import bundle_json
         return bundle_json(store, session_id)
+    if fmt == "hl7":
+        from .hl7_results import hl7_file_text, session_results
+        return hl7_file_text(session_results(store, session_id))
     if fmt == "rems":
         from .rems_report import rems_html
         return rems_html(store, session_id, protocol)

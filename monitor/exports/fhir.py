@@ -12,7 +12,8 @@
   the codes and local codes listed in fhir_observations.py.
 - Subject: the patient by identifier (the clinic's patient reference), since the
   monitor holds no Patient resource of its own.
-Flagged readings (sensor off, searching, artifact, error) are left out. Plain dicts
+Flagged readings (sensor off, searching, artifact, error) are left out. The shared summaries and
+codes are in vital_signs.py (the HL7 v2 export uses the same). Plain dicts
 and json only; the tests validate the output with the `fhir.resources` R4B models.
 """
 from __future__ import annotations
@@ -20,16 +21,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections import defaultdict
-from statistics import median
 from typing import Optional
 
 from ..formatting import iso_utc_ms
-from ..model import MANUAL, is_valid
 from ..store import Store, queries
 from . import ExportError, fhir_observations
+from .vital_signs import CODES, CONTINUOUS, UNITS, bp_measurements, per_minute
 
-LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 PATIENT_SYSTEM = "urn:infusion-monitor:patient-ref"
 OBSERVATION_SYSTEM = "urn:infusion-monitor:observation"
@@ -38,19 +36,6 @@ CATEGORY = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observ
 PROFILE = "http://hl7.org/fhir/StructureDefinition/"
 NAMESPACE = uuid.UUID("6f1f1b9e-5f0e-4d7c-9a8e-1c3b0e6a2d41")  # this program's uuid5 namespace
 
-CODES = {
-    "bp": [(LOINC, "85354-9", "Blood pressure panel with all children optional")],
-    "sbp": [(LOINC, "8480-6", "Systolic blood pressure")],
-    "dbp": [(LOINC, "8462-4", "Diastolic blood pressure")],
-    "map": [(LOINC, "8478-0", "Mean blood pressure")],
-    "hr": [(LOINC, "8867-4", "Heart rate")],
-    "spo2": [(LOINC, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
-             (LOINC, "2708-6", "Oxygen saturation in Arterial blood")],
-    "rr": [(LOINC, "9279-1", "Respiratory rate")],
-    "etco2": [(LOINC, "19889-5", "Carbon dioxide [Partial pressure] in Exhaled gas --at end expiration")],
-}
-UNITS = {"sbp": "mm[Hg]", "dbp": "mm[Hg]", "map": "mm[Hg]", "hr": "/min", "spo2": "%", "rr": "/min",
-         "etco2": "mm[Hg]"}
 UNIT_TEXT = {"mm[Hg]": "mmHg", "/min": "beats/minute", "%": "%"}
 UNIT_TEXT_OF = {"rr": "breaths/minute"}  # where the same UCUM unit reads otherwise
 TEXT = {"bp": "Blood pressure", "sbp": "Systolic blood pressure", "dbp": "Diastolic blood pressure",
@@ -58,7 +43,7 @@ TEXT = {"bp": "Blood pressure", "sbp": "Systolic blood pressure", "dbp": "Diasto
         "rr": "Respiratory rate", "etco2": "End-tidal CO2 (capnography)"}
 # The vital-signs profile each kind also claims; EtCO2 has none of its own (only vitalsigns).
 PROFILES = {"bp": "bp", "hr": "heartrate", "spo2": "oxygensat", "rr": "resprate"}
-PER_MINUTE = ("hr", "spo2", "rr", "etco2")  # the 1 Hz devices' parameters, summarised per minute
+PER_MINUTE = CONTINUOUS  # the 1 Hz devices' parameters, summarised per minute
 
 
 def _code(kind: str) -> dict:
@@ -101,26 +86,6 @@ class _Builder:
             **body,
         }
         return {"fullUrl": f"urn:uuid:{rid}", "resource": resource}
-
-
-def bp_measurements(readings: list[dict]) -> list[tuple[float, dict]]:
-    """NIBP results grouped by their timestamp (the cuff reports SBP/DBP/MAP together)."""
-    by_ts: dict[float, dict] = defaultdict(dict)
-    for r in readings:
-        if r["parameter"] in ("sbp", "dbp", "map") and is_valid(r["status"], r["value"]):
-            by_ts[r["ts"]][r["parameter"]] = r["value"]
-            if r["source"] == MANUAL:
-                by_ts[r["ts"]]["manual"] = r["detail"] or "manual cuff"
-    return sorted((ts, v) for ts, v in by_ts.items() if "sbp" in v or "dbp" in v)
-
-
-def per_minute(readings: list[dict], parameter: str) -> list[tuple[float, float, int]]:
-    """(minute start, median, n) per UTC clock minute with valid readings."""
-    bins: dict[int, list[float]] = defaultdict(list)
-    for r in readings:
-        if r["parameter"] == parameter and is_valid(r["status"], r["value"]):
-            bins[int(r["ts"] // 60)].append(r["value"])
-    return [(m * 60.0, float(median(vs)), len(vs)) for m, vs in sorted(bins.items())]
 
 
 def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
