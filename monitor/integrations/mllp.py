@@ -14,6 +14,9 @@ Why it is built this way:
   at the first failure: the failing head blocks the queue (store/outbox.py `due`) until it
   goes through. The backoff doubles with each failed try of the head (retry_min_s, then twice
   that, ... at most retry_max_s), so a receiver down for an hour is tried about once a minute.
+  A message the receiver rejects for good (AR) blocks its queue too, on purpose: skipping it
+  would reorder the record; the admin page shows the head's reason (store/outbox.py
+  `queue_status`) for a person to act on.
 - **At least once, never silently lost.** The message is removed from the queue only after
   its ACK. When the ACK is lost (the connection drops, or the answer comes too late) the
   receiver may have the message already, and it is sent again: the one duplicate a receiver
