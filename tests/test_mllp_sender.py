@@ -197,3 +197,14 @@ def test_the_only_duplicate_is_the_message_whose_ack_was_lost(store, sender, mll
     got = mllp_listener.control_ids
     assert got == ["C1", "C2", "C3", "C3", "C4", "C5"]
     assert {c for c in got if got.count(c) > 1} == {in_flight}
+
+
+def test_an_ack_is_judged_by_its_msa_alone():
+    import hl7
+    from monitor.integrations.mllp import judge_ack
+    msh = "MSH|^~\\&|LIS|LAB|INFUSION-MONITOR|CLINIC|20270115083001||ACK^R01^ACK|A1|P|2.6\r"
+    assert judge_ack(hl7.parse(msh + "MSA|AA|C1"), "C1") is None
+    assert judge_ack(hl7.parse(msh + "MSA|CA|C1"), "C1") is None
+    assert judge_ack(hl7.parse(msh), "C1") == "answer without an MSA segment"
+    assert judge_ack(hl7.parse(msh + "MSA|AA"), "C1") == "AA for control id '', not 'C1'"
+    assert judge_ack(hl7.parse(msh + "MSA|AR|C1|unknown patient"), "C1") == "AR for control id 'C1': unknown patient"
