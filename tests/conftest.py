@@ -401,6 +401,16 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+# --- HL7 receivers ---
+@pytest.fixture
+def mllp_listener():
+    """A real MLLP listener on 127.0.0.1 and a free port (tests/mllp_listener.py), answering AA
+    until told otherwise (`behaviour`); `stop()`/`start()` for an outage on the same port."""
+    from mllp_listener import MllpListener
+    with MllpListener() as listener:
+        yield listener
+
+
 # --- PostgreSQL ---
 @pytest.fixture(scope="session")
 def pg_server():

@@ -155,6 +155,28 @@ MIGRATIONS = [
         # an aborted import or simulation (hidden, `importing`) is removed; a purge of ended ones is the site's own
         "CREATE TRIGGER IF NOT EXISTS sessions_logged_delete AFTER DELETE ON sessions WHEN OLD.state = 'importing' "
         "BEGIN INSERT INTO forward_log (tbl, row_id) VALUES ('sessions_deleted', OLD.id); END;\n"),
+    # 6: the outbox (issue 15; monitor/store/outbox.py, docs/ARCHITECTURE.md "Schema"). Messages for
+    # another system (HL7 v2 over MLLP now), queued as text by their producer and sent strictly in id
+    # order per destination, so ids are never given twice (AUTOINCREMENT): a row sent and deleted
+    # must not have its id taken by a newer message. A message is queued once per destination
+    # (`message_key`); `outbox_progress` is how far a producer has queued a session's results,
+    # written in the same transaction as the messages it covers; `outbox_sent` the tally the
+    # admin page shows ("N sent, last at ...").
+    """
+    CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL, kind TEXT NOT NULL,
+        message_key TEXT NOT NULL, control_id TEXT, session_id INTEGER, about_ts REAL, payload TEXT NOT NULL,
+        queued_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_try REAL, last_try REAL, last_error TEXT,
+        UNIQUE (destination, message_key)
+    );
+    CREATE INDEX IF NOT EXISTS outbox_destination_id ON outbox(destination, id);
+    CREATE TABLE IF NOT EXISTS outbox_progress (
+        destination TEXT NOT NULL, session_id INTEGER NOT NULL, results_through REAL, events_through INTEGER,
+        PRIMARY KEY (destination, session_id)
+    );
+    CREATE TABLE IF NOT EXISTS outbox_sent (destination TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0,
+                                            last_sent_at REAL);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -164,7 +186,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # ids would be given again, to rows a cursor already passed: before version 5 adds the site
 # columns, these are rebuilt once with AUTOINCREMENT (an id is never given twice).
 NEVER_REUSED_IDS = ("sessions", "readings", "alerts", "events", "audit")
-# Also forward_log and the central database's `forward_sites` (version 5's script).
+# Also forward_log and the central database's `forward_sites` (version 5's script), and the
+# outbox (version 6's script): all made with AUTOINCREMENT from the start.
 _REBUILT_AT = 4  # before migration index 4 (version 5) runs
 
 

@@ -1,0 +1,148 @@
+"""The outbox: messages for other systems, queued durably, sent in order (issue 15).
+
+A producer (the HL7 results builder, later JSON or FHIR ones) turns a session's record into
+message texts and queues them here with `enqueue`; a sender (monitor/integrations/mllp.py)
+takes the head of a destination's queue with `due`, and says how it went with `delivered`
+or `failed`. The bedside never waits for the other system: queuing is one short local
+transaction, and a receiver that is down only makes the queue longer.
+
+Why it is built this way:
+- **Queued once.** A message is named by its producer (`message_key`: the same result always
+  gets the same key), and `(destination, message_key)` is unique, so a producer that runs
+  again over the same session (after a restart, or a pass cut short) queues nothing twice.
+- **The producer's progress commits with its messages.** `enqueue(..., progress=...)` writes
+  how far it has queued a session (`outbox_progress`) in the same transaction as the
+  messages: a producer killed between the two can neither skip results nor re-queue them.
+- **Strictly in id order per destination.** HL7 results must arrive in the order they were
+  made (a correction after what it corrects), so a failing head blocks everything behind it
+  (`due`), and ids are never given twice (schema version 6: AUTOINCREMENT / an identity).
+- **Delivered means removed.** A delivered message is deleted and counted (`outbox_sent`), so
+  the queue is only what is still owed; the admin page shows its depth and its head's trouble.
+
+Times are epoch seconds passed in by the caller (`now`): the store keeps no clock, and the
+sender's tests move theirs by hand.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from .errors import Conflict
+from .rows import marks
+
+ITEM_KEYS = ("kind", "message_key", "control_id", "session_id", "about_ts", "payload")
+KINDS = ("hl7", "json", "fhir")
+COLUMNS = ("id", "destination", "kind", "message_key", "control_id", "session_id", "about_ts", "payload",
+           "queued_at", "attempts", "next_try", "last_try", "last_error")
+
+
+def _checked(item: dict) -> tuple:
+    """An item's values in ITEM_KEYS order; Conflict (nothing queued) for a malformed one, so a
+    producer's bug is refused whole rather than half-queued."""
+    missing = [k for k in ITEM_KEYS if k not in item]
+    if missing:
+        raise Conflict(f"outbox item lacks {', '.join(missing)}")
+    if item["kind"] not in KINDS:
+        raise Conflict(f"outbox item kind {item['kind']!r}: one of {', '.join(KINDS)}")
+    if not item["message_key"] or not isinstance(item["payload"], str):
+        raise Conflict("outbox item needs a message_key and a text payload")
+    return tuple(item[k] for k in ITEM_KEYS)
+
+
+def enqueue(store, destination: str, items: list[dict], *, progress: Optional[tuple[int, float, int]] = None,
+            now: float) -> int:
+    """Queue `items` (dicts with ITEM_KEYS) for `destination`, in list order; a message whose key
+    is already queued (or was, and is still there) is left as it is. With `progress` =
+    (session_id, results_through, events_through), how far the producer has queued that session
+    is written in the same transaction. Returns how many messages were new."""
+    rows = [_checked(item) for item in items]
+    new = 0
+    with store._transaction() as conn:
+        for row in rows:
+            new += conn.execute(
+                "INSERT INTO outbox (destination, kind, message_key, control_id, session_id, about_ts, payload, "
+                "queued_at, next_try) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (destination, message_key) DO NOTHING", (destination, *row, now, now)).rowcount
+        if progress is not None:
+            session_id, results_through, events_through = progress
+            conn.execute(
+                "INSERT INTO outbox_progress (destination, session_id, results_through, events_through) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (destination, session_id) DO UPDATE SET "
+                "results_through = excluded.results_through, events_through = excluded.events_through",
+                (destination, session_id, results_through, events_through))
+    return new
+
+
+def progress(store, destination: str, session_id: int) -> tuple[Optional[float], Optional[int]]:
+    """(results_through, events_through) a producer has queued of this session for this
+    destination; (None, None) before its first enqueue with progress."""
+    row = store._one("SELECT results_through, events_through FROM outbox_progress "
+                     "WHERE destination = ? AND session_id = ?", (destination, session_id))
+    return (row["results_through"], row["events_through"]) if row else (None, None)
+
+
+def due(store, destination: str, now: float, limit: int = 100) -> list[dict]:
+    """The head of the destination's queue, in id order, up to `limit` messages: empty while the
+    head waits out its backoff (`next_try` > now), since nothing may overtake it. Only the head
+    is ever tried and failed (a sender stops at a failure), but the run also ends before any
+    later row not yet due, so what is returned is always safe to send in order."""
+    rows = store._query(f"SELECT {', '.join(COLUMNS)} FROM outbox WHERE destination = ? ORDER BY id LIMIT ?",
+                        (destination, limit))
+    out = []
+    for row in rows:
+        if row["next_try"] is not None and row["next_try"] > now:
+            break
+        out.append(row)
+    return out
+
+
+def delivered(store, row_id: int, now: float) -> bool:
+    """The receiver took the message: removed from the queue and counted for its destination,
+    in one transaction. False when it was no longer queued (nothing counted)."""
+    with store._transaction() as conn:
+        row = conn.execute("DELETE FROM outbox WHERE id = ? RETURNING destination", (row_id,)).fetchall()
+        if not row:
+            return False
+        conn.execute("INSERT INTO outbox_sent (destination, sent, last_sent_at) VALUES (?, 1, ?) "
+                     "ON CONFLICT (destination) DO UPDATE SET sent = outbox_sent.sent + 1, "
+                     "last_sent_at = excluded.last_sent_at", (row[0]["destination"], now))
+    return True
+
+
+def failed(store, row_id: int, error: str, next_try: float, now: float) -> bool:
+    """A try that did not end in the receiver's acceptance: counted, its one-line reason kept,
+    and the message not tried again before `next_try`. False when it was no longer queued."""
+    with store._transaction() as conn:
+        return conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_try = ?, last_try = ? "
+                            "WHERE id = ?", (error, next_try, now, row_id)).rowcount == 1
+
+
+def queue_status(store, now: float) -> list[dict]:
+    """Per destination (queued to or sent to), by name: depth, oldest_queued_at, oldest_age_s,
+    head_attempts, head_last_error, head_next_try, sent, last_sent_at; what the admin page
+    shows ("12 waiting, oldest 3 min; last error ...; 4810 sent, last at ...")."""
+    queues = {r["destination"]: r for r in store._query(
+        "SELECT destination, COUNT(*) AS depth, MIN(queued_at) AS oldest_queued_at, MIN(id) AS head_id "
+        "FROM outbox GROUP BY destination")}
+    heads = {}
+    head_ids = [q["head_id"] for q in queues.values()]
+    if head_ids:
+        heads = {r["destination"]: r for r in store._query(
+            f"SELECT destination, attempts, last_error, next_try FROM outbox WHERE id IN ({marks(head_ids)})",
+            head_ids)}
+    sent = {r["destination"]: r for r in store._query("SELECT destination, sent, last_sent_at FROM outbox_sent")}
+    out = []
+    for destination in sorted(set(queues) | set(sent)):
+        q, h, s = queues.get(destination), heads.get(destination), sent.get(destination)
+        oldest = q["oldest_queued_at"] if q else None
+        out.append({
+            "destination": destination,
+            "depth": q["depth"] if q else 0,
+            "oldest_queued_at": oldest,
+            "oldest_age_s": max(0.0, now - oldest) if oldest is not None else None,
+            "head_attempts": h["attempts"] if h else None,
+            "head_last_error": h["last_error"] if h else None,
+            "head_next_try": h["next_try"] if h else None,
+            "sent": s["sent"] if s else 0,
+            "last_sent_at": s["last_sent_at"] if s else None,
+        })
+    return out
