@@ -25,6 +25,7 @@ from . import sessions as session_rules  # `sessions` is also a command below
 from .cli_context import Context, InputError, parse_speed, pass_ctx
 from .cli_devices import devices, emulate
 from .cli_forward import forward
+from .cli_integrate import integrate
 from .cli_operations import backup, purge, restore
 from .cli_profiles import profiles
 from .cli_review import alarms_report, export, import_
@@ -330,14 +331,33 @@ def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: boo
     # the same imports took seconds longer (README, "Many chairs")
     importlib.import_module(".web", __package__)
     acq = _start_acquisition(c, chairs)
+    sending = _start_integrations(store, config)
     try:
         serve_dashboard(c, store, host, port, behind_tls, live_streams)
     finally:
         acq.stop()
+        if sending is not None:
+            sending.stop()
 
 
-for _command in (alarms_report, backup, devices, emulate, export, forward, import_, profiles, purge, restore, serve,
-                 users):
+def _start_integrations(store, config: Optional[str]):
+    """clinic.toml's [integrations] sent from this process (README, "Integrations"), or None."""
+    if not config:
+        return None
+    from .clinic_config import load_integrations
+    integrations = load_integrations(config)  # already checked with the chairs
+    if not integrations.destinations:
+        return None
+    from .integrations.runner import IntegrationRunner
+    runner = IntegrationRunner(store, integrations)
+    runner.start()
+    click.echo("infusion-monitor: sending to " + ", ".join(f"{d.name} ({d.address})" for d in
+                                                         integrations.destinations), err=True)
+    return runner
+
+
+for _command in (alarms_report, backup, devices, emulate, export, forward, import_, integrate, profiles, purge, restore,
+                 serve, users):
     main.add_command(_command)
 
 

@@ -80,6 +80,19 @@ def progress(store, destination: str, session_id: int) -> tuple[Optional[float],
     return (row["results_through"], row["events_through"]) if row else (None, None)
 
 
+def watch_since(store, destination: str, now: float) -> float:
+    """When this destination was first fed (recorded now, the first time it is asked): a
+    producer sends what ended after about then, not the database's whole history."""
+    row = store._one("SELECT watching_since FROM outbox_destinations WHERE destination = ?", (destination,))
+    if row:
+        return row["watching_since"]
+    with store._transaction() as conn:
+        conn.execute("INSERT INTO outbox_destinations (destination, watching_since) VALUES (?, ?) "
+                     "ON CONFLICT (destination) DO NOTHING", (destination, now))
+        return conn.execute("SELECT watching_since FROM outbox_destinations WHERE destination = ?",
+                            (destination,)).fetchone()["watching_since"]
+
+
 def due(store, destination: str, now: float, limit: int = 100) -> list[dict]:
     """The head of the destination's queue, in id order, up to `limit` messages: empty while the
     head waits out its backoff (`next_try` > now), since nothing may overtake it. Only the head

@@ -205,5 +205,7 @@ MIGRATIONS = [
     );
     CREATE TABLE IF NOT EXISTS outbox_sent (destination TEXT PRIMARY KEY, sent BIGINT NOT NULL DEFAULT 0,
                                             last_sent_at DOUBLE PRECISION);
+    CREATE TABLE IF NOT EXISTS outbox_destinations (destination TEXT PRIMARY KEY,
+                                                    watching_since DOUBLE PRECISION NOT NULL);
     """,
 ]

@@ -110,6 +110,15 @@ def readings(store: Store, session_id: int, parameters: Optional[tuple] = None) 
     return store._query(sql + " ORDER BY ts, id", params)
 
 
+def readings_between(store: Store, session_id: int, since: float, until: float, parameters: tuple) -> list[dict]:
+    """A session's readings of these parameters with since <= ts < until, in time order."""
+    marks = ",".join("?" for _ in parameters)
+    return store._query(
+        "SELECT id, ts, parameter, value, status, source, detail FROM readings "
+        f"WHERE session_id = ? AND ts >= ? AND ts < ? AND parameter IN ({marks}) ORDER BY ts, id",
+        (session_id, since, until, *parameters))
+
+
 def latest(store: Store, session_id: int, parameter: str) -> Optional[dict]:
     return store._one(
         "SELECT id, ts, value, status FROM readings WHERE session_id = ? AND parameter = ? "
@@ -239,6 +248,14 @@ def sessions_since(store: Store, since: Optional[float] = None) -> list[dict]:
     return store._query(
         "SELECT *, (SELECT MAX(ts) FROM readings WHERE readings.session_id = sessions.id) AS last_ts "
         f"FROM sessions WHERE {where} ORDER BY started_at, id", args)
+
+
+def sessions_to_send(store: Store, ended_since: float) -> list[dict]:
+    """What a results destination still watches (monitor/integrations/results.py): every listed
+    session open now or ended at or after `ended_since`, each with `last_ts`, its newest reading's time."""
+    return store._query(
+        "SELECT *, (SELECT MAX(ts) FROM readings WHERE readings.session_id = sessions.id) AS last_ts "
+        f"FROM sessions WHERE {LISTED} AND ({OPEN} OR ended_at >= ?) ORDER BY started_at, id", (ended_since,))
 
 
 def alerts_of_sessions(store: Store, session_ids: list[int]) -> list[dict]:

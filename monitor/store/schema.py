@@ -176,6 +176,7 @@ MIGRATIONS = [
     );
     CREATE TABLE IF NOT EXISTS outbox_sent (destination TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0,
                                             last_sent_at REAL);
+    CREATE TABLE IF NOT EXISTS outbox_destinations (destination TEXT PRIMARY KEY, watching_since REAL NOT NULL);
     """,
 ]
 

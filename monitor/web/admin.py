@@ -22,7 +22,7 @@ from ..exports import audit_csv
 from ..formatting import fmt_date, fmt_datetime
 from ..sessions import RuleError
 from ..store import StoreError, people, queries
-from . import auth
+from . import auth, outbox_panel
 from .review import review_table, session_href, turned_page
 
 PAGE_SIZE = 100
@@ -240,6 +240,7 @@ def page(store, actor: Actor):
         ]),
         html.P(id="adm-user-status", className="form-status", role="status"),
         dcc.Store(id="adm-changed", data=0),
+        *outbox_panel.section(store, actor),
         html.H2("Audit trail"),
         html.Div(className="filters", children=[
             html.Label(["User ", dcc.Dropdown(id="adm-f-user", options=_user_options(store), placeholder="any",
@@ -281,6 +282,8 @@ def _filters(*values) -> dict:
 
 
 def register(app, store, protocol) -> None:
+    outbox_panel.register(app, store)
+
     @app.callback(Output("adm-audit", "children"), Output("adm-count", "children"), Output("adm-page", "data"),
                   *[Input(i, p) for i, p in FILTER_STATES], Input("adm-prev", "n_clicks"),
                   Input("adm-next", "n_clicks"), Input("adm-changed", "data"), State("adm-page", "data"),

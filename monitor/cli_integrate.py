@@ -1,0 +1,96 @@
+"""`integrate`: the clinic.toml [integrations] destinations fed from the database (monitor/integrations)."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from typing import Optional
+
+import click
+
+from .cli_context import Context, InputError, pass_ctx
+
+
+@click.command()
+@click.option("--config", default=None, type=click.Path(dir_okay=False),
+              help="clinic.toml with an [integrations] section (its chairs are not started).")
+@click.option("--once", is_flag=True,
+              help="Queue and send what is there now, then exit: 0 when every outbox is empty, 3 when "
+                   "messages wait undelivered.")
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds between passes.")
+@click.option("--status", is_flag=True, help="Print each destination's outbox (depth, oldest, last error) and exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --once or --status: print JSON.")
+@pass_ctx
+def integrate(c: Context, config: Optional[str], once: bool, interval: float, status: bool, as_json: bool):
+    """Send results to the clinic's interface engine as HL7 v2 over MLLP, continuously.
+
+    Each session's NIBP measurements, vital signs per interval and charted events become
+    ORU^R01 messages, queued in the database's outbox once each and sent in order; an AA
+    acknowledgement removes one, anything else is retried with backoff, so a receiver
+    that is down for an hour, or a restart of either side, loses nothing. README,
+    "Integrations".
+    """
+    if status:
+        _print_status(c, as_json)
+        return
+    if not config:
+        raise InputError("--config: give the clinic.toml whose [integrations] says where to send")
+    from .clinic_config import ConfigError, load_integrations
+    from .integrations.runner import IntegrationRunner
+    try:
+        integrations = load_integrations(config)
+    except ConfigError as e:
+        raise InputError(str(e)) from None
+    if not integrations.destinations:
+        raise InputError(f"{config}: [integrations]: no destination; add e.g. [integrations.ehr] "
+                         "kind = \"mllp\", host, port")
+    store = c.store(existing=True)
+    store.require_writable()
+    runner = IntegrationRunner(store, integrations)
+    try:
+        if once:
+            report = runner.one_pass()
+            waiting = _status_rows(store)
+            if as_json:
+                click.echo(json.dumps({"destinations": report, "outbox": waiting}))
+            else:
+                for name, r in report.items():
+                    click.echo(f"{name}: {r['queued']} queued, {r['sent']} sent"
+                               + (f"; not delivered: {r['failed']}" if r["failed"] else ""))
+            if any(row["depth"] for row in waiting):
+                sys.exit(3)
+            return
+        logging.getLogger("infusion_monitor.integrate").setLevel(logging.INFO)
+        names = ", ".join(f"{d.name} ({d.kind} {d.address})" for d in integrations.destinations)
+        click.echo(f"infusion-monitor: sending from {c.db_name} to {names} every {interval:g} s (Ctrl-C stops)",
+                   err=True)
+        stop = threading.Event()
+        try:
+            runner.run(stop, interval)
+        except KeyboardInterrupt:
+            stop.set()
+    finally:
+        runner.close()
+
+
+def _status_rows(store) -> list[dict]:
+    from .store import outbox
+    return outbox.queue_status(store, time.time())
+
+
+def _print_status(c: Context, as_json: bool) -> None:
+    from .formatting import fmt_datetime
+    rows = _status_rows(c.store(readonly=True, existing=True))
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo("no destination has queued or sent anything")
+    for r in rows:
+        oldest = f", oldest waiting {r['oldest_age_s']:.0f} s" if r["depth"] else ""
+        last = f", last sent {fmt_datetime(r['last_sent_at'])}" if r.get("last_sent_at") else ""
+        problem = f"; retrying: {r['head_last_error']}" if r["depth"] and r.get("head_last_error") else ""
+        click.echo(f"{r['destination']}: {r['depth']} waiting{oldest}; {r['sent']} sent{last}{problem}")
