@@ -24,19 +24,42 @@ def test_a_destination_is_read_with_its_defaults():
     assert ehr.address == "10.20.0.5:2575"
 
 
+def test_webhook_and_fhir_destinations_send_what_they_can_by_default():
+    got = parse_integrations("clinic.toml", {
+        "pager": {"kind": "webhook", "url": "https://pager.example.org/hooks/im", "token_env": "PAGER_TOKEN"},
+        "fhir": {"kind": "fhir", "url": "http://10.0.0.9:8080/fhir/r4"}})
+    pager, fhir = got.destinations
+    assert (pager.sends, pager.address, pager.token_env) == (("alerts",), "https://pager.example.org/hooks/im",
+                                                             "PAGER_TOKEN")
+    assert (fhir.sends, fhir.url) == (("sessions",), "http://10.0.0.9:8080/fhir/r4")
+    assert got.sending("alerts") == (pager,) and got.sending("sessions") == (fhir,)
+
+
 def test_no_section_is_no_destination():
     assert parse_integrations("clinic.toml", None) == Integrations()
 
 
 @pytest.mark.parametrize("change, message", [
     ({"ehr": {"kind": "mllp", "host": "h"}}, "clinic.toml: integrations.ehr.port: missing"),
-    ({"ehr": {**GOOD["ehr"], "kind": "smtp"}}, "integrations.ehr.kind: 'smtp' is not one of mllp"),
+    ({"ehr": {**GOOD["ehr"], "kind": "smtp"}}, "integrations.ehr.kind: 'smtp' is not one of mllp, webhook, fhir"),
+    ({"ehr": {**GOOD["ehr"], "kind": "webhook"}}, "integrations.ehr.url: missing (a webhook destination needs url)"),
+    ({"ehr": {**GOOD["ehr"], "url": "http://x"}}, "integrations.ehr.url: means nothing to a mllp destination"),
+    ({"hook": {"kind": "webhook", "url": "http://h/x", "port": 80}}, "integrations.hook.port: means nothing to a "
+                                                                        "webhook destination"),
+    ({"hook": {"kind": "webhook", "url": "ftp://h/x"}}, "integrations.hook.url: expected an http:// or https://"),
+    ({"hook": {"kind": "webhook", "url": "https://u:pw@h/x"}}, "integrations.hook.url: expected an http://"),
+    ({"hook": {"kind": "webhook", "url": "https://h/x", "send": ["results"]}},
+     "integrations.hook.send: 'results' is not one of alerts (what a webhook destination takes)"),
+    ({"hook": {"kind": "webhook", "url": "https://h/x", "token_env": "A TOKEN"}},
+     "integrations.hook.token_env: the name of an environment variable"),
+    ({"fhir": {"kind": "fhir", "url": "https://h/r4", "send": ["alerts"]}},
+     "integrations.fhir.send: 'alerts' is not one of sessions"),
     ({"ehr": {**GOOD["ehr"], "port": 0}}, "integrations.ehr.port: 0 is outside 1..65535"),
     ({"ehr": {**GOOD["ehr"], "port": "2575"}}, "integrations.ehr.port: expected a whole number, got '2575'"),
     ({"ehr": {**GOOD["ehr"], "vitals_every_s": 1}}, "integrations.ehr.vitals_every_s: 1 is outside 10..3600 s"),
     ({"ehr": {**GOOD["ehr"], "ack_timeout_s": float("nan")}}, "integrations.ehr.ack_timeout_s: expected a number"),
     ({"ehr": {**GOOD["ehr"], "retry_max_s": 1e9}}, "integrations.ehr.retry_max_s: 1e+09 is outside 5..3600 s"),
-    ({"ehr": {**GOOD["ehr"], "send": ["alarms"]}}, "integrations.ehr.send: 'alarms' is not one of results"),
+    ({"ehr": {**GOOD["ehr"], "send": ["alarms"]}}, "integrations.ehr.send: 'alarms' is not one of results, alerts"),
     ({"ehr": {**GOOD["ehr"], "send": []}}, "integrations.ehr.send: empty"),
     ({"ehr": {**GOOD["ehr"], "hots": "x"}}, "integrations.ehr.hots: unknown key"),
     ({"ehr": {**GOOD["ehr"], "host": "  "}}, "integrations.ehr.host: expected a host name"),

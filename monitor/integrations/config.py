@@ -16,6 +16,17 @@
     ack_timeout_s = 30
     retry_max_s = 60                   # the longest wait between tries of an undelivered message
 
+    [integrations.pager]               # alarms to a pager or phone system without an interface engine
+    kind = "webhook"                   # JSON POSTed to url (README, "Integrations")
+    url = "https://pager.example.org/hooks/infusion"
+    send = ["alerts"]                  # raised, escalated, acknowledged, ended
+    token_env = "PAGER_TOKEN"          # optional: a bearer token, read from this environment variable
+
+    [integrations.fhir]
+    kind = "fhir"                      # the session's FHIR R4 transaction Bundle when it ends
+    url = "https://fhir.example.org/r4"
+    send = ["sessions"]
+
 Like the rest of clinic.toml it is all or nothing: an unknown key, a value outside its sane
 range (`sane_ranges.INTEGRATION`), or a text HL7 would split (`|^~\\&`, a line break) is
 refused with the file and the key, so a typo never quietly sends nowhere. Pure: no I/O
@@ -29,14 +40,22 @@ from pathlib import Path
 
 from ..sane_ranges import INTEGRATION as RANGES
 
-KINDS = ("mllp",)
-SENDS = ("results",)  # what a destination can be sent (docs/ARCHITECTURE.md, "Integrations")
+KINDS = ("mllp", "webhook", "fhir")
+# What each kind of destination can be sent, the first its default (docs/ARCHITECTURE.md, "Integrations"):
+# results: ORU^R01; alerts: each alarm's raise, escalation, acknowledgement and end (ORU^R40 over
+# MLLP, JSON to a webhook); sessions: a session's FHIR transaction Bundle when it ends.
+SENDS = {"mllp": ("results", "alerts"), "webhook": ("alerts",), "fhir": ("sessions",)}
 DEFAULT_APPLICATION = "INFUSION-MONITOR"
 TOP_KEYS = {"facility": str, "application": str}
-DESTINATION_KEYS = {"kind": str, "host": str, "port": int, "send": list, "vitals_every_s": int,
-                    "receiving_application": str, "receiving_facility": str,
+DESTINATION_KEYS = {"kind": str, "host": str, "port": int, "url": str, "token_env": str, "send": list,
+                    "vitals_every_s": int, "receiving_application": str, "receiving_facility": str,
                     "connect_timeout_s": (int, float), "ack_timeout_s": (int, float), "retry_max_s": (int, float)}
-REQUIRED = ("kind", "host", "port")
+# The keys each kind needs, and those that mean nothing to it (refused: a typo'd kind must not pass).
+REQUIRED = {"mllp": ("host", "port"), "webhook": ("url",), "fhir": ("url",)}
+ONLY_FOR = {"host": ("mllp",), "port": ("mllp",), "vitals_every_s": ("mllp",), "receiving_application": ("mllp",),
+            "receiving_facility": ("mllp",), "url": ("webhook", "fhir"), "token_env": ("webhook", "fhir")}
+URL = re.compile(r"https?://[^\s/@]+(:\d{1,5})?(/[^\s]*)?")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 DEFAULTS = {"vitals_every_s": 60, "connect_timeout_s": 10.0, "ack_timeout_s": 30.0, "retry_max_s": 60.0}
 NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
 HL7_UNSAFE = re.compile(r"[|^~\\&\r\n\x00-\x1f]")
@@ -51,8 +70,10 @@ class Destination:
     """One configured receiver of messages, as clinic.toml says it."""
     name: str
     kind: str
-    host: str
-    port: int
+    host: str = ""
+    port: int = 0
+    url: str = ""              # webhook, fhir: where to POST
+    token_env: str = ""        # webhook, fhir: the environment variable holding a bearer token, if any
     sends: tuple[str, ...] = ("results",)
     vitals_every_s: int = 60
     receiving_application: str = ""
@@ -63,7 +84,7 @@ class Destination:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.port}" if self.kind == "mllp" else self.url
 
 
 @dataclass(frozen=True)
@@ -108,19 +129,33 @@ def _destination(where, name: str, table: dict) -> Destination:
     unknown = sorted(set(table) - set(DESTINATION_KEYS))
     if unknown:
         raise IntegrationsError(f"{where}: {key}.{unknown[0]}: unknown key")
-    for k in REQUIRED:
-        if k not in table:
-            raise IntegrationsError(f"{where}: {key}.{k}: missing")
     for k, v in table.items():
         want = DESTINATION_KEYS[k]
         if isinstance(v, bool) or not isinstance(v, want):
             kind = {int: "a whole number", str: "a text", list: "a list"}.get(want, "a number")
             raise IntegrationsError(f"{where}: {key}.{k}: expected {kind}, got {v!r}")
-    if table["kind"] not in KINDS:
-        raise IntegrationsError(f"{where}: {key}.kind: {table['kind']!r} is not one of {', '.join(KINDS)}")
-    host = table["host"].strip()
-    if not host or any(c.isspace() or c in "/@" for c in host):
+    if "kind" not in table:
+        raise IntegrationsError(f"{where}: {key}.kind: missing ({', '.join(KINDS)})")
+    kind = table["kind"]
+    if kind not in KINDS:
+        raise IntegrationsError(f"{where}: {key}.kind: {kind!r} is not one of {', '.join(KINDS)}")
+    for k in REQUIRED[kind]:
+        if k not in table:
+            raise IntegrationsError(f"{where}: {key}.{k}: missing (a {kind} destination needs "
+                                    f"{' and '.join(REQUIRED[kind])})")
+    for k in sorted(table):
+        if k in ONLY_FOR and kind not in ONLY_FOR[k]:
+            raise IntegrationsError(f"{where}: {key}.{k}: means nothing to a {kind} destination")
+    host = table.get("host", "").strip()
+    if kind == "mllp" and (not host or any(c.isspace() or c in "/@" for c in host)):
         raise IntegrationsError(f"{where}: {key}.host: expected a host name or address, got {table['host']!r}")
+    url = table.get("url", "").strip()
+    if kind != "mllp" and not URL.fullmatch(url):
+        raise IntegrationsError(f"{where}: {key}.url: expected an http:// or https:// address without a "
+                                f"password in it, got {table['url']!r}")
+    if "token_env" in table and not ENV_NAME.fullmatch(table["token_env"]):
+        raise IntegrationsError(f"{where}: {key}.token_env: the name of an environment variable, "
+                                f"got {table['token_env']!r}")
     for k in ("receiving_application", "receiving_facility"):
         if k in table:
             _check_text(where, f"{key}.{k}", table[k])
@@ -128,14 +163,16 @@ def _destination(where, name: str, table: dict) -> Destination:
         why = RANGES[k].problem(table[k])
         if why:
             raise IntegrationsError(f"{where}: {key}.{k}: {why}")
-    sends = table.get("send", ["results"])
-    if not sends or any(s not in SENDS for s in sends):
-        bad = next((s for s in sends if s not in SENDS), None)
-        raise IntegrationsError(f"{where}: {key}.send: " + (f"{bad!r} is not one of {', '.join(SENDS)}" if sends
-                                                            else f"empty; give one or more of {', '.join(SENDS)}"))
+    can = SENDS[kind]
+    sends = table.get("send", [can[0]])
+    if not sends or any(s not in can for s in sends):
+        bad = next((s for s in sends if s not in can), None)
+        raise IntegrationsError(f"{where}: {key}.send: " + (
+            f"{bad!r} is not one of {', '.join(can)} (what a {kind} destination takes)" if sends
+            else f"empty; give one or more of {', '.join(can)}"))
     options = {k: table.get(k, DEFAULTS[k]) for k in DEFAULTS}
-    return Destination(name=name, kind=table["kind"], host=host, port=table["port"],
-                       sends=tuple(dict.fromkeys(sends)),
+    return Destination(name=name, kind=kind, host=host, port=table.get("port", 0), url=url,
+                       token_env=table.get("token_env", ""), sends=tuple(dict.fromkeys(sends)),
                        receiving_application=table.get("receiving_application", ""),
                        receiving_facility=table.get("receiving_facility", ""),
                        vitals_every_s=options["vitals_every_s"],

@@ -207,5 +207,8 @@ MIGRATIONS = [
                                             last_sent_at DOUBLE PRECISION);
     CREATE TABLE IF NOT EXISTS outbox_destinations (destination TEXT PRIMARY KEY,
                                                     watching_since DOUBLE PRECISION NOT NULL);
+    CREATE TABLE IF NOT EXISTS outbox_cursors (destination TEXT NOT NULL, stream TEXT NOT NULL,
+                                               position BIGINT NOT NULL, PRIMARY KEY (destination, stream));
+    ALTER TABLE alerts ADD COLUMN IF NOT EXISTS escalated_at DOUBLE PRECISION;
     """,
 ]
