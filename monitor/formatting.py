@@ -149,3 +149,13 @@ def iso_utc_ms(ts: Optional[float]) -> str:
     if ts is None:
         return ""
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def hl7_dtm(ts: float) -> str:
+    """HL7 v2 DTM in UTC with its offset, for the HL7 messages: 20261202055200+0000, with
+    milliseconds when there are any (a NIBP measurement's time is to the millisecond)."""
+    t = datetime.fromtimestamp(ts, timezone.utc)
+    ms = round(t.microsecond / 1000)
+    if ms == 1000:
+        t, ms = datetime.fromtimestamp(int(ts) + 1, timezone.utc), 0
+    return t.strftime("%Y%m%d%H%M%S") + (f".{ms:03d}" if ms else "") + "+0000"

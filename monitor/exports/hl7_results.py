@@ -31,11 +31,11 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Optional
 
 import hl7
 
+from ..formatting import hl7_dtm as dtm
 from ..model import MANUAL, PRIORITY, struck_entries
 from . import ExportError, hl7_events
 from .vital_signs import CODES, CONTINUOUS, DEFAULT_INTERVAL_S, MDC, NIBP, UNITS, bp_measurements, \
@@ -90,15 +90,6 @@ def text(value: str) -> str:
 def read_text(message: hl7.Message, value: str) -> str:
     """The text `text` escaped, as it was (line breaks as \\n)."""
     return message.unescape(str(value), app_map={".br": "\n"})
-
-
-def dtm(ts: float) -> str:
-    """HL7 DTM in UTC with its offset: 20261202055200+0000, milliseconds when there are any."""
-    t = datetime.fromtimestamp(ts, timezone.utc)
-    ms = round(t.microsecond / 1000)
-    if ms == 1000:
-        t, ms = datetime.fromtimestamp(int(ts) + 1, timezone.utc), 0
-    return t.strftime("%Y%m%d%H%M%S") + (f".{ms:03d}" if ms else "") + "+0000"
 
 
 def _number(v: float) -> str:
