@@ -48,6 +48,7 @@ def values(message: hl7.Message) -> list[tuple[str, float]]:
     return out
 
 
+@pytest.mark.both_engines
 def test_a_simulated_session_reaches_the_listener_as_the_export_has_it(store, protocol, mllp_listener):
     result = simulate(store, protocol, "hypertensive", seed=3, patient_ref="PT-44", chair="3")
     sid = result.session_id
@@ -90,6 +91,7 @@ def test_a_simulated_session_reaches_the_listener_as_the_export_has_it(store, pr
         runner.close()
 
 
+@pytest.mark.both_engines
 def test_an_open_session_is_sent_interval_by_interval_as_each_completes(store):
     t0 = 1_800_000_000.0  # on a minute boundary
     sid, _ = store.open_session("PT-9", "2", "ketamine-iv", t0)
@@ -134,6 +136,7 @@ def test_an_open_session_is_sent_interval_by_interval_as_each_completes(store):
     assert queue_results(store, integrations, dest, now=t0 + 200) == 0
 
 
+@pytest.mark.both_engines
 def test_a_destination_set_up_today_skips_last_years_sessions(store, protocol):
     old = simulate(store, protocol, "normal", seed=1, patient_ref="PT-OLD", chair="4").session_id
     dest = Destination(name="ehr", kind="mllp", host="127.0.0.1", port=9)
