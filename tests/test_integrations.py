@@ -148,6 +148,33 @@ def test_a_destination_set_up_today_skips_last_years_sessions(store, protocol):
     assert queue_results(store, Integrations(destinations=(other,)), other, now=time.time() + 3600) > 0
 
 
+def test_one_process_sends_a_destination_at_a_time(store, protocol, mllp_listener):
+    simulate(store, protocol, "normal", seed=2, patient_ref="PT-3", chair="5")
+    first = IntegrationRunner(store, integrations_for(mllp_listener))
+    second = IntegrationRunner(store, integrations_for(mllp_listener))
+    second.owner = "other-host pid 1"  # as if beside `run --config` on another machine
+    try:
+        assert first.one_pass()["ehr"]["sent"] > 0
+        got = second.one_pass()["ehr"]
+        assert got["sent"] == 0 and got["failed"] == f"ehr is being sent by {first.owner}"
+    finally:
+        first.close()  # a clean stop gives the queue up at once
+    try:
+        assert second.one_pass()["ehr"]["failed"] is None
+    finally:
+        second.close()
+    # a claim left by a killed process of this machine is taken over without waiting
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+    assert outbox.claim_sender(store, "ehr", f"{socket.gethostname()} pid {dead.pid}", time.time(), 600) is None
+    third = IntegrationRunner(store, integrations_for(mllp_listener))
+    try:
+        assert third.one_pass()["ehr"]["failed"] is None
+    finally:
+        third.close()
+
+
 def test_the_outbox_is_on_the_admin_page(store):
     from monitor.access import Actor
     from monitor.web import outbox_panel

@@ -9,17 +9,27 @@ like the forwarder (monitor/forwarder.py).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from typing import Callable, Optional
 
-from ..store import Store, StoreError
+from ..processes import process_alive
+from ..store import Store, StoreError, outbox
 from .config import Destination, Integrations
 from .mllp import MllpDestination, MllpSender
 from .results import queue_results
 
 log = logging.getLogger("infusion_monitor.integrate")
 INTERVAL_S = 2.0
+SEND_BATCH = 10  # messages sent between two renewals of the claim on a destination
+
+
+def _gone(holder: str) -> bool:
+    """A claim held by a process of this machine that no longer runs (killed: no release)."""
+    host, _, pid = holder.rpartition(" pid ")
+    return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
 
 
 def mllp_destination(d: Destination) -> MllpDestination:
@@ -38,17 +48,34 @@ class IntegrationRunner:
                         for d in integrations.destinations if d.kind == "mllp"}
         self.problem: Optional[str] = None
         self.said: dict[str, Optional[str]] = {}
+        self.owner = f"{socket.gethostname()} pid {os.getpid()}"
 
     def one_pass(self) -> dict[str, dict]:
         """Queue and send for each destination; {name: {"queued", "sent", "failed"}}.
-        StoreError when the database fails (what was queued or sent stays so)."""
+        StoreError when the database fails (what was queued or sent stays so). A destination
+        another live process is sending (`outbox.claim_sender`) is left to it."""
         out = {}
         for d in self.integrations.destinations:
+            holder = self._claim(d)
+            if holder is not None:
+                out[d.name] = {"queued": 0, "sent": 0, "failed": f"{d.name} is being sent by {holder}"}
+                self._say(d, out[d.name]["failed"])
+                continue
             queued = queue_results(self.store, self.integrations, d, now=self.clock()) if "results" in d.sends else 0
-            report = self.senders[d.name].send_pending()
-            out[d.name] = {"queued": queued, "sent": report["sent"], "failed": report["failed"]}
-            self._say(d, report["failed"])
+            sent, failed = 0, None
+            while True:  # in small batches, the claim renewed between them
+                report = self.senders[d.name].send_pending(limit=SEND_BATCH)
+                sent += report["sent"]
+                failed = report["failed"]
+                if failed or report["sent"] < SEND_BATCH or self._claim(d) is not None:
+                    break
+            out[d.name] = {"queued": queued, "sent": sent, "failed": failed}
+            self._say(d, failed)
         return out
+
+    def _claim(self, d: Destination) -> Optional[str]:
+        stale = SEND_BATCH * (d.connect_timeout_s + d.ack_timeout_s) + 60.0
+        return outbox.claim_sender(self.store, d.name, self.owner, self.clock(), stale, gone=_gone)
 
     def _say(self, d: Destination, failed: Optional[str]) -> None:
         """A destination's trouble is logged when it starts and when it ends, not every pass."""
@@ -95,3 +122,8 @@ class IntegrationRunner:
     def close(self) -> None:
         for sender in self.senders.values():
             sender.close()
+        for d in self.integrations.destinations:
+            try:
+                outbox.release_sender(self.store, d.name, self.owner)
+            except StoreError:
+                pass  # the claim goes stale by itself

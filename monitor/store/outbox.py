@@ -24,7 +24,7 @@ sender's tests move theirs by hand.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from .errors import Conflict
 from .rows import marks
@@ -91,6 +91,35 @@ def watch_since(store, destination: str, now: float) -> float:
                      "ON CONFLICT (destination) DO NOTHING", (destination, now))
         return conn.execute("SELECT watching_since FROM outbox_destinations WHERE destination = ?",
                             (destination,)).fetchone()["watching_since"]
+
+
+def claim_sender(store, destination: str, sender: str, now: float, stale_after_s: float,
+                 gone: Callable[[str], bool] = lambda holder: False) -> Optional[str]:
+    """Take or renew the right to send this destination's queue: None when `sender` has it now,
+    else who has it. Two processes sending one queue (`integrate` beside `run --config`) would
+    put two messages in flight and break the order, so one holds it and renews it as it goes;
+    one silent for `stale_after_s`, or `gone` (a process of this machine that has died), is
+    taken over."""
+    with store._transaction() as conn:
+        row = conn.execute("SELECT sender, sender_beat FROM outbox_destinations WHERE destination = ?",
+                           (destination,)).fetchone()
+        if row is None:
+            conn.execute("INSERT INTO outbox_destinations (destination, watching_since, sender, sender_beat) "
+                         "VALUES (?, ?, ?, ?)", (destination, now, sender, now))
+            return None
+        holder, beat = row[0], row[1]
+        if holder not in (None, sender) and beat is not None and now - beat <= stale_after_s and not gone(holder):
+            return holder
+        conn.execute("UPDATE outbox_destinations SET sender = ?, sender_beat = ? WHERE destination = ?",
+                     (sender, now, destination))
+    return None
+
+
+def release_sender(store, destination: str, sender: str) -> None:
+    """Give the queue up (a clean stop), so another process may send it at once."""
+    with store._transaction() as conn:
+        conn.execute("UPDATE outbox_destinations SET sender = NULL, sender_beat = NULL "
+                     "WHERE destination = ? AND sender = ?", (destination, sender))
 
 
 def due(store, destination: str, now: float, limit: int = 100) -> list[dict]:

@@ -206,7 +206,8 @@ MIGRATIONS = [
     CREATE TABLE IF NOT EXISTS outbox_sent (destination TEXT PRIMARY KEY, sent BIGINT NOT NULL DEFAULT 0,
                                             last_sent_at DOUBLE PRECISION);
     CREATE TABLE IF NOT EXISTS outbox_destinations (destination TEXT PRIMARY KEY,
-                                                    watching_since DOUBLE PRECISION NOT NULL);
+                                                    watching_since DOUBLE PRECISION NOT NULL,
+                                                    sender TEXT, sender_beat DOUBLE PRECISION);
     CREATE TABLE IF NOT EXISTS outbox_cursors (destination TEXT NOT NULL, stream TEXT NOT NULL,
                                                position BIGINT NOT NULL, PRIMARY KEY (destination, stream));
     ALTER TABLE alerts ADD COLUMN IF NOT EXISTS escalated_at DOUBLE PRECISION;

@@ -176,7 +176,8 @@ MIGRATIONS = [
     );
     CREATE TABLE IF NOT EXISTS outbox_sent (destination TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0,
                                             last_sent_at REAL);
-    CREATE TABLE IF NOT EXISTS outbox_destinations (destination TEXT PRIMARY KEY, watching_since REAL NOT NULL);
+    CREATE TABLE IF NOT EXISTS outbox_destinations (destination TEXT PRIMARY KEY, watching_since REAL NOT NULL,
+                                                    sender TEXT, sender_beat REAL);
     CREATE TABLE IF NOT EXISTS outbox_cursors (destination TEXT NOT NULL, stream TEXT NOT NULL,
                                                position INTEGER NOT NULL, PRIMARY KEY (destination, stream));
     ALTER TABLE alerts ADD COLUMN escalated_at REAL;
