@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from conftest import ROOT, text_of, wait_until
 
@@ -77,3 +78,8 @@ def test_overview_links_to_chair(browser, server, db_path, cli):
     tile[0].click()
     wait_until(lambda: "Chair 5" in text_of(browser, ".bed-header"), timeout=20)
     wait_until(lambda: browser.find_elements(By.ID, "open-patient"), timeout=20)  # session ended: open form
+    # a wristband scanner types the code and Enter into the focused field: the session opens
+    field = browser.find_element(By.ID, "open-patient")
+    assert browser.switch_to.active_element == field
+    field.send_keys("PT-SCAN-77" + Keys.ENTER)
+    wait_until(lambda: "opened for PT-SCAN-77" in text_of(browser, "#open-status"), timeout=20)

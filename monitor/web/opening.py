@@ -1,5 +1,9 @@
 """Opening a session from the bedside page: the patient, and the profile it runs under.
 
+The patient reference may be typed or scanned: a barcode scanner on a wristband types the
+code and Enter into the focused field, and Enter opens the session as the button does, so
+nobody types a reference (and mistypes it) at the chair.
+
 A session runs under the chair's own profile (its clinic.toml `protocol`, else the process's
 `--protocol`); a clinician may pick another shipped or known profile when opening it
 (profile_choice.choices; access: `choose_profile`). The store records the name
@@ -26,7 +30,9 @@ def open_form(chair: str, protocol):
     own = profile_choice.chair_profile(chair, protocol).name
     return html.Div(className="open-form", children=[
         html.Label(f"New session on chair {chair} — patient reference:", htmlFor="open-patient"),
-        dcc.Input(id="open-patient", type="text", maxLength=PATIENT_REF_MAX, debounce=False),
+        # a wristband scanner types the code and Enter into the focused field: that opens the session
+        dcc.Input(id="open-patient", type="text", maxLength=PATIENT_REF_MAX, debounce=False, autoFocus=True,
+                  autoComplete="off", placeholder="type or scan the wristband"),
         html.Label("Profile (another than the chair's needs a clinician):", htmlFor="open-profile"),
         dcc.Dropdown(id="open-profile", options=[{"label": n + (" (this chair's)" if n == own else ""), "value": n}
                                                  for n in profile_choice.choices(protocol)],
@@ -61,7 +67,8 @@ def open_session_action(store, protocol, patient: Optional[str], state: dict, ac
 
 def register(app, store, protocol) -> None:
     @app.callback(Output("open-status", "children"), Input("open-session", "n_clicks"),
+                  Input("open-patient", "n_submit"),
                   State("open-patient", "value"), State("open-profile", "value"), State("bed-state", "data"),
                   prevent_initial_call=True)
-    def open_session(_n, patient, profile, state):
+    def open_session(_n, _scanned, patient, profile, state):
         return open_session_action(store, protocol, patient, state, auth.current_actor(), profile)
