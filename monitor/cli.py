@@ -331,8 +331,9 @@ def run(c: Context, config: Optional[str], host: str, port: int, behind_tls: boo
     # the same imports took seconds longer (README, "Many chairs")
     importlib.import_module(".web", __package__)
     acq = _start_acquisition(c, chairs)
-    sending = _start_integrations(store, config)
+    sending = None
     try:
+        sending = _start_integrations(store, config)
         serve_dashboard(c, store, host, port, behind_tls, live_streams)
     finally:
         acq.stop()
@@ -350,7 +351,10 @@ def _start_integrations(store, config: Optional[str]):
         return None
     from .integrations.runner import IntegrationRunner
     runner = IntegrationRunner(store, integrations)
-    runner.start()
+    try:
+        runner.start()
+    except OSError as e:
+        raise InputError(str(e.strerror or e)) from None
     click.echo("infusion-monitor: sending to " + ", ".join(f"{d.name} ({d.address})" for d in
                                                          integrations.destinations), err=True)
     return runner

@@ -25,13 +25,14 @@ from .cli_context import Context, InputError, pass_ctx
 @click.option("--json", "as_json", is_flag=True, help="With --once or --status: print JSON.")
 @pass_ctx
 def integrate(c: Context, config: Optional[str], once: bool, interval: float, status: bool, as_json: bool):
-    """Send results to the clinic's interface engine as HL7 v2 over MLLP, continuously.
+    """Feed clinic.toml's [integrations]: results and alarms out, registrations in, continuously.
 
     Each session's NIBP measurements, vital signs per interval and charted events become
     ORU^R01 messages, queued in the database's outbox once each and sent in order; an AA
     acknowledgement removes one, anything else is retried with backoff, so a receiver
-    that is down for an hour, or a restart of either side, loses nothing. README,
-    "Integrations".
+    that is down for an hour, or a restart of either side, loses nothing. An "adt"
+    destination listens for the registration system's ADT messages (not with --once).
+    README, "Integrations".
     """
     if status:
         _print_status(c, as_json)
@@ -67,6 +68,10 @@ def integrate(c: Context, config: Optional[str], once: bool, interval: float, st
         names = ", ".join(f"{d.name} ({d.kind} {d.address})" for d in integrations.destinations)
         click.echo(f"infusion-monitor: sending from {c.db_name} to {names} every {interval:g} s (Ctrl-C stops)",
                    err=True)
+        try:
+            runner.listen()
+        except OSError as e:
+            raise InputError(str(e.strerror or e)) from None
         stop = threading.Event()
         try:
             runner.run(stop, interval)

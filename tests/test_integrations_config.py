@@ -35,6 +35,13 @@ def test_webhook_and_fhir_destinations_send_what_they_can_by_default():
     assert got.sending("alerts") == (pager,) and got.sending("sessions") == (fhir,)
 
 
+def test_an_adt_listener_is_read_with_its_defaults():
+    got = parse_integrations("clinic.toml", {"registration": {"kind": "adt", "port": 2576}})
+    (reg,) = got.destinations
+    assert (reg.host, reg.port, reg.chair_from, reg.sends) == ("127.0.0.1", 2576, "bed", ())
+    assert got.sending("results") == ()
+
+
 def test_no_section_is_no_destination():
     assert parse_integrations("clinic.toml", None) == Integrations()
 
@@ -52,6 +59,10 @@ def test_no_section_is_no_destination():
      "integrations.hook.send: 'results' is not one of alerts (what a webhook destination takes)"),
     ({"hook": {"kind": "webhook", "url": "https://h/x", "token_env": "A TOKEN"}},
      "integrations.hook.token_env: the name of an environment variable"),
+    ({"reg": {"kind": "adt"}}, "integrations.reg.port: missing (a adt destination needs port)"),
+    ({"reg": {"kind": "adt", "port": 2576, "chair_from": "seat"}}, "integrations.reg.chair_from: 'seat' is not one"),
+    ({"reg": {"kind": "adt", "port": 2576, "send": ["results"]}}, "integrations.reg.send: means nothing to a adt"),
+    ({"reg": {"kind": "adt", "port": 2576, "ack_timeout_s": 5}}, "integrations.reg.ack_timeout_s: means nothing"),
     ({"fhir": {"kind": "fhir", "url": "https://h/r4", "send": ["alerts"]}},
      "integrations.fhir.send: 'alerts' is not one of sessions"),
     ({"ehr": {**GOOD["ehr"], "port": 0}}, "integrations.ehr.port: 0 is outside 1..65535"),

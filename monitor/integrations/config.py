@@ -27,6 +27,12 @@
     url = "https://fhir.example.org/r4"
     send = ["sessions"]
 
+    [integrations.registration]        # the other way: ADT^A01/A04/A08 from the registration system
+    kind = "adt"                       # received over MLLP; the opening form offers the patient it names
+    host = "0.0.0.0"                   # where to listen (default 127.0.0.1: this machine only)
+    port = 2576
+    chair_from = "bed"                 # the PV1-3 component naming the chair: bed, room or point_of_care
+
 Like the rest of clinic.toml it is all or nothing: an unknown key, a value outside its sane
 range (`sane_ranges.INTEGRATION`), or a text HL7 would split (`|^~\\&`, a line break) is
 refused with the file and the key, so a typo never quietly sends nowhere. Pure: no I/O
@@ -40,20 +46,26 @@ from pathlib import Path
 
 from ..sane_ranges import INTEGRATION as RANGES
 
-KINDS = ("mllp", "webhook", "fhir")
+KINDS = ("mllp", "webhook", "fhir", "adt")
 # What each kind of destination can be sent, the first its default (docs/ARCHITECTURE.md, "Integrations"):
 # results: ORU^R01; alerts: each alarm's raise, escalation, acknowledgement and end (ORU^R40 over
 # MLLP, JSON to a webhook); sessions: a session's FHIR transaction Bundle when it ends.
-SENDS = {"mllp": ("results", "alerts"), "webhook": ("alerts",), "fhir": ("sessions",)}
+# adt is the one that receives: the registration system's ADT messages, nothing sent back but ACKs.
+SENDS = {"mllp": ("results", "alerts"), "webhook": ("alerts",), "fhir": ("sessions",), "adt": ()}
+CHAIR_FROM = ("bed", "room", "point_of_care")  # the PV1-3 component (PL.3, PL.2, PL.1) naming the chair
 DEFAULT_APPLICATION = "INFUSION-MONITOR"
 TOP_KEYS = {"facility": str, "application": str}
 DESTINATION_KEYS = {"kind": str, "host": str, "port": int, "url": str, "token_env": str, "send": list,
                     "vitals_every_s": int, "receiving_application": str, "receiving_facility": str,
-                    "connect_timeout_s": (int, float), "ack_timeout_s": (int, float), "retry_max_s": (int, float)}
+                    "connect_timeout_s": (int, float), "ack_timeout_s": (int, float), "retry_max_s": (int, float),
+                    "chair_from": str}
 # The keys each kind needs, and those that mean nothing to it (refused: a typo'd kind must not pass).
-REQUIRED = {"mllp": ("host", "port"), "webhook": ("url",), "fhir": ("url",)}
-ONLY_FOR = {"host": ("mllp",), "port": ("mllp",), "vitals_every_s": ("mllp",), "receiving_application": ("mllp",),
-            "receiving_facility": ("mllp",), "url": ("webhook", "fhir"), "token_env": ("webhook", "fhir")}
+REQUIRED = {"mllp": ("host", "port"), "webhook": ("url",), "fhir": ("url",), "adt": ("port",)}
+ONLY_FOR = {"host": ("mllp", "adt"), "port": ("mllp", "adt"), "vitals_every_s": ("mllp",),
+            "receiving_application": ("mllp",), "receiving_facility": ("mllp",), "url": ("webhook", "fhir"),
+            "token_env": ("webhook", "fhir"), "chair_from": ("adt",), "send": ("mllp", "webhook", "fhir"),
+            "connect_timeout_s": ("mllp", "webhook", "fhir"), "ack_timeout_s": ("mllp", "webhook", "fhir"),
+            "retry_max_s": ("mllp", "webhook", "fhir")}
 URL = re.compile(r"https?://[^\s/@]+(:\d{1,5})?(/[^\s]*)?")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 DEFAULTS = {"vitals_every_s": 60, "connect_timeout_s": 10.0, "ack_timeout_s": 30.0, "retry_max_s": 60.0}
@@ -75,6 +87,7 @@ class Destination:
     url: str = ""              # webhook, fhir: where to POST
     token_env: str = ""        # webhook, fhir: the environment variable holding a bearer token, if any
     sends: tuple[str, ...] = ("results",)
+    chair_from: str = "bed"    # adt: which PV1-3 component names the chair
     vitals_every_s: int = 60
     receiving_application: str = ""
     receiving_facility: str = ""
@@ -146,8 +159,8 @@ def _destination(where, name: str, table: dict) -> Destination:
     for k in sorted(table):
         if k in ONLY_FOR and kind not in ONLY_FOR[k]:
             raise IntegrationsError(f"{where}: {key}.{k}: means nothing to a {kind} destination")
-    host = table.get("host", "").strip()
-    if kind == "mllp" and (not host or any(c.isspace() or c in "/@" for c in host)):
+    host = table.get("host", "127.0.0.1" if kind == "adt" else "").strip()
+    if kind in ("mllp", "adt") and (not host or any(c.isspace() or c in "/@" for c in host)):
         raise IntegrationsError(f"{where}: {key}.host: expected a host name or address, got {table['host']!r}")
     url = table.get("url", "").strip()
     if kind != "mllp" and not URL.fullmatch(url):
@@ -163,9 +176,12 @@ def _destination(where, name: str, table: dict) -> Destination:
         why = RANGES[k].problem(table[k])
         if why:
             raise IntegrationsError(f"{where}: {key}.{k}: {why}")
+    if table.get("chair_from", "bed") not in CHAIR_FROM:
+        raise IntegrationsError(f"{where}: {key}.chair_from: {table['chair_from']!r} is not one of "
+                                f"{', '.join(CHAIR_FROM)} (the PV1-3 component that names the chair)")
     can = SENDS[kind]
-    sends = table.get("send", [can[0]])
-    if not sends or any(s not in can for s in sends):
+    sends = table.get("send", list(can[:1]))
+    if can and (not sends or any(s not in can for s in sends)):
         bad = next((s for s in sends if s not in can), None)
         raise IntegrationsError(f"{where}: {key}.send: " + (
             f"{bad!r} is not one of {', '.join(can)} (what a {kind} destination takes)" if sends
@@ -173,6 +189,7 @@ def _destination(where, name: str, table: dict) -> Destination:
     options = {k: table.get(k, DEFAULTS[k]) for k in DEFAULTS}
     return Destination(name=name, kind=kind, host=host, port=table.get("port", 0), url=url,
                        token_env=table.get("token_env", ""), sends=tuple(dict.fromkeys(sends)),
+                       chair_from=table.get("chair_from", "bed"),
                        receiving_application=table.get("receiving_application", ""),
                        receiving_facility=table.get("receiving_facility", ""),
                        vitals_every_s=options["vitals_every_s"],

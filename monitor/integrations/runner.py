@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from ..processes import process_alive
 from ..store import Store, StoreError, outbox
+from .adt_in import AdmissionsListener
 from .config import Destination, Integrations
 from .mllp import MllpDestination, MllpSender
 from .results import queue_results
@@ -44,8 +45,11 @@ class IntegrationRunner:
         self.store = store
         self.integrations = integrations
         self.clock = clock
+        self.sending_to = tuple(d for d in integrations.destinations if d.kind != "adt")
         self.senders = {d.name: MllpSender(store, mllp_destination(d), clock=clock)
-                        for d in integrations.destinations if d.kind == "mllp"}
+                        for d in self.sending_to if d.kind == "mllp"}
+        self.listeners = [AdmissionsListener(store, d, clock=clock)
+                          for d in integrations.destinations if d.kind == "adt"]
         self.problem: Optional[str] = None
         self.said: dict[str, Optional[str]] = {}
         self.owner = f"{socket.gethostname()} pid {os.getpid()}"
@@ -55,7 +59,7 @@ class IntegrationRunner:
         StoreError when the database fails (what was queued or sent stays so). A destination
         another live process is sending (`outbox.claim_sender`) is left to it."""
         out = {}
-        for d in self.integrations.destinations:
+        for d in self.sending_to:
             holder = self._claim(d)
             if holder is not None:
                 out[d.name] = {"queued": 0, "sent": 0, "failed": f"{d.name} is being sent by {holder}"}
@@ -86,6 +90,18 @@ class IntegrationRunner:
             log.warning("%s: delivering again", d.name)
         self.said[d.name] = failed
 
+    def listen(self) -> None:
+        """Start the ADT listeners (kind "adt"); OSError when a port cannot be had."""
+        for i, listener in enumerate(self.listeners):
+            try:
+                listener.start()
+            except OSError as e:
+                for started in self.listeners[:i]:
+                    started.stop()
+                raise OSError(e.errno, f"{listener.destination.name}: cannot listen on "
+                                       f"{listener.destination.address}: {e.strerror or e}") from None
+            log.info("%s: listening for ADT on %s", listener.destination.name, listener.destination.address)
+
     def run(self, stop: threading.Event, interval_s: float = INTERVAL_S) -> None:
         """Pass after pass until `stop` is set."""
         while not stop.is_set():
@@ -101,7 +117,9 @@ class IntegrationRunner:
             stop.wait(interval_s)
 
     def start(self, interval_s: float = INTERVAL_S) -> None:
-        """Run in a thread of its own (`run --config` with [integrations]): the bedside never waits for it."""
+        """Run in a thread of its own (`run --config` with [integrations]): the bedside never waits for it.
+        OSError when an ADT listener cannot have its port (nothing started)."""
+        self.listen()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run_logged, args=(self._stop, interval_s),
                                         name="integrations", daemon=True)
@@ -120,9 +138,11 @@ class IntegrationRunner:
         self.close()
 
     def close(self) -> None:
+        for listener in self.listeners:
+            listener.stop()
         for sender in self.senders.values():
             sender.close()
-        for d in self.integrations.destinations:
+        for d in self.sending_to:
             try:
                 outbox.release_sender(self.store, d.name, self.owner)
             except StoreError:

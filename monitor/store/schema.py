@@ -181,6 +181,11 @@ MIGRATIONS = [
     CREATE TABLE IF NOT EXISTS outbox_cursors (destination TEXT NOT NULL, stream TEXT NOT NULL,
                                                position INTEGER NOT NULL, PRIMARY KEY (destination, stream));
     ALTER TABLE alerts ADD COLUMN escalated_at REAL;
+    CREATE TABLE IF NOT EXISTS arrivals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, chair TEXT NOT NULL, patient_ref TEXT NOT NULL, event TEXT,
+        control_id TEXT, sender TEXT, received_at REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS arrivals_chair ON arrivals(chair, received_at);
     """,
 ]
 

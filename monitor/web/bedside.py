@@ -19,7 +19,7 @@ from ..access import Actor
 from ..model import Event, is_valid, struck_entries
 from ..store import StoreError, queries
 from . import alarms, auth, charting, limits, observing, opening, recovery, trend
-from .opening import open_form
+from .opening import offered_patient, open_form
 from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, header, manual_from_events,
                            news2_indicator, numerics, strike_options)
 from .forms import FormError, refusal_text, page_session, session_now
@@ -141,9 +141,11 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
     beat = queries.heartbeat(store, chair)  # is an acquisition process watching this chair?
     watched = sessions.acquisition_alive(beat, wall)
     if s is None:
+        offer = offered_patient(store, chair, now)  # from the registration system, if it said so
+        if state.get("session_id") != "none" or state.get("offer") != (offer or {}).get("id"):
+            out["bed-open.children"] = open_form(chair, protocol, offer)
         if state.get("session_id") != "none":
-            out.update({"bed-trend.figure": trend.full_figure([], [], protocol, {}),
-                        "bed-open.children": open_form(chair, protocol), "bed-alarms.children": [],
+            out.update({"bed-trend.figure": trend.full_figure([], [], protocol, {}), "bed-alarms.children": [],
                         "bed-technical.children": [], "bed-alarm-data.data": [], "obs-latest.children": [],
                         "obs-due.children": [], "dis-countdown.children": "",
                         "bed-news2.children": news2_indicator({}, {}, now, protocol),
@@ -152,7 +154,7 @@ def bedside_tick(store, protocol, state: dict, role: Optional[str] = None):
         out.update({"bed-header.children": header(chair, None, now),
                     "bed-numerics.children": numerics({}, now, protocol),
                     "bed-devices.children": devices(queries.devices(store, chair), watched),
-                    "bed-state.data": {"chair": chair, "session_id": "none"}})
+                    "bed-state.data": {"chair": chair, "session_id": "none", "offer": (offer or {}).get("id")}})
         return tuple(out[k] for k in KEYS)
     sid = s["id"]
     protocol = profile_choice.session_profile(protocol, s["protocol"])  # the session's own, when known here
@@ -323,7 +325,8 @@ def _panel_outputs(store, protocol, s: dict, bl: dict, state: dict, out: dict, n
         state["baseline_view"] = view
     if s["state"] != state["phase"]:
         out["bed-recovery.children"] = recovery.panel_body(store, state, s["state"], now, protocol)
-        out["bed-open.children"] = open_form(state["chair"], protocol) if s["state"] == "ended" else []
+        out["bed-open.children"] = open_form(state["chair"], protocol, offered_patient(store, state["chair"], now)) \
+            if s["state"] == "ended" else []
         out.update(control_outputs(s["state"], role))
         state["phase"] = s["state"]
 

@@ -1,0 +1,182 @@
+"""Receiving the registration system's ADT messages over MLLP: who is at which chair.
+
+clinic.toml `[integrations.NAME] kind = "adt"` listens on `host:port` (python-hl7's asyncio
+MLLP server, `hl7.mllp.start_hl7_server`, on an event loop in a thread of its own). Each
+ADT^A01 (admit), A04 (register) or A08 (update) names the patient in PID-3 (the first
+repetition's ID) and the place in PV1-3; `chair_from` says which component of PV1-3 is the
+chair (PL.3 bed, PL.2 room, PL.1 point of care). The arrival is kept (store/arrivals.py)
+and the chair's opening form offers that patient (admissions.expected_patient); nothing
+opens by itself.
+
+Every message is answered (original acknowledgement mode), so the sending interface engine
+knows what happened and shows it: AA when kept; AE, with the reason in MSA-3 and ERR-8,
+when a field cannot be used (no PID-3, no chair in PV1-3, a reference or chair name the
+session rules refuse); AR for a message that is not an ADT A01/A04/A08 or not HL7 at all.
+A database that cannot take the arrival answers AE too: the engine keeps it and resends.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Callable, Optional
+
+import hl7
+from hl7.mllp import start_hl7_server
+
+from .. import sessions
+from ..admissions import EVENTS
+from ..exports.hl7_results import text as hl7_text
+from ..store import StoreError, arrivals
+from .config import Destination
+
+log = logging.getLogger("infusion_monitor.integrate")
+ENCODING = "utf-8"
+PLACE = {"point_of_care": 1, "room": 2, "bed": 3}  # PV1-3 (PL) components
+
+
+class Refused(ValueError):
+    """A message that cannot be used: its ACK code and the reason."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(reason)
+        self.code = code
+
+
+def _field(message: hl7.Message, segment: str, field: int, component: int = 1) -> str:
+    """A component's text, unescaped (python-hl7's extract_field), '' when the message lacks it."""
+    try:
+        return str(message.extract_field(segment, 1, field, 1, component)).strip()
+    except (IndexError, KeyError):
+        return ""
+
+
+def read_arrival(message: hl7.Message, chair_from: str) -> tuple[str, str, str]:
+    """(chair, patient reference, trigger event) of an ADT message; Refused naming what is wrong."""
+    code, event = _field(message, "MSH", 9, 1), _field(message, "MSH", 9, 2)
+    if code != "ADT" or event not in EVENTS:
+        raise Refused("AR", f"MSH-9 {code}^{event}: only ADT^{', ADT^'.join(EVENTS)} are taken")
+    for segment in ("PID", "PV1"):
+        try:
+            message.segment(segment)
+        except KeyError:
+            raise Refused("AE", f"no {segment} segment") from None
+    ref = _field(message, "PID", 3)
+    chair = _field(message, "PV1", 3, PLACE[chair_from])
+    if not ref:
+        raise Refused("AE", "PID-3: no patient identifier")
+    if not chair:
+        raise Refused("AE", f"PV1-3.{PLACE[chair_from]} ({chair_from}): no chair named")
+    try:
+        return sessions.chair_name(chair), sessions.patient_ref(ref), event
+    except sessions.RuleError as e:
+        raise Refused("AE", f"{'PV1-3' if 'Chair' in str(e) else 'PID-3'}: {e}") from None
+
+
+def answer(store, destination: Destination, text: str, now: float) -> str:
+    """The ACK for one received message, the arrival kept when it can be used."""
+    try:
+        message = hl7.parse(text.replace("\n", "\r"))
+        message.segment("MSH")
+    except Exception:  # not HL7 at all: python-hl7 raises several kinds
+        return _bare_ack("AR", "not an HL7 v2 message")
+    try:
+        chair, ref, event = read_arrival(message, destination.chair_from)
+        sender = "^".join(_field(message, "MSH", n) for n in (3, 4))
+        arrivals.record(store, chair, ref, event, _field(message, "MSH", 10), sender, now)
+        log.info("%s: %s at chair %s (ADT^%s)", destination.name, ref, chair, event)
+        return _ack(message, "AA", "")
+    except Refused as e:
+        log.warning("%s: refused an ADT message: %s", destination.name, e)
+        return _ack(message, e.code, str(e))
+    except StoreError as e:
+        return _ack(message, "AE", f"not kept, send again: {e}")
+
+
+def _ack(message: hl7.Message, code: str, reason: str) -> str:
+    ack = message.create_ack(code, application="INFUSION-MONITOR")
+    if reason:
+        ack.segment("MSA").assign_field(hl7_text(reason[:200]), 3)
+        err = ack.create_segment([ack.create_field(["ERR"])])
+        err.assign_field("E" if code != "AA" else "I", 4)
+        err.assign_field(hl7_text(reason[:200]), 8)
+        ack.append(err)
+    return str(ack)
+
+
+def _bare_ack(code: str, reason: str) -> str:
+    """An ACK to something that is not HL7: there is no MSH to answer from."""
+    ack = hl7.parse("MSH|^~\\&|INFUSION-MONITOR||||||ACK|0|P|2.6\rMSA|AR|\r")
+    ack.segment("MSA").assign_field(code, 1)
+    ack.segment("MSA").assign_field(hl7_text(reason), 3)
+    return str(ack)
+
+
+class AdmissionsListener:
+    """The MLLP server of one `adt` destination, on a thread of its own."""
+
+    def __init__(self, store, destination: Destination, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.destination = destination
+        self.clock = clock
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._server = None
+        self._writers: set = set()
+
+    def start(self) -> "AdmissionsListener":
+        """Listen; OSError (the port taken, an address not on this machine) when it cannot."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"adt-{self.destination.name}",
+                                        daemon=True)
+        self._thread.start()
+        try:
+            self._server = self._call(start_hl7_server(self._client, self.destination.host, self.destination.port,
+                                                       encoding=ENCODING))
+        except BaseException:
+            self._halt()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._call(self._shut())
+            self._server = None
+        self._halt()
+
+    def _halt(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._loop.close()
+            self._loop = self._thread = None
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
+
+    async def _shut(self) -> None:
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _client(self, reader, writer) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                try:
+                    block = await reader.readblock()
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                except Exception as e:  # an overlong or broken frame: say so and hang up
+                    log.warning("%s: unreadable MLLP frame: %s", self.destination.name, e)
+                    return
+                text = block.decode(ENCODING, errors="replace")
+                reply = await self._loop.run_in_executor(None, answer, self.store, self.destination, text,
+                                                         self.clock())
+                writer.writeblock(reply.encode(ENCODING))
+                await writer.drain()
+        finally:
+            self._writers.discard(writer)
+            writer.close()
