@@ -154,16 +154,16 @@ def _destination(where, name: str, table: dict) -> Destination:
         raise IntegrationsError(f"{where}: {key}.kind: {kind!r} is not one of {', '.join(KINDS)}")
     for k in REQUIRED[kind]:
         if k not in table:
-            raise IntegrationsError(f"{where}: {key}.{k}: missing (a {kind} destination needs "
+            raise IntegrationsError(f"{where}: {key}.{k}: missing (kind {kind} needs "
                                     f"{' and '.join(REQUIRED[kind])})")
     for k in sorted(table):
         if k in ONLY_FOR and kind not in ONLY_FOR[k]:
-            raise IntegrationsError(f"{where}: {key}.{k}: means nothing to a {kind} destination")
+            raise IntegrationsError(f"{where}: {key}.{k}: means nothing to kind {kind}")
     host = table.get("host", "127.0.0.1" if kind == "adt" else "").strip()
     if kind in ("mllp", "adt") and (not host or any(c.isspace() or c in "/@" for c in host)):
         raise IntegrationsError(f"{where}: {key}.host: expected a host name or address, got {table['host']!r}")
     url = table.get("url", "").strip()
-    if kind != "mllp" and not URL.fullmatch(url):
+    if kind in ("webhook", "fhir") and not URL.fullmatch(url):
         raise IntegrationsError(f"{where}: {key}.url: expected an http:// or https:// address without a "
                                 f"password in it, got {table['url']!r}")
     if "token_env" in table and not ENV_NAME.fullmatch(table["token_env"]):
@@ -184,7 +184,7 @@ def _destination(where, name: str, table: dict) -> Destination:
     if can and (not sends or any(s not in can for s in sends)):
         bad = next((s for s in sends if s not in can), None)
         raise IntegrationsError(f"{where}: {key}.send: " + (
-            f"{bad!r} is not one of {', '.join(can)} (what a {kind} destination takes)" if sends
+            f"{bad!r} is not one of {', '.join(can)} (what kind {kind} takes)" if sends
             else f"empty; give one or more of {', '.join(can)}"))
     options = {k: table.get(k, DEFAULTS[k]) for k in DEFAULTS}
     return Destination(name=name, kind=kind, host=host, port=table.get("port", 0), url=url,
