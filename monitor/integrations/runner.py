@@ -1,6 +1,7 @@
 """The integrations loop: queue what is new for each destination, then send its outbox in order.
 
-One pass per `interval_s`. Queuing (results.queue_results) and sending (mllp.MllpSender)
+One pass per `interval_s`. Queuing (results.queue_results, session_push.queue_sessions) and
+sending (mllp.MllpSender; http_sender.HttpSender for the fhir and webhook kinds)
 are separate steps on purpose: a receiver that is down only lets the outbox grow (durable,
 in the database, across restarts); the chart never waits for the network, and a receiver
 back after an hour gets everything in order. A failing database is said once and retried,
@@ -15,8 +16,10 @@ from typing import Callable, Optional
 
 from ..store import Store, StoreError
 from .config import Destination, Integrations
+from .http_sender import HttpSender
 from .mllp import MllpDestination, MllpSender
 from .results import queue_results
+from .session_push import queue_sessions
 
 log = logging.getLogger("infusion_monitor.integrate")
 INTERVAL_S = 2.0
@@ -34,8 +37,8 @@ class IntegrationRunner:
         self.store = store
         self.integrations = integrations
         self.clock = clock
-        self.senders = {d.name: MllpSender(store, mllp_destination(d), clock=clock)
-                        for d in integrations.destinations if d.kind == "mllp"}
+        self.senders = {d.name: (MllpSender(store, mllp_destination(d), clock=clock) if d.kind == "mllp"
+                                 else HttpSender(store, d, clock=clock)) for d in integrations.destinations}
         self.problem: Optional[str] = None
         self.said: dict[str, Optional[str]] = {}
 
@@ -45,6 +48,8 @@ class IntegrationRunner:
         out = {}
         for d in self.integrations.destinations:
             queued = queue_results(self.store, self.integrations, d, now=self.clock()) if "results" in d.sends else 0
+            if "sessions" in d.sends:
+                queued += queue_sessions(self.store, self.integrations, d, now=self.clock())
             report = self.senders[d.name].send_pending()
             out[d.name] = {"queued": queued, "sent": report["sent"], "failed": report["failed"]}
             self._say(d, report["failed"])
