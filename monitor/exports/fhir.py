@@ -90,7 +90,9 @@ class _Builder:
         return {"fullUrl": f"urn:uuid:{rid}", "resource": resource}
 
 
-def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
+def bundle(store: Store, session_id: int, now: Optional[float] = None, *, struck: bool = False) -> dict:
+    """The collection Bundle; with `struck`, also each struck structured observation, its status
+    `entered-in-error` (what a server that already holds it must be told; a file leaves it out)."""
     s = queries.session(store, session_id)
     if s is None:
         raise ExportError(f"no session {session_id}")
@@ -120,7 +122,7 @@ def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
             entries.append(b.observation(
                 p, f"{p}|{start!r}", period, valueQuantity=_quantity(p, value),
                 note=[{"text": f"Median of {n} valid 1 Hz readings in this minute"}]))
-    entries += fhir_observations.entries(b, queries.events(store, session_id))
+    entries += fhir_observations.entries(b, queries.events(store, session_id), struck=struck)
     entries.sort(key=lambda e: (e["resource"].get("effectiveDateTime")
                                 or e["resource"]["effectivePeriod"]["start"]))
     out = {
@@ -157,8 +159,10 @@ def transaction_bundle(store: Store, session_id: int, now: Optional[float] = Non
     - `fullUrl` stays `urn:uuid:<the stable id>`, unique in the Bundle (bdl-7), so the entries
       keep the names the collection export gives them;
     - the Bundle itself also loses `id` and `identifier`: a transaction is a request, not a
-      document to keep (the server stores the Observations, not the Bundle)."""
-    out = bundle(store, session_id, now=now)
+      document to keep (the server stores the Observations, not the Bundle);
+    - a structured observation struck after it was sent is sent again as `entered-in-error`
+      (same identifier): the server's copy is withdrawn, not left standing as final."""
+    out = bundle(store, session_id, now=now, struck=True)
     out = {k: v for k, v in out.items() if k not in ("id", "identifier")}
     out["type"] = "transaction"
     entries = []
