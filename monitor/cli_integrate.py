@@ -25,13 +25,15 @@ from .cli_context import Context, InputError, pass_ctx
 @click.option("--json", "as_json", is_flag=True, help="With --once or --status: print JSON.")
 @pass_ctx
 def integrate(c: Context, config: Optional[str], once: bool, interval: float, status: bool, as_json: bool):
-    """Send results to the clinic's interface engine as HL7 v2 over MLLP, continuously.
+    """Send results to the clinic's interface engine as HL7 v2 over MLLP, and ended sessions to
+    a FHIR server, continuously.
 
     Each session's NIBP measurements, vital signs per interval and charted events become
     ORU^R01 messages, queued in the database's outbox once each and sent in order; an AA
     acknowledgement removes one, anything else is retried with backoff, so a receiver
-    that is down for an hour, or a restart of either side, loses nothing. README,
-    "Integrations".
+    that is down for an hour, or a restart of either side, loses nothing. A `fhir`
+    destination gets each ended session as a FHIR R4 transaction Bundle over HTTP(S), through
+    the same outbox. README, "Integrations".
     """
     if status:
         _print_status(c, as_json)

@@ -309,3 +309,21 @@ def test_the_integrations_loop_pushes_an_ended_session(store, fhir_receiver):
 def test_a_2xx_that_is_not_a_successful_transaction_response_is_a_failure(body, says):
     assert says in judge_answer(200, "OK", body, "fhir")
     assert judge_answer(200, "OK", body, "json") is None
+
+
+@pytest.mark.slow
+def test_integrate_once_pushes_a_simulated_session_to_the_fhir_server(tmp_path, fhir_receiver):
+    from conftest import run_cli
+    db = str(tmp_path / "m.db")
+    config = tmp_path / "clinic.toml"
+    config.write_text(f'[integrations.fhir]\nkind = "fhir"\nurl = "{fhir_receiver.url}"\nsend = ["sessions"]\n'
+                      f'token_env = "{TOKEN_ENV}"\nack_timeout_s = 5\nconnect_timeout_s = 2\n', encoding="utf-8")
+    sid = json.loads(run_cli("simulate", "--scenario", "desaturation", "--patient", "PT-5", "--json",
+                             db=db, check=True).stdout)["session_id"]
+    fhir_receiver.token = "cli-token"
+    out = run_cli("integrate", "--config", str(config), "--once", "--json", db=db, env={TOKEN_ENV: "cli-token"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)["destinations"]["fhir"] == {"queued": 1, "sent": 1, "failed": None}
+    exported = json.loads(run_cli("export", "--session", str(sid), "--format", "fhir", db=db, check=True).stdout)
+    assert set(fhir_receiver.observations) == {e["resource"]["id"] for e in exported["entry"]}
+    assert "cli-token" not in out.stdout + out.stderr
