@@ -13,6 +13,7 @@ import pytest
 from monitor.exports.fhir import OBSERVATION_SYSTEM, bundle, transaction_bundle, transaction_json
 from monitor.integrations.config import Destination, Integrations
 from monitor.integrations.http_sender import HttpSender, judge_answer
+from monitor.integrations.results import SETTLE_S
 from monitor.integrations.runner import IntegrationRunner
 from monitor.integrations.session_push import control_id, queue_sessions
 from monitor.model import Event, Reading
@@ -106,8 +107,9 @@ def test_a_session_is_queued_once_when_it_ends_not_while_open(store):
     dest = fhir_destination()
     assert queue(store, dest, T0 + 170) == 0 and keys(store) == []  # open: its minutes are not final
     end(store, sid, T0 + 180)
-    assert queue(store, dest, T0 + 181) == 1
-    assert queue(store, dest, T0 + 190) == 0
+    assert queue(store, dest, T0 + 185) == 0  # the last readings may still be on their way
+    assert queue(store, dest, T0 + 190) == 1
+    assert queue(store, dest, T0 + 195) == 0
     rows = outbox.due(store, "fhir", now=T0 + 200)
     assert [r["message_key"] for r in rows] == [f"s{sid}/bundle"]
     row = rows[0]
@@ -122,7 +124,7 @@ def test_a_session_is_queued_once_when_it_ends_not_while_open(store):
 def test_a_late_signoff_queues_the_whole_bundle_again(store):
     sid = ended_session(store)
     dest = fhir_destination()
-    queue(store, dest, T0 + 181)
+    queue(store, dest, T0 + 195)
     signoff = store.record_event(sid, Event(T0 + 900, "review_signoff", "I have reviewed this session record.", "MD"))
     assert queue(store, dest, T0 + 901) == 1
     assert queue(store, dest, T0 + 902) == 0
@@ -150,7 +152,7 @@ def sender_for(store, receiver, clock, **kw) -> HttpSender:
 def test_a_bundle_is_delivered_with_its_headers_and_stored_by_identifier(store, fhir_receiver):
     sid = ended_session(store)
     dest = fhir_destination(fhir_receiver.url)
-    queue(store, dest, T0 + 181)
+    queue(store, dest, T0 + 195)
     row = outbox.due(store, "fhir", T0 + 200)[0]
     report = HttpSender(store, dest, clock=Clock(T0 + 200)).send_pending()
     assert report == {"sent": 1, "failed": None} and keys(store) == []
@@ -172,15 +174,15 @@ def test_a_bundle_is_delivered_with_its_headers_and_stored_by_identifier(store, 
 def test_a_refusal_or_a_dropped_connection_keeps_the_bundle_with_a_reason_and_a_backoff(
         store, fhir_receiver, behaviour, says):
     ended_session(store)
-    queue(store, fhir_destination(fhir_receiver.url), T0 + 181)
+    queue(store, fhir_destination(fhir_receiver.url), T0 + 195)
     fhir_receiver.behaviour = behaviour
     clock = Clock(T0 + 200)
     sender = sender_for(store, fhir_receiver, clock)
     report = sender.send_pending()
     assert report["sent"] == 0 and report["failed"].startswith(f"fhir ({fhir_receiver.url}): ")
     assert says in report["failed"] and "\n" not in report["failed"]
-    [row] = store_rows = outbox.due(store, "fhir", T0 + 10_000)
-    assert store_rows and row["attempts"] == 1 and row["last_error"] == report["failed"] and row["next_try"] == T0 + 202
+    [row] = outbox.due(store, "fhir", T0 + 10_000)
+    assert row["attempts"] == 1 and row["last_error"] == report["failed"] and row["next_try"] == T0 + 202
     assert sender.send_pending() == {"sent": 0, "failed": None}  # backing off: not tried before next_try
     clock.t = T0 + 202
     assert sender.send_pending()["failed"] and outbox.due(store, "fhir", T0 + 10_000)[0]["next_try"] == T0 + 206
@@ -192,7 +194,7 @@ def test_a_refusal_or_a_dropped_connection_keeps_the_bundle_with_a_reason_and_a_
 @pytest.mark.slow
 def test_a_server_slower_than_the_answer_timeout_is_a_failure(store, fhir_receiver):
     ended_session(store)
-    queue(store, fhir_destination(fhir_receiver.url), T0 + 181)
+    queue(store, fhir_destination(fhir_receiver.url), T0 + 195)
     fhir_receiver.behaviour = "slow"
     fhir_receiver.slow_s = 2.0
     started = time.monotonic()
@@ -203,16 +205,24 @@ def test_a_server_slower_than_the_answer_timeout_is_a_failure(store, fhir_receiv
 
 def test_a_server_that_is_down_is_a_connection_failure(store, fhir_receiver):
     ended_session(store)
-    queue(store, fhir_destination(fhir_receiver.url), T0 + 181)
+    queue(store, fhir_destination(fhir_receiver.url), T0 + 195)
     fhir_receiver.stop()
     report = sender_for(store, fhir_receiver, Clock(T0 + 200)).send_pending()
     assert "cannot connect" in report["failed"] and len(keys(store)) == 1
 
 
+def test_a_tls_failure_is_a_reason(store, fhir_receiver):
+    ended_session(store)
+    queue(store, fhir_destination(fhir_receiver.url), T0 + 195)
+    https = fhir_destination(fhir_receiver.url.replace("http://", "https://"))
+    report = HttpSender(store, https, clock=Clock(T0 + 200)).send_pending()  # the server speaks plain HTTP
+    assert report["failed"].startswith(f"fhir ({https.url}): TLS: ") and len(keys(store)) == 1
+
+
 def test_the_token_is_sent_when_set_and_nothing_is_sent_when_it_is_configured_but_unset(
         store, fhir_receiver, monkeypatch):
     ended_session(store)
-    queue(store, fhir_destination(fhir_receiver.url), T0 + 181)
+    queue(store, fhir_destination(fhir_receiver.url), T0 + 195)
     clock = Clock(T0 + 200)
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     sender = sender_for(store, fhir_receiver, clock, token_env=TOKEN_ENV)
@@ -230,7 +240,7 @@ def test_the_token_is_sent_when_set_and_nothing_is_sent_when_it_is_configured_bu
 
 def test_a_wrong_token_is_a_401(store, fhir_receiver, monkeypatch):
     ended_session(store)
-    queue(store, fhir_destination(fhir_receiver.url), T0 + 181)
+    queue(store, fhir_destination(fhir_receiver.url), T0 + 195)
     fhir_receiver.token = "right"
     monkeypatch.setenv(TOKEN_ENV, "wrong")
     report = sender_for(store, fhir_receiver, Clock(T0 + 200), token_env=TOKEN_ENV).send_pending()
@@ -320,6 +330,10 @@ def test_integrate_once_pushes_a_simulated_session_to_the_fhir_server(tmp_path, 
                       f'token_env = "{TOKEN_ENV}"\nack_timeout_s = 5\nconnect_timeout_s = 2\n', encoding="utf-8")
     sid = json.loads(run_cli("simulate", "--scenario", "desaturation", "--patient", "PT-5", "--json",
                              db=db, check=True).stdout)["session_id"]
+    ended = time.time()  # a simulation at full speed ends now: the Bundle waits SETTLE_S for late readings
+    out = run_cli("integrate", "--config", str(config), "--once", "--json", db=db, env={TOKEN_ENV: "cli-token"})
+    assert json.loads(out.stdout)["destinations"]["fhir"]["queued"] == 0
+    time.sleep(max(0.0, ended + SETTLE_S + 0.5 - time.time()))
     fhir_receiver.token = "cli-token"
     out = run_cli("integrate", "--config", str(config), "--once", "--json", db=db, env={TOKEN_ENV: "cli-token"})
     assert out.returncode == 0, out.stdout + out.stderr

@@ -113,7 +113,7 @@ class HttpSender:
             except TimeoutError:
                 return f"cannot connect: no answer within {d.connect_timeout_s:g} s"
             except ssl.SSLError as e:  # before OSError: an SSLError is one
-                return f"TLS: {e.reason or e}"
+                return f"TLS: {_tls(e)}"
             except OSError as e:
                 return f"cannot connect: {e.strerror or e}"
             conn.sock.settimeout(d.ack_timeout_s)
@@ -126,7 +126,7 @@ class HttpSender:
             except http.client.RemoteDisconnected:
                 return f"connection closed before the answer for {what}"
             except ssl.SSLError as e:
-                return f"TLS: {e.reason or e}"
+                return f"TLS: {_tls(e)}"
             except OSError as e:
                 return f"connection lost before the answer for {what}: {e.strerror or e}"
             except http.client.HTTPException as e:
@@ -158,6 +158,11 @@ def judge_answer(status: int, reason: str, body: bytes, kind: str) -> Optional[s
             why = _diagnostics(outcome.get("outcome"))
             return f"transaction entry {n}: status {code or 'missing'}" + (f": {why}" if why else "")
     return None
+
+
+def _tls(e: ssl.SSLError) -> str:
+    """A TLS failure in words: a certificate's trouble says which (expired, wrong host, …)."""
+    return getattr(e, "verify_message", None) or e.reason or str(e)
 
 
 def _diagnostics(resource) -> str:

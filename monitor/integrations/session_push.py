@@ -3,8 +3,10 @@
 
 A pass looks at the ended sessions the destination watches (the rule every producer follows:
 results.watched_sessions) and queues:
-- at the end, the session's transaction Bundle (exports.fhir.transaction_bundle), key
-  `s<id>/bundle`;
+- once it has ended, the session's transaction Bundle (exports.fhir.transaction_bundle), key
+  `s<id>/bundle`; `results.SETTLE_S` after the end, since acquisition may still be committing
+  the last second of readings (store.db.PROMPT_COMMIT_S), and a reading stored after the
+  Bundle went would not make it go again (only events do);
 - when events are stored after that (a sign-off, a discharge score, a correction: by event id,
   so one timed in the past counts), the whole Bundle again, key `s<id>/bundle/<events_through>`.
 Why the whole Bundle rather than the new Observations: every entry is a conditional update by
@@ -25,7 +27,7 @@ from typing import Optional
 from ..exports.fhir import NAMESPACE, compact_json, transaction_bundle
 from ..store import Store, outbox, queries
 from .config import Destination, Integrations
-from .results import watched_sessions
+from .results import SETTLE_S, watched_sessions
 
 KEY = "s{sid}/bundle"
 
@@ -37,7 +39,8 @@ def queue_sessions(store: Store, integrations: Integrations, destination: Destin
     taken for the producers' common shape; a Bundle names no sending application.)"""
     now = time.time() if now is None else now
     return sum(_queue_session(store, destination, session, now)
-               for session in watched_sessions(store, destination, now) if session.get("ended_at") is not None)
+               for session in watched_sessions(store, destination, now)
+               if session.get("ended_at") is not None and session["ended_at"] + SETTLE_S <= now)
 
 
 def control_id(session: dict, events_through: int) -> str:
