@@ -26,6 +26,10 @@ Why it is built this way:
   then `ack_timeout_s` on the socket while the answer comes), never follows a redirect (a 3xx is
   a failure to look at, not a silent resend of patient data elsewhere), and adds no dependency.
   TLS verifies the server against the system's certificates (ssl.create_default_context).
+  `ack_timeout_s` bounds each wait for the server's bytes, so a server trickling an answer can
+  take longer; what matters here, a server that does not answer, is caught.
+- **`Prefer: return=minimal`** on a FHIR transaction: the server need not send every
+  Observation back; the entries' statuses are all the sender reads.
 - **A new connection per message**: messages are few (a Bundle per ended session, an alert now
   and then), and after any failure nothing half-read can be taken for the next answer.
 """
@@ -87,6 +91,8 @@ class HttpSender:
             return {}, f"cannot send a {row['kind']!r} message over HTTP"
         headers = {"Content-Type": f"{kind}; charset=utf-8", "Accept": kind, "User-Agent": USER_AGENT,
                    "Idempotency-Key": row["control_id"] or row["message_key"], "X-Message-Id": row["message_key"]}
+        if row["kind"] == "fhir":
+            headers["Prefer"] = "return=minimal"
         env = self.destination.token_env
         if env:
             token = os.environ.get(env, "").strip()
