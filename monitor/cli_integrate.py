@@ -25,14 +25,15 @@ from .cli_context import Context, InputError, pass_ctx
 @click.option("--json", "as_json", is_flag=True, help="With --once or --status: print JSON.")
 @pass_ctx
 def integrate(c: Context, config: Optional[str], once: bool, interval: float, status: bool, as_json: bool):
-    """Feed clinic.toml's [integrations]: results and alarms out, registrations in, continuously.
+    """Feed clinic.toml's [integrations]: results, alarms and sessions out, registrations in, continuously.
 
     Each session's NIBP measurements, vital signs per interval and charted events become
     ORU^R01 messages, queued in the database's outbox once each and sent in order; an AA
     acknowledgement removes one, anything else is retried with backoff, so a receiver
-    that is down for an hour, or a restart of either side, loses nothing. An "adt"
-    destination listens for the registration system's ADT messages (not with --once).
-    README, "Integrations".
+    that is down for an hour, or a restart of either side, loses nothing. A "fhir"
+    destination gets each ended session as a FHIR R4 transaction Bundle over HTTP(S), through
+    the same outbox; an "adt" destination listens for the registration system's ADT messages
+    (not with --once). README, "Integrations".
     """
     if status:
         _print_status(c, as_json)

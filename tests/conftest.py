@@ -411,6 +411,16 @@ def mllp_listener():
         yield listener
 
 
+@pytest.fixture
+def fhir_receiver():
+    """A real FHIR server (and webhook) on 127.0.0.1 and a free port (tests/fhir_receiver.py):
+    validates Bundles with fhir.resources, applies conditional updates, answers as `behaviour`
+    says; `stop()`/`start()` for an outage on the same port."""
+    from fhir_receiver import FhirReceiver
+    with FhirReceiver() as receiver:
+        yield receiver
+
+
 # --- PostgreSQL ---
 @pytest.fixture(scope="session")
 def pg_server():

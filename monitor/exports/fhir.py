@@ -12,6 +12,8 @@
   the codes and local codes listed in fhir_observations.py.
 - Subject: the patient by identifier (the clinic's patient reference), since the
   monitor holds no Patient resource of its own.
+`transaction_bundle` is the same entries as a FHIR transaction for a server
+(monitor/integrations/session_push.py), see its docstring.
 Flagged readings (sensor off, searching, artifact, error) are left out. The shared summaries and
 codes are in vital_signs.py (the HL7 v2 export uses the same). Plain dicts
 and json only; the tests validate the output with the `fhir.resources` R4B models.
@@ -88,7 +90,9 @@ class _Builder:
         return {"fullUrl": f"urn:uuid:{rid}", "resource": resource}
 
 
-def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
+def bundle(store: Store, session_id: int, now: Optional[float] = None, *, struck: bool = False) -> dict:
+    """The collection Bundle; with `struck`, also each struck structured observation, its status
+    `entered-in-error` (what a server that already holds it must be told; a file leaves it out)."""
     s = queries.session(store, session_id)
     if s is None:
         raise ExportError(f"no session {session_id}")
@@ -118,7 +122,7 @@ def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
             entries.append(b.observation(
                 p, f"{p}|{start!r}", period, valueQuantity=_quantity(p, value),
                 note=[{"text": f"Median of {n} valid 1 Hz readings in this minute"}]))
-    entries += fhir_observations.entries(b, queries.events(store, session_id))
+    entries += fhir_observations.entries(b, queries.events(store, session_id), struck=struck)
     entries.sort(key=lambda e: (e["resource"].get("effectiveDateTime")
                                 or e["resource"]["effectivePeriod"]["start"]))
     out = {
@@ -135,3 +139,47 @@ def bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
 
 def bundle_json(store: Store, session_id: int) -> str:
     return json.dumps(bundle(store, session_id), indent=1, ensure_ascii=False) + "\n"
+
+
+def conditional_url(resource: dict) -> str:
+    """The conditional-update url of one of this program's Observations: found by its identifier."""
+    ident = next(i for i in resource["identifier"] if i["system"] == OBSERVATION_SYSTEM)
+    return f"Observation?identifier={OBSERVATION_SYSTEM}|{ident['value']}"
+
+
+def transaction_bundle(store: Store, session_id: int, now: Optional[float] = None) -> dict:
+    """The session's Observations as a FHIR R4 transaction for a server: each entry a
+    conditional update (`PUT Observation?identifier=urn:infusion-monitor:observation|<id>`), so
+    sending the session again (a late sign-off, a lost answer) updates the resources the server
+    already holds instead of creating copies. Why each entry looks as it does (R4 3.1.0.11,
+    http.html#cond-update):
+    - no `id` in the resource: the server gives its own logical ids; a conditional update that
+      carried one would be refused (400) when a server had already stored the match under
+      another id, and a server without update-as-create could not take the first send at all;
+    - `fullUrl` stays `urn:uuid:<the stable id>`, unique in the Bundle (bdl-7), so the entries
+      keep the names the collection export gives them;
+    - the Bundle itself also loses `id` and `identifier`: a transaction is a request, not a
+      document to keep (the server stores the Observations, not the Bundle);
+    - a structured observation struck after it was sent is sent again as `entered-in-error`
+      (same identifier): the server's copy is withdrawn, not left standing as final."""
+    out = bundle(store, session_id, now=now, struck=True)
+    out = {k: v for k, v in out.items() if k not in ("id", "identifier")}
+    out["type"] = "transaction"
+    entries = []
+    for e in out.get("entry", []):
+        resource = {k: v for k, v in e["resource"].items() if k != "id"}
+        entries.append({"fullUrl": e["fullUrl"], "resource": resource,
+                        "request": {"method": "PUT", "url": conditional_url(resource)}})
+    if entries:
+        out["entry"] = entries
+    return out
+
+
+def transaction_json(store: Store, session_id: int, now: Optional[float] = None) -> str:
+    """transaction_bundle as compact JSON text (what the outbox keeps and the sender POSTs)."""
+    return compact_json(transaction_bundle(store, session_id, now=now))
+
+
+def compact_json(resource: dict) -> str:
+    """A resource as JSON text without the export's indentation (a message, not a file)."""
+    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))

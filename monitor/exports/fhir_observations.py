@@ -15,7 +15,8 @@ Codes, where a terminology has one, else this program's own, clearly local:
   terminology codes "infusion paused" or "reassurance"), category `therapy`, the charted
   detail as valueString.
 Every one names its performer (the initials that signed it); struck entries are left out,
-as everywhere a record is read.
+as everywhere a record is read, except from a transaction to a server that may already hold
+them: there they go as `entered-in-error`.
 """
 from __future__ import annotations
 
@@ -86,16 +87,18 @@ def _resources(e: dict) -> list[tuple[str, dict]]:
     return [("", body)]
 
 
-def entries(builder, events: list[dict]) -> list[dict]:
-    """Bundle entries for the session's observations (builder: fhir._Builder)."""
-    struck = struck_entries(events)
+def entries(builder, events: list[dict], struck: bool = False) -> list[dict]:
+    """Bundle entries for the session's observations (builder: fhir._Builder); with `struck`, the
+    struck ones too, status `entered-in-error` (fhir.transaction_bundle), else left out."""
+    gone = struck_entries(events)
     out = []
     for e in events:
-        if e["type"] not in EXPORTED or e.get("id") in struck:
+        if e["type"] not in EXPORTED or (e.get("id") in gone and not struck):
             continue
+        status = {"status": "entered-in-error"} if e.get("id") in gone else {}
         for suffix, body in _resources(e):
             performer = {"performer": [{"display": e["author"]}]} if e.get("author") else {}
             # named by what it is, not by a database id, so an imported copy exports the same ids
             out.append(builder.entry(f"{e['type']}|{e['ts']!r}|{e.get('author') or ''}{suffix}", _category(e["type"]),
-                                     {"effectiveDateTime": iso_utc_ms(e["ts"])}, **body, **performer))
+                                     {"effectiveDateTime": iso_utc_ms(e["ts"])}, **body, **performer, **status))
     return out

@@ -45,11 +45,10 @@ from typing import Callable, Optional
 import hl7
 from hl7.mllp import InvalidBlockError, open_hl7_connection
 
-from ..store import outbox
+from .delivery import RETRY_MIN_S, backoff, send_in_order
 
 ACCEPTED = ("AA", "CA")
 ENCODING = "utf-8"
-REASON_MAX = 300  # a reason is one line the admin page shows
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class MllpDestination:
     port: int
     connect_timeout_s: float = 10
     ack_timeout_s: float = 30
-    retry_min_s: float = 2
+    retry_min_s: float = RETRY_MIN_S
     retry_max_s: float = 60
 
     @property
@@ -71,7 +70,7 @@ class MllpDestination:
 
 def backoff_s(destination: MllpDestination, attempts_before: int) -> float:
     """How long a head that has now failed `attempts_before + 1` times waits before its next try."""
-    return min(destination.retry_max_s, destination.retry_min_s * 2 ** min(attempts_before, 62))
+    return backoff(attempts_before, destination.retry_min_s, destination.retry_max_s)
 
 
 def judge_ack(ack: hl7.Message, control_id: Optional[str]) -> Optional[str]:
@@ -97,10 +96,6 @@ def _field(segment, n: int) -> str:
         return ""
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())[:REASON_MAX]
-
-
 class MllpSender:
     """Sends one destination's queue (store/outbox.py) in order over one MLLP connection."""
 
@@ -114,26 +109,10 @@ class MllpSender:
 
     def send_pending(self, limit: Optional[int] = None) -> dict:
         """Send what is due, in id order, until the queue is empty, `limit` messages went, or one
-        fails; returns {"sent": n, "failed": the failure's reason or None}. Database trouble
-        leaves as a StoreError (a message delivered but not yet marked is sent again later)."""
-        sent = 0
-        while limit is None or sent < limit:
-            batch = outbox.due(self.store, self.destination.name, self.clock(),
-                               limit=100 if limit is None else min(100, limit - sent))
-            if not batch:
-                break
-            for row in batch:
-                problem = self._loop.run_until_complete(self._exchange(row))
-                now = self.clock()
-                if problem is not None:
-                    self._disconnect()
-                    reason = _one_line(f"{self.destination.where}: {problem}")
-                    outbox.failed(self.store, row["id"], reason, now + backoff_s(self.destination, row["attempts"]),
-                                  now)
-                    return {"sent": sent, "failed": reason}
-                outbox.delivered(self.store, row["id"], now)
-                sent += 1
-        return {"sent": sent, "failed": None}
+        fails; returns {"sent": n, "failed": the failure's reason or None} (delivery.send_in_order)."""
+        return send_in_order(self.store, self.destination.name, self.destination.where, self.clock, limit,
+                             lambda row: self._loop.run_until_complete(self._exchange(row)),
+                             lambda attempts: backoff_s(self.destination, attempts), self._disconnect)
 
     def close(self) -> None:
         """Close the connection and the sender's event loop; the queue stays as it is."""

@@ -45,15 +45,20 @@ def queue_results(store: Store, integrations: Integrations, destination: Destina
     """Queue every complete, not yet queued result of the sessions this destination watches;
     returns how many messages were new."""
     now = time.time() if now is None else now
+    who = identity(integrations, destination)
+    # an HL7 result needs a patient (PID-3): watched_sessions leaves out those without one
+    return sum(_queue_session(store, destination, who, session, now)
+               for session in watched_sessions(store, destination, now))
+
+
+def watched_sessions(store: Store, destination: Destination, now: float) -> list[dict]:
+    """The sessions with a patient reference this destination still watches: open now, or ended
+    within WATCH_ENDED_S and not before about when it was first set up (`outbox.watch_since`,
+    recorded on the first call); each with `last_ts` (queries.sessions_to_send). The one rule
+    every producer (this module, session_push.py) follows."""
     first_seen = outbox.watch_since(store, destination.name, now)
     ended_since = max(first_seen - WATCH_ENDED_S, now - WATCH_ENDED_S)
-    who = identity(integrations, destination)
-    queued = 0
-    for session in queries.sessions_to_send(store, ended_since):
-        if not session.get("patient_ref"):
-            continue  # an HL7 result needs a patient (PID-3); the page asks for one at opening
-        queued += _queue_session(store, destination, who, session, now)
-    return queued
+    return [s for s in queries.sessions_to_send(store, ended_since) if s.get("patient_ref")]
 
 
 def _queue_session(store: Store, destination: Destination, who: Hl7Identity, session: dict, now: float) -> int:

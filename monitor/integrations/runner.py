@@ -1,6 +1,7 @@
 """The integrations loop: queue what is new for each destination, then send its outbox in order.
 
-One pass per `interval_s`. Queuing (results.queue_results) and sending (mllp.MllpSender)
+One pass per `interval_s`. Queuing (results.queue_results, session_push.queue_sessions) and
+sending (mllp.MllpSender; http_sender.HttpSender for the fhir and webhook kinds)
 are separate steps on purpose: a receiver that is down only lets the outbox grow (durable,
 in the database, across restarts); the chart never waits for the network, and a receiver
 back after an hour gets everything in order. A failing database is said once and retried,
@@ -19,8 +20,10 @@ from ..processes import process_alive
 from ..store import Store, StoreError, outbox
 from .adt_in import AdmissionsListener
 from .config import Destination, Integrations
+from .http_sender import HttpSender
 from .mllp import MllpDestination, MllpSender
 from .results import queue_results
+from .session_push import queue_sessions
 
 log = logging.getLogger("infusion_monitor.integrate")
 INTERVAL_S = 2.0
@@ -46,8 +49,8 @@ class IntegrationRunner:
         self.integrations = integrations
         self.clock = clock
         self.sending_to = tuple(d for d in integrations.destinations if d.kind != "adt")
-        self.senders = {d.name: MllpSender(store, mllp_destination(d), clock=clock)
-                        for d in self.sending_to if d.kind == "mllp"}
+        self.senders = {d.name: (MllpSender(store, mllp_destination(d), clock=clock) if d.kind == "mllp"
+                                 else HttpSender(store, d, clock=clock)) for d in self.sending_to}
         self.listeners = [AdmissionsListener(store, d, clock=clock)
                           for d in integrations.destinations if d.kind == "adt"]
         self.problem: Optional[str] = None
@@ -66,6 +69,8 @@ class IntegrationRunner:
                 self._say(d, out[d.name]["failed"])
                 continue
             queued = queue_results(self.store, self.integrations, d, now=self.clock()) if "results" in d.sends else 0
+            if "sessions" in d.sends:
+                queued += queue_sessions(self.store, self.integrations, d, now=self.clock())
             sent, failed = 0, None
             while True:  # in small batches, the claim renewed between them
                 report = self.senders[d.name].send_pending(limit=SEND_BATCH)
