@@ -18,13 +18,13 @@ time:
 """
 from __future__ import annotations
 
-import asyncio
 import threading
 from dataclasses import dataclass
 from typing import Optional
 
 import hl7
-from hl7.mllp import start_hl7_server
+
+from monitor.integrations.mllp_server import HANG_UP, MllpServer
 
 ACK_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
 BEHAVIOURS = ACK_CODES + ("wrong_id", "garbage", "silent", "drop")
@@ -44,18 +44,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class MllpListener:
+class MllpListener(MllpServer):
     def __init__(self, port: Optional[int] = None, behaviour: str = "AA", host: str = "127.0.0.1"):
-        self.host = host
-        self.port = port or free_port()
+        super().__init__(host, port or free_port(), "test-listener")
         self.behaviour = behaviour
         self.received: list[Received] = []
-        self.connections = 0  # how many the sender opened, in all
         self._lock = threading.Lock()
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
-        self._server = None
-        self._writers: set = set()
 
     @property
     def behaviour(self) -> str:
@@ -72,67 +66,18 @@ class MllpListener:
         with self._lock:
             return [r.control_id for r in self.received]
 
-    # ------------------------------------------------------------ running
-    def start(self) -> "MllpListener":
-        if self._server is not None:
-            return self
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"mllp-listener-{self.port}",
-                                        daemon=True)
-        self._thread.start()
-        self._server = self._call(start_hl7_server(self._client, self.host, self.port, encoding="utf-8"))
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._call(self._shut())
-        self._server = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> "MllpListener":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def _call(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
-
-    async def _shut(self) -> None:
-        self._server.close()
-        for writer in list(self._writers):  # Server.close() leaves accepted connections open
-            writer.close()
-        await self._server.wait_closed()
-
-    # ------------------------------------------------------------ one connection
-    async def _client(self, reader, writer) -> None:
-        self._writers.add(writer)
-        self.connections += 1
-        try:
-            while True:
-                try:
-                    block = await reader.readblock()
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                text = block.decode("utf-8")
-                message = hl7.parse(text)
-                control_id = str(message.segment("MSH")[10])
-                with self._lock:
-                    self.received.append(Received(text, message, control_id))
-                behaviour = self.behaviour
-                if behaviour == "silent":
-                    continue
-                if behaviour == "drop":
-                    return
-                writer.writeblock(self._answer(message, behaviour, control_id).encode("utf-8"))
-                await writer.drain()
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+    async def reply(self, block: bytes):
+        text = block.decode("utf-8")
+        message = hl7.parse(text)
+        control_id = str(message.segment("MSH")[10])
+        with self._lock:
+            self.received.append(Received(text, message, control_id))
+        behaviour = self.behaviour
+        if behaviour == "silent":
+            return None
+        if behaviour == "drop":
+            return HANG_UP
+        return self._answer(message, behaviour, control_id)
 
     @staticmethod
     def _answer(message: hl7.Message, behaviour: str, control_id: str) -> str:

@@ -18,21 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 import hl7
-from hl7.mllp import start_hl7_server
 
 from .. import sessions
 from ..admissions import EVENTS
 from ..exports.hl7_results import text as hl7_text
 from ..store import StoreError, arrivals
 from .config import Destination
+from .mllp_server import ENCODING, MllpServer
 
 log = logging.getLogger("infusion_monitor.integrate")
-ENCODING = "utf-8"
 PLACE = {"point_of_care": 1, "room": 2, "bed": 3}  # PV1-3 (PL) components
 
 
@@ -113,70 +111,17 @@ def _bare_ack(code: str, reason: str) -> str:
     return str(ack)
 
 
-class AdmissionsListener:
-    """The MLLP server of one `adt` destination, on a thread of its own."""
+class AdmissionsListener(MllpServer):
+    """The MLLP server of one `adt` destination."""
 
     def __init__(self, store, destination: Destination, clock: Callable[[], float] = time.time):
+        super().__init__(destination.host, destination.port, f"adt-{destination.name}")
         self.store = store
         self.destination = destination
         self.clock = clock
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
-        self._server = None
-        self._writers: set = set()
 
-    def start(self) -> "AdmissionsListener":
-        """Listen; OSError (the port taken, an address not on this machine) when it cannot."""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"adt-{self.destination.name}",
-                                        daemon=True)
-        self._thread.start()
-        try:
-            self._server = self._call(start_hl7_server(self._client, self.destination.host, self.destination.port,
-                                                       encoding=ENCODING))
-        except BaseException:
-            self._halt()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._call(self._shut())
-            self._server = None
-        self._halt()
-
-    def _halt(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-            self._loop.close()
-            self._loop = self._thread = None
-
-    def _call(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
-
-    async def _shut(self) -> None:
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await self._server.wait_closed()
-
-    async def _client(self, reader, writer) -> None:
-        self._writers.add(writer)
-        try:
-            while True:
-                try:
-                    block = await reader.readblock()
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                except Exception as e:  # an overlong or broken frame: say so and hang up
-                    log.warning("%s: unreadable MLLP frame: %s", self.destination.name, e)
-                    return
-                text = block.decode(ENCODING, errors="replace")
-                reply = await self._loop.run_in_executor(None, answer, self.store, self.destination, text,
-                                                         self.clock())
-                writer.writeblock(reply.encode(ENCODING))
-                await writer.drain()
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+    async def reply(self, block: bytes) -> str:
+        text = block.decode(ENCODING, errors="replace")
+        # the database write off the loop: other connections are answered meanwhile
+        return await asyncio.get_running_loop().run_in_executor(None, answer, self.store, self.destination, text,
+                                                                self.clock())
