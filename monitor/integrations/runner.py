@@ -1,6 +1,6 @@
 """The integrations loop: queue what is new for each destination, then send its outbox in order.
 
-One pass per `interval_s`. Queuing (results.queue_results) and sending (mllp.MllpSender)
+One pass per `interval_s`. Queuing (results.queue_results, alerts_out.queue_alerts) and sending (mllp.MllpSender)
 are separate steps on purpose: a receiver that is down only lets the outbox grow (durable,
 in the database, across restarts); the chart never waits for the network, and a receiver
 back after an hour gets everything in order. A failing database is said once and retried,
@@ -16,6 +16,7 @@ from typing import Callable, Optional
 from ..store import Store, StoreError
 from .config import Destination, Integrations
 from .mllp import MllpDestination, MllpSender
+from .alerts_out import queue_alerts
 from .results import queue_results
 
 log = logging.getLogger("infusion_monitor.integrate")
@@ -45,7 +46,10 @@ class IntegrationRunner:
         out = {}
         for d in self.integrations.destinations:
             queued = queue_results(self.store, self.integrations, d, now=self.clock()) if "results" in d.sends else 0
-            report = self.senders[d.name].send_pending()
+            if "alerts" in d.sends:
+                queued += queue_alerts(self.store, self.integrations, d, now=self.clock())
+            sender = self.senders.get(d.name)  # a webhook's sender is not built yet: its alerts wait queued
+            report = sender.send_pending() if sender else {"sent": 0, "failed": None}
             out[d.name] = {"queued": queued, "sent": report["sent"], "failed": report["failed"]}
             self._say(d, report["failed"])
         return out
