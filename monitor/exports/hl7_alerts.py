@@ -85,7 +85,7 @@ def as_of(alert: dict, ts: float) -> dict:
     """The alarm as it stood at `ts`: what happened later is not yet known (None)."""
     out = dict(alert)
     for column, cleared in LATER_COLUMNS.items():
-        if alert.get(column) is not None and alert[column] > ts:
+        if alert.get(column) is None or alert[column] > ts:
             out.update(dict.fromkeys(cleared))
     return out
 
