@@ -10,7 +10,8 @@ half-way neither loses nor repeats a state.
 
 Why these rules:
 - **The first pass starts at the log's head.** A destination set up today pages what happens
-  from now on, not every alarm of last year.
+  from now on, not every alarm of last year; nor a state from before it was set up
+  (`outbox.watch_since`) when a later state brings its alarm back into the log.
 - **A state is queued once per destination, even after it was delivered.** A delivered message
   leaves the outbox, so its key no longer dedupes; each alarm's cursor (`alert/<id>`, a bit per
   state in STATES order: 1 raised, 2 escalated, 4 acknowledged, 8 ended) says which states
@@ -53,6 +54,7 @@ def queue_alerts(store: Store, integrations: Integrations, destination: Destinat
     """Queue every alarm state logged since this destination's cursor and not yet handled;
     returns how many messages were new. The first call only sets the cursor at the log's head."""
     now = time.time() if now is None else now
+    since = max(outbox.watch_since(store, destination.name, now), now - FRESH_S)
     position = outbox.cursor(store, destination.name, STREAM)
     if position is None:
         outbox.enqueue(store, destination.name, [], cursors={STREAM: forwarding.site_heads(store)["log"]}, now=now)
@@ -62,15 +64,16 @@ def queue_alerts(store: Store, integrations: Integrations, destination: Destinat
         entries = forwarding.log_after(store, position, MAX_ID)
         if not entries:
             return queued
-        queued += _queue_batch(store, integrations, destination, entries, now)
+        queued += _queue_batch(store, integrations, destination, entries, since, now)
         position = entries[-1]["seq"]
         if len(entries) < forwarding.LOG_BATCH:
             return queued
 
 
 def _queue_batch(store: Store, integrations: Integrations, destination: Destination, entries: list[dict],
-                 now: float) -> int:
-    """One batch of log entries: its alarms' new states queued with the cursors, one transaction."""
+                 since: float, now: float) -> int:
+    """One batch of log entries: its alarms' new states at or after `since` queued with the
+    cursors, in one transaction (an older one is only marked handled)."""
     alerts = forwarding.rows_by_id(store, "alerts", sorted({e["row_id"] for e in entries if e["tbl"] == "alerts"}))
     handled = outbox.cursors(store, destination.name, [alarm_stream(i) for i in alerts])
     sessions = {sid: queries.session(store, sid) for sid in {a["session_id"] for a in alerts.values()}}
@@ -88,7 +91,7 @@ def _queue_batch(store: Store, integrations: Integrations, destination: Destinat
             if done & (1 << n) or alert.get(STATE_COLUMN[state]) is None:
                 continue
             mask |= 1 << n
-            if key in built and built[key]["about_ts"] >= now - FRESH_S:
+            if key in built and built[key]["about_ts"] >= since:
                 items.append(built[key])
         if mask != done:
             marks[alarm_stream(alert_id)] = mask
