@@ -38,7 +38,7 @@ from ..exports.hl7_alerts import STATE_COLUMN, STATES, alert_messages
 from ..store import Store, forwarding, outbox, queries
 from ..store.queries import MAX_ID
 from .config import Destination, Integrations
-from .results import identity
+from .results import hl7_item, identity
 
 STREAM = "alerts"
 FRESH_S = 12 * 3600.0  # an older state is history, not a page (see above)
@@ -104,8 +104,7 @@ def _built(integrations: Integrations, destination: Destination, session: dict, 
     """{message key: outbox item} for every state of the alarm, in this destination's kind."""
     sid = session["id"]
     if destination.kind == "mllp":
-        return {m.key: {"kind": "hl7", "message_key": f"s{sid}/{m.key}", "control_id": m.control_id,
-                        "session_id": sid, "about_ts": m.ts, "payload": m.text}
+        return {m.key: hl7_item(sid, m)
                 for m in alert_messages(session, alert, identity=identity(integrations, destination), now=now)}
     return {key: {"kind": "json", "message_key": f"s{sid}/{key}", "control_id": doc["id"], "session_id": sid,
                   "about_ts": ts, "payload": payload_text(doc)} for key, ts, doc in alert_payloads(session, alert)}
