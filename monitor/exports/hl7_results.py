@@ -130,22 +130,28 @@ def control_id(session: dict, key: str) -> str:
 
 
 def _message(session: dict, key: str, ts: float, identity: Hl7Identity, now: Optional[float],
-             obr_times: tuple[float, Optional[float]], results: list[tuple[dict, list[str]]]) -> Hl7Message:
-    """One ORU^R01: results are (OBX content, its notes); an OBX content has type, code,
-    value and optionally units, flag, status, time, devices, observer."""
+             obr_times: tuple[float, Optional[float]], results: list[tuple[dict, list[str]]], *,
+             trigger: tuple[str, str, str] = ("ORU", "R01", "ORU_R01"), profile: list[str] = PROFILE,
+             service: list[str] = MONITORING, order_id: Optional[str] = None) -> Hl7Message:
+    """One ORU message (R01 unless `trigger` says otherwise; hl7_alerts.py builds its ORU^R40
+    with the same segments): results are (OBX content, its notes); an OBX content has type,
+    code, value and optionally sub_id (OBX-4, else its number), range (OBX-7), units, flag (a
+    tuple: repeated), status, time, devices, observer. OBR-2 and OBR-3 carry `order_id` when
+    given (one alarm's messages share it), else OBR-3 the control id."""
     cid = control_id(session, key)
     msh = hl7.Segment("|", [_field("MSH"), _field("|"), _field("^~\\&")] + [
         _field(v) for v in (
             text(identity.sending_application), text(identity.sending_facility),
             text(identity.receiving_application), text(identity.receiving_facility),
-            dtm(time.time() if now is None else now), "", ["ORU", "R01", "ORU_R01"], cid, "P", "2.6",
-            "", "", "AL", "NE", "", "UNICODE UTF-8", "", "", PROFILE)])
+            dtm(time.time() if now is None else now), "", list(trigger), cid, "P", "2.6",
+            "", "", "AL", "NE", "", "UNICODE UTF-8", "", "", profile)])
     segments = [
         msh,
         _segment("PID", "1", None, [text(session["patient_ref"]), "", "", "", "PI"], None,
                  ["", "", "", "", "", "", "U"]),
         _segment("PV1", "1", "O", ["", "", text(str(session["chair"])), text(identity.sending_facility)]),
-        _segment("OBR", "1", None, [cid, text(identity.sending_application)], MONITORING, None, None,
+        _segment("OBR", "1", [order_id, text(identity.sending_application)] if order_id else None,
+                 [order_id or cid, text(identity.sending_application)], service, None, None,
                  dtm(obr_times[0]), dtm(obr_times[1]) if obr_times[1] is not None else None),
     ]
     for n, (obx, notes) in enumerate(results, 1):
@@ -154,8 +160,8 @@ def _message(session: dict, key: str, ts: float, identity: Hl7Identity, now: Opt
             [text(str(v)) for v in value]
         unit = obx.get("units")
         segments.append(_segment(
-            "OBX", str(n), obx["type"], [text(str(c)) for c in obx["code"]], str(n), value,
-            [unit, unit, "UCUM"] if unit else None, None, obx.get("flag"), None, None,
+            "OBX", str(n), obx["type"], [text(str(c)) for c in obx["code"]], obx.get("sub_id", str(n)), value,
+            [unit, unit, "UCUM"] if unit else None, obx.get("range"), obx.get("flag"), None, None,
             obx.get("status", "F"), None, None, dtm(obx["time"]), None,
             [text(obx["observer"])] if obx.get("observer") else None, None,
             tuple(text(d) for d in obx.get("devices", ())) or None))

@@ -40,6 +40,12 @@ def identity(integrations: Integrations, destination: Destination) -> Hl7Identit
                        receiving_facility=destination.receiving_facility)
 
 
+def hl7_item(session_id: int, m: Hl7Message) -> dict:
+    """The outbox item of one HL7 message of a session (its key prefixed by the session's id)."""
+    return {"kind": "hl7", "message_key": f"s{session_id}/{m.key}", "control_id": m.control_id,
+            "session_id": session_id, "about_ts": m.ts, "payload": m.text}
+
+
 def queue_results(store: Store, integrations: Integrations, destination: Destination,
                   now: Optional[float] = None) -> int:
     """Queue every complete, not yet queued result of the sessions this destination watches;
@@ -99,7 +105,6 @@ def _queue_session(store: Store, destination: Destination, who: Hl7Identity, ses
     if not messages and (new_through, events_through) == before:
         return 0  # nothing new: no write
     messages.sort(key=lambda m: (m.ts, m.key))
-    items = [{"kind": "hl7", "message_key": f"s{session['id']}/{m.key}", "control_id": m.control_id,
-              "session_id": session["id"], "about_ts": m.ts, "payload": m.text} for m in messages]
+    items = [hl7_item(session["id"], m) for m in messages]
     return outbox.enqueue(store, destination.name, items, progress=(session["id"], new_through, events_through),
                           now=now)

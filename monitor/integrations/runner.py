@@ -1,7 +1,8 @@
 """The integrations loop: queue what is new for each destination, then send its outbox in order.
 
-One pass per `interval_s`. Queuing (results.queue_results, session_push.queue_sessions) and
-sending (mllp.MllpSender; http_sender.HttpSender for the fhir and webhook kinds)
+One pass per `interval_s`. Queuing (results.queue_results, alerts_out.queue_alerts,
+session_push.queue_sessions) and sending (mllp.MllpSender; http_sender.HttpSender for the
+fhir and webhook kinds)
 are separate steps on purpose: a receiver that is down only lets the outbox grow (durable,
 in the database, across restarts); the chart never waits for the network, and a receiver
 back after an hour gets everything in order. A failing database is said once and retried,
@@ -21,6 +22,7 @@ from ..store import Store, StoreError, outbox
 from .adt_in import AdmissionsListener
 from .config import Destination, Integrations
 from .http_sender import HttpSender
+from .alerts_out import queue_alerts
 from .mllp import MllpDestination, MllpSender
 from .results import queue_results
 from .session_push import queue_sessions
@@ -69,6 +71,8 @@ class IntegrationRunner:
                 self._say(d, out[d.name]["failed"])
                 continue
             queued = queue_results(self.store, self.integrations, d, now=self.clock()) if "results" in d.sends else 0
+            if "alerts" in d.sends:
+                queued += queue_alerts(self.store, self.integrations, d, now=self.clock())
             if "sessions" in d.sends:
                 queued += queue_sessions(self.store, self.integrations, d, now=self.clock())
             sent, failed = 0, None

@@ -49,11 +49,12 @@ def _checked(item: dict) -> tuple:
 
 
 def enqueue(store, destination: str, items: list[dict], *, progress: Optional[tuple[int, float, int]] = None,
-            now: float) -> int:
+            cursors: Optional[dict[str, int]] = None, now: float) -> int:
     """Queue `items` (dicts with ITEM_KEYS) for `destination`, in list order; a message whose key
     is already queued (or was, and is still there) is left as it is. With `progress` =
     (session_id, results_through, events_through), how far the producer has queued that session
-    is written in the same transaction. Returns how many messages were new."""
+    is written in the same transaction; so are `cursors` ({stream: position}, `cursor`). Returns
+    how many messages were new."""
     rows = [_checked(item) for item in items]
     new = 0
     with store._transaction() as conn:
@@ -69,7 +70,28 @@ def enqueue(store, destination: str, items: list[dict], *, progress: Optional[tu
                 "VALUES (?, ?, ?, ?) ON CONFLICT (destination, session_id) DO UPDATE SET "
                 "results_through = excluded.results_through, events_through = excluded.events_through",
                 (destination, session_id, results_through, events_through))
+        for stream, position in (cursors or {}).items():
+            conn.execute("INSERT INTO outbox_cursors (destination, stream, position) VALUES (?, ?, ?) "
+                         "ON CONFLICT (destination, stream) DO UPDATE SET position = excluded.position",
+                         (destination, stream, position))
     return new
+
+
+def cursor(store, destination: str, stream: str) -> Optional[int]:
+    """How far a producer has read `stream` for this destination (outbox_cursors); None before
+    its first enqueue with that cursor."""
+    return cursors(store, destination, [stream]).get(stream)
+
+
+def cursors(store, destination: str, streams: list[str]) -> dict[str, int]:
+    """{stream: position} of those of `streams` this destination has a cursor for."""
+    out: dict[str, int] = {}
+    for i in range(0, len(streams), 500):
+        part = list(streams[i:i + 500])
+        out.update((r["stream"], r["position"]) for r in store._query(
+            f"SELECT stream, position FROM outbox_cursors WHERE destination = ? AND stream IN ({marks(part)})",
+            (destination, *part)))
+    return out
 
 
 def progress(store, destination: str, session_id: int) -> tuple[Optional[float], Optional[int]]:
