@@ -148,6 +148,35 @@ def test_a_destination_set_up_today_skips_last_years_sessions(store, protocol):
     assert queue_results(store, Integrations(destinations=(other,)), other, now=time.time() + 3600) > 0
 
 
+def test_alarms_reach_the_pager_webhook_and_the_interface_engine_as_they_happen(store, protocol, mllp_listener,
+                                                                               fhir_receiver):
+    integrations = Integrations(destinations=(
+        Destination(name="pager", kind="webhook", url=fhir_receiver.url, sends=("alerts",), ack_timeout_s=2.0),
+        Destination(name="alarms", kind="mllp", host=mllp_listener.host, port=mllp_listener.port, sends=("alerts",),
+                    ack_timeout_s=2.0)))
+    clock = [time.time() - 4 * 3600]  # set up before the (played-back, already past) session began
+    runner = IntegrationRunner(store, integrations, clock=lambda: clock[0])
+    try:
+        assert runner.one_pass()["pager"] == {"queued": 0, "sent": 0, "failed": None}  # from then on
+        clock[0] = time.time()
+        sid = simulate(store, protocol, "desaturation", seed=1, patient_ref="PT-8", chair="6").session_id
+        alerts = queries.alerts(store, sid)
+        store.acknowledge(alerts[0]["id"], "RN", alerts[0]["started_at"] + 5, session_id=sid)
+        report = runner.one_pass()
+    finally:
+        runner.close()
+    assert report["pager"]["failed"] is None and report["alarms"]["failed"] is None
+    docs = [r.json for r in fhir_receiver.received]
+    assert {d["schema"] for d in docs} == {"infusion-monitor.alert/1"} and len({d["id"] for d in docs}) == len(docs)
+    raised = [d for d in docs if d["event"] == "raised"]
+    assert len(raised) == len(alerts) and {d["alarm"]["key"] for d in raised} == {a["key"] for a in alerts}
+    acked = [d for d in docs if d["event"] == "acknowledged"]
+    assert acked and acked[0]["alarm"]["acknowledged_by"] == "RN" and acked[0]["session"]["patient_ref"] == "PT-8"
+    assert [d["at"] for d in docs] == sorted(d["at"] for d in docs)  # in the order they happened
+    r40 = [r.message for r in mllp_listener.received]
+    assert len(r40) == len(docs) and all(str(m.segment("MSH")[9]) == "ORU^R40^ORU_R40" for m in r40)
+
+
 def test_one_process_sends_a_destination_at_a_time(store, protocol, mllp_listener):
     simulate(store, protocol, "normal", seed=2, patient_ref="PT-3", chair="5")
     first = IntegrationRunner(store, integrations_for(mllp_listener))
