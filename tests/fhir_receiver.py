@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 from fhir.resources.R4B.bundle import Bundle
 
-from mllp_listener import free_port
+from mllp_listener import Behaviour, free_port
 
 BEHAVIOURS = ("ok", "500", "400", "entry_fail", "slow", "drop")
 PREFIX = "Observation?identifier="
@@ -66,15 +66,7 @@ class FhirReceiver:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/fhir"
 
-    @property
-    def behaviour(self) -> str:
-        return self._behaviour
-
-    @behaviour.setter
-    def behaviour(self, value: str) -> None:
-        if value not in BEHAVIOURS:
-            raise ValueError(f"behaviour {value!r}: one of {', '.join(BEHAVIOURS)}")
-        self._behaviour = value
+    behaviour = Behaviour(BEHAVIOURS)
 
     def start(self) -> "FhirReceiver":
         if self._server is None:

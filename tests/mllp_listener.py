@@ -37,6 +37,24 @@ class Received:
     control_id: str
 
 
+class Behaviour:
+    """How a test receiver answers, settable at any time to one of `choices` (a typo fails loudly)."""
+
+    def __init__(self, choices: tuple):
+        self.choices = choices
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.attr = "_" + name
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else getattr(obj, self.attr)
+
+    def __set__(self, obj, value: str) -> None:
+        if value not in self.choices:
+            raise ValueError(f"behaviour {value!r}: one of {', '.join(self.choices)}")
+        setattr(obj, self.attr, value)
+
+
 def free_port() -> int:
     import socket
     with socket.socket() as s:
@@ -51,15 +69,7 @@ class MllpListener(MllpServer):
         self.received: list[Received] = []
         self._lock = threading.Lock()
 
-    @property
-    def behaviour(self) -> str:
-        return self._behaviour
-
-    @behaviour.setter
-    def behaviour(self, value: str) -> None:
-        if value not in BEHAVIOURS:
-            raise ValueError(f"behaviour {value!r}: one of {', '.join(BEHAVIOURS)}")
-        self._behaviour = value
+    behaviour = Behaviour(BEHAVIOURS)
 
     @property
     def control_ids(self) -> list[str]:
