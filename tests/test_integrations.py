@@ -217,6 +217,12 @@ def test_the_outbox_is_on_the_admin_page(store):
     cells = [c.children for c in row.children]
     assert cells[0] == "ehr" and cells[1] == "1" and cells[2] == "5 min" and cells[3] == "1"
     assert cells[4] == "ehr (127.0.0.1:2575): refused" and cells[6] == "0" and cells[7] == "never"
+    assert cells[8].startswith("NOBODY IS SENDING")  # no integrate process has claimed it
+    outbox.claim_sender(store, "ehr", "host-a pid 7", time.time(), 600)
+    (row,) = outbox_panel.outbox_rows(store, admin)
+    assert row.children[8].children == "host-a pid 7"
+    (row,) = outbox_panel.outbox_rows(store, admin, now=time.time() + 120)  # it fell silent
+    assert row.children[8].children == "host-a pid 7: silent for 2 min"
     from monitor.access import AccessError
     with pytest.raises(AccessError):
         outbox_panel.outbox_rows(store, Actor("nina", "nurse", "NN"))

@@ -123,6 +123,10 @@ class IntegrationRunner:
                 if str(e) != self.problem:
                     log.error("integrations paused, will retry every %g s: %s", interval_s, e)
                 self.problem = str(e)
+            except Exception as e:  # a bug must not stop the sending for good: said, and tried again
+                if repr(e) != self.problem:
+                    log.exception("integrations: a pass failed, will retry every %g s", interval_s)
+                self.problem = repr(e)
             stop.wait(interval_s)
 
     def start(self, interval_s: float = INTERVAL_S) -> None:

@@ -182,8 +182,8 @@ def failed(store, row_id: int, error: str, next_try: float, now: float) -> bool:
 
 def queue_status(store, now: float) -> list[dict]:
     """Per destination (queued to or sent to), by name: depth, oldest_queued_at, oldest_age_s,
-    head_attempts, head_last_error, head_next_try, sent, last_sent_at; what the admin page
-    shows ("12 waiting, oldest 3 min; last error ...; 4810 sent, last at ...")."""
+    head_attempts, head_last_error, head_next_try, sent, last_sent_at, sender, sender_beat; what
+    the admin page shows ("12 waiting, oldest 3 min; last error ...; 4810 sent, last at ...")."""
     queues = {r["destination"]: r for r in store._query(
         "SELECT destination, COUNT(*) AS depth, MIN(queued_at) AS oldest_queued_at, MIN(id) AS head_id "
         "FROM outbox GROUP BY destination")}
@@ -194,9 +194,12 @@ def queue_status(store, now: float) -> list[dict]:
             f"SELECT destination, attempts, last_error, next_try FROM outbox WHERE id IN ({marks(head_ids)})",
             head_ids)}
     sent = {r["destination"]: r for r in store._query("SELECT destination, sent, last_sent_at FROM outbox_sent")}
+    senders = {r["destination"]: r for r in store._query(
+        "SELECT destination, sender, sender_beat FROM outbox_destinations")}
     out = []
     for destination in sorted(set(queues) | set(sent)):
         q, h, s = queues.get(destination), heads.get(destination), sent.get(destination)
+        who = senders.get(destination) or {}
         oldest = q["oldest_queued_at"] if q else None
         out.append({
             "destination": destination,
@@ -208,5 +211,7 @@ def queue_status(store, now: float) -> list[dict]:
             "head_next_try": h["next_try"] if h else None,
             "sent": s["sent"] if s else 0,
             "last_sent_at": s["last_sent_at"] if s else None,
+            "sender": who.get("sender"),  # the process sending it (claim_sender), None when none is
+            "sender_beat": who.get("sender_beat"),
         })
     return out

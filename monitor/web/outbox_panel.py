@@ -21,7 +21,8 @@ from .review import review_table
 
 OUTBOX_REFRESH_S = 5
 HEAD = ["Destination", "Waiting", "Oldest waiting", "Tries of the first", "Why not delivered", "Next try",
-        "Delivered", "Last delivered"]
+        "Delivered", "Last delivered", "Sent by"]
+SENDER_SILENT_S = 30  # a sending process renews its claim every pass (about 2 s) and every few messages
 
 
 def _age(seconds: Optional[float]) -> str:
@@ -31,13 +32,26 @@ def _age(seconds: Optional[float]) -> str:
     return f"{s} s" if s < 120 else (f"{s // 60} min" if s < 7200 else f"{s // 3600} h {s % 3600 // 60} min")
 
 
+def _unsent(r: dict, now: float) -> bool:
+    """Messages wait and no process is sending them (none started, or it stopped or died)."""
+    beat = r.get("sender_beat")
+    return bool(r["depth"]) and (not r.get("sender") or beat is None or now - beat > SENDER_SILENT_S)
+
+
+def _sender_cell(r: dict, now: float):
+    if _unsent(r, now):
+        return html.Td("NOBODY IS SENDING — start `infusion-monitor integrate`" if not r.get("sender")
+                       else f"{r['sender']}: silent for {_age(now - r['sender_beat'])}", className="cell-sender sender-silent")
+    return html.Td(f"{r['sender']}" if r.get("sender") else "–", className="cell-sender")
+
+
 def outbox_rows(store, actor: Actor, now: Optional[float] = None) -> list:
     """The table's rows, one per destination, for an administrator."""
     access.check(actor, "audit")
     now = time.time() if now is None else now
     rows = []
     for r in outbox.queue_status(store, now):
-        failing = bool(r["depth"] and r.get("head_attempts"))
+        failing = bool(r["depth"] and r.get("head_attempts")) or _unsent(r, now)
         rows.append(html.Tr(className="outbox-row" + (" outbox-failing" if failing else ""),
                             **{"data-destination": r["destination"], "data-depth": str(r["depth"])}, children=[
             html.Td(r["destination"], className="cell-destination"),
@@ -47,7 +61,8 @@ def outbox_rows(store, actor: Actor, now: Optional[float] = None) -> list:
             html.Td(r.get("head_last_error") or "" if failing else "", className="cell-error"),
             html.Td(fmt_datetime(r["head_next_try"]) if failing and r.get("head_next_try") else "–"),
             html.Td(str(r.get("sent") or 0), className="num cell-sent"),
-            html.Td(fmt_datetime(r["last_sent_at"]) if r.get("last_sent_at") else "never")]))
+            html.Td(fmt_datetime(r["last_sent_at"]) if r.get("last_sent_at") else "never"),
+            _sender_cell(r, now)]))
     return rows
 
 
