@@ -104,8 +104,15 @@ def test_an_open_session_is_sent_interval_by_interval_as_each_completes(store):
             store.put_reading(sid, Reading(t0 + k, "spo2", 97, "ok", "chair2-nonin"))
         store.flush()
 
+    sent: list[str] = []
+
     def keys() -> list[str]:
-        return [r["message_key"] for r in outbox.due(store, "ehr", now=t0 + 10_000, limit=1000)]
+        """What was queued, in order, delivered as it goes (delivered messages leave the outbox:
+        nothing of theirs may come back)."""
+        for r in outbox.due(store, "ehr", now=t0 + 10_000, limit=1000):
+            sent.append(r["message_key"])
+            outbox.delivered(store, r["id"], t0)
+        return sent
 
     beat(t0 + 65, t0)  # minute 0 is over, but nothing 10 s past its end yet
     assert queue_results(store, integrations, dest, now=t0 + 65) == 0
@@ -115,25 +122,35 @@ def test_an_open_session_is_sent_interval_by_interval_as_each_completes(store):
     store.flush()
     assert queue_results(store, integrations, dest, now=t0 + 71) == 1
     assert keys() == [f"s{sid}/vitals/{int(t0)}"]
-    beat(t0 + 129, t0 + 71)  # the NIBP is SETTLE_S behind the newest reading (128 s); minute 1 is not
-    assert queue_results(store, integrations, dest, now=t0 + 129) == 1
-    assert keys()[-1] == f"s{sid}/nibp/{t0 + 70.5!r}"
+    beat(t0 + 129, t0 + 71)  # minute 1, with the NIBP in it, is not complete until a reading at 130 s
+    assert queue_results(store, integrations, dest, now=t0 + 129) == 0
+    beat(t0 + 131, t0 + 129)
+    assert queue_results(store, integrations, dest, now=t0 + 131) == 2
+    assert keys()[-2:] == [f"s{sid}/vitals/{int(t0) + 60}", f"s{sid}/nibp/{t0 + 70.5!r}"]
     start_id = store.record_event(sid, Event(t0 + 100, "infusion_start", "0.5 mg/kg over 40 min", "RN"))
     note_id = store.record_event(sid, Event(t0 + 101, "note", "dizzy | asks for \\ water", "RN"))
     assert queue_results(store, integrations, dest, now=t0 + 136) == 2
     assert keys()[-2:] == [f"s{sid}/event/{start_id}", f"s{sid}/event/{note_id}"]
     store.record_event(sid, Event(t0 + 137, "correction", "", "RN"), {"strikes": note_id, "reason": "wrong chair"})
-    assert queue_results(store, integrations, dest, now=t0 + 137) == 1
+    assert queue_results(store, integrations, dest, now=t0 + 137) == 1  # the struck note only, not every entry
     assert keys()[-1] == f"s{sid}/event/{note_id}/struck"
+    # a cuff result stored late, timed in minute 0 (already sent): sent on its own, once
+    store.put_reading(sid, Reading(t0 + 30, "sbp", 152, "ok", "chair2-suntech"))
+    store.put_reading(sid, Reading(t0 + 30, "dbp", 91, "ok", "chair2-suntech"))
+    store.flush()
+    assert queue_results(store, integrations, dest, now=t0 + 138) == 1
+    assert keys()[-1] == f"s{sid}/nibp/{t0 + 30!r}"
+    assert queue_results(store, integrations, dest, now=t0 + 139) == 0
     store.record_event(sid, Event(t0 + 140, "session_end", "", "RN"), override="a test")
     queue_results(store, integrations, dest, now=t0 + 141)
     got = keys()
     assert got.count(f"s{sid}/vitals/{int(t0) + 60}") == 1 and f"s{sid}/vitals/{int(t0) + 120}" in got
-    assert len(got) == len(set(got))
+    assert len(got) == len(set(got))  # nothing delivered came back
     assert SETTLE_S == 10.0
     # everything queued is the export's, once, and the struck note's first version before it was struck
     assert set(got) == {f"s{sid}/{m.key}" for m in session_results(store, sid)} | {f"s{sid}/event/{note_id}"}
     assert queue_results(store, integrations, dest, now=t0 + 200) == 0
+    assert keys() == got
 
 
 @pytest.mark.both_engines

@@ -98,10 +98,11 @@ def test_queue_status_figures(store):
     assert status[DEST] == {
         "destination": DEST, "depth": 1, "oldest_queued_at": 100.0, "oldest_age_s": 60.0, "head_attempts": 1,
         "head_last_error": "lab (127.0.0.1:1): connection refused", "head_next_try": 130.0, "sent": 2,
-        "last_sent_at": 120.0}
+        "last_sent_at": 120.0, "sender": None, "sender_beat": None}
     assert status["quiet"] == {
         "destination": "quiet", "depth": 0, "oldest_queued_at": None, "oldest_age_s": None, "head_attempts": None,
-        "head_last_error": None, "head_next_try": None, "sent": 1, "last_sent_at": 60.0}
+        "head_last_error": None, "head_next_try": None, "sent": 1, "last_sent_at": 60.0, "sender": None,
+        "sender_beat": None}
 
 
 def _make_version_5(db_path, engine: str, pg_server=None) -> None:

@@ -3,17 +3,20 @@
 A pass looks at every session the destination still watches (open now, or ended within
 `WATCH_ENDED_S`, and not ended before the destination was first set up) and queues what is
 new since the last pass, in the same transaction as the progress that says so
-(`store.outbox.enqueue`): a crash between the two cannot lose or repeat a message, and the
-outbox's unique (destination, message key) makes a repeat a no-op anyway.
+(`store.outbox.enqueue`): a crash between the two cannot lose or repeat a message.
 
 When is something complete?
 - an interval of the continuous signals (HR, SpO2, RR, EtCO2), once a reading of the session
   at least `SETTLE_S` past its end has been stored: acquisition commits a chair's rows in
   time order within about a second (store.db.PROMPT_COMMIT_S), so by then the interval has
   every reading it will get; when the session has ended, at once;
-- an NIBP measurement, on the same horizon (the cuff's three values arrive together);
+- an NIBP measurement, with the interval it falls in (the cuff's three values arrive
+  together); one stored later than that (a delayed result, a backfill) is caught by reading
+  id and sent on its own at the next pass;
 - a charted event, as soon as it is stored (by event id, so an entry timed in the past is
   sent too); a correction sends the entry it strikes again, marked wrong (OBX-11 W).
+Each thing is queued once: progress is by time for intervals, by id for readings stored late
+and for events, so nothing already delivered (and so gone from the outbox) is queued again.
 What a message holds and how it is coded is `exports.hl7_results`'; this module only
 decides when, and never builds or edits a message.
 """
@@ -25,6 +28,7 @@ from typing import Optional
 
 from ..exports.hl7_results import Hl7Identity, Hl7Message, event_results, interval_results
 from ..exports.vital_signs import CONTINUOUS, NIBP
+from ..model import struck_entries
 from ..store import Store, outbox, queries
 from .config import Destination, Integrations
 
@@ -68,43 +72,65 @@ def watched_sessions(store: Store, destination: Destination, now: float) -> list
 
 
 def _queue_session(store: Store, destination: Destination, who: Hl7Identity, session: dict, now: float) -> int:
-    every = destination.vitals_every_s
-    before = outbox.progress(store, destination.name, session["id"])
+    sid, every = session["id"], destination.vitals_every_s
+    before = outbox.progress(store, destination.name, sid)
+    seen = outbox.readings_seen(store, destination.name, sid)
+    newest_id = queries.max_reading_id(store, sid)  # first: a row committed after it waits for the next pass
     through, events_through = before
     if through is None:
         through = math.floor(session["started_at"] / every) * every
     events_through = events_through or 0
     ended = session.get("ended_at") is not None
     last_ts = session.get("last_ts")
+    # what is complete: every interval ending by `done`, and the NIBP measurements before it
     if ended:
-        until = math.inf
+        done = math.inf
     elif last_ts is None:
-        until = through
+        done = through
     else:
-        until = last_ts - SETTLE_S
+        done = max(through, math.floor((last_ts - SETTLE_S) / every) * every)
     messages: list[Hl7Message] = []
-    if until > through:
-        readings = queries.readings_between(store, session["id"], through, until, PARAMETERS)
-        alerts = queries.alerts(store, session["id"])
-        messages += interval_results(session, readings, alerts, since=through, until=until, every_s=every,
+    alerts = None
+    if done > through:
+        alerts = queries.alerts(store, sid)
+        readings = queries.readings_between(store, sid, through, done, PARAMETERS, max_id=newest_id)
+        messages += interval_results(session, readings, alerts, since=through, until=done, every_s=every,
                                      identity=who, now=now)
-    new_events = queries.events(store, session["id"], after_id=events_through)
+    if seen is not None and newest_id > seen:
+        # a measurement stored since the last pass but timed before what was already sent
+        # (a cuff's result delayed, a backfill): sent now, on its own; a late 1 Hz reading is in
+        # the record and the export, not in an interval's median already sent
+        late = queries.readings_stored_after(store, sid, seen, newest_id, NIBP, before_ts=through)
+        if late:
+            alerts = queries.alerts(store, sid) if alerts is None else alerts
+            messages += interval_results(session, late, alerts, since=-math.inf, until=through, every_s=every,
+                                         identity=who, now=now)
+    new_events = queries.events(store, sid, after_id=events_through)
     if new_events:
-        # all of them: a new correction strikes an older entry, sent again as struck (OBX-11 W);
-        # what was queued before has the same keys and is not queued twice
-        messages += event_results(session, queries.events(store, session["id"]), identity=who, now=now)
+        messages += _new_event_results(store, session, {e["id"] for e in new_events}, who, now)
         events_through = max(e["id"] for e in new_events)
-    if ended:
-        # everything up to the end is queued: start the next look past the last reading
+    if ended:  # everything up to the end is queued: the next look starts past the last reading
         end = max(filter(None, (session["ended_at"], last_ts)))
-        new_through = (math.floor(end / every) + 1) * every
+        new_through = max(through, (math.floor(end / every) + 1) * every)
     else:
-        # the interval `until` falls in is not complete: look again from its start (its NIBP
-        # measurements before `until` are queued already; their keys make the repeat a no-op)
-        new_through = max(through, math.floor(until / every) * every) if until > through else through
-    if not messages and (new_through, events_through) == before:
+        new_through = done
+    if not messages and (new_through, events_through) == before and seen == newest_id:
         return 0  # nothing new: no write
     messages.sort(key=lambda m: (m.ts, m.key))
-    items = [hl7_item(session["id"], m) for m in messages]
-    return outbox.enqueue(store, destination.name, items, progress=(session["id"], new_through, events_through),
-                          now=now)
+    return outbox.enqueue(store, destination.name, [hl7_item(sid, m) for m in messages],
+                          progress=(sid, new_through, events_through, newest_id), now=now)
+
+
+def _new_event_results(store: Store, session: dict, new_ids: set, who: Hl7Identity, now: float) -> list[Hl7Message]:
+    """The messages of the events stored since the last pass: each new entry, and an older
+    entry a new correction strikes, again as wrong (OBX-11 W). Built over all the session's
+    events (a struck entry's message needs the correction), queued only for what is new: a
+    message delivered before is gone from the outbox, and its key would not stop a repeat."""
+    events = queries.events(store, session["id"])
+    struck_by = struck_entries(events)
+    out = []
+    for m in event_results(session, events, identity=who, now=now):
+        event_id = int(m.key.split("/")[1])
+        if (struck_by[event_id]["id"] if m.key.endswith("/struck") else event_id) in new_ids:
+            out.append(m)
+    return out

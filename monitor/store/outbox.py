@@ -64,12 +64,13 @@ def enqueue(store, destination: str, items: list[dict], *, progress: Optional[tu
                 "queued_at, next_try) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (destination, message_key) DO NOTHING", (destination, *row, now, now)).rowcount
         if progress is not None:
-            session_id, results_through, events_through = progress
+            session_id, results_through, events_through, *seen = progress
             conn.execute(
-                "INSERT INTO outbox_progress (destination, session_id, results_through, events_through) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (destination, session_id) DO UPDATE SET "
-                "results_through = excluded.results_through, events_through = excluded.events_through",
-                (destination, session_id, results_through, events_through))
+                "INSERT INTO outbox_progress (destination, session_id, results_through, events_through, "
+                "readings_seen) VALUES (?, ?, ?, ?, ?) ON CONFLICT (destination, session_id) DO UPDATE SET "
+                "results_through = excluded.results_through, events_through = excluded.events_through, "
+                "readings_seen = COALESCE(excluded.readings_seen, outbox_progress.readings_seen)",
+                (destination, session_id, results_through, events_through, seen[0] if seen else None))
         for stream, position in (cursors or {}).items():
             conn.execute("INSERT INTO outbox_cursors (destination, stream, position) VALUES (?, ?, ?) "
                          "ON CONFLICT (destination, stream) DO UPDATE SET position = excluded.position",
@@ -100,6 +101,14 @@ def progress(store, destination: str, session_id: int) -> tuple[Optional[float],
     row = store._one("SELECT results_through, events_through FROM outbox_progress "
                      "WHERE destination = ? AND session_id = ?", (destination, session_id))
     return (row["results_through"], row["events_through"]) if row else (None, None)
+
+
+def readings_seen(store, destination: str, session_id: int) -> Optional[int]:
+    """The newest reading id of this session a producer had seen at its last enqueue (None
+    before): a reading stored after it, timed before what was sent, is a late one."""
+    row = store._one("SELECT readings_seen FROM outbox_progress WHERE destination = ? AND session_id = ?",
+                     (destination, session_id))
+    return row["readings_seen"] if row else None
 
 
 def watch_since(store, destination: str, now: float) -> float:

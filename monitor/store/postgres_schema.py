@@ -201,7 +201,7 @@ MIGRATIONS = [
     CREATE INDEX IF NOT EXISTS outbox_destination_id ON outbox(destination, id);
     CREATE TABLE IF NOT EXISTS outbox_progress (
         destination TEXT NOT NULL, session_id BIGINT NOT NULL, results_through DOUBLE PRECISION,
-        events_through BIGINT, PRIMARY KEY (destination, session_id)
+        events_through BIGINT, readings_seen BIGINT, PRIMARY KEY (destination, session_id)
     );
     CREATE TABLE IF NOT EXISTS outbox_sent (destination TEXT PRIMARY KEY, sent BIGINT NOT NULL DEFAULT 0,
                                             last_sent_at DOUBLE PRECISION);

@@ -110,13 +110,26 @@ def readings(store: Store, session_id: int, parameters: Optional[tuple] = None) 
     return store._query(sql + " ORDER BY ts, id", params)
 
 
-def readings_between(store: Store, session_id: int, since: float, until: float, parameters: tuple) -> list[dict]:
-    """A session's readings of these parameters with since <= ts < until, in time order."""
+def readings_between(store: Store, session_id: int, since: float, until: float, parameters: tuple,
+                     max_id: Optional[int] = None) -> list[dict]:
+    """A session's readings of these parameters with since <= ts < until (and id <= max_id), in time order."""
+    marks = ",".join("?" for _ in parameters)
+    upto, args = ("", ()) if max_id is None else (" AND id <= ?", (max_id,))
+    return store._query(
+        "SELECT id, ts, parameter, value, status, source, detail FROM readings "
+        f"WHERE session_id = ? AND ts >= ? AND ts < ? AND parameter IN ({marks}){upto} ORDER BY ts, id",
+        (session_id, since, until, *parameters, *args))
+
+
+def readings_stored_after(store: Store, session_id: int, after_id: int, max_id: int, parameters: tuple,
+                          before_ts: float) -> list[dict]:
+    """A session's readings of these parameters stored with after_id < id <= max_id but timed
+    before `before_ts`: stored late, after the time they belong to was dealt with."""
     marks = ",".join("?" for _ in parameters)
     return store._query(
         "SELECT id, ts, parameter, value, status, source, detail FROM readings "
-        f"WHERE session_id = ? AND ts >= ? AND ts < ? AND parameter IN ({marks}) ORDER BY ts, id",
-        (session_id, since, until, *parameters))
+        f"WHERE id > ? AND id <= ? AND +session_id = ? AND ts < ? AND parameter IN ({marks}) ORDER BY ts, id",
+        (after_id, max_id, session_id, before_ts, *parameters))
 
 
 def latest(store: Store, session_id: int, parameter: str) -> Optional[dict]:

@@ -172,7 +172,7 @@ MIGRATIONS = [
     CREATE INDEX IF NOT EXISTS outbox_destination_id ON outbox(destination, id);
     CREATE TABLE IF NOT EXISTS outbox_progress (
         destination TEXT NOT NULL, session_id INTEGER NOT NULL, results_through REAL, events_through INTEGER,
-        PRIMARY KEY (destination, session_id)
+        readings_seen INTEGER, PRIMARY KEY (destination, session_id)
     );
     CREATE TABLE IF NOT EXISTS outbox_sent (destination TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0,
                                             last_sent_at REAL);
