@@ -119,3 +119,44 @@ def test_a_registration_over_mllp_is_offered_on_the_chairs_opening_form(store, p
     assert opening.offered_reference(store, state, offer["id"] - 1, now) is None
     store.open_session("PT-9", "3", "ketamine-iv", now + 1)
     assert opening.offered_patient(store, "3", now + 2) is None  # used
+
+
+@pytest.mark.parametrize("text", [
+    "MSH|^~\\&|REG|NORTH|||20260101||ADT^A04\rPID|||PT-1\rPV1||O|^^3\r",  # MSH ends at MSH-9
+    "MSH|^~\\&|REG|NORTH|||20260101||ORM|C1|P|2.5\rPID|||PT-1\r",        # MSH-9 without its event
+])
+def test_a_short_or_odd_header_is_still_answered(store, text):
+    code, _, _ = msa(answer(store, DEST, text, time.time()))
+    assert code in ("AA", "AR")
+    assert len(arrivals.recent(store, "3", 0)) == (1 if code == "AA" else 0)
+
+
+def test_what_a_sender_names_itself_is_kept_short(store):
+    answer(store, DEST, adt(control="C" * 5000).replace("|REG|CLINIC|", "|" + "R" * 100_000 + "|CLINIC|"), time.time())
+    (got,) = arrivals.recent(store, "3", 0)
+    assert len(got["sender"]) <= 200 and len(got["control_id"]) <= 200
+
+
+def test_the_listener_bounds_what_a_stranger_can_hold(store):
+    dest = Destination(name="registration", kind="adt", host="127.0.0.1", port=free_port(), sends=(),
+                       chair_from="bed")
+    listener = AdmissionsListener(store, dest)
+    listener.max_connections, listener.idle_s = 2, 0.5
+    listener.start()
+
+    async def hold_and_try() -> tuple[bool, str]:
+        held = [await open_hl7_connection("127.0.0.1", dest.port) for _ in range(2)]
+        await asyncio.sleep(0.1)
+        reader, writer = await open_hl7_connection("127.0.0.1", dest.port)  # the third: closed at once
+        refused = (await asyncio.wait_for(reader.read(), 5)) == b""
+        await asyncio.sleep(0.8)  # the two held ones sent nothing: closed as idle; a new one is served
+        ok = await _send(dest.port, [adt(control="Z")])
+        for _, w in held:
+            w.close()
+        writer.close()
+        return refused, msa(ok[0])[0]
+
+    try:
+        assert asyncio.run(hold_and_try()) == (True, "AA")
+    finally:
+        listener.stop()

@@ -32,6 +32,7 @@ from .mllp_server import ENCODING, MllpServer
 
 log = logging.getLogger("infusion_monitor.integrate")
 PLACE = {"point_of_care": 1, "room": 2, "bed": 3}  # PV1-3 (PL) components
+FIELD_MAX = 200  # what is kept of MSH-3/4 and MSH-10: a sender cannot fill the database through them
 
 
 class Refused(ValueError):
@@ -79,21 +80,27 @@ def answer(store, destination: Destination, text: str, now: float) -> str:
         message.segment("MSH")
     except Exception:  # not HL7 at all: python-hl7 raises several kinds
         return _bare_ack("AR", "not an HL7 v2 message")
+    control_id = _field(message, "MSH", 10)[:FIELD_MAX]
     try:
         chair, ref, event = read_arrival(message, destination.chair_from)
-        sender = "^".join(_field(message, "MSH", n) for n in (3, 4))
-        arrivals.record(store, chair, ref, event, _field(message, "MSH", 10), sender, now)
+        sender = "^".join(_field(message, "MSH", n) for n in (3, 4))[:FIELD_MAX]
+        arrivals.record(store, chair, ref, event, control_id, sender, now)
         log.info("%s: %s at chair %s (ADT^%s)", destination.name, ref, chair, event)
-        return _ack(message, "AA", "")
+        return _ack(message, "AA", "", control_id)
     except Refused as e:
         log.warning("%s: refused an ADT message: %s", destination.name, e)
-        return _ack(message, e.code, str(e))
+        return _ack(message, e.code, str(e), control_id)
     except StoreError as e:
-        return _ack(message, "AE", f"not kept, send again: {e}")
+        return _ack(message, "AE", f"not kept, send again: {e}", control_id)
 
 
-def _ack(message: hl7.Message, code: str, reason: str) -> str:
-    ack = message.create_ack(code, application="INFUSION-MONITOR")
+def _ack(message: hl7.Message, code: str, reason: str, control_id: str) -> str:
+    """The ACK built from the message's own MSH (python-hl7's create_ack); one from scratch
+    when that MSH is too short or odd for it, so every message is answered."""
+    try:
+        ack = message.create_ack(code, application="INFUSION-MONITOR")
+    except Exception:  # an MSH that ends early or lacks MSH-9's components
+        return _bare_ack(code, reason, control_id)
     if reason:
         ack.segment("MSA").assign_field(hl7_text(reason[:200]), 3)
         err = ack.create_segment([ack.create_field(["ERR"])])
@@ -103,10 +110,11 @@ def _ack(message: hl7.Message, code: str, reason: str) -> str:
     return str(ack)
 
 
-def _bare_ack(code: str, reason: str) -> str:
-    """An ACK to something that is not HL7: there is no MSH to answer from."""
+def _bare_ack(code: str, reason: str, control_id: str = "") -> str:
+    """An ACK from scratch: to something that is not HL7, or whose MSH cannot be answered from."""
     ack = hl7.parse("MSH|^~\\&|INFUSION-MONITOR||||||ACK|0|P|2.6\rMSA|AR|\r")
     ack.segment("MSA").assign_field(code, 1)
+    ack.segment("MSA").assign_field(hl7_text(control_id), 2)
     ack.segment("MSA").assign_field(hl7_text(reason), 3)
     return str(ack)
 
@@ -122,6 +130,9 @@ class AdmissionsListener(MllpServer):
 
     async def reply(self, block: bytes) -> str:
         text = block.decode(ENCODING, errors="replace")
-        # the database write off the loop: other connections are answered meanwhile
-        return await asyncio.get_running_loop().run_in_executor(None, answer, self.store, self.destination, text,
-                                                                self.clock())
+        try:  # the database write off the loop: other connections are answered meanwhile
+            return await asyncio.get_running_loop().run_in_executor(None, answer, self.store, self.destination,
+                                                                    text, self.clock())
+        except Exception:  # a bug here must not leave the sender without an answer
+            log.exception("%s: an ADT message could not be processed", self.destination.name)
+            return _bare_ack("AE", "could not be processed; see the monitor's log")

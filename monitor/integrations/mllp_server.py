@@ -19,6 +19,10 @@ from hl7.mllp import start_hl7_server
 log = logging.getLogger("infusion_monitor.integrate")
 ENCODING = "utf-8"
 HANG_UP = object()  # `reply`'s answer for "close this connection without answering"
+# Anyone on the network can connect (MLLP has no sign-in): bound what one can hold, since
+# the server may share a process with the bedside (`run --config`) and its open-files limit.
+MAX_CONNECTIONS = 16  # an interface engine keeps one or two open
+IDLE_S = 600.0  # a connection that sends nothing this long is closed (an engine reconnects)
 
 
 class MllpServer:
@@ -29,6 +33,8 @@ class MllpServer:
         self.port = port
         self.name = name
         self.connections = 0  # accepted, in all
+        self.max_connections = MAX_CONNECTIONS
+        self.idle_s = IDLE_S
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._server = None
@@ -85,13 +91,17 @@ class MllpServer:
 
     # ------------------------------------------------------------------ one connection
     async def _client(self, reader, writer) -> None:
+        if len(self._writers) >= self.max_connections:
+            log.warning("%s: refused a connection: %d already open", self.name, len(self._writers))
+            writer.close()
+            return
         self._writers.add(writer)
         self.connections += 1
         try:
             while True:
                 try:
-                    block = await reader.readblock()
-                except (asyncio.IncompleteReadError, ConnectionError):
+                    block = await asyncio.wait_for(reader.readblock(), self.idle_s)
+                except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
                     return
                 except Exception as e:  # an overlong or broken frame: say so and hang up
                     log.warning("%s: unreadable MLLP frame: %s", self.name, e)
