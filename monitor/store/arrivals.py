@@ -23,7 +23,7 @@ def recent(store, chair: str, since: float) -> list[dict]:
 
 
 def opened_since(store, chair: str, since: float) -> list[dict]:
-    """The sessions opened on this chair at or after `since` (patient_ref, started_at): an
-    arrival a session was opened for is used."""
-    return store._query("SELECT patient_ref, started_at FROM sessions WHERE chair = ? AND started_at >= ?",
-                        (chair, since))
+    """The sessions of this chair open at or after `since` (patient_ref, started_at, ended_at):
+    an arrival for a patient whose session was open then or opened later is used."""
+    return store._query("SELECT patient_ref, started_at, ended_at FROM sessions WHERE chair = ? "
+                        "AND (ended_at IS NULL OR ended_at >= ?)", (chair, since))
