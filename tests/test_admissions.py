@@ -49,7 +49,8 @@ def test_the_newest_fresh_arrival_is_offered_until_a_session_is_opened_for_it():
     assert expected_patient([older, newer], [], now) == newer
     assert expected_patient([older, newer], [{"patient_ref": "PT-2", "started_at": now - 30}], now) is None
     # a session for that patient before the arrival (yesterday's) does not use it
-    assert expected_patient([newer], [{"patient_ref": "PT-2", "started_at": now - 3600}], now) == newer
+    assert expected_patient([newer], [{"patient_ref": "PT-2", "started_at": now - 3600, "ended_at": now - 3000}],
+                            now) == newer
     assert expected_patient([row(3, "PT-3", now - ARRIVAL_VALID_S - 1)], [], now) is None
     # an update (A08) while the patient's session ran does not offer them again after it ends
     update = row(4, "PT-4", now - 3000)
