@@ -179,7 +179,7 @@ def test_a_refusal_or_a_dropped_connection_keeps_the_bundle_with_a_reason_and_a_
     clock = Clock(T0 + 200)
     sender = sender_for(store, fhir_receiver, clock)
     report = sender.send_pending()
-    assert report["sent"] == 0 and report["failed"].startswith(f"fhir ({fhir_receiver.url}): ")
+    assert report["sent"] == 0 and report["failed"].startswith(f"fhir (http://127.0.0.1:{fhir_receiver.port}): ")
     assert says in report["failed"] and "\n" not in report["failed"]
     [row] = outbox.due(store, "fhir", T0 + 10_000)
     assert row["attempts"] == 1 and row["last_error"] == report["failed"] and row["next_try"] == T0 + 202
@@ -216,7 +216,7 @@ def test_a_tls_failure_is_a_reason(store, fhir_receiver):
     queue(store, fhir_destination(fhir_receiver.url), T0 + 195)
     https = fhir_destination(fhir_receiver.url.replace("http://", "https://"))
     report = HttpSender(store, https, clock=Clock(T0 + 200)).send_pending()  # the server speaks plain HTTP
-    assert report["failed"].startswith(f"fhir ({https.url}): TLS: ") and len(keys(store)) == 1
+    assert report["failed"].startswith(f"fhir (https://127.0.0.1:{fhir_receiver.port}): TLS: ") and len(keys(store)) == 1
 
 
 def test_the_token_is_sent_when_set_and_nothing_is_sent_when_it_is_configured_but_unset(
@@ -245,6 +245,25 @@ def test_a_wrong_token_is_a_401(store, fhir_receiver, monkeypatch):
     monkeypatch.setenv(TOKEN_ENV, "wrong")
     report = sender_for(store, fhir_receiver, Clock(T0 + 200), token_env=TOKEN_ENV).send_pending()
     assert "HTTP 401" in report["failed"] and "wrong" not in report["failed"]
+
+
+@pytest.mark.parametrize("token", ["abc\u00e9\u2013x", "abc\r\nX-Injected: 1"])
+def test_a_token_no_header_can_carry_is_a_reason_not_a_stop(store, fhir_receiver, monkeypatch, token):
+    ended_session(store)
+    queue(store, fhir_destination(fhir_receiver.url), T0 + 195)
+    monkeypatch.setenv(TOKEN_ENV, token)
+    report = sender_for(store, fhir_receiver, Clock(T0 + 200), token_env=TOKEN_ENV).send_pending()
+    assert report["sent"] == 0 and "holds characters a token cannot have" in report["failed"]
+    assert "abc" not in report["failed"] and fhir_receiver.received == []
+
+
+def test_a_webhook_secret_in_its_path_is_never_shown(store, fhir_receiver):
+    ended_session(store)
+    url = fhir_receiver.url + "/hooks/T0/B0/XXXXSECRET?key=SECRET2"
+    queue(store, fhir_destination(url), T0 + 195)
+    fhir_receiver.behaviour = "500"
+    report = HttpSender(store, fhir_destination(url), clock=Clock(T0 + 200)).send_pending()
+    assert "SECRET" not in report["failed"] and f"127.0.0.1:{fhir_receiver.port}" in report["failed"]
 
 
 def test_a_resend_updates_and_leaves_one_observation_per_identifier(store, fhir_receiver):

@@ -221,6 +221,28 @@ def test_one_process_sends_a_destination_at_a_time(store, protocol, mllp_listene
         third.close()
 
 
+def test_a_failing_destination_never_stops_the_others(store, protocol, mllp_listener, monkeypatch):
+    from monitor.integrations import runner as runner_module
+    simulate(store, protocol, "normal", seed=4, patient_ref="PT-4", chair="7")
+    real = runner_module.queue_results
+
+    def broken(store_, integrations, d, now=None):
+        if d.name == "bad":
+            raise RuntimeError("a bug")
+        return real(store_, integrations, d, now=now)
+
+    monkeypatch.setattr(runner_module, "queue_results", broken)
+    good = Destination(name="ehr", kind="mllp", host=mllp_listener.host, port=mllp_listener.port, ack_timeout_s=2.0)
+    bad = Destination(name="bad", kind="mllp", host="127.0.0.1", port=9)
+    runner = IntegrationRunner(store, Integrations(destinations=(bad, good)))
+    try:
+        report = runner.one_pass()
+    finally:
+        runner.close()
+    assert report["bad"]["failed"] == "bad: internal error: RuntimeError: a bug"
+    assert report["ehr"]["failed"] is None and report["ehr"]["sent"] > 0
+
+
 def test_the_outbox_is_on_the_admin_page(store):
     from monitor.access import Actor
     from monitor.web import outbox_panel

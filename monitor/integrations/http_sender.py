@@ -65,7 +65,10 @@ class HttpSender:
 
     @property
     def where(self) -> str:
-        return f"{self.destination.name} ({self.destination.url})"
+        """The receiver as reasons, logs and the admin page name it: scheme, host and port only,
+        since a webhook's path or query often carries its secret."""
+        port = f":{self._port}" if self._port else ""
+        return f"{self.destination.name} ({'https' if self._https else 'http'}://{self._host}{port})"
 
     def send_pending(self, limit: Optional[int] = None) -> dict:
         """Send what is due, in id order, until the queue is empty, `limit` messages went, or one
@@ -98,6 +101,12 @@ class HttpSender:
             token = os.environ.get(env, "").strip()
             if not token:
                 return {}, f"environment variable {env} (token_env) is not set: not sending without its token"
+            try:
+                token.encode("latin-1")  # what an HTTP header can carry; a line break would split it
+            except UnicodeEncodeError:
+                return {}, f"environment variable {env} (token_env) holds characters a token cannot have"
+            if any(c in token for c in "\r\n\0"):
+                return {}, f"environment variable {env} (token_env) holds characters a token cannot have"
             headers["Authorization"] = f"Bearer {token}"
         return headers, None
 
@@ -137,6 +146,8 @@ class HttpSender:
                 return f"connection lost before the answer for {what}: {e.strerror or e}"
             except http.client.HTTPException as e:
                 return f"unparsable answer: {type(e).__name__}: {e}"
+            except (ValueError, UnicodeError) as e:  # a request http.client refuses to write
+                return f"cannot send {what}: {type(e).__name__}"
         finally:
             conn.close()
         return judge_answer(response.status, response.reason, body, row["kind"])

@@ -65,26 +65,37 @@ class IntegrationRunner:
         another live process is sending (`outbox.claim_sender`) is left to it."""
         out = {}
         for d in self.sending_to:
-            holder = self._claim(d)
-            if holder is not None:
-                out[d.name] = {"queued": 0, "sent": 0, "failed": f"{d.name} is being sent by {holder}"}
+            try:
+                out[d.name] = self._one_destination(d)
+            except StoreError:
+                raise  # the database: the whole pass waits for it
+            except Exception as e:  # a bug in one destination's code must not stop the others
+                log.exception("%s: the pass failed", d.name)
+                out[d.name] = {"queued": 0, "sent": 0, "failed": f"{d.name}: internal error: {type(e).__name__}: {e}"}
                 self._say(d, out[d.name]["failed"])
-                continue
-            queued = queue_results(self.store, self.integrations, d, now=self.clock()) if "results" in d.sends else 0
-            if "alerts" in d.sends:
-                queued += queue_alerts(self.store, self.integrations, d, now=self.clock())
-            if "sessions" in d.sends:
-                queued += queue_sessions(self.store, self.integrations, d, now=self.clock())
-            sent, failed = 0, None
-            while True:  # in small batches, the claim renewed between them
-                report = self.senders[d.name].send_pending(limit=SEND_BATCH)
-                sent += report["sent"]
-                failed = report["failed"]
-                if failed or report["sent"] < SEND_BATCH or self._claim(d) is not None:
-                    break
-            out[d.name] = {"queued": queued, "sent": sent, "failed": failed}
-            self._say(d, failed)
         return out
+
+    def _one_destination(self, d: Destination) -> dict:
+        """Queue what is new for one destination and send its queue, while this process holds it."""
+        holder = self._claim(d)
+        if holder is not None:
+            failed = f"{d.name} is being sent by {holder}"
+            self._say(d, failed)
+            return {"queued": 0, "sent": 0, "failed": failed}
+        queued = queue_results(self.store, self.integrations, d, now=self.clock()) if "results" in d.sends else 0
+        if "alerts" in d.sends:
+            queued += queue_alerts(self.store, self.integrations, d, now=self.clock())
+        if "sessions" in d.sends:
+            queued += queue_sessions(self.store, self.integrations, d, now=self.clock())
+        sent, failed = 0, None
+        while True:  # in small batches, the claim renewed between them
+            report = self.senders[d.name].send_pending(limit=SEND_BATCH)
+            sent += report["sent"]
+            failed = report["failed"]
+            if failed or report["sent"] < SEND_BATCH or self._claim(d) is not None:
+                break
+        self._say(d, failed)
+        return {"queued": queued, "sent": sent, "failed": failed}
 
     def _claim(self, d: Destination) -> Optional[str]:
         stale = SEND_BATCH * (d.connect_timeout_s + d.ack_timeout_s) + 60.0
