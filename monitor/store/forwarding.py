@@ -39,7 +39,7 @@ ROWS_BATCH = 1000
 SESSION_COLS = ("patient_ref", "chair", "protocol", "state", "started_at", "infusion_start", "infusion_end",
                 "ended_at", "ended_by", "source")
 ALERT_COLS = ("rule", "parameter", "kind", "priority", "started_at", "ended_at", "value", "limit_value", "message",
-              "acknowledged_at", "acknowledged_by", "key")
+              "acknowledged_at", "acknowledged_by", "key", "escalated_at")
 EVENT_COLS = ("ts", "type", "text", "author", "data")
 READING_COLS = ("ts", "parameter", "value", "source", "status", "detail")
 AUDIT_COLS = ("ts", "user", "role", "action", "outcome", "chair", "detail", "address")

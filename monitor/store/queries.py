@@ -237,6 +237,7 @@ def alert_json(row: dict, infusion_start: Optional[float]) -> dict:
         "ended_min": minutes_from_infusion(row["ended_at"], infusion_start),
         "value": row["value"], "limit": row["limit_value"], "message": row["message"],
         "acknowledged_at": iso_utc(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
+        "escalated_at": iso_utc(row.get("escalated_at")),
     }
 
 
