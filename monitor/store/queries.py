@@ -9,7 +9,7 @@ import json
 from typing import Optional
 
 from ..formatting import iso_utc, minutes_from_infusion
-from .conditions import ALARM_BOARD_SQL, LISTED, OPEN, VALID
+from .conditions import ALARM_BOARD_SQL, ESCALATED_SQL, LISTED, OPEN, VALID
 from .db import Store
 
 SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_start",
@@ -178,6 +178,12 @@ def alerts(store: Store, session_id: int) -> list[dict]:
 def alarm_board(store: Store, session_id: int) -> list[dict]:
     """What the bedside must show: active alerts, and ended high ones not yet acknowledged."""
     return store._query(ALARM_BOARD_SQL, (session_id,))
+
+
+def escalated_alarms(store: Store) -> list[dict]:
+    """Every open session's escalated alarms nobody has signed for, on its board, oldest
+    escalation first, each with its chair: what every page's escalation banner shows."""
+    return store._query(ESCALATED_SQL)
 
 
 def max_alert_id(store: Store, session_id: int) -> int:
