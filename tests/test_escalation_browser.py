@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from conftest import Server, Watching, wait_until
@@ -39,6 +40,15 @@ def banner(browser) -> dict:
     return browser.execute_script("""
         const e = document.getElementById('escalation-banner');
         return e ? Object.assign({hidden: e.hidden, text: e.innerText}, e.dataset) : {};""")
+
+
+def click(browser, css: str) -> bool:
+    """Click the element if it is there; False (try again) when it is not yet or was just re-drawn."""
+    try:
+        browser.find_element(By.CSS_SELECTOR, css).click()
+        return True
+    except (NoSuchElementException, StaleElementReferenceException):
+        return False
 
 
 def test_an_unacknowledged_high_alarm_escalates_on_every_page_until_signed_for(browser, live):
@@ -95,10 +105,8 @@ def test_an_unacknowledged_high_alarm_escalates_on_every_page_until_signed_for(b
     assert banner(browser)["sounding"] == "high"
 
     # its link leads to the chair, where the nurse signs for it: gone from every page
-    browser.find_element(By.CSS_SELECTOR, '#escalation-banner .escalation-item[data-chair="E1"] a').click()
-    button = wait_until(lambda: browser.find_elements(
-        By.CSS_SELECTOR, f'.alarm-zone [data-alert-id="{alarm["id"]}"] .btn-ack'), timeout=30)[0]
-    button.click()
+    wait_until(lambda: click(browser, '#escalation-banner .escalation-item[data-chair="E1"] a'), timeout=15)
+    wait_until(lambda: click(browser, f'.alarm-zone [data-alert-id="{alarm["id"]}"] .btn-ack'), timeout=30)
     wait_until(lambda: banner(browser).get("escalated") == "0", timeout=15)
     state = wait_until(lambda: banner(browser).get("sounding") == "none" and banner(browser), timeout=10)
     assert state["hidden"]

@@ -114,3 +114,16 @@ def test_alerts_json_names_it(store, protocol, cli):
     rows = {a["rule"]: a for a in json.loads(out)}
     assert rows["spo2_critical"]["escalated_at"] == "2023-11-14T22:14:00Z"
     assert rows["spo2_low"]["escalated_at"] is None  # MEDIUM: 120 s, the session is 60 s old
+
+
+def test_the_report_and_the_review_say_escalated_after_and_who_signed(store, protocol):
+    from monitor.exports.html_report import report_html
+    from monitor.session_review import escalation_text, load
+    rec, sid = desaturated(store, protocol)
+    store.acknowledge(critical(store, sid)["id"], "RN", T0 + 61, session_id=sid)
+    rows = {a["rule"]: a for a in load(store, sid).alarm_rows()}
+    assert rows["spo2_critical"]["escalated_after_s"] == 30 and rows["spo2_critical"]["acknowledged_by"] == "RN"
+    assert escalation_text(rows["spo2_critical"]) == "escalated after 30 s"
+    assert escalation_text(rows["spo2_low"]) == "–"
+    page = report_html(store, sid, protocol)
+    assert "<th>Escalated</th>" in page and "escalated after 30 s" in page
