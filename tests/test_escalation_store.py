@@ -127,3 +127,22 @@ def test_the_report_and_the_review_say_escalated_after_and_who_signed(store, pro
     assert escalation_text(rows["spo2_low"]) == "–"
     page = report_html(store, sid, protocol)
     assert "<th>Escalated</th>" in page and "escalated after 30 s" in page
+
+
+@pytest.mark.postgres
+@pytest.mark.sqlite_only  # the site is a SQLite file; the central database is PostgreSQL
+def test_forwarding_carries_the_escalation_and_a_later_signature(tmp_path, pg_url, protocol):
+    from monitor.forwarder import Forwarder
+    site, central = Store(tmp_path / "site.db"), Store(pg_url)
+    try:
+        _, sid = desaturated(site, protocol)
+        Forwarder(site, central, "north").forward_pass()
+        row = central._one("SELECT * FROM alerts WHERE rule = 'spo2_critical'")
+        assert row["escalated_at"] == T0 + 40 and row["acknowledged_at"] is None
+        site.acknowledge(critical(site, sid)["id"], "RN", T0 + 70, session_id=sid)
+        Forwarder(site, central, "north").forward_pass()
+        row = central._one("SELECT * FROM alerts WHERE rule = 'spo2_critical'")
+        assert (row["escalated_at"], row["acknowledged_by"]) == (T0 + 40, "RN")
+    finally:
+        site.close()
+        central.close()
