@@ -146,3 +146,13 @@ def test_forwarding_carries_the_escalation_and_a_later_signature(tmp_path, pg_ur
     finally:
         site.close()
         central.close()
+
+
+def test_the_banner_lists_escalated_unsigned_alarms_of_open_sessions_only(store, protocol):
+    """queries.escalated_alarms: what every page's banner shows (web/escalation.py)."""
+    rec, sid = desaturated(store, protocol, chair="B1")
+    desaturated(store, protocol, seconds=20, chair="B2")  # raised, not yet escalated
+    rows = queries.escalated_alarms(store)
+    assert [(r["chair"], r["rule"], r["escalated_at"]) for r in rows] == [("B1", "spo2_critical", T0 + 40)]
+    store.acknowledge(rows[0]["id"], "RN", T0 + 70, session_id=sid)
+    assert queries.escalated_alarms(store) == []

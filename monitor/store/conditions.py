@@ -24,8 +24,10 @@ ALARM_BOARD_SQL = (
     f"ORDER BY {_PRIORITY_ORDER}, started_at")
 # The escalated alarms every page shows (web/escalation.py): escalated (alerts/escalation.py decided
 # it), still on the board of a chair's open session and nobody has signed for them.
+# Asked by every open page each second: the open sessions first, then their alarms by index.
 ESCALATED_SQL = (
     "SELECT a.id, a.session_id, a.rule, a.kind, a.priority, a.message, a.started_at, a.escalated_at, s.chair "
     "FROM alerts a JOIN sessions s ON s.id = a.session_id "
-    f"WHERE a.escalated_at IS NOT NULL AND a.acknowledged_at IS NULL AND {ON_BOARD} "
-    f"AND s.{OPEN} AND s.{LISTED} ORDER BY a.escalated_at, a.id")
+    f"WHERE a.session_id IN (SELECT id FROM sessions WHERE {OPEN} AND {LISTED}) "
+    f"AND a.escalated_at IS NOT NULL AND a.acknowledged_at IS NULL AND {ON_BOARD} "
+    "ORDER BY a.escalated_at, a.id")
