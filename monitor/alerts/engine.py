@@ -2,7 +2,9 @@
 
 Pure and deterministic: it never reads the clock, only the timestamps it is given,
 so a replay at any speed produces exactly the alerts real time did. Every output is
-a full snapshot (an `Alert` or a `Baseline`) that the store can upsert by key.
+a full snapshot (an `Alert` or a `Baseline`) that the store can upsert by key. Whether an
+alarm nobody signed for escalates is decided beside it (alerts/escalation.py): every output
+passes through the session's `Escalation`, which `advance` asks at each moment.
 """
 from __future__ import annotations
 
