@@ -23,6 +23,10 @@
  * status line and the technical zone say so ("connection to the monitor lost (last alarm: …)"),
  * written by this file: while a request hangs, Dash runs none of the page's callbacks.
  *
+ * An escalation (an alarm nobody acknowledged in time, any chair: web/escalation.py's banner, on every
+ * page) sounds through the same loop at the most urgent priority's pattern, beside the page's own
+ * alarms; the page's pause does not silence it, the banner's own pause (same rules) does.
+ *
  * Sound cannot be switched off from the page: the only silence is the 2-minute pause
  * (with break-through). The sound button only (re)enables audio the browser blocked, and
  * while it is blocked the status line says so instead of claiming an alarm is sounding.
@@ -134,10 +138,15 @@
     // higher of the connection-lost alarm and the last alarm the server sent. Decided here, not
     // only in update(): while a request hangs, Dash holds back the callbacks that would call
     // update(), and the page must sound anyway.
+    // An escalation (the banner, web/escalation.py) sounds besides the page's own alarms, whatever
+    // the page's own pause: only the banner's pause silences it.
     level: function () {
-      if (!connectionLost() || this.paused()) { return this.sounding; }
-      return louder(louder(this.sounding, this.lastAlarm), connectionPriority());
+      var own = this.sounding;
+      if (connectionLost() && !this.paused()) { own = louder(louder(own, this.lastAlarm), connectionPriority()); }
+      return louder(own, this.escalationLevel());
     },
+    escalated: "none", escalatedAt: 0,
+    escalationLevel: function () { return Date.now() - this.escalatedAt > STALE_MS ? "none" : this.escalated; },
     loop: function () {
       if (this.sounding !== "none" && Date.now() - this.lastUpdate > STALE_MS) {
         this.sounding = "none"; this.silence();
@@ -331,8 +340,44 @@
             pauseLabel, pauseClass, soundLabel, soundClass];
   }
 
+  // The escalation banner (web/escalation.py): alarms nobody acknowledged in time, from any chair.
+  // They sound at the most urgent priority's pattern, on every page. The banner's own pause follows
+  // the page's rules: 2 minutes, and an escalation not there when it began breaks through.
+  function escalation(rows, nTick, pauseClicks, prev, priorities) {
+    learn(priorities);
+    var cc = (window.dash_clientside && window.dash_clientside.callback_context) || {};
+    var trig = (cc.triggered || []).map(function (t) { return t.prop_id || ""; });
+    var now = Date.now();
+    var s = Object.assign({ paused_until: null, known: [], breakthrough: false }, prev || {});
+    rows = rows || [];
+    var ids = rows.map(function (a) { return a.id; });
+    if (trig.indexOf("esc-audio-pause.n_clicks") >= 0 && pauseClicks) {
+      if (s.paused_until && now < s.paused_until) { s.paused_until = null; } else if (rows.length) {
+        s.paused_until = now + PAUSE_MS; s.known = ids; s.breakthrough = false;
+      }
+    }
+    if (s.paused_until && now >= s.paused_until) { s.paused_until = null; }
+    if (s.paused_until && ids.some(function (i) { return s.known.indexOf(i) < 0; })) {
+      s.paused_until = null; s.breakthrough = true;
+    }
+    var paused = !!s.paused_until;
+    var sounding = rows.length && !paused ? (TOP || "high") : "none";
+    audio.escalated = sounding; audio.escalatedAt = now;
+    if (sounding !== "none" && audio.wanted && audio.status() !== "on") { audio.ensure(); }
+    var st = audio.status(), text;
+    if (!rows.length) { text = ""; } else if (paused) {
+      text = "AUDIO PAUSED " + clock(s.paused_until - now) + " \u2014 a new escalation still sounds";
+    } else if (st !== "on") {
+      text = "\u26A0 ALARM SILENT: the browser blocks sound \u2014 click anywhere on this page to enable it";
+    } else {
+      text = "\u266A sounding until acknowledged at the bedside" + (s.breakthrough ? " (pause ended: new escalation)" : "");
+    }
+    var label = paused ? "Audio paused " + clock(s.paused_until - now) + " \u2014 resume" : "Pause audio 2 min";
+    return [s, sounding, st, text, label, "btn btn-pause" + (paused ? " btn-paused" : "")];
+  }
+
   window.infusionAudio = audio;
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    infusionAlarms: { update: update }
+    infusionAlarms: { update: update, escalation: escalation }
   });
 }());

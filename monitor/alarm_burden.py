@@ -14,12 +14,18 @@ what counts are here and nowhere else (docs/ARCHITECTURE.md, "Alarm burden"):
 - acknowledged means acknowledged at all; time to acknowledge is from its start;
 - "ended within SHORT_S without action": over within SHORT_S seconds and not acknowledged
   before it ended. These are the candidates for a sustain time or a limit change.
+- escalated: nobody signed for it within the profile's time (`alerts.escalated_at`, decided by
+  alerts/escalation.py); per priority how many, how many were then acknowledged and the median
+  time from the start to that signature, and each one with who finally signed for it. Alarms
+  that escalate are the room's blind spots: a chair out of sight, a shift short of hands.
 """
 from __future__ import annotations
 
 from typing import Optional
 
 import pandas as pd
+
+from .model import PRIORITIES
 
 SHORT_S = 30.0  # an alarm over within this long, unacknowledged: self-limiting
 
@@ -40,8 +46,9 @@ def burden(sessions: list[dict], alerts: list[dict], short_s: float = SHORT_S) -
                                         "last_ts"])
     s = s.astype({"started_at": float, "ended_at": float, "last_ts": float})
     a = pd.DataFrame(alerts, columns=["id", "session_id", "rule", "kind", "priority", "started_at", "ended_at",
-                                      "acknowledged_at"])
-    a = a[a["session_id"].isin(s["id"])].astype({"started_at": float, "ended_at": float, "acknowledged_at": float})
+                                      "acknowledged_at", "acknowledged_by", "escalated_at"])
+    a = a[a["session_id"].isin(s["id"])].astype({"started_at": float, "ended_at": float, "acknowledged_at": float,
+                                                 "escalated_at": float})
     # a row imported with a blank rule, kind or priority is still an alarm: counted, under "?"
     a[["rule", "kind", "priority"]] = a[["rule", "kind", "priority"]].fillna("?").replace("", "?")
     s["end"] = _monitored(s, a.groupby("session_id")["started_at"].max())
@@ -67,9 +74,11 @@ def burden(sessions: list[dict], alerts: list[dict], short_s: float = SHORT_S) -
             "acknowledged": int(g["acked"].sum()), "acknowledged_share": round(float(g["acked"].mean()), 3),
             "median_to_ack_s": _median(g.loc[g["acked"], "to_ack_s"]),
             "ended_within_short_unacknowledged": int(g["short_unacted"].sum()),
+            "escalated": int(g["escalated_at"].notna().sum()),
         })
     by_rule.sort(key=lambda r: (-r["alarms"], r["rule"], r["priority"]))
-    counts = a.groupby("session_id").agg(alarms=("id", "size"), in_alarm_s=("in_alarm_s", "sum"))
+    counts = a.groupby("session_id").agg(alarms=("id", "size"), in_alarm_s=("in_alarm_s", "sum"),
+                                         escalated=("escalated_at", "count"))
     by_session = []
     for row in s.itertuples(index=False):
         n = int(counts["alarms"].get(row.id, 0))
@@ -78,7 +87,8 @@ def burden(sessions: list[dict], alerts: list[dict], short_s: float = SHORT_S) -
             "session_id": int(row.id), "patient_ref": row.patient_ref, "chair": row.chair, "protocol": row.protocol,
             "started_at": row.started_at, "monitored_h": round(h, 2), "alarms": n,
             "per_hour": round(n / h, 2) if h > 0 else None,
-            "time_in_alarm_s": round(float(counts["in_alarm_s"].get(row.id, 0.0)), 1)})
+            "time_in_alarm_s": round(float(counts["in_alarm_s"].get(row.id, 0.0)), 1),
+            "escalated": int(counts["escalated"].get(row.id, 0))})
     by_session.sort(key=lambda r: (-(r["per_hour"] or 0), -r["alarms"], r["session_id"]))
     return {
         "sessions": len(s), "monitored_h": round(hours, 2), "alarms": len(a), "per_hour": per_hour(len(a)),
@@ -87,7 +97,31 @@ def burden(sessions: list[dict], alerts: list[dict], short_s: float = SHORT_S) -
         "median_to_ack_s": _median(a.loc[a["acked"], "to_ack_s"]),
         "ended_within_short_unacknowledged": int(a["short_unacted"].sum()), "short_s": short_s,
         "by_rule": by_rule, "by_session": by_session,
+        **_escalations(a, s),
     }
+
+
+def _escalations(a: pd.DataFrame, s: pd.DataFrame) -> dict:
+    """The alarms nobody signed for in time: how many per priority (most urgent first), how many of
+    them were acknowledged afterwards and how long after their start (median), and each one with
+    who finally signed for it."""
+    e = a[a["escalated_at"].notna()]
+    by_priority = []
+    for p in [*PRIORITIES, *sorted(set(e["priority"]) - set(PRIORITIES))]:
+        g = e[e["priority"] == p]
+        if len(g):
+            by_priority.append({"priority": p, "escalated": len(g), "acknowledged": int(g["acked"].sum()),
+                                "median_to_ack_s": _median(g.loc[g["acked"], "to_ack_s"])})
+    chairs = s.set_index("id")["chair"]
+    each = [{"alert_id": int(x.id), "session_id": int(x.session_id), "chair": chairs.get(x.session_id),
+             "rule": x.rule, "priority": x.priority, "started_at": x.started_at,
+             "escalated_after_s": round(x.escalated_at - x.started_at, 1),
+             "acknowledged_by": x.acknowledged_by if x.acked else None,
+             "to_ack_s": round(float(x.to_ack_s), 1) if x.acked else None}
+            for x in e.sort_values(["started_at", "id"]).itertuples(index=False)]
+    return {"escalated": len(e), "escalated_acknowledged": int(e["acked"].sum()),
+            "escalated_median_to_ack_s": _median(e.loc[e["acked"], "to_ack_s"]),
+            "escalated_by_priority": by_priority, "escalations": each}
 
 
 def _median(values: pd.Series) -> Optional[float]:

@@ -181,7 +181,10 @@ def burden_lines(r: dict, since: Optional[str]) -> list[str]:
              f"{r['monitored_h']:.1f} h monitored, {r['alarms']} alarms ({fmt_rate(r['per_hour'])} per hour); "
              f"in alarm {fmt_duration(r['time_in_alarm_s'])}; acknowledged {fmt_share(r['acknowledged_share'])}, "
              f"median {fmt_duration(r['median_to_ack_s'])} after the start; "
-             f"{r['ended_within_short_unacknowledged']} over within {r['short_s']:g} s with nobody acting"]
+             f"{r['ended_within_short_unacknowledged']} over within {r['short_s']:g} s with nobody acting",
+             f"Escalated (nobody acknowledged in time): {r['escalated']}" + "".join(
+                 f"; {x['priority']} {x['escalated']} ({x['acknowledged']} acknowledged afterwards, median "
+                 f"{fmt_duration(x['median_to_ack_s'])} after the start)" for x in r["escalated_by_priority"])]
     if not r["by_rule"]:
         return lines
     lines += [""] + _text_table([

@@ -189,6 +189,7 @@ class Alert:
     limit: Optional[float]
     message: str
     ended_at: Optional[float] = None
+    escalated_at: Optional[float] = None  # when it went unacknowledged past its profile's time (alerts/escalation.py)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from .limit_order import missing_high_alarm, order_conflict, profile_order_probl
 from .discharge import PadssRule
 from .model import CONTINUOUS, PARAMETERS, PRIORITIES, STATES
 from .observation_schedule import parse_schedule
-from .sane_ranges import FOR_S, HYSTERESIS, LIMITS, SCHEDULE_AT_S, Range, side
+from .sane_ranges import ESCALATION, FOR_S, HYSTERESIS, LIMITS, SCHEDULE_AT_S, Range, side
 from .sane_ranges import PROFILE as PROFILE_RANGES
 from .scores import NEWS2_PARAMETERS
 
@@ -36,6 +36,9 @@ OPS = {
 }
 TECHNICAL_RULES = ("oximeter_signal_lost", "device_disconnected", "nibp_failed", "nibp_overdue")
 DEFAULT_PROFILE = "ketamine-iv"
+# [escalation] when a profile has none (older clinic profiles): HIGH after 30 s, MEDIUM after
+# 120 s unacknowledged; LOW never (docs/ARCHITECTURE.md "Escalation").
+DEFAULT_ESCALATION_S = {"high": 30.0, "medium": 120.0}
 # Shipped with the package, each citing its sources (monitor/profiles/<name>.toml); a clinic
 # picks one by name (--protocol NAME) or copies and edits it (--protocol FILE).
 SHIPPED_PROFILES = ("ketamine-iv", "esketamine-rems", "ketamine-pain")
@@ -138,6 +141,8 @@ class Protocol:
     manual_rr_counts: bool = False  # does a charted (counted) RR feed the RR rules? ([respiration])
     schedule: tuple = ()  # observation_schedule.DueItem: when each observation is due
     padss: Optional[PadssRule] = None  # [padss]: the PADSS scores discharge needs (None: none)
+    # [escalation]: {priority: seconds unacknowledged before an alarm escalates}; a priority absent never does
+    escalation_s: dict = field(default_factory=lambda: dict(DEFAULT_ESCALATION_S))
     source: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -199,7 +204,8 @@ TABLE_KEYS = {
     "aldrete": {"spo2_max_age_s", "bp_max_age_s", "discharge_min", "minimum_observation_s"},
 }
 # Tables added after profiles were in use: a file without one keeps its meaning.
-OPTIONAL_TABLE_KEYS = {"respiration": {"manual_rr_counts"}, "padss": {"discharge_min", "scores_needed", "interval_s"}}
+OPTIONAL_TABLE_KEYS = {"respiration": {"manual_rr_counts"}, "padss": {"discharge_min", "scores_needed", "interval_s"},
+                       "escalation": {"high_s", "medium_s", "low_s"}}
 TOP_KEYS = {"name", "description", "rules", "hysteresis", "infusion_rate", "schedule", *TABLE_KEYS,
             *OPTIONAL_TABLE_KEYS}
 
@@ -270,9 +276,23 @@ def parse_protocol(data: dict, source: str = "<profile>") -> Protocol:
         infusion_rates=_parse_rates(where.table(data, "infusion_rate"), where),
         schedule=_parse_schedule(data, where),
         padss=_parse_padss(data, where),
+        escalation_s=_parse_escalation(data, where),
         source=source,
         raw=data,
     )
+
+
+def _parse_escalation(data: dict, where: "_Where") -> dict:
+    """[escalation] (optional): seconds unacknowledged before an alarm of each priority escalates.
+    A missing table or key keeps the default (DEFAULT_ESCALATION_S); `low_s` absent: LOW never
+    escalates. Each within its sane range (sane_ranges.ESCALATION): none can switch escalation off."""
+    table = where.table(data, "escalation") if "escalation" in data else {}
+    out = dict(DEFAULT_ESCALATION_S)
+    for key, sane in ESCALATION.items():
+        name = key.rpartition(".")[2]
+        if name in table:
+            out[name[:-2]] = where.number(table[name], key, sane)
+    return out
 
 
 class _Where:

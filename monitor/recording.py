@@ -61,12 +61,13 @@ class SessionRecorder:
             for r in queries.valid_readings_since(store, session_id, ts - window, BASELINE_PARAMETERS, ignored):
                 rec.engine.baselines.observe(r["parameter"], r["ts"], r["value"])
         for a in alerts:
-            if a["ended_at"] is None:
-                alert = Alert(a["key"], a["rule"], a["parameter"], a["kind"], a["priority"],
-                              a["started_at"], a["value"], a["limit_value"], a["message"])
-                if not rec.engine.carry(alert):
-                    alert.ended_at = max(ts, a["started_at"])
-                    rec.store.put_change(session_id, alert)
+            alert = Alert(a["key"], a["rule"], a["parameter"], a["kind"], a["priority"], a["started_at"],
+                          a["value"], a["limit_value"], a["message"], a["ended_at"], a.get("escalated_at"))
+            if a["ended_at"] is None and not rec.engine.carry(alert):
+                alert.ended_at = max(ts, a["started_at"])
+                rec.store.put_change(session_id, alert)
+            if a["key"] and s["state"] != "ended":  # an alarm nobody signed for still escalates
+                rec.engine.escalation.resume(alert, a["acknowledged_at"])
         last = queries.newest_reading_ts(store, session_id, except_source=MANUAL)
         if last is not None and ts > last:
             rec._chart_interruption(ts, last, ts, "acquisition restarted")

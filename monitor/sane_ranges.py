@@ -92,6 +92,21 @@ PROFILE = {
 # When a scheduled observation is due, from its moment (schedule.due[n].at_s).
 SCHEDULE_AT_S = Range(-4 * HOUR, 4 * HOUR, "s", "an item falls within the 4 hours around its moment")
 
+# How long an alarm may go unacknowledged before it escalates ([escalation], by priority; optional:
+# a profile without the table escalates HIGH after 30 s and MEDIUM after 120 s, LOW never). Longer
+# leaves an alarm nobody answers a quiet corner of one screen; shorter escalates before a nurse
+# across the room has had time to reach the chair. IEC 60601-1-8 leaves escalation to the
+# manufacturer; alarm-notification systems (Masimo Patient SafetyNet, IHE PCD Alert Communication
+# Management) escalate an unanswered alarm to the next person after tens of seconds to minutes.
+ESCALATION = {
+    "escalation.high_s": Range(10, 2 * MIN, "s", "a HIGH alarm nobody answers is escalated within 2 min; "
+                               "sooner than 10 s escalates before the nearest nurse can reach the chair"),
+    "escalation.medium_s": Range(30, 10 * MIN, "s", "a MEDIUM alarm nobody answers is escalated within 10 min; "
+                                 "sooner than 30 s escalates before a nurse has reached the chair"),
+    "escalation.low_s": Range(MIN, 30 * MIN, "s", "a LOW advisory nobody answers is escalated within "
+                              "half an hour; sooner than a minute would turn every advisory into an escalation"),
+}
+
 # ----------------------------------------------------------------- profile: per rule
 # How long a sustained rule's condition must hold, by the rule's priority.
 FOR_S = {

@@ -69,7 +69,8 @@ class SessionReview:
         return xs, ys
 
     def alarm_rows(self) -> list[dict]:
-        """The alarm table: rule, start/end on the review axis, duration, worst value, ack delay."""
+        """The alarm table: rule, start/end on the review axis, duration, worst value, ack delay,
+        who acknowledged and, for an alarm nobody signed for in time, when it escalated."""
         rows = []
         for a in self.alerts:
             ended = a["ended_at"]
@@ -82,8 +83,17 @@ class SessionReview:
                 "ack_delay_s": (None if a["acknowledged_at"] is None
                                 else a["acknowledged_at"] - a["started_at"]),
                 "acknowledged_at": a["acknowledged_at"], "acknowledged_by": a["acknowledged_by"],
+                # nobody signed for it in time (alerts/escalation.py): how long after its start
+                "escalated_after_s": (None if a.get("escalated_at") is None
+                                      else a["escalated_at"] - a["started_at"]),
             })
         return rows
+
+
+def escalation_text(row: dict) -> str:
+    """An alarm row's escalation, as the review page and the report say it: "escalated after 30 s"."""
+    after = row.get("escalated_after_s")
+    return "–" if after is None else f"escalated after {fmt_duration(after)}"
 
 
 def worst_priority_segments(alarm_rows: list[dict], x_end: float) -> list[tuple[float, float, str]]:

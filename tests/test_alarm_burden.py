@@ -116,3 +116,40 @@ def test_an_open_session_is_monitored_up_to_its_newest_alarm_when_that_is_later(
     r = burden(s, [_alert(1, 1, "oximeter_signal_lost", T0 + 610, None, kind="technical")])
     assert r["monitored_h"] == round(610 / H, 2) and r["time_in_alarm_s"] == 0.0
     assert r["by_session"][0]["alarms"] == 1
+
+
+def test_escalations_per_priority_who_signed_and_how_long_after_the_start():
+    """Issue 15 part 4: the alarms nobody signed for in time (alerts.escalated_at), added to the
+    report beside the fields it always had."""
+    s = [_session(1, T0, T0 + H, chair="3"), _session(2, T0 + H, T0 + 2 * H)]
+    alerts = [
+        {**_alert(1, 1, "spo2_critical", T0 + 100, T0 + 200, ack=T0 + 160, priority="high"),
+         "acknowledged_by": "RN", "escalated_at": T0 + 130},
+        {**_alert(2, 1, "spo2_low", T0 + 300, T0 + 600, ack=T0 + 500), "acknowledged_by": "KB",
+         "escalated_at": T0 + 420},
+        {**_alert(3, 2, "bp_critical", T0 + H + 10, None, priority="high"), "acknowledged_by": None,
+         "escalated_at": T0 + H + 40},
+        {**_alert(4, 2, "hr_high", T0 + H + 50, T0 + H + 60, ack=T0 + H + 55), "acknowledged_by": "RN",
+         "escalated_at": None},
+    ]
+    r = burden(s, alerts)
+    assert r["alarms"] == 4 and r["escalated"] == 3 and r["escalated_acknowledged"] == 2
+    assert r["escalated_median_to_ack_s"] == 130.0  # 60 s and 200 s
+    assert r["escalated_by_priority"] == [
+        {"priority": "high", "escalated": 2, "acknowledged": 1, "median_to_ack_s": 60.0},
+        {"priority": "medium", "escalated": 1, "acknowledged": 1, "median_to_ack_s": 200.0}]
+    first, second, third = r["escalations"]
+    assert (first["chair"], first["rule"], first["escalated_after_s"], first["acknowledged_by"], first["to_ack_s"]) == \
+        ("3", "spo2_critical", 30.0, "RN", 60.0)
+    assert (second["acknowledged_by"], second["escalated_after_s"]) == ("KB", 120.0)
+    assert (third["acknowledged_by"], third["to_ack_s"]) == (None, None)
+    assert {x["rule"]: x["escalated"] for x in r["by_rule"]} == {"spo2_critical": 1, "spo2_low": 1,
+                                                                  "bp_critical": 1, "hr_high": 0}
+    assert {x["session_id"]: x["escalated"] for x in r["by_session"]} == {1: 2, 2: 1}
+    json.dumps(r)  # the --json output
+
+
+def test_a_report_without_escalations_says_none():
+    r = burden([_session(1, T0, T0 + H)], [_alert(1, 1, "spo2_low", T0 + 60, T0 + 120)])
+    assert (r["escalated"], r["escalated_by_priority"], r["escalations"]) == (0, [], [])
+    assert r["escalated_median_to_ack_s"] is None

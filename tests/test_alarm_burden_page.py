@@ -70,3 +70,18 @@ def test_a_clinician_sees_the_charts_and_a_nurse_is_told_not_for_your_role(brows
     srv.login(browser, "nurse", "/alarms")
     wait_until(lambda: "Not for your role" in browser.find_element(By.ID, "page").text, timeout=30)
     assert not browser.find_elements(By.ID, "ab-rate") and not browser.find_elements(By.LINK_TEXT, "Alarms")
+
+
+def test_the_page_lists_the_escalations_the_report_counts(two_sessions):
+    """A simulated session's alarms go unacknowledged (nobody at its bedside): they escalate, and the
+    page shows each per priority and one by one, as the report counts them (issue 15 part 4)."""
+    store = two_sessions
+    sessions = queries.sessions_since(store)
+    r = burden(sessions, queries.alerts_of_sessions(store, [s["id"] for s in sessions]))
+    assert r["escalated"] > 0 and r["escalated_acknowledged"] == 0
+    shown = page.view(store, None)
+    assert _by_id(shown, "ab-escalated").children.startswith(f"{r['escalated']} alarms escalated; 0 acknowledged")
+    each = [c for top in shown for c in _walk(top) if getattr(c, "className", "") == "burden-escalation"]
+    assert len(each) == r["escalated"]
+    per = [c for top in shown for c in _walk(top) if getattr(c, "className", "").startswith("burden-escalated ")]
+    assert len(per) == len(r["escalated_by_priority"])

@@ -55,7 +55,7 @@ def test_sessions_and_alerts_json(cli):
     assert s["patient_ref"] == "PT-9" and s["state"] == "ended" and s["started_at"].endswith("Z")
     alerts = json.loads(cli("alerts", "--session", str(s["id"]), "--json").stdout)
     keys = {"id", "session_id", "rule", "parameter", "kind", "priority", "started_at", "ended_at", "started_min",
-            "ended_min", "value", "limit", "message", "acknowledged_at", "acknowledged_by"}
+            "ended_min", "value", "limit", "message", "acknowledged_at", "acknowledged_by", "escalated_at"}
     assert alerts and all(set(a) == keys for a in alerts)
     crit = [a for a in alerts if a["rule"] == "bp_critical"][0]
     assert crit["priority"] == "high" and crit["limit"] == 180 and crit["value"] >= 180

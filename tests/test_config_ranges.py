@@ -14,7 +14,7 @@ import pytest
 
 from monitor.clinic_config import ConfigError, build_chair, load_clinic
 from monitor.protocol import ProtocolError, default_profile_path, load_protocol
-from monitor.sane_ranges import DEVICE, FOR_S, INTEGRATION, HYSTERESIS, LIMITS, PROFILE, SCHEDULE_AT_S
+from monitor.sane_ranges import DEVICE, ESCALATION, FOR_S, INTEGRATION, HYSTERESIS, LIMITS, PROFILE, SCHEDULE_AT_S
 
 SHIPPED = default_profile_path().read_text(encoding="utf-8")
 ARCHITECTURE = (Path(__file__).resolve().parents[1] / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
@@ -165,6 +165,7 @@ def test_the_architecture_lists_every_range():
     rows += [f"| clinic.toml device `{k}` | {r.text} |" for k, r in DEVICE.items()]
     rows += [f"| clinic.toml `integrations.NAME.{k}` | {r.text} |" for k, r in INTEGRATION.items()]
     rows += [f"| `schedule.due[n].at_s` | {SCHEDULE_AT_S.text} |"]
+    rows += [f"| `{key}` | {r.text} |" for key, r in ESCALATION.items()]
     assert [row for row in rows if row not in ARCHITECTURE] == []
 
 

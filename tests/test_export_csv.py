@@ -140,7 +140,8 @@ def test_import_keeps_the_session_rules(store, protocol, edit, message):
 def test_empty_session_round_trips_with_its_end_record(store, protocol, tmp_path):
     sid = store.open_session("PT-EMPTY", "2", protocol.name, T0)[0]
     text = to_csv(store, sid)
-    assert text.splitlines()[-1].endswith('"{""baselines"": 0, ""readings"": 0, ""alerts"": 0, ""events"": 0}"')
+    # data, then the (empty) escalated_at column
+    assert text.splitlines()[-1].endswith('"{""baselines"": 0, ""readings"": 0, ""alerts"": 0, ""events"": 0}",')
     parsed = parse_text(text)
     assert (parsed.baselines, parsed.readings, parsed.alerts) == ([], [], [])
     assert [(e["type"], e["author"]) for e in parsed.events] == [("session_end", "import")]  # closed on import
@@ -171,7 +172,7 @@ T0 = 1_700_000_000.0  # 2023-11-14, a plausible session start
     (_edit(FIRST_READING, ",hr,", ",temp,"), FIRST_READING, "parameter 'temp'"),
     (_edit(FIRST_READING, ",hr,70,", ",hr,seventy,"), FIRST_READING, "value 'seventy' is not a number"),
     (_edit(FIRST_READING, ",hr,70,", ",hr,nan,"), FIRST_READING, "not a finite number"),
-    (_edit(FIRST_READING, "reading,", "reading,extra,"), FIRST_READING, "expected 22 fields"),
+    (_edit(FIRST_READING, "reading,", "reading,extra,"), FIRST_READING, "expected 23 fields"),
     (_edit(FIRST_READING, ",ok,", ",weird,"), FIRST_READING, "status 'weird'"),
     (_edit(3, '{""n"": 1}', "{oops"), 3, "not valid JSON"),
     (lambda L: "\n".join(L[:9] + [L[1]] + L[9:]), 10, "second session row"),
@@ -289,7 +290,7 @@ def test_a_file_cut_short_is_refused_as_truncated(store, simulated, keep):
 
 def test_a_file_cut_mid_row_is_refused(store, rich_session):
     text = to_csv(store, rich_session)
-    with pytest.raises(CsvImportError, match="line 400: expected 22 fields"):
+    with pytest.raises(CsvImportError, match="line 400: expected 23 fields"):
         import_text(store, "".join(text.splitlines(keepends=True)[:400])[:-20])
 
 

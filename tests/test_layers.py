@@ -63,7 +63,8 @@ def _imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("module,allowed", [
     ("monitor/sessions.py", {"monitor.model"}),
     ("monitor/alerts", {"monitor.model", "monitor.protocol", "monitor.sessions", "monitor.alerts",
-                        "monitor.alerts.engine", "monitor.alerts.baseline", "monitor.formatting"}),
+                        "monitor.alerts.engine", "monitor.alerts.baseline", "monitor.alerts.escalation",
+                        "monitor.formatting"}),
 ])
 def test_pure_layers_import_only_what_they_may(module, allowed):
     target = ROOT / module

@@ -260,7 +260,8 @@ def test_an_acknowledgement_is_in_the_event_log(store):
     assert not store.acknowledge(aid, "KB", T0 + 270, session_id=sid)  # signed once
     ack = [e for e in queries.events(store, sid) if e["type"] == "acknowledge"]
     assert [(e["ts"], e["author"], e["text"]) for e in ack] == [(T0 + 260, "RN", "SBP 186 ≥ 180")]
-    assert ack[0]["data"] == {"alert_id": aid, "rule": "bp_critical", "priority": "high"}
+    key = store._one("SELECT key FROM alerts WHERE id = ?", (aid,))["key"]  # the engine hears it by key
+    assert ack[0]["data"] == {"alert_id": aid, "key": key, "rule": "bp_critical", "priority": "high"}
 
 
 def test_no_stat_bp_for_an_ended_session(store):

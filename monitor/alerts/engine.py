@@ -2,12 +2,15 @@
 
 Pure and deterministic: it never reads the clock, only the timestamps it is given,
 so a replay at any speed produces exactly the alerts real time did. Every output is
-a full snapshot (an `Alert` or a `Baseline`) that the store can upsert by key.
+a full snapshot (an `Alert` or a `Baseline`) that the store can upsert by key. Whether an
+alarm nobody signed for escalates is decided beside it (alerts/escalation.py): every output
+passes through the session's `Escalation`, which `advance` asks at each moment.
 """
 from __future__ import annotations
 
 from copy import copy
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import Optional, Union
 
 from ..formatting import fmt_measured
@@ -15,6 +18,7 @@ from ..model import CONTINUOUS, LABELS, MANUAL, OPERATOR_SYMBOLS, Alert, Baselin
 from ..protocol import Protocol, Rule
 from ..sessions import TRANSITIONS, phase_after
 from .baseline import BaselineTracker
+from .escalation import Escalation
 
 Change = Union[Alert, Baseline]
 NIBP_PARAMS = ("sbp", "dbp", "map", "nibp_hr")
@@ -39,6 +43,14 @@ class _Measurement:
     source: str = ""
 
 
+def _escalating(method):
+    """Every change an input produces passes through the session's Escalation (alerts/escalation.py)."""
+    @wraps(method)
+    def noted(self, *args, **kwargs):
+        return self.escalation.note(method(self, *args, **kwargs))
+    return noted
+
+
 class AlertEngine:
     """One session's alarm state machine."""
 
@@ -59,8 +71,10 @@ class AlertEngine:
         self._first_spo2: Optional[float] = None
         self._seq = 0
         self.now: Optional[float] = None
+        self.escalation = Escalation(protocol.escalation_s)
 
     # ------------------------------------------------------------------ inputs
+    @_escalating
     def feed(self, reading: Reading) -> list[Change]:
         """Take one reading (in timestamp order)."""
         out = self.advance(reading.ts)
@@ -129,6 +143,7 @@ class AlertEngine:
                 st.alert, st.counted, st.run_start, st.clear_start = None, False, None, None
         return out
 
+    @_escalating
     def signal(self, sig: DeviceSignal) -> list[Change]:
         """Link news: frames decoded (connected) or an error; registers the device. The error
         (a lost port, bytes that never decode) becomes the device_disconnected message."""
@@ -153,6 +168,7 @@ class AlertEngine:
             if source in self._last_seen:
                 self._last_seen[source] = max(self._last_seen[source], ts)
 
+    @_escalating
     def advance(self, ts: float) -> list[Change]:
         """Let time pass: timers for disconnection and overdue BP."""
         if self.now is not None and ts < self.now:
@@ -176,8 +192,9 @@ class AlertEngine:
                 out.append(self._start_technical(
                     "nibp_overdue", "nibp_overdue", "sbp", due, None, None,
                     f"No BP for {p.nibp_overdue_factor * p.nibp_cycle_infusion_s / 60:g} min"))
-        return out
+        return out + self.escalation.due(ts)  # at its moment, before anything else of that instant
 
+    @_escalating
     def event(self, event: Event, data: Optional[dict] = None) -> list[Change]:
         """A charted event: drives session state, baselines and limit changes."""
         out = self.advance(event.ts)
@@ -196,8 +213,11 @@ class AlertEngine:
             out += self._flush()
             self.state = "ended"
             out += self._end_all(event.ts)
+            self.escalation.stop()
         elif t in TRANSITIONS:
             pass
+        elif t == "acknowledge" and isinstance(data.get("key"), str):
+            self.escalation.acknowledged(data["key"], event.ts)
         elif t == "baseline_set":
             for k, v in data.items():
                 if k in ("hr", "spo2", "sbp", "dbp", "map") and isinstance(v, (int, float)):
@@ -274,6 +294,7 @@ class AlertEngine:
         self.rules[rule_id] = new_rule
         self.protocol = _replace_rule(self.protocol, new_rule)
 
+    @_escalating
     def flush(self) -> list[Change]:
         """Evaluate a pending NIBP measurement now (end of input)."""
         return self._flush()

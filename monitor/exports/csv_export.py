@@ -43,8 +43,11 @@ FORMAT = "infusion-monitor-csv/2"  # /2: text cells neutralised for spreadsheets
 FORMAT_V1 = "infusion-monitor-csv/1"  # older exports, text as stored: still imported
 COLUMNS = ["record", "time_utc", "min_from_infusion", "ts", "parameter", "value", "status", "source", "detail",
            "rule", "kind", "priority", "limit", "end_ts", "acknowledged_at", "acknowledged_by", "message",
-           "alert_key", "type", "text", "author", "data"]
-NUMBER_COLUMNS = ("min_from_infusion", "ts", "value", "limit", "end_ts", "acknowledged_at")  # the rest is text
+           "alert_key", "type", "text", "author", "data", "escalated_at"]
+# Files written before alarms escalated (no escalated_at column) are still imported, read as never escalated.
+COLUMNS_BEFORE_ESCALATION = COLUMNS[:-1]
+NUMBER_COLUMNS = ("min_from_infusion", "ts", "value", "limit", "end_ts", "acknowledged_at",
+                  "escalated_at")  # the rest is text
 RECORDS = ("session", "baseline", "reading", "alert", "event", "end")
 SESSION_KEYS = ("patient_ref", "chair", "protocol", "state", "infusion_start", "infusion_end", "ended_by")
 COUNTS = ("baselines", "readings", "alerts", "events")  # the end row's data, in this order
@@ -101,7 +104,7 @@ def to_csv(store: Store, session_id: int) -> str:
                         kind=a["kind"], priority=a["priority"], limit=num(a["limit_value"]),
                         end_ts=num(a["ended_at"]), acknowledged_at=num(a["acknowledged_at"]),
                         acknowledged_by=a["acknowledged_by"] or "", message=a["message"] or "",
-                        alert_key=a["key"] or ""))
+                        alert_key=a["key"] or "", escalated_at=num(a.get("escalated_at"))))
     events = queries.events(store, session_id)
     places = {e["id"]: f"event#{n}" for n, e in enumerate(events)}
     for e in events:
@@ -143,7 +146,8 @@ def parse_text(text: str, name: str = "<csv>", patient_ref: Optional[str] = None
     the rules allow (sessions.check_entry), ending in the session row's state.
     """
     reader, header = open_csv(text, name, CsvImportError, "an infusion-monitor CSV export")
-    if [h.strip() for h in header] != COLUMNS:
+    columns = [h.strip() for h in header]
+    if columns not in (COLUMNS, COLUMNS_BEFORE_ESCALATION):
         hint = " (this looks like a replay recording: use `replay`)" if header[:2] == ["t_s", "parameter"] else ""
         raise CsvImportError(f"{name}: line 1: header must be the export's columns "
                              f"{','.join(COLUMNS[:4])},…{hint}")
@@ -158,7 +162,7 @@ def parse_text(text: str, name: str = "<csv>", patient_ref: Optional[str] = None
             line = reader.line_num
             if not fields or all(not f.strip() for f in fields):
                 continue
-            f = _Fields(fields, name, line, neutralised)
+            f = _Fields(fields, name, line, neutralised, columns)
             if end_line is not None:
                 f.fail(f"a row after the end record (line {end_line}); an export ends with it")
             record = f.text("record")
@@ -256,18 +260,19 @@ def _close_if_open(p: ParsedSession) -> None:
 
 
 class _Fields:
-    def __init__(self, fields: list, name: str, line: int, neutralised: bool = True):
-        if len(fields) != len(COLUMNS):
-            raise CsvImportError(f"{name}: line {line}: expected {len(COLUMNS)} fields, got {len(fields)}")
-        self.fields = fields
+    def __init__(self, fields: list, name: str, line: int, neutralised: bool = True, columns: list = COLUMNS):
+        if len(fields) != len(columns):
+            raise CsvImportError(f"{name}: line {line}: expected {len(columns)} fields, got {len(fields)}")
+        self.fields, self.columns = fields, columns
         self.name, self.line = name, line
         self.read_as(neutralised)
 
     def read_as(self, neutralised: bool) -> None:
         """Text cells as written by a FORMAT export (neutralised: restore them) or a FORMAT_V1 one."""
         self.neutralised = neutralised
-        self.values = {c: v if c in NUMBER_COLUMNS or not neutralised else restore(v)
-                       for c, v in zip(COLUMNS, self.fields)}
+        self.values = {c: "" for c in COLUMNS}  # a column an older file lacks reads as empty
+        self.values.update({c: v if c in NUMBER_COLUMNS or not neutralised else restore(v)
+                            for c, v in zip(self.columns, self.fields)})
 
     def fail(self, msg: str):
         raise CsvImportError(f"{self.name}: line {self.line}: {msg}")
@@ -402,7 +407,16 @@ def _alert(f: _Fields) -> dict:
             "parameter": parameter, "kind": kind,
             "priority": f.choice("priority", PRIORITIES), "started_at": started, "ended_at": ended,
             "value": f.value(parameter), "limit_value": f.number("limit"), "message": f.text("message"),
-            "acknowledged_at": f.time("acknowledged_at"), "acknowledged_by": f.text("acknowledged_by") or None}
+            "acknowledged_at": f.time("acknowledged_at"), "acknowledged_by": f.text("acknowledged_by") or None,
+            "escalated_at": _escalated_at(f, started)}
+
+
+def _escalated_at(f: _Fields, started: float) -> Optional[float]:
+    """When the alarm escalated (alerts/escalation.py): never before it started."""
+    v = f.time("escalated_at")
+    if v is not None and v < started:
+        f.fail("alert escalated_at is before its start (ts)")
+    return v
 
 
 def _event(f: _Fields) -> dict:

@@ -21,7 +21,7 @@ from .. import __version__, profile_choice
 from ..formatting import fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
 from ..model import MANUAL, entry_label, is_valid, priority_mark, struck_entries
 from ..sessions import SIGNOFF_STATEMENT
-from ..session_review import SessionReview, label, load, summary_items
+from ..session_review import SessionReview, escalation_text, label, load, summary_items
 from . import ExportError
 from .svg_chart import respiration_svg, session_svg
 
@@ -56,7 +56,7 @@ def alarm_rows(review: SessionReview) -> list[dict]:
             fmt_duration(a["duration_s"]), fmt_num(a["value"], 1).removesuffix(".0"),
             fmt_num(a["limit"], 1).removesuffix(".0"), a["message"] or "",
             fmt_duration(a["ack_delay_s"]) if a["ack_delay_s"] is not None else "not acknowledged",
-            a["acknowledged_by"] or "–"]})
+            a["acknowledged_by"] or "–", escalation_text(a)]})
     return rows
 
 

@@ -17,7 +17,17 @@ _PRIORITY_ORDER = "CASE priority " + " ".join(f"WHEN '{p}' THEN {i}" for i, p in
     f" ELSE {len(PRIORITIES)} END"
 # What the bedside must show: active alerts, and ended high ones not yet acknowledged.
 # sessions.on_alarm_board, as SQL (tests/test_session_rules.py checks they agree)
+ON_BOARD = (f"(a.ended_at IS NULL OR (a.priority = '{TOP_PRIORITY}' AND a.kind = 'physiological' "
+            "AND a.acknowledged_at IS NULL))")
 ALARM_BOARD_SQL = (
-    "SELECT * FROM alerts WHERE session_id = ? AND (ended_at IS NULL OR "
-    f"(priority = '{TOP_PRIORITY}' AND kind = 'physiological' AND acknowledged_at IS NULL)) "
+    "SELECT * FROM alerts a WHERE session_id = ? AND " + ON_BOARD + " "
     f"ORDER BY {_PRIORITY_ORDER}, started_at")
+# The escalated alarms every page shows (web/escalation.py): escalated (alerts/escalation.py decided
+# it), still on the board of a chair's open session and nobody has signed for them.
+# Asked by every open page each second: the open sessions first, then their alarms by index.
+ESCALATED_SQL = (
+    "SELECT a.id, a.session_id, a.rule, a.kind, a.priority, a.message, a.started_at, a.escalated_at, s.chair "
+    "FROM alerts a JOIN sessions s ON s.id = a.session_id "
+    f"WHERE a.session_id IN (SELECT id FROM sessions WHERE {OPEN} AND {LISTED}) "
+    f"AND a.escalated_at IS NOT NULL AND a.acknowledged_at IS NULL AND {ON_BOARD} "
+    "ORDER BY a.escalated_at, a.id")

@@ -274,7 +274,7 @@ class Store:
         alarm), written in the same transaction, with the actor's audit row when a person signs.
         """
         with refusals_recorded(self, actor, "acknowledge", session_id=session_id), self._transaction() as conn:
-            row = conn.execute("SELECT a.session_id, a.rule, a.priority, a.message, s.state, s.chair FROM alerts a "
+            row = conn.execute("SELECT a.session_id, a.key, a.rule, a.priority, a.message, s.state, s.chair FROM alerts a "
                                "JOIN sessions s ON s.id = a.session_id WHERE a.id = ?", (alert_id,)).fetchone()
             if row is None or (session_id is not None and row["session_id"] != session_id):
                 raise NotFound(f"no alarm {alert_id} in session {session_id}")
@@ -286,7 +286,8 @@ class Store:
                 "WHERE id = ? AND acknowledged_at IS NULL", (ts, by, alert_id))
             if cur.rowcount != 1:
                 return False
-            data = {"alert_id": alert_id, "rule": row["rule"], "priority": row["priority"]}
+            # key: the engine's name for the alarm, so it hears the signature (alerts/escalation.py)
+            data = {"alert_id": alert_id, "key": row["key"], "rule": row["rule"], "priority": row["priority"]}
             if sessions.is_late("acknowledge", row["state"]):
                 data["late"] = True
             conn.execute("INSERT INTO events (session_id, ts, type, text, author, data) VALUES (?, ?, ?, ?, ?, ?)",

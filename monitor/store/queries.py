@@ -9,7 +9,7 @@ import json
 from typing import Optional
 
 from ..formatting import iso_utc, minutes_from_infusion
-from .conditions import ALARM_BOARD_SQL, LISTED, OPEN, VALID
+from .conditions import ALARM_BOARD_SQL, ESCALATED_SQL, LISTED, OPEN, VALID
 from .db import Store
 
 SESSION_COLS = ("id", "patient_ref", "chair", "state", "started_at", "infusion_start",
@@ -193,6 +193,12 @@ def alarm_board(store: Store, session_id: int) -> list[dict]:
     return store._query(ALARM_BOARD_SQL, (session_id,))
 
 
+def escalated_alarms(store: Store) -> list[dict]:
+    """Every open session's escalated alarms nobody has signed for, on its board, oldest
+    escalation first, each with its chair: what every page's escalation banner shows."""
+    return store._query(ESCALATED_SQL)
+
+
 def max_alert_id(store: Store, session_id: int) -> int:
     row = store._one("SELECT max(id) AS m FROM alerts WHERE session_id = ?", (session_id,))
     return row["m"] or 0
@@ -250,6 +256,7 @@ def alert_json(row: dict, infusion_start: Optional[float]) -> dict:
         "ended_min": minutes_from_infusion(row["ended_at"], infusion_start),
         "value": row["value"], "limit": row["limit_value"], "message": row["message"],
         "acknowledged_at": iso_utc(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
+        "escalated_at": iso_utc(row.get("escalated_at")),
     }
 
 

@@ -100,11 +100,16 @@ def alarm_board(conn, session_id: int) -> list[dict]:
 
 
 def upsert_alert(conn, session_id: int, a: Alert) -> None:
+    """An alarm's snapshot (the engine's change). An end and an escalation, once written, stay.
+    The engine decides escalation (alerts/escalation.py) but hears of a signature only at the
+    chair's next tick: an escalation at or after a signature already stored is not written."""
     conn.execute(
         "INSERT INTO alerts (session_id, key, rule, parameter, kind, priority, started_at, ended_at, "
-        "value, limit_value, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "value, limit_value, message, escalated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         # an alert once ended stays ended (a session's end closes them all before the engine hears of it)
         "ON CONFLICT(session_id, key) DO UPDATE SET ended_at = coalesce(alerts.ended_at, excluded.ended_at), "
-        "value = excluded.value, limit_value = excluded.limit_value, message = excluded.message",
+        "value = excluded.value, limit_value = excluded.limit_value, message = excluded.message, "
+        "escalated_at = coalesce(alerts.escalated_at, CASE WHEN alerts.acknowledged_at IS NULL "
+        "OR alerts.acknowledged_at > excluded.escalated_at THEN excluded.escalated_at END)",
         (session_id, a.key, a.rule, a.parameter, a.kind, a.priority, a.started_at, a.ended_at,
-         a.value, a.limit, a.message))
+         a.value, a.limit, a.message, a.escalated_at))

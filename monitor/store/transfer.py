@@ -26,7 +26,7 @@ from .people import permit
 SESSION_COLS = ("patient_ref", "chair", "protocol", "state", "started_at", "infusion_start", "infusion_end",
                 "ended_at", "ended_by", "source")
 ALERT_COLS = ("key", "rule", "parameter", "kind", "priority", "started_at", "ended_at", "value", "limit_value",
-              "message", "acknowledged_at", "acknowledged_by")
+              "message", "acknowledged_at", "acknowledged_by", "escalated_at")
 
 # A chunk's transaction ends once it has taken this long ...
 CHUNK_SECONDS = 0.25
@@ -159,7 +159,7 @@ def _insert_the_rest(conn, sid: int, baselines: list[dict], alerts: list[dict], 
                      [(sid, b["parameter"], b["value"], b["source"], b["ts"], b["n"]) for b in baselines])
     conn.executemany(f"INSERT INTO alerts (session_id, {', '.join(ALERT_COLS)}) "
                      f"VALUES (?, {', '.join('?' for _ in ALERT_COLS)})",
-                     [(sid, *(a[c] for c in ALERT_COLS)) for a in alerts])
+                     [(sid, *(a.get(c) for c in ALERT_COLS)) for a in alerts])
     ids = {r["key"]: r["id"] for r in conn.execute("SELECT id, key FROM alerts WHERE session_id = ?", (sid,))}
     conn.executemany("INSERT INTO events (session_id, ts, type, text, author, data) VALUES (?, ?, ?, ?, ?, ?)",
                      [(sid, e["ts"], e["type"], e["text"], e["author"], _with_alert_ids(e["data"], ids))

@@ -5,6 +5,7 @@ Each page module has layout(store, protocol, rest) and register(app, store, prot
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import Optional
 from urllib.parse import unquote
 
@@ -27,6 +28,12 @@ INDEX_ENDPOINTS = ("/", "/<path:path>")
 
 
 def assets_path() -> str:
+    """The browser files that belong to this code: in a source tree the `assets/` beside the
+    `monitor` package (which pyproject maps to `monitor.assets`; an editable install's finder maps
+    that name to the tree it was installed from, which need not be this one), else the package's."""
+    tree = Path(__file__).resolve().parents[2] / "assets"
+    if (tree / "alarm-audio.js").is_file() and (tree / "__init__.py").is_file():
+        return str(tree)
     return str(resources.files("monitor.assets"))
 
 
@@ -43,7 +50,7 @@ PAGE_ACTIONS = {"/": "view", "/chair/": "view", "/sessions": "review", "/session
 
 def create_app(store: Store, protocol: Protocol, behind_tls: bool = False, setup_token: Optional[str] = None,
                live_streams: Optional[int] = None) -> Dash:
-    from . import admin, auth, bedside, burden, live, overview, review
+    from . import admin, auth, bedside, burden, escalation, live, overview, review
     app = Dash(__name__, assets_folder=assets_path(), serve_locally=True, title="infusion-monitor",
                update_title=None, suppress_callback_exceptions=True, assets_ignore=r".*\.py$")
     app.index_string = app.index_string.replace("{%css%}", "{%css%}\n        <style>" + priority_css() + "</style>")
@@ -59,6 +66,7 @@ def create_app(store: Store, protocol: Protocol, behind_tls: bool = False, setup
     assert {p for p, _, _ in routes} | {"/"} == set(PAGES) == set(PAGE_ACTIONS)
     for module in (bedside, overview, review, burden, admin):
         module.register(app, store, protocol)
+    escalation.register(app, store)
 
     def page(path: str):
         """(layout, rest of the path, found, prefix) for a page path (already unquoted); None: no such page."""
@@ -122,8 +130,10 @@ def _shell(role: Optional[str]):
                html.Form(action="/logout", method="POST", children=[
                    dcc.Input(type="hidden", name="csrf_token", value=generate_csrf()),
                    html.Button("Sign out", id="sign-out", type="submit", className="btn btn-logout")])]
+    from .escalation import banner
     return html.Div([
         dcc.Location(id="url"),
+        *([banner()] if role is not None else []),  # every page: an alarm nobody answered in time
         html.Nav(className="topnav", children=[
             *links,
             html.Span("Decision support only: the devices' own alarms stay primary.", className="disclaimer"),

@@ -51,7 +51,7 @@ LIVE_PREFIX = "/live/"
 CALLBACK_ACTIONS = {
     "page": "view", "bed": "view", "act": "view", "open": "view", "note": "view", "strike": "view",
     "chart": "view", "med": "view", "dose": "view", "mv": "view", "bl": "view", "limit": "view", "ald": "view",
-    "ov": "view", "obs": "view", "padss": "view", "dis": "view",
+    "ov": "view", "obs": "view", "padss": "view", "dis": "view", "esc": "view", "escalation": "view",
     "sl": "review", "sv": "review", "pc": "review", "ab": "review",
     "adm": "audit",
 }

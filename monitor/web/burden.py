@@ -55,10 +55,35 @@ def view(store, since: Optional[float]) -> list:
             html.H2("By rule"), review_table(["Rule", "Kind", "Priority", "Alarms", "Per hour", "Time in alarm",
                                         "Acknowledged", "Median to acknowledge", "Over < 30 s, unacted"],
                                        [_rule_row(x) for x in r["by_rule"]], "burden-rules"),
+            *escalation_part(r),
             html.H2("By session, busiest first"),
             review_table(["Started", "Patient", "Chair", "Profile", "Hours", "Alarms", "Per hour", "Time in alarm"],
                    [_session_row(x) for x in r["by_session"]], "burden-sessions")]
     return out
+
+
+def escalation_part(r: dict) -> list:
+    """The alarms nobody acknowledged in time (alarm_burden: escalated), per priority, then each
+    one with who finally signed for it and how long after its start."""
+    if not r["escalated"]:
+        return [html.H2("Escalated"), html.P("No alarm went unacknowledged past its profile's time.",
+                                             className="empty", id="ab-escalated")]
+    per = [html.Tr(className=f"burden-escalated prio-{x['priority']}", **{"data-priority": x["priority"]}, children=[
+        html.Td(f"{_symbol(x['priority'])} {x['priority']}"), html.Td(str(x["escalated"]), className="num"),
+        html.Td(str(x["acknowledged"]), className="num"),
+        html.Td(fmt_duration(x["median_to_ack_s"]), className="num")]) for x in r["escalated_by_priority"]]
+    each = [html.Tr(className="burden-escalation", **{"data-alert-id": str(x["alert_id"])}, children=[
+        html.Td(dcc.Link(str(x["session_id"]), href=session_href(x["session_id"]))), html.Td(x["chair"] or "–"),
+        html.Td(f"{_symbol(x['priority'])} {x['rule']}"), html.Td(fmt_duration(x["escalated_after_s"]), className="num"),
+        html.Td(x["acknowledged_by"] or "not acknowledged"),
+        html.Td(fmt_duration(x["to_ack_s"]), className="num")]) for x in r["escalations"]]
+    return [html.H2("Escalated: nobody acknowledged in time"),
+            html.P(f"{r['escalated']} alarms escalated; {r['escalated_acknowledged']} acknowledged afterwards, "
+                   f"median {fmt_duration(r['escalated_median_to_ack_s'])} after the start.", id="ab-escalated"),
+            review_table(["Priority", "Escalated", "Acknowledged", "Median to acknowledge"], per,
+                         "burden-escalated-priorities"),
+            review_table(["Session", "Chair", "Alarm", "Escalated after", "Acknowledged by", "After the start"], each,
+                         "burden-escalations")]
 
 
 def _symbol(priority: str) -> str:

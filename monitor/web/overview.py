@@ -170,6 +170,8 @@ def _view(info: dict, now: float, protocol) -> tuple[str, list, str, str]:
     else:
         text = "no active alarm"
     alarm = html.Div(className="tile-alarm-text", children=text)
+    if any(x.get("escalated_at") is not None and x["acknowledged_at"] is None for x in info["board"]):
+        cls += " tile-escalated"  # nobody signed for it in time (alerts/escalation.py decided, the store says)
     parts = [html.Div(head, className="tile-head"), body, alarm]
     stopped = [x for x in info.get("standing", ()) if x is not a]
     if stopped:  # the tile's alarm line shows a worse alarm: monitoring's own state is said anyway

@@ -17,7 +17,7 @@ from .. import access, exports, profile_choice, sessions
 from ..access import Actor
 from ..formatting import fmt_bp, fmt_date, fmt_duration, fmt_min, fmt_num, fmt_time
 from ..model import PRIORITIES, PRIORITY, TOP_PRIORITY, Event, entry_label, priority_mark, struck_entries
-from ..session_review import load, summary_items
+from ..session_review import escalation_text, load, summary_items
 from ..sessions import PATIENT_REF_MAX, SIGNOFF_STATEMENT
 from ..store import StoreError, people, queries, summaries
 from . import auth, review_figures
@@ -282,11 +282,11 @@ def _alarm_table(review):
             html.Td(fmt_num(a["value"], 1).removesuffix(".0"), className="num"),
             html.Td(a["message"] or ""),
             html.Td(fmt_duration(a["ack_delay_s"]) if a["ack_delay_s"] is not None else "not acknowledged"),
-            html.Td(a["acknowledged_by"] or "–")]))
+            html.Td(a["acknowledged_by"] or "–"), html.Td(escalation_text(a), className="escalated")]))
     if not rows:
         return html.P("No alarms in this session.", className="empty", id="sv-alarms")
     return html.Div(review_table(["Priority", "Rule", "Kind", "Start", "End", "Duration", "Worst", "Message",
-                            "Time to ack", "By"], rows, "alarm-table"), id="sv-alarms")
+                            "Time to ack", "By", "Escalated"], rows, "alarm-table"), id="sv-alarms")
 
 
 def _event_table(review):
