@@ -76,6 +76,7 @@ def breathing(store, protocol):
     first, second = queries.alerts(store, sid)[:2]
     escalate(store, first["id"], first["started_at"] + 60)
     assert store.acknowledge(first["id"], "RN", first["ended_at"] + 30)
+    escalate(store, second["id"], None)  # signed for in time (below): it would not have escalated
     assert store.acknowledge(second["id"], "MD", second["started_at"] + 20)
     return store, queries.session(store, sid), queries.alerts(store, sid)
 

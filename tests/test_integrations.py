@@ -187,6 +187,9 @@ def test_alarms_reach_the_pager_webhook_and_the_interface_engine_as_they_happen(
     assert {d["schema"] for d in docs} == {"infusion-monitor.alert/1"} and len({d["id"] for d in docs}) == len(docs)
     raised = [d for d in docs if d["event"] == "raised"]
     assert len(raised) == len(alerts) and {d["alarm"]["key"] for d in raised} == {a["key"] for a in alerts}
+    escalated = [d for d in docs if d["event"] == "escalated"]  # the engine's, unacknowledged past the profile's time
+    assert escalated and {d["alarm"]["key"] for d in escalated} == {a["key"] for a in queries.alerts(store, sid)
+                                                                     if a["escalated_at"] is not None}
     acked = [d for d in docs if d["event"] == "acknowledged"]
     assert acked and acked[0]["alarm"]["acknowledged_by"] == "RN" and acked[0]["session"]["patient_ref"] == "PT-8"
     assert [d["at"] for d in docs] == sorted(d["at"] for d in docs)  # in the order they happened
