@@ -46,6 +46,16 @@ def test_the_escalation_is_stored_and_the_signature_after_it_too(store, protocol
     assert queries.alert_json(row, None)["escalated_at"] == "2023-11-14T22:14:00Z"
 
 
+def test_a_signature_in_time_that_reaches_the_store_after_the_escalation_takes_it_back(store, protocol):
+    """The nurse signs at T0 + 39.9; a reading at T0 + 40 took the engine past the moment and its
+    escalated snapshot was written first: the record must not say it escalated."""
+    _, sid = desaturated(store, protocol)
+    row = critical(store, sid)
+    assert row["escalated_at"] == T0 + 40
+    assert store.acknowledge(row["id"], "RN", T0 + 39.9, session_id=sid)
+    assert critical(store, sid)["escalated_at"] is None and critical(store, sid)["acknowledged_by"] == "RN"
+
+
 def test_an_escalation_is_never_cleared(store, protocol):
     _, sid = desaturated(store, protocol)
     row = critical(store, sid)

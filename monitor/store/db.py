@@ -281,9 +281,12 @@ class Store:
             if actor is not None:
                 access.check(actor, "acknowledge")
             sessions.check_entry("acknowledge", row["state"])
+            # an escalation written at or after this signature's time did not happen (the engine
+            # passed the moment before the signature reached the store): it goes with it
             cur = conn.execute(
-                "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ? "
-                "WHERE id = ? AND acknowledged_at IS NULL", (ts, by, alert_id))
+                "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ?, "
+                "escalated_at = CASE WHEN escalated_at >= ? THEN NULL ELSE escalated_at END "
+                "WHERE id = ? AND acknowledged_at IS NULL", (ts, by, ts, alert_id))
             if cur.rowcount != 1:
                 return False
             # key: the engine's name for the alarm, so it hears the signature (alerts/escalation.py)
