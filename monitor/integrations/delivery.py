@@ -52,3 +52,13 @@ def send_in_order(store, name: str, where: str, clock: Callable[[], float], limi
             outbox.delivered(store, row["id"], now)
             sent += 1
     return {"sent": sent, "failed": None}
+
+
+SENDER_SILENT_S = 30.0  # a sending process renews its claim every pass (about 2 s) and every few messages
+
+
+def nobody_sending(status: dict, now: float) -> bool:
+    """Messages wait and no process sends them: none claimed the queue, or the one that did
+    has been silent SENDER_SILENT_S (stopped or died). A row of store.outbox.queue_status."""
+    beat = status.get("sender_beat")
+    return bool(status["depth"]) and (not status.get("sender") or beat is None or now - beat > SENDER_SILENT_S)

@@ -3,7 +3,8 @@ messages wait, how old the oldest is, why the head is not delivered and when it 
 again, and how many were delivered. A receiver that refuses or is gone must not look like
 a quiet one, so a destination with a failing head is shown as a problem, not as a number.
 
-Renders store.outbox.queue_status; decides nothing. Refreshed every OUTBOX_REFRESH_S.
+Renders store.outbox.queue_status; decides nothing (whether anybody sends a queue is
+integrations.delivery.nobody_sending). Refreshed every OUTBOX_REFRESH_S.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dash import Input, Output, dcc, html
 from .. import access
 from ..access import AccessError, Actor
 from ..formatting import fmt_datetime
+from ..integrations.delivery import nobody_sending
 from ..store import StoreError, outbox
 from . import auth
 from .review import review_table
@@ -22,7 +24,6 @@ from .review import review_table
 OUTBOX_REFRESH_S = 5
 HEAD = ["Destination", "Waiting", "Oldest waiting", "Tries of the first", "Why not delivered", "Next try",
         "Delivered", "Last delivered", "Sent by"]
-SENDER_SILENT_S = 30  # a sending process renews its claim every pass (about 2 s) and every few messages
 
 
 def _age(seconds: Optional[float]) -> str:
@@ -32,14 +33,8 @@ def _age(seconds: Optional[float]) -> str:
     return f"{s} s" if s < 120 else (f"{s // 60} min" if s < 7200 else f"{s // 3600} h {s % 3600 // 60} min")
 
 
-def _unsent(r: dict, now: float) -> bool:
-    """Messages wait and no process is sending them (none started, or it stopped or died)."""
-    beat = r.get("sender_beat")
-    return bool(r["depth"]) and (not r.get("sender") or beat is None or now - beat > SENDER_SILENT_S)
-
-
 def _sender_cell(r: dict, now: float):
-    if _unsent(r, now):
+    if nobody_sending(r, now):
         return html.Td("NOBODY IS SENDING — start `infusion-monitor integrate`" if not r.get("sender")
                        else f"{r['sender']}: silent for {_age(now - r['sender_beat'])}", className="cell-sender sender-silent")
     return html.Td(f"{r['sender']}" if r.get("sender") else "–", className="cell-sender")
@@ -51,7 +46,7 @@ def outbox_rows(store, actor: Actor, now: Optional[float] = None) -> list:
     now = time.time() if now is None else now
     rows = []
     for r in outbox.queue_status(store, now):
-        failing = bool(r["depth"] and r.get("head_attempts")) or _unsent(r, now)
+        failing = bool(r["depth"] and r.get("head_attempts")) or nobody_sending(r, now)
         rows.append(html.Tr(className="outbox-row" + (" outbox-failing" if failing else ""),
                             **{"data-destination": r["destination"], "data-depth": str(r["depth"])}, children=[
             html.Td(r["destination"], className="cell-destination"),
