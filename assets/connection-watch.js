@@ -13,11 +13,23 @@
  *
  * State for people and tests: window.infusionConnection (lost, since, lastOk, reason) and the
  * data-connection attribute on <body> ("ok" / "lost").
+ *
+ * It also keeps each page's tick from being replaced (monitor/web/ticks.py). Dash keeps only the
+ * newest request of a callback: an answer still on its way when the 1 s interval asks again is
+ * thrown away, so a server that needs more than a second for a tick (a busy machine, a long
+ * session's first tick) would answer every request "ok" while the page never changed. The
+ * gate (dash_clientside.infusionTicks) lets the interval through only when no tick of that
+ * page is on its way, or when the one on its way has waited STUCK_MS (it is then reported lost
+ * above, and a new request is the way back). window.infusionTicks: per page, the requests on
+ * their way, the beats held back, and busy(page) for assets/live-push.js.
  */
 (function () {
   "use strict";
   var LOST_MS = 4000; // the live pages tick every second: about four missed ticks
   var CHECK_MS = 500;
+  var STUCK_MS = 10000; // a tick on its way this long may be replaced (the page already says "lost")
+  // the inputs that make a request a page's tick (monitor/web/ticks.py): the gated beat, the push
+  var TICK_INPUT = /^(bed|ov|esc)-(beat|push)$/;
   var watch = {
     lost: false, since: null, lastOk: Date.now(), failedAt: null, reason: "", pending: {}, nextId: 0,
     wasLive: false
@@ -29,20 +41,69 @@
     return url.indexOf("_dash-update-component") >= 0;
   }
 
-  // Only the live tick's answer (the 1 s tick's or a pushed one, assets/live-push.js) says the page is current: a form's answer (which may report a
-  // database problem with HTTP 200) during an outage must not end the banner and its sound.
-  function isTick(init) {
+  var ticks = { pending: { bed: {}, ov: {}, esc: {} }, held: { bed: 0, ov: 0, esc: 0 }, sent: { bed: 0, ov: 0, esc: 0 } };
+  window.infusionTicks = ticks;
+
+  // Which page's tick a callback request is ("bed", "ov", "esc"), or null: by its inputs, so the
+  // first tick of a page (no input changed yet) counts as well as the beats and pushes after it.
+  function tickOf(init) {
     var body = init && typeof init.body === "string" ? init.body : "";
-    return /"(bed|ov)-(tick\.n_intervals|push\.data)"/.test(body);
+    if (body.indexOf("-beat") < 0 && body.indexOf("-push") < 0) { return null; }
+    try {
+      var inputs = JSON.parse(body).inputs || [];
+      for (var i = 0; i < inputs.length; i++) {
+        var m = typeof inputs[i].id === "string" && TICK_INPUT.exec(inputs[i].id);
+        if (m) { return m[1]; }
+      }
+    } catch (e) { /* not Dash's JSON: not a tick */ }
+    return null;
   }
+
+  function oldestOf(map) {
+    var oldest = null;
+    for (var k in map) {
+      if (Object.prototype.hasOwnProperty.call(map, k) && (oldest === null || map[k] < oldest)) { oldest = map[k]; }
+    }
+    return oldest;
+  }
+
+  ticks.busy = function (page) {
+    var since = oldestOf(ticks.pending[page] || {});
+    return since !== null && Date.now() - since < STUCK_MS;
+  };
+
+  // The clientside callback between a page's dcc.Interval and its beat store: the beat goes only
+  // when the page's last tick has been answered (see the top of this file).
+  function gate(page) {
+    return function (n) {
+      if (ticks.busy(page)) {
+        ticks.held[page] += 1;
+        return window.dash_clientside.no_update;
+      }
+      ticks.sent[page] += 1;
+      return n;
+    };
+  }
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    infusionTicks: { bed: gate("bed"), ov: gate("ov"), esc: gate("esc") }
+  });
 
   var plainFetch = window.fetch;
   window.fetch = function (input, init) {
     if (!isUpdate(input)) { return plainFetch.apply(this, arguments); }
-    var id = ++watch.nextId, tick = isTick(init);
+    var id = ++watch.nextId, page = tickOf(init);
+    // Only the live tick's answer (the bedside's or the overview's, beat or push) says the page is
+    // current: a form's answer (which may report a database problem with HTTP 200) during an
+    // outage must not end the banner and its sound.
+    var tick = page === "bed" || page === "ov";
     watch.pending[id] = Date.now();
+    if (page) { ticks.pending[page][id] = watch.pending[id]; }
+    function untick() { if (page) { delete ticks.pending[page][id]; } }
     return plainFetch.apply(this, arguments).then(function (res) {
       delete watch.pending[id];
+      // the tick is answered once Dash has read and applied the body, not at its headers: a beat
+      // in between would still replace it (so: the body read too, and a moment for the renderer)
+      if (page) { res.clone().text().then(function () { window.setTimeout(untick, 50); }, untick); }
       if (res.ok && !tick) {
         return res;
       }
@@ -59,6 +120,7 @@
       return res;
     }, function (err) {
       delete watch.pending[id];
+      untick();
       watch.failedAt = Date.now();
       watch.reason = "the monitor does not answer"; watch.signedOut = false;
       throw err;
@@ -67,13 +129,7 @@
 
   function livePage() { return !!document.querySelector(".alarm-state"); }
 
-  function oldestPending() {
-    var oldest = null;
-    for (var k in watch.pending) {
-      if (oldest === null || watch.pending[k] < oldest) { oldest = watch.pending[k]; }
-    }
-    return oldest;
-  }
+  function oldestPending() { return oldestOf(watch.pending); }
 
   function two(n) { return (n < 10 ? "0" : "") + n; }
   function clockText(ms) {

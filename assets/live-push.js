@@ -54,13 +54,12 @@
       : "The instant channel is not available; the page still updates every second.";
   }
 
-  // A tick asked while another is still on its way would replace it (Dash keeps the newest
-  // request of a callback): wait for the answer, so a busy server is never asked faster than
-  // it answers (connection-watch.js keeps the requests on their way).
-  function busy() {
-    var pending = (window.infusionConnection || {}).pending || {};
-    for (var k in pending) { if (Object.prototype.hasOwnProperty.call(pending, k)) { return true; } }
-    return false;
+  // A tick asked while another of this page is still on its way would replace it (Dash keeps the
+  // newest request of a callback): wait for the answer, so a busy server is never asked faster
+  // than it answers (connection-watch.js keeps the ticks on their way, per page).
+  function busy(page) {
+    var ticks = window.infusionTicks;
+    return !!(ticks && ticks.busy(page));
   }
 
   function pushTick() {
@@ -69,7 +68,7 @@
     if (!api || !api.set_props || !state.channel) { return; }
     // the page's own layout must be drawn first: Dash cannot set a component it has not placed
     if (!document.querySelector(state.channel.page === "bed" ? ".bedside" : ".overview")) { return; }
-    if (busy()) { state.timer = window.setTimeout(pushTick, 20); return; }
+    if (busy(state.channel.page)) { state.timer = window.setTimeout(pushTick, 20); return; }
     state.lastTick = Date.now(); state.ticks += 1;
     api.set_props(state.channel.page + "-push", { data: state.ticks });
   }

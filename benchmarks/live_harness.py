@@ -284,7 +284,7 @@ INSTRUMENT_JS = r"""
   const origFetch = window.fetch;
   window.fetch = function (input, init) {
     const body = init && typeof init.body === 'string' ? init.body : '';
-    if (!body.includes('bed-tick') && !body.includes('bed-state')) return origFetch.apply(this, arguments);
+    if (!body.includes('bed-beat') && !body.includes('bed-state')) return origFetch.apply(this, arguments);
     const t0 = T();
     let upState = 0;
     try { const b = JSON.parse(body); (b.state || []).concat(b.inputs || []).forEach(s => {
@@ -300,7 +300,7 @@ INSTRUMENT_JS = r"""
         };
         try { const r = JSON.parse(txt).response || {}; downState = size(r['bed-state']); find(r); } catch (e) {}
         rec.net.push({t0, t1, t2: T(), up: body.length, down: txt.length, upState, downState, hr,
-                      status: resp.status, tick: body.includes('bed-tick')});
+                      status: resp.status, tick: body.includes('bed-beat')});
       });
       return resp;
     });

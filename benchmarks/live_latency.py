@@ -196,7 +196,7 @@ def wire_bytes(result) -> dict:
         method, p = m["method"], m.get("params", {})
         if method == "Network.requestWillBeSent":
             req = p["request"]
-            if "/_dash-update-component" in req["url"] and "bed-tick" in (req.get("postData") or "") \
+            if "/_dash-update-component" in req["url"] and "bed-beat" in (req.get("postData") or "") \
                     and lo <= p.get("wallTime", 0) <= hi:
                 sent[p["requestId"]] = len(req["postData"].encode())
         elif method == "Network.requestWillBeSentExtraInfo":

@@ -26,7 +26,7 @@ from http.cookies import SimpleCookie
 from typing import Optional
 from urllib.parse import urlencode
 
-TICK_INPUTS = ("bed-tick", "ov-tick")  # the pages' dcc.Interval ids: what a browser tab fires each second
+TICK_INPUTS = ("bed-beat", "ov-beat")  # the pages' beats (web/ticks.py): what a browser tab's interval sets each second
 
 
 class PageClients:
@@ -177,7 +177,7 @@ class Tab:
                 continue
             t, started = time.time(), time.perf_counter()
             try:
-                status, raw = self.call(dep, {(interval, "n_intervals"): n}, [f"{interval}.n_intervals"])
+                status, raw = self.call(dep, {(interval, "data"): n}, [f"{interval}.data"])
             except (OSError, http.client.HTTPException) as e:  # no answer at all
                 status, error = 0, f"{type(e).__name__}: {e}"
                 self.conn.close()

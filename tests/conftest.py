@@ -1,9 +1,11 @@
 """Shared fixtures: a real SQLite file per test, the shipped protocol, the CLI."""
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -272,11 +274,17 @@ class Server:
         cmd = [str(Path(sys.executable).parent / "infusion-monitor"), "--db", str(db),
                *(["--protocol", str(protocol)] if protocol else []), command,
                "--port", str(self.port), *extra]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # its output to a file, not a pipe nobody reads while it runs: a full pipe would block
+        # the server at its next log line, and the test would see a hung page
+        fd, self.log_path = tempfile.mkstemp(prefix="im-serve-", suffix=".log")
+        os.close(fd)
+        atexit.register(os.unlink, self.log_path)
+        with open(self.log_path, "ab") as log:  # the server's own descriptor: ours reads the path
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
         def up():
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {self.proc.stderr.read()}")
+                raise AssertionError(f"server exited: {self.output()}")
             try:
                 with urllib.request.urlopen(self.url + "/", timeout=2):
                     return True
@@ -292,6 +300,10 @@ class Server:
         """A requests.Session signed in as the test user of this role (None: anonymous), sending
         the CSRF header the page's script sends (X-CSRFToken from the _csrf_token cookie)."""
         return signed_in_http(self.url, role)
+
+    def output(self) -> str:
+        """What the server has printed so far (stdout and stderr)."""
+        return Path(self.log_path).read_text(errors="replace")
 
     def stop(self):
         interrupt(self.proc)

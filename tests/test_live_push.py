@@ -248,7 +248,7 @@ def test_the_channel_over_http_is_signed_in_and_per_chair(db_path, server):
         # stopping the server with a channel open ends the channel first: its thread is not
         # left for waitress's shutdown to wait on (and give up on)
         srv.stop()
-        assert srv.proc.returncode == 0 and "still running" not in srv.proc.stderr.read()
+        assert srv.proc.returncode == 0 and "still running" not in srv.output()
     store.close()
 
 

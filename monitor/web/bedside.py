@@ -18,7 +18,7 @@ from .. import access, discharge, observation_schedule, observations, profile_ch
 from ..access import Actor
 from ..model import Event, is_valid, struck_entries
 from ..store import StoreError, queries
-from . import alarms, auth, charting, limits, observing, opening, recovery, trend
+from . import alarms, auth, charting, limits, observing, opening, recovery, ticks, trend
 from .opening import offered_patient, open_form
 from .bedside_view import (baseline_body, cuff_pressure, devices, event_item, header, manual_from_events,
                            news2_indicator, numerics, strike_options)
@@ -64,7 +64,7 @@ def layout(store, protocol, rest: str):
     chair = rest.strip("/") or "1"
     return html.Div(className="bedside", children=[
         dcc.Store(id="bed-state", data={"chair": chair, "session_id": None}),
-        dcc.Interval(id="bed-tick", interval=1000),
+        *ticks.clock("bed"),
         dcc.Store(id="bed-push"),  # set by assets/live-push.js when this chair changes: tick now
         html.Div(id="bed-header", className="bed-header"),
         alarms.controls("bed", protocol),
@@ -109,7 +109,9 @@ def layout(store, protocol, rest: str):
 
 
 def register(app, store, protocol) -> None:
-    @app.callback(*[Output(i, p) for i, p in TICK_OUTPUTS], Input("bed-tick", "n_intervals"),
+    ticks.register(app, "bed")
+
+    @app.callback(*[Output(i, p) for i, p in TICK_OUTPUTS], ticks.beat("bed"),
                   Input("bed-push", "data"), State("bed-state", "data"))
     def tick(_n, _pushed, state):
         return bedside_tick(store, protocol, state, auth.current_role())

@@ -30,6 +30,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 from ..formatting import fmt_duration
 from ..model import priority_mark, priority_table
 from ..store import StoreError, queries
+from . import ticks
 
 TICK_MS = 1000
 
@@ -38,7 +39,7 @@ def banner():
     """The banner's place in the shell, empty and hidden until an escalation arrives."""
     return html.Div(id="escalation-banner", className="escalation-banner", hidden=True, role="alert",
                     **{"data-escalated": "0", "data-sounding": "none", "data-sound": "unknown"}, children=[
-        dcc.Interval(id="esc-tick", interval=TICK_MS),
+        *ticks.clock("esc", TICK_MS),
         dcc.Store(id="esc-alarm-data", data=[]),
         dcc.Store(id="esc-priorities", data=priority_table()),
         dcc.Store(id="esc-audio", data={}),
@@ -68,9 +69,11 @@ def sound_data(rows: list[dict]) -> list[dict]:
 
 
 def register(app, store) -> None:
+    ticks.register(app, "esc")
+
     @app.callback(Output("esc-items", "children"), Output("escalation-banner", "data-escalated"),
                   Output("escalation-banner", "hidden"), Output("esc-alarm-data", "data"),
-                  Input("esc-tick", "n_intervals"))
+                  ticks.beat("esc"))
     def show(_n):
         try:
             rows = queries.escalated_alarms(store)

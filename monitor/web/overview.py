@@ -19,6 +19,7 @@ from dash import ALL, Input, Output, State, dcc, html, no_update
 from .. import sessions
 from ..model import MANUAL, PRIORITY, is_valid, priority_rank
 from ..store import queries
+from . import ticks
 from .alarms import board_data, controls, register_audio, standing_alarms
 from .bedside_view import elapsed_text
 
@@ -26,7 +27,7 @@ from .bedside_view import elapsed_text
 def layout(store, protocol, rest: str):
     chairs = queries.chairs(store)
     return html.Div(className="overview", children=[
-        dcc.Interval(id="ov-tick", interval=1000),
+        *ticks.clock("ov"),
         dcc.Store(id="ov-push"),  # set by assets/live-push.js when any chair changes: tick now
         dcc.Store(id="ov-chairs", data=chairs),
         html.H1("All chairs", className="page-title"),
@@ -37,8 +38,9 @@ def layout(store, protocol, rest: str):
 
 def register(app, store, protocol) -> None:
     register_audio(app, "ov", "ov-tick")
+    ticks.register(app, "ov")
 
-    @app.callback(Output("ov-tiles", "children"), Output("ov-chairs", "data"), Input("ov-tick", "n_intervals"),
+    @app.callback(Output("ov-tiles", "children"), Output("ov-chairs", "data"), ticks.beat("ov"),
                   State("ov-chairs", "data"), prevent_initial_call=True)
     def regrid(_n, known):
         chairs = queries.chairs(store)
@@ -51,7 +53,7 @@ def register(app, store, protocol) -> None:
                   Output({"type": "ov-wrap", "chair": ALL}, "data-priority"),
                   Output({"type": "ov-wrap", "chair": ALL}, "data-phase"),
                   Output("ov-alarm-data", "data"),
-                  Input("ov-tick", "n_intervals"), Input("ov-push", "data"),
+                  ticks.beat("ov"), Input("ov-push", "data"),
                   State({"type": "ov-link", "chair": ALL}, "id"))
     def update(_n, _pushed, ids):
         return overview_tick(store, [i["chair"] for i in ids], protocol)
