@@ -64,7 +64,7 @@ def layout(store, protocol, rest: str):
     chair = rest.strip("/") or "1"
     return html.Div(className="bedside", children=[
         dcc.Store(id="bed-state", data={"chair": chair, "session_id": None}),
-        *ticks.clock("bed"),
+        *ticks.interval("bed"),
         dcc.Store(id="bed-push"),  # set by assets/live-push.js when this chair changes: tick now
         html.Div(id="bed-header", className="bed-header"),
         alarms.controls("bed", protocol),

@@ -39,7 +39,7 @@ def banner():
     """The banner's place in the shell, empty and hidden until an escalation arrives."""
     return html.Div(id="escalation-banner", className="escalation-banner", hidden=True, role="alert",
                     **{"data-escalated": "0", "data-sounding": "none", "data-sound": "unknown"}, children=[
-        *ticks.clock("esc", TICK_MS),
+        *ticks.interval("esc", TICK_MS),
         dcc.Store(id="esc-alarm-data", data=[]),
         dcc.Store(id="esc-priorities", data=priority_table()),
         dcc.Store(id="esc-audio", data={}),

@@ -27,7 +27,7 @@ from .bedside_view import elapsed_text
 def layout(store, protocol, rest: str):
     chairs = queries.chairs(store)
     return html.Div(className="overview", children=[
-        *ticks.clock("ov"),
+        *ticks.interval("ov"),
         dcc.Store(id="ov-push"),  # set by assets/live-push.js when any chair changes: tick now
         dcc.Store(id="ov-chairs", data=chairs),
         html.H1("All chairs", className="page-title"),

@@ -17,7 +17,7 @@ from dash import ClientsideFunction, Input, Output, dcc
 PAGES = ("bed", "ov", "esc")  # the bedside, the overview, the escalation banner on every page
 
 
-def clock(page: str, interval_ms: int = 1000) -> list:
+def interval(page: str, interval_ms: int = 1000) -> list:
     """The page's interval and the beat store the gate writes; the server's tick reads `beat(page)`."""
     assert page in PAGES, page
     return [dcc.Interval(id=f"{page}-tick", interval=interval_ms), dcc.Store(id=f"{page}-beat")]
