@@ -152,6 +152,7 @@ def users_store(users_template, tmp_path):
     s.close()
 
 
+@pytest.mark.slow
 def test_a_users_password_is_an_argon2_hash_never_returned(store):
     row = people.add_user(store, "mary.jones", "nurse", "correct horse battery")
     assert row["role"] == "nurse" and row["initials"] == "MJ" and row["active"] == 1
@@ -165,6 +166,7 @@ def test_a_users_password_is_an_argon2_hash_never_returned(store):
     assert all(not any("hash" in k for k in u) for u in people.users(store))
 
 
+@pytest.mark.slow
 def test_a_new_user_is_checked_by_the_access_rules(store):
     people.add_user(store, "nurse1", "nurse", TEST_PASSWORD)
     with pytest.raises(Conflict, match="user nurse1 already exists"):
@@ -178,6 +180,7 @@ def test_a_new_user_is_checked_by_the_access_rules(store):
     assert [u["name"] for u in people.users(store)] == ["nurse1"]
 
 
+@pytest.mark.slow
 def test_adding_a_user_from_the_page_needs_an_administrator_and_is_audited(store):
     with pytest.raises(AccessError, match="Users needs an administrator login"):
         people.add_user(store, "rn2", "nurse", TEST_PASSWORD, by=CLINICIAN)
@@ -187,6 +190,7 @@ def test_adding_a_user_from_the_page_needs_an_administrator_and_is_audited(store
     assert (row["user"], row["role"], row["outcome"]) == ("admin1", "admin", "ok") and "rn2" in row["detail"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", [{"role": "clinician"}, {"password": "a new password"}, {"active": False}])
 def test_any_change_to_a_user_ends_their_logins(users_store, change):
     before = people.user(users_store, "nurse1")["login_version"]
@@ -194,6 +198,7 @@ def test_any_change_to_a_user_ends_their_logins(users_store, change):
     assert people.user(users_store, "nurse1")["login_version"] == before + 1
 
 
+@pytest.mark.slow
 def test_a_disabled_user_cannot_sign_in_and_a_new_password_replaces_the_old(users_store):
     people.change_user(users_store, "nurse1", password="a new password")
     assert people.verify_password(users_store, "nurse1", TEST_PASSWORD) is None
@@ -204,6 +209,7 @@ def test_a_disabled_user_cannot_sign_in_and_a_new_password_replaces_the_old(user
     assert people.verify_password(users_store, "nurse1", "a new password") is not None
 
 
+@pytest.mark.slow
 def test_the_last_administrator_cannot_be_disabled_or_demoted(users_store):
     for change in ({"active": False}, {"role": "clinician"}):
         with pytest.raises(RuleError, match="admin1 is the only active administrator: add another first"):
@@ -359,6 +365,7 @@ def test_behind_tls_the_cookies_are_secure(tmp_path, protocol):
         store.close()
 
 
+@pytest.mark.slow
 def test_a_changed_user_is_signed_out_at_the_next_request(app):
     client, _ = login_response(app, CLINICIAN)
     assert "_dash-config" in client.get("/").get_data(as_text=True)

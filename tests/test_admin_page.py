@@ -151,6 +151,7 @@ def test_the_users_table_shows_role_initials_login_state_and_last_sign_in(store,
     assert "Audit trail" in page and NURSE.name in page and "Entries 1–" in page
 
 
+@pytest.mark.slow
 def test_add_change_disable_enable_with_the_rules_messages(store, trail):
     def add(name, role="nurse", initials=None, password=TEST_PASSWORD, again=TEST_PASSWORD):
         return admin.add_user_action(store, ADMIN, name, role, initials, password, again)

@@ -145,6 +145,7 @@ def test_what_a_sender_names_itself_is_kept_short(store):
     assert len(got["sender"]) <= 200 and len(got["control_id"]) <= 200
 
 
+@pytest.mark.slow
 def test_the_listener_bounds_what_a_stranger_can_hold(store):
     dest = Destination(name="registration", kind="adt", host="127.0.0.1", port=free_port(), sends=(),
                        chair_from="bed")

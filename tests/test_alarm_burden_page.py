@@ -32,6 +32,7 @@ def two_sessions(store, protocol):
     return store
 
 
+@pytest.mark.slow
 def test_the_page_draws_the_burden_the_report_computes(two_sessions):
     store = two_sessions
     sessions = queries.sessions_since(store)
@@ -51,6 +52,7 @@ def test_the_page_draws_the_burden_the_report_computes(two_sessions):
     assert len(rules) == len(r["by_rule"])
 
 
+@pytest.mark.slow
 def test_since_a_later_date_there_is_nothing_and_a_bad_date_is_said(two_sessions):
     shown = page.view(two_sessions, 4_102_444_800.0)  # 2100
     assert _by_id(shown, "ab-summary").children == "No sessions started in this period."
@@ -72,6 +74,7 @@ def test_a_clinician_sees_the_charts_and_a_nurse_is_told_not_for_your_role(brows
     assert not browser.find_elements(By.ID, "ab-rate") and not browser.find_elements(By.LINK_TEXT, "Alarms")
 
 
+@pytest.mark.slow
 def test_the_page_lists_the_escalations_the_report_counts(two_sessions):
     """A simulated session's alarms go unacknowledged (nobody at its bedside): they escalate, and the
     page shows each per priority and one by one, as the report counts them (issue 15 part 4)."""

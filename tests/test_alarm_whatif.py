@@ -58,6 +58,7 @@ def _same(alert) -> tuple:
     return (alert.rule, alert.priority, alert.started_at, alert.ended_at, alert.value, alert.limit)
 
 
+@pytest.mark.slow
 def test_a_recorded_session_re_run_under_its_own_profile_gives_back_its_stored_alarms(store, protocol):
     sid = _record(store, protocol)
     stored = sorted((a["rule"], a["priority"], a["started_at"], a["ended_at"], a["value"], a["limit_value"])
@@ -82,6 +83,7 @@ def test_a_longer_sustain_time_removes_the_short_dips_and_nothing_else(store, pr
     assert r["own_profile_alarms"] == r["stored_alarms"]
 
 
+@pytest.mark.slow
 def test_a_stricter_limit_adds_the_alarms_it_would_have_raised(store, protocol):
     sid = _record(store, protocol)
     w = WhatIf(load_protocol("esketamine-rems"))  # its BP rise from the pre-dose value: 150 vs 122 is +28

@@ -57,6 +57,7 @@ def session(store, protocol):
     return sid, queries.alerts(store, sid)
 
 
+@pytest.mark.slow
 def test_the_first_pass_starts_at_the_head(store, protocol):
     sid = simulate(store, protocol, "respiratory-depression", seed=1, patient_ref="PT-OLD").session_id
     assert queries.alerts(store, sid)
@@ -65,6 +66,7 @@ def test_the_first_pass_starts_at_the_head(store, protocol):
     assert queue_alerts(store, CLINIC, PAGER) == 0 and queued(store) == []
 
 
+@pytest.mark.slow
 def test_each_state_is_queued_once_in_time_order(store, session):
     sid, alerts = session
     expected = states_of(alerts)
@@ -82,6 +84,7 @@ def test_each_state_is_queued_once_in_time_order(store, session):
     assert queue_alerts(store, CLINIC, PAGER) == 0  # again: nothing new
 
 
+@pytest.mark.slow
 def test_a_later_state_queues_only_itself_even_after_delivery(store, session):
     sid, alerts = session
     queue_alerts(store, CLINIC, PAGER)
@@ -105,6 +108,7 @@ def test_a_later_state_queues_only_itself_even_after_delivery(store, session):
     assert queue_alerts(store, CLINIC, PAGER) == 0
 
 
+@pytest.mark.slow
 def test_a_webhook_gets_the_json(store, session):
     sid, alerts = session
     assert queue_alerts(store, CLINIC, HOOK) == len(states_of(alerts))
@@ -121,6 +125,7 @@ def test_a_webhook_gets_the_json(store, session):
                                                                           "chair": "sim"}
 
 
+@pytest.mark.slow
 def test_stale_states_and_hl7_without_a_patient_are_not_paged(store, session):
     sid, alerts = session
     late = max(a["ended_at"] for a in alerts) + FRESH_S + 1
@@ -136,6 +141,7 @@ def test_stale_states_and_hl7_without_a_patient_are_not_paged(store, session):
     assert json.loads(queued(store, HOOK)[-1]["payload"])["session"]["patient_ref"] is None
 
 
+@pytest.mark.slow
 def test_a_state_from_before_the_destination_was_set_up_is_not_paged(store, protocol):
     sid = simulate(store, protocol, "respiratory-depression", seed=1, patient_ref="PT-OLD").session_id
     assert queue_alerts(store, CLINIC, PAGER) == 0  # set up now: the session is over
@@ -145,6 +151,7 @@ def test_a_state_from_before_the_destination_was_set_up_is_not_paged(store, prot
     assert queued(store)[0]["message_key"].endswith(f"/alert/{first['id']}/acknowledged")
 
 
+@pytest.mark.slow
 def test_alarms_forwarded_from_a_site_are_paged_centrally(store, protocol, tmp_path):
     central = store
     assert queue_alerts(central, CLINIC, PAGER, now=SETUP) == 0
@@ -163,6 +170,7 @@ def test_alarms_forwarded_from_a_site_are_paged_centrally(store, protocol, tmp_p
     assert all("PV1|1|O|^^north-sim" in r["payload"] for r in rows)
 
 
+@pytest.mark.slow
 def test_end_to_end_over_mllp(store, session, mllp_listener):
     sid, alerts = session
     queue_alerts(store, CLINIC, PAGER)

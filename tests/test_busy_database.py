@@ -70,6 +70,7 @@ def test_device_calls_never_wait_and_every_reading_lands_after_the_lock_is_relea
     store.close()
 
 
+@pytest.mark.slow
 def test_a_pending_stat_request_waits_for_the_lock_instead_of_blocking_the_device(db_path):
     store = Store(db_path, busy_timeout_s=0.2)
     sid, _ = store.open_session("P1", "B2", "ketamine-iv", time.time())
@@ -232,6 +233,7 @@ def test_an_importing_session_is_not_the_chairs_session(store):
     assert not sessions.recorded_by_devices({"state": sessions.IMPORTING, "source": "live"})
 
 
+@pytest.mark.slow
 def test_a_max_speed_replay_longer_than_the_live_hold_is_stored_whole(store, protocol, monkeypatch):
     """The live hold's bound is for a database that cannot be written; a max-speed playback's
     private staging store writes as it goes, so a recording of any length keeps every row."""

@@ -237,6 +237,7 @@ def test_every_emulated_session_decodes_exactly_as_before_the_check_except_the_f
     _decodes_as_before(kind, lambda scenario: [range(SESSION_LENGTH_S)])
 
 
+@pytest.mark.slow
 def test_every_emulated_contec_scenario_gives_each_second_the_values_sent():
     """The Contec check drops the first packet of each new value (its next packet confirms it),
     never anything else: each second's newest sample, the one the adapter reports, is unchanged."""

@@ -71,6 +71,7 @@ def simulated(tmp_path_factory, protocol):
     store.close()
 
 
+@pytest.mark.slow
 def test_round_trip_of_a_simulated_session_with_technical_alarms(store, simulated):
     text = to_csv(*simulated)
     assert ",sensor_off," in text and ",technical," in text
@@ -219,6 +220,7 @@ def _meta(**changes):
     return change
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mutate,words", [
     # physical ranges (replay_csv.RANGES) and ok readings without a value
     (_set("reading", "value", "-5", parameter="hr"), "value -5 is outside 0..350 for hr"),
@@ -277,6 +279,7 @@ def test_technical_alerts_of_the_engine_import(store, protocol):
         ("nibp_overdue", "sbp")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep", [10000, 1000, 8, 2])
 def test_a_file_cut_short_is_refused_as_truncated(store, simulated, keep):
     lines = to_csv(*simulated).splitlines(keepends=True)
@@ -294,6 +297,7 @@ def test_a_file_cut_mid_row_is_refused(store, rich_session):
         import_text(store, "".join(text.splitlines(keepends=True)[:400])[:-20])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mutate,words", [
     # rich_session is 692 lines (its note holds a line break); the end record is line 692
     (lambda L: L[:20] + L[21:], "line 691: the end record counts 672 readings but the file holds 671"),

@@ -78,6 +78,7 @@ def test_one_bp_panel_per_nibp_measurement(exported):
     assert panels[1]["effectiveDateTime"] == iso_utc_ms(t0 + 150)
 
 
+@pytest.mark.slow
 def test_hr_and_spo2_are_per_minute_medians_of_valid_readings(exported):
     store, sid, b = exported
     kinds = _by_kind(b)

@@ -74,6 +74,7 @@ def breathing(store, protocol):
     return store, sid, session_results(store, sid, now=0)
 
 
+@pytest.mark.slow
 def test_every_message_is_a_valid_v26_oru_r01(hand):
     _every_message_is_valid(hand)
 
@@ -119,6 +120,7 @@ def test_nibp_values_are_the_stores_exactly(hand):
                                             "Systolic blood pressure", "LN"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("every_s", [60, 300])
 def test_interval_values_are_medians_of_valid_readings(breathing, every_s):
     store, sid, _ = breathing
@@ -141,6 +143,7 @@ def test_interval_values_are_medians_of_valid_readings(breathing, every_s):
     assert {p for p, _ in got} == {"hr", "spo2", "rr", "etco2"}
 
 
+@pytest.mark.slow
 def test_abnormal_flags_come_from_the_alarms(hand, breathing):
     store, sid, messages = hand
     t0 = queries.session(store, sid)["started_at"]
@@ -235,6 +238,7 @@ def test_a_struck_entry_is_withdrawn_not_sent_as_valid(store):
     assert messages[1].ts == pytest.approx(now - 100)  # sent when it was struck
 
 
+@pytest.mark.slow
 def test_windows_partition_a_session(breathing):
     store, sid, whole = breathing
     session, readings = queries.session(store, sid), queries.readings(store, sid)
@@ -297,6 +301,7 @@ def test_every_event_type_is_sent_or_left_out_with_a_reason():
     assert set(SENT) | set(NOT_SENT) == set(EVENT_TYPES) and not set(SENT) & set(NOT_SENT)
 
 
+@pytest.mark.slow
 def test_a_charted_session_s_events_are_valid_results(store, protocol):
     """The emergence scenario charts MOAA/S, CADSS-6, side effects, interventions, PADSS,
     an Aldrete and the discharge: each a valid message with its values."""

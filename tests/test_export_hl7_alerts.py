@@ -81,6 +81,7 @@ def breathing(store, protocol):
     return store, queries.session(store, sid), queries.alerts(store, sid)
 
 
+@pytest.mark.slow
 def test_every_state_is_a_valid_r40_in_time_order(breathing):
     store, session, alerts = breathing
     first = alerts[0]
@@ -108,6 +109,7 @@ def test_every_state_is_a_valid_r40_in_time_order(breathing):
     assert str(obrs[2][8]) == dtm(first["ended_at"]) and len(obrs[0]) == 8  # no OBR-8 before the end
 
 
+@pytest.mark.slow
 def test_acknowledged_while_active(breathing):
     _, session, alerts = breathing
     second = alerts[1]  # MEDIUM, signed for 20 s after it started
@@ -121,6 +123,7 @@ def test_acknowledged_while_active(breathing):
     assert got[0]["range"] == ">8" and got[0]["parameter"] == "151562"
 
 
+@pytest.mark.slow
 def test_priorities_are_ph_pm_pl(hand):
     _, session, alerts = hand
     seen = {}
@@ -130,6 +133,7 @@ def test_priorities_are_ph_pm_pl(hand):
     assert seen == {"high": "PH", "medium": "PM", "low": "PL"}
 
 
+@pytest.mark.slow
 def test_keys_control_ids_and_texts_are_stable(breathing):
     _, session, alerts = breathing
     for a in alerts:
@@ -168,6 +172,7 @@ def test_a_forwarded_alarm_keeps_its_id():
     assert alarm_id({**SESSION, "chair": "3"}, TECHNICAL) != alarm_id(SESSION, TECHNICAL)
 
 
+@pytest.mark.slow
 def test_json_payloads(breathing):
     _, session, alerts = breathing
     first = alerts[0]

@@ -48,6 +48,7 @@ def values(message: hl7.Message) -> list[tuple[str, float]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.both_engines
 def test_a_simulated_session_reaches_the_listener_as_the_export_has_it(store, protocol, mllp_listener):
     result = simulate(store, protocol, "hypertensive", seed=3, patient_ref="PT-44", chair="3")
@@ -153,6 +154,7 @@ def test_an_open_session_is_sent_interval_by_interval_as_each_completes(store):
     assert keys() == got
 
 
+@pytest.mark.slow
 @pytest.mark.both_engines
 def test_a_destination_set_up_today_skips_last_years_sessions(store, protocol):
     old = simulate(store, protocol, "normal", seed=1, patient_ref="PT-OLD", chair="4").session_id
@@ -165,6 +167,7 @@ def test_a_destination_set_up_today_skips_last_years_sessions(store, protocol):
     assert queue_results(store, Integrations(destinations=(other,)), other, now=time.time() + 3600) > 0
 
 
+@pytest.mark.slow
 def test_alarms_reach_the_pager_webhook_and_the_interface_engine_as_they_happen(store, protocol, mllp_listener,
                                                                                fhir_receiver):
     integrations = Integrations(destinations=(
@@ -197,6 +200,7 @@ def test_alarms_reach_the_pager_webhook_and_the_interface_engine_as_they_happen(
     assert len(r40) == len(docs) and all(str(m.segment("MSH")[9]) == "ORU^R40^ORU_R40" for m in r40)
 
 
+@pytest.mark.slow
 def test_one_process_sends_a_destination_at_a_time(store, protocol, mllp_listener):
     simulate(store, protocol, "normal", seed=2, patient_ref="PT-3", chair="5")
     first = IntegrationRunner(store, integrations_for(mllp_listener))
@@ -224,6 +228,7 @@ def test_one_process_sends_a_destination_at_a_time(store, protocol, mllp_listene
         third.close()
 
 
+@pytest.mark.slow
 def test_a_failing_destination_never_stops_the_others(store, protocol, mllp_listener, monkeypatch):
     from monitor.integrations import runner as runner_module
     simulate(store, protocol, "normal", seed=4, patient_ref="PT-4", chair="7")

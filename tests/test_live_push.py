@@ -147,6 +147,7 @@ def test_a_page_back_from_a_reconnect_is_told_what_changed_meanwhile(db_path):
         changes.store.close()
 
 
+@pytest.mark.slow
 def test_a_stream_at_its_lifetime_says_renew_and_frees_its_slot_first(db_path, monkeypatch):
     monkeypatch.setattr(live, "STREAM_LIFETIME_S", 0.3)
     monkeypatch.setattr(live, "KEEPALIVE_S", 0.1)

@@ -39,6 +39,7 @@ def _open_files_on(db_path: Path) -> int:
     return count
 
 
+@pytest.mark.slow
 def test_many_reading_threads_share_a_bounded_number_of_connections(store, db_path):
     sid = store.open_session("P1", "1", "ketamine-iv", 0.0)[0]
     for i in range(50):
@@ -134,6 +135,7 @@ def test_a_readonly_store_reads_through_the_pool_and_writes_nothing(db_path):
     assert queries.session(ro, sid)["patient_ref"] == "P1"  # a read after close opens afresh
 
 
+@pytest.mark.slow
 def test_asking_for_commands_when_none_wait_writes_nothing(store, db_path):
     names = [f"C{i}" for i in range(200)]
     writes, reads = [], []
@@ -160,6 +162,7 @@ def test_asking_for_commands_when_none_wait_writes_nothing(store, db_path):
     assert taken == ["stat"]
 
 
+@pytest.mark.slow
 def test_a_device_asking_for_commands_does_not_wait_for_a_busy_pool(db_path):
     store = Store(db_path, busy_timeout_s=5.0)
     sid = store.open_session("P1", "B1", "ketamine-iv", 1.0)[0]

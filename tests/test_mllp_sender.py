@@ -75,6 +75,7 @@ def test_accepted_messages_are_delivered_in_order_and_removed(store, sender, mll
     assert mllp_listener.control_ids == ids(1, 8) and mllp_listener.connections == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("behaviour,reason", [
     ("AE", "AE for control id 'C1': AE by the test listener"),
     ("AR", "AR for control id 'C1': AR by the test listener"),
@@ -137,6 +138,7 @@ def test_a_receiver_restarted_between_passes_costs_no_failure(store, sender, mll
     assert mllp_listener.control_ids == ids(1, 4) and mllp_listener.connections == 2
 
 
+@pytest.mark.slow
 def test_a_receiver_down_for_an_hour_gets_everything_in_order(store, sender, mllp_listener, clock):
     queue(store, 1, 5)
     assert sender.send_pending()["sent"] == 5
@@ -183,6 +185,7 @@ def test_a_restarted_sender_resumes_from_the_head(db_path, mllp_listener, clock)
         store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lost_by", ["drop", "silent"])
 def test_the_only_duplicate_is_the_message_whose_ack_was_lost(store, sender, mllp_listener, clock, lost_by):
     queue(store, 1, 5)

@@ -102,6 +102,7 @@ def test_a_version_2_database_is_upgraded_with_the_heartbeat_table(db_path):
     s.close()
 
 
+@pytest.mark.slow
 @pytest.mark.sqlite_only  # its PostgreSQL twin: tests/test_postgres_store.py
 def test_a_busy_database_costs_a_beat_not_the_acquisition_tick(store):
     """Another program holding the write lock: the beat gives up quickly (the tick goes on and

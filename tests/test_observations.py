@@ -92,6 +92,7 @@ SHAPED = st.fixed_dictionaries({}, optional={
                                                             "detail": JSON}), max_size=4) | JSON})
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None)
 @given(kind=st.sampled_from(obs.OBSERVATION_TYPES), data=SHAPED | JSON)
 def test_any_file_data_gets_an_answer_never_an_exception(kind, data):
@@ -187,6 +188,7 @@ def scenarios(tmp_path_factory, protocol):
     store.close()
 
 
+@pytest.mark.slow
 def test_deep_sedation_charts_a_moaas_of_1_and_airway_support(scenarios):
     store, ids = scenarios
     events = queries.events(store, ids["deep-sedation"])
@@ -198,6 +200,7 @@ def test_deep_sedation_charts_a_moaas_of_1_and_airway_support(scenarios):
     assert [(e["data"]["total"], e["data"]["activity"]) for e in events if e["type"] == "padss"] == [(9, 1), (10, 2)]
 
 
+@pytest.mark.slow
 def test_emergence_charts_side_effects_and_their_treatment(scenarios):
     store, ids = scenarios
     events = queries.events(store, ids["emergence"])
@@ -208,6 +211,7 @@ def test_emergence_charts_side_effects_and_their_treatment(scenarios):
     assert max(e["data"]["total"] for e in events if e["type"] == "cadss6") == 18
 
 
+@pytest.mark.slow
 def test_review_cards_lane_and_report(scenarios, protocol):
     store, ids = scenarios
     review = load(store, ids["emergence"])
@@ -232,6 +236,7 @@ def test_a_session_without_observations_has_no_lane_or_cards(store, protocol, se
     assert "yaxis4" not in review_figures.session_figure(review, protocol)["layout"]
 
 
+@pytest.mark.slow
 def test_csv_round_trip_and_a_hand_edited_total_is_refused(scenarios, store):
     source, ids = scenarios
     text = csv_export.to_csv(source, ids["emergence"])
@@ -249,6 +254,7 @@ def test_csv_round_trip_and_a_hand_edited_total_is_refused(scenarios, store):
         csv_export.parse_text("\n".join(lines) + "\n", "edited.csv")
 
 
+@pytest.mark.slow
 def test_fhir_observations_carry_snomed_findings_and_local_scale_codes(scenarios):
     store, ids = scenarios
     bundle = json.loads(fhir.bundle_json(store, ids["emergence"]))

@@ -164,6 +164,7 @@ def test_a_bad_date_is_one_line_naming_the_option_and_nothing_goes(store, db_pat
     assert _all_counts(store) == counts
 
 
+@pytest.mark.slow
 def test_purge_goes_in_chunks_while_acquisition_keeps_writing(store, db_path, monkeypatch):
     """A long session is removed in short transactions: another chair's readings keep landing."""
     from monitor.store import transfer

@@ -57,6 +57,7 @@ def _rows(html: str) -> dict:
 
 
 # ----------------------------------------------------------------- the scenario
+@pytest.mark.slow
 def test_the_esketamine_scenario_peaks_at_40_min_and_charts_its_observations(esk):
     store, sid, r, _ = esk
     s = r.session
@@ -78,6 +79,7 @@ def test_the_esketamine_scenario_peaks_at_40_min_and_charts_its_observations(esk
 
 
 # ----------------------------------------------------------------- each fact against the data
+@pytest.mark.slow
 def test_dose_lot_and_times_as_charted(esk):
     _, _, r, f = esk
     assert [(m["dose"], m["unit"], m["route"], m["lot"]) for m in f.medications] == [(56.0, "mg", "IN", "SIM-ESK-0042")]
@@ -88,6 +90,7 @@ def test_dose_lot_and_times_as_charted(esk):
     assert f.minutes_after_last_dose == pytest.approx(130.0)
 
 
+@pytest.mark.slow
 def test_the_three_blood_pressures(esk):
     _, _, r, f = esk
     start, end = r.session["infusion_start"], r.session["ended_at"]
@@ -103,6 +106,7 @@ def test_the_three_blood_pressures(esk):
     assert not f.bp_before.manual and f.bp_before.ts < start  # the STAT BP after dosing is not "before"
 
 
+@pytest.mark.slow
 def test_sedation_dissociation_and_breathing(esk):
     _, _, r, f = esk
     moaas = [e["data"]["score"] for e in r.events if e["type"] == "moaas"]
@@ -113,6 +117,7 @@ def test_sedation_dissociation_and_breathing(esk):
     assert f.spo2_monitored and f.capnography
 
 
+@pytest.mark.slow
 def test_ready_to_leave_is_when_readiness_first_held(esk, esk_profile):
     _, _, r, f = esk
     padss = [e["ts"] for e in r.events if e["type"] == "padss"]
@@ -122,6 +127,7 @@ def test_ready_to_leave_is_when_readiness_first_held(esk, esk_profile):
     assert f.discharge is None
 
 
+@pytest.mark.slow
 def test_readiness_waits_for_an_unsigned_high_alarm(esk, esk_profile):
     """An alarm on the board at the moment the PADSS qualified moves "ready" to when it was signed for."""
     _, _, r, f = esk
@@ -132,6 +138,7 @@ def test_readiness_waits_for_an_unsigned_high_alarm(esk, esk_profile):
                                   esk_profile) == ts + 300
 
 
+@pytest.mark.slow
 def test_the_page_shows_each_fact_and_the_check_statement(esk):
     store, sid, _, f = esk
     html = rems_report.rems_html(store, sid, load_protocol())  # the default profile given: the session's own is used
@@ -151,6 +158,7 @@ def test_the_page_shows_each_fact_and_the_check_statement(esk):
     assert "@media print" in html
 
 
+@pytest.mark.slow
 def test_a_discharge_entry_ends_monitoring_and_a_struck_dose_is_left_out(esk, esk_profile):
     _, _, r, f = esk
     med = next(e for e in r.events if e["type"] == "medication")
@@ -168,6 +176,7 @@ def test_a_discharge_entry_ends_monitoring_and_a_struck_dose_is_left_out(esk, es
     assert rows["dose1"]["value"] == "not charted" and rows["discharge"]["how"] == "ready; signed DR"
 
 
+@pytest.mark.slow
 def test_the_session_page_offers_the_download(esk, esk_profile):
     store, sid, _, _ = esk
     page = json.dumps(review.session_layout(store, esk_profile, str(sid)), cls=PlotlyJSONEncoder, ensure_ascii=False)
@@ -237,6 +246,7 @@ def test_export_rems_writes_the_page_atomically(cli, tmp_path):
     assert bad.returncode == 2 and "no such session" in bad.stderr and not (tmp_path / "x.html").exists()
 
 
+@pytest.mark.slow
 def test_the_session_pages_download_is_a_clinicians_and_audited(esk, esk_profile):
     store, sid, _, _ = esk
     data, msg = review.export_action(store, esk_profile, sid, "rems", NURSE)

@@ -251,6 +251,7 @@ def test_simulate_help_names_every_scenario():
     assert [name for name in SCENARIOS if name not in text] == []
 
 
+@pytest.mark.slow
 def test_simulate_stores_rr_and_etco2_and_the_engine_raises_the_alarms(depression, protocol):
     store, sid = depression
     readings = queries.readings(store, sid, ("rr", "etco2"))
@@ -294,6 +295,7 @@ def test_csv_export_import_round_trip_carries_rr_and_etco2(depression, tmp_path)
         other.close()
 
 
+@pytest.mark.slow
 def test_fhir_carries_rr_and_etco2_with_loinc_and_ucum(depression):
     store, sid = depression
     entries = [e["resource"] for e in bundle(store, sid)["entry"]]
@@ -313,6 +315,7 @@ def test_fhir_carries_rr_and_etco2_with_loinc_and_ucum(depression):
         observation.Observation.model_validate(r)
 
 
+@pytest.mark.slow
 def test_review_report_and_summary_show_respiration(depression, protocol):
     store, sid = depression
     review = load(store, sid)

@@ -166,6 +166,7 @@ def test_open_or_resume_same_answer_for_page_acquire_and_clinic_file(store, prot
     assert [s["id"] for s in queries.sessions(store)] == [sid]
 
 
+@pytest.mark.slow
 @pytest.mark.sqlite_only  # a CLI run per case; the rule is the store's, checked on PostgreSQL elsewhere here
 @pytest.mark.parametrize("ref,ok", [("PT-1", True), ("  PT-2 ", True), ("", False), ("x" * 41, False),
                                     ('a"b', False), ("<script>", False)])

@@ -45,6 +45,7 @@ def test_one_persons_typos_at_a_shared_computer_do_not_lock_out_the_next_nurse(s
     assert access.login_wait(spray, now, access.LOGIN_FAILURES_PER_ADDRESS) > 0
 
 
+@pytest.mark.slow
 def test_users_never_sign_alike(store):
     add_test_users(store)
     a = people.add_user(store, "nurse2", "nurse", TEST_PASSWORD)

@@ -33,6 +33,7 @@ def test_random_access_model_is_repeatable():
     assert p.nibp(1200) == q.nibp(1200)
 
 
+@pytest.mark.slow
 def test_normal_session_shape(store, protocol):
     r = simulate(store, protocol, "normal", seed=1)
     s = queries.session(store, r.session_id)
@@ -55,6 +56,7 @@ def test_normal_session_shape(store, protocol):
     assert 55 < min(x["value"] for x in hr) and max(x["value"] for x in hr) < 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario,expected,absent", [
     ("hypertensive", {"bp_critical", "bp_high"}, {"hr_critical"}),
     ("tachycardia", {"hr_high", "hr_critical", "hr_rise"}, {"bp_critical"}),
@@ -80,6 +82,7 @@ def test_flagged_only_scenarios_raise_no_physiological_alarm(store, protocol):
         assert [a for a in queries.alerts(store, r.session_id) if a["kind"] == "physiological"] == []
 
 
+@pytest.mark.slow
 def test_hypertensive_crosses_180_around_minute_25(store, protocol):
     r = simulate(store, protocol, "hypertensive", seed=0)
     s = queries.session(store, r.session_id)
