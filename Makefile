@@ -43,7 +43,7 @@ postgres:
 test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest -q
 
-# The in-process layer alone (no browser, no pseudo-terminals, no PostgreSQL, nothing over about a second): the inner loop.
+# The in-process layer alone (no browser, no pseudo-terminals, no PostgreSQL, nothing over about a quarter second): the inner loop.
 quick: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not browser and not serial and not slow and not postgres"
 

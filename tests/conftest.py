@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- test layers ---
 # Markers (registered in pyproject.toml): `browser` drives headless Chromium, `serial` does real
 # serial I/O over pseudo-terminals, `postgres` runs against a real PostgreSQL server the tests
-# start, `slow` is anything else over about a second (the CLI in a
-# subprocess, a real server, several whole simulated sessions, big property runs). `make quick` runs the rest,
+# start, `slow` is anything else over about a quarter second (the CLI in a
+# subprocess, a real server, a whole simulated session, big property runs). `make quick` runs the rest,
 # the in-process layer. A test that reaches one of these fixtures cannot be in that layer, so a
 # missing marker is a collection error rather than a slow inner loop.
 LAYER_OF_FIXTURE = {
