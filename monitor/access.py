@@ -56,6 +56,7 @@ LEAST_ROLE = {
     "import": "admin",            # a CSV export as a new session: the command line's operator
     "purge": "admin",             # retention: ended sessions before a date removed (store/retention.py)
     "restore": "admin",           # a backup written over the database (store/backup.py)
+    "outbox_set_aside": "admin",  # a message its receiver will not take moved out of the queue (store/outbox.py)
 }
 
 # A device command asked for from the page, as the action it is.

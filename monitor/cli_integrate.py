@@ -23,8 +23,15 @@ from .cli_context import Context, InputError, pass_ctx
               help="Seconds between passes.")
 @click.option("--status", is_flag=True, help="Print each destination's outbox (depth, oldest, last error) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --once or --status: print JSON.")
+@click.option("--set-aside", "set_aside", default=None, metavar="DESTINATION",
+              help="Move the first waiting message of DESTINATION, which its receiver did not take, out of the "
+                   "queue so the rest go: kept whole, audited; needs --message and --reason.")
+@click.option("--message", "message_id", default=None, type=int,
+              help="With --set-aside: the id of the first waiting message, as --status shows it.")
+@click.option("--reason", default=None, help="With --set-aside: why (kept with the message and in the audit trail).")
 @pass_ctx
-def integrate(c: Context, config: Optional[str], once: bool, interval: float, status: bool, as_json: bool):
+def integrate(c: Context, config: Optional[str], once: bool, interval: float, status: bool, as_json: bool,
+              set_aside: Optional[str], message_id: Optional[int], reason: Optional[str]):
     """Feed clinic.toml's [integrations]: results, alarms and sessions out, registrations in, continuously.
 
     Each session's NIBP measurements, vital signs per interval and charted events become
@@ -35,6 +42,11 @@ def integrate(c: Context, config: Optional[str], once: bool, interval: float, st
     the same outbox; an "adt" destination listens for the registration system's ADT messages
     (not with --once). README, "Integrations".
     """
+    if set_aside is not None:
+        _set_aside(c, set_aside, message_id, reason)
+        return
+    if message_id is not None or reason is not None:
+        raise InputError("--message and --reason go with --set-aside")
     if status:
         _print_status(c, as_json)
         return
@@ -82,6 +94,24 @@ def integrate(c: Context, config: Optional[str], once: bool, interval: float, st
         runner.close()
 
 
+def _set_aside(c: Context, destination: str, message_id: Optional[int], reason: Optional[str]) -> None:
+    from .cli_users import operator
+    from .sessions import RuleError
+    from .store import Conflict, NotFound, outbox
+    if message_id is None:
+        raise InputError("--set-aside: give --message, the id of the first waiting message (see --status)")
+    if not reason:
+        raise InputError("--set-aside: give --reason, why the message is set aside")
+    store = c.store(existing=True)
+    store.require_writable()
+    try:
+        row = outbox.set_aside(store, destination, message_id, operator(), reason, time.time())
+    except (RuleError, Conflict, NotFound) as e:
+        raise InputError(f"--set-aside {destination}: {e}") from None
+    click.echo(f"{destination}: message {row['outbox_id']} ({row['message_key']}) set aside after "
+               f"{row['attempts']} tries; the messages behind it go next")
+
+
 def _status_rows(store) -> list[dict]:
     from .store import outbox
     return outbox.queue_status(store, time.time())
@@ -98,5 +128,7 @@ def _print_status(c: Context, as_json: bool) -> None:
     for r in rows:
         oldest = f", oldest waiting {r['oldest_age_s']:.0f} s" if r["depth"] else ""
         last = f", last sent {fmt_datetime(r['last_sent_at'])}" if r.get("last_sent_at") else ""
-        problem = f"; retrying: {r['head_last_error']}" if r["depth"] and r.get("head_last_error") else ""
-        click.echo(f"{r['destination']}: {r['depth']} waiting{oldest}; {r['sent']} sent{last}{problem}")
+        problem = (f"; retrying message {r['head_id']} ({r['head_message_key']}): {r['head_last_error']}"
+                   if r["depth"] and r.get("head_last_error") else "")
+        aside = f"; {r['set_aside']} set aside" if r.get("set_aside") else ""
+        click.echo(f"{r['destination']}: {r['depth']} waiting{oldest}; {r['sent']} sent{last}{aside}{problem}")

@@ -1,6 +1,7 @@
 """The outbox's store layer (monitor/store/outbox.py), on both engines: a message queued once,
 in order, with its producer's progress in the same transaction; a failing head blocks what is
-behind it; the admin figures; an existing version-5 database upgraded to version 6."""
+behind it; the admin figures; an existing version-5 database upgraded to the newest version.
+Setting a refused head aside: tests/test_outbox_set_aside.py."""
 from __future__ import annotations
 
 import sqlite3
@@ -96,13 +97,15 @@ def test_queue_status_figures(store):
     outbox.delivered(store, outbox.due(store, "quiet", now=60.0)[0]["id"], now=60.0)
     status = {s["destination"]: s for s in outbox.queue_status(store, now=160.0)}
     assert status[DEST] == {
-        "destination": DEST, "depth": 1, "oldest_queued_at": 100.0, "oldest_age_s": 60.0, "head_attempts": 1,
+        "destination": DEST, "depth": 1, "oldest_queued_at": 100.0, "oldest_age_s": 60.0, "head_id": rows[2]["id"],
+        "head_message_key": "s1/r3", "head_control_id": "C3", "head_attempts": 1,
         "head_last_error": "lab (127.0.0.1:1): connection refused", "head_next_try": 130.0, "sent": 2,
-        "last_sent_at": 120.0, "sender": None, "sender_beat": None}
+        "last_sent_at": 120.0, "sender": None, "sender_beat": None, "set_aside": 0}
     assert status["quiet"] == {
-        "destination": "quiet", "depth": 0, "oldest_queued_at": None, "oldest_age_s": None, "head_attempts": None,
+        "destination": "quiet", "depth": 0, "oldest_queued_at": None, "oldest_age_s": None, "head_id": None,
+        "head_message_key": None, "head_control_id": None, "head_attempts": None,
         "head_last_error": None, "head_next_try": None, "sent": 1, "last_sent_at": 60.0, "sender": None,
-        "sender_beat": None}
+        "sender_beat": None, "set_aside": 0}
 
 
 def _make_version_5(db_path, engine: str, pg_server=None) -> None:
@@ -146,11 +149,12 @@ def test_a_version_5_database_is_upgraded(db_path, engine):
     assert _version(db_path, engine) == 5
     s = Store(db_path)
     try:
-        assert SCHEMA_VERSION == 6 and _version(db_path, engine) == 6
+        assert SCHEMA_VERSION == 7 and _version(db_path, engine) == 7  # 6: the outbox; 7: messages set aside
         assert s._query("SELECT patient_ref FROM sessions") == [{"patient_ref": "P"}]  # kept
         assert outbox.enqueue(s, DEST, [item(1), item(1)], progress=(1, 1001.0, 0), now=1.0) == 1
         assert outbox.progress(s, DEST, 1) == (1001.0, 0)
         outbox.delivered(s, outbox.due(s, DEST, now=1.0)[0]["id"], now=2.0)
         assert outbox.queue_status(s, now=3.0)[0]["sent"] == 1
+        assert outbox.set_aside_messages(s) == []
     finally:
         s.close()

@@ -18,6 +18,11 @@ Why it is built this way:
   (`due`), and ids are never given twice (schema version 6: AUTOINCREMENT / an identity).
 - **Delivered means removed.** A delivered message is deleted and counted (`outbox_sent`), so
   the queue is only what is still owed; the admin page shows its depth and its head's trouble.
+- **Set aside, never dropped.** A head the receiver will never take (an AR for good) would hold
+  every later message back for ever. An administrator may move it out of the way with
+  `set_aside`, naming why: it is kept whole (`outbox_set_aside`, schema version 7) with who set
+  it aside, when and why, in the same transaction as the audit row, for the interface team to
+  mend and send again by hand.
 
 Times are epoch seconds passed in by the caller (`now`): the store keeps no clock, and the
 sender's tests move theirs by hand.
@@ -26,13 +31,21 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from .errors import Conflict
+from .. import access
+from ..access import Actor
+from ..sessions import RuleError
+from .errors import Conflict, NotFound
 from .rows import marks
 
 ITEM_KEYS = ("kind", "message_key", "control_id", "session_id", "about_ts", "payload")
 KINDS = ("hl7", "json", "fhir")
 COLUMNS = ("id", "destination", "kind", "message_key", "control_id", "session_id", "about_ts", "payload",
            "queued_at", "attempts", "next_try", "last_try", "last_error")
+SET_ASIDE_COLUMNS = ("id", "outbox_id", "destination", "kind", "message_key", "control_id", "session_id", "about_ts",
+                     "payload", "queued_at", "attempts", "last_error", "set_aside_at", "set_aside_by", "reason",
+                     "delivered_at")
+REASON_MIN = 5     # a reason is words somebody can act on later, not "x"
+REASON_MAX = 500
 
 
 def _checked(item: dict) -> tuple:
@@ -170,10 +183,13 @@ def due(store, destination: str, now: float, limit: int = 100) -> list[dict]:
 
 def delivered(store, row_id: int, now: float) -> bool:
     """The receiver took the message: removed from the queue and counted for its destination,
-    in one transaction. False when it was no longer queued (nothing counted)."""
+    in one transaction. False when it was no longer queued (nothing counted); if it had been set
+    aside while this try was on its way, the set-aside record says it was delivered after all."""
     with store._transaction() as conn:
         row = conn.execute("DELETE FROM outbox WHERE id = ? RETURNING destination", (row_id,)).fetchall()
         if not row:
+            conn.execute("UPDATE outbox_set_aside SET delivered_at = ? WHERE outbox_id = ? AND delivered_at IS NULL",
+                         (now, row_id))
             return False
         conn.execute("INSERT INTO outbox_sent (destination, sent, last_sent_at) VALUES (?, 1, ?) "
                      "ON CONFLICT (destination) DO UPDATE SET sent = outbox_sent.sent + 1, "
@@ -189,10 +205,62 @@ def failed(store, row_id: int, error: str, next_try: float, now: float) -> bool:
                             "WHERE id = ?", (error, next_try, now, row_id)).rowcount == 1
 
 
+def set_aside(store, destination: str, head_id: int, actor: Actor, reason: str, now: float) -> dict:
+    """Move the head of the destination's queue out of the way, so the messages behind it go:
+    only a head that has been tried and not accepted, and only the one the person saw (`head_id`:
+    Conflict if the head is another by now, or was delivered meanwhile). The message is kept
+    whole in `outbox_set_aside` with who, when and why, in one transaction with the audit row;
+    the role is checked there too (action "outbox_set_aside"); a refusal is itself audited.
+    Returns the set-aside row."""
+    from . import people
+    with people.refusals_recorded(store, actor, "outbox_set_aside"):
+        return _set_aside(store, destination, head_id, actor, reason, now)
+
+
+def _set_aside(store, destination: str, head_id: int, actor: Actor, reason: str, now: float) -> dict:
+    from . import people
+    access.check(actor, "outbox_set_aside")
+    reason = " ".join(str(reason or "").split())
+    if len(reason) < REASON_MIN:
+        raise RuleError(f"Reason: say why the message is set aside (at least {REASON_MIN} characters)")
+    reason = reason[:REASON_MAX]
+    with store._transaction() as conn:
+        rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM outbox WHERE destination = ? ORDER BY id LIMIT 1",
+                            (destination,)).fetchall()
+        head = dict(rows[0]) if rows else None
+        if head is None:
+            raise NotFound(f"{destination}: nothing is waiting (the message may have been delivered)")
+        if int(head["id"]) != int(head_id):
+            raise Conflict(f"{destination}: message {head_id} is no longer the first waiting "
+                           f"(delivered or set aside meanwhile); look again")
+        if not head["attempts"]:
+            raise Conflict(f"{destination}: message {head_id} has not been refused yet; only a message the "
+                           "receiver did not take may be set aside")
+        people.permit(conn, actor, "outbox_set_aside", session_id=head["session_id"],
+                      detail=f"{destination}: message {head['id']} ({head['message_key']}, control id "
+                             f"{head['control_id'] or '-'}) set aside after {head['attempts']} tries "
+                             f"({head['last_error'] or 'no reason given'}): {reason}")
+        conn.execute("DELETE FROM outbox WHERE id = ?", (head["id"],))
+        names = [c for c in SET_ASIDE_COLUMNS if c not in ("id", "delivered_at")]
+        values = {**{c: head[c] for c in COLUMNS if c in names}, "outbox_id": head["id"],
+                  "set_aside_at": now, "set_aside_by": actor.name, "reason": reason}
+        row = conn.execute(f"INSERT INTO outbox_set_aside ({', '.join(names)}) VALUES ({marks(names)}) "
+                           f"RETURNING {', '.join(SET_ASIDE_COLUMNS)}", [values[c] for c in names]).fetchall()
+    return dict(row[0])
+
+
+def set_aside_messages(store, destination: Optional[str] = None, limit: int = 100) -> list[dict]:
+    """The messages set aside, newest first (all destinations, or one)."""
+    where, args = ("WHERE destination = ? ", [destination]) if destination else ("", [])
+    return store._query(f"SELECT {', '.join(SET_ASIDE_COLUMNS)} FROM outbox_set_aside {where}"
+                        "ORDER BY id DESC LIMIT ?", [*args, limit])
+
+
 def queue_status(store, now: float) -> list[dict]:
     """Per destination (queued to or sent to), by name: depth, oldest_queued_at, oldest_age_s,
-    head_attempts, head_last_error, head_next_try, sent, last_sent_at, sender, sender_beat; what
-    the admin page shows ("12 waiting, oldest 3 min; last error ...; 4810 sent, last at ...")."""
+    head_id, head_message_key, head_control_id, head_attempts, head_last_error, head_next_try, sent,
+    last_sent_at, sender, sender_beat, set_aside (how many); what the admin page shows ("12 waiting,
+    oldest 3 min; last error ...; 4810 sent, last at ...")."""
     queues = {r["destination"]: r for r in store._query(
         "SELECT destination, COUNT(*) AS depth, MIN(queued_at) AS oldest_queued_at, MIN(id) AS head_id "
         "FROM outbox GROUP BY destination")}
@@ -200,13 +268,16 @@ def queue_status(store, now: float) -> list[dict]:
     head_ids = [q["head_id"] for q in queues.values()]
     if head_ids:
         heads = {r["destination"]: r for r in store._query(
-            f"SELECT destination, attempts, last_error, next_try FROM outbox WHERE id IN ({marks(head_ids)})",
+            f"SELECT id, destination, message_key, control_id, attempts, last_error, next_try FROM outbox "
+            f"WHERE id IN ({marks(head_ids)})",
             head_ids)}
     sent = {r["destination"]: r for r in store._query("SELECT destination, sent, last_sent_at FROM outbox_sent")}
     senders = {r["destination"]: r for r in store._query(
         "SELECT destination, sender, sender_beat FROM outbox_destinations")}
+    aside = {r["destination"]: r["n"] for r in store._query(
+        "SELECT destination, COUNT(*) AS n FROM outbox_set_aside GROUP BY destination")}
     out = []
-    for destination in sorted(set(queues) | set(sent)):
+    for destination in sorted(set(queues) | set(sent) | set(aside)):
         q, h, s = queues.get(destination), heads.get(destination), sent.get(destination)
         who = senders.get(destination) or {}
         oldest = q["oldest_queued_at"] if q else None
@@ -215,6 +286,9 @@ def queue_status(store, now: float) -> list[dict]:
             "depth": q["depth"] if q else 0,
             "oldest_queued_at": oldest,
             "oldest_age_s": max(0.0, now - oldest) if oldest is not None else None,
+            "head_id": h["id"] if h else None,
+            "head_message_key": h["message_key"] if h else None,
+            "head_control_id": h["control_id"] if h else None,
             "head_attempts": h["attempts"] if h else None,
             "head_last_error": h["last_error"] if h else None,
             "head_next_try": h["next_try"] if h else None,
@@ -222,5 +296,6 @@ def queue_status(store, now: float) -> list[dict]:
             "last_sent_at": s["last_sent_at"] if s else None,
             "sender": who.get("sender"),  # the process sending it (claim_sender), None when none is
             "sender_beat": who.get("sender_beat"),
+            "set_aside": aside.get(destination, 0),
         })
     return out

@@ -187,6 +187,19 @@ MIGRATIONS = [
     );
     CREATE INDEX IF NOT EXISTS arrivals_chair ON arrivals(chair, received_at);
     """,
+    # 7: messages set aside (store/outbox.py `set_aside`): the head of a queue its receiver will
+    # never take, moved out of the way by an administrator, kept whole with who, when and why;
+    # `delivered_at` when the try on its way as it was set aside was taken after all.
+    """
+    CREATE TABLE IF NOT EXISTS outbox_set_aside (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, outbox_id INTEGER NOT NULL, destination TEXT NOT NULL,
+        kind TEXT NOT NULL, message_key TEXT NOT NULL, control_id TEXT, session_id INTEGER, about_ts REAL,
+        payload TEXT NOT NULL, queued_at REAL NOT NULL, attempts INTEGER NOT NULL, last_error TEXT,
+        set_aside_at REAL NOT NULL, set_aside_by TEXT NOT NULL, reason TEXT NOT NULL,
+        delivered_at REAL
+    );
+    CREATE INDEX IF NOT EXISTS outbox_set_aside_destination ON outbox_set_aside(destination, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

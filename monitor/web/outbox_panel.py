@@ -3,6 +3,10 @@ messages wait, how old the oldest is, why the head is not delivered and when it 
 again, and how many were delivered. A receiver that refuses or is gone must not look like
 a quiet one, so a destination with a failing head is shown as a problem, not as a number.
 
+A first message the receiver will never take holds everything behind it: the administrator
+may set it aside here, naming why (store.outbox.set_aside decides and audits; the message is
+kept whole and listed below the form).
+
 Renders store.outbox.queue_status; decides nothing (whether anybody sends a queue is
 integrations.delivery.nobody_sending). Refreshed every OUTBOX_REFRESH_S.
 """
@@ -11,12 +15,13 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html, no_update
 
 from .. import access
 from ..access import AccessError, Actor
 from ..formatting import fmt_datetime
 from ..integrations.delivery import nobody_sending
+from ..sessions import RuleError
 from ..store import StoreError, outbox
 from . import auth
 from .review import review_table
@@ -74,13 +79,103 @@ def outbox_view(store, actor: Actor, now: Optional[float] = None):
     return review_table(HEAD, rows, "outbox-table")
 
 
+ASIDE_HEAD = ["Set aside", "Destination", "Message", "Tries", "Last reason", "By", "Why"]
+
+
+def refused_heads(store, actor: Actor, now: Optional[float] = None) -> dict[str, dict]:
+    """The destinations whose first waiting message has been tried and not taken: what may be set aside."""
+    access.check(actor, "audit")
+    now = time.time() if now is None else now
+    return {r["destination"]: r for r in outbox.queue_status(store, now) if r["depth"] and r.get("head_attempts")}
+
+
+def head_text(r: Optional[dict]) -> str:
+    if not r:
+        return "Choose a destination whose first message is not delivered."
+    return (f"First waiting: message {r['head_id']} ({r['head_message_key']}, control id "
+            f"{r['head_control_id'] or '–'}), tried {r['head_attempts']} times: {r['head_last_error'] or 'no reason'}")
+
+
+def set_aside_action(store, actor: Actor, destination, head_id, reason, now: Optional[float] = None) -> tuple[str, bool]:
+    """The form's button: (message, done). The store checks the role, the head and the reason."""
+    if not destination or head_id is None:
+        return "Not set aside: choose a destination whose first message is not delivered", False
+    try:
+        row = outbox.set_aside(store, str(destination), int(head_id), actor, str(reason or ""),
+                               time.time() if now is None else now)
+    except (RuleError, StoreError) as e:
+        return f"Not set aside: {e}", False
+    return (f"{row['destination']}: message {row['outbox_id']} ({row['message_key']}) set aside; "
+            "the messages behind it go next.", True)
+
+
+def set_aside_view(store, actor: Actor):
+    access.check(actor, "audit")
+    try:
+        rows = outbox.set_aside_messages(store, limit=50)
+    except StoreError as e:
+        return html.P(f"The messages set aside cannot be read: {e}", className="empty form-error")
+    if not rows:
+        return html.P("No message has been set aside.", className="empty")
+    return review_table(ASIDE_HEAD, [html.Tr(className="aside-row", **{"data-outbox-id": str(r["outbox_id"])}, children=[
+        html.Td(fmt_datetime(r["set_aside_at"])), html.Td(r["destination"]),
+        html.Td(f"{r['outbox_id']} ({r['message_key']}, control id {r['control_id'] or '–'})"),
+        html.Td(str(r["attempts"]), className="num"), html.Td(r["last_error"] or ""),
+        html.Td(r["set_aside_by"]),
+        html.Td(r["reason"] + (f" (delivered after all, {fmt_datetime(r['delivered_at'])}: the try on its way "
+                               "was taken)" if r.get("delivered_at") else ""))]) for r in rows], "aside-table")
+
+
 def section(store, actor: Actor) -> list:
+    heads = refused_heads(store, actor)
     return [html.H2("Integrations outbox"), html.Div(outbox_view(store, actor), id="adm-outbox"),
-            dcc.Interval(id="adm-outbox-tick", interval=OUTBOX_REFRESH_S * 1000)]
+            dcc.Interval(id="adm-outbox-tick", interval=OUTBOX_REFRESH_S * 1000),
+            html.H3("Set aside a message the receiver will not take"),
+            html.P("Everything behind the first waiting message waits for it. When its receiver refuses it for "
+                   "good, set it aside here: it is kept whole, with your name and reason, for the interface "
+                   "team to mend and send again, and the messages behind it go.", className="muted"),
+            html.Div(className="form-row", children=[
+                dcc.Dropdown(id="adm-aside-dest", options=sorted(heads), placeholder="Destination",
+                             className="adm-aside-dest"),
+                dcc.Input(id="adm-aside-reason", type="text", placeholder="Why (kept with the message)",
+                          maxLength=outbox.REASON_MAX, className="adm-aside-reason"),
+                dcc.ConfirmDialogProvider(html.Button("Set aside the first message", className="btn btn-stop"),
+                                          id="adm-aside", message="Set this message aside? It will not be sent "
+                                          "unless somebody sends it again by hand.")]),
+            html.P(head_text(None), id="adm-aside-head-text", className="muted"),
+            dcc.Store(id="adm-aside-head"),
+            html.P(id="adm-aside-status", className="form-status", role="status"),
+            html.Div(set_aside_view(store, actor), id="adm-aside-list")]
 
 
 def register(app, store) -> None:
-    @app.callback(Output("adm-outbox", "children"), Input("adm-outbox-tick", "n_intervals"),
-                  prevent_initial_call=True)
+    @app.callback(Output("adm-outbox", "children"), Output("adm-aside-dest", "options"),
+                  Input("adm-outbox-tick", "n_intervals"), prevent_initial_call=True)
     def refresh(_n):
-        return outbox_view(store, auth.current_actor())
+        actor = auth.current_actor()
+        try:
+            options = sorted(refused_heads(store, actor))
+        except StoreError:
+            options = no_update
+        return outbox_view(store, actor), options
+
+    @app.callback(Output("adm-aside-head-text", "children"), Output("adm-aside-head", "data"),
+                  Input("adm-aside-dest", "value"), Input("adm-outbox-tick", "n_intervals"))
+    def show_head(destination, _n):
+        """The message the button would set aside: the one the administrator reads here (its id is
+        sent with the button, and the store refuses if the head has changed meanwhile)."""
+        try:
+            r = refused_heads(store, auth.current_actor()).get(destination) if destination else None
+        except StoreError as e:
+            return f"The outbox cannot be read: {e}", None
+        return head_text(r), (r["head_id"] if r else None)
+
+    @app.callback(Output("adm-aside-status", "children"), Output("adm-aside-status", "className"),
+                  Output("adm-aside-list", "children"), Output("adm-aside-reason", "value"),
+                  Input("adm-aside", "submit_n_clicks"), State("adm-aside-dest", "value"),
+                  State("adm-aside-head", "data"), State("adm-aside-reason", "value"), prevent_initial_call=True)
+    def set_aside(_n, destination, head_id, reason):
+        actor = auth.current_actor()
+        message, ok = set_aside_action(store, actor, destination, head_id, reason)
+        return (message, "form-status" + ("" if ok else " form-error"), set_aside_view(store, actor),
+                "" if ok else no_update)
