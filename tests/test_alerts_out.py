@@ -17,7 +17,8 @@ from monitor.forwarder import Forwarder
 from monitor.integrations import alerts_out
 from monitor.integrations.alerts_out import FRESH_S, queue_alerts
 from monitor.integrations.config import Destination, Integrations
-from monitor.integrations.mllp import MllpDestination, MllpSender
+from monitor.integrations.config import Destination
+from monitor.integrations.mllp import MllpSender
 from monitor.playback import simulate
 from monitor.store import Store, forwarding, outbox, queries
 
@@ -175,7 +176,7 @@ def test_end_to_end_over_mllp(store, session, mllp_listener):
     sid, alerts = session
     queue_alerts(store, CLINIC, PAGER)
     expected = [r["control_id"] for r in queued(store)]
-    sender = MllpSender(store, MllpDestination(PAGER.name, "127.0.0.1", mllp_listener.port, connect_timeout_s=2,
+    sender = MllpSender(store, Destination(PAGER.name, "mllp", "127.0.0.1", mllp_listener.port, connect_timeout_s=2,
                                                ack_timeout_s=2))
     try:
         assert sender.send_pending() == {"sent": len(expected), "failed": None}

@@ -9,7 +9,9 @@ import time
 
 import pytest
 
-from monitor.integrations.mllp import MllpDestination, MllpSender, backoff_s
+from monitor.integrations.config import Destination
+from monitor.integrations.delivery import RETRY_MIN_S, backoff
+from monitor.integrations.mllp import MllpSender
 from monitor.store import Store
 from monitor.store import outbox
 
@@ -50,7 +52,7 @@ def clock():
 
 @pytest.fixture
 def sender(store, mllp_listener, clock):
-    s = MllpSender(store, MllpDestination(DEST, "127.0.0.1", mllp_listener.port, connect_timeout_s=2,
+    s = MllpSender(store, Destination(DEST, "mllp", "127.0.0.1", mllp_listener.port, connect_timeout_s=2,
                                           ack_timeout_s=0.5), clock=clock)
     yield s
     s.close()
@@ -125,7 +127,7 @@ def test_the_backoff_doubles_up_to_its_ceiling_while_nobody_listens(store, sende
         clock.t = head(store)["next_try"]
     assert waits == [2, 4, 8, 16, 32, 60, 60, 60]
     assert head(store)["attempts"] == 8
-    assert backoff_s(sender.destination, 10_000) == 60
+    assert backoff(10_000, RETRY_MIN_S, sender.destination.retry_max_s) == 60
 
 
 def test_a_receiver_restarted_between_passes_costs_no_failure(store, sender, mllp_listener):
@@ -164,7 +166,7 @@ def test_a_receiver_down_for_an_hour_gets_everything_in_order(store, sender, mll
 
 
 def test_a_restarted_sender_resumes_from_the_head(db_path, mllp_listener, clock):
-    destination = MllpDestination(DEST, "127.0.0.1", mllp_listener.port, ack_timeout_s=0.5)
+    destination = Destination(DEST, "mllp", "127.0.0.1", mllp_listener.port, ack_timeout_s=0.5)
     first_store = Store(db_path)
     queue(first_store, 1, 6)
     with MllpSender(first_store, destination, clock=clock) as first:

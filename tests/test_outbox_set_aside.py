@@ -15,7 +15,8 @@ import pytest
 
 from conftest import ADMIN, CLINICIAN, NURSE
 from monitor.access import AccessError
-from monitor.integrations.mllp import MllpDestination, MllpSender
+from monitor.integrations.config import Destination
+from monitor.integrations.mllp import MllpSender
 from monitor.sessions import RuleError
 from monitor.store import Conflict, NotFound, outbox, people
 from monitor.web import outbox_panel
@@ -51,7 +52,7 @@ def audit(store, outcome: str) -> list[dict]:
 
 def test_a_refused_head_set_aside_is_kept_whole_audited_and_the_rest_go(store, mllp_listener):
     outbox.enqueue(store, DEST, [message(k) for k in range(1, 4)], now=T0)
-    sender = MllpSender(store, MllpDestination(DEST, "127.0.0.1", mllp_listener.port, connect_timeout_s=2,
+    sender = MllpSender(store, Destination(DEST, "mllp", "127.0.0.1", mllp_listener.port, connect_timeout_s=2,
                                                ack_timeout_s=2), clock=lambda: T0 + 5)
     try:
         mllp_listener.behaviour = "AR"  # the receiver refuses C1 and would for ever

@@ -39,38 +39,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import hl7
 from hl7.mllp import InvalidBlockError, open_hl7_connection
 
+from .config import Destination
 from .delivery import RETRY_MIN_S, backoff, send_in_order
 
 ACCEPTED = ("AA", "CA")
 ENCODING = "utf-8"
-
-
-@dataclass(frozen=True)
-class MllpDestination:
-    """A receiver: its name in the outbox (`outbox.destination`), where it listens, and how
-    long to wait for it. The retry times bound the backoff of a failing head."""
-    name: str
-    host: str
-    port: int
-    connect_timeout_s: float = 10
-    ack_timeout_s: float = 30
-    retry_min_s: float = RETRY_MIN_S
-    retry_max_s: float = 60
-
-    @property
-    def where(self) -> str:
-        return f"{self.name} ({self.host}:{self.port})"
-
-
-def backoff_s(destination: MllpDestination, attempts_before: int) -> float:
-    """How long a head that has now failed `attempts_before + 1` times waits before its next try."""
-    return backoff(attempts_before, destination.retry_min_s, destination.retry_max_s)
 
 
 def judge_ack(ack: hl7.Message, control_id: Optional[str]) -> Optional[str]:
@@ -99,7 +77,10 @@ def _field(segment, n: int) -> str:
 class MllpSender:
     """Sends one destination's queue (store/outbox.py) in order over one MLLP connection."""
 
-    def __init__(self, store, destination: MllpDestination, clock: Callable[[], float] = time.time):
+    def __init__(self, store, destination: Destination, clock: Callable[[], float] = time.time):
+        """destination: a clinic.toml destination of kind "mllp" (its host, port and timeouts)."""
+        if destination.kind != "mllp":
+            raise ValueError(f"{destination.name}: an MLLP sender for a destination of kind {destination.kind!r}")
         self.store = store
         self.destination = destination
         self.clock = clock
@@ -110,9 +91,15 @@ class MllpSender:
     def send_pending(self, limit: Optional[int] = None) -> dict:
         """Send what is due, in id order, until the queue is empty, `limit` messages went, or one
         fails; returns {"sent": n, "failed": the failure's reason or None} (delivery.send_in_order)."""
-        return send_in_order(self.store, self.destination.name, self.destination.where, self.clock, limit,
+        d = self.destination
+        return send_in_order(self.store, d.name, self.where, self.clock, limit,
                              lambda row: self._loop.run_until_complete(self._exchange(row)),
-                             lambda attempts: backoff_s(self.destination, attempts), self._disconnect)
+                             lambda attempts: backoff(attempts, RETRY_MIN_S, d.retry_max_s), self._disconnect)
+
+    @property
+    def where(self) -> str:
+        """The receiver as reasons, logs and the admin page name it."""
+        return f"{self.destination.name} ({self.destination.host}:{self.destination.port})"
 
     def close(self) -> None:
         """Close the connection and the sender's event loop; the queue stays as it is."""

@@ -23,7 +23,7 @@ from .adt_in import AdmissionsListener
 from .config import Destination, Integrations
 from .http_sender import HttpSender
 from .alerts_out import queue_alerts
-from .mllp import MllpDestination, MllpSender
+from .mllp import MllpSender
 from .results import queue_results
 from .session_push import queue_sessions
 
@@ -38,11 +38,6 @@ def _gone(holder: str) -> bool:
     return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
 
 
-def mllp_destination(d: Destination) -> MllpDestination:
-    return MllpDestination(name=d.name, host=d.host, port=d.port, connect_timeout_s=d.connect_timeout_s,
-                           ack_timeout_s=d.ack_timeout_s, retry_max_s=d.retry_max_s)
-
-
 class IntegrationRunner:
     """Every configured destination's queuing and sending, pass by pass."""
 
@@ -51,7 +46,7 @@ class IntegrationRunner:
         self.integrations = integrations
         self.clock = clock
         self.sending_to = tuple(d for d in integrations.destinations if d.kind != "adt")
-        self.senders = {d.name: (MllpSender(store, mllp_destination(d), clock=clock) if d.kind == "mllp"
+        self.senders = {d.name: (MllpSender(store, d, clock=clock) if d.kind == "mllp"
                                  else HttpSender(store, d, clock=clock)) for d in self.sending_to}
         self.listeners = [AdmissionsListener(store, d, clock=clock)
                           for d in integrations.destinations if d.kind == "adt"]
