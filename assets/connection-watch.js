@@ -19,9 +19,11 @@
  * thrown away, so a server that needs more than a second for a tick (a busy machine, a long
  * session's first tick) would answer every request "ok" while the page never changed. The
  * gate (dash_clientside.infusionTicks) lets the interval through only when no tick of that
- * page is on its way, or when the one on its way has waited STUCK_MS (it is then reported lost
- * above, and a new request is the way back). window.infusionTicks: per page, the requests on
- * their way, the beats held back, and busy(page) for assets/live-push.js.
+ * page is on its way, or when the newest on its way has waited STUCK_MS (it is then reported
+ * lost above, and a new request is the way back); a beat held back goes as soon as the answer
+ * is in. A tick counts as answered when its body is read, not at its headers, and an answer
+ * Dash throws away never counts as the page being current. window.infusionTicks: per page,
+ * the requests on their way, the beats held back and sent, and busy(page) for live-push.js.
  */
 (function () {
   "use strict";
@@ -41,19 +43,24 @@
     return url.indexOf("_dash-update-component") >= 0;
   }
 
-  var ticks = { pending: { bed: {}, ov: {}, esc: {} }, held: { bed: 0, ov: 0, esc: 0 }, sent: { bed: 0, ov: 0, esc: 0 } };
+  var ticks = {
+    pending: { bed: {}, ov: {}, esc: {} },   // per page: request id -> when it was sent
+    held: { bed: 0, ov: 0, esc: 0 }, sent: { bed: 0, ov: 0, esc: 0 }, owed: { bed: 0, ov: 0, esc: 0 },
+    newest: {}                               // per callback (its outputs): the id of its newest request
+  };
   window.infusionTicks = ticks;
 
-  // Which page's tick a callback request is ("bed", "ov", "esc"), or null: by its inputs, so the
-  // first tick of a page (no input changed yet) counts as well as the beats and pushes after it.
+  // Which page's tick a callback request is ("bed", "ov", "esc"), or null, and which callback
+  // (its outputs): by its inputs, so the first tick of a page (no input changed yet) counts as
+  // well as the beats and pushes after it.
   function tickOf(init) {
     var body = init && typeof init.body === "string" ? init.body : "";
     if (body.indexOf("-beat") < 0 && body.indexOf("-push") < 0) { return null; }
     try {
-      var inputs = JSON.parse(body).inputs || [];
+      var parsed = JSON.parse(body), inputs = parsed.inputs || [];
       for (var i = 0; i < inputs.length; i++) {
         var m = typeof inputs[i].id === "string" && TICK_INPUT.exec(inputs[i].id);
-        if (m) { return m[1]; }
+        if (m) { return { page: m[1], callback: String(parsed.output) }; }
       }
     } catch (e) { /* not Dash's JSON: not a tick */ }
     return null;
@@ -67,17 +74,29 @@
     return oldest;
   }
 
+  function newestOf(map) {
+    var newest = null;
+    for (var k in map) {
+      if (Object.prototype.hasOwnProperty.call(map, k) && (newest === null || map[k] > newest)) { newest = map[k]; }
+    }
+    return newest;
+  }
+
+  // A tick of this page is on its way, and not for STUCK_MS yet (the newest: one that never
+  // settles does not keep the gate open for the rest of the page's life).
   ticks.busy = function (page) {
-    var since = oldestOf(ticks.pending[page] || {});
+    var since = newestOf(ticks.pending[page] || {});
     return since !== null && Date.now() - since < STUCK_MS;
   };
 
   // The clientside callback between a page's dcc.Interval and its beat store: the beat goes only
-  // when the page's last tick has been answered (see the top of this file).
+  // when the page's last tick has been answered (see the top of this file). A beat held back is
+  // owed, and goes the moment that answer is in (settled below): pushes that keep the page busy
+  // cannot starve what only the beat runs (the overview's new chairs).
   function gate(page) {
     return function (n) {
       if (ticks.busy(page)) {
-        ticks.held[page] += 1;
+        ticks.held[page] += 1; ticks.owed[page] = 1;
         return window.dash_clientside.no_update;
       }
       ticks.sent[page] += 1;
@@ -88,41 +107,61 @@
     infusionTicks: { bed: gate("bed"), ov: gate("ov"), esc: gate("esc") }
   });
 
+  function payOwed(page) {
+    var api = window.dash_clientside;
+    if (!ticks.owed[page] || ticks.busy(page) || !api || !api.set_props) { return; }
+    if (!document.getElementById(page + "-beat")) { ticks.owed[page] = 0; return; } // the page was left
+    ticks.owed[page] = 0; ticks.sent[page] += 1;
+    api.set_props(page + "-beat", { data: -ticks.sent[page] }); // any new value: the beat's n is not needed
+  }
+
+  function lostReason(status) {
+    return status === 401 ? "this screen is signed out: reload the page and sign in again"
+      : status === 403 ? "this screen's login may not see this page (HTTP 403)"
+      : "the monitor answers with an error (HTTP " + status + ")";
+  }
+
   var plainFetch = window.fetch;
   window.fetch = function (input, init) {
     if (!isUpdate(input)) { return plainFetch.apply(this, arguments); }
-    var id = ++watch.nextId, page = tickOf(init);
+    var id = ++watch.nextId, which = tickOf(init), page = which && which.page;
     // Only the live tick's answer (the bedside's or the overview's, beat or push) says the page is
     // current: a form's answer (which may report a database problem with HTTP 200) during an
     // outage must not end the banner and its sound.
     var tick = page === "bed" || page === "ov";
     watch.pending[id] = Date.now();
-    if (page) { ticks.pending[page][id] = watch.pending[id]; }
-    function untick() { if (page) { delete ticks.pending[page][id]; } }
-    return plainFetch.apply(this, arguments).then(function (res) {
+    if (page) { ticks.pending[page][id] = watch.pending[id]; ticks.newest[which.callback] = id; }
+    function failed(reason, signedOut) {
       delete watch.pending[id];
-      // the tick is answered once Dash has read and applied the body, not at its headers: a beat
-      // in between would still replace it (so: the body read too, and a moment for the renderer)
-      if (page) { res.clone().text().then(function () { window.setTimeout(untick, 50); }, untick); }
-      if (res.ok && !tick) {
-        return res;
-      }
-      if (res.ok) {
+      if (page) { delete ticks.pending[page][id]; payOwed(page); }
+      watch.failedAt = Date.now(); watch.reason = reason; watch.signedOut = !!signedOut;
+    }
+    // A tick is answered once its body is read and Dash has applied it, not at its headers: until
+    // then it is still on its way, for the gate (a beat in between would replace it) and for the
+    // banner (a body that stalls is a page that does not change).
+    function settled() {
+      delete watch.pending[id];
+      // an answer Dash throws away (a newer request of the same callback went, after STUCK_MS)
+      // does not make the page current
+      if (tick && ticks.newest[which.callback] === id) {
         watch.lastOk = Date.now(); watch.failedAt = null; watch.reason = ""; watch.signedOut = false;
         check();
-      } else {
-        watch.failedAt = Date.now();
-        watch.signedOut = res.status === 401;
-        watch.reason = res.status === 401 ? "this screen is signed out: reload the page and sign in again"
-          : res.status === 403 ? "this screen's login may not see this page (HTTP 403)"
-          : "the monitor answers with an error (HTTP " + res.status + ")";
       }
+      window.setTimeout(function () { delete ticks.pending[page][id]; payOwed(page); }, 50);
+    }
+    return plainFetch.apply(this, arguments).then(function (res) {
+      if (!res.ok) {
+        failed(lostReason(res.status), res.status === 401);
+        return res;
+      }
+      if (!page) {
+        delete watch.pending[id];
+        return res;
+      }
+      res.clone().text().then(settled, function () { failed("the monitor's answer was cut off"); });
       return res;
     }, function (err) {
-      delete watch.pending[id];
-      untick();
-      watch.failedAt = Date.now();
-      watch.reason = "the monitor does not answer"; watch.signedOut = false;
+      failed("the monitor does not answer");
       throw err;
     });
   };

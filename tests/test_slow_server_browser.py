@@ -103,3 +103,38 @@ def test_a_server_slower_than_the_tick_still_updates_the_page(browser, live, slo
     time.sleep(3)  # the page keeps its ticks going, one on its way at a time, and says nothing is wrong
     p = page(browser)
     assert p["connection"] == "ok" and p["banner"] == "" and "131" in p["hr"]
+
+
+def test_a_chair_opened_on_a_busy_slow_overview_gets_its_tile(browser, live, slow_network):
+    """The overview finds new chairs only on its beat; its pushes (a reading a second from each
+    chair) keep it busy: a beat held back is owed and goes as soon as the answer is in."""
+    import threading
+    store, srv, beats = live
+    protocol = load_protocol()
+    chairs = ("O1", "O2", "O3", "O4")
+    beats.add(*chairs, "O9")
+    recorders = [SessionRecorder(store, store.open_session(f"P-{c}", c, protocol.name, time.time() - 60)[0], protocol)
+                 for c in chairs]
+    stop = threading.Event()
+
+    def feed():  # as acquisition does: every chair's reading each second, each a push to the overview
+        while not stop.wait(0.25):
+            for rec in recorders:
+                rec.reading(Reading(time.time(), "hr", 80, "ok", "ox"))
+            store.flush()
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        srv.login(browser, "nurse", "/")
+        wait_until(lambda: browser.execute_script(
+            "return document.querySelectorAll('.tile-wrap[data-chair^=\"O\"]').length") == 4, timeout=30)
+        slow_network()
+        wait_until(lambda: browser.execute_script("return (window.infusionLive || {}).ticks || 0") > 3, timeout=30)
+        store.open_session("P-O9", "O9", protocol.name, time.time())
+        wait_until(lambda: browser.execute_script(
+            "return !!document.querySelector('.tile-wrap[data-chair=\"O9\"]')"), timeout=20)
+        p = page(browser)
+        assert p["held"].get("ov", 0) > 0 and p["connection"] == "ok"
+    finally:
+        stop.set()
+        feeder.join(5)

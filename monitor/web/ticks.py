@@ -7,8 +7,11 @@ would then answer every request, each "ok", while the page never changed: a calm
 has stopped watching. So the interval (`<page>-tick`) drives a clientside gate
 (`dash_clientside.infusionTicks`, assets/connection-watch.js) that writes the page's beat
 (`<page>-beat`) only when no tick of that page is on its way; the server's tick callbacks take
-the beat as their input, never the interval. A held beat costs at most one interval: the next
-one goes as soon as the answer is in. The push channel (assets/live-push.js) waits the same way.
+the beat as their input, never the interval. A held beat is owed and goes as soon as the answer
+on its way is in, so pushes that keep a page busy cannot starve what only the beat runs (the
+overview's new chairs). A tick counts as answered when its body is read; an answer Dash throws
+away (a tick on its way over 10 s is replaced) never tells the connection watch the page is
+current. The push channel (assets/live-push.js) waits the same way.
 """
 from __future__ import annotations
 
