@@ -29,9 +29,11 @@ from .cli_context import Context, InputError, pass_ctx
 @click.option("--message", "message_id", default=None, type=int,
               help="With --set-aside: the id of the first waiting message, as --status shows it.")
 @click.option("--reason", default=None, help="With --set-aside: why (kept with the message and in the audit trail).")
+@click.option("--set-aside-list", "set_aside_list", is_flag=True,
+              help="Print the messages set aside, newest first, with their text (--json: as JSON), and exit.")
 @pass_ctx
 def integrate(c: Context, config: Optional[str], once: bool, interval: float, status: bool, as_json: bool,
-              set_aside: Optional[str], message_id: Optional[int], reason: Optional[str]):
+              set_aside: Optional[str], message_id: Optional[int], reason: Optional[str], set_aside_list: bool):
     """Feed clinic.toml's [integrations]: results, alarms and sessions out, registrations in, continuously.
 
     Each session's NIBP measurements, vital signs per interval and charted events become
@@ -42,11 +44,18 @@ def integrate(c: Context, config: Optional[str], once: bool, interval: float, st
     the same outbox; an "adt" destination listens for the registration system's ADT messages
     (not with --once). README, "Integrations".
     """
+    modes = [name for name, on in (("--once", once), ("--status", status), ("--set-aside", set_aside is not None),
+                                   ("--set-aside-list", set_aside_list)) if on]
+    if len(modes) > 1:
+        raise InputError(f"{' and '.join(modes)}: one at a time")
     if set_aside is not None:
         _set_aside(c, set_aside, message_id, reason)
         return
     if message_id is not None or reason is not None:
         raise InputError("--message and --reason go with --set-aside")
+    if set_aside_list:
+        _print_set_aside(c, as_json)
+        return
     if status:
         _print_status(c, as_json)
         return
@@ -110,6 +119,23 @@ def _set_aside(c: Context, destination: str, message_id: Optional[int], reason: 
         raise InputError(f"--set-aside {destination}: {e}") from None
     click.echo(f"{destination}: message {row['outbox_id']} ({row['message_key']}) set aside after "
                f"{row['attempts']} tries; the messages behind it go next")
+
+
+def _print_set_aside(c: Context, as_json: bool) -> None:
+    from .formatting import fmt_datetime
+    from .store import outbox
+    rows = outbox.set_aside_messages(c.store(readonly=True, existing=True), limit=None)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo("no message has been set aside")
+    for r in rows:
+        after_all = f"; delivered after all {fmt_datetime(r['delivered_at'])}" if r["delivered_at"] else ""
+        click.echo(f"{r['destination']}: message {r['outbox_id']} ({r['message_key']}, control id "
+                   f"{r['control_id'] or '-'}) set aside {fmt_datetime(r['set_aside_at'])} by {r['set_aside_by']}: "
+                   f"{r['reason']} (after {r['attempts']} tries: {r['last_error'] or '-'}){after_all}")
+        click.echo("    " + r["payload"].replace("\r", "\n    ").rstrip())
 
 
 def _status_rows(store) -> list[dict]:

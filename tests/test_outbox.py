@@ -98,12 +98,12 @@ def test_queue_status_figures(store):
     status = {s["destination"]: s for s in outbox.queue_status(store, now=160.0)}
     assert status[DEST] == {
         "destination": DEST, "depth": 1, "oldest_queued_at": 100.0, "oldest_age_s": 60.0, "head_id": rows[2]["id"],
-        "head_message_key": "s1/r3", "head_control_id": "C3", "head_attempts": 1,
+        "head_message_key": "s1/r3", "head_control_id": "C3", "head_attempts": 1, "head_answered": False,
         "head_last_error": "lab (127.0.0.1:1): connection refused", "head_next_try": 130.0, "sent": 2,
         "last_sent_at": 120.0, "sender": None, "sender_beat": None, "set_aside": 0}
     assert status["quiet"] == {
         "destination": "quiet", "depth": 0, "oldest_queued_at": None, "oldest_age_s": None, "head_id": None,
-        "head_message_key": None, "head_control_id": None, "head_attempts": None,
+        "head_message_key": None, "head_control_id": None, "head_attempts": None, "head_answered": None,
         "head_last_error": None, "head_next_try": None, "sent": 1, "last_sent_at": 60.0, "sender": None,
         "sender_beat": None, "set_aside": 0}
 

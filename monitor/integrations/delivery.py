@@ -17,6 +17,13 @@ REASON_MAX = 300  # a reason is one line the admin page shows
 RETRY_MIN_S = 2.0
 
 
+class Refused(str):
+    """Why not, when the receiver itself answered and did not take the message (an AR or AE, an
+    HTTP 4xx/5xx, a failed transaction entry), as opposed to not reaching it at all (no
+    connection, no answer): only such a head may be set aside (store.outbox.set_aside), since
+    setting aside a message nobody could reach only moves the wait to the next one."""
+
+
 def backoff(attempts_before: int, retry_min_s: float, retry_max_s: float) -> float:
     """How long a head that has now failed `attempts_before + 1` times waits before its next try."""
     return min(retry_max_s, retry_min_s * 2 ** min(attempts_before, 62))
@@ -31,7 +38,7 @@ def send_in_order(store, name: str, where: str, clock: Callable[[], float], limi
                   exchange: Callable[[dict], Optional[str]], wait_s: Callable[[int], float],
                   after_failure: Callable[[], None] = lambda: None) -> dict:
     """Send destination `name`'s due messages in id order with `exchange(row)` (None: the receiver
-    took it; else why not), until the queue is empty, `limit` went, or one fails: then
+    took it; else why not, a `Refused` when the receiver answered so), until the queue is empty, `limit` went, or one fails: then
     `after_failure()` (a transport drops its connection), and the head is kept with the reason
     (prefixed by `where`, the receiver) and retried after `wait_s(attempts before this one)`.
     Returns {"sent": n, "failed": the reason or None}. Database trouble leaves as a StoreError
@@ -47,7 +54,8 @@ def send_in_order(store, name: str, where: str, clock: Callable[[], float], limi
             if problem is not None:
                 after_failure()
                 reason = one_line(f"{where}: {problem}")
-                outbox.failed(store, row["id"], reason, now + wait_s(row["attempts"]), now)
+                outbox.failed(store, row["id"], reason, now + wait_s(row["attempts"]), now,
+                              answered=isinstance(problem, Refused))
                 return {"sent": sent, "failed": reason}
             outbox.delivered(store, row["id"], now)
             sent += 1

@@ -44,7 +44,7 @@ from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from .config import Destination
-from .delivery import RETRY_MIN_S, backoff, send_in_order
+from .delivery import RETRY_MIN_S, Refused, backoff, send_in_order
 
 CONTENT_TYPES = {"fhir": "application/fhir+json", "json": "application/json"}
 USER_AGENT = "infusion-monitor"
@@ -150,7 +150,8 @@ class HttpSender:
                 return f"cannot send {what}: {type(e).__name__}"
         finally:
             conn.close()
-        return judge_answer(response.status, response.reason, body, row["kind"])
+        problem = judge_answer(response.status, response.reason, body, row["kind"])
+        return None if problem is None else Refused(problem)
 
 
 def judge_answer(status: int, reason: str, body: bytes, kind: str) -> Optional[str]:

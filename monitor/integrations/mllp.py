@@ -45,7 +45,7 @@ import hl7
 from hl7.mllp import InvalidBlockError, open_hl7_connection
 
 from .config import Destination
-from .delivery import RETRY_MIN_S, backoff, send_in_order
+from .delivery import RETRY_MIN_S, Refused, backoff, send_in_order
 
 ACCEPTED = ("AA", "CA")
 ENCODING = "utf-8"
@@ -136,7 +136,8 @@ class MllpSender:
             return f"connection lost before the ACK for control id {row['control_id']!r}: {e.strerror or e}"
         except (InvalidBlockError, ValueError, hl7.HL7Exception) as e:  # a bad frame, an overlong one, not HL7
             return f"unparsable answer: {type(e).__name__}: {e}"
-        return judge_ack(ack, row["control_id"])
+        problem = judge_ack(ack, row["control_id"])
+        return None if problem is None else Refused(problem)
 
     async def _connected(self) -> None:
         """The open connection, or a new one. One the receiver has closed since (it restarted)

@@ -258,10 +258,12 @@ class Store:
             return event_id
 
     def delete_session(self, session_id: int) -> None:
-        """Remove a session and everything in it (an aborted import or simulation)."""
+        """Remove a session and everything in it (an aborted import or simulation, a retention
+        purge), its messages for other systems too: queued, set aside, and how far they went."""
         self.flush()
         with self._transaction() as conn:
-            for table in ("readings", "alerts", "events", "baselines", "session_summaries"):
+            for table in ("readings", "alerts", "events", "baselines", "session_summaries", "outbox",
+                          "outbox_set_aside", "outbox_progress"):
                 conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 

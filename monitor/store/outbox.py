@@ -18,7 +18,7 @@ Why it is built this way:
   (`due`), and ids are never given twice (schema version 6: AUTOINCREMENT / an identity).
 - **Delivered means removed.** A delivered message is deleted and counted (`outbox_sent`), so
   the queue is only what is still owed; the admin page shows its depth and its head's trouble.
-- **Set aside, never dropped.** A head the receiver will never take (an AR for good) would hold
+- **Set aside, never dropped.** A head the receiver refuses for good (an AR) would hold
   every later message back for ever. An administrator may move it out of the way with
   `set_aside`, naming why: it is kept whole (`outbox_set_aside`, schema version 7) with who set
   it aside, when and why, in the same transaction as the audit row, for the interface team to
@@ -40,12 +40,12 @@ from .rows import marks
 ITEM_KEYS = ("kind", "message_key", "control_id", "session_id", "about_ts", "payload")
 KINDS = ("hl7", "json", "fhir")
 COLUMNS = ("id", "destination", "kind", "message_key", "control_id", "session_id", "about_ts", "payload",
-           "queued_at", "attempts", "next_try", "last_try", "last_error")
+           "queued_at", "attempts", "next_try", "last_try", "last_error", "last_answered")
 SET_ASIDE_COLUMNS = ("id", "outbox_id", "destination", "kind", "message_key", "control_id", "session_id", "about_ts",
                      "payload", "queued_at", "attempts", "last_error", "set_aside_at", "set_aside_by", "reason",
                      "delivered_at")
 REASON_MIN = 5     # a reason is words somebody can act on later, not "x"
-REASON_MAX = 500
+REASON_MAX = 200   # fits in the audit row's detail ahead of the message's particulars
 
 
 def _checked(item: dict) -> tuple:
@@ -183,31 +183,40 @@ def due(store, destination: str, now: float, limit: int = 100) -> list[dict]:
 
 def delivered(store, row_id: int, now: float) -> bool:
     """The receiver took the message: removed from the queue and counted for its destination,
-    in one transaction. False when it was no longer queued (nothing counted); if it had been set
-    aside while this try was on its way, the set-aside record says it was delivered after all."""
+    in one transaction. False when it was no longer queued; if it had been set aside while this
+    try was on its way, the set-aside record says it was delivered after all, and it is counted."""
     with store._transaction() as conn:
         row = conn.execute("DELETE FROM outbox WHERE id = ? RETURNING destination", (row_id,)).fetchall()
-        if not row:
-            conn.execute("UPDATE outbox_set_aside SET delivered_at = ? WHERE outbox_id = ? AND delivered_at IS NULL",
-                         (now, row_id))
+        if not row:  # set aside while this try was on its way, and taken after all: say so, and count it
+            row = conn.execute("UPDATE outbox_set_aside SET delivered_at = ? WHERE outbox_id = ? AND delivered_at IS NULL "
+                               "RETURNING destination", (now, row_id)).fetchall()
+            if row:
+                _count_sent(conn, row[0]["destination"], now)
             return False
-        conn.execute("INSERT INTO outbox_sent (destination, sent, last_sent_at) VALUES (?, 1, ?) "
-                     "ON CONFLICT (destination) DO UPDATE SET sent = outbox_sent.sent + 1, "
-                     "last_sent_at = excluded.last_sent_at", (row[0]["destination"], now))
+        _count_sent(conn, row[0]["destination"], now)
     return True
 
 
-def failed(store, row_id: int, error: str, next_try: float, now: float) -> bool:
+def _count_sent(conn, destination: str, now: float) -> None:
+    conn.execute("INSERT INTO outbox_sent (destination, sent, last_sent_at) VALUES (?, 1, ?) "
+                 "ON CONFLICT (destination) DO UPDATE SET sent = outbox_sent.sent + 1, "
+                 "last_sent_at = excluded.last_sent_at", (destination, now))
+
+
+def failed(store, row_id: int, error: str, next_try: float, now: float, answered: bool = False) -> bool:
     """A try that did not end in the receiver's acceptance: counted, its one-line reason kept,
-    and the message not tried again before `next_try`. False when it was no longer queued."""
+    and the message not tried again before `next_try`. answered: the receiver itself refused it
+    (delivery.Refused), not a failure to reach it. False when it was no longer queued."""
     with store._transaction() as conn:
-        return conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_try = ?, last_try = ? "
-                            "WHERE id = ?", (error, next_try, now, row_id)).rowcount == 1
+        return conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_try = ?, last_try = ?, "
+                            "last_answered = ? WHERE id = ?",
+                            (error, next_try, now, 1 if answered else 0, row_id)).rowcount == 1
 
 
 def set_aside(store, destination: str, head_id: int, actor: Actor, reason: str, now: float) -> dict:
     """Move the head of the destination's queue out of the way, so the messages behind it go:
-    only a head that has been tried and not accepted, and only the one the person saw (`head_id`:
+    only a head the receiver itself refused at its last try (`last_answered`; one it could not
+    reach would only pass the wait on), and only the one the person saw (`head_id`:
     Conflict if the head is another by now, or was delivered meanwhile). The message is kept
     whole in `outbox_set_aside` with who, when and why, in one transaction with the audit row;
     the role is checked there too (action "outbox_set_aside"); a refusal is itself audited.
@@ -223,23 +232,35 @@ def _set_aside(store, destination: str, head_id: int, actor: Actor, reason: str,
     reason = " ".join(str(reason or "").split())
     if len(reason) < REASON_MIN:
         raise RuleError(f"Reason: say why the message is set aside (at least {REASON_MIN} characters)")
-    reason = reason[:REASON_MAX]
+    if len(reason) > REASON_MAX:
+        raise RuleError(f"Reason: at most {REASON_MAX} characters (this one has {len(reason)})")
+    if isinstance(head_id, bool) or not isinstance(head_id, int):
+        raise RuleError(f"Message: the id of the first waiting message, a whole number (not {head_id!r})")
     with store._transaction() as conn:
         rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM outbox WHERE destination = ? ORDER BY id LIMIT 1",
                             (destination,)).fetchall()
         head = dict(rows[0]) if rows else None
         if head is None:
-            raise NotFound(f"{destination}: nothing is waiting (the message may have been delivered)")
-        if int(head["id"]) != int(head_id):
+            known = conn.execute("SELECT 1 FROM outbox_sent WHERE destination = ? UNION ALL "
+                                 "SELECT 1 FROM outbox_destinations WHERE destination = ? UNION ALL "
+                                 "SELECT 1 FROM outbox_set_aside WHERE destination = ?",
+                                 (destination, destination, destination)).fetchall()
+            raise NotFound(f"{destination}: nothing is waiting (the message may have been delivered)" if known else
+                           f"no destination named {destination!r} has queued anything (see integrate --status)")
+        if int(head["id"]) != head_id:
             raise Conflict(f"{destination}: message {head_id} is no longer the first waiting "
-                           f"(delivered or set aside meanwhile); look again")
+                           f"(delivered or set aside meanwhile; message {head['id']} is); look again")
         if not head["attempts"]:
-            raise Conflict(f"{destination}: message {head_id} has not been refused yet; only a message the "
-                           "receiver did not take may be set aside")
+            raise Conflict(f"{destination}: message {head_id} has not been tried yet; only a message the "
+                           "receiver refused may be set aside")
+        if not head["last_answered"]:
+            raise Conflict(f"{destination}: message {head_id} was not refused by the receiver, which its last try "
+                           f"did not reach ({head['last_error'] or 'no reason'}); setting it aside would only make "
+                           "the next message wait for the same")
         people.permit(conn, actor, "outbox_set_aside", session_id=head["session_id"],
-                      detail=f"{destination}: message {head['id']} ({head['message_key']}, control id "
-                             f"{head['control_id'] or '-'}) set aside after {head['attempts']} tries "
-                             f"({head['last_error'] or 'no reason given'}): {reason}")
+                      detail=f"{destination}: message {head['id']} set aside: {reason} ({head['message_key']}, "
+                             f"control id {head['control_id'] or '-'}, {head['attempts']} tries; last: "
+                             f"{head['last_error'] or '-'})")
         conn.execute("DELETE FROM outbox WHERE id = ?", (head["id"],))
         names = [c for c in SET_ASIDE_COLUMNS if c not in ("id", "delivered_at")]
         values = {**{c: head[c] for c in COLUMNS if c in names}, "outbox_id": head["id"],
@@ -249,16 +270,18 @@ def _set_aside(store, destination: str, head_id: int, actor: Actor, reason: str,
     return dict(row[0])
 
 
-def set_aside_messages(store, destination: Optional[str] = None, limit: int = 100) -> list[dict]:
-    """The messages set aside, newest first (all destinations, or one)."""
+def set_aside_messages(store, destination: Optional[str] = None, limit: Optional[int] = 100) -> list[dict]:
+    """The messages set aside, newest first (all destinations, or one; limit None: all)."""
     where, args = ("WHERE destination = ? ", [destination]) if destination else ("", [])
+    if limit is not None:
+        args.append(int(limit))
     return store._query(f"SELECT {', '.join(SET_ASIDE_COLUMNS)} FROM outbox_set_aside {where}"
-                        "ORDER BY id DESC LIMIT ?", [*args, limit])
+                        f"ORDER BY id DESC{' LIMIT ?' if limit is not None else ''}", args)
 
 
 def queue_status(store, now: float) -> list[dict]:
     """Per destination (queued to or sent to), by name: depth, oldest_queued_at, oldest_age_s,
-    head_id, head_message_key, head_control_id, head_attempts, head_last_error, head_next_try, sent,
+    head_id, head_message_key, head_control_id, head_attempts, head_answered, head_last_error, head_next_try, sent,
     last_sent_at, sender, sender_beat, set_aside (how many); what the admin page shows ("12 waiting,
     oldest 3 min; last error ...; 4810 sent, last at ...")."""
     queues = {r["destination"]: r for r in store._query(
@@ -268,7 +291,7 @@ def queue_status(store, now: float) -> list[dict]:
     head_ids = [q["head_id"] for q in queues.values()]
     if head_ids:
         heads = {r["destination"]: r for r in store._query(
-            f"SELECT id, destination, message_key, control_id, attempts, last_error, next_try FROM outbox "
+            f"SELECT id, destination, message_key, control_id, attempts, last_error, next_try, last_answered FROM outbox "
             f"WHERE id IN ({marks(head_ids)})",
             head_ids)}
     sent = {r["destination"]: r for r in store._query("SELECT destination, sent, last_sent_at FROM outbox_sent")}
@@ -290,6 +313,7 @@ def queue_status(store, now: float) -> list[dict]:
             "head_message_key": h["message_key"] if h else None,
             "head_control_id": h["control_id"] if h else None,
             "head_attempts": h["attempts"] if h else None,
+            "head_answered": bool(h["last_answered"]) if h else None,  # its last failure: the receiver's refusal
             "head_last_error": h["last_error"] if h else None,
             "head_next_try": h["next_try"] if h else None,
             "sent": s["sent"] if s else 0,

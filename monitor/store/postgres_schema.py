@@ -228,5 +228,6 @@ MIGRATIONS = [
         delivered_at DOUBLE PRECISION
     );
     CREATE INDEX IF NOT EXISTS outbox_set_aside_destination ON outbox_set_aside(destination, id);
+    ALTER TABLE outbox ADD COLUMN IF NOT EXISTS last_answered INTEGER;
     """,
 ]

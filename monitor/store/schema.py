@@ -190,6 +190,8 @@ MIGRATIONS = [
     # 7: messages set aside (store/outbox.py `set_aside`): the head of a queue its receiver will
     # never take, moved out of the way by an administrator, kept whole with who, when and why;
     # `delivered_at` when the try on its way as it was set aside was taken after all.
+    # `outbox.last_answered`: 1 when the head's last failure was the receiver's own answer (an AR,
+    # an HTTP error), 0 when it could not be reached; only an answered refusal may be set aside.
     """
     CREATE TABLE IF NOT EXISTS outbox_set_aside (
         id INTEGER PRIMARY KEY AUTOINCREMENT, outbox_id INTEGER NOT NULL, destination TEXT NOT NULL,
@@ -199,6 +201,7 @@ MIGRATIONS = [
         delivered_at REAL
     );
     CREATE INDEX IF NOT EXISTS outbox_set_aside_destination ON outbox_set_aside(destination, id);
+    ALTER TABLE outbox ADD COLUMN last_answered INTEGER;
     """,
 ]
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from dash import Input, Output, State, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from .. import access
 from ..access import AccessError, Actor
 from ..formatting import fmt_datetime
 from ..integrations.delivery import nobody_sending
 from ..sessions import RuleError
-from ..store import StoreError, outbox
+from ..store import Conflict, NotFound, StoreError, outbox
 from . import auth
 from .review import review_table
 
@@ -83,47 +83,79 @@ ASIDE_HEAD = ["Set aside", "Destination", "Message", "Tries", "Last reason", "By
 
 
 def refused_heads(store, actor: Actor, now: Optional[float] = None) -> dict[str, dict]:
-    """The destinations whose first waiting message has been tried and not taken: what may be set aside."""
+    """The destinations whose first waiting message the receiver refused at its last try: what
+    may be set aside (store.outbox.set_aside decides; this only offers)."""
     access.check(actor, "audit")
     now = time.time() if now is None else now
-    return {r["destination"]: r for r in outbox.queue_status(store, now) if r["depth"] and r.get("head_attempts")}
+    return {r["destination"]: r for r in outbox.queue_status(store, now) if r["depth"] and r.get("head_answered")}
 
 
 def head_text(r: Optional[dict]) -> str:
     if not r:
-        return "Choose a destination whose first message is not delivered."
+        return "Choose a destination whose first message the receiver refused."
     return (f"First waiting: message {r['head_id']} ({r['head_message_key']}, control id "
             f"{r['head_control_id'] or '–'}), tried {r['head_attempts']} times: {r['head_last_error'] or 'no reason'}")
 
 
-def set_aside_action(store, actor: Actor, destination, head_id, reason, now: Optional[float] = None) -> tuple[str, bool]:
-    """The form's button: (message, done). The store checks the role, the head and the reason."""
+def confirm_text(r: Optional[dict]) -> str:
+    if not r:
+        return "Choose a destination first."
+    return (f"Set aside message {r['head_id']} ({r['head_message_key']}) of {r['destination']}? It will not be "
+            "sent unless somebody sends it again by hand.")
+
+
+def drift_text(destination: str, pinned: int, r: Optional[dict]) -> Optional[str]:
+    """What the form says when the first waiting message is no longer the one it shows, else None."""
+    now_first = r["head_id"] if r else None
+    if now_first == pinned:
+        return None
+    return (f"Message {pinned} is no longer the first of {destination} waiting for a refusal to be set aside"
+            + (f" (message {now_first} is)" if now_first else "") + ": choose the destination again.")
+
+
+def set_aside_action(store, actor: Actor, destination, head_id, reason,
+                     now: Optional[float] = None) -> tuple[str, bool, bool]:
+    """The form's button: (message, done, read again). The store checks the role, the head and
+    the reason; "read again" when the head the form showed is not the head any more (the form
+    then forgets it, and its reason, so a reason is never given to a message it was not written for)."""
     if not destination or head_id is None:
-        return "Not set aside: choose a destination whose first message is not delivered", False
+        return "Not set aside: choose a destination whose first message the receiver refused", False, False
     try:
-        row = outbox.set_aside(store, str(destination), int(head_id), actor, str(reason or ""),
+        row = outbox.set_aside(store, str(destination), head_id, actor, str(reason or ""),
                                time.time() if now is None else now)
+    except (Conflict, NotFound) as e:
+        return f"Not set aside: {e}", False, True
     except (RuleError, StoreError) as e:
-        return f"Not set aside: {e}", False
+        return f"Not set aside: {e}", False, False
     return (f"{row['destination']}: message {row['outbox_id']} ({row['message_key']}) set aside; "
-            "the messages behind it go next.", True)
+            "the messages behind it go next.", True, True)
+
+
+SET_ASIDE_SHOWN = 50
 
 
 def set_aside_view(store, actor: Actor):
+    """The messages set aside, newest first, each with its text (for the interface team)."""
     access.check(actor, "audit")
     try:
-        rows = outbox.set_aside_messages(store, limit=50)
+        rows = outbox.set_aside_messages(store, limit=SET_ASIDE_SHOWN)
     except StoreError as e:
         return html.P(f"The messages set aside cannot be read: {e}", className="empty form-error")
     if not rows:
         return html.P("No message has been set aside.", className="empty")
-    return review_table(ASIDE_HEAD, [html.Tr(className="aside-row", **{"data-outbox-id": str(r["outbox_id"])}, children=[
+    table = review_table(ASIDE_HEAD, [html.Tr(className="aside-row", **{"data-outbox-id": str(r["outbox_id"])}, children=[
         html.Td(fmt_datetime(r["set_aside_at"])), html.Td(r["destination"]),
-        html.Td(f"{r['outbox_id']} ({r['message_key']}, control id {r['control_id'] or '–'})"),
+        html.Td([f"{r['outbox_id']} ({r['message_key']}, control id {r['control_id'] or '–'})",
+                 html.Details([html.Summary("its text"), html.Pre(r["payload"].replace("\r", "\n"),
+                                                                  className="aside-payload")])]),
         html.Td(str(r["attempts"]), className="num"), html.Td(r["last_error"] or ""),
         html.Td(r["set_aside_by"]),
         html.Td(r["reason"] + (f" (delivered after all, {fmt_datetime(r['delivered_at'])}: the try on its way "
                                "was taken)" if r.get("delivered_at") else ""))]) for r in rows], "aside-table")
+    if len(rows) < SET_ASIDE_SHOWN:
+        return table
+    return html.Div([html.P(f"The {SET_ASIDE_SHOWN} newest; all of them: infusion-monitor integrate "
+                            "--set-aside-list --json.", className="muted"), table])
 
 
 def section(store, actor: Actor) -> list:
@@ -140,8 +172,7 @@ def section(store, actor: Actor) -> list:
                 dcc.Input(id="adm-aside-reason", type="text", placeholder="Why (kept with the message)",
                           maxLength=outbox.REASON_MAX, className="adm-aside-reason"),
                 dcc.ConfirmDialogProvider(html.Button("Set aside the first message", className="btn btn-stop"),
-                                          id="adm-aside", message="Set this message aside? It will not be sent "
-                                          "unless somebody sends it again by hand.")]),
+                                          id="adm-aside", message=confirm_text(None))]),
             html.P(head_text(None), id="adm-aside-head-text", className="muted"),
             dcc.Store(id="adm-aside-head"),
             html.P(id="adm-aside-status", className="form-status", role="status"),
@@ -150,32 +181,42 @@ def section(store, actor: Actor) -> list:
 
 def register(app, store) -> None:
     @app.callback(Output("adm-outbox", "children"), Output("adm-aside-dest", "options"),
-                  Input("adm-outbox-tick", "n_intervals"), prevent_initial_call=True)
+                  Output("adm-aside-list", "children"), Input("adm-outbox-tick", "n_intervals"),
+                  prevent_initial_call=True)
     def refresh(_n):
         actor = auth.current_actor()
         try:
             options = sorted(refused_heads(store, actor))
         except StoreError:
             options = no_update
-        return outbox_view(store, actor), options
+        return outbox_view(store, actor), options, set_aside_view(store, actor)
 
     @app.callback(Output("adm-aside-head-text", "children"), Output("adm-aside-head", "data"),
-                  Input("adm-aside-dest", "value"), Input("adm-outbox-tick", "n_intervals"))
-    def show_head(destination, _n):
-        """The message the button would set aside: the one the administrator reads here (its id is
-        sent with the button, and the store refuses if the head has changed meanwhile)."""
+                  Output("adm-aside", "message"),
+                  Input("adm-aside-dest", "value"), Input("adm-outbox-tick", "n_intervals"),
+                  State("adm-aside-head", "data"))
+    def show_head(destination, _n, pinned):
+        """The message the button would set aside is the one read when the destination was
+        chosen (its id goes with the button; the store refuses if the head has changed since).
+        The tick only says so when it has: it never swaps in another message under a reason."""
         try:
             r = refused_heads(store, auth.current_actor()).get(destination) if destination else None
         except StoreError as e:
-            return f"The outbox cannot be read: {e}", None
-        return head_text(r), (r["head_id"] if r else None)
+            return f"The outbox cannot be read: {e}", no_update, no_update
+        if ctx.triggered_id == "adm-outbox-tick":
+            if not destination or pinned is None:
+                return no_update, no_update, no_update
+            drift = drift_text(destination, pinned, r)
+            return (drift, no_update, no_update) if drift else (no_update, no_update, no_update)
+        return head_text(r), (r["head_id"] if r else None), confirm_text(r)
 
     @app.callback(Output("adm-aside-status", "children"), Output("adm-aside-status", "className"),
-                  Output("adm-aside-list", "children"), Output("adm-aside-reason", "value"),
+                  Output("adm-aside-list", "children", allow_duplicate=True), Output("adm-aside-reason", "value"),
+                  Output("adm-aside-dest", "value"),
                   Input("adm-aside", "submit_n_clicks"), State("adm-aside-dest", "value"),
                   State("adm-aside-head", "data"), State("adm-aside-reason", "value"), prevent_initial_call=True)
     def set_aside(_n, destination, head_id, reason):
         actor = auth.current_actor()
-        message, ok = set_aside_action(store, actor, destination, head_id, reason)
+        message, ok, read_again = set_aside_action(store, actor, destination, head_id, reason)
         return (message, "form-status" + ("" if ok else " form-error"), set_aside_view(store, actor),
-                "" if ok else no_update)
+                "" if read_again else no_update, None if read_again else no_update)
