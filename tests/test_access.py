@@ -257,6 +257,7 @@ def test_no_code_updates_or_deletes_the_audit_trail():
                      schema)
 
 
+@pytest.mark.slow
 def test_a_refused_write_is_audited_as_refused(users_store):
     sid = users_store.open_session("P-AUD", "AUD", "ketamine-iv", 1000.0, actor=NURSE)[0]
     from monitor.model import Event
@@ -334,6 +335,7 @@ def login_response(app, user=NURSE):
     return client, r
 
 
+@pytest.mark.slow
 def test_the_login_cookie_is_httponly_and_samesite_strict(app):
     client, r = login_response(app)
     cookie = set_cookies(r)["infusion_monitor_session"]
@@ -344,6 +346,7 @@ def test_the_login_cookie_is_httponly_and_samesite_strict(app):
     assert page.headers["X-Frame-Options"] == "DENY"
 
 
+@pytest.mark.slow
 def test_behind_tls_the_cookies_are_secure(tmp_path, protocol):
     from monitor.web import create_app
     store = Store(tmp_path / "tls.db")

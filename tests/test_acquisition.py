@@ -128,6 +128,7 @@ def test_clinic_toml_two_chairs(store, protocol, tmp_path):
     assert chairs[1].devices[0].patient.scenario.name == "hypertensive"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text,words", [
     ("chairs = 3", "[chairs]: missing"),
     ("[chairs.1]\n", "chairs.1.devices: expected a non-empty list"),

@@ -69,6 +69,7 @@ def test_a_recorded_session_re_run_under_its_own_profile_gives_back_its_stored_a
     assert {"spo2_low", "hr_high", "sbp_rise"} <= rules  # hr_high only by the session's own limit change
 
 
+@pytest.mark.slow
 def test_a_longer_sustain_time_removes_the_short_dips_and_nothing_else(store, protocol):
     sid = _record(store, protocol, dips=3, dip_s=20)
     slower = replace(protocol, name="spo2-30s", rules=tuple(
@@ -121,6 +122,7 @@ def test_alarms_report_what_if_from_the_command_line(db_path, protocol, cli, tmp
     assert bad.returncode == 2 and "--what-if nonesuch: no such protocol profile" in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_rule_only_the_record_has_is_shown_and_said(store, protocol):
     sid = _record(store, protocol)
     stored = queries.alerts(store, sid) + [{"rule": "hr_low", "priority": "medium"}]  # as if edited since

@@ -157,6 +157,7 @@ def test_a_page_from_an_older_version_is_drawn_again(store, protocol, missing):
     assert missing in out["bed-state.data"] and out["bed-trend.figure"]["data"]
 
 
+@pytest.mark.slow
 def test_a_page_without_trend_state_is_sent_a_whole_figure(store, protocol):
     """A page opened before the trend kept its state in bed-state (an upgrade under an open
     page) is drawn again, not extended from nothing."""

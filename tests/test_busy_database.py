@@ -147,6 +147,7 @@ def test_losses_counted_again_merge_with_later_ones():
     assert held.take_dropped() == {7: [5, 100.0, 111.0]}
 
 
+@pytest.mark.slow
 def test_a_note_that_cannot_be_stored_says_so(db_path):
     store = Store(db_path, busy_timeout_s=0.2)
     sid, _ = store.open_session("P1", "B3", "ketamine-iv", time.time() - 60)

@@ -55,6 +55,7 @@ def test_one_flipped_bit_in_20000_frames_is_not_charted_as_a_wrong_value(name):
     assert r.wrong_ok <= most and r.wrong_ok_large <= most_large, r
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(QUICK_FLIP_BOUNDS))
 def test_one_flipped_bit_in_1000_frames(name):
     r = bit_flips(name, trials=1_000, seed=3)
@@ -77,6 +78,7 @@ def test_one_flipped_bit_in_the_first_frame_on_a_connection_in_1000_trials(name)
     assert r.wrong_ok <= QUICK_FIRST_FRAME_FLIP_BOUNDS[name] and r.wrong_ok_large == 0, r
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NOISE_PER_MB))
 def test_random_bytes_decode_to_almost_no_valid_sample(name):
     size = (1 << 20) if name != "nonin-df8" else (1 << 18)
@@ -226,6 +228,7 @@ def _decodes_as_before(kind: str, spans) -> None:
             assert checked.check_stats.flagged == len(differ), scenario
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["nonin-df8", "masimo"])
 def test_every_emulated_scenario_decodes_exactly_as_before_the_check_except_the_first_frame(kind):
     _decodes_as_before(kind, _around_episodes)

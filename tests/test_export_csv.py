@@ -52,6 +52,7 @@ def rich_session(store, protocol):
     return sid
 
 
+@pytest.mark.slow
 def test_round_trip_is_lossless(store, rich_session, tmp_path):
     text = to_csv(store, rich_session)
     other = Store(tmp_path / "other.db")
@@ -166,6 +167,7 @@ FIRST_READING = 8  # header, session, five baselines, then readings
 T0 = 1_700_000_000.0  # 2023-11-14, a plausible session start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mutate,line,words", [
     (lambda L: "t_s,parameter,value,status\n0,hr,70,\n", 1, "replay recording"),
     (lambda L: "\n".join([L[0], L[2], L[1]]), 2, "first row must be the session"),

@@ -257,6 +257,7 @@ def test_windows_partition_a_session(breathing):
                 if m.key.startswith("vitals/")]
 
 
+@pytest.mark.slow
 def test_the_export_file_is_messages_each_followed_by_one_newline(hand):
     store, sid, messages = hand
     text = render(store, sid, "hl7")

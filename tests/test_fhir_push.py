@@ -288,6 +288,7 @@ def test_a_resend_updates_and_leaves_one_observation_per_identifier(store, fhir_
     assert [o.get("valueInteger") for o in withdrawn] == [4]
 
 
+@pytest.mark.slow
 def test_an_outage_then_everything_arrives_in_order(store, fhir_receiver):
     dest = fhir_destination(fhir_receiver.url)
     clock = Clock(T0 + 200)

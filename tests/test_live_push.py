@@ -88,6 +88,7 @@ def test_the_feed_sees_another_process_commit(db_path):
 
 
 # ----------------------------------------------------------------- streams
+@pytest.mark.slow
 def test_a_stream_says_hello_then_only_its_own_chairs_changes(db_path, monkeypatch):
     monkeypatch.setattr(live, "KEEPALIVE_S", 0.2)
     changes = LiveChanges(Store(db_path, readonly=False), max_streams=2)

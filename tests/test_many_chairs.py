@@ -93,6 +93,7 @@ def test_each_read_sees_what_was_committed_before_it(store):
     assert other == [1]
 
 
+@pytest.mark.slow
 def test_a_read_inside_a_read_shares_its_connection_and_a_full_pool_says_busy(db_path):
     Store(db_path).close()
     from monitor.store.db import _connect

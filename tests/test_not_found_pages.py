@@ -49,6 +49,7 @@ def rendered(client, path: str) -> tuple[int, str]:
     return r.status_code, r.get_data(as_text=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path,words", NOT_FOUND)
 def test_a_path_naming_nothing_is_a_404_with_the_not_found_page(client, path, words):
     shell = client.get(path)

@@ -212,6 +212,7 @@ def _backup_file(tmp_path, engine) -> Path:
     return tmp_path / ("monitor.backup" if engine == "postgresql" else "backup.db")
 
 
+@pytest.mark.slow
 def test_a_backup_taken_while_readings_are_written_has_every_committed_session(store, db_path, tmp_path,
                                                                                 engine, other_db):
     _ended(store, time.time() - 5 * DAY, "A", readings=3000)

@@ -53,6 +53,7 @@ def html_div(children):
     return html.Div(children)
 
 
+@pytest.mark.slow
 def test_chart_limit_lines_follow_the_profile(store):
     def edit(d):
         d["rules"]["hr_high"]["limit"] = 110

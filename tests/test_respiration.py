@@ -211,6 +211,7 @@ def test_a_normal_patient_breathes_normally():
     assert [p.capnograph(t) for t in range(0, 900, 31)] == [Patient("normal", 5).capnograph(t) for t in range(0, 900, 31)]
 
 
+@pytest.mark.slow
 def test_the_respiratory_depression_scenario_shape():
     p = Patient("respiratory-depression", 0)
     seconds = range(INFUSION_START_S, INFUSION_START_S + 2400)

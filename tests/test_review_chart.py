@@ -104,6 +104,7 @@ def test_session_page_has_tables_downloads_and_handles_bad_ids(store, protocol, 
         assert "No session" in missing
 
 
+@pytest.mark.slow
 def test_course_figure_one_point_per_session(store, protocol):
     for _ in range(3):
         replay_hand_session(store, protocol, patient_ref="PT-C")

@@ -76,6 +76,7 @@ def _ask_engine(protocol, state, action) -> bool:
     return engine.state == (sessions.phase_after(action, state) or state)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("state", list(PATHS))
 @pytest.mark.parametrize("action", ACTIONS)
 def test_every_entry_point_answers_alike(store, protocol, state, action):
@@ -187,6 +188,7 @@ def test_patient_reference_rule_everywhere(store, protocol, db_path, tmp_path, r
             load_clinic(clinic, store, protocol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("raw,ok", [("ab", True), ("A.B.", True), ("abcd", True), ("a", False), ("abcde", False),
                                     ("a1", False), ("", False)])
 def test_initials_rule_for_users_and_cli(store, db_path, raw, ok):

@@ -115,6 +115,7 @@ def test_an_anonymous_callback_is_told_to_sign_in(app_client):
     assert r.status_code == 401 and "signed out" in r.get_data(as_text=True)
 
 
+@pytest.mark.slow
 def test_junk_typed_as_a_name_is_not_kept(app_client, store):
     token = login_form_token(app_client.get("/login").get_data(as_text=True))
     app_client.post("/login", data={"name": "=cmd|' /C calc'!A0\nforged row", "password": "x" * 9,
@@ -122,6 +123,7 @@ def test_junk_typed_as_a_name_is_not_kept(app_client, store):
     assert [r["user"] for r in people.audit_rows(store, action="login")] == ["(not a user name)"]
 
 
+@pytest.mark.slow
 def test_a_signed_in_nurse_is_refused_the_session_list_callback(app_client):
     client = sign_in_test_client(app_client, "nurse")
     r = client.post("/_dash-update-component", json={

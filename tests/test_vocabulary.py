@@ -70,6 +70,7 @@ def test_alarm_script_takes_its_priority_table_from_the_server():
     assert stores and stores[0].data == priority_table()
 
 
+@pytest.mark.slow
 def test_stylesheets_take_the_priority_colours_from_the_model(tmp_path):
     from monitor.protocol import load_protocol
     from monitor.store import Store
