@@ -46,6 +46,7 @@
   var ticks = {
     pending: { bed: {}, ov: {}, esc: {} },   // per page: request id -> when it was sent
     held: { bed: 0, ov: 0, esc: 0 }, sent: { bed: 0, ov: 0, esc: 0 }, owed: { bed: 0, ov: 0, esc: 0 },
+    paid: { bed: 0, ov: 0, esc: 0 },         // owed beats sent when the answer came
     newest: {}                               // per callback (its outputs): the id of its newest request
   };
   window.infusionTicks = ticks;
@@ -107,11 +108,14 @@
     infusionTicks: { bed: gate("bed"), ov: gate("ov"), esc: gate("esc") }
   });
 
+  // what is drawn while each page is (a dcc.Store has no element of its own to look for)
+  var PAGE_ELEMENT = { bed: ".bedside", ov: ".overview", esc: "#escalation-banner" };
+
   function payOwed(page) {
     var api = window.dash_clientside;
     if (!ticks.owed[page] || ticks.busy(page) || !api || !api.set_props) { return; }
-    if (!document.getElementById(page + "-beat")) { ticks.owed[page] = 0; return; } // the page was left
-    ticks.owed[page] = 0; ticks.sent[page] += 1;
+    if (!document.querySelector(PAGE_ELEMENT[page])) { ticks.owed[page] = 0; return; } // the page was left
+    ticks.owed[page] = 0; ticks.sent[page] += 1; ticks.paid[page] += 1;
     api.set_props(page + "-beat", { data: -ticks.sent[page] }); // any new value: the beat's n is not needed
   }
 

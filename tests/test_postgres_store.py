@@ -49,7 +49,7 @@ def test_the_schema_is_sqlites_column_for_column(pg_url, tmp_path):
     lite = sqlite3.connect(tmp_path / "m.db")
     tables = [r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                                          "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-    assert len(tables) == 22  # forward_log, forward_sites, forward_cursors (5); outbox and its 4, arrivals (6)
+    assert len(tables) == 23  # forward_log, forward_sites, forward_cursors (5); outbox and its 4, arrivals (6); outbox_set_aside (7)
     for table in tables:
         columns = [c[1] for c in lite.execute(f"PRAGMA table_info({table})")]
         pg = [r[0] for r in _sql(pg_url, "SELECT column_name FROM information_schema.columns WHERE table_name = "
